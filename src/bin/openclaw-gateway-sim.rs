@@ -1,0 +1,2 @@
+//! A gateway simulator that speaks the real openclaw gateway contract.
+fn main() {}

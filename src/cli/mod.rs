@@ -1,0 +1,86 @@
+//! The command line: clap definitions and dispatch. This is the only place
+//! where `anyhow` is used; everything below it returns typed errors.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod check;
+mod client;
+mod daemon;
+mod demo;
+
+/// Exit codes scripts can rely on.
+pub mod exit {
+    /// Done; the set is sound.
+    pub const OK: u8 = 0;
+    /// Refused, failed, or conflicts found.
+    pub const FAILED: u8 = 1;
+    /// A file could not be read or parsed.
+    pub const UNREADABLE: u8 = 2;
+    /// The daemon is not running.
+    pub const NOT_RUNNING: u8 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "openclaw-supervisor",
+    version,
+    about = "Runs several OpenClaw gateways on one host, side by side and isolated"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command understands.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The declarations directory (one YAML file per instance).
+    #[arg(
+        long,
+        global = true,
+        env = "OPENCLAW_SUPERVISOR_DIR",
+        default_value = "supervisor.d"
+    )]
+    pub dir: PathBuf,
+    /// The supervisor's own state dir (child logs, intent, pid records).
+    #[arg(long, global = true, env = "OPENCLAW_SUPERVISOR_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The control socket.
+    #[arg(long, global = true, env = "OPENCLAW_SUPERVISOR_SOCKET")]
+    pub socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Without NAME: run the supervisor in the foreground. With NAME: ask the
+    /// running supervisor to start that instance.
+    Start(daemon::StartArgs),
+    /// Prove the declarations cannot trample each other; print the footprint table.
+    Check(check::CheckArgs),
+    /// Run the supervisor over a simulated main and rescue gateway in a temp dir.
+    Demo(demo::DemoArgs),
+    #[command(flatten)]
+    Client(client::ClientCommand),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Start(args) => daemon::run(&cli.global, args),
+        Command::Check(args) => check::run(&cli.global, args),
+        Command::Demo(args) => demo::run(&cli.global, args),
+        Command::Client(command) => client::run(&cli.global, command),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("openclaw-supervisor: {err:#}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Declaration files: one YAML file per instance in `supervisor.d/`.
+//!
+//! This module owns the raw, as-written shape of a declaration. It knows
+//! nothing about how openclaw resolves paths and ports (that is `openclaw`),
+//! and it does no IO beyond reading the files it is given.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A human duration (`10s`, `5m`, `1h 30m`, `250ms`), parsed with `humantime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub const fn from_secs(secs: u64) -> Self {
+        HumanDuration(Duration::from_secs(secs))
+    }
+    pub const fn from_millis(millis: u64) -> Self {
+        HumanDuration(Duration::from_millis(millis))
+    }
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(text.trim())
+            .map(HumanDuration)
+            .map_err(|err| {
+                serde::de::Error::custom(format!(
+                    "invalid duration `{text}`: {err} (write e.g. `500ms`, `10s`, `5m`)"
+                ))
+            })
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+/// What an instance is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    #[default]
+    Main,
+    Rescue,
+}
+
+/// When an exited gateway is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Always relaunch (exit 0 in external mode means "relaunch me").
+    #[default]
+    Always,
+    /// Relaunch only after a non-zero exit or a death by signal.
+    OnFailure,
+    /// Never relaunch by itself.
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackoffSpec {
+    /// First delay after a failure.
+    pub initial: HumanDuration,
+    /// The cap: a crash loop keeps retrying at this delay, for ever.
+    pub max: HumanDuration,
+}
+
+impl Default for BackoffSpec {
+    fn default() -> Self {
+        BackoffSpec {
+            initial: HumanDuration::from_secs(1),
+            max: HumanDuration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestartSpec {
+    pub policy: RestartPolicy,
+    pub backoff: BackoffSpec,
+    /// Running this long resets the backoff to `initial`.
+    pub reset_after: HumanDuration,
+}
+
+impl Default for RestartSpec {
+    fn default() -> Self {
+        RestartSpec {
+            policy: RestartPolicy::Always,
+            backoff: BackoffSpec::default(),
+            reset_after: HumanDuration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StopSpec {
+    /// The first signal sent to the process group (`SIGTERM`, `SIGINT`, ...).
+    pub signal: String,
+    /// How long to wait after `signal` before SIGKILL of the group.
+    pub timeout: HumanDuration,
+}
+
+impl Default for StopSpec {
+    fn default() -> Self {
+        StopSpec {
+            signal: "SIGTERM".to_string(),
+            timeout: HumanDuration::from_secs(60),
+        }
+    }
+}
+
+/// One probe as written. Every field is optional: the effective probe takes
+/// per-probe defaults (see `probe`), chosen for the real gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// `false` turns the probe off.
+    pub enabled: Option<bool>,
+    /// HTTP GET of this path on the instance's bind address and port.
+    pub http: Option<String>,
+    /// Expected string values of top-level JSON fields of the HTTP body.
+    pub json: Option<BTreeMap<String, String>>,
+    /// TCP connect to the gateway port.
+    pub tcp: Option<bool>,
+    /// Run this argv (no shell); exit 0 answers yes.
+    pub exec: Option<Vec<String>>,
+    /// Interval between attempts.
+    pub every: Option<HumanDuration>,
+    /// Per-attempt timeout; for the startup probe, the whole allowance.
+    pub timeout: Option<HumanDuration>,
+    /// Consecutive failures that count.
+    pub failures: Option<u32>,
+    /// Wait this long after spawn (or after startup passed) before the first attempt.
+    pub initial_delay: Option<HumanDuration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProbesSpec {
+    pub startup: ProbeSpec,
+    pub liveness: ProbeSpec,
+    pub readiness: ProbeSpec,
+}
+
+/// Where the child's stdout and stderr go: `<state-dir>/logs/<instance>.log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSpec {
+    /// Rotate when the file passes this size (`10MiB`).
+    pub max_size: bytesize::ByteSize,
+    /// How many rotated files to keep besides the current one.
+    pub keep: u32,
+}
+
+impl Default for LogSpec {
+    fn default() -> Self {
+        LogSpec {
+            max_size: bytesize::ByteSize::mib(10),
+            keep: 5,
+        }
+    }
+}
+
+/// A declaration exactly as written in its YAML file.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Declaration {
+    /// Instance name; the file stem when omitted.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `openclaw --profile`; omitted = the default profile.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Gateway port, passed as `--port`.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Gateway bind mode, passed as `--bind` (default `loopback`).
+    #[serde(default)]
+    pub bind: Option<String>,
+    /// Bare name on PATH, absolute path, or path relative to the declaration's directory.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Extra arguments after `gateway --port N --bind B`.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// OpenClaw config file (JSON5).
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    /// OpenClaw state dir.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Default agent workspace (passed as `OPENCLAW_WORKSPACE_DIR`).
+    #[serde(default)]
+    pub workspace: Option<PathBuf>,
+    /// The child's `TMPDIR`.
+    #[serde(default)]
+    pub tmpdir: Option<PathBuf>,
+    /// Extra environment for the child.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub role: Role,
+    /// The instance this one rescues (requires `role: rescue`).
+    #[serde(default)]
+    pub rescue_of: Option<String>,
+    /// Start only when the rescued instance fails.
+    #[serde(default)]
+    pub standby: bool,
+    #[serde(default)]
+    pub restart: RestartSpec,
+    #[serde(default)]
+    pub stop: StopSpec,
+    #[serde(default)]
+    pub probes: ProbesSpec,
+    #[serde(default)]
+    pub logs: LogSpec,
+}

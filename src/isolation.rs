@@ -1,0 +1,1 @@
+//! Pure isolation checks over a whole set of effective settings.

@@ -1,0 +1,17 @@
+//! openclaw-supervisor: runs several OpenClaw gateways on one host, side by
+//! side and isolated. See ARCHITECTURE.md for the code map and invariants.
+
+pub mod control;
+pub mod declaration;
+pub mod instance;
+pub mod isolation;
+pub mod lifecycle;
+pub mod logs;
+pub mod openclaw;
+pub mod probe;
+pub mod process;
+pub mod protocol;
+pub mod signals;
+pub mod simulator;
+pub mod supervisor;
+pub mod watch;
