@@ -1,1 +1,479 @@
-//! lifecycle
+//! The lifecycle of one instance as a pure state machine.
+//!
+//! `Lifecycle::step(event, ctx) -> Vec<Action>` does no IO: the instance
+//! actor turns actions into spawns, signals and timers, and feeds what
+//! happens back as events. Time and randomness come in through [`Ctx`], so
+//! every transition is a table row in the tests below.
+//!
+//! ```text
+//!            Start                 StartupPassed
+//! Stopped ─────────▶ Starting ───────────────────▶ Running
+//! Standby ─RescueNeeded─▶ │  exit / spawn failed /    │ exit / liveness failed
+//! Failed ──Changed──────▶ │  startup deadline         │
+//!                         ▼                           ▼
+//!              Backoff ◀── (failure: capped exponential delay, jittered)
+//!                 │ timer, Start, RescueNeeded ──▶ Starting
+//! Stop / Restart / liveness: Stopping ── exit ──▶ Stopped | Standby | Starting | Backoff
+//! exit 78: Failed (no retry until Changed, Start or Restart)
+//! ```
+
+use std::time::{Duration, Instant};
+
+use crate::declaration::{Declaration, RestartPolicy};
+use crate::process::ExitKind;
+
+/// Exit code of the gateway for a configuration error.
+pub const EXIT_CONFIG_ERROR: i32 = 78;
+
+/// What the machine needs to know of the declaration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub restart: RestartPolicy,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub reset_after: Duration,
+    pub stop_timeout: Duration,
+    /// The startup probe's allowance; `None` when the startup probe is off
+    /// (the instance counts as started as soon as it is spawned).
+    pub startup_allowance: Option<Duration>,
+    /// A rescue that waits in standby until it is needed.
+    pub standby: bool,
+}
+
+impl Policy {
+    pub fn from_declaration(
+        declaration: &Declaration,
+        startup_allowance: Option<Duration>,
+    ) -> Self {
+        Policy {
+            restart: declaration.restart.policy,
+            backoff_initial: declaration.restart.backoff.initial.get(),
+            backoff_max: declaration.restart.backoff.max.get(),
+            reset_after: declaration.restart.reset_after.get(),
+            stop_timeout: declaration.stop.timeout.get(),
+            startup_allowance,
+            standby: declaration.standby,
+        }
+    }
+}
+
+/// Why an instance is in `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailReason {
+    /// Exit 78: the gateway's configuration is wrong; retrying cannot help.
+    ConfigError,
+    /// Policy `never` (or `on-failure` after a clean exit) and it exited.
+    Exited(ExitKind),
+}
+
+/// What happens once a stopping instance has exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Stay stopped (operator stop, shutdown).
+    Stop,
+    /// Back to standby (a rescue whose main is healthy again).
+    Standby,
+    /// Start again at once (operator restart, changed declaration).
+    Restart,
+    /// Start again after backoff: the stop was forced by a failing probe.
+    Relaunch,
+    /// Forget the instance (its declaration was removed).
+    Forget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Stopped,
+    Standby,
+    Starting { since: Instant },
+    Running { since: Instant },
+    Stopping { since: Instant, then: Then },
+    Backoff { until: Instant },
+    Failed { reason: FailReason },
+}
+
+impl State {
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Stopped => "stopped",
+            State::Standby => "standby",
+            State::Starting { .. } => "starting",
+            State::Running { .. } => "running",
+            State::Stopping { .. } => "stopping",
+            State::Backoff { .. } => "backoff",
+            State::Failed { .. } => "failed",
+        }
+    }
+
+    /// Whether a process of this instance may be alive.
+    pub fn has_process(&self) -> bool {
+        matches!(
+            self,
+            State::Starting { .. } | State::Running { .. } | State::Stopping { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    Backoff,
+    StopTimeout,
+    StartupDeadline,
+}
+
+/// Which probes the actor should be running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbePhase {
+    Off,
+    /// The startup probe (until it passes).
+    Startup,
+    /// Liveness and readiness.
+    Live,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Operator start, or the initial start of a wanted instance.
+    Start,
+    Stop,
+    Restart,
+    /// The declaration was removed: stop and forget.
+    Remove,
+    Spawned,
+    SpawnFailed,
+    /// The leader exited and every process of the instance is gone.
+    Exited(ExitKind),
+    StartupPassed,
+    /// Liveness failed `failures` times in a row.
+    LivenessFailed,
+    Timer(TimerKind),
+    /// The declaration or the OpenClaw config file changed.
+    Changed,
+    /// The instance this one rescues has failed.
+    RescueNeeded,
+    /// The rescued instance has been healthy long enough.
+    ReturnToStandby,
+}
+
+/// Something the rest of the supervisor should hear about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    Spawned,
+    Started,
+    /// An exit nobody asked for.
+    Exited(ExitKind),
+    StartupTimedOut,
+    Unhealthy,
+    Backoff {
+        delay: Duration,
+    },
+    Failed(FailReason),
+    Stopped,
+    Standby,
+    Forgotten,
+}
+
+impl Notice {
+    /// Whether this notice means the instance has failed its users (the
+    /// trigger for its rescues).
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            Notice::Exited(_)
+                | Notice::StartupTimedOut
+                | Notice::Unhealthy
+                | Notice::Backoff { .. }
+                | Notice::Failed(_)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Spawn,
+    /// The declared stop signal to the group and any escaped descendant.
+    SignalStop,
+    /// SIGKILL to the group and any escaped descendant.
+    Kill,
+    ArmTimer(TimerKind, Duration),
+    CancelTimer(TimerKind),
+    Probes(ProbePhase),
+    Notify(Notice),
+    Forget,
+}
+
+/// Time and randomness, passed in so that `step` stays pure.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    pub now: Instant,
+    /// Uniform in `[0, 1)`: where in the jitter band this delay falls.
+    pub jitter: f64,
+}
+
+/// Capped exponential backoff: `initial * 2^(failures-1)`, capped at `max`,
+/// then jittered down by up to 20% so instances that failed together do not
+/// restart together. Never above `max`, so a crash loop settles at the cap.
+pub fn backoff_delay(initial: Duration, max: Duration, failures: u32, jitter: f64) -> Duration {
+    let exponent = failures.saturating_sub(1).min(32);
+    let base = initial
+        .checked_mul(1u32 << exponent.min(31))
+        .unwrap_or(max)
+        .min(max);
+    base.mul_f64(1.0 - 0.2 * jitter.clamp(0.0, 1.0))
+}
+
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    pub state: State,
+    pub policy: Policy,
+    /// Consecutive failures, the backoff exponent; reset after `reset_after`
+    /// of running.
+    pub failures: u32,
+    /// Times the instance was started again after its first start.
+    pub restarts: u32,
+    pub last_exit: Option<ExitKind>,
+}
+
+impl Lifecycle {
+    pub fn new(policy: Policy) -> Self {
+        let state = if policy.standby {
+            State::Standby
+        } else {
+            State::Stopped
+        };
+        Lifecycle {
+            state,
+            policy,
+            failures: 0,
+            restarts: 0,
+            last_exit: None,
+        }
+    }
+
+    pub fn step(&mut self, event: Event, ctx: Ctx) -> Vec<Action> {
+        use Event as E;
+        use State as S;
+        match (self.state, event) {
+            (S::Stopped | S::Standby | S::Failed { .. }, E::Start | E::Restart) => {
+                self.spawn_now(ctx, false)
+            }
+            (S::Failed { .. }, E::Changed) => self.spawn_now(ctx, false),
+            (S::Standby, E::RescueNeeded) => self.spawn_now(ctx, false),
+            (S::Standby | S::Failed { .. }, E::Stop) => {
+                self.state = S::Stopped;
+                vec![Action::Notify(Notice::Stopped)]
+            }
+            (S::Stopped | S::Standby | S::Failed { .. }, E::Remove) => {
+                self.state = S::Stopped;
+                vec![Action::Forget, Action::Notify(Notice::Forgotten)]
+            }
+
+            (S::Backoff { .. }, E::Timer(TimerKind::Backoff)) => self.spawn_now(ctx, true),
+            (S::Backoff { .. }, E::Start | E::Restart | E::RescueNeeded) => {
+                let mut actions = vec![Action::CancelTimer(TimerKind::Backoff)];
+                actions.extend(self.spawn_now(ctx, true));
+                actions
+            }
+            (S::Backoff { .. }, E::Stop) => {
+                self.state = S::Stopped;
+                vec![
+                    Action::CancelTimer(TimerKind::Backoff),
+                    Action::Notify(Notice::Stopped),
+                ]
+            }
+            (S::Backoff { .. }, E::Remove) => {
+                self.state = S::Stopped;
+                vec![
+                    Action::CancelTimer(TimerKind::Backoff),
+                    Action::Forget,
+                    Action::Notify(Notice::Forgotten),
+                ]
+            }
+
+            (S::Starting { .. }, E::Spawned) => {
+                let mut actions = vec![Action::Notify(Notice::Spawned)];
+                if self.policy.startup_allowance.is_none() {
+                    actions.extend(self.started(ctx));
+                }
+                actions
+            }
+            (S::Starting { .. }, E::SpawnFailed) => {
+                let mut actions = vec![
+                    Action::Probes(ProbePhase::Off),
+                    Action::CancelTimer(TimerKind::StartupDeadline),
+                ];
+                actions.extend(self.failure(ctx, None));
+                actions
+            }
+            (S::Starting { .. }, E::StartupPassed) => self.started(ctx),
+            (S::Starting { .. }, E::Timer(TimerKind::StartupDeadline)) => {
+                let mut actions = vec![Action::Notify(Notice::StartupTimedOut)];
+                actions.extend(self.begin_stop(ctx, Then::Relaunch));
+                actions
+            }
+            (S::Running { .. }, E::LivenessFailed) => {
+                let mut actions = vec![Action::Notify(Notice::Unhealthy)];
+                actions.extend(self.begin_stop(ctx, Then::Relaunch));
+                actions
+            }
+            (S::Starting { .. } | S::Running { .. }, E::Exited(exit)) => {
+                self.unexpected_exit(exit, ctx)
+            }
+            (S::Starting { .. } | S::Running { .. }, E::Stop) => self.begin_stop(ctx, Then::Stop),
+            (S::Starting { .. } | S::Running { .. }, E::Restart) => {
+                self.begin_stop(ctx, Then::Restart)
+            }
+            (S::Starting { .. } | S::Running { .. }, E::Remove) => {
+                self.begin_stop(ctx, Then::Forget)
+            }
+            (S::Starting { .. } | S::Running { .. }, E::ReturnToStandby) if self.policy.standby => {
+                self.begin_stop(ctx, Then::Standby)
+            }
+
+            (S::Stopping { .. }, E::Timer(TimerKind::StopTimeout)) => vec![Action::Kill],
+            (S::Stopping { since, then }, E::Stop | E::Restart | E::Remove) => {
+                let wanted = match event {
+                    E::Stop => Then::Stop,
+                    E::Restart => Then::Restart,
+                    _ => Then::Forget,
+                };
+                // Forget wins over everything; an explicit stop wins over a restart.
+                let then = match (then, wanted) {
+                    (Then::Forget, _) => Then::Forget,
+                    (Then::Stop, Then::Restart) => Then::Stop,
+                    (_, wanted) => wanted,
+                };
+                self.state = S::Stopping { since, then };
+                Vec::new()
+            }
+            (S::Stopping { then, .. }, E::Exited(exit)) => self.stopped(then, exit, ctx),
+
+            // Everything else changes nothing: a start of a running
+            // instance, a stale timer, a late probe result.
+            _ => Vec::new(),
+        }
+    }
+
+    fn spawn_now(&mut self, ctx: Ctx, is_restart: bool) -> Vec<Action> {
+        if is_restart {
+            self.restarts = self.restarts.saturating_add(1);
+        }
+        self.state = State::Starting { since: ctx.now };
+        let mut actions = vec![Action::Spawn];
+        if let Some(allowance) = self.policy.startup_allowance {
+            actions.push(Action::ArmTimer(TimerKind::StartupDeadline, allowance));
+            actions.push(Action::Probes(ProbePhase::Startup));
+        }
+        actions
+    }
+
+    fn started(&mut self, ctx: Ctx) -> Vec<Action> {
+        self.state = State::Running { since: ctx.now };
+        vec![
+            Action::CancelTimer(TimerKind::StartupDeadline),
+            Action::Probes(ProbePhase::Live),
+            Action::Notify(Notice::Started),
+        ]
+    }
+
+    fn begin_stop(&mut self, ctx: Ctx, then: Then) -> Vec<Action> {
+        self.state = State::Stopping {
+            since: ctx.now,
+            then,
+        };
+        vec![
+            Action::Probes(ProbePhase::Off),
+            Action::CancelTimer(TimerKind::StartupDeadline),
+            Action::SignalStop,
+            Action::ArmTimer(TimerKind::StopTimeout, self.policy.stop_timeout),
+        ]
+    }
+
+    fn unexpected_exit(&mut self, exit: ExitKind, ctx: Ctx) -> Vec<Action> {
+        let running_since = match self.state {
+            State::Running { since } => Some(since),
+            _ => None,
+        };
+        self.last_exit = Some(exit);
+        let mut actions = vec![
+            Action::Probes(ProbePhase::Off),
+            Action::CancelTimer(TimerKind::StartupDeadline),
+            Action::Notify(Notice::Exited(exit)),
+        ];
+        if let Some(since) = running_since {
+            if ctx.now.saturating_duration_since(since) >= self.policy.reset_after {
+                self.failures = 0;
+            }
+        }
+        let clean = exit == ExitKind::Code(0);
+        match self.policy.restart {
+            RestartPolicy::Never | RestartPolicy::OnFailure if clean => {
+                self.state = State::Stopped;
+                actions.push(Action::Notify(Notice::Stopped));
+            }
+            // In external mode a gateway asks to be relaunched by exiting 0.
+            // Only one that had started counts: an exit 0 during startup is a
+            // failure, or a gateway that exits at once would loop hot.
+            RestartPolicy::Always if clean && running_since.is_some() => {
+                actions.extend(self.spawn_now(ctx, true));
+            }
+            _ => actions.extend(self.failure(ctx, Some(exit))),
+        }
+        actions
+    }
+
+    fn stopped(&mut self, then: Then, exit: ExitKind, ctx: Ctx) -> Vec<Action> {
+        self.last_exit = Some(exit);
+        let mut actions = vec![Action::CancelTimer(TimerKind::StopTimeout)];
+        match then {
+            Then::Stop => {
+                self.state = State::Stopped;
+                actions.push(Action::Notify(Notice::Stopped));
+            }
+            Then::Standby => {
+                self.state = State::Standby;
+                actions.push(Action::Notify(Notice::Standby));
+            }
+            Then::Restart => actions.extend(self.spawn_now(ctx, true)),
+            Then::Relaunch => actions.extend(self.failure(ctx, Some(exit))),
+            Then::Forget => {
+                self.state = State::Stopped;
+                actions.push(Action::Forget);
+                actions.push(Action::Notify(Notice::Forgotten));
+            }
+        }
+        actions
+    }
+
+    /// A failure: back off and retry, or give up where retrying cannot help.
+    fn failure(&mut self, ctx: Ctx, exit: Option<ExitKind>) -> Vec<Action> {
+        if exit == Some(ExitKind::Code(EXIT_CONFIG_ERROR)) {
+            let reason = FailReason::ConfigError;
+            self.state = State::Failed { reason };
+            return vec![Action::Notify(Notice::Failed(reason))];
+        }
+        if self.policy.restart == RestartPolicy::Never {
+            let reason = FailReason::Exited(exit.unwrap_or(ExitKind::Code(-1)));
+            self.state = State::Failed { reason };
+            return vec![Action::Notify(Notice::Failed(reason))];
+        }
+        self.failures = self.failures.saturating_add(1);
+        let delay = backoff_delay(
+            self.policy.backoff_initial,
+            self.policy.backoff_max,
+            self.failures,
+            ctx.jitter,
+        );
+        self.state = State::Backoff {
+            until: ctx.now + delay,
+        };
+        vec![
+            Action::ArmTimer(TimerKind::Backoff, delay),
+            Action::Notify(Notice::Backoff { delay }),
+        ]
+    }
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

@@ -1,1 +1,463 @@
-//! process
+//! Spawning, signalling and reaping child processes.
+//!
+//! Theory of operation: one [`Spawner`] per supervisor owns every fork and
+//! the only `waitpid` in the process. Each child is spawned in a process
+//! group of its own (it is the group leader), with its pid registered to an
+//! owner channel *while the registry lock is held*, so the reaper can never
+//! reap a child before its owner is known (and never steals the status that
+//! `std::process::Command` itself waits for when `exec` fails). The reaper is
+//! woken by SIGCHLD (no polling) and drains every exited child with
+//! `waitpid(-1, WNOHANG)`; exits of registered pids go to their owner, and
+//! the exits of orphaned descendants (the supervisor is a child subreaper, so
+//! they come back to it) are simply reaped.
+//!
+//! Every child also carries a spawn marker in its environment
+//! (`OPENCLAW_SUPERVISOR_SPAWN`); descendants inherit it, so a descendant that
+//! escaped its process group (a browser started with `setsid`) is still found
+//! and stopped with its instance.
+//!
+//! `tokio::process` is never used: its own SIGCHLD handling would race with
+//! the `waitpid(-1)` here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// The environment variable that marks every process of one spawn.
+pub const SPAWN_MARKER_VAR: &str = "OPENCLAW_SUPERVISOR_SPAWN";
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitKind {
+    Code(i32),
+    Signal(i32),
+}
+
+impl std::fmt::Display for ExitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitKind::Code(code) => write!(f, "exit code {code}"),
+            ExitKind::Signal(signal) => match Signal::try_from(*signal) {
+                Ok(sig) => write!(f, "killed by {}", sig.as_str()),
+                Err(_) => write!(f, "killed by signal {signal}"),
+            },
+        }
+    }
+}
+
+/// An exit the reaper routes to the owner of a pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildExit {
+    pub pid: i32,
+    pub exit: ExitKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("command `{command}` not found on PATH ({path})")]
+    NotFoundOnPath { command: String, path: String },
+    #[error("command {path} does not exist")]
+    Missing { path: PathBuf },
+    #[error("command {path} is not an executable file")]
+    NotExecutable { path: PathBuf },
+    #[error("cannot execute {path}: {source}")]
+    Exec { path: PathBuf, source: io::Error },
+    #[error("cannot set up the child's pipes: {0}")]
+    Pipe(io::Error),
+}
+
+/// Resolve a declared command the way a shell would, without a shell: a bare
+/// name is looked up on `path_var` at spawn time, an absolute path is used as
+/// is, and any other path is relative to the declaration's directory.
+pub fn resolve_command(
+    command: &str,
+    declaration_dir: &Path,
+    path_var: Option<&str>,
+) -> Result<PathBuf, SpawnError> {
+    if !command.contains('/') {
+        let path_var = path_var.unwrap_or("/usr/local/bin:/usr/bin:/bin");
+        for dir in path_var.split(':').filter(|d| !d.is_empty()) {
+            let candidate = Path::new(dir).join(command);
+            if is_executable_file(&candidate) {
+                return Ok(candidate);
+            }
+        }
+        return Err(SpawnError::NotFoundOnPath {
+            command: command.to_string(),
+            path: path_var.to_string(),
+        });
+    }
+    let path = if Path::new(command).is_absolute() {
+        PathBuf::from(command)
+    } else {
+        declaration_dir.join(command)
+    };
+    if !path.exists() {
+        return Err(SpawnError::Missing { path });
+    }
+    if !is_executable_file(&path) {
+        return Err(SpawnError::NotExecutable { path });
+    }
+    Ok(path)
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    fs::metadata(path)
+        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// What to run. The program is already resolved (see [`resolve_command`]).
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// The complete environment: nothing is inherited implicitly.
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<PathBuf>,
+    /// Pipe stdout and stderr (else they go to /dev/null).
+    pub capture_output: bool,
+}
+
+/// A child that has been spawned and registered with the reaper.
+#[derive(Debug)]
+pub struct SpawnedChild {
+    pub pid: i32,
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    pub start_time: Option<u64>,
+    pub stdout: Option<tokio::net::unix::pipe::Receiver>,
+    pub stderr: Option<tokio::net::unix::pipe::Receiver>,
+}
+
+type Owners = HashMap<i32, mpsc::UnboundedSender<ChildExit>>;
+
+/// The one place that forks and the one place that reaps.
+#[derive(Clone)]
+pub struct Spawner {
+    owners: Arc<Mutex<Owners>>,
+}
+
+impl Spawner {
+    /// Become a child subreaper and start the SIGCHLD-driven reaper task.
+    /// Must be called inside a tokio runtime.
+    pub fn start() -> io::Result<Spawner> {
+        // Orphaned descendants come back to us instead of init, so they are
+        // reaped here and an escaped one can still be found and stopped.
+        nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)?;
+        let owners: Arc<Mutex<Owners>> = Arc::new(Mutex::new(HashMap::new()));
+        let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?;
+        let reaper_owners = owners.clone();
+        tokio::spawn(async move {
+            reap_all(&reaper_owners);
+            while sigchld.recv().await.is_some() {
+                reap_all(&reaper_owners);
+            }
+        });
+        Ok(Spawner { owners })
+    }
+
+    /// Spawn `spec` as the leader of a new process group; its exit will be
+    /// sent to `exits`.
+    pub fn spawn(
+        &self,
+        spec: &SpawnSpec,
+        exits: mpsc::UnboundedSender<ChildExit>,
+    ) -> Result<SpawnedChild, SpawnError> {
+        let mut command = Command::new(&spec.program);
+        command
+            .args(&spec.args)
+            .env_clear()
+            .envs(&spec.env)
+            .stdin(Stdio::null())
+            .process_group(0);
+        if let Some(cwd) = &spec.cwd {
+            command.current_dir(cwd);
+        }
+        if spec.capture_output {
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        } else {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        // Held across fork and registration: the reaper takes this lock
+        // before it calls waitpid, so it cannot reap an unregistered child.
+        let mut owners = lock(&self.owners);
+        let mut child = command.spawn().map_err(|source| SpawnError::Exec {
+            path: spec.program.clone(),
+            source,
+        })?;
+        let pid = child.id() as i32;
+        owners.insert(pid, exits);
+        drop(owners);
+        let stdout = child
+            .stdout
+            .take()
+            .map(|out| tokio::net::unix::pipe::Receiver::from_owned_fd(out.into()))
+            .transpose()
+            .map_err(SpawnError::Pipe)?;
+        let stderr = child
+            .stderr
+            .take()
+            .map(|err| tokio::net::unix::pipe::Receiver::from_owned_fd(err.into()))
+            .transpose()
+            .map_err(SpawnError::Pipe)?;
+        // `child` is dropped without waiting: the reaper owns waitpid.
+        Ok(SpawnedChild {
+            pid,
+            start_time: process_start_time(pid),
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Forget the owner of a pid (after its exit was delivered).
+    pub fn forget(&self, pid: i32) {
+        lock(&self.owners).remove(&pid);
+    }
+
+    /// Pids currently registered (spawned and not yet reaped).
+    pub fn registered(&self) -> Vec<i32> {
+        lock(&self.owners).keys().copied().collect()
+    }
+}
+
+fn lock(owners: &Mutex<Owners>) -> std::sync::MutexGuard<'_, Owners> {
+    // A panic while holding this lock cannot leave the map inconsistent
+    // (every operation is a single insert/remove), so poisoning is ignored.
+    owners
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn reap_all(owners: &Mutex<Owners>) {
+    let mut owners = lock(owners);
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => deliver(&mut owners, pid, ExitKind::Code(code)),
+            Ok(WaitStatus::Signaled(pid, signal, _)) => {
+                deliver(&mut owners, pid, ExitKind::Signal(signal as i32))
+            }
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(err) => {
+                tracing::warn!(error = %err, "waitpid failed");
+                break;
+            }
+        }
+    }
+}
+
+fn deliver(owners: &mut Owners, pid: Pid, exit: ExitKind) {
+    let pid = pid.as_raw();
+    match owners.remove(&pid) {
+        Some(owner) => {
+            // The owner may be gone (instance removed); the child is reaped all the same.
+            let _ = owner.send(ChildExit { pid, exit });
+        }
+        None => tracing::debug!(pid, %exit, "reaped an orphaned descendant"),
+    }
+}
+
+/// Send `signal` to every process of the group led by `pgid`. Returns false
+/// when the group has no process left.
+pub fn signal_group(pgid: i32, signal: Signal) -> bool {
+    !matches!(killpg(Pid::from_raw(pgid), signal), Err(Errno::ESRCH))
+}
+
+/// Whether any process of the group is left (zombies included until reaped).
+pub fn group_alive(pgid: i32) -> bool {
+    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
+}
+
+/// Signal one pid, but only if it is still the process that started at
+/// `start_time`: pids are reused.
+pub fn signal_if_same(pid: i32, start_time: Option<u64>, signal: Signal) -> bool {
+    if start_time.is_some() && process_start_time(pid) != start_time {
+        return false;
+    }
+    kill(Pid::from_raw(pid), signal).is_ok()
+}
+
+/// Whether a pid exists and is the process that started at `start_time`.
+pub fn is_same_process(pid: i32, start_time: Option<u64>) -> bool {
+    match process_start_time(pid) {
+        Some(actual) => start_time.is_none_or(|expected| expected == actual),
+        None => false,
+    }
+}
+
+/// `/proc/<pid>/stat` parsed past the command name (which may hold spaces).
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rfind(')').map(|i| &stat[i + 1..])?;
+    Some(after_name.split_whitespace().map(str::to_string).collect())
+}
+
+/// Start time of a process in clock ticks since boot.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    // Field 22 overall; fields after the name start at field 3.
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// Process group of a process.
+pub fn process_group_of(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(2)?.parse().ok()
+}
+
+/// Whether the process is a zombie (exited, not yet reaped).
+pub fn is_zombie(pid: i32) -> bool {
+    stat_fields(pid)
+        .and_then(|fields| fields.first().cloned())
+        .is_some_and(|state| state == "Z")
+}
+
+/// The short name of a process (`/proc/<pid>/comm`).
+pub fn process_name(pid: i32) -> Option<String> {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|name| name.trim().to_string())
+}
+
+/// Pids of this process's direct children (including reparented orphans).
+pub fn own_children() -> Vec<i32> {
+    let mut children = Vec::new();
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return children;
+    };
+    for task in tasks.flatten() {
+        if let Ok(list) = fs::read_to_string(task.path().join("children")) {
+            children.extend(
+                list.split_whitespace()
+                    .filter_map(|pid| pid.parse::<i32>().ok()),
+            );
+        }
+    }
+    children.sort_unstable();
+    children.dedup();
+    children
+}
+
+/// Every pid on the host.
+pub fn all_pids() -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .collect()
+}
+
+/// Whether the process's environment has `VAR=value` exactly.
+pub fn environ_has(pid: i32, var: &str, value: &str) -> bool {
+    let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let wanted = format!("{var}={value}");
+    environ
+        .split(|byte| *byte == 0)
+        .any(|entry| entry == wanted.as_bytes())
+}
+
+/// Living (not zombie) processes among `candidates` that carry `marker`.
+pub fn marked_processes(candidates: &[i32], marker: &str) -> Vec<i32> {
+    candidates
+        .iter()
+        .copied()
+        .filter(|pid| !is_zombie(*pid) && environ_has(*pid, SPAWN_MARKER_VAR, marker))
+        .collect()
+}
+
+/// Parse a signal name (`SIGTERM`, `TERM`, `term`) or number.
+pub fn parse_signal(name: &str) -> Option<Signal> {
+    if let Ok(number) = name.parse::<i32>() {
+        return Signal::try_from(number).ok();
+    }
+    let upper = name.trim().to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse::<Signal>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_signal_accepts_names_and_numbers() {
+        let rows: &[(&str, Option<Signal>)] = &[
+            ("SIGTERM", Some(Signal::SIGTERM)),
+            ("term", Some(Signal::SIGTERM)),
+            ("INT", Some(Signal::SIGINT)),
+            ("15", Some(Signal::SIGTERM)),
+            ("SIGUSR2", Some(Signal::SIGUSR2)),
+            ("SIGNOPE", None),
+            ("", None),
+            ("999", None),
+        ];
+        for (input, expected) in rows {
+            assert_eq!(parse_signal(input), *expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn resolve_command_finds_bare_names_on_path_and_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        fs::create_dir(&bin).unwrap();
+        let tool = bin.join("tool");
+        fs::write(&tool, "#!/bin/true\n").unwrap();
+        fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).unwrap();
+        let plain = bin.join("plain");
+        fs::write(&plain, "data").unwrap();
+        let path_var = format!("/nonexistent:{}", bin.display());
+
+        assert_eq!(
+            resolve_command("tool", dir.path(), Some(&path_var)).unwrap(),
+            tool
+        );
+        assert_eq!(resolve_command("bin/tool", dir.path(), None).unwrap(), tool);
+        assert_eq!(
+            resolve_command(tool.to_str().unwrap(), Path::new("/"), None).unwrap(),
+            tool
+        );
+        assert!(matches!(
+            resolve_command("nope", dir.path(), Some(&path_var)),
+            Err(SpawnError::NotFoundOnPath { .. })
+        ));
+        assert!(matches!(
+            resolve_command("plain", dir.path(), Some(&path_var)),
+            Err(SpawnError::NotFoundOnPath { .. })
+        ));
+        assert!(matches!(
+            resolve_command("bin/plain", dir.path(), None),
+            Err(SpawnError::NotExecutable { .. })
+        ));
+        assert!(matches!(
+            resolve_command("./missing", dir.path(), None),
+            Err(SpawnError::Missing { .. })
+        ));
+    }
+
+    #[test]
+    fn exit_kind_reads_like_an_operator_would_say_it() {
+        assert_eq!(ExitKind::Code(78).to_string(), "exit code 78");
+        assert_eq!(ExitKind::Signal(9).to_string(), "killed by SIGKILL");
+    }
+}
