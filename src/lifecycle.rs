@@ -400,10 +400,10 @@ impl Lifecycle {
             Action::CancelTimer(TimerKind::StartupDeadline),
             Action::Notify(Notice::Exited(exit)),
         ];
-        if let Some(since) = running_since {
-            if ctx.now.saturating_duration_since(since) >= self.policy.reset_after {
-                self.failures = 0;
-            }
+        if running_since.is_some_and(|since| {
+            ctx.now.saturating_duration_since(since) >= self.policy.reset_after
+        }) {
+            self.failures = 0;
         }
         let clean = exit == ExitKind::Code(0);
         match self.policy.restart {

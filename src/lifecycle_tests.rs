@@ -50,6 +50,9 @@ fn backoff_grows_exponentially_caps_and_jitters_down() {
     assert_eq!(backoff_delay(Duration::ZERO, max, 50, 0.3), Duration::ZERO);
 }
 
+/// (name, state, policy, event, expected state, expected actions)
+type Row = (&'static str, State, Policy, Event, State, Vec<Action>);
+
 #[test]
 fn transitions_table() {
     let t0 = Instant::now();
@@ -102,7 +105,7 @@ fn transitions_table() {
     ];
 
     // (name, state, policy, event, expected state, expected actions)
-    let rows: Vec<(&str, State, Policy, Event, State, Vec<Action>)> = vec![
+    let rows: Vec<Row> = vec![
         (
             "start a stopped instance",
             State::Stopped,
