@@ -1,1 +1,687 @@
-//! instance
+//! The instance actor: one tokio task per instance owns its child, its
+//! timers and its probes, and runs the pure lifecycle machine. The rest of
+//! the supervisor talks to it only through an [`InstanceHandle`]: commands
+//! in, a watched [`Snapshot`] and notices out.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::lifecycle::{
+    Action, Ctx, Event, FailReason, Lifecycle, Notice, Policy, ProbePhase, State, TimerKind,
+};
+use crate::logs::{InstanceLog, LogSink};
+use crate::openclaw::{Effective, EnvMap};
+use crate::prober::{EffectiveProbes, ProbeStatus};
+use crate::process::{self, ChildExit, ExitKind, SpawnSpec, Spawner};
+
+/// Lines of output kept as the reason when an instance fails.
+const ERROR_LINES: usize = 20;
+
+/// What an instance runs with; replaced as a whole when its declaration changes.
+#[derive(Debug, Clone)]
+pub struct InstanceConfig {
+    pub effective: Effective,
+    pub probes: EffectiveProbes,
+    /// Added to the child's environment by the supervisor (the control
+    /// socket path for rescues).
+    pub extra_env: EnvMap,
+}
+
+impl InstanceConfig {
+    /// Whether a change from `self` to `other` changes what the child is
+    /// spawned with (and so needs a restart to take effect).
+    pub fn spawn_differs(&self, other: &InstanceConfig, inherited: &EnvMap) -> bool {
+        let a = &self.effective;
+        let b = &other.effective;
+        a.command() != b.command()
+            || a.child_args() != b.child_args()
+            || a.child_env(inherited) != b.child_env(inherited)
+            || self.extra_env != other.extra_env
+            || a.file.parent() != b.file.parent()
+    }
+}
+
+/// Things every actor shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub spawner: Spawner,
+    pub log_sink: LogSink,
+    /// The supervisor's state dir (logs/, run/).
+    pub state_dir: PathBuf,
+    /// The supervisor's own environment, inherited by children.
+    pub inherited_env: Arc<EnvMap>,
+    pub notices: mpsc::UnboundedSender<InstanceNotice>,
+    /// Unique per supervisor process, part of every spawn marker.
+    pub supervisor_id: String,
+}
+
+/// A lifecycle notice, tagged with the instance and the time.
+#[derive(Debug, Clone)]
+pub struct InstanceNotice {
+    pub name: String,
+    pub notice: Notice,
+    pub at: SystemTime,
+    pub detail: String,
+}
+
+#[derive(Debug)]
+pub enum Command {
+    Start,
+    Stop,
+    Restart,
+    Remove,
+    /// Send a signal to the whole process group.
+    Signal(Signal),
+    /// A new declaration; restart only if `restart` (the spawn changed).
+    Reconfigure {
+        config: Box<InstanceConfig>,
+        restart: bool,
+    },
+    /// The OpenClaw config file or declaration changed: retry if failed.
+    Changed,
+    RescueNeeded,
+    ReturnToStandby,
+}
+
+/// What status shows about an instance.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub name: String,
+    pub state: &'static str,
+    pub pid: Option<i32>,
+    /// When the current process was spawned.
+    pub spawned_at: Option<SystemTime>,
+    pub restarts: u32,
+    pub last_exit: Option<(ExitKind, SystemTime)>,
+    pub next_restart_at: Option<SystemTime>,
+    /// Why it is failed or backing off (spawn error, exit 78 ...).
+    pub last_error: Option<String>,
+    /// The output lines that explain the last failure.
+    pub error_lines: Vec<String>,
+    pub probes: ProbeStatus,
+    pub config: Arc<InstanceConfig>,
+    pub dropped_log_lines: u64,
+}
+
+/// The handle the supervisor keeps for one instance.
+#[derive(Clone)]
+pub struct InstanceHandle {
+    pub name: String,
+    commands: mpsc::UnboundedSender<Command>,
+    pub snapshot: watch::Receiver<Snapshot>,
+    pub log: InstanceLog,
+}
+
+impl InstanceHandle {
+    /// Send a command; false when the actor is gone.
+    pub fn send(&self, command: Command) -> bool {
+        self.commands.send(command).is_ok()
+    }
+
+    /// Wait until the actor has ended (after a Remove).
+    pub async fn closed(&self) {
+        self.commands.closed().await
+    }
+}
+
+/// A record of a running child, so a later supervisor can find a gateway
+/// left behind by this one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PidRecord {
+    pub pid: i32,
+    pub start_time: Option<u64>,
+    pub marker: String,
+}
+
+pub fn pid_record_path(state_dir: &Path, name: &str) -> PathBuf {
+    state_dir.join("run").join(format!("{name}.json"))
+}
+
+pub fn log_path(state_dir: &Path, name: &str) -> PathBuf {
+    state_dir.join("logs").join(format!("{name}.log"))
+}
+
+static SPAWN_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Start the actor of one instance. With `start`, it is started at once;
+/// otherwise it waits (stopped, or standby for a standby rescue).
+pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> InstanceHandle {
+    let name = config.effective.name.clone();
+    let log = shared.log_sink.instance_log(
+        log_path(&shared.state_dir, &name),
+        config.effective.declaration.logs,
+    );
+    let config = Arc::new(config);
+    let policy = policy_of(&config);
+    let lifecycle = Lifecycle::new(policy);
+    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+    let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+    let snapshot = Snapshot {
+        name: name.clone(),
+        state: lifecycle.state.name(),
+        pid: None,
+        spawned_at: None,
+        restarts: 0,
+        last_exit: None,
+        next_restart_at: None,
+        last_error: None,
+        error_lines: Vec::new(),
+        probes: ProbeStatus::default(),
+        config: config.clone(),
+        dropped_log_lines: 0,
+    };
+    let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
+    let actor = Actor {
+        name: name.clone(),
+        config,
+        shared,
+        lifecycle,
+        log: log.clone(),
+        child: None,
+        timers: HashMap::new(),
+        exits_tx,
+        probe_tx,
+        probe_task: None,
+        snapshot: snapshot_tx,
+        spawned_at: None,
+        last_exit_at: None,
+        last_error: None,
+        error_lines: Vec::new(),
+        probe_status: ProbeStatus::default(),
+    };
+    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, start));
+    InstanceHandle {
+        name,
+        commands: commands_tx,
+        snapshot: snapshot_rx,
+        log,
+    }
+}
+
+fn policy_of(config: &InstanceConfig) -> Policy {
+    Policy::from_declaration(
+        &config.effective.declaration,
+        config.probes.startup_allowance(),
+    )
+}
+
+/// What probes report back to the actor.
+#[derive(Debug)]
+pub enum ProbeMessage {
+    StartupPassed,
+    LivenessFailed,
+    Status(ProbeStatus),
+}
+
+struct RunningChild {
+    pid: i32,
+    marker: String,
+    /// Exit of the leader, once reaped; the instance is gone when the
+    /// leftovers are gone too.
+    leader_exit: Option<ExitKind>,
+}
+
+struct Actor {
+    name: String,
+    config: Arc<InstanceConfig>,
+    shared: Shared,
+    lifecycle: Lifecycle,
+    log: InstanceLog,
+    child: Option<RunningChild>,
+    timers: HashMap<TimerKind, Instant>,
+    exits_tx: mpsc::UnboundedSender<ChildExit>,
+    probe_tx: mpsc::UnboundedSender<ProbeMessage>,
+    probe_task: Option<JoinHandle<()>>,
+    snapshot: watch::Sender<Snapshot>,
+    spawned_at: Option<SystemTime>,
+    last_exit_at: Option<SystemTime>,
+    last_error: Option<String>,
+    error_lines: Vec<String>,
+    probe_status: ProbeStatus,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut exits: mpsc::UnboundedReceiver<ChildExit>,
+        mut probes: mpsc::UnboundedReceiver<ProbeMessage>,
+        start: bool,
+    ) {
+        if start {
+            self.handle(Event::Start).await;
+        }
+        loop {
+            self.publish();
+            let next_timer = self.timers.values().min().copied();
+            let sleep = async move {
+                match next_timer {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                command = commands.recv() => {
+                    match command {
+                        Some(command) => {
+                            if self.command(command).await {
+                                break;
+                            }
+                        }
+                        // Every handle dropped: nobody can stop us any more,
+                        // so stop the child and end.
+                        None => {
+                            if self.command(Command::Remove).await {
+                                break;
+                            }
+                        }
+                    }
+                }
+                Some(exit) = exits.recv() => {
+                    if self.leader_exited(exit).await {
+                        break;
+                    }
+                }
+                Some(message) = probes.recv() => {
+                    match message {
+                        ProbeMessage::StartupPassed => { self.handle(Event::StartupPassed).await; }
+                        ProbeMessage::LivenessFailed => { self.handle(Event::LivenessFailed).await; }
+                        ProbeMessage::Status(status) => self.probe_status = status,
+                    }
+                }
+                () = sleep => {
+                    let now = Instant::now();
+                    let due: Vec<TimerKind> = self
+                        .timers
+                        .iter()
+                        .filter(|(_, at)| **at <= now)
+                        .map(|(kind, _)| *kind)
+                        .collect();
+                    for kind in due {
+                        self.timers.remove(&kind);
+                        if self.handle(Event::Timer(kind)).await {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        self.publish();
+    }
+
+    /// Apply a command; true when the actor should end.
+    async fn command(&mut self, command: Command) -> bool {
+        match command {
+            Command::Start => self.handle(Event::Start).await,
+            Command::Stop => self.handle(Event::Stop).await,
+            Command::Restart => self.handle(Event::Restart).await,
+            Command::Remove => self.handle(Event::Remove).await,
+            Command::Changed => self.handle(Event::Changed).await,
+            Command::RescueNeeded => self.handle(Event::RescueNeeded).await,
+            Command::ReturnToStandby => self.handle(Event::ReturnToStandby).await,
+            Command::Signal(signal) => {
+                if let Some(child) = &self.child {
+                    if child.leader_exit.is_none() {
+                        process::signal_group(child.pid, signal);
+                    }
+                }
+                false
+            }
+            Command::Reconfigure { config, restart } => {
+                self.config = Arc::new(*config);
+                self.lifecycle.policy = policy_of(&self.config);
+                self.log.set_spec(self.config.effective.declaration.logs);
+                if restart {
+                    self.handle(Event::Restart).await
+                } else {
+                    // Probe settings apply from the next probe phase; restart
+                    // settings from the next decision.
+                    if matches!(self.lifecycle.state, State::Running { .. }) {
+                        self.set_probes(ProbePhase::Live);
+                    }
+                    self.handle(Event::Changed).await
+                }
+            }
+        }
+    }
+
+    /// Feed one event to the machine and carry out its actions; true when
+    /// the instance is to be forgotten.
+    async fn handle(&mut self, event: Event) -> bool {
+        let mut queue = std::collections::VecDeque::from([event]);
+        let mut forget = false;
+        while let Some(event) = queue.pop_front() {
+            let ctx = Ctx {
+                now: Instant::now(),
+                jitter: fastrand::f64(),
+            };
+            let actions = self.lifecycle.step(event, ctx);
+            tracing::debug!(instance = %self.name, ?event, state = self.lifecycle.state.name(), ?actions, "step");
+            for action in actions {
+                match action {
+                    Action::Spawn => {
+                        let outcome = self.spawn();
+                        queue.push_back(outcome);
+                    }
+                    Action::SignalStop => self.signal_all(self.stop_signal()),
+                    Action::Kill => {
+                        tracing::warn!(instance = %self.name, "stop timeout passed: sending SIGKILL to the process group");
+                        self.signal_all(Signal::SIGKILL);
+                    }
+                    Action::ArmTimer(kind, after) => {
+                        self.timers.insert(kind, Instant::now() + after);
+                    }
+                    Action::CancelTimer(kind) => {
+                        self.timers.remove(&kind);
+                    }
+                    Action::Probes(phase) => self.set_probes(phase),
+                    Action::Notify(notice) => self.notify(notice),
+                    Action::Forget => forget = true,
+                }
+            }
+        }
+        self.publish();
+        forget
+    }
+
+    fn stop_signal(&self) -> Signal {
+        process::parse_signal(&self.config.effective.declaration.stop.signal)
+            .unwrap_or(Signal::SIGTERM)
+    }
+
+    fn spawn(&mut self) -> Event {
+        match self.try_spawn() {
+            Ok(()) => Event::Spawned,
+            Err(error) => {
+                tracing::error!(instance = %self.name, %error, "cannot spawn the gateway");
+                self.last_error = Some(error);
+                Event::SpawnFailed
+            }
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
+        let effective = &self.config.effective;
+        for dir in [&effective.state_dir, &effective.tmpdir] {
+            create_private_dir(dir)
+                .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+        }
+        if !process::port_is_free(effective.port) {
+            return Err(match process::port_holder(effective.port) {
+                Some((pid, program)) => format!(
+                    "port {} is held by pid {pid} ({program}), which is not one of ours: stop it or move this instance to another port",
+                    effective.port
+                ),
+                None => format!("port {} is in use by another process", effective.port),
+            });
+        }
+        let mut env = effective.child_env(&self.shared.inherited_env);
+        env.extend(self.config.extra_env.clone());
+        let marker = format!(
+            "{}:{}:{}",
+            self.name,
+            self.shared.supervisor_id,
+            SPAWN_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        env.insert(process::SPAWN_MARKER_VAR.to_string(), marker.clone());
+        let declaration_dir = effective.file.parent().unwrap_or(Path::new("."));
+        let program = process::resolve_command(
+            effective.command(),
+            declaration_dir,
+            env.get("PATH").map(String::as_str),
+        )
+        .map_err(|err| err.to_string())?;
+        let spec = SpawnSpec {
+            program,
+            args: effective.child_args(),
+            env,
+            cwd: Some(effective.state_dir.clone()),
+            capture_output: true,
+        };
+        let child = self
+            .shared
+            .spawner
+            .spawn(&spec, self.exits_tx.clone())
+            .map_err(|err| err.to_string())?;
+        tracing::info!(instance = %self.name, pid = child.pid, "spawned");
+        if let Some(stdout) = child.stdout {
+            tokio::spawn(self.log.clone().capture(stdout));
+        }
+        if let Some(stderr) = child.stderr {
+            tokio::spawn(self.log.clone().capture(stderr));
+        }
+        let record = PidRecord {
+            pid: child.pid,
+            start_time: child.start_time,
+            marker: marker.clone(),
+        };
+        if let Err(err) = write_pid_record(&self.shared.state_dir, &self.name, &record) {
+            tracing::warn!(instance = %self.name, error = %err, "cannot record the child's pid");
+        }
+        self.child = Some(RunningChild {
+            pid: child.pid,
+            marker,
+            leader_exit: None,
+        });
+        self.spawned_at = Some(SystemTime::now());
+        self.last_error = None;
+        Ok(())
+    }
+
+    /// Signal the group and every escaped descendant.
+    fn signal_all(&self, signal: Signal) {
+        let Some(child) = &self.child else {
+            return;
+        };
+        // While the leader is unreaped its pid (= the group id) cannot be
+        // reused; after that, only processes carrying our marker are signalled.
+        if child.leader_exit.is_none()
+            || process::process_group_of(child.pid).is_some_and(|g| g == child.pid)
+        {
+            process::signal_group(child.pid, signal);
+        }
+        for pid in process::marked_processes(&process::own_children(), &child.marker) {
+            if pid != child.pid {
+                let start = process::process_start_time(pid);
+                process::signal_if_same(pid, start, signal);
+            }
+        }
+    }
+
+    /// Whether any process of the current child is left besides the leader.
+    fn leftovers(&self, child: &RunningChild) -> bool {
+        process::group_alive(child.pid)
+            || !process::marked_processes(&process::own_children(), &child.marker).is_empty()
+    }
+
+    /// The leader was reaped: make sure nothing of the instance is left,
+    /// then tell the machine. True when the instance is to be forgotten.
+    async fn leader_exited(&mut self, exit: ChildExit) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return false;
+        };
+        if child.pid != exit.pid {
+            return false;
+        }
+        child.leader_exit = Some(exit.exit);
+        self.shared.spawner.forget(exit.pid);
+        tracing::info!(instance = %self.name, pid = exit.pid, exit = %exit.exit, "gateway exited");
+        self.clean_up_leftovers().await;
+        if let Some(child) = self.child.take() {
+            remove_pid_record(&self.shared.state_dir, &self.name, child.pid);
+        }
+        self.last_exit_at = Some(SystemTime::now());
+        self.spawned_at = None;
+        let expected = matches!(self.lifecycle.state, State::Stopping { .. });
+        if !expected || exit.exit != ExitKind::Code(0) {
+            self.error_lines = self.log.tail(ERROR_LINES);
+        }
+        self.handle(Event::Exited(exit.exit)).await
+    }
+
+    /// Stop what the leader left behind (workers, grandchildren, escaped
+    /// descendants): the stop signal, the stop timeout, then SIGKILL. Waits
+    /// until every one of them is gone.
+    async fn clean_up_leftovers(&mut self) {
+        let Some(child) = self.child.as_ref() else {
+            return;
+        };
+        if !self.leftovers(child) {
+            return;
+        }
+        let stop_timeout = self.config.effective.declaration.stop.timeout.get();
+        let mut signal = self.stop_signal();
+        let mut deadline = Instant::now() + stop_timeout;
+        let mut killed = false;
+        loop {
+            self.signal_all(signal);
+            // Orphans come back to us and are reaped by the reaper; this
+            // bounded wait only watches for the group to empty.
+            let poll_until = Instant::now() + Duration::from_millis(200);
+            while Instant::now() < poll_until {
+                match self.child.as_ref() {
+                    Some(child) if self.leftovers(child) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await
+                    }
+                    _ => return,
+                }
+            }
+            if Instant::now() >= deadline {
+                if killed {
+                    tracing::error!(instance = %self.name, "processes survive SIGKILL; giving up waiting for them");
+                    return;
+                }
+                tracing::warn!(instance = %self.name, "leftover processes outlived the stop timeout: SIGKILL");
+                signal = Signal::SIGKILL;
+                killed = true;
+                deadline = Instant::now() + Duration::from_secs(10);
+            }
+        }
+    }
+
+    fn set_probes(&mut self, phase: ProbePhase) {
+        if let Some(task) = self.probe_task.take() {
+            task.abort();
+        }
+        if phase == ProbePhase::Off {
+            return;
+        }
+        let target = crate::prober::target_for(&self.config.effective);
+        self.probe_task = Some(tokio::spawn(crate::prober::run_phase(
+            self.config.probes.clone(),
+            target,
+            phase,
+            self.probe_status.clone(),
+            self.probe_tx.clone(),
+        )));
+    }
+
+    fn notify(&mut self, notice: Notice) {
+        let detail = match notice {
+            Notice::Exited(exit) => exit.to_string(),
+            Notice::Backoff { delay } => {
+                let detail = format!("restarting in {}", humantime::format_duration(round_ms(delay)));
+                match &self.last_error {
+                    Some(error) => format!("{detail}: {error}"),
+                    None => detail,
+                }
+            }
+            Notice::Failed(FailReason::ConfigError) => {
+                "exit 78: configuration error; fix the declaration or the OpenClaw config (it is retried when either changes)".to_string()
+            }
+            Notice::Failed(FailReason::Exited(exit)) => format!("{exit}; restart policy says not to restart"),
+            Notice::Spawned => self
+                .child
+                .as_ref()
+                .map(|c| format!("pid {}", c.pid))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        if let Notice::Failed(FailReason::ConfigError) = notice {
+            self.last_error = Some(detail.clone());
+        }
+        let _ = self.shared.notices.send(InstanceNotice {
+            name: self.name.clone(),
+            notice,
+            at: SystemTime::now(),
+            detail,
+        });
+    }
+
+    fn publish(&self) {
+        let next_restart_at = match self.lifecycle.state {
+            State::Backoff { until } => {
+                Some(SystemTime::now() + until.saturating_duration_since(Instant::now()))
+            }
+            _ => None,
+        };
+        let snapshot = Snapshot {
+            name: self.name.clone(),
+            state: self.lifecycle.state.name(),
+            pid: self
+                .child
+                .as_ref()
+                .filter(|c| c.leader_exit.is_none())
+                .map(|c| c.pid),
+            spawned_at: self.spawned_at,
+            restarts: self.lifecycle.restarts,
+            last_exit: self.lifecycle.last_exit.zip(self.last_exit_at),
+            next_restart_at,
+            last_error: self.last_error.clone(),
+            error_lines: if matches!(
+                self.lifecycle.state,
+                State::Failed { .. } | State::Backoff { .. }
+            ) {
+                self.error_lines.clone()
+            } else {
+                Vec::new()
+            },
+            probes: self.probe_status.clone(),
+            config: self.config.clone(),
+            dropped_log_lines: self.log.dropped(),
+        };
+        self.snapshot.send_replace(snapshot);
+    }
+}
+
+fn round_ms(duration: Duration) -> Duration {
+    Duration::from_millis(duration.as_millis() as u64)
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+fn write_pid_record(state_dir: &Path, name: &str, record: &PidRecord) -> std::io::Result<()> {
+    let path = pid_record_path(state_dir, name);
+    let text = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    crate::supervisor::write_atomically(&path, &text)
+}
+
+fn remove_pid_record(state_dir: &Path, name: &str, pid: i32) {
+    let path = pid_record_path(state_dir, name);
+    // Only our own record: a newer child may have replaced it.
+    let ours = std::fs::read(&path)
+        .ok()
+        .and_then(|text| serde_json::from_slice::<PidRecord>(&text).ok())
+        .is_some_and(|record| record.pid == pid);
+    if ours {
+        let _ = std::fs::remove_file(path);
+    }
+}

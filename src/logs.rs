@@ -12,7 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::AsyncReadExt;
@@ -279,7 +279,10 @@ mod tests {
         assert_eq!(log.tail(10_000).len(), TAIL_LINES);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while log.dropped() < (TAIL_LINES + 5) as u64 {
-            assert!(std::time::Instant::now() < deadline, "drops were not counted");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "drops were not counted"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }

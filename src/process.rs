@@ -381,6 +381,58 @@ pub fn marked_processes(candidates: &[i32], marker: &str) -> Vec<i32> {
         .collect()
 }
 
+/// The process listening on a local TCP port, if any (pid and name), found
+/// through `/proc/net/tcp{,6}` and the owners' socket fds. Only called when a
+/// port turns out to be taken, so the scan's cost does not matter.
+pub fn port_holder(port: u16) -> Option<(i32, String)> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address is HEX_IP:HEX_PORT; st 0A is LISTEN.
+            let (Some(local), Some(state), Some(inode)) =
+                (fields.get(1), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let local_port = local
+                .rsplit(':')
+                .next()
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            if local_port == Some(port) && *state == "0A" {
+                inodes.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    for pid in all_pids() {
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = fs::read_link(fd.path()) {
+                if inodes
+                    .iter()
+                    .any(|inode| target.as_os_str() == inode.as_str())
+                {
+                    return Some((pid, process_name(pid).unwrap_or_else(|| "?".into())));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Whether a TCP port on loopback can be bound right now.
+pub fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
 /// Parse a signal name (`SIGTERM`, `TERM`, `term`) or number.
 pub fn parse_signal(name: &str) -> Option<Signal> {
     if let Ok(number) = name.parse::<i32>() {
@@ -453,6 +505,18 @@ mod tests {
             resolve_command("./missing", dir.path(), None),
             Err(SpawnError::Missing { .. })
         ));
+    }
+
+    #[test]
+    fn port_holder_names_the_listening_process() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(!port_is_free(port));
+        let (pid, _name) = port_holder(port).expect("our own listener is found");
+        assert_eq!(pid, std::process::id() as i32);
+        drop(listener);
+        assert!(port_is_free(port));
+        assert_eq!(port_holder(port), None);
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! `openclaw-supervisor start`: the daemon in the foreground.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::Args;
 
 use super::Global;
+use openclaw_supervisor::supervisor::{self, Options, SupervisorError};
 
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// Start this instance in the running supervisor instead of running one.
     pub name: Option<String>,
-    /// Log format of the supervisor's own logs.
+    /// Log format of the supervisor's own logs (level from OPENCLAW_SUPERVISOR_LOG).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
 }
@@ -19,6 +23,75 @@ pub enum LogFormat {
     Json,
 }
 
-pub fn run(_global: &Global, _args: StartArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("start is not built yet")
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPENCLAW_SUPERVISOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        );
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// `$XDG_STATE_HOME/openclaw-supervisor`, else `~/.local/state/openclaw-supervisor`.
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("openclaw-supervisor");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
+    PathBuf::from(home).join(".local/state/openclaw-supervisor")
+}
+
+pub fn state_dir(global: &Global) -> PathBuf {
+    global.state_dir.clone().unwrap_or_else(default_state_dir)
+}
+
+pub fn socket_path(global: &Global) -> PathBuf {
+    global
+        .socket
+        .clone()
+        .unwrap_or_else(|| state_dir(global).join("supervisor.sock"))
+}
+
+pub fn run(global: &Global, args: StartArgs) -> anyhow::Result<u8> {
+    if let Some(name) = args.name {
+        anyhow::bail!("cannot start {name}: the control socket is not built yet");
+    }
+    init_tracing(args.log_format);
+    let options = Options {
+        dir: global.dir.clone(),
+        state_dir: state_dir(global),
+        socket_path: socket_path(global),
+        inherited_env: std::env::vars().collect(),
+    };
+    run_daemon(options)
+}
+
+/// Run the supervisor until it is told to stop; the exit code to return.
+pub fn run_daemon(options: Options) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let (handle, run) = match supervisor::start(options).await {
+            Ok(started) => started,
+            Err(err @ (SupervisorError::Conflicts(_) | SupervisorError::Unreadable(_))) => {
+                eprintln!("openclaw-supervisor: refusing to start: {err}");
+                return Ok(super::exit::FAILED);
+            }
+            Err(err) => return Err(err).context("cannot start the supervisor"),
+        };
+        openclaw_supervisor::signals::install(handle.clone())
+            .context("cannot install signal handlers")?;
+        run.await;
+        Ok(super::exit::OK)
+    })
 }
