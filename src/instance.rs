@@ -329,10 +329,8 @@ impl Actor {
             Command::RescueNeeded => self.handle(Event::RescueNeeded).await,
             Command::ReturnToStandby => self.handle(Event::ReturnToStandby).await,
             Command::Signal(signal) => {
-                if let Some(child) = &self.child {
-                    if child.leader_exit.is_none() {
-                        process::signal_group(child.pid, signal);
-                    }
+                if let Some(child) = self.child.as_ref().filter(|c| c.leader_exit.is_none()) {
+                    process::signal_group(child.pid, signal);
                 }
                 false
             }

@@ -14,7 +14,7 @@ impl EffectiveProbes {
     }
 }
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct ProbeStatus;
+pub struct ProbeStatus {}
 pub struct Target;
 pub fn target_for(_effective: &Effective) -> Target {
     Target
