@@ -415,13 +415,13 @@ pub fn port_holder(port: u16) -> Option<(i32, String)> {
             continue;
         };
         for fd in fds.flatten() {
-            if let Ok(target) = fs::read_link(fd.path()) {
-                if inodes
+            let is_listener = fs::read_link(fd.path()).is_ok_and(|target| {
+                inodes
                     .iter()
                     .any(|inode| target.as_os_str() == inode.as_str())
-                {
-                    return Some((pid, process_name(pid).unwrap_or_else(|| "?".into())));
-                }
+            });
+            if is_listener {
+                return Some((pid, process_name(pid).unwrap_or_else(|| "?".into())));
             }
         }
     }
