@@ -59,3 +59,12 @@ pub fn conflicts(set: &[Effective]) -> Vec<Conflict> {
     }
     found
 }
+
+/// Whether a path names a declaration file (TEMPORARY forwarder).
+pub fn is_declaration_file(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
+}

@@ -25,6 +25,7 @@ use crate::logs::LogSink;
 use crate::openclaw::{Effective, EnvMap};
 use crate::process::{self, Spawner};
 use crate::resolution::{self, Conflict, FileError};
+use crate::watch::{DirWatcher, WatchMode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -46,6 +47,7 @@ pub struct Options {
     pub state_dir: PathBuf,
     pub socket_path: PathBuf,
     pub inherited_env: EnvMap,
+    pub watch: WatchMode,
 }
 
 /// A state change anyone may follow (`events`).
@@ -282,6 +284,17 @@ pub async fn stop_leftover(state_dir: &Path, name: &str, stop_signal: Signal, ti
 struct Entry {
     handle: InstanceHandle,
     config: Arc<InstanceConfig>,
+    /// A fingerprint of the OpenClaw config file's content, to tell the
+    /// instance when it changed (a failed instance is retried then).
+    config_fingerprint: Option<u64>,
+}
+
+fn fingerprint(path: &Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let content = std::fs::read(path).ok()?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    content.hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 pub struct Supervisor {
@@ -297,6 +310,7 @@ pub struct Supervisor {
     /// Counts each rescued instance's starts, so a standby check armed for
     /// one healthy run is ignored after a later failure.
     healthy_generation: HashMap<String, u64>,
+    watcher: Option<DirWatcher>,
 }
 
 /// Prepare the supervisor: read and check the declarations, stop leftovers
@@ -354,6 +368,7 @@ pub async fn start(
         events: events.clone(),
         messages_tx: messages_tx.clone(),
         healthy_generation: HashMap::new(),
+        watcher: None,
     };
     for effective in scan.effective {
         supervisor.add(effective);
@@ -362,6 +377,17 @@ pub async fn start(
         messages: messages_tx,
         events,
     };
+    match DirWatcher::start(
+        &supervisor.options.dir,
+        supervisor.options.watch,
+        handle.clone(),
+    ) {
+        Ok(watcher) => supervisor.watcher = watcher,
+        Err(err) => {
+            tracing::warn!(error = %err, "live reload by file events is off; SIGHUP and `reload` still work")
+        }
+    }
+    supervisor.watch_configs();
     Ok((handle, supervisor.run(messages_rx, notices_rx)))
 }
 
@@ -388,13 +414,26 @@ impl Supervisor {
         let config = self.config_for(effective);
         let handle = instance::spawn_instance(config.clone(), self.shared.clone(), start);
         self.emit(&name, "added", String::new());
+        let config_fingerprint = fingerprint(&config.effective.config_path);
         self.instances.insert(
             name,
             Entry {
                 handle,
                 config: Arc::new(config),
+                config_fingerprint,
             },
         );
+    }
+
+    fn watch_configs(&mut self) {
+        let configs = self
+            .instances
+            .values()
+            .map(|entry| entry.config.effective.config_path.clone())
+            .collect();
+        if let Some(watcher) = self.watcher.as_mut() {
+            watcher.set_configs(configs);
+        }
     }
 
     fn emit(&self, instance: &str, kind: &str, detail: String) {
@@ -713,7 +752,26 @@ impl Supervisor {
                 Some(_) => {}
             }
         }
+        // An OpenClaw config file that changed (even where the footprint
+        // did not) retries an instance that failed on its configuration;
+        // the gateway reloads its own config otherwise.
+        for entry in self.instances.values_mut() {
+            let now = fingerprint(&entry.config.effective.config_path);
+            if now != entry.config_fingerprint {
+                entry.config_fingerprint = now;
+                entry.handle.send(Command::Changed);
+            }
+        }
         self.leaving.retain(|handle| !handle.is_closed());
+        self.watch_configs();
+        tracing::info!(
+            added = ?outcome.added,
+            restarted = ?outcome.restarted,
+            updated = ?outcome.updated,
+            removed = ?outcome.removed,
+            rejected = ?outcome.rejected,
+            "declarations rescanned"
+        );
         outcome
     }
 

@@ -1,1 +1,157 @@
-//! watch
+//! Watches the declarations directory (and each instance's OpenClaw config
+//! file) and asks the supervisor to rescan when something relevant changed.
+//!
+//! Bursts are debounced: editors write a temp file and rename it over the
+//! original, `cp` writes in pieces, and 50 files may land at once; the rescan
+//! runs once the directory has been quiet for [`QUIET`] (or at the latest
+//! [`MAX_DELAY`] after the first event). Events only say "something changed":
+//! the rescan reads the directory as a whole, so a missed or merged event
+//! cannot leave the supervisor out of date.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use notify::{EventKind, RecursiveMode};
+use tokio::sync::mpsc;
+
+use crate::supervisor::SupervisorHandle;
+
+/// Quiet time that ends a burst.
+pub const QUIET: Duration = Duration::from_millis(150);
+/// A burst never delays the rescan longer than this.
+pub const MAX_DELAY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchMode {
+    /// Kernel file events (inotify).
+    Events,
+    /// Poll the files at this interval (network filesystems).
+    Poll(Duration),
+    /// Only SIGHUP and the `reload` request rescan.
+    Off,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot watch {path}: {source}")]
+pub struct WatchError {
+    path: PathBuf,
+    source: notify::Error,
+}
+
+/// Whether a changed path can matter to the declaration set.
+pub fn is_relevant(path: &Path, dir: &Path, configs: &BTreeSet<PathBuf>) -> bool {
+    if configs.contains(path) {
+        return true;
+    }
+    path.parent() == Some(dir) && crate::resolution::is_declaration_file(path)
+}
+
+/// The running watcher; dropping it stops watching.
+pub struct DirWatcher {
+    watcher: Box<dyn notify::Watcher + Send>,
+    configs: Arc<Mutex<BTreeSet<PathBuf>>>,
+    watched_config_dirs: BTreeSet<PathBuf>,
+}
+
+impl DirWatcher {
+    pub fn start(
+        dir: &Path,
+        mode: WatchMode,
+        supervisor: SupervisorHandle,
+    ) -> Result<Option<DirWatcher>, WatchError> {
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let configs: Arc<Mutex<BTreeSet<PathBuf>>> = Arc::default();
+        let (events_tx, events_rx) = mpsc::unbounded_channel::<()>();
+        let filter_dir = dir.clone();
+        let filter_configs = configs.clone();
+        let handler = move |result: notify::Result<notify::Event>| {
+            let Ok(event) = result else {
+                // An overflow or error: rescan to be safe.
+                let _ = events_tx.send(());
+                return;
+            };
+            if matches!(event.kind, EventKind::Access(_)) {
+                return;
+            }
+            let configs = filter_configs.lock().unwrap_or_else(|p| p.into_inner());
+            if event.need_rescan()
+                || event
+                    .paths
+                    .iter()
+                    .any(|path| is_relevant(path, &filter_dir, &configs))
+            {
+                let _ = events_tx.send(());
+            }
+        };
+        let mut watcher: Box<dyn notify::Watcher + Send> = match mode {
+            WatchMode::Off => return Ok(None),
+            WatchMode::Events => Box::new(notify::recommended_watcher(handler).map_err(
+                |source| WatchError {
+                    path: dir.clone(),
+                    source,
+                },
+            )?),
+            WatchMode::Poll(interval) => Box::new(
+                notify::PollWatcher::new(
+                    handler,
+                    notify::Config::default()
+                        .with_poll_interval(interval)
+                        .with_compare_contents(true),
+                )
+                .map_err(|source| WatchError {
+                    path: dir.clone(),
+                    source,
+                })?,
+            ),
+        };
+        watcher
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map_err(|source| WatchError {
+                path: dir.clone(),
+                source,
+            })?;
+        tokio::spawn(debounce(events_rx, supervisor));
+        Ok(Some(DirWatcher {
+            watcher,
+            configs,
+            watched_config_dirs: BTreeSet::new(),
+        }))
+    }
+
+    /// Watch these OpenClaw config files too (their directories, so a file
+    /// replaced by rename is still seen).
+    pub fn set_configs(&mut self, configs: BTreeSet<PathBuf>) {
+        let dirs: BTreeSet<PathBuf> = configs
+            .iter()
+            .filter_map(|c| c.parent().map(Path::to_path_buf))
+            .filter(|d| d.is_dir())
+            .collect();
+        for gone in self.watched_config_dirs.difference(&dirs) {
+            let _ = self.watcher.unwatch(gone);
+        }
+        for new in dirs.difference(&self.watched_config_dirs) {
+            if let Err(err) = self.watcher.watch(new, RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %new.display(), error = %err, "cannot watch an OpenClaw config dir");
+            }
+        }
+        self.watched_config_dirs = dirs;
+        *self.configs.lock().unwrap_or_else(|p| p.into_inner()) = configs;
+    }
+}
+
+async fn debounce(mut events: mpsc::UnboundedReceiver<()>, supervisor: SupervisorHandle) {
+    while events.recv().await.is_some() {
+        let burst_end = tokio::time::Instant::now() + MAX_DELAY;
+        loop {
+            let quiet_end = (tokio::time::Instant::now() + QUIET).min(burst_end);
+            match tokio::time::timeout_at(quiet_end, events.recv()).await {
+                Ok(Some(())) if tokio::time::Instant::now() < burst_end => continue,
+                Ok(None) => return,
+                _ => break,
+            }
+        }
+        supervisor.request_reload();
+    }
+}

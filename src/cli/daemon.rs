@@ -6,7 +6,9 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Global;
+use openclaw_supervisor::declaration::HumanDuration;
 use openclaw_supervisor::supervisor::{self, Options, SupervisorError};
+use openclaw_supervisor::watch::WatchMode;
 
 #[derive(Debug, Args)]
 pub struct StartArgs {
@@ -15,6 +17,19 @@ pub struct StartArgs {
     /// Log format of the supervisor's own logs (level from OPENCLAW_SUPERVISOR_LOG).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Poll the declarations at this interval instead of using file events
+    /// (for network filesystems), e.g. `2s`.
+    #[arg(long, value_parser = parse_duration)]
+    pub poll: Option<HumanDuration>,
+    /// Do not watch the declarations; rescan only on SIGHUP or `reload`.
+    #[arg(long, conflicts_with = "poll")]
+    pub no_watch: bool,
+}
+
+fn parse_duration(text: &str) -> Result<HumanDuration, String> {
+    humantime::parse_duration(text)
+        .map(HumanDuration)
+        .map_err(|err| format!("invalid duration `{text}`: {err}"))
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -69,6 +84,11 @@ pub fn run(global: &Global, args: StartArgs) -> anyhow::Result<u8> {
         state_dir: state_dir(global),
         socket_path: socket_path(global),
         inherited_env: std::env::vars().collect(),
+        watch: match args.poll {
+            Some(interval) => WatchMode::Poll(interval.get()),
+            None if args.no_watch => WatchMode::Off,
+            None => WatchMode::Events,
+        },
     };
     run_daemon(options)
 }
