@@ -14,6 +14,7 @@ pub mod prober;
 pub mod process;
 pub mod protocol;
 pub mod resolution;
+pub mod sdnotify;
 pub mod signals;
 pub mod simulator;
 pub mod supervisor;

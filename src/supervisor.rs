@@ -25,6 +25,7 @@ use crate::logs::LogSink;
 use crate::openclaw::{Effective, EnvMap};
 use crate::process::{self, Spawner};
 use crate::resolution::{self, Conflict, FileError};
+use crate::sdnotify::Notifier;
 use crate::watch::{DirWatcher, WatchMode};
 
 #[derive(Debug, thiserror::Error)]
@@ -311,6 +312,7 @@ pub struct Supervisor {
     /// one healthy run is ignored after a later failure.
     healthy_generation: HashMap<String, u64>,
     watcher: Option<DirWatcher>,
+    notifier: Option<Notifier>,
 }
 
 /// Prepare the supervisor: read and check the declarations, stop leftovers
@@ -369,7 +371,12 @@ pub async fn start(
         messages_tx: messages_tx.clone(),
         healthy_generation: HashMap::new(),
         watcher: None,
+        notifier: None,
     };
+    match Notifier::from_env(&supervisor.options.inherited_env) {
+        Ok(notifier) => supervisor.notifier = notifier,
+        Err(err) => tracing::warn!(error = %err, "cannot open the systemd notify socket"),
+    }
     for effective in scan.effective {
         supervisor.add(effective);
     }
@@ -450,6 +457,19 @@ impl Supervisor {
         mut messages: mpsc::UnboundedReceiver<Message>,
         mut notices: mpsc::UnboundedReceiver<InstanceNotice>,
     ) {
+        self.wait_until_spawned().await;
+        if let Some(notifier) = &self.notifier {
+            notifier.ready();
+        }
+        self.publish_status();
+        // The watchdog is pinged from this loop, so a wedged loop stops the
+        // pings and systemd restarts us.
+        let watchdog_every = self
+            .notifier
+            .as_ref()
+            .and_then(|n| n.watchdog_interval)
+            .unwrap_or(Duration::from_secs(3600));
+        let mut watchdog = tokio::time::interval(watchdog_every);
         loop {
             tokio::select! {
                 Some(message) = messages.recv() => {
@@ -458,10 +478,49 @@ impl Supervisor {
                     }
                     self.message(message);
                 }
-                Some(notice) = notices.recv() => self.notice(notice),
+                Some(notice) = notices.recv() => {
+                    self.notice(notice);
+                    self.publish_status();
+                }
+                _ = watchdog.tick() => {
+                    if let Some(notifier) = self.notifier.as_ref().filter(|n| n.watchdog_interval.is_some()) {
+                        notifier.watchdog();
+                    }
+                }
             }
         }
+        if let Some(notifier) = &self.notifier {
+            notifier.stopping();
+        }
         self.shutdown(&mut notices).await;
+    }
+
+    /// Wait (bounded) until every instance that is to start has been
+    /// spawned; healthy is not required, or a slow gateway would fail the
+    /// service's start.
+    async fn wait_until_spawned(&self) {
+        let mut waits = Vec::new();
+        for entry in self.instances.values() {
+            let mut snapshot = entry.handle.snapshot.clone();
+            waits.push(async move {
+                let _ = snapshot
+                    .wait_for(|s| s.state != "stopped" || s.pid.is_some())
+                    .await;
+            });
+        }
+        let all = futures_join_all(waits.into_iter());
+        let _ = tokio::time::timeout(Duration::from_secs(10), all).await;
+    }
+
+    fn publish_status(&self) {
+        if let Some(notifier) = &self.notifier {
+            let states: Vec<&'static str> = self
+                .instances
+                .values()
+                .map(|e| e.handle.snapshot.borrow().state)
+                .collect();
+            notifier.status(&crate::sdnotify::summarize(states.into_iter()));
+        }
     }
 
     fn message(&mut self, message: Message) {
@@ -485,7 +544,14 @@ impl Supervisor {
                 let _ = reply.send(result);
             }
             Message::Reload { reply } => {
+                if let Some(notifier) = &self.notifier {
+                    notifier.reloading();
+                }
                 let outcome = self.reload();
+                if let Some(notifier) = &self.notifier {
+                    notifier.ready();
+                }
+                self.publish_status();
                 if let Some(reply) = reply {
                     let _ = reply.send(outcome);
                 }
