@@ -18,4 +18,5 @@ pub mod sdnotify;
 pub mod signals;
 pub mod simulator;
 pub mod supervisor;
+pub mod unit;
 pub mod watch;

@@ -10,6 +10,7 @@ mod check;
 mod client;
 mod daemon;
 mod demo;
+mod host;
 
 /// Exit codes scripts can rely on.
 #[allow(dead_code)] // some codes are used only by commands not built yet
@@ -65,6 +66,12 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Run the supervisor over a simulated main and rescue gateway in a temp dir.
     Demo(demo::DemoArgs),
+    /// Write a systemd unit that runs the supervisor (prints the enable commands; enables nothing).
+    Install(host::InstallArgs),
+    /// Print shell completions.
+    Completions(host::CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -75,6 +82,9 @@ pub fn main() -> ExitCode {
         Command::Start(args) => daemon::run(&cli.global, args),
         Command::Check(args) => check::run(&cli.global, args),
         Command::Demo(args) => demo::run(&cli.global, args),
+        Command::Install(args) => host::install(&cli.global, args),
+        Command::Completions(args) => host::completions(args),
+        Command::Man => host::man(),
         Command::Client(command) => client::run(&cli.global, command),
     };
     match result {
