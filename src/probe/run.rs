@@ -319,8 +319,13 @@ fn check_json(
             None => "missing".to_string(),
             Some(serde_json::Value::String(text)) if text == want => continue,
             Some(serde_json::Value::String(text)) => format!("\"{text}\""),
-            Some(other) if other.to_string() == *want => continue,
-            Some(other) => other.to_string(),
+            Some(other) => {
+                let text = other.to_string();
+                if text == *want {
+                    continue;
+                }
+                text
+            }
         };
         return Err(ProbeFailure::JsonMismatch {
             field: field.clone(),
