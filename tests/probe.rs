@@ -28,7 +28,8 @@ async fn http_probes_against_a_started_gateway() {
     let sim = Sim::start(&[], &[("OPENCLAW_SIM_READY_FAILING", "discord")]);
     let target = ProbeTarget::loopback(sim.port);
     // (probe, expected failure, expected http status, expected failing list)
-    let rows: Vec<(ProbeKind, Option<ProbeFailure>, u16, Option<Vec<String>>)> = vec![
+    type Row = (ProbeKind, Option<ProbeFailure>, u16, Option<Vec<String>>);
+    let rows: Vec<Row> = vec![
         (http_probe("/healthz", &[]), None, 200, None),
         (
             http_probe("/startupz", &[("status", "started")]),
