@@ -1,1 +1,35 @@
-//! probe
+//! Probes the supervisor runs against a gateway: startup, liveness, readiness.
+//!
+//! Theory of operation: [`effective_probes`] turns the declaration's
+//! `probes:` block into three [`EffectiveProbe`]s, filling in defaults chosen
+//! for the real gateway (its own `/startupz`, `/healthz` and `/readyz`).
+//! The instance actor schedules attempts; each attempt is one [`run_once`]
+//! (HTTP through hyper, or a TCP connect, always to loopback), and each
+//! [`ProbeOutcome`] goes into a pure [`ProbeTracker`] that counts consecutive
+//! failures and says when a threshold is crossed ([`ProbeVerdict`]); the
+//! verdicts are the events fed to the lifecycle state machine. Exec probes
+//! are parsed here but run through the supervisor's single spawner, passed
+//! in as an [`ExecRunner`], because only one place in the process may fork
+//! and reap.
+
+mod config;
+mod run;
+mod tracker;
+
+pub use config::{
+    DEFAULT_ATTEMPT_TIMEOUT, EffectiveProbe, EffectiveProbes, ProbeConfigError, ProbeKind,
+    ProbeRole, effective_probes,
+};
+pub use run::{
+    BoxFuture, ExecExit, ExecRunner, ProbeFailure, ProbeOutcome, ProbeTarget, run_once,
+    run_once_with,
+};
+pub use tracker::{LastProbe, ProbeStatus, ProbeTracker, ProbeVerdict};
+
+/// Serializes durations as human text (`10s`) for status output.
+pub(crate) fn serialize_duration<S: serde::Serializer>(
+    duration: &std::time::Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&humantime::format_duration(*duration))
+}

@@ -1,0 +1,365 @@
+//! The gateway simulator speaks the real gateway's contract.
+
+mod sim_support;
+
+use std::fs;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use nix::unistd::{Pid, getpgid, getsid};
+use sim_support::{DEADLINE, Sim, get, http, sim_command, wait_for};
+
+fn exit_code(sim: &mut Sim) -> Option<i32> {
+    sim.wait_exit().code()
+}
+
+#[test]
+fn exits_78_without_a_config() {
+    let mut sim = Sim::prepare();
+    fs::remove_file(sim.dir.path().join("openclaw.json")).expect("remove config");
+    sim.spawn(&[], &[]);
+    assert_eq!(exit_code(&mut sim), Some(78));
+    let stderr = sim.stderr();
+    assert!(stderr.contains("Missing config"), "{stderr}");
+    assert!(
+        stderr.contains("set gateway.mode=local or pass --allow-unconfigured"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn allow_unconfigured_starts_without_a_config() {
+    let mut sim = Sim::prepare();
+    fs::remove_file(sim.dir.path().join("openclaw.json")).expect("remove config");
+    sim.spawn(&["--allow-unconfigured"], &[]);
+    sim.wait_listening();
+}
+
+#[test]
+fn bad_configs_exit_78() {
+    // (config text, words the message must contain)
+    let rows = [
+        ("{ gateway: { mode: 'local' ", "Invalid config"),
+        ("{ gateway: { port: 1 } }", "gateway.mode=local"),
+        ("[1, 2]", "top level"),
+    ];
+    for (text, needle) in rows {
+        let mut sim = Sim::prepare();
+        fs::write(sim.dir.path().join("openclaw.json"), text).expect("write config");
+        sim.spawn(&[], &[]);
+        assert_eq!(exit_code(&mut sim), Some(78), "config {text}");
+        assert!(
+            sim.stderr().contains(needle),
+            "config {text}: {}",
+            sim.stderr()
+        );
+    }
+}
+
+#[test]
+fn exit_code_on_request_comes_before_the_config() {
+    let mut sim = Sim::prepare();
+    fs::remove_file(sim.dir.path().join("openclaw.json")).expect("remove config");
+    sim.spawn(&[], &[("OPENCLAW_SIM_EXIT_CODE", "3")]);
+    assert_eq!(exit_code(&mut sim), Some(3));
+}
+
+#[test]
+fn startup_answers_503_during_the_start_delay() {
+    let sim = Sim::start(&[], &[("OPENCLAW_SIM_START_DELAY", "1h")]);
+    let (status, body) = get(sim.port, "/startupz").expect("get /startupz");
+    assert_eq!(status, 503);
+    assert_eq!(body, r#"{"ok":false,"status":"starting"}"#);
+    let (status, body) = get(sim.port, "/readyz").expect("get /readyz");
+    assert_eq!(
+        (status, body.as_str()),
+        (503, r#"{"ready":false,"failing":["startup"]}"#)
+    );
+    // Liveness answers while starting, as the real gateway's does.
+    assert_eq!(get(sim.port, "/healthz").expect("get /healthz").0, 200);
+}
+
+#[test]
+fn startup_answers_200_after_the_start_delay() {
+    let sim = Sim::start(&["--sim-start-delay", "300ms"], &[]);
+    let body = wait_for("/startupz to answer 200", || {
+        let (status, body) = get(sim.port, "/startup").ok()?;
+        (status == 200).then_some(body)
+    });
+    let value: serde_json::Value = serde_json::from_str(&body).expect("json body");
+    assert_eq!(value["ok"], true);
+    assert_eq!(value["status"], "started");
+    assert_eq!(value["version"], "2026.9.6-sim");
+    // Started means the delay has passed, so uptime is at least the delay.
+    assert!(
+        value["uptimeMs"].as_u64().expect("uptimeMs") >= 300,
+        "{body}"
+    );
+    wait_for("the `started` log line", || {
+        sim.stdout().contains("started").then_some(())
+    });
+}
+
+#[test]
+fn healthz_body_methods_and_unknown_paths() {
+    let sim = Sim::start(&[], &[]);
+    // (method, path, expected status, expected body or "" for any)
+    let rows = [
+        ("GET", "/healthz", 200, r#"{"ok":true,"status":"live"}"#),
+        ("GET", "/health", 200, r#"{"ok":true,"status":"live"}"#),
+        ("HEAD", "/healthz", 200, ""),
+        ("GET", "/readyz", 200, r#"{"ready":true,"failing":[]}"#),
+        ("POST", "/healthz", 405, ""),
+        ("DELETE", "/startupz", 405, ""),
+        ("GET", "/__sim/crash", 405, ""),
+        ("GET", "/nowhere", 404, ""),
+    ];
+    for (method, path, status, body) in rows {
+        let (got_status, got_body) =
+            http(sim.port, method, path, Duration::from_secs(5)).expect("request");
+        assert_eq!(got_status, status, "{method} {path}");
+        if !body.is_empty() || method == "HEAD" {
+            assert_eq!(got_body, body, "{method} {path}");
+        }
+    }
+    let log = sim.stdout();
+    assert!(
+        log.contains(&format!("listening on 127.0.0.1:{}", sim.port)),
+        "{log}"
+    );
+}
+
+#[test]
+fn readyz_reports_the_failing_list_and_it_can_change() {
+    let sim = Sim::start(&[], &[("OPENCLAW_SIM_READY_FAILING", "discord,telegram")]);
+    let (status, body) = get(sim.port, "/readyz").expect("get /readyz");
+    assert_eq!(status, 503);
+    assert_eq!(body, r#"{"ready":false,"failing":["discord","telegram"]}"#);
+
+    let (status, _) = http(sim.port, "POST", "/__sim/ready?failing=", DEADLINE).expect("post");
+    assert_eq!(status, 200);
+    let (status, body) = get(sim.port, "/ready").expect("get /ready");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"ready":true,"failing":[]}"#)
+    );
+
+    http(sim.port, "POST", "/__sim/ready?failing=slack", DEADLINE).expect("post");
+    let (status, body) = get(sim.port, "/readyz").expect("get /readyz");
+    assert_eq!(
+        (status, body.as_str()),
+        (503, r#"{"ready":false,"failing":["slack"]}"#)
+    );
+}
+
+#[test]
+fn sigterm_exits_0_and_removes_the_lock_file() {
+    let mut sim = Sim::start(&[], &[]);
+    let locks = sim.lock_files();
+    assert_eq!(locks.len(), 1, "one lock file: {locks:?}");
+    let record: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&locks[0]).expect("read lock")).expect("json");
+    assert_eq!(record["pid"], sim.pid().as_raw());
+    assert_eq!(record["port"], sim.port);
+    assert_eq!(record["stateDir"], sim.state_dir().to_str().expect("utf-8"));
+    assert!(
+        record["configPath"]
+            .as_str()
+            .expect("configPath")
+            .ends_with("openclaw.json")
+    );
+
+    sim.signal(Signal::SIGTERM);
+    assert_eq!(exit_code(&mut sim), Some(0));
+    assert!(
+        sim.lock_files().is_empty(),
+        "lock file left: {:?}",
+        sim.lock_files()
+    );
+    assert!(sim.stdout().contains("gateway stopped"));
+}
+
+#[test]
+fn a_live_gateway_owns_its_state_dir() {
+    let first = Sim::start(&[], &[]);
+    let mut second = Sim::prepare();
+    let mut command = sim_command(first.dir.path(), second.port, &[], &[]);
+    // Same state dir and config, own logs.
+    command.stderr(fs::File::create(second.dir.path().join("stderr.log")).expect("stderr"));
+    command.stdout(fs::File::create(second.dir.path().join("stdout.log")).expect("stdout"));
+    second.child = Some(command.spawn().expect("spawn"));
+    assert_eq!(exit_code(&mut second), Some(78));
+    assert!(
+        second.stderr().contains("already running"),
+        "{}",
+        second.stderr()
+    );
+    assert_eq!(first.lock_files().len(), 1);
+}
+
+#[test]
+fn a_stale_lock_is_reclaimed() {
+    let mut sim = Sim::prepare();
+    sim.spawn(&["--sim-crash-after", "0s"], &[]);
+    assert_eq!(exit_code(&mut sim), Some(1));
+    assert_eq!(sim.lock_files().len(), 1, "a crash leaves its lock behind");
+    sim.spawn(&[], &[]);
+    sim.status = None;
+    sim.wait_listening();
+    let locks = sim.lock_files();
+    assert_eq!(locks.len(), 1);
+    let record: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&locks[0]).expect("read lock")).expect("json");
+    assert_eq!(
+        record["pid"],
+        sim.pid().as_raw(),
+        "the new gateway took the lock"
+    );
+}
+
+#[test]
+fn crash_after_a_delay_uses_the_crash_code() {
+    let mut sim = Sim::prepare();
+    sim.spawn(
+        &[],
+        &[
+            ("OPENCLAW_SIM_CRASH_AFTER", "100ms"),
+            ("OPENCLAW_SIM_CRASH_CODE", "42"),
+        ],
+    );
+    assert_eq!(exit_code(&mut sim), Some(42));
+}
+
+#[test]
+fn crash_endpoint_answers_then_exits_with_the_code() {
+    let mut sim = Sim::start(&[], &[]);
+    let (status, body) = http(sim.port, "POST", "/__sim/crash?code=7", DEADLINE).expect("post");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"exitCode":7,"ok":true}"#)
+    );
+    assert_eq!(exit_code(&mut sim), Some(7));
+}
+
+#[test]
+fn port_in_use_exits_1_naming_the_port() {
+    let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut sim = Sim::prepare();
+    sim.port = holder.local_addr().expect("addr").port();
+    sim.spawn(&[], &[]);
+    assert_eq!(exit_code(&mut sim), Some(1));
+    assert!(
+        sim.stderr().contains(&format!("127.0.0.1:{}", sim.port)),
+        "{}",
+        sim.stderr()
+    );
+    assert!(sim.lock_files().is_empty());
+}
+
+#[test]
+fn ignoring_sigterm_keeps_it_running_until_sigint() {
+    let mut sim = Sim::start(&["--sim-ignore-sigterm"], &[]);
+    sim.signal(Signal::SIGTERM);
+    wait_for("the ignore log line", || {
+        sim.stdout().contains("ignoring it").then_some(())
+    });
+    assert_eq!(sim.try_exit(), None);
+    assert_eq!(get(sim.port, "/healthz").expect("still answers").0, 200);
+    sim.signal(Signal::SIGINT);
+    assert_eq!(exit_code(&mut sim), Some(0));
+}
+
+#[test]
+fn a_slow_stop_waits_before_exiting() {
+    let mut sim = Sim::start(&[], &[("OPENCLAW_SIM_STOP_DELAY", "1h")]);
+    sim.signal(Signal::SIGTERM);
+    wait_for("the slow stop log line", || {
+        sim.stdout().contains("stopping slowly").then_some(())
+    });
+    assert_eq!(sim.try_exit(), None, "still running during its stop delay");
+    assert_eq!(sim.lock_files().len(), 1, "the lock stays until the exit");
+}
+
+#[test]
+fn sigusr2_exits_0_in_external_mode_only() {
+    let mut external = Sim::start(&[], &[("OPENCLAW_SUPERVISOR_MODE", "external")]);
+    external.signal(Signal::SIGUSR2);
+    assert_eq!(exit_code(&mut external), Some(0));
+
+    let mut internal = Sim::start(&[], &[]);
+    internal.signal(Signal::SIGUSR2);
+    wait_for("the in-process restart log line", || {
+        internal
+            .stdout()
+            .contains("restarting in-process")
+            .then_some(())
+    });
+    assert_eq!(internal.try_exit(), None);
+    assert_eq!(
+        get(internal.port, "/healthz").expect("still answers").0,
+        200
+    );
+}
+
+#[test]
+fn a_wedged_gateway_accepts_but_never_answers() {
+    // (how it is wedged)
+    let rows: [(&[&str], bool); 2] = [(&["--sim-wedge-after", "0s"], false), (&[], true)];
+    for (flags, by_endpoint) in rows {
+        let mut sim = Sim::prepare();
+        sim.spawn(flags, &[]);
+        if by_endpoint {
+            sim.wait_listening();
+            let (status, _) = http(sim.port, "POST", "/__sim/wedge", DEADLINE).expect("post");
+            assert_eq!(status, 200);
+        } else {
+            wait_for("the wedge log line", || {
+                sim.stdout().contains("wedged").then_some(())
+            });
+            wait_for("the listener", || {
+                sim.stdout().contains("listening").then_some(())
+            });
+        }
+        let err = http(sim.port, "GET", "/healthz", Duration::from_millis(500))
+            .expect_err("a wedged gateway must not answer");
+        assert!(
+            matches!(
+                err.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "connected but got no answer, not {err:?}"
+        );
+        assert_eq!(sim.try_exit(), None);
+    }
+}
+
+#[test]
+fn grandchildren_are_in_the_group_or_escaped_and_listed_in_the_pidfile() {
+    let sim = Sim::start(
+        &["--sim-grandchildren", "2"],
+        &[("OPENCLAW_SIM_SETSID_GRANDCHILDREN", "1")],
+    );
+    let pids = wait_for("the pid file", || {
+        let pids = sim.pidfile();
+        (pids.len() == 4).then_some(pids)
+    });
+    assert_eq!(pids[0], sim.pid().as_raw());
+    let group = getpgid(Some(sim.pid())).expect("pgid of the simulator");
+    assert_eq!(group, sim.pid(), "the test made it a group leader");
+    for pid in &pids[1..3] {
+        let pid = Pid::from_raw(*pid);
+        assert_eq!(
+            getpgid(Some(pid)).expect("pgid"),
+            group,
+            "in the gateway's group"
+        );
+    }
+    let escaped = Pid::from_raw(pids[3]);
+    assert_eq!(
+        getsid(Some(escaped)).expect("sid"),
+        escaped,
+        "escaped with setsid"
+    );
+    assert_ne!(getpgid(Some(escaped)).expect("pgid"), group);
+}
