@@ -19,7 +19,7 @@ use crate::lifecycle::{
 };
 use crate::logs::{InstanceLog, LogSink};
 use crate::openclaw::{Effective, EnvMap};
-use crate::prober::{EffectiveProbes, ProbeStatus};
+use crate::prober::{EffectiveProbes, ProbesReport};
 use crate::process::{self, ChildExit, ExitKind, SpawnSpec, Spawner};
 
 /// Lines of output kept as the reason when an instance fails.
@@ -106,7 +106,7 @@ pub struct Snapshot {
     pub last_error: Option<String>,
     /// The output lines that explain the last failure.
     pub error_lines: Vec<String>,
-    pub probes: ProbeStatus,
+    pub probes: ProbesReport,
     pub config: Arc<InstanceConfig>,
     pub dropped_log_lines: u64,
 }
@@ -160,6 +160,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         config.effective.declaration.logs,
     );
     let config = Arc::new(config);
+    let probes_report = ProbesReport::new(&config.probes);
     let policy = policy_of(&config);
     let lifecycle = Lifecycle::new(policy);
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
@@ -175,7 +176,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         next_restart_at: None,
         last_error: None,
         error_lines: Vec::new(),
-        probes: ProbeStatus::default(),
+        probes: probes_report.clone(),
         config: config.clone(),
         dropped_log_lines: 0,
     };
@@ -196,7 +197,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         last_exit_at: None,
         last_error: None,
         error_lines: Vec::new(),
-        probe_status: ProbeStatus::default(),
+        probe_status: probes_report,
     };
     tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, start));
     InstanceHandle {
@@ -210,7 +211,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
 fn policy_of(config: &InstanceConfig) -> Policy {
     Policy::from_declaration(
         &config.effective.declaration,
-        config.probes.startup_allowance(),
+        crate::prober::startup_allowance(&config.probes),
     )
 }
 
@@ -219,7 +220,7 @@ fn policy_of(config: &InstanceConfig) -> Policy {
 pub enum ProbeMessage {
     StartupPassed,
     LivenessFailed,
-    Status(ProbeStatus),
+    Status(ProbesReport),
 }
 
 struct RunningChild {
@@ -246,7 +247,7 @@ struct Actor {
     last_exit_at: Option<SystemTime>,
     last_error: Option<String>,
     error_lines: Vec<String>,
-    probe_status: ProbeStatus,
+    probe_status: ProbesReport,
 }
 
 impl Actor {
@@ -391,6 +392,13 @@ impl Actor {
         forget
     }
 
+    /// The environment of the gateway (and of its exec probes).
+    fn child_env(&self) -> EnvMap {
+        let mut env = self.config.effective.child_env(&self.shared.inherited_env);
+        env.extend(self.config.extra_env.clone());
+        env
+    }
+
     fn stop_signal(&self) -> Signal {
         process::parse_signal(&self.config.effective.declaration.stop.signal)
             .unwrap_or(Signal::SIGTERM)
@@ -422,8 +430,7 @@ impl Actor {
                 None => format!("port {} is in use by another process", effective.port),
             });
         }
-        let mut env = effective.child_env(&self.shared.inherited_env);
-        env.extend(self.config.extra_env.clone());
+        let mut env = self.child_env();
         let marker = format!(
             "{}:{}:{}",
             self.name,
@@ -574,12 +581,18 @@ impl Actor {
             return;
         }
         let target = crate::prober::target_for(&self.config.effective);
+        let exec = Arc::new(crate::prober::SpawnerExec {
+            spawner: self.shared.spawner.clone(),
+            env: self.child_env(),
+            cwd: Some(self.config.effective.state_dir.clone()),
+        });
         self.probe_task = Some(tokio::spawn(crate::prober::run_phase(
             self.config.probes.clone(),
             target,
             phase,
             self.probe_status.clone(),
             self.probe_tx.clone(),
+            exec,
         )));
     }
 

@@ -1,32 +1,229 @@
-//! Runs an instance's probes for one lifecycle phase and reports to its actor.
+//! Runs an instance's probes for one lifecycle phase and reports to its
+//! actor. The lifecycle decides what a result means: this module only turns
+//! probe verdicts into events (`StartupPassed`, `LivenessFailed`) and keeps
+//! the results for status.
+//!
+//! The startup probe runs from spawn until it passes (its allowance is a
+//! lifecycle timer, not a probe concern). Liveness and readiness run only
+//! once startup has passed; readiness is reported, never acted on.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::declaration::Declaration;
 use crate::instance::ProbeMessage;
 use crate::lifecycle::ProbePhase;
 use crate::openclaw::Effective;
-use std::time::Duration;
-use tokio::sync::mpsc;
+pub use crate::probe::EffectiveProbes;
+use crate::probe::{
+    EffectiveProbe, ExecRunner, ProbeTarget, ProbeTracker, ProbeVerdict, effective_probes,
+    run_once_with,
+};
 
-/// TEMPORARY until the probe branch lands.
-#[derive(Debug, Clone, Default)]
-pub struct EffectiveProbes;
-impl EffectiveProbes {
-    pub fn startup_allowance(&self) -> Option<Duration> {
-        None
+/// The probe results of one instance, for status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbesReport {
+    pub startup: ProbeTracker,
+    pub liveness: ProbeTracker,
+    pub readiness: ProbeTracker,
+}
+
+impl ProbesReport {
+    pub fn new(probes: &EffectiveProbes) -> Self {
+        ProbesReport {
+            startup: ProbeTracker::new(probes.startup.failures),
+            liveness: ProbeTracker::new(probes.liveness.failures),
+            readiness: ProbeTracker::new(probes.readiness.failures),
+        }
     }
 }
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct ProbeStatus {}
-pub struct Target;
-pub fn target_for(_effective: &Effective) -> Target {
-    Target
+
+/// The effective probes of a declaration. A `probes:` block that cannot run
+/// is rejected with its file by [`crate::resolution::scan`], so by the time an
+/// instance exists its block is valid; the defaults are a safe fallback.
+pub fn probes_for(declaration: &Declaration) -> EffectiveProbes {
+    effective_probes(&declaration.probes).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "invalid probes block: using the defaults");
+        effective_probes(&Default::default()).expect("the default probes are valid")
+    })
 }
+
+/// The startup allowance, when a startup probe runs at all.
+pub fn startup_allowance(probes: &EffectiveProbes) -> Option<Duration> {
+    probes
+        .startup
+        .enabled
+        .then(|| probes.startup.allowance.unwrap_or(Duration::from_secs(120)))
+}
+
+pub fn target_for(effective: &Effective) -> ProbeTarget {
+    ProbeTarget::for_bind(&effective.bind, effective.port)
+}
+
+/// Run the probes of `phase` until aborted (the actor aborts the task when
+/// the phase changes) or, for startup, until the probe passes.
 pub async fn run_phase(
-    _probes: EffectiveProbes,
-    _target: Target,
-    _phase: ProbePhase,
-    _status: ProbeStatus,
-    _tx: mpsc::UnboundedSender<ProbeMessage>,
+    probes: EffectiveProbes,
+    target: ProbeTarget,
+    phase: ProbePhase,
+    report: ProbesReport,
+    tx: mpsc::UnboundedSender<ProbeMessage>,
+    exec: Arc<dyn ExecRunner>,
 ) {
+    let report = Arc::new(std::sync::Mutex::new(report));
+    match phase {
+        ProbePhase::Off => {}
+        ProbePhase::Startup => {
+            {
+                let mut report = lock(&report);
+                report.startup.reset();
+                report.liveness.reset();
+                report.readiness.reset();
+            }
+            run_probe(
+                &probes.startup,
+                Which::Startup,
+                &target,
+                &report,
+                &tx,
+                &*exec,
+            )
+            .await
+        }
+        ProbePhase::Live => {
+            let liveness = run_probe(
+                &probes.liveness,
+                Which::Liveness,
+                &target,
+                &report,
+                &tx,
+                &*exec,
+            );
+            let readiness = run_probe(
+                &probes.readiness,
+                Which::Readiness,
+                &target,
+                &report,
+                &tx,
+                &*exec,
+            );
+            tokio::join!(liveness, readiness);
+        }
+    }
 }
-pub fn probes_for(_declaration: &crate::declaration::Declaration) -> EffectiveProbes {
-    EffectiveProbes
+
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Startup,
+    Liveness,
+    Readiness,
+}
+
+fn lock(report: &std::sync::Mutex<ProbesReport>) -> std::sync::MutexGuard<'_, ProbesReport> {
+    report.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn run_probe(
+    probe: &EffectiveProbe,
+    which: Which,
+    target: &ProbeTarget,
+    report: &std::sync::Mutex<ProbesReport>,
+    tx: &mpsc::UnboundedSender<ProbeMessage>,
+    exec: &dyn ExecRunner,
+) {
+    if !probe.enabled {
+        return;
+    }
+    tokio::time::sleep(probe.initial_delay).await;
+    loop {
+        let outcome = run_once_with(&probe.kind, target, probe.timeout, Some(exec)).await;
+        let (verdict, snapshot) = {
+            let mut report = lock(report);
+            let tracker = match which {
+                Which::Startup => &mut report.startup,
+                Which::Liveness => &mut report.liveness,
+                Which::Readiness => &mut report.readiness,
+            };
+            let verdict = tracker.record(&outcome, SystemTime::now());
+            (verdict, report.clone())
+        };
+        if tx.send(ProbeMessage::Status(snapshot)).is_err() {
+            return;
+        }
+        match (which, verdict) {
+            (Which::Startup, _) if outcome.passed() => {
+                let _ = tx.send(ProbeMessage::StartupPassed);
+                return;
+            }
+            (Which::Liveness, Some(ProbeVerdict::Failing { .. })) => {
+                let _ = tx.send(ProbeMessage::LivenessFailed);
+                return;
+            }
+            _ => {}
+        }
+        tokio::time::sleep(probe.every).await;
+    }
+}
+
+/// Exec probes run through the supervisor's one spawner (and so its one
+/// reaper), with the instance's own environment, in a process group of
+/// their own that is killed at the timeout.
+pub struct SpawnerExec {
+    pub spawner: crate::process::Spawner,
+    pub env: crate::openclaw::EnvMap,
+    pub cwd: Option<std::path::PathBuf>,
+}
+
+impl ExecRunner for SpawnerExec {
+    fn run<'a>(
+        &'a self,
+        argv: &'a [String],
+        timeout: Duration,
+    ) -> crate::probe::BoxFuture<'a, crate::probe::ExecExit> {
+        use crate::probe::ExecExit;
+        use crate::process::ExitKind;
+        Box::pin(async move {
+            let Some((program, args)) = argv.split_first() else {
+                return ExecExit::SpawnFailed("empty argv".into());
+            };
+            let base = self.cwd.clone().unwrap_or_else(|| "/".into());
+            let program = match crate::process::resolve_command(
+                program,
+                &base,
+                self.env.get("PATH").map(String::as_str),
+            ) {
+                Ok(program) => program,
+                Err(err) => return ExecExit::SpawnFailed(err.to_string()),
+            };
+            let spec = crate::process::SpawnSpec {
+                program,
+                args: args.to_vec(),
+                env: self.env.clone(),
+                cwd: self.cwd.clone(),
+                capture_output: false,
+            };
+            let (exits_tx, mut exits_rx) = mpsc::unbounded_channel();
+            let child = match self.spawner.spawn(&spec, exits_tx) {
+                Ok(child) => child,
+                Err(err) => return ExecExit::SpawnFailed(err.to_string()),
+            };
+            let to_exit = |exit: ExitKind| match exit {
+                ExitKind::Code(code) => ExecExit::Code(code),
+                ExitKind::Signal(signal) => ExecExit::Signal(signal),
+            };
+            match tokio::time::timeout(timeout, exits_rx.recv()).await {
+                Ok(Some(exit)) => to_exit(exit.exit),
+                Ok(None) => ExecExit::SpawnFailed("the reaper went away".into()),
+                Err(_) => {
+                    // Unreaped, so the group id is still ours to signal.
+                    crate::process::signal_group(child.pid, nix::sys::signal::Signal::SIGKILL);
+                    let _ = exits_rx.recv().await;
+                    ExecExit::TimedOut
+                }
+            }
+        })
+    }
 }

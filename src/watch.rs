@@ -50,7 +50,7 @@ pub fn is_relevant(path: &Path, dir: &Path, configs: &BTreeSet<PathBuf>) -> bool
 
 /// The running watcher; dropping it stops watching.
 pub struct DirWatcher {
-    watcher: Box<dyn notify::Watcher + Send>,
+    watcher: Box<dyn notify::Watcher + Send + Sync>,
     configs: Arc<Mutex<BTreeSet<PathBuf>>>,
     watched_config_dirs: BTreeSet<PathBuf>,
 }
@@ -85,7 +85,7 @@ impl DirWatcher {
                 let _ = events_tx.send(());
             }
         };
-        let mut watcher: Box<dyn notify::Watcher + Send> = match mode {
+        let mut watcher: Box<dyn notify::Watcher + Send + Sync> = match mode {
             WatchMode::Off => return Ok(None),
             WatchMode::Events => Box::new(notify::recommended_watcher(handler).map_err(
                 |source| WatchError {

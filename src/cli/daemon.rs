@@ -26,7 +26,7 @@ pub struct StartArgs {
     pub no_watch: bool,
 }
 
-fn parse_duration(text: &str) -> Result<HumanDuration, String> {
+pub fn parse_duration(text: &str) -> Result<HumanDuration, String> {
     humantime::parse_duration(text)
         .map(HumanDuration)
         .map_err(|err| format!("invalid duration `{text}`: {err}"))
@@ -39,8 +39,13 @@ pub enum LogFormat {
 }
 
 pub fn init_tracing(format: LogFormat) {
+    init_tracing_with_default(format, "info")
+}
+
+/// Logging to stderr; the level comes from `OPENCLAW_SUPERVISOR_LOG`, else `default`.
+pub fn init_tracing_with_default(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPENCLAW_SUPERVISOR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

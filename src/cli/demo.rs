@@ -1,12 +1,333 @@
-//! `openclaw-supervisor demo`.
+//! `openclaw-supervisor demo`: the supervisor over a simulated `main` and a
+//! standby `rescue` gateway in a temporary directory. It shows the main job
+//! with nothing installed but Rust: start, a SIGKILL of main (restarted;
+//! the rescue is started at once), a wedged main (restarted by liveness),
+//! and prints how long each took. Then it keeps running for the operator
+//! until Ctrl-C (or `--duration`).
 
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 use clap::Args;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
 
 use super::Global;
+use openclaw_supervisor::declaration::HumanDuration;
+use openclaw_supervisor::instance::Snapshot;
+use openclaw_supervisor::supervisor::{self, Options, SupervisorHandle};
+use openclaw_supervisor::watch::WatchMode;
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Stop after this long instead of waiting for Ctrl-C (e.g. `30s`, `0s`).
+    #[arg(long, value_parser = super::daemon::parse_duration)]
+    pub duration: Option<HumanDuration>,
+    /// Keep the demo directory afterwards.
+    #[arg(long)]
+    pub keep: bool,
+}
 
-pub fn run(_global: &Global, _args: DemoArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("demo is not built yet")
+/// Two base ports whose 111-port blocks are free and far apart.
+fn pick_ports() -> anyhow::Result<(u16, u16)> {
+    let seed = (std::process::id() % 200) as u16;
+    for attempt in 0..200u16 {
+        let main = 20_000 + ((seed + attempt * 7) % 200) * 150;
+        let rescue = main + 1000;
+        let free = |base: u16| {
+            [0u16, 2, 3, 4, 10]
+                .iter()
+                .all(|offset| openclaw_supervisor::process::port_is_free(base + offset))
+        };
+        if free(main) && free(rescue) {
+            return Ok((main, rescue));
+        }
+    }
+    anyhow::bail!("no free port pair found between 20000 and 51000")
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+struct Layout {
+    root: PathBuf,
+    dir: PathBuf,
+    state_dir: PathBuf,
+    socket: PathBuf,
+    main_port: u16,
+    rescue_port: u16,
+}
+
+fn lay_out(root: &Path) -> anyhow::Result<Layout> {
+    let (main_port, rescue_port) = pick_ports()?;
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let sim = bin.join("openclaw-gateway-sim");
+    std::os::unix::fs::symlink(&exe, &sim).context("cannot link the simulator")?;
+    let dir = root.join("supervisor.d");
+    for (name, port) in [("main", main_port), ("rescue", rescue_port)] {
+        write(
+            &root.join(name).join("openclaw.json"),
+            &format!(
+                "// OpenClaw config (JSON5) of the simulated {name} gateway\n\
+                 {{ gateway: {{ mode: \"local\", port: {port}, bind: \"loopback\" }},\n  \
+                 logging: {{ file: \"{log}\" }} }}\n",
+                log = root.join(name).join("gateway.log").display()
+            ),
+        )?;
+    }
+    write(
+        &dir.join("main.yaml"),
+        &format!(
+            "# The main gateway (simulated).\n\
+             command: {sim}\n\
+             port: {main_port}\n\
+             state_dir: {root}/main/state\n\
+             config: {root}/main/openclaw.json\n\
+             env: {{ OPENCLAW_SIM_START_DELAY: 1s }}\n\
+             restart: {{ backoff: {{ initial: 500ms, max: 30s }} }}\n\
+             stop: {{ timeout: 10s }}\n\
+             probes:\n  \
+               startup: {{ every: 200ms }}\n  \
+               liveness: {{ every: 1s, timeout: 1s, failures: 2 }}\n",
+            sim = sim.display(),
+            root = root.display()
+        ),
+    )?;
+    write(
+        &dir.join("rescue.yaml"),
+        &format!(
+            "# The rescue bot: in standby until main fails, back to standby once\n\
+             # main has been healthy for its reset_after.\n\
+             command: {sim}\n\
+             profile: rescue\n\
+             port: {rescue_port}\n\
+             state_dir: {root}/rescue/state\n\
+             config: {root}/rescue/openclaw.json\n\
+             role: rescue\n\
+             rescue_of: main\n\
+             standby: true\n\
+             restart: {{ reset_after: 20s }}\n\
+             stop: {{ timeout: 10s }}\n\
+             probes:\n  \
+               startup: {{ every: 100ms }}\n",
+            sim = sim.display(),
+            root = root.display()
+        ),
+    )?;
+    let state_dir = root.join("supervisor-state");
+    Ok(Layout {
+        root: root.to_path_buf(),
+        dir,
+        socket: state_dir.join("supervisor.sock"),
+        state_dir,
+        main_port,
+        rescue_port,
+    })
+}
+
+async fn http(method: &str, port: u16, path: &str) -> Option<u16> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(connection);
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, format!("127.0.0.1:{port}"))
+        .body(Empty::<bytes::Bytes>::new())
+        .ok()?;
+    let response = tokio::time::timeout(Duration::from_secs(2), sender.send_request(request))
+        .await
+        .ok()?
+        .ok()?;
+    let status = response.status().as_u16();
+    let _ = response.into_body().collect().await;
+    Some(status)
+}
+
+async fn snapshot(handle: &SupervisorHandle, name: &str) -> anyhow::Result<Snapshot> {
+    let mut report = handle.status(Some(name.to_string())).await?;
+    report
+        .instances
+        .pop()
+        .context("the instance vanished from status")
+}
+
+/// Poll (10 ms) until `done` holds, at most `limit`; the time it took.
+async fn wait_until<F, Fut>(limit: Duration, mut done: F) -> anyhow::Result<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !done().await {
+        if start.elapsed() > limit {
+            anyhow::bail!("gave up after {}", humantime::format_duration(limit));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(start.elapsed())
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+}
+
+async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<()> {
+    let limit = Duration::from_secs(30);
+    let started = wait_until(limit, || async {
+        snapshot(handle, "main")
+            .await
+            .is_ok_and(|s| s.state == "running")
+    })
+    .await
+    .context("main did not start")?;
+    println!("main started (startup probe passed) after {}", ms(started));
+
+    let old = snapshot(handle, "main")
+        .await?
+        .pid
+        .context("main has no pid")?;
+    let killed_at = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(old),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .context("cannot kill main's gateway")?;
+    println!("SIGKILL sent to main's gateway (pid {old})");
+    let rescue_port = layout.rescue_port;
+    let (new_pid, rescue_up) = tokio::join!(
+        wait_until(limit, || async {
+            snapshot(handle, "main")
+                .await
+                .is_ok_and(|s| s.pid.is_some_and(|p| p != old))
+        }),
+        wait_until(limit, || async {
+            http("GET", rescue_port, "/startupz").await == Some(200)
+        }),
+    );
+    let new_pid = new_pid.context("main was not restarted")?;
+    let rescue_up = rescue_up.context("the rescue did not come up")?;
+    let main_ready = wait_until(limit, || async {
+        snapshot(handle, "main")
+            .await
+            .is_ok_and(|s| s.state == "running")
+    })
+    .await?;
+    let wedged_pid = snapshot(handle, "main")
+        .await?
+        .pid
+        .context("main has no pid")?;
+    let main_port = layout.main_port;
+    let wedged_at = Instant::now();
+    http("POST", main_port, "/__sim/wedge").await;
+    println!("main's gateway wedged (answers nothing; its process is alive)");
+    let wedge_restart = wait_until(limit, || async {
+        snapshot(handle, "main")
+            .await
+            .is_ok_and(|s| s.pid.is_some_and(|p| p != wedged_pid))
+    })
+    .await
+    .context("the wedged main was not restarted")?;
+    println!();
+    println!("{:<52} {:>12}", "what", "time");
+    println!(
+        "{:<52} {:>12}",
+        "SIGKILL of main -> replacement pid (backoff 500 ms)",
+        ms(new_pid)
+    );
+    println!(
+        "{:<52} {:>12}",
+        "SIGKILL of main -> standby rescue answers /startupz",
+        ms(rescue_up)
+    );
+    println!(
+        "{:<52} {:>12}",
+        "SIGKILL of main -> main running again",
+        ms(killed_at.elapsed().min(new_pid + main_ready))
+    );
+    println!(
+        "{:<52} {:>12}",
+        "main wedged -> restarted (liveness 2 x 1s, timeout 1s)",
+        ms(wedge_restart)
+    );
+    let _ = wedged_at;
+    Ok(())
+}
+
+pub fn run(_global: &Global, args: DemoArgs) -> anyhow::Result<u8> {
+    super::daemon::init_tracing_with_default(super::daemon::LogFormat::Text, "warn");
+    let root =
+        std::env::temp_dir().join(format!("openclaw-supervisor-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root)?;
+    let layout = lay_out(&root)?;
+    println!("openclaw-supervisor demo: a simulated main and a standby rescue gateway");
+    println!("  declarations: {}", layout.dir.display());
+    println!(
+        "  child logs:   {}",
+        layout.state_dir.join("logs").display()
+    );
+    println!("  socket:       {}", layout.socket.display());
+    println!(
+        "  ports:        main {}, rescue {} (each owns a block of 111 ports)",
+        layout.main_port, layout.rescue_port
+    );
+    println!();
+    let options = Options {
+        dir: layout.dir.clone(),
+        state_dir: layout.state_dir.clone(),
+        socket_path: layout.socket.clone(),
+        inherited_env: std::env::vars().collect(),
+        watch: WatchMode::Events,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let (handle, run) = supervisor::start(options).await?;
+        openclaw_supervisor::signals::install(handle.clone())?;
+        let supervisor = tokio::spawn(run);
+        let outcome = scenario(&handle, &layout).await;
+        if let Err(err) = &outcome {
+            eprintln!("demo: {err:#}");
+        }
+        println!();
+        match args.duration {
+            Some(duration) => {
+                println!(
+                    "the supervisor keeps running for {}; then it stops both gateways",
+                    duration
+                );
+                tokio::time::sleep(duration.get()).await;
+                handle.shutdown();
+            }
+            None => println!(
+                "the supervisor keeps running; in another terminal try:\n  \
+                 openclaw-supervisor --socket {} status\n\
+                 press Ctrl-C to stop it (both gateways are stopped gracefully)",
+                layout.socket.display()
+            ),
+        }
+        let _ = supervisor.await;
+        outcome
+    });
+    if args.keep {
+        println!("kept {}", layout.root.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&layout.root);
+    }
+    result?;
+    Ok(super::exit::OK)
 }
