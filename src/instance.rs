@@ -220,7 +220,7 @@ fn policy_of(config: &InstanceConfig) -> Policy {
 pub enum ProbeMessage {
     StartupPassed,
     LivenessFailed,
-    Status(ProbesReport),
+    Status(Box<ProbesReport>),
 }
 
 struct RunningChild {
@@ -296,7 +296,7 @@ impl Actor {
                     match message {
                         ProbeMessage::StartupPassed => { self.handle(Event::StartupPassed).await; }
                         ProbeMessage::LivenessFailed => { self.handle(Event::LivenessFailed).await; }
-                        ProbeMessage::Status(status) => self.probe_status = status,
+                        ProbeMessage::Status(status) => self.probe_status = *status,
                     }
                 }
                 () = sleep => {

@@ -150,7 +150,7 @@ async fn run_probe(
             let verdict = tracker.record(&outcome, SystemTime::now());
             (verdict, report.clone())
         };
-        if tx.send(ProbeMessage::Status(snapshot)).is_err() {
+        if tx.send(ProbeMessage::Status(Box::new(snapshot))).is_err() {
             return;
         }
         match (which, verdict) {

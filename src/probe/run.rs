@@ -342,6 +342,7 @@ mod tests {
 
     #[test]
     fn json_checks() {
+        #[allow(clippy::type_complexity)] // a table row: name, body fields, verdict
         let rows: Vec<(&str, &[(&str, &str)], Result<(), ProbeFailure>)> = vec![
             (r#"{"status":"started"}"#, &[("status", "started")], Ok(())),
             (r#"{"ok":true}"#, &[("ok", "true")], Ok(())),

@@ -373,6 +373,7 @@ mod tests {
         .expect("write config");
         let config_str = config.to_str().expect("utf-8 temp path");
         // (profile, --port, env, expected port, expected config path)
+        #[allow(clippy::type_complexity)] // a table row: profile, flag, env, port
         let rows: Vec<(Option<&str>, Option<u16>, Vec<(&str, &str)>, u16)> = vec![
             (
                 None,
