@@ -2,188 +2,24 @@
 //! hostile clients, modes, peer credentials, stale and live sockets, the
 //! state dir lock and streams.
 
-use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use openclaw_supervisor::control::{
-    self, BindError, Client, ClientError, ControlSocket, Handler, LockError, Reply, RequestContext,
-    ServerOptions, SocketOptions, StateDirLock,
+    self, BindError, Client, ClientError, ControlSocket, LockError, ServerOptions, SocketOptions,
+    StateDirLock,
 };
 use openclaw_supervisor::protocol::{
-    EndReason, ErrorKind, Event, EventKind, InstanceStatus, LogLine, Paths, Ports, Probes, Request,
-    Response, Role, decode_response,
+    EndReason, ErrorKind, Request, Response, ResponseEnvelope, decode_response,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
-const DEADLINE: Duration = Duration::from_secs(10);
+mod common;
 
-fn instance(name: &str) -> InstanceStatus {
-    InstanceStatus {
-        name: name.to_string(),
-        role: Role::Main,
-        state: String::from("running"),
-        pid: Some(100),
-        uptime_secs: Some(5),
-        restarts: 0,
-        last_exit: None,
-        probes: Probes::default(),
-        next_restart_at: None,
-        ports: Ports {
-            base: 18789,
-            block_start: 18789,
-            block_end: 18889,
-            explicit: vec![],
-        },
-        paths: Paths {
-            config: String::from("/c"),
-            state_dir: String::from("/s"),
-            workspace: String::from("/w"),
-            log_file: String::from("/l"),
-        },
-        declaration_file: format!("/d/{name}.yaml"),
-        cpu_percent: Some(0.5),
-        memory_bytes: Some(1 << 20),
-        last_error_lines: vec![],
-        standby: false,
-        rescue_of: None,
-    }
-}
-
-fn event(index: u64) -> Event {
-    Event {
-        at: index,
-        instance: Some(String::from("main")),
-        kind: EventKind::Spawned,
-        detail: format!("event {index}"),
-    }
-}
-
-/// Answers like a daemon with two instances. Event streams stay open (their
-/// senders are kept) until the server ends them; followed logs finish.
-#[derive(Default)]
-struct FakeHandler {
-    event_senders: Mutex<Vec<mpsc::Sender<Response>>>,
-}
-
-impl Handler for FakeHandler {
-    fn handle(
-        &self,
-        request: Request,
-        _context: RequestContext,
-    ) -> impl Future<Output = Reply> + Send {
-        let reply = match request {
-            Request::Status { name: None } => Reply::One(Response::Status {
-                instances: vec![instance("main"), instance("rescue")],
-                rejected: vec![],
-            }),
-            Request::Status { name: Some(name) } if name == "main" => {
-                Reply::One(Response::Status {
-                    instances: vec![instance("main")],
-                    rejected: vec![],
-                })
-            }
-            Request::Status { name: Some(name) } | Request::Stop { name } if name != "panic" => {
-                Reply::One(Response::error(
-                    ErrorKind::UnknownInstance,
-                    format!("no instance named `{name}`"),
-                ))
-            }
-            Request::Stop { .. } => panic!("the fake handler panics on purpose"),
-            Request::Events => {
-                let (sender, receiver) = mpsc::channel(16);
-                for index in 0..5 {
-                    sender
-                        .try_send(Response::Event(event(index)))
-                        .expect("the channel has room for five");
-                }
-                self.event_senders
-                    .lock()
-                    .expect("not poisoned")
-                    .push(sender);
-                Reply::Stream(receiver)
-            }
-            Request::Logs { follow: true, .. } => {
-                let (sender, receiver) = mpsc::channel(16);
-                for text in ["one", "two", "three"] {
-                    let line = LogLine {
-                        at: None,
-                        stream: None,
-                        text: text.to_string(),
-                    };
-                    sender
-                        .try_send(Response::LogLine(line))
-                        .expect("the channel has room for three");
-                }
-                Reply::Stream(receiver)
-            }
-            _ => Reply::One(Response::ok()),
-        };
-        async move { reply }
-    }
-}
-
-/// A server on a socket in its own temp dir; stopping it (or dropping the
-/// guard) triggers the shutdown future.
-struct TestServer {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-impl TestServer {
-    fn start(options: ServerOptions) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("run").join("supervisor.sock");
-        let socket = ControlSocket::bind(&path, SocketOptions::default()).expect("bind");
-        Self::serve(dir, path, socket, options)
-    }
-
-    fn serve(
-        dir: tempfile::TempDir,
-        path: PathBuf,
-        socket: ControlSocket,
-        options: ServerOptions,
-    ) -> Self {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let handler = Arc::new(FakeHandler::default());
-        let task = tokio::spawn(control::serve(socket, handler, options, async {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            _dir: dir,
-            path,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    async fn stop(&mut self) {
-        self.stop.take();
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(DEADLINE, task)
-                .await
-                .expect("serve returns after shutdown")
-                .expect("serve did not panic")
-                .expect("serve succeeded");
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
+use common::{DEADLINE, TestServer, event};
 
 fn fast_options() -> ServerOptions {
     ServerOptions {
@@ -208,7 +44,7 @@ async fn status(path: &Path) -> Vec<String> {
 }
 
 /// Reads one reply line from a raw connection, within the deadline.
-async fn read_reply(stream: &mut UnixStream) -> openclaw_supervisor::protocol::ResponseEnvelope {
+async fn read_reply(stream: &mut UnixStream) -> ResponseEnvelope {
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     tokio::time::timeout(DEADLINE, async {
@@ -360,33 +196,21 @@ async fn silent_client_neither_blocks_others_nor_stays_forever() {
 async fn client_that_never_reads_its_replies_does_not_block_others() {
     let mut server = TestServer::start(fast_options());
     let hog = UnixStream::connect(&server.path).await.expect("connect");
-    let (mut hog_read, mut hog_write) = hog.into_split();
+    // Keep the read half open but never read from it.
+    let (_hog_read, mut hog_write) = hog.into_split();
     // Pipeline requests without reading a single reply; the writes stall
-    // once both socket buffers are full.
+    // once both socket buffers are full, and fail once the server hangs up.
     let writer = tokio::spawn(async move {
         let line = b"{\"v\":1,\"id\":1,\"request\":{\"type\":\"status\"}}\n";
-        for _ in 0..50_000 {
-            if hog_write.write_all(line).await.is_err() {
-                return;
-            }
-        }
+        while hog_write.write_all(line).await.is_ok() {}
     });
     for _ in 0..5 {
         assert_eq!(status(&server.path).await, ["main", "rescue"]);
     }
-    // The server gives up on the hog: draining what it wrote ends in EOF.
-    let mut sink = vec![0u8; 64 * 1024];
-    tokio::time::timeout(DEADLINE, async {
-        loop {
-            match hog_read.read(&mut sink).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .expect("the server closes a client that does not read");
-    writer.abort();
+    tokio::time::timeout(DEADLINE, writer)
+        .await
+        .expect("the server hangs up on a client that does not read")
+        .expect("writer task");
     server.stop().await;
 }
 
@@ -412,7 +236,7 @@ async fn too_many_clients_get_busy_and_the_admitted_ones_are_served() {
         let reply = control::request(&server.path, Request::Version)
             .await
             .expect("a reply");
-        if reply == Response::ok() {
+        if matches!(reply, Response::Version { .. }) {
             break;
         }
         assert_eq!(error_kind(&reply), ErrorKind::Busy);
