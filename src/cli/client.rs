@@ -23,19 +23,32 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum ClientCommand {
     /// Show every instance (a table), or one in detail.
     Status {
+        /// One instance's name; all when omitted.
         name: Option<String>,
         /// Print JSON for scripts instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Stop an instance; it stays stopped, across supervisor restarts, until `start NAME`.
-    Stop { name: String },
+    Stop {
+        /// The instance's name.
+        name: String,
+    },
     /// Stop and start an instance again.
-    Restart { name: String },
+    Restart {
+        /// The instance's name.
+        name: String,
+    },
     /// Send a signal (TERM, HUP, USR1, ...) to an instance's process group.
-    Signal { name: String, signal: SignalName },
+    Signal {
+        /// The instance's name.
+        name: String,
+        /// HUP, INT, QUIT, KILL, USR1, USR2, TERM, CONT, STOP, TSTP or WINCH (SIG prefix optional).
+        signal: SignalName,
+    },
     /// Print the last lines of an instance's log, or follow it.
     Logs {
+        /// The instance's name.
         name: String,
         /// How many lines (the supervisor's default when omitted).
         #[arg(short = 'n', long)]
