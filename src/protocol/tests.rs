@@ -584,3 +584,27 @@ fn streaming_requests_are_events_and_followed_logs() {
         assert_eq!(request.is_streaming(), streaming, "{request:?}");
     }
 }
+
+#[test]
+fn every_example_in_protocol_md_decodes() {
+    let document = include_str!("../../PROTOCOL.md");
+    let mut requests = std::collections::BTreeSet::new();
+    let mut responses = 0;
+    for line in document.lines() {
+        if let Some(request) = line.strip_prefix("> ") {
+            let envelope = decode_request(request.as_bytes())
+                .unwrap_or_else(|err| panic!("PROTOCOL.md request {request}: {err}"));
+            requests.insert(envelope.request.type_name());
+        } else if let Some(response) = line.strip_prefix("< ") {
+            decode_response(response.as_bytes())
+                .unwrap_or_else(|err| panic!("PROTOCOL.md response {response}: {err}"));
+            responses += 1;
+        }
+    }
+    assert_eq!(
+        requests.len(),
+        REQUEST_TYPES.len(),
+        "PROTOCOL.md shows every request type: {requests:?}"
+    );
+    assert!(responses >= 15, "PROTOCOL.md shows the responses ({responses})");
+}
