@@ -606,5 +606,8 @@ fn every_example_in_protocol_md_decodes() {
         REQUEST_TYPES.len(),
         "PROTOCOL.md shows every request type: {requests:?}"
     );
-    assert!(responses >= 15, "PROTOCOL.md shows the responses ({responses})");
+    assert!(
+        responses >= 15,
+        "PROTOCOL.md shows the responses ({responses})"
+    );
 }

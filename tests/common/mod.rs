@@ -3,7 +3,6 @@
 
 #![allow(dead_code, reason = "each test crate uses a different part of this")]
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -69,13 +68,10 @@ pub struct FakeHandler {
 }
 
 impl Handler for FakeHandler {
-    fn handle(
-        &self,
-        request: Request,
-        _context: RequestContext,
-    ) -> impl Future<Output = Reply> + Send {
-        let reply = self.answer(request);
-        async move { reply }
+    // Written as an `async fn` to show that the trait accepts one.
+    async fn handle(&self, request: Request, _context: RequestContext) -> Reply {
+        tokio::task::yield_now().await;
+        self.answer(request)
     }
 }
 
