@@ -21,14 +21,6 @@ mod common;
 
 use common::{DEADLINE, TestServer, event};
 
-fn fast_options() -> ServerOptions {
-    ServerOptions {
-        idle_timeout: Duration::from_millis(300),
-        write_timeout: Duration::from_millis(300),
-        ..ServerOptions::default()
-    }
-}
-
 async fn status(path: &Path) -> Vec<String> {
     let response = tokio::time::timeout(
         DEADLINE,
@@ -183,7 +175,10 @@ async fn garbage_gets_an_error_naming_it_and_the_connection_goes_on() {
 
 #[tokio::test]
 async fn silent_client_neither_blocks_others_nor_stays_forever() {
-    let mut server = TestServer::start(fast_options());
+    let mut server = TestServer::start(ServerOptions {
+        idle_timeout: Duration::from_millis(500),
+        ..ServerOptions::default()
+    });
     let mut silent = UnixStream::connect(&server.path).await.expect("connect");
     assert_eq!(status(&server.path).await, ["main", "rescue"]);
     let reply = read_reply(&mut silent).await;
@@ -194,7 +189,10 @@ async fn silent_client_neither_blocks_others_nor_stays_forever() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_that_never_reads_its_replies_does_not_block_others() {
-    let mut server = TestServer::start(fast_options());
+    let mut server = TestServer::start(ServerOptions {
+        write_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    });
     let hog = UnixStream::connect(&server.path).await.expect("connect");
     // Keep the read half open but never read from it.
     let (_hog_read, mut hog_write) = hog.into_split();
@@ -561,5 +559,37 @@ async fn peer_under_another_uid_is_refused() {
 
     // The supervisor's own uid is still served.
     assert_eq!(status(&path).await, ["main", "rescue"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn requests_sent_before_a_half_close_are_all_answered() {
+    let mut server = TestServer::start(ServerOptions::default());
+    let mut stream = UnixStream::connect(&server.path).await.expect("connect");
+    stream
+        .write_all(
+            concat!(
+                "{\"v\":1,\"id\":1,\"request\":{\"type\":\"version\"}}\n",
+                "{\"v\":1,\"id\":2,\"request\":{\"type\":\"status\",\"name\":\"main\"}}",
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("write");
+    // The second line has no newline: the end of input frames it.
+    stream.shutdown().await.expect("half-close");
+    let first = read_reply(&mut stream).await;
+    assert_eq!(first.id, Some(1));
+    assert!(
+        matches!(first.response, Response::Version { .. }),
+        "{first:?}"
+    );
+    let second = read_reply(&mut stream).await;
+    assert_eq!(second.id, Some(2));
+    assert!(
+        matches!(second.response, Response::Status { .. }),
+        "{second:?}"
+    );
+    assert_closed_by_server(&mut stream).await;
     server.stop().await;
 }
