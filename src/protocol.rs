@@ -1,1 +1,580 @@
-//! protocol
+//! The control protocol: wire types and codec. Pure: no IO.
+//!
+//! One JSON object per line each way (UTF-8, `\n`-terminated, at most
+//! [`MAX_LINE`] bytes for a request). A request is
+//! `{"v":1,"id":7,"request":{"type":"status","name":null}}`; every reply line
+//! echoes the request's `id`: `{"v":1,"id":7,"response":{"type":"status",...}}`.
+//! Streaming requests (`logs` with `follow`, `events`) get many reply lines
+//! with the same id, closed by one `{"type":"end",...}`. PROTOCOL.md is the
+//! reference a client in another language is written from; keep them in step.
+//!
+//! Wire types are separate from the daemon's internal types (the daemon
+//! converts at the edge), so the wire format changes only on purpose. Only
+//! this module knows the JSON shape.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+mod signal;
+mod status;
+#[cfg(test)]
+mod tests;
+
+pub use signal::{SignalName, UnknownSignal};
+pub use status::{
+    Event, EventKind, ExplicitPort, InstanceStatus, LastExit, LogLine, LogStream, Paths, Ports,
+    ProbeStatus, Probes, RejectedFile, Role,
+};
+
+/// The protocol's major version. A request carrying another `v` gets an
+/// `unsupported_version` error; additions that old clients can ignore (new
+/// optional fields, new event kinds) do not change it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The longest request line the daemon reads, newline included. Longer lines
+/// get a `too_large` error and the connection is closed.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// The longest reply line a client accepts. Replies are bounded by the
+/// daemon's own data (status of every instance, a log tail), not by the peer.
+pub const MAX_RESPONSE_LINE: usize = 16 * 1024 * 1024;
+
+/// One request line: version, the caller's id (echoed in every reply line),
+/// and the request itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestEnvelope {
+    pub v: u32,
+    pub id: u64,
+    pub request: Request,
+}
+
+impl RequestEnvelope {
+    pub fn new(id: u64, request: Request) -> Self {
+        RequestEnvelope {
+            v: PROTOCOL_VERSION,
+            id,
+            request,
+        }
+    }
+}
+
+/// Everything a client can ask. Closed: an unknown `type` is an
+/// `unknown_request` error naming it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Every instance (`name: null`) or one.
+    Status {
+        #[serde(default)]
+        name: Option<String>,
+    },
+    /// Start an instance and clear a stop by hand.
+    Start {
+        name: String,
+    },
+    /// Stop an instance and keep it stopped across supervisor restarts.
+    Stop {
+        name: String,
+    },
+    Restart {
+        name: String,
+    },
+    /// Send a signal to the instance's process group.
+    Signal {
+        name: String,
+        signal: SignalName,
+    },
+    /// The last `lines` lines of the instance's log (daemon default when
+    /// null); with `follow`, then every new line until the client leaves.
+    Logs {
+        name: String,
+        #[serde(default)]
+        lines: Option<usize>,
+        #[serde(default)]
+        follow: bool,
+    },
+    /// Rescan the declarations directory.
+    Reload,
+    /// Run the isolation check over the current declarations.
+    Check,
+    /// A stream of state changes until the client leaves or the daemon stops.
+    Events,
+    /// Stop every instance and exit.
+    Shutdown,
+    Version,
+}
+
+impl Request {
+    /// The wire name of the request type, for logs and messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Request::Status { .. } => "status",
+            Request::Start { .. } => "start",
+            Request::Stop { .. } => "stop",
+            Request::Restart { .. } => "restart",
+            Request::Signal { .. } => "signal",
+            Request::Logs { .. } => "logs",
+            Request::Reload => "reload",
+            Request::Check => "check",
+            Request::Events => "events",
+            Request::Shutdown => "shutdown",
+            Request::Version => "version",
+        }
+    }
+
+    /// Whether the reply is a stream of lines closed by `end`.
+    pub fn is_streaming(&self) -> bool {
+        matches!(self, Request::Events | Request::Logs { follow: true, .. })
+    }
+}
+
+/// Every request type, as spelled on the wire.
+pub const REQUEST_TYPES: &[&str] = &[
+    "status", "start", "stop", "restart", "signal", "logs", "reload", "check", "events",
+    "shutdown", "version",
+];
+
+/// One reply line. `id` is null only for errors about the connection or a
+/// line whose id could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseEnvelope {
+    pub v: u32,
+    pub id: Option<u64>,
+    pub response: Response,
+}
+
+impl ResponseEnvelope {
+    pub fn new(id: Option<u64>, response: Response) -> Self {
+        ResponseEnvelope {
+            v: PROTOCOL_VERSION,
+            id,
+            response,
+        }
+    }
+}
+
+/// Everything the daemon can answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    /// The action was accepted (start, stop, restart, signal, reload, shutdown).
+    Ok {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
+    Status {
+        instances: Vec<InstanceStatus>,
+        /// Declaration files the daemon refused to run, and why.
+        #[serde(default)]
+        rejected: Vec<RejectedFile>,
+    },
+    /// The tail of a log (`logs` without `follow`).
+    Logs {
+        name: String,
+        lines: Vec<LogLine>,
+    },
+    /// One line of a followed log.
+    LogLine(LogLine),
+    /// One state change of an `events` stream.
+    Event(Event),
+    Version {
+        /// The daemon's package version.
+        version: String,
+        protocol: u32,
+    },
+    /// The isolation report; `ok` is false when any conflict was found.
+    Check {
+        ok: bool,
+        report: serde_json::Value,
+    },
+    /// The last line of a stream.
+    End {
+        reason: EndReason,
+    },
+}
+
+impl Response {
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Response::Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn ok() -> Self {
+        Response::Ok { message: None }
+    }
+
+    pub fn ok_with(message: impl Into<String>) -> Self {
+        Response::Ok {
+            message: Some(message.into()),
+        }
+    }
+}
+
+/// Why a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The source has nothing more (an instance was removed, say).
+    Finished,
+    /// The daemon is shutting down.
+    Shutdown,
+    /// A newer daemon's reason this client does not know.
+    #[serde(other)]
+    Other,
+}
+
+/// What went wrong, for scripts to branch on; the message is for humans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Well-formed JSON, known type, but a field has the wrong type or value.
+    BadRequest,
+    /// The line is not UTF-8.
+    NotUtf8,
+    /// The line is not a JSON object.
+    MalformedJson,
+    /// `request.type` names no request this daemon knows.
+    UnknownRequest,
+    /// A required field is missing.
+    MissingField,
+    /// The line is longer than the limit; the connection is then closed.
+    TooLarge,
+    /// `v` is not [`PROTOCOL_VERSION`].
+    UnsupportedVersion,
+    /// No instance has that name.
+    UnknownInstance,
+    /// Not allowed: a peer that fails the credential check, or an action the
+    /// daemon declines in the instance's current state.
+    Refused,
+    /// Too many clients are connected; the connection is closed.
+    Busy,
+    /// No request arrived within the idle timeout; the connection is closed.
+    IdleTimeout,
+    /// The daemon is shutting down and takes no new work.
+    ShuttingDown,
+    /// A bug or an unexpected failure inside the daemon.
+    Internal,
+    /// A newer daemon's kind this client does not know.
+    #[serde(other)]
+    Other,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::NotUtf8 => "not_utf8",
+            ErrorKind::MalformedJson => "malformed_json",
+            ErrorKind::UnknownRequest => "unknown_request",
+            ErrorKind::MissingField => "missing_field",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::UnsupportedVersion => "unsupported_version",
+            ErrorKind::UnknownInstance => "unknown_instance",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Busy => "busy",
+            ErrorKind::IdleTimeout => "idle_timeout",
+            ErrorKind::ShuttingDown => "shutting_down",
+            ErrorKind::Internal => "internal",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+/// Why a line could not be decoded. `id` is the request id when it could be
+/// read, so the error reply can still be matched to its request.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{problem}")]
+pub struct DecodeError {
+    pub id: Option<u64>,
+    pub problem: DecodeProblem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeProblem {
+    #[error("line too large: {len} bytes, the limit is {limit}; send smaller requests")]
+    TooLarge { len: usize, limit: usize },
+    #[error("line is not UTF-8 (invalid byte at offset {offset}); send JSON text")]
+    NotUtf8 { offset: usize },
+    #[error("malformed JSON: {detail}; send one JSON object per line")]
+    MalformedJson { detail: String },
+    #[error("expected a JSON object, got {found}")]
+    NotAnObject { found: &'static str },
+    #[error("missing field `{field}`")]
+    MissingField { field: String },
+    #[error("field `{field}` is invalid: {detail}")]
+    InvalidField { field: String, detail: String },
+    #[error("unsupported protocol version {got}; this side speaks version {PROTOCOL_VERSION}")]
+    UnsupportedVersion { got: u64 },
+    #[error("unknown {what} type `{name}`; known: {known}")]
+    UnknownType {
+        what: &'static str,
+        name: String,
+        known: String,
+    },
+}
+
+impl DecodeError {
+    fn new(id: Option<u64>, problem: DecodeProblem) -> Self {
+        DecodeError { id, problem }
+    }
+
+    /// The wire error kind a reply to this error carries.
+    pub fn kind(&self) -> ErrorKind {
+        match self.problem {
+            DecodeProblem::TooLarge { .. } => ErrorKind::TooLarge,
+            DecodeProblem::NotUtf8 { .. } => ErrorKind::NotUtf8,
+            DecodeProblem::MalformedJson { .. } | DecodeProblem::NotAnObject { .. } => {
+                ErrorKind::MalformedJson
+            }
+            DecodeProblem::MissingField { .. } => ErrorKind::MissingField,
+            DecodeProblem::InvalidField { .. } => ErrorKind::BadRequest,
+            DecodeProblem::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
+            DecodeProblem::UnknownType { .. } => ErrorKind::UnknownRequest,
+        }
+    }
+
+    /// The error reply line's envelope for this error.
+    pub fn to_response(&self) -> ResponseEnvelope {
+        ResponseEnvelope::new(self.id, Response::error(self.kind(), self.to_string()))
+    }
+}
+
+/// Decodes one request line (with or without its trailing newline).
+pub fn decode_request(line: &[u8]) -> Result<RequestEnvelope, DecodeError> {
+    let object = decode_object(line, MAX_LINE)?;
+    let (v, id) = decode_header(&object)?;
+    if v != u64::from(PROTOCOL_VERSION) {
+        return Err(DecodeError::new(
+            id,
+            DecodeProblem::UnsupportedVersion { got: v },
+        ));
+    }
+    let id = id.ok_or_else(|| missing(None, "id"))?;
+    let body = object
+        .get("request")
+        .ok_or_else(|| missing(Some(id), "request"))?;
+    check_type(Some(id), body, "request", REQUEST_TYPES)?;
+    let request = serde_json::from_value::<Request>(body.clone())
+        .map_err(|err| field_error(id, "request", &err))?;
+    Ok(RequestEnvelope {
+        v: PROTOCOL_VERSION,
+        id,
+        request,
+    })
+}
+
+/// Decodes one reply line, as a client does.
+pub fn decode_response(line: &[u8]) -> Result<ResponseEnvelope, DecodeError> {
+    let object = decode_object(line, MAX_RESPONSE_LINE)?;
+    let (v, id) = decode_header(&object)?;
+    if v != u64::from(PROTOCOL_VERSION) {
+        return Err(DecodeError::new(
+            id,
+            DecodeProblem::UnsupportedVersion { got: v },
+        ));
+    }
+    let body = object
+        .get("response")
+        .ok_or_else(|| missing(id, "response"))?;
+    let response = serde_json::from_value::<Response>(body.clone()).map_err(|err| {
+        let detail = err.to_string();
+        match unknown_variant(&detail) {
+            Some(name) => DecodeError::new(
+                id,
+                DecodeProblem::UnknownType {
+                    what: "response",
+                    name,
+                    known: String::from("see PROTOCOL.md"),
+                },
+            ),
+            None => field_error_opt(id, "response", &err),
+        }
+    })?;
+    Ok(ResponseEnvelope {
+        v: PROTOCOL_VERSION,
+        id,
+        response,
+    })
+}
+
+/// Encodes a request as one line, newline included.
+pub fn encode_request(envelope: &RequestEnvelope) -> Vec<u8> {
+    to_line(envelope)
+}
+
+/// Encodes a reply as one line, newline included.
+pub fn encode_response(envelope: &ResponseEnvelope) -> Vec<u8> {
+    to_line(envelope)
+}
+
+fn to_line<T: Serialize>(value: &T) -> Vec<u8> {
+    // The wire types have string keys only and serde_json writes non-finite
+    // floats as null, so serialising them cannot fail.
+    let mut line = serde_json::to_vec(value).expect("wire types always serialise to JSON");
+    line.push(b'\n');
+    line
+}
+
+type Object = serde_json::Map<String, serde_json::Value>;
+
+fn decode_object(line: &[u8], limit: usize) -> Result<Object, DecodeError> {
+    if line.len() > limit {
+        return Err(DecodeError::new(
+            None,
+            DecodeProblem::TooLarge {
+                len: line.len(),
+                limit,
+            },
+        ));
+    }
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = std::str::from_utf8(line).map_err(|err| {
+        DecodeError::new(
+            None,
+            DecodeProblem::NotUtf8 {
+                offset: err.valid_up_to(),
+            },
+        )
+    })?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|err| {
+        DecodeError::new(
+            None,
+            DecodeProblem::MalformedJson {
+                detail: err.to_string(),
+            },
+        )
+    })?;
+    match value {
+        serde_json::Value::Object(object) => Ok(object),
+        other => Err(DecodeError::new(
+            None,
+            DecodeProblem::NotAnObject {
+                found: json_type(&other),
+            },
+        )),
+    }
+}
+
+/// Reads `v` (required) and `id` (optional here; requests require it).
+fn decode_header(object: &Object) -> Result<(u64, Option<u64>), DecodeError> {
+    let id = match object.get("id") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(value) => Some(value.as_u64().ok_or_else(|| {
+            DecodeError::new(
+                None,
+                DecodeProblem::InvalidField {
+                    field: String::from("id"),
+                    detail: format!("expected an unsigned integer, got {}", json_type(value)),
+                },
+            )
+        })?),
+    };
+    let v = object.get("v").ok_or_else(|| missing(id, "v"))?;
+    let v = v.as_u64().ok_or_else(|| {
+        DecodeError::new(
+            id,
+            DecodeProblem::InvalidField {
+                field: String::from("v"),
+                detail: format!("expected an unsigned integer, got {}", json_type(v)),
+            },
+        )
+    })?;
+    Ok((v, id))
+}
+
+fn check_type(
+    id: Option<u64>,
+    body: &serde_json::Value,
+    what: &'static str,
+    known: &[&str],
+) -> Result<(), DecodeError> {
+    let object = body.as_object().ok_or_else(|| {
+        DecodeError::new(
+            id,
+            DecodeProblem::InvalidField {
+                field: what.to_string(),
+                detail: format!("expected an object, got {}", json_type(body)),
+            },
+        )
+    })?;
+    let type_value = object
+        .get("type")
+        .ok_or_else(|| missing(id, &format!("{what}.type")))?;
+    let name = type_value.as_str().ok_or_else(|| {
+        DecodeError::new(
+            id,
+            DecodeProblem::InvalidField {
+                field: format!("{what}.type"),
+                detail: format!("expected a string, got {}", json_type(type_value)),
+            },
+        )
+    })?;
+    if known.contains(&name) {
+        return Ok(());
+    }
+    Err(DecodeError::new(
+        id,
+        DecodeProblem::UnknownType {
+            what,
+            name: name.to_string(),
+            known: known.join(", "),
+        },
+    ))
+}
+
+fn missing(id: Option<u64>, field: &str) -> DecodeError {
+    DecodeError::new(
+        id,
+        DecodeProblem::MissingField {
+            field: field.to_string(),
+        },
+    )
+}
+
+fn field_error(id: u64, prefix: &str, err: &serde_json::Error) -> DecodeError {
+    field_error_opt(Some(id), prefix, err)
+}
+
+/// Turns serde's message into a problem naming the field. serde spells a
+/// missing field as "missing field `name`" (its `Error::missing_field`).
+fn field_error_opt(id: Option<u64>, prefix: &str, err: &serde_json::Error) -> DecodeError {
+    let detail = err.to_string();
+    if let Some(field) = between(&detail, "missing field `", "`") {
+        return missing(id, &format!("{prefix}.{field}"));
+    }
+    DecodeError::new(
+        id,
+        DecodeProblem::InvalidField {
+            field: prefix.to_string(),
+            detail,
+        },
+    )
+}
+
+fn unknown_variant(detail: &str) -> Option<String> {
+    between(detail, "unknown variant `", "`")
+}
+
+fn between(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(text[from..from + len].to_string())
+}
+
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,170 @@
+//! The client side: connect, send a request, read its reply or stream.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::lines::{Line, LineReader};
+use crate::protocol::{
+    DecodeError, MAX_RESPONSE_LINE, Request, RequestEnvelope, Response, decode_response,
+    encode_request,
+};
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// Nothing listens on the socket: no file there, or a stale one.
+    #[error("the supervisor is not running: nothing answers on {} ({source}); start it with `openclaw-supervisor start`", path.display())]
+    NotRunning { path: PathBuf, source: io::Error },
+    #[error("cannot connect to the supervisor on {}: {source}", path.display())]
+    Connect { path: PathBuf, source: io::Error },
+    #[error("lost the connection to the supervisor on {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("the supervisor on {} closed the connection without replying", path.display())]
+    Closed { path: PathBuf },
+    #[error("the supervisor sent a reply this client cannot read: {source}")]
+    Protocol {
+        #[source]
+        source: DecodeError,
+    },
+    #[error("the supervisor's reply is longer than {MAX_RESPONSE_LINE} bytes")]
+    TooLarge,
+    #[error("the supervisor answered request {got:?} while request {expected} was waiting")]
+    UnexpectedId { expected: u64, got: Option<u64> },
+}
+
+impl ClientError {
+    pub fn is_not_running(&self) -> bool {
+        matches!(self, ClientError::NotRunning { .. })
+    }
+}
+
+/// One connection to the supervisor, for any number of requests in turn.
+pub struct Client {
+    path: PathBuf,
+    reader: LineReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    next_id: u64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("path", &self.path)
+            .field("next_id", &self.next_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub async fn connect(path: &Path) -> Result<Self, ClientError> {
+        let stream = UnixStream::connect(path).await.map_err(|source| {
+            let path = path.to_path_buf();
+            match source.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                    ClientError::NotRunning { path, source }
+                }
+                _ => ClientError::Connect { path, source },
+            }
+        })?;
+        let (read, writer) = stream.into_split();
+        Ok(Client {
+            path: path.to_path_buf(),
+            reader: LineReader::new(read, MAX_RESPONSE_LINE),
+            writer,
+            next_id: 1,
+        })
+    }
+
+    /// Sends a request and returns its one reply (an `error` reply is a
+    /// reply, not an `Err`). For `events` and followed logs use [`Client::stream`].
+    pub async fn call(&mut self, request: Request) -> Result<Response, ClientError> {
+        let id = self.send(request).await?;
+        self.reply_to(id).await
+    }
+
+    /// Sends a streaming request; the connection is then the stream's.
+    pub async fn stream(mut self, request: Request) -> Result<ResponseStream, ClientError> {
+        let id = self.send(request).await?;
+        Ok(ResponseStream {
+            client: self,
+            id,
+            done: false,
+        })
+    }
+
+    async fn send(&mut self, request: Request) -> Result<u64, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let line = encode_request(&RequestEnvelope::new(id, request));
+        self.writer
+            .write_all(&line)
+            .await
+            .map_err(|source| self.io_error(source))?;
+        Ok(id)
+    }
+
+    async fn reply_to(&mut self, id: u64) -> Result<Response, ClientError> {
+        let line = match self.reader.next_line().await {
+            Ok(Some(Line::Complete(line))) => line,
+            Ok(Some(Line::TooLong { .. })) => return Err(ClientError::TooLarge),
+            Ok(None) => {
+                return Err(ClientError::Closed {
+                    path: self.path.clone(),
+                });
+            }
+            Err(source) => return Err(self.io_error(source)),
+        };
+        let envelope = decode_response(&line).map_err(|source| ClientError::Protocol { source })?;
+        match (envelope.id, &envelope.response) {
+            (Some(got), _) if got == id => Ok(envelope.response),
+            // Errors about the connection (refused, busy, idle) carry no id.
+            (None, Response::Error { .. }) => Ok(envelope.response),
+            (got, _) => Err(ClientError::UnexpectedId { expected: id, got }),
+        }
+    }
+
+    fn io_error(&self, source: io::Error) -> ClientError {
+        // A daemon that refused us may have closed before we wrote.
+        ClientError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// The reply lines of a streaming request.
+#[derive(Debug)]
+pub struct ResponseStream {
+    client: Client,
+    id: u64,
+    done: bool,
+}
+
+impl ResponseStream {
+    /// The next reply line; the `end` line (or an `error`) is the last
+    /// `Some`, then `None`.
+    pub async fn next(&mut self) -> Result<Option<Response>, ClientError> {
+        if self.done {
+            return Ok(None);
+        }
+        let response = self.client.reply_to(self.id).await?;
+        if matches!(response, Response::End { .. } | Response::Error { .. }) {
+            self.done = true;
+        }
+        Ok(Some(response))
+    }
+}
+
+/// Connects, sends one request and returns its reply.
+pub async fn request(path: &Path, request: Request) -> Result<Response, ClientError> {
+    Client::connect(path).await?.call(request).await
+}
+
+/// Connects and sends a streaming request (`events`, followed `logs`).
+pub async fn request_stream(path: &Path, request: Request) -> Result<ResponseStream, ClientError> {
+    Client::connect(path).await?.stream(request).await
+}

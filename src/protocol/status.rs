@@ -1,0 +1,208 @@
+//! Wire shapes of instance status, events and log lines.
+//!
+//! Times are unix milliseconds (`*_at`, `at`); paths are strings (lossy for
+//! the rare non-UTF-8 path). Nothing here may carry an environment value, a
+//! token or any other secret from an instance's env or config: the status is
+//! read by anyone who may use the socket, including the rescue bot.
+
+use serde::{Deserialize, Serialize};
+
+/// What an instance is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Main,
+    Rescue,
+    /// A newer daemon's role this client does not know.
+    #[serde(other)]
+    Other,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Main => "main",
+            Role::Rescue => "rescue",
+            Role::Other => "other",
+        }
+    }
+}
+
+/// One instance as the daemon sees it now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub role: Role,
+    /// The lifecycle state, e.g. `starting`, `running`, `backoff`, `failed`,
+    /// `stopping`, `stopped`, `standby`. A string so that new states need no
+    /// protocol change.
+    pub state: String,
+    /// The gateway's pid while a child is alive.
+    pub pid: Option<u32>,
+    /// Seconds since the current child was spawned.
+    pub uptime_secs: Option<u64>,
+    /// Restarts since the supervisor started (operator restarts included).
+    pub restarts: u32,
+    pub last_exit: Option<LastExit>,
+    pub probes: Probes,
+    /// When the next automatic restart is due (in backoff).
+    pub next_restart_at: Option<u64>,
+    pub ports: Ports,
+    pub paths: Paths,
+    /// The declaration file this instance came from.
+    pub declaration_file: String,
+    /// CPU use of the whole process tree, in percent of one core.
+    pub cpu_percent: Option<f32>,
+    /// Resident memory of the whole process tree.
+    pub memory_bytes: Option<u64>,
+    /// The last lines of the child's output when it failed (empty otherwise).
+    #[serde(default)]
+    pub last_error_lines: Vec<String>,
+    /// A rescue that waits, not running, until its main instance fails.
+    #[serde(default)]
+    pub standby: bool,
+    /// The instance this one rescues.
+    #[serde(default)]
+    pub rescue_of: Option<String>,
+}
+
+/// How the last child ended: `code` for an exit, `signal` for a death by signal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastExit {
+    #[serde(default)]
+    pub code: Option<i32>,
+    /// The signal's name, e.g. `SIGKILL`.
+    #[serde(default)]
+    pub signal: Option<String>,
+    pub at: u64,
+}
+
+/// The last result of each probe; null until the probe first ran (or when
+/// the instance has no such probe).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probes {
+    #[serde(default)]
+    pub startup: Option<ProbeStatus>,
+    #[serde(default)]
+    pub liveness: Option<ProbeStatus>,
+    #[serde(default)]
+    pub readiness: Option<ProbeStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeStatus {
+    pub ok: bool,
+    /// When the last result came in.
+    pub at: u64,
+    pub latency_ms: u64,
+    pub consecutive_failures: u32,
+    /// What `/readyz` reported as failing (channels, say); empty otherwise.
+    #[serde(default)]
+    pub failing: Vec<String>,
+    /// Why the last attempt failed (timeout, connection refused, status 503).
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// The instance's ports: the gateway port (`base`), the derived block it owns
+/// and ports set explicitly in its config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    pub base: u16,
+    pub block_start: u16,
+    pub block_end: u16,
+    #[serde(default)]
+    pub explicit: Vec<ExplicitPort>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplicitPort {
+    /// The config key it came from, e.g. `browser.cdpUrl`.
+    pub key: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paths {
+    pub config: String,
+    pub state_dir: String,
+    pub workspace: String,
+    pub log_file: String,
+}
+
+/// A declaration file the daemon refused to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedFile {
+    pub file: String,
+    pub reason: String,
+}
+
+/// One state change, as streamed by `events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: u64,
+    /// The instance it is about; null for supervisor-wide events.
+    pub instance: Option<String>,
+    pub kind: EventKind,
+    /// A human sentence, e.g. `exited with code 1`.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Spawned,
+    Exited,
+    ProbeChanged,
+    Backoff,
+    Failed,
+    RescueTriggered,
+    Started,
+    Stopped,
+    /// A declaration file was refused (or its instance removed by a reload).
+    Rejected,
+    Reloaded,
+    /// Events were dropped because this client read too slowly.
+    Dropped,
+    /// A newer daemon's kind this client does not know.
+    #[serde(other)]
+    Other,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Spawned => "spawned",
+            EventKind::Exited => "exited",
+            EventKind::ProbeChanged => "probe_changed",
+            EventKind::Backoff => "backoff",
+            EventKind::Failed => "failed",
+            EventKind::RescueTriggered => "rescue_triggered",
+            EventKind::Started => "started",
+            EventKind::Stopped => "stopped",
+            EventKind::Rejected => "rejected",
+            EventKind::Reloaded => "reloaded",
+            EventKind::Dropped => "dropped",
+            EventKind::Other => "other",
+        }
+    }
+}
+
+/// One line of an instance's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// When the supervisor read it, when known.
+    #[serde(default)]
+    pub at: Option<u64>,
+    /// Which output it came from, when known.
+    #[serde(default)]
+    pub stream: Option<LogStream>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}

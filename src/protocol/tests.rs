@@ -1,0 +1,613 @@
+//! Codec tables: every request and response, every malformed kind.
+
+use super::*;
+
+fn status_fixture() -> InstanceStatus {
+    InstanceStatus {
+        name: String::from("main"),
+        role: Role::Main,
+        state: String::from("running"),
+        pid: Some(4242),
+        uptime_secs: Some(3600),
+        restarts: 2,
+        last_exit: Some(LastExit {
+            code: None,
+            signal: Some(String::from("SIGKILL")),
+            at: 1_760_000_000_000,
+        }),
+        probes: Probes {
+            startup: None,
+            liveness: Some(ProbeStatus {
+                ok: true,
+                at: 1_760_000_001_000,
+                latency_ms: 3,
+                consecutive_failures: 0,
+                failing: vec![],
+                detail: None,
+            }),
+            readiness: Some(ProbeStatus {
+                ok: false,
+                at: 1_760_000_001_000,
+                latency_ms: 12,
+                consecutive_failures: 4,
+                failing: vec![String::from("discord")],
+                detail: Some(String::from("status 503")),
+            }),
+        },
+        next_restart_at: None,
+        ports: Ports {
+            base: 18789,
+            block_start: 18789,
+            block_end: 18889,
+            explicit: vec![ExplicitPort {
+                key: String::from("browser.cdpUrl"),
+                port: 9222,
+            }],
+        },
+        paths: Paths {
+            config: String::from("/home/a/.openclaw/openclaw.json"),
+            state_dir: String::from("/home/a/.openclaw"),
+            workspace: String::from("/home/a/.openclaw/workspace"),
+            log_file: String::from("/tmp/openclaw/openclaw.log"),
+        },
+        declaration_file: String::from("/etc/supervisor.d/main.yaml"),
+        cpu_percent: Some(1.5),
+        memory_bytes: Some(123_456_789),
+        last_error_lines: vec![],
+        standby: false,
+        rescue_of: None,
+    }
+}
+
+#[test]
+fn every_request_decodes_from_its_documented_line() {
+    let rows: Vec<(&str, Request)> = vec![
+        (
+            r#"{"v":1,"id":1,"request":{"type":"status","name":null}}"#,
+            Request::Status { name: None },
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"status"}}"#,
+            Request::Status { name: None },
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"status","name":"main"}}"#,
+            Request::Status {
+                name: Some(String::from("main")),
+            },
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"start","name":"main"}}"#,
+            Request::Start {
+                name: String::from("main"),
+            },
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"stop","name":"main"}}"#,
+            Request::Stop {
+                name: String::from("main"),
+            },
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"restart","name":"main"}}"#,
+            Request::Restart {
+                name: String::from("main"),
+            },
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"signal","name":"main","signal":"SIGHUP"}}"#,
+            Request::Signal {
+                name: String::from("main"),
+                signal: SignalName::Hup,
+            },
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"signal","name":"main","signal":"usr1"}}"#,
+            Request::Signal {
+                name: String::from("main"),
+                signal: SignalName::Usr1,
+            },
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"logs","name":"main"}}"#,
+            Request::Logs {
+                name: String::from("main"),
+                lines: None,
+                follow: false,
+            },
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"logs","name":"main","lines":50,"follow":true}}"#,
+            Request::Logs {
+                name: String::from("main"),
+                lines: Some(50),
+                follow: true,
+            },
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"reload"}}"#,
+            Request::Reload,
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"check"}}"#,
+            Request::Check,
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"events"}}"#,
+            Request::Events,
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"shutdown"}}"#,
+            Request::Shutdown,
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"version"}}"#,
+            Request::Version,
+        ),
+        // Unknown fields are ignored so that a newer client's optional
+        // additions reach an older daemon harmlessly.
+        (
+            r#"{"v":1,"id":1,"extra":true,"request":{"type":"version","future":1}}"#,
+            Request::Version,
+        ),
+        // A trailing CRLF is tolerated (clients written on other systems).
+        (
+            "{\"v\":1,\"id\":1,\"request\":{\"type\":\"reload\"}}\r\n",
+            Request::Reload,
+        ),
+    ];
+    for (line, expected) in rows {
+        let decoded = decode_request(line.as_bytes())
+            .unwrap_or_else(|err| panic!("{line} should decode: {err}"));
+        assert_eq!(decoded.request, expected, "{line}");
+        assert_eq!(decoded.id, 1, "{line}");
+        assert_eq!(decoded.v, PROTOCOL_VERSION);
+    }
+}
+
+#[test]
+fn every_request_round_trips_through_the_codec() {
+    let requests = vec![
+        Request::Status { name: None },
+        Request::Status {
+            name: Some(String::from("rescue")),
+        },
+        Request::Start {
+            name: String::from("a"),
+        },
+        Request::Stop {
+            name: String::from("a"),
+        },
+        Request::Restart {
+            name: String::from("a"),
+        },
+        Request::Signal {
+            name: String::from("a"),
+            signal: SignalName::Term,
+        },
+        Request::Logs {
+            name: String::from("a"),
+            lines: Some(10),
+            follow: true,
+        },
+        Request::Reload,
+        Request::Check,
+        Request::Events,
+        Request::Shutdown,
+        Request::Version,
+    ];
+    let covered: std::collections::BTreeSet<&str> =
+        requests.iter().map(Request::type_name).collect();
+    assert_eq!(
+        covered.len(),
+        REQUEST_TYPES.len(),
+        "a row for every request type"
+    );
+    for (index, request) in requests.into_iter().enumerate() {
+        let envelope = RequestEnvelope::new(index as u64 + 100, request);
+        let line = encode_request(&envelope);
+        assert_eq!(line.last(), Some(&b'\n'));
+        assert_eq!(
+            line.iter().filter(|byte| **byte == b'\n').count(),
+            1,
+            "exactly one line"
+        );
+        assert!(REQUEST_TYPES.contains(&envelope.request.type_name()));
+        assert_eq!(decode_request(&line), Ok(envelope));
+    }
+}
+
+#[test]
+fn every_response_round_trips_and_has_its_documented_shape() {
+    let rows: Vec<(Response, &str)> = vec![
+        (Response::ok(), r#"{"type":"ok"}"#),
+        (
+            Response::ok_with("stopping main"),
+            r#"{"type":"ok","message":"stopping main"}"#,
+        ),
+        (
+            Response::error(ErrorKind::UnknownInstance, "no instance named `x`"),
+            r#"{"type":"error","kind":"unknown_instance","message":"no instance named `x`"}"#,
+        ),
+        (
+            Response::Status {
+                instances: vec![status_fixture()],
+                rejected: vec![RejectedFile {
+                    file: String::from("bad.yaml"),
+                    reason: String::from("port 18789 is also used by main"),
+                }],
+            },
+            r#""rejected":[{"file":"bad.yaml","reason":"port 18789 is also used by main"}]"#,
+        ),
+        (
+            Response::Logs {
+                name: String::from("main"),
+                lines: vec![LogLine {
+                    at: Some(5),
+                    stream: Some(LogStream::Stderr),
+                    text: String::from("boom"),
+                }],
+            },
+            r#"{"type":"logs","name":"main","lines":[{"at":5,"stream":"stderr","text":"boom"}]}"#,
+        ),
+        (
+            Response::LogLine(LogLine {
+                at: None,
+                stream: None,
+                text: String::from("hello"),
+            }),
+            r#"{"type":"log_line","at":null,"stream":null,"text":"hello"}"#,
+        ),
+        (
+            Response::Event(Event {
+                at: 7,
+                instance: Some(String::from("main")),
+                kind: EventKind::RescueTriggered,
+                detail: String::from("main failed; starting rescue"),
+            }),
+            r#"{"type":"event","at":7,"instance":"main","kind":"rescue_triggered","detail":"main failed; starting rescue"}"#,
+        ),
+        (
+            Response::Version {
+                version: String::from("0.1.0"),
+                protocol: 1,
+            },
+            r#"{"type":"version","version":"0.1.0","protocol":1}"#,
+        ),
+        (
+            Response::Check {
+                ok: false,
+                report: serde_json::json!({"conflicts": [{"kind": "port"}]}),
+            },
+            r#"{"type":"check","ok":false,"report":{"conflicts":[{"kind":"port"}]}}"#,
+        ),
+        (
+            Response::End {
+                reason: EndReason::Shutdown,
+            },
+            r#"{"type":"end","reason":"shutdown"}"#,
+        ),
+    ];
+    for (response, expected_json) in rows {
+        let envelope = ResponseEnvelope::new(Some(9), response);
+        let line = encode_response(&envelope);
+        let text = String::from_utf8(line.clone()).expect("json is utf-8");
+        assert!(text.starts_with(r#"{"v":1,"id":9,"response":{"#), "{text}");
+        assert!(
+            text.contains(expected_json),
+            "{text} should contain {expected_json}"
+        );
+        assert_eq!(decode_response(&line), Ok(envelope));
+    }
+}
+
+#[test]
+fn instance_status_carries_every_documented_field() {
+    let value = serde_json::to_value(status_fixture()).expect("serialises");
+    let fields = [
+        "name",
+        "role",
+        "state",
+        "pid",
+        "uptime_secs",
+        "restarts",
+        "last_exit",
+        "probes",
+        "next_restart_at",
+        "ports",
+        "paths",
+        "declaration_file",
+        "cpu_percent",
+        "memory_bytes",
+        "last_error_lines",
+        "standby",
+        "rescue_of",
+    ];
+    let object = value.as_object().expect("an object");
+    for field in fields {
+        assert!(object.contains_key(field), "missing {field}");
+    }
+    assert_eq!(object.len(), fields.len(), "no undocumented field: {value}");
+    assert_eq!(value["probes"]["readiness"]["failing"][0], "discord");
+}
+
+#[test]
+fn forward_compatible_values_decode_as_other() {
+    let rows: Vec<(&str, Response)> = vec![
+        (
+            r#"{"v":1,"id":1,"response":{"type":"error","kind":"brand_new","message":"m"}}"#,
+            Response::error(ErrorKind::Other, "m"),
+        ),
+        (
+            r#"{"v":1,"id":1,"response":{"type":"end","reason":"brand_new"}}"#,
+            Response::End {
+                reason: EndReason::Other,
+            },
+        ),
+        (
+            r#"{"v":1,"id":1,"response":{"type":"event","at":1,"instance":null,"kind":"brand_new","detail":""}}"#,
+            Response::Event(Event {
+                at: 1,
+                instance: None,
+                kind: EventKind::Other,
+                detail: String::new(),
+            }),
+        ),
+    ];
+    for (line, expected) in rows {
+        let decoded = decode_response(line.as_bytes()).expect(line);
+        assert_eq!(decoded.response, expected, "{line}");
+    }
+}
+
+#[test]
+fn every_malformed_request_gets_its_own_error_naming_the_problem() {
+    let oversized = {
+        let mut line = br#"{"v":1,"id":1,"request":{"type":"status","name":""#.to_vec();
+        line.resize(MAX_LINE + 1, b'a');
+        line
+    };
+    // (line, expected kind, expected id, words the message must contain)
+    let rows: Vec<(Vec<u8>, ErrorKind, Option<u64>, &str)> = vec![
+        (oversized, ErrorKind::TooLarge, None, "too large"),
+        (
+            vec![0xff, 0xfe, 0x00, 0x9c],
+            ErrorKind::NotUtf8,
+            None,
+            "not UTF-8",
+        ),
+        (
+            b"{\"v\":1,\xc3\x28}".to_vec(),
+            ErrorKind::NotUtf8,
+            None,
+            "offset 7",
+        ),
+        (
+            b"{\"v\":1,".to_vec(),
+            ErrorKind::MalformedJson,
+            None,
+            "malformed JSON",
+        ),
+        (
+            b"".to_vec(),
+            ErrorKind::MalformedJson,
+            None,
+            "malformed JSON",
+        ),
+        (
+            b"status main".to_vec(),
+            ErrorKind::MalformedJson,
+            None,
+            "malformed JSON",
+        ),
+        (
+            b"[1,2]".to_vec(),
+            ErrorKind::MalformedJson,
+            None,
+            "got an array",
+        ),
+        (
+            br#"{"id":3,"request":{"type":"status"}}"#.to_vec(),
+            ErrorKind::MissingField,
+            Some(3),
+            "`v`",
+        ),
+        (
+            br#"{"v":"1","id":3,"request":{"type":"status"}}"#.to_vec(),
+            ErrorKind::BadRequest,
+            Some(3),
+            "`v`",
+        ),
+        (
+            br#"{"v":2,"id":3,"request":{"type":"status"}}"#.to_vec(),
+            ErrorKind::UnsupportedVersion,
+            Some(3),
+            "version 2",
+        ),
+        (
+            br#"{"v":1,"request":{"type":"status"}}"#.to_vec(),
+            ErrorKind::MissingField,
+            None,
+            "`id`",
+        ),
+        (
+            br#"{"v":1,"id":-4,"request":{"type":"status"}}"#.to_vec(),
+            ErrorKind::BadRequest,
+            None,
+            "`id`",
+        ),
+        (
+            br#"{"v":1,"id":3}"#.to_vec(),
+            ErrorKind::MissingField,
+            Some(3),
+            "`request`",
+        ),
+        (
+            br#"{"v":1,"id":3,"request":"status"}"#.to_vec(),
+            ErrorKind::BadRequest,
+            Some(3),
+            "expected an object",
+        ),
+        (
+            br#"{"v":1,"id":3,"request":{"name":"main"}}"#.to_vec(),
+            ErrorKind::MissingField,
+            Some(3),
+            "`request.type`",
+        ),
+        (
+            br#"{"v":1,"id":3,"request":{"type":"explode"}}"#.to_vec(),
+            ErrorKind::UnknownRequest,
+            Some(3),
+            "`explode`",
+        ),
+        (
+            br#"{"v":1,"id":3,"request":{"type":"stop"}}"#.to_vec(),
+            ErrorKind::MissingField,
+            Some(3),
+            "`request.name`",
+        ),
+        (
+            br#"{"v":1,"id":3,"request":{"type":"signal","name":"main"}}"#.to_vec(),
+            ErrorKind::MissingField,
+            Some(3),
+            "`request.signal`",
+        ),
+        (
+            br#"{"v":1,"id":3,"request":{"type":"signal","name":"main","signal":"SIGBOOM"}}"#
+                .to_vec(),
+            ErrorKind::BadRequest,
+            Some(3),
+            "unknown signal `SIGBOOM`",
+        ),
+        (
+            br#"{"v":1,"id":3,"request":{"type":"logs","name":"main","lines":"ten"}}"#.to_vec(),
+            ErrorKind::BadRequest,
+            Some(3),
+            "invalid type",
+        ),
+        (
+            br#"{"v":1,"id":3,"request":{"type":"stop","name":7}}"#.to_vec(),
+            ErrorKind::BadRequest,
+            Some(3),
+            "invalid type",
+        ),
+    ];
+    for (line, kind, id, words) in rows {
+        let shown = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
+        let err = decode_request(&line).expect_err(&shown);
+        assert_eq!(err.kind(), kind, "{shown}: {err}");
+        assert_eq!(err.id, id, "{shown}: {err}");
+        assert!(
+            err.to_string().contains(words),
+            "{shown}: `{err}` should say {words}"
+        );
+        let reply = err.to_response();
+        assert_eq!(reply.id, id);
+        assert_eq!(
+            reply.response,
+            Response::error(kind, err.to_string()),
+            "the reply carries the kind and the message"
+        );
+    }
+}
+
+#[test]
+fn malformed_responses_are_decode_errors_for_the_client() {
+    let rows: Vec<(&[u8], ErrorKind)> = vec![
+        (b"not json", ErrorKind::MalformedJson),
+        (br#"{"v":1,"id":1}"#, ErrorKind::MissingField),
+        (
+            br#"{"v":7,"id":1,"response":{"type":"ok"}}"#,
+            ErrorKind::UnsupportedVersion,
+        ),
+        (
+            br#"{"v":1,"id":1,"response":{"type":"nope"}}"#,
+            ErrorKind::UnknownRequest,
+        ),
+        (
+            br#"{"v":1,"id":1,"response":{"type":"version"}}"#,
+            ErrorKind::MissingField,
+        ),
+    ];
+    for (line, kind) in rows {
+        let err = decode_response(line).expect_err("must not decode");
+        assert_eq!(err.kind(), kind, "{}: {err}", String::from_utf8_lossy(line));
+    }
+}
+
+#[test]
+fn signal_names_parse_in_every_spelling_and_map_to_numbers() {
+    let rows: Vec<(&str, Option<SignalName>)> = vec![
+        ("TERM", Some(SignalName::Term)),
+        ("SIGTERM", Some(SignalName::Term)),
+        ("sigterm", Some(SignalName::Term)),
+        (" hup ", Some(SignalName::Hup)),
+        ("WINCH", Some(SignalName::Winch)),
+        ("SIGSEGV", None),
+        ("15", None),
+        ("", None),
+    ];
+    for (text, expected) in rows {
+        assert_eq!(text.parse::<SignalName>().ok(), expected, "{text:?}");
+    }
+    for signal in SignalName::ALL {
+        assert_eq!(signal.as_str().parse::<SignalName>(), Ok(signal));
+        assert!(signal.number() > 0);
+    }
+    assert_eq!(SignalName::Kill.number(), 9);
+    assert_eq!(SignalName::Term.number(), 15);
+}
+
+#[test]
+fn streaming_requests_are_events_and_followed_logs() {
+    let rows = vec![
+        (Request::Events, true),
+        (
+            Request::Logs {
+                name: String::from("a"),
+                lines: None,
+                follow: true,
+            },
+            true,
+        ),
+        (
+            Request::Logs {
+                name: String::from("a"),
+                lines: None,
+                follow: false,
+            },
+            false,
+        ),
+        (Request::Status { name: None }, false),
+    ];
+    for (request, streaming) in rows {
+        assert_eq!(request.is_streaming(), streaming, "{request:?}");
+    }
+}
+
+#[test]
+fn every_example_in_protocol_md_decodes() {
+    let document = include_str!("../../PROTOCOL.md");
+    let mut requests = std::collections::BTreeSet::new();
+    let mut responses = 0;
+    for line in document.lines() {
+        if let Some(request) = line.strip_prefix("> ") {
+            let envelope = decode_request(request.as_bytes())
+                .unwrap_or_else(|err| panic!("PROTOCOL.md request {request}: {err}"));
+            requests.insert(envelope.request.type_name());
+        } else if let Some(response) = line.strip_prefix("< ") {
+            decode_response(response.as_bytes())
+                .unwrap_or_else(|err| panic!("PROTOCOL.md response {response}: {err}"));
+            responses += 1;
+        }
+    }
+    assert_eq!(
+        requests.len(),
+        REQUEST_TYPES.len(),
+        "PROTOCOL.md shows every request type: {requests:?}"
+    );
+    assert!(
+        responses >= 15,
+        "PROTOCOL.md shows the responses ({responses})"
+    );
+}
