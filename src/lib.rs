@@ -2,6 +2,7 @@
 //! side and isolated. See ARCHITECTURE.md for the code map and invariants.
 
 pub mod control;
+pub mod daemon;
 pub mod declaration;
 pub mod instance;
 pub mod isolation;
@@ -15,6 +16,7 @@ pub mod process;
 pub mod protocol;
 pub mod resolution;
 pub mod sdnotify;
+pub mod service;
 pub mod signals;
 pub mod simulator;
 pub mod supervisor;

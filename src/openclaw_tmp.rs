@@ -2,6 +2,10 @@
 use crate::openclaw::{Effective, EnvMap};
 
 impl Effective {
+    pub fn port_block(&self) -> std::ops::RangeInclusive<u32> {
+        let base = u32::from(self.port);
+        base..=base + 110
+    }
     pub fn command(&self) -> &str {
         self.declaration.command.as_deref().unwrap_or("openclaw")
     }

@@ -350,6 +350,28 @@ pub fn own_children() -> Vec<i32> {
     children
 }
 
+/// A process and all its descendants (through `/proc/<pid>/task/*/children`).
+pub fn process_tree(root: i32) -> Vec<i32> {
+    let mut tree = vec![root];
+    let mut next = 0;
+    while next < tree.len() && tree.len() < 10_000 {
+        let pid = tree[next];
+        next += 1;
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            if let Ok(list) = fs::read_to_string(task.path().join("children")) {
+                tree.extend(
+                    list.split_whitespace()
+                        .filter_map(|c| c.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    tree
+}
+
 /// Every pid on the host.
 pub fn all_pids() -> Vec<i32> {
     let Ok(entries) = fs::read_dir("/proc") else {

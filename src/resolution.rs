@@ -68,3 +68,23 @@ pub fn is_declaration_file(path: &Path) -> bool {
         .unwrap_or_default();
     !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
 }
+
+/// The result of `check` as the control socket reports it.
+pub struct CheckReport {
+    pub ok: bool,
+    pub json: serde_json::Value,
+}
+
+/// Check a declarations dir (TEMPORARY until the isolation report lands).
+pub fn check_report(dir: &Path, env: &EnvMap) -> CheckReport {
+    let scan = scan(dir, env);
+    let conflicts = conflicts(&scan.effective);
+    let ok = scan.file_errors.is_empty() && conflicts.is_empty();
+    CheckReport {
+        ok,
+        json: serde_json::json!({
+            "file_errors": scan.file_errors.iter().map(|e| serde_json::json!({"file": e.file, "reason": e.reason})).collect::<Vec<_>>(),
+            "problems": conflicts.iter().map(|c| serde_json::json!({"instances": c.instances, "message": c.message})).collect::<Vec<_>>(),
+        }),
+    }
+}

@@ -117,10 +117,6 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
 
 /// `start NAME`: ask the running supervisor to start an instance (called by
 /// the `start` command when it is given a name).
-#[allow(
-    dead_code,
-    reason = "called from the daemon's `start NAME` once the lead wires it"
-)]
 pub fn start_instance(global: &Global, name: &str) -> anyhow::Result<u8> {
     let path = socket_path(global);
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -6,8 +6,9 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Global;
+use openclaw_supervisor::daemon::{self, DaemonError, SocketSettings};
 use openclaw_supervisor::declaration::HumanDuration;
-use openclaw_supervisor::supervisor::{self, Options, SupervisorError};
+use openclaw_supervisor::supervisor::{Options, SupervisorError};
 use openclaw_supervisor::watch::WatchMode;
 
 #[derive(Debug, Args)]
@@ -59,35 +60,23 @@ pub fn init_tracing_with_default(format: LogFormat, default: &str) {
     }
 }
 
-/// `$XDG_STATE_HOME/openclaw-supervisor`, else `~/.local/state/openclaw-supervisor`.
-pub fn default_state_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("openclaw-supervisor");
-    }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
-    PathBuf::from(home).join(".local/state/openclaw-supervisor")
-}
-
+/// The supervisor's state dir: `--state-dir`, else the default.
 pub fn state_dir(global: &Global) -> PathBuf {
-    global.state_dir.clone().unwrap_or_else(default_state_dir)
-}
-
-pub fn socket_path(global: &Global) -> PathBuf {
     global
-        .socket
+        .state_dir
         .clone()
-        .unwrap_or_else(|| state_dir(global).join("supervisor.sock"))
+        .unwrap_or_else(openclaw_supervisor::control::default_state_dir)
 }
 
 pub fn run(global: &Global, args: StartArgs) -> anyhow::Result<u8> {
     if let Some(name) = args.name {
-        anyhow::bail!("cannot start {name}: the control socket is not built yet");
+        return super::client::start_instance(global, &name);
     }
     init_tracing(args.log_format);
     let options = Options {
         dir: global.dir.clone(),
         state_dir: state_dir(global),
-        socket_path: socket_path(global),
+        socket_path: super::client::socket_path(global),
         inherited_env: std::env::vars().collect(),
         watch: match args.poll {
             Some(interval) => WatchMode::Poll(interval.get()),
@@ -106,16 +95,19 @@ pub fn run_daemon(options: Options) -> anyhow::Result<u8> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let (handle, run) = match supervisor::start(options).await {
+        let (_handle, run) = match daemon::launch(options, SocketSettings::default()).await {
             Ok(started) => started,
-            Err(err @ (SupervisorError::Conflicts(_) | SupervisorError::Unreadable(_))) => {
+            Err(DaemonError::Supervisor(
+                err @ (SupervisorError::Conflicts(_) | SupervisorError::Unreadable(_)),
+            )) => {
                 eprintln!("openclaw-supervisor: refusing to start: {err}");
                 return Ok(super::exit::FAILED);
             }
-            Err(err) => return Err(err).context("cannot start the supervisor"),
+            Err(err) => {
+                eprintln!("openclaw-supervisor: refusing to start: {err}");
+                return Ok(super::exit::FAILED);
+            }
         };
-        openclaw_supervisor::signals::install(handle.clone())
-            .context("cannot install signal handlers")?;
         run.await;
         Ok(super::exit::OK)
     })

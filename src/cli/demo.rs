@@ -14,9 +14,10 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 
 use super::Global;
+use openclaw_supervisor::daemon::{self, SocketSettings};
 use openclaw_supervisor::declaration::HumanDuration;
 use openclaw_supervisor::instance::Snapshot;
-use openclaw_supervisor::supervisor::{self, Options, SupervisorHandle};
+use openclaw_supervisor::supervisor::{Options, SupervisorHandle};
 use openclaw_supervisor::watch::WatchMode;
 
 #[derive(Debug, Args)]
@@ -296,8 +297,7 @@ pub fn run(_global: &Global, args: DemoArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     let result = runtime.block_on(async {
-        let (handle, run) = supervisor::start(options).await?;
-        openclaw_supervisor::signals::install(handle.clone())?;
+        let (handle, run) = daemon::launch(options, SocketSettings::default()).await?;
         let supervisor = tokio::spawn(run);
         let outcome = scenario(&handle, &layout).await;
         if let Err(err) = &outcome {

@@ -164,6 +164,14 @@ pub enum EventKind {
     Reloaded,
     /// Events were dropped because this client read too slowly.
     Dropped,
+    Added,
+    Removed,
+    StartupTimedOut,
+    Unhealthy,
+    Standby,
+    Forgotten,
+    /// An operator's command (start, stop, restart, signal).
+    Command,
     /// A newer daemon's kind this client does not know.
     #[serde(other)]
     Other,
@@ -183,6 +191,13 @@ impl EventKind {
             EventKind::Rejected => "rejected",
             EventKind::Reloaded => "reloaded",
             EventKind::Dropped => "dropped",
+            EventKind::Added => "added",
+            EventKind::Removed => "removed",
+            EventKind::StartupTimedOut => "startup_timed_out",
+            EventKind::Unhealthy => "unhealthy",
+            EventKind::Standby => "standby",
+            EventKind::Forgotten => "forgotten",
+            EventKind::Command => "command",
             EventKind::Other => "other",
         }
     }

@@ -1,0 +1,73 @@
+//! The whole daemon wired together: the state-dir lock, the control socket,
+//! the supervisor loop, the signal handlers and the control server. The
+//! command line (`start`, `demo`) and the tests call [`launch`].
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::control::{self, ControlSocket, ServerOptions, SocketOptions, StateDirLock};
+use crate::service::ControlHandler;
+use crate::supervisor::{self, Options, SupervisorError, SupervisorHandle};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Lock(#[from] control::LockError),
+    #[error(transparent)]
+    Socket(#[from] control::BindError),
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Options of the control socket.
+#[derive(Debug, Clone, Default)]
+pub struct SocketSettings {
+    /// A group whose members may use the socket (mode 0660).
+    pub group: Option<u32>,
+}
+
+/// Take the state dir, bind the socket, start every instance. Returns the
+/// supervisor's handle and the future that runs until shutdown (SIGTERM,
+/// SIGINT or a `shutdown` request), after which every gateway is stopped,
+/// the socket is removed and the lock released.
+pub async fn launch(
+    options: Options,
+    socket: SocketSettings,
+) -> Result<(SupervisorHandle, impl Future<Output = ()>), DaemonError> {
+    // One supervisor per state dir: a second one would spawn duplicate
+    // gateways over the same pid records.
+    let lock = StateDirLock::acquire(&options.state_dir)?;
+    let control_socket = ControlSocket::bind(
+        &options.socket_path,
+        SocketOptions {
+            group: socket.group,
+        },
+    )?;
+    let dir = options.dir.clone();
+    let env = Arc::new(options.inherited_env.clone());
+    let (handle, run) = supervisor::start(options).await?;
+    crate::signals::install(handle.clone()).map_err(DaemonError::Signals)?;
+    let handler = Arc::new(ControlHandler::new(handle.clone(), dir, env));
+    let server_options = ServerOptions {
+        allowed_group: socket.group,
+        ..ServerOptions::default()
+    };
+    let (stop_server_tx, stop_server_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop_server_rx.await;
+        };
+        if let Err(err) = control::serve(control_socket, handler, server_options, shutdown).await {
+            tracing::error!(error = %err, "the control server stopped");
+        }
+    });
+    let everything = async move {
+        run.await;
+        let _ = stop_server_tx.send(());
+        let _ = server.await;
+        drop(lock);
+    };
+    Ok((handle, everything))
+}

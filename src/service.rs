@@ -1,0 +1,390 @@
+//! The daemon's side of the control socket: turns protocol requests into
+//! supervisor calls and internal snapshots into wire types. This is the edge
+//! where internal types meet the wire; neither side knows the other.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::sync::mpsc;
+
+use crate::control::{Handler, Reply, RequestContext};
+use crate::instance::Snapshot;
+use crate::openclaw::EnvMap;
+use crate::probe::ProbeTracker;
+use crate::protocol::{
+    self, ErrorKind, Event, EventKind, ExplicitPort, InstanceStatus, LastExit, LogLine, Paths,
+    Ports, Probes, RejectedFile, Request, Response,
+};
+use crate::supervisor::{ControlCommand, EventRecord, SupervisorError, SupervisorHandle, unix_ms};
+
+/// Lines `logs` returns when the request does not say.
+pub const DEFAULT_LOG_LINES: usize = 50;
+
+pub struct ControlHandler {
+    pub supervisor: SupervisorHandle,
+    pub dir: PathBuf,
+    pub env: Arc<EnvMap>,
+    usage: Mutex<Usage>,
+}
+
+impl ControlHandler {
+    pub fn new(supervisor: SupervisorHandle, dir: PathBuf, env: Arc<EnvMap>) -> Self {
+        ControlHandler {
+            supervisor,
+            dir,
+            env,
+            usage: Mutex::new(Usage::new()),
+        }
+    }
+}
+
+fn error_response(err: SupervisorError) -> Response {
+    let kind = match err {
+        SupervisorError::UnknownInstance(_) => ErrorKind::UnknownInstance,
+        SupervisorError::ShuttingDown => ErrorKind::ShuttingDown,
+        _ => ErrorKind::Internal,
+    };
+    Response::error(kind, err.to_string())
+}
+
+impl Handler for ControlHandler {
+    async fn handle(&self, request: Request, context: RequestContext) -> Reply {
+        if !matches!(
+            request,
+            Request::Status { .. } | Request::Version | Request::Logs { .. } | Request::Events
+        ) {
+            tracing::info!(request = request.type_name(), uid = context.peer.uid, pid = ?context.peer.pid, "control request");
+        }
+        let control = |name: String, command: ControlCommand| async move {
+            match self.supervisor.control(&name, command).await {
+                Ok(()) => Response::ok_with(format!("{} {name}", command.verb())),
+                Err(err) => error_response(err),
+            }
+        };
+        let response = match request {
+            Request::Status { name } => match self.supervisor.status(name).await {
+                Ok(report) => {
+                    let instances = {
+                        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+                        usage.refresh(&report.instances);
+                        report
+                            .instances
+                            .iter()
+                            .map(|snapshot| wire_status(snapshot, usage.of(snapshot)))
+                            .collect()
+                    };
+                    Response::Status {
+                        instances,
+                        rejected: report
+                            .rejected
+                            .iter()
+                            .map(|r| RejectedFile {
+                                file: r.file.display().to_string(),
+                                reason: r.reason.clone(),
+                            })
+                            .collect(),
+                    }
+                }
+                Err(err) => error_response(err),
+            },
+            Request::Start { name } => control(name, ControlCommand::Start).await,
+            Request::Stop { name } => control(name, ControlCommand::Stop).await,
+            Request::Restart { name } => control(name, ControlCommand::Restart).await,
+            Request::Signal { name, signal } => {
+                match nix::sys::signal::Signal::try_from(signal.number()) {
+                    Ok(signal) => control(name, ControlCommand::Signal(signal)).await,
+                    Err(_) => Response::error(ErrorKind::BadRequest, "unknown signal"),
+                }
+            }
+            Request::Logs {
+                name,
+                lines,
+                follow,
+            } => {
+                let handle = match self.supervisor.instance(&name).await {
+                    Ok(handle) => handle,
+                    Err(err) => return Reply::One(error_response(err)),
+                };
+                let tail = handle.log.tail(lines.unwrap_or(DEFAULT_LOG_LINES));
+                if !follow {
+                    Response::Logs {
+                        name,
+                        lines: tail.into_iter().map(log_line).collect(),
+                    }
+                } else {
+                    let mut follow = handle.log.subscribe();
+                    let (tx, rx) = mpsc::channel(256);
+                    tokio::spawn(async move {
+                        for line in tail {
+                            if tx.send(Response::LogLine(log_line(line))).await.is_err() {
+                                return;
+                            }
+                        }
+                        loop {
+                            let response = match follow.recv().await {
+                                Ok(line) => Response::LogLine(log_line(line)),
+                                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                                    Response::LogLine(log_line(format!(
+                                        "[openclaw-supervisor: {n} lines skipped: the client reads too slowly]"
+                                    )))
+                                }
+                                Err(_) => return,
+                            };
+                            if tx.send(response).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                    return Reply::Stream(rx);
+                }
+            }
+            Request::Reload => match self.supervisor.reload().await {
+                Ok(outcome) => {
+                    let message = format!(
+                        "reloaded: {} added, {} restarted, {} updated, {} removed, {} rejected",
+                        outcome.added.len(),
+                        outcome.restarted.len(),
+                        outcome.updated.len(),
+                        outcome.removed.len(),
+                        outcome.rejected.len()
+                    );
+                    if outcome.rejected.is_empty() {
+                        Response::ok_with(message)
+                    } else {
+                        Response::error(
+                            ErrorKind::Refused,
+                            format!("{message} (see `status` for why)"),
+                        )
+                    }
+                }
+                Err(err) => error_response(err),
+            },
+            Request::Check => {
+                let report = crate::resolution::check_report(&self.dir, &self.env);
+                Response::Check {
+                    ok: report.ok,
+                    report: report.json,
+                }
+            }
+            Request::Events => {
+                let mut events = self.supervisor.subscribe();
+                let (tx, rx) = mpsc::channel(256);
+                tokio::spawn(async move {
+                    loop {
+                        let response = match events.recv().await {
+                            Ok(record) => Response::Event(wire_event(&record)),
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                                Response::Event(Event {
+                                    at: unix_ms(SystemTime::now()),
+                                    instance: None,
+                                    kind: EventKind::Dropped,
+                                    detail: format!(
+                                        "{n} events dropped: the client reads too slowly"
+                                    ),
+                                })
+                            }
+                            Err(_) => return,
+                        };
+                        if tx.send(response).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                return Reply::Stream(rx);
+            }
+            Request::Shutdown => {
+                self.supervisor.shutdown();
+                Response::ok_with("shutting down: every gateway is being stopped")
+            }
+            Request::Version => Response::Version {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                protocol: protocol::PROTOCOL_VERSION,
+            },
+        };
+        Reply::One(response)
+    }
+}
+
+impl ControlCommand {
+    fn verb(&self) -> &'static str {
+        match self {
+            ControlCommand::Start => "starting",
+            ControlCommand::Stop => "stopping",
+            ControlCommand::Restart => "restarting",
+            ControlCommand::Signal(_) => "signalled",
+        }
+    }
+}
+
+fn log_line(text: String) -> LogLine {
+    LogLine {
+        at: None,
+        stream: None,
+        text,
+    }
+}
+
+pub fn wire_event(record: &EventRecord) -> Event {
+    let kind = serde_json::from_value(serde_json::Value::String(record.kind.clone()))
+        .unwrap_or(EventKind::Other);
+    Event {
+        at: unix_ms(record.at),
+        instance: Some(record.instance.clone()).filter(|i| i != "-"),
+        kind,
+        detail: if kind == EventKind::Other {
+            format!("{}: {}", record.kind, record.detail)
+        } else {
+            record.detail.clone()
+        },
+    }
+}
+
+fn wire_probe(tracker: &ProbeTracker) -> Option<protocol::ProbeStatus> {
+    let last = tracker.last()?;
+    Some(protocol::ProbeStatus {
+        ok: last.ok,
+        at: unix_ms(last.at),
+        latency_ms: last.latency.as_millis() as u64,
+        consecutive_failures: tracker.consecutive_failures(),
+        failing: tracker
+            .failing()
+            .map(<[String]>::to_vec)
+            .unwrap_or_default(),
+        detail: (!last.ok).then(|| last.detail.clone()),
+    })
+}
+
+/// The wire status of one instance. Only paths and ports leave the daemon:
+/// never an environment value or a config value (tokens live there).
+pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceStatus {
+    let effective = &snapshot.config.effective;
+    let declaration = &effective.declaration;
+    let block = effective.port_block();
+    let clamp = |port: u32| u16::try_from(port).unwrap_or(u16::MAX);
+    InstanceStatus {
+        name: snapshot.name.clone(),
+        role: match declaration.role {
+            crate::declaration::Role::Main => protocol::Role::Main,
+            crate::declaration::Role::Rescue => protocol::Role::Rescue,
+        },
+        state: snapshot.state.to_string(),
+        pid: snapshot.pid.map(|p| p as u32),
+        uptime_secs: snapshot
+            .spawned_at
+            .and_then(|at| SystemTime::now().duration_since(at).ok())
+            .map(|d| d.as_secs()),
+        restarts: snapshot.restarts,
+        last_exit: snapshot.last_exit.map(|(exit, at)| LastExit {
+            code: match exit {
+                crate::process::ExitKind::Code(code) => Some(code),
+                crate::process::ExitKind::Signal(_) => None,
+            },
+            signal: match exit {
+                crate::process::ExitKind::Signal(signal) => Some(
+                    nix::sys::signal::Signal::try_from(signal)
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_else(|_| signal.to_string()),
+                ),
+                crate::process::ExitKind::Code(_) => None,
+            },
+            at: unix_ms(at),
+        }),
+        probes: Probes {
+            startup: wire_probe(&snapshot.probes.startup),
+            liveness: wire_probe(&snapshot.probes.liveness),
+            readiness: wire_probe(&snapshot.probes.readiness),
+        },
+        next_restart_at: snapshot.next_restart_at.map(unix_ms),
+        ports: Ports {
+            base: effective.port,
+            block_start: clamp(*block.start()),
+            block_end: clamp(*block.end()),
+            explicit: effective
+                .explicit_ports
+                .iter()
+                .map(|p| ExplicitPort {
+                    key: p.key.clone(),
+                    port: p.port,
+                })
+                .collect(),
+        },
+        paths: Paths {
+            config: effective.config_path.display().to_string(),
+            state_dir: effective.state_dir.display().to_string(),
+            workspace: effective
+                .workspaces
+                .first()
+                .map(|w| w.path.display().to_string())
+                .unwrap_or_default(),
+            log_file: effective.log_file.display().to_string(),
+        },
+        declaration_file: effective.file.display().to_string(),
+        cpu_percent: usage.map(|u| u.0),
+        memory_bytes: usage.map(|u| u.1),
+        last_error_lines: {
+            let mut lines = Vec::new();
+            if let Some(error) = &snapshot.last_error {
+                lines.push(error.clone());
+            }
+            lines.extend(snapshot.error_lines.iter().cloned());
+            lines
+        },
+        standby: declaration.standby,
+        rescue_of: declaration.rescue_of.clone(),
+    }
+}
+
+/// CPU and memory of each instance's whole process tree. Only the pids of
+/// those trees are refreshed, so a status costs a few /proc reads per
+/// process, not a scan of the host. CPU % is over the time since the last
+/// status request (sysinfo keeps the previous sample).
+struct Usage {
+    system: Option<sysinfo::System>,
+    trees: std::collections::HashMap<String, Vec<i32>>,
+}
+
+impl Usage {
+    fn new() -> Self {
+        Usage {
+            system: sysinfo::System::new().ok(),
+            trees: Default::default(),
+        }
+    }
+
+    fn refresh(&mut self, snapshots: &[Snapshot]) {
+        self.trees = snapshots
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), crate::process::process_tree(s.pid?))))
+            .collect();
+        let pids: Vec<sysinfo::Pid> = self
+            .trees
+            .values()
+            .flatten()
+            .map(|pid| sysinfo::Pid::from_u32(*pid as u32))
+            .collect();
+        if let Some(system) = self.system.as_mut() {
+            system.refresh_processes_specifics(
+                sysinfo::ProcessesToUpdate::Some(&pids),
+                true,
+                sysinfo::ProcessRefreshKind::nothing()
+                    .with_cpu()
+                    .with_memory(),
+            );
+        }
+    }
+
+    fn of(&self, snapshot: &Snapshot) -> Option<(f32, u64)> {
+        let system = self.system.as_ref()?;
+        let tree = self.trees.get(&snapshot.name)?;
+        let mut cpu = 0.0;
+        let mut memory = 0;
+        for pid in tree {
+            if let Some(process) = system.process(sysinfo::Pid::from_u32(*pid as u32)) {
+                cpu += process.cpu_usage();
+                memory += process.memory();
+            }
+        }
+        Some((cpu, memory))
+    }
+}
