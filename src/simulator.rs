@@ -177,13 +177,15 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
 /// Prints a gateway-like log line on stdout.
 fn log(message: &str) {
     let now = humantime::format_rfc3339_millis(SystemTime::now());
-    println!("{now} [gateway] {message}");
+    // A gateway whose supervisor died has no reader on its stdout: a log
+    // line must not panic it (println! would), so write errors are ignored.
+    let _ = writeln!(std::io::stdout().lock(), "{now} [gateway] {message}");
 }
 
 /// Prints a gateway-like log line on stderr.
 fn log_err(message: &str) {
     let now = humantime::format_rfc3339_millis(SystemTime::now());
-    eprintln!("{now} [gateway] {message}");
+    let _ = writeln!(std::io::stderr().lock(), "{now} [gateway] {message}");
 }
 
 /// The grandchild mode: do nothing until a signal ends the process.

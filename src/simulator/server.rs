@@ -2,6 +2,7 @@
 //! simulator-only `/__sim/*` control endpoints (not part of the real gateway).
 
 use std::convert::Infallible;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -97,7 +98,7 @@ pub async fn serve(listener: TcpListener, state: Arc<SimState>) {
             Ok((stream, _peer)) => stream,
             Err(err) => {
                 // Out of file descriptors and the like: back off instead of spinning.
-                eprintln!("[gateway] accept failed: {err}");
+                let _ = writeln!(std::io::stderr().lock(), "[gateway] accept failed: {err}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -228,7 +229,10 @@ async fn handle(
             }
         }
         "/__sim/wedge" => {
-            println!("[gateway] sim: wedged on request; no request will be answered from now on");
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "[gateway] sim: wedged on request; no request will be answered from now on"
+            );
             state.wedge();
             json_response(StatusCode::OK, json!({ "ok": true, "wedged": true }))
         }

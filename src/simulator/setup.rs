@@ -261,10 +261,22 @@ fn pid_alive(pid: u32) -> bool {
         return false;
     };
     // Signal 0 checks existence; EPERM still means the pid exists.
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None) {
+    let exists = match nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None) {
         Ok(()) => true,
         Err(errno) => errno == nix::errno::Errno::EPERM,
-    }
+    };
+    // A zombie (exited, its parent not reaping) holds nothing any more.
+    exists && !is_zombie(raw)
+}
+
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rfind(')')
+                .map(|i| stat[i + 1..].split_whitespace().next() == Some("Z"))
+        })
+        .unwrap_or(false)
 }
 
 /// Takes the state dir: refuses (exit 78) when a live gateway holds a lock

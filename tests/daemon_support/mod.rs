@@ -1,0 +1,380 @@
+//! Helpers for tests that run the real `openclaw-supervisor` binary over
+//! simulated gateways, each test in its own temp dir with its own ports.
+//!
+//! Every process a test starts carries a unique `OPENCLAW_TEST_TAG` in its
+//! environment (children inherit it), so the guard's drop can find and kill
+//! every one of them, even after the supervisor itself was SIGKILLed.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_openclaw-supervisor");
+pub const SIM: &str = env!("CARGO_BIN_EXE_openclaw-gateway-sim");
+
+/// How long any wait may take before it fails the test. Generous: tests run
+/// in parallel on a 2-core machine.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+static TAGS: AtomicU64 = AtomicU64::new(0);
+
+/// A base port whose 111-port block (and a rescue's block 1000 up) looks
+/// free: the OS picks a port, and we step to a block boundary from there.
+pub fn free_base_port() -> u16 {
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        drop(listener);
+        let base = 20_000 + (port % 30_000) / 150 * 150;
+        if (0..=4).all(|off| std::net::TcpListener::bind(("127.0.0.1", base + off)).is_ok()) {
+            return base;
+        }
+    }
+}
+
+/// Poll `check` every 20 ms until it returns Some, failing at the deadline.
+pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a pid is alive (not gone, not a zombie).
+pub fn alive(pid: i32) -> bool {
+    if kill(Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rfind(')')
+                .map(|i| stat[i + 1..].split_whitespace().next() != Some("Z"))
+        })
+        .unwrap_or(false)
+}
+
+/// Pids of living processes whose environment has `OPENCLAW_TEST_TAG=tag`.
+pub fn tagged(tag: &str) -> Vec<i32> {
+    let wanted = format!("OPENCLAW_TEST_TAG={tag}");
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0)
+                    .any(|entry| entry == wanted.as_bytes())
+            }) && alive(*pid)
+        })
+        .collect()
+}
+
+/// A simulated gateway's declaration: `extra` is more YAML (keys at top level).
+pub fn sim_declaration(root: &Path, name: &str, port: u16, extra: &str) -> String {
+    let home = root.join("instances").join(name);
+    fs::create_dir_all(&home).expect("instance dir");
+    let config = home.join("openclaw.json");
+    if !config.exists() {
+        fs::write(
+            &config,
+            format!(
+                "{{ gateway: {{ mode: \"local\", port: {port} }}, logging: {{ file: \"{}\" }} }}\n",
+                home.join("gateway.log").display()
+            ),
+        )
+        .expect("write config");
+    }
+    format!(
+        "command: {SIM}\nport: {port}\nstate_dir: {state}\nconfig: {config}\n{extra}\n",
+        state = home.join("state").display(),
+        config = config.display(),
+    )
+}
+
+/// One supervisor over a temp dir of declarations.
+pub struct Daemon {
+    pub root: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub socket: PathBuf,
+    pub tag: String,
+    pub child: Option<Child>,
+    pub exit: Option<ExitStatus>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// A temp dir with `supervisor.d/` holding `files` (name, YAML); not started.
+    pub fn new(files: &[(&str, String)]) -> Daemon {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path().join("supervisor.d");
+        fs::create_dir_all(&dir).expect("declarations dir");
+        for (name, text) in files {
+            fs::write(dir.join(name), text).expect("write declaration");
+        }
+        let tag = format!(
+            "{}-{}-{}",
+            std::process::id(),
+            TAGS.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        Daemon {
+            state_dir: root.path().join("state"),
+            socket: root.path().join("s.sock"),
+            log: root.path().join("supervisor.log"),
+            dir,
+            root,
+            tag,
+            child: None,
+            exit: None,
+        }
+    }
+
+    /// Build the declarations with `make(root)` and start the supervisor.
+    pub fn with(make: impl FnOnce(&Path) -> Vec<(&'static str, String)>) -> Daemon {
+        let mut daemon = Daemon::new(&[]);
+        for (name, text) in make(daemon.root.path()) {
+            fs::write(daemon.dir.join(name), text).expect("write declaration");
+        }
+        daemon.start();
+        daemon
+    }
+
+    pub fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(SUPERVISOR);
+        command
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .arg("--socket")
+            .arg(&self.socket)
+            .env("OPENCLAW_TEST_TAG", &self.tag)
+            .env("OPENCLAW_SUPERVISOR_LOG", "debug")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Start the supervisor and wait until its socket answers.
+    pub fn start(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("supervisor log");
+        let child = self
+            .command()
+            .arg("start")
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn the supervisor");
+        self.child = Some(child);
+        self.exit = None;
+        wait_for("the supervisor's socket to answer", || {
+            if let Some(status) = self.try_exit() {
+                panic!(
+                    "the supervisor exited early ({status}):\n{}",
+                    self.log_text()
+                );
+            }
+            self.client(&["version"]).status.success().then_some(())
+        });
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("started").id() as i32
+    }
+
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            if let Some(child) = self.child.as_mut() {
+                self.exit = child.try_wait().expect("try_wait");
+            }
+        }
+        self.exit
+    }
+
+    /// Wait for the supervisor to exit (bounded).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        wait_for("the supervisor to exit", || self.try_exit())
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.pid()), signal).expect("signal the supervisor");
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Run a client command against this supervisor.
+    pub fn client(&self, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .output()
+            .expect("run a client command")
+    }
+
+    /// `status --json`, parsed: the whole reply.
+    pub fn status_json(&self) -> Value {
+        let output = self.client(&["status", "--json"]);
+        assert!(
+            output.status.success(),
+            "status failed: {}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            self.log_text()
+        );
+        serde_json::from_slice(&output.stdout).expect("status --json is JSON")
+    }
+
+    /// The status of one instance, if it exists.
+    pub fn instance(&self, name: &str) -> Option<Value> {
+        let status = self.status_json();
+        let list = status
+            .get("instances")
+            .and_then(Value::as_array)
+            .cloned()
+            .or_else(|| status.as_array().cloned())
+            .unwrap_or_default();
+        list.into_iter()
+            .find(|i| i.get("name").and_then(Value::as_str) == Some(name))
+    }
+
+    pub fn state(&self, name: &str) -> Option<String> {
+        self.instance(name)?
+            .get("state")?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    pub fn instance_pid(&self, name: &str) -> Option<i32> {
+        self.instance(name)?.get("pid")?.as_i64().map(|p| p as i32)
+    }
+
+    /// Wait until `name` is in `state`; its status then.
+    pub fn wait_state(&self, name: &str, state: &str) -> Value {
+        wait_for(&format!("{name} to be {state}"), || {
+            self.instance(name)
+                .filter(|i| i.get("state").and_then(Value::as_str) == Some(state))
+        })
+    }
+
+    /// Wait until `name` runs a pid other than `old` (any pid when None).
+    pub fn wait_new_pid(&self, name: &str, old: Option<i32>) -> i32 {
+        wait_for(&format!("a new pid for {name}"), || {
+            self.instance_pid(name).filter(|pid| Some(*pid) != old)
+        })
+    }
+
+    /// Follow `events --json`; each line is handed to `until` until it says stop.
+    pub fn events_until(&self, mut until: impl FnMut(&Value) -> bool) -> Vec<Value> {
+        let mut child = self
+            .command()
+            .args(["events", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn events");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let start = Instant::now();
+        loop {
+            let left = DEADLINE.saturating_sub(start.elapsed());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let event: Value = serde_json::from_str(&line).expect("an event is JSON");
+                    let stop = until(&event);
+                    seen.push(event);
+                    if stop {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("timed out following events; saw {seen:#?}");
+                }
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        seen
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.try_exit().is_none() {
+            if let Some(child) = self.child.as_mut() {
+                let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(20) {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        // Whatever is left (a supervisor killed by the test leaves its gateways).
+        for _ in 0..3 {
+            let left = tagged(&self.tag);
+            if left.is_empty() {
+                break;
+            }
+            for pid in left {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if std::thread::panicking() {
+            eprintln!("--- supervisor log ---\n{}", self.log_text());
+            if let Ok(logs) = fs::read_dir(self.state_dir.join("logs")) {
+                for log in logs.flatten() {
+                    let text = fs::read_to_string(log.path()).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                    eprintln!("--- {} (last lines) ---", log.path().display());
+                    for line in tail.into_iter().rev() {
+                        eprintln!("{line}");
+                    }
+                }
+            }
+        }
+    }
+}

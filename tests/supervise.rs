@@ -1,0 +1,256 @@
+//! Supervising: spawn, stop and restart each gateway on its own, with the
+//! real binary over simulated gateways.
+
+mod daemon_support;
+
+use std::fs;
+
+use daemon_support::*;
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+fn restarts(instance: &Value) -> u64 {
+    instance["restarts"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_crash_is_restarted_with_growing_delays() {
+    let port = free_base_port();
+    let daemon = Daemon::with(|root| {
+        vec![(
+            "main.yaml",
+            sim_declaration(
+                root,
+                "main",
+                port,
+                "env: { OPENCLAW_SIM_EXIT_CODE: \"3\" }\nrestart: { backoff: { initial: 100ms, max: 10s } }",
+            ),
+        )]
+    });
+    let mut delays = Vec::new();
+    daemon.events_until(|event| {
+        if event["kind"] == "backoff" {
+            let detail = event["detail"].as_str().unwrap_or_default();
+            let delay = detail
+                .strip_prefix("restarting in ")
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|text| humantime::parse_duration(text.trim()).ok())
+                .unwrap_or_else(|| panic!("a backoff event names its delay: {detail}"));
+            delays.push(delay);
+        }
+        delays.len() >= 4
+    });
+    for pair in delays.windows(2) {
+        assert!(pair[1] > pair[0], "delays grow: {delays:?}");
+    }
+    let main = daemon.instance("main").expect("main");
+    assert!(restarts(&main) >= 3, "it keeps restarting: {main}");
+    assert_eq!(main["last_exit"]["code"], 3);
+}
+
+#[test]
+fn exit_78_is_failed_and_not_retried() {
+    let port = free_base_port();
+    let daemon = Daemon::with(|root| {
+        let mut text = sim_declaration(
+            root,
+            "main",
+            port,
+            "restart: { backoff: { initial: 10ms } }",
+        );
+        // No config file at all: the gateway exits 78 like the real one.
+        text = text.replace("config: ", "config: /nonexistent-dir/");
+        vec![("main.yaml", text)]
+    });
+    let failed = daemon.wait_state("main", "failed");
+    assert_eq!(failed["last_exit"]["code"], 78);
+    let reason = failed["last_error_lines"].to_string();
+    assert!(
+        reason.contains("Missing config"),
+        "the gateway's own words explain it: {reason}"
+    );
+    // A round trip through the supervisor's loop (reload) and it is still
+    // failed with no restart: nothing retries a configuration error.
+    assert!(daemon.client(&["reload"]).status.success());
+    let after = daemon.instance("main").expect("main");
+    assert_eq!(after["state"], "failed");
+    assert_eq!(restarts(&after), 0);
+}
+
+#[test]
+fn a_child_ignoring_sigterm_is_killed_after_the_stop_timeout() {
+    let port = free_base_port();
+    let daemon = Daemon::with(|root| {
+        vec![(
+            "main.yaml",
+            sim_declaration(
+                root,
+                "main",
+                port,
+                "env: { OPENCLAW_SIM_IGNORE_SIGTERM: \"1\" }\nstop: { timeout: 500ms }",
+            ),
+        )]
+    });
+    daemon.wait_state("main", "running");
+    let pid = daemon.instance_pid("main").expect("a pid");
+    let output = daemon.client(&["stop", "main"]);
+    assert!(output.status.success(), "{output:?}");
+    let stopped = daemon.wait_state("main", "stopped");
+    assert_eq!(stopped["last_exit"]["signal"], "SIGKILL");
+    assert!(!alive(pid));
+}
+
+#[test]
+fn grandchildren_and_escaped_descendants_are_gone_after_stop() {
+    let port = free_base_port();
+    let daemon = Daemon::with(|root| {
+        let pidfile = root.join("pids");
+        vec![(
+            "main.yaml",
+            sim_declaration(
+                root,
+                "main",
+                port,
+                &format!(
+                    "env: {{ OPENCLAW_SIM_GRANDCHILDREN: \"2\", OPENCLAW_SIM_SETSID_GRANDCHILDREN: \"2\", OPENCLAW_SIM_PIDFILE: \"{}\" }}\nstop: {{ timeout: 2s }}",
+                    pidfile.display()
+                ),
+            ),
+        )]
+    });
+    daemon.wait_state("main", "running");
+    let pidfile = daemon.path().join("pids");
+    let pids: Vec<i32> = wait_for("the pidfile with 5 pids", || {
+        let pids: Vec<i32> = fs::read_to_string(&pidfile)
+            .ok()?
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        (pids.len() >= 5).then_some(pids)
+    });
+    assert!(
+        pids.iter().all(|pid| alive(*pid)),
+        "all running before the stop"
+    );
+    assert!(daemon.client(&["stop", "main"]).status.success());
+    daemon.wait_state("main", "stopped");
+    let left: Vec<i32> = pids.into_iter().filter(|pid| alive(*pid)).collect();
+    assert!(left.is_empty(), "left alive after stop: {left:?}");
+}
+
+#[test]
+fn a_crash_looping_main_leaves_the_rescue_alone() {
+    let main_port = free_base_port();
+    let rescue_port = main_port + 1000;
+    let daemon = Daemon::with(|root| {
+        vec![
+            (
+                "main.yaml",
+                sim_declaration(
+                    root,
+                    "main",
+                    main_port,
+                    "env: { OPENCLAW_SIM_EXIT_CODE: \"1\" }\nrestart: { backoff: { initial: 20ms, max: 100ms } }",
+                ),
+            ),
+            (
+                "rescue.yaml",
+                sim_declaration(root, "rescue", rescue_port, "role: rescue\nrescue_of: main"),
+            ),
+        ]
+    });
+    let rescue = daemon.wait_state("rescue", "running");
+    let rescue_pid = rescue["pid"].as_i64().expect("rescue pid");
+    let uptime_before = rescue["uptime_secs"].as_u64().unwrap_or(0);
+    wait_for("main to crash five times", || {
+        daemon.instance("main").filter(|m| restarts(m) >= 5)
+    });
+    let rescue = daemon.instance("rescue").expect("rescue");
+    assert_eq!(
+        rescue["pid"].as_i64(),
+        Some(rescue_pid),
+        "same rescue process"
+    );
+    assert_eq!(rescue["state"], "running");
+    assert_eq!(restarts(&rescue), 0);
+    assert!(rescue["uptime_secs"].as_u64().unwrap_or(0) >= uptime_before);
+}
+
+#[test]
+fn sigterm_to_the_supervisor_stops_every_child_and_exits_0() {
+    let port = free_base_port();
+    let mut daemon = Daemon::with(|root| {
+        vec![
+            ("a.yaml", sim_declaration(root, "a", port, "")),
+            ("b.yaml", sim_declaration(root, "b", port + 1000, "")),
+        ]
+    });
+    daemon.wait_state("a", "running");
+    daemon.wait_state("b", "running");
+    let children: Vec<i32> = ["a", "b"]
+        .iter()
+        .map(|n| daemon.instance_pid(n).expect("pid"))
+        .collect();
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon.wait_exit();
+    assert!(status.success(), "exit 0, got {status}");
+    for pid in children {
+        assert!(!alive(pid), "gateway {pid} outlived the supervisor");
+    }
+    assert!(tagged(&daemon.tag).is_empty());
+}
+
+#[test]
+fn a_new_supervisor_stops_the_gateway_an_old_one_left_behind() {
+    let port = free_base_port();
+    let mut daemon =
+        Daemon::with(|root| vec![("main.yaml", sim_declaration(root, "main", port, ""))]);
+    daemon.wait_state("main", "running");
+    let old = daemon.instance_pid("main").expect("pid");
+    daemon.signal(Signal::SIGKILL);
+    daemon.wait_exit();
+    assert!(
+        alive(old),
+        "SIGKILL of the supervisor leaves its gateway running"
+    );
+    daemon.start();
+    let new = daemon.wait_new_pid("main", Some(old));
+    daemon.wait_state("main", "running");
+    assert!(!alive(old), "the old gateway was stopped");
+    assert!(alive(new));
+    // Exactly one gateway for the instance: the supervisor and its one child.
+    let gateways: Vec<i32> = tagged(&daemon.tag)
+        .into_iter()
+        .filter(|pid| *pid != daemon.pid())
+        .collect();
+    assert_eq!(gateways, vec![new]);
+}
+
+#[test]
+fn a_missing_command_retries_that_instance_and_the_other_runs() {
+    let port = free_base_port();
+    let daemon = Daemon::with(|root| {
+        let broken = sim_declaration(
+            root,
+            "broken",
+            port,
+            "restart: { backoff: { initial: 20ms, max: 50ms } }",
+        )
+        .replace(SIM, "/nonexistent/openclaw");
+        vec![
+            ("broken.yaml", broken),
+            ("good.yaml", sim_declaration(root, "good", port + 1000, "")),
+        ]
+    });
+    daemon.wait_state("good", "running");
+    let broken = wait_for("the broken instance to retry", || {
+        daemon.instance("broken").filter(|b| restarts(b) >= 2)
+    });
+    assert!(
+        broken["last_error_lines"]
+            .to_string()
+            .contains("/nonexistent/openclaw"),
+        "the error names the command: {broken}"
+    );
+    assert_eq!(daemon.state("good").as_deref(), Some("running"));
+}
