@@ -59,6 +59,10 @@ pub struct Workspace {
     /// `default` for the default agent, else the agent id.
     pub agent: String,
     pub path: PathBuf,
+    /// Where the path came from, to say what to change: `workspace` (the
+    /// declaration), `OPENCLAW_WORKSPACE_DIR`, `agents.defaults.workspace`,
+    /// `agents.list[N].workspace`, or `default`.
+    pub source: String,
 }
 
 /// A port set explicitly in the OpenClaw config (`browser.cdpUrl`, ...).
@@ -163,8 +167,8 @@ pub enum ResolveError {
         name: String,
         file: PathBuf,
         config: PathBuf,
-        line: Option<u64>,
-        column: Option<u64>,
+        line: Option<u32>,
+        column: Option<u32>,
         message: String,
     },
     #[error(
@@ -180,7 +184,7 @@ pub enum ResolveError {
     },
 }
 
-fn position(line: Option<u64>, column: Option<u64>) -> String {
+fn position(line: Option<u32>, column: Option<u32>) -> String {
     match (line, column) {
         (Some(line), Some(column)) => format!(":{line}:{column}"),
         (Some(line), None) => format!(":{line}"),
@@ -225,7 +229,9 @@ pub fn profile_port(profile: &str) -> u16 {
 
 /// A non-empty value of `key` in `env`.
 fn non_empty<'a>(env: &'a EnvMap, key: &str) -> Option<&'a str> {
-    env.get(key).map(String::as_str).filter(|value| !value.is_empty())
+    env.get(key)
+        .map(String::as_str)
+        .filter(|value| !value.is_empty())
 }
 
 /// Work out what `decl` will really use, given the supervisor's environment.
@@ -252,7 +258,11 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         return Err(ResolveError::NoHome { name, file });
     };
     let plain_home = non_empty(&env, "HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
-    let home = canonical_path(&paths::expand(Path::new(raw_home), &declaration_dir, &plain_home));
+    let home = canonical_path(&paths::expand(
+        Path::new(raw_home),
+        &declaration_dir,
+        &plain_home,
+    ));
     // Declaration and environment paths resolve against the declaration's dir.
     let declared = |path: &Path| canonical_path(&paths::expand(path, &declaration_dir, &home));
 
@@ -271,7 +281,10 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
     }
     .filter(|profile| !profile.eq_ignore_ascii_case("default"));
 
-    let state_dir = match (&declaration.state_dir, non_empty(&env, "OPENCLAW_STATE_DIR")) {
+    let state_dir = match (
+        &declaration.state_dir,
+        non_empty(&env, "OPENCLAW_STATE_DIR"),
+    ) {
         (Some(path), _) => declared(path),
         (None, Some(path)) => declared(Path::new(path)),
         (None, None) => canonical_path(&match &profile {
@@ -320,9 +333,9 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
 
     let declared_workspace = declaration.workspace.as_deref().map(declared);
     let config_workspace = view.defaults_workspace.as_deref().map(in_config);
-    let env_workspace = declared_workspace
-        .clone()
-        .or_else(|| non_empty(&env, "OPENCLAW_WORKSPACE_DIR").map(|path| declared(Path::new(path))));
+    let env_workspace = declared_workspace.clone().or_else(|| {
+        non_empty(&env, "OPENCLAW_WORKSPACE_DIR").map(|path| declared(Path::new(path)))
+    });
     if let (Some(from_config), Some(from_declaration)) = (&config_workspace, &declared_workspace)
         && from_config != from_declaration
     {
@@ -333,23 +346,39 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
             from_config.display()
         ));
     }
-    let default_workspace = config_workspace
-        .clone()
-        .or(env_workspace)
-        .unwrap_or_else(|| canonical_path(&state_dir.join("workspace")));
+    let (default_workspace, default_source) = if let Some(path) = &config_workspace {
+        (path.clone(), "agents.defaults.workspace")
+    } else if let Some(path) = env_workspace {
+        let source = if declared_workspace.is_some() {
+            "workspace"
+        } else {
+            "OPENCLAW_WORKSPACE_DIR"
+        };
+        (path, source)
+    } else {
+        (canonical_path(&state_dir.join("workspace")), "default")
+    };
     let mut workspaces = vec![Workspace {
         agent: "default".to_string(),
         path: default_workspace,
+        source: default_source.to_string(),
     }];
-    for (id, workspace) in &view.agents {
-        let path = match (workspace, &config_workspace) {
-            (Some(path), _) => in_config(path),
-            (None, Some(defaults)) => canonical_path(&defaults.join(id)),
-            (None, None) => canonical_path(&state_dir.join(format!("workspace-{id}"))),
+    for (index, (id, workspace)) in view.agents.iter().enumerate() {
+        let (path, source) = match (workspace, &config_workspace) {
+            (Some(path), _) => (in_config(path), format!("agents.list[{index}].workspace")),
+            (None, Some(defaults)) => (
+                canonical_path(&defaults.join(id)),
+                "agents.defaults.workspace".to_string(),
+            ),
+            (None, None) => (
+                canonical_path(&state_dir.join(format!("workspace-{id}"))),
+                "default".to_string(),
+            ),
         };
         workspaces.push(Workspace {
             agent: id.clone(),
             path,
+            source,
         });
     }
 
@@ -373,7 +402,12 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         })
         .collect();
 
-    if !config_exists && !declaration.args.iter().any(|arg| arg == "--allow-unconfigured") {
+    if !config_exists
+        && !declaration
+            .args
+            .iter()
+            .any(|arg| arg == "--allow-unconfigured")
+    {
         warnings.push(format!(
             "the OpenClaw config {} does not exist: the gateway exits 78 (config error) until it does; create it (gateway.mode: local) or add --allow-unconfigured to args",
             config_path.display()

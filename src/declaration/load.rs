@@ -152,7 +152,8 @@ pub fn parse(file: &Path, text: &str) -> Result<LoadedDeclaration, DeclarationEr
     let mut declaration: Declaration = serde_saphyr::from_str_with_options(text, yaml_options())
         .map_err(|err| yaml_error(file, text, &err))?;
     let name = instance_name(file, &declaration).map_err(|invalid| locate(file, text, invalid))?;
-    validate::declaration(&mut declaration, &name).map_err(|invalid| locate(file, text, invalid))?;
+    validate::declaration(&mut declaration, &name)
+        .map_err(|invalid| locate(file, text, invalid))?;
     Ok(LoadedDeclaration {
         name,
         file: file.to_path_buf(),

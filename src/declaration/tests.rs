@@ -69,7 +69,11 @@ fn instance_names_come_from_the_name_key_or_the_file_stem() {
         ("whatever.yaml", "name: Work_1\n", Ok("work_1")),
         ("main.prod.yaml", "", Err("the file name `main.prod`")),
         ("-x.yaml", "", Err("not a valid instance name")),
-        ("ok.yaml", "name: 'bad name'\n", Err("`bad name` is not a valid")),
+        (
+            "ok.yaml",
+            "name: 'bad name'\n",
+            Err("`bad name` is not a valid"),
+        ),
     ];
     for (file, text, expected) in rows {
         let result = parse_text(file, text);
@@ -127,20 +131,8 @@ fn errors_name_the_line_the_column_and_the_key() {
             Some("restart.backoff.initial"),
             "invalid duration `soon`",
         ),
-        (
-            "port: 70000\n",
-            Some(1),
-            Some(7),
-            Some("port"),
-            "u16",
-        ),
-        (
-            "role: boss\n",
-            Some(1),
-            Some(7),
-            Some("role"),
-            "boss",
-        ),
+        ("port: 70000\n", Some(1), Some(7), Some("port"), "u16"),
+        ("role: boss\n", Some(1), Some(7), Some("role"), "boss"),
         (
             "port: 1\nport: 2\n",
             Some(2),
@@ -340,10 +332,7 @@ fn an_alias_bomb_is_a_clean_error() {
 fn a_huge_file_is_refused_before_parsing() {
     let text = format!("# {}\n", "x".repeat(MAX_DECLARATION_BYTES));
     let err = parse_text("big.yaml", &text).expect_err("too large");
-    assert!(
-        matches!(err, DeclarationError::TooLarge { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, DeclarationError::TooLarge { .. }), "{err:?}");
 }
 
 #[test]
@@ -399,7 +388,10 @@ fn load_dir_keeps_good_files_and_reports_each_broken_one() {
     let write = |name: &str, text: &str| {
         std::fs::write(dir.path().join(name), text).expect("write declaration");
     };
-    write("rescue.yaml", "role: rescue\nrescue_of: main\nport: 19789\n");
+    write(
+        "rescue.yaml",
+        "role: rescue\nrescue_of: main\nport: 19789\n",
+    );
     write("main.yaml", "port: 18789\n");
     write("broken.yaml", "port: [\n");
     write("twin-a.yaml", "name: twin\n");
@@ -447,5 +439,9 @@ fn load_dir_reports_a_file_that_is_not_utf8() {
     let scan = load_dir(dir.path()).expect("dir is readable");
     assert!(scan.declarations.is_empty());
     assert_eq!(scan.errors.len(), 1);
-    assert!(scan.errors[0].to_string().contains("not UTF-8"), "{}", scan.errors[0]);
+    assert!(
+        scan.errors[0].to_string().contains("not UTF-8"),
+        "{}",
+        scan.errors[0]
+    );
 }

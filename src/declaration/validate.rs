@@ -53,7 +53,10 @@ const RESERVED_ENV: &[(&str, &str)] = &[
         "OPENCLAW_SUPERVISOR_MODE",
         "the supervisor always sets it to `external`",
     ),
-    ("OPENCLAW_NO_RESPAWN", "the supervisor always sets it to `1`"),
+    (
+        "OPENCLAW_NO_RESPAWN",
+        "the supervisor always sets it to `1`",
+    ),
     (
         "INVOCATION_ID",
         "the supervisor strips systemd markers so the gateway does not think systemd runs it",
@@ -110,7 +113,10 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
         ("workspace", &decl.workspace),
         ("tmpdir", &decl.tmpdir),
     ] {
-        if path.as_ref().is_some_and(|path| path.as_os_str().is_empty()) {
+        if path
+            .as_ref()
+            .is_some_and(|path| path.as_os_str().is_empty())
+        {
             return Err(invalid(
                 key,
                 "the path is empty: omit the key to use the default",
@@ -133,7 +139,9 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
         if key.is_empty() || key.contains('=') || key.contains('\0') {
             return Err(invalid(
                 format!("env.{key}"),
-                format!("`{key}` is not an environment variable name: it must be non-empty and contain no `=`"),
+                format!(
+                    "`{key}` is not an environment variable name: it must be non-empty and contain no `=`"
+                ),
             ));
         }
         if value.contains('\0') {
@@ -267,7 +275,8 @@ fn probe(key: &str, probe: &ProbeSpec) -> Result<(), Invalid> {
             format!("`{path}` is not a path: write it with a leading `/`, e.g. `/healthz`"),
         ));
     }
-    if probe.json.is_some() && probe.exec.is_some() || probe.json.is_some() && probe.tcp == Some(true)
+    if probe.json.is_some() && probe.exec.is_some()
+        || probe.json.is_some() && probe.tcp == Some(true)
     {
         return Err(invalid(
             format!("{key}.json"),

@@ -30,8 +30,8 @@ pub(super) struct ConfigView {
 pub(super) enum ConfigError {
     /// Not JSON5; line and column are 1-based.
     Syntax {
-        line: Option<u64>,
-        column: Option<u64>,
+        line: Option<u32>,
+        column: Option<u32>,
         message: String,
     },
     /// Valid JSON5 but a footprint key has a value openclaw would refuse.
@@ -49,14 +49,22 @@ fn value_error(key: impl Into<String>, message: impl Into<String>) -> ConfigErro
 pub(super) fn parse(text: &str) -> Result<ConfigView, ConfigError> {
     check_nesting(text)?;
     let root: Value = json5::from_str(text).map_err(|err| {
-        let position = err.position();
+        let message = match err.code() {
+            Some(code) => code.to_string(),
+            None => err.to_string(),
+        };
+        // The parser places an early end of input at the start; the end of
+        // the text is where the operator has to look.
+        let position = if message.starts_with("EOF") {
+            Some(end_of(text))
+        } else {
+            err.position()
+                .map(|position| (to_u32(position.line) + 1, to_u32(position.column) + 1))
+        };
         ConfigError::Syntax {
-            line: position.map(|position| position.line as u64 + 1),
-            column: position.map(|position| position.column as u64 + 1),
-            message: match err.code() {
-                Some(code) => code.to_string(),
-                None => err.to_string(),
-            },
+            line: position.map(|(line, _)| line),
+            column: position.map(|(_, column)| column),
+            message,
         }
     })?;
     if !root.is_object() {
@@ -98,9 +106,9 @@ pub(super) fn parse(text: &str) -> Result<ConfigView, ConfigError> {
         };
         for (name, profile) in profiles {
             let prefix = format!("browser.profiles.{name}");
-            if let Some(port) = optional_port(profile, &["cdpPort"])
-                .map_err(|_| value_error(format!("{prefix}.cdpPort"), "must be a port (1..65535)"))?
-            {
+            if let Some(port) = optional_port(profile, &["cdpPort"]).map_err(|_| {
+                value_error(format!("{prefix}.cdpPort"), "must be a port (1..65535)")
+            })? {
                 view.cdp_ports.push((format!("{prefix}.cdpPort"), port));
             }
             if let Some(url) = optional_string(profile, &["cdpUrl"])
@@ -111,6 +119,22 @@ pub(super) fn parse(text: &str) -> Result<ConfigView, ConfigError> {
         }
     }
     Ok(view)
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX - 1)
+}
+
+/// The 1-based line and column just past the last character of `text`.
+fn end_of(text: &str) -> (u32, u32) {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let line = count(text.lines().count().max(1)) + u32::from(text.ends_with('\n'));
+    let column = if text.ends_with('\n') {
+        1
+    } else {
+        count(text.lines().last().map_or(0, |last| last.chars().count())).saturating_add(1)
+    };
+    (line, column)
 }
 
 fn lookup<'a>(root: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -166,7 +190,9 @@ pub(super) fn url_host_port(url: &str) -> Option<(String, u16)> {
         _ => return None,
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
         let (host, after) = bracketed.split_once(']')?;
         (host, after.strip_prefix(':'))
@@ -203,8 +229,8 @@ fn is_local_host(host: &str) -> bool {
 /// Refuse nesting deeper than [`MAX_NESTING`], skipping strings and comments.
 fn check_nesting(text: &str) -> Result<(), ConfigError> {
     let mut depth = 0usize;
-    let mut line = 1u64;
-    let mut column = 0u64;
+    let mut line = 1u32;
+    let mut column = 0u32;
     let mut chars = text.chars().peekable();
     let mut in_string: Option<char> = None;
     while let Some(c) = chars.next() {
@@ -372,7 +398,10 @@ mod tests {
     fn url_ports_follow_the_url() {
         let rows: &[(&str, Option<(&str, u16)>)] = &[
             ("http://127.0.0.1:18792", Some(("127.0.0.1", 18792))),
-            ("ws://localhost:9222/devtools/browser/x", Some(("localhost", 9222))),
+            (
+                "ws://localhost:9222/devtools/browser/x",
+                Some(("localhost", 9222)),
+            ),
             ("http://user:pw@127.0.0.1:9000/", Some(("127.0.0.1", 9000))),
             ("ws://[::1]:9333", Some(("::1", 9333))),
             ("http://127.0.0.1", Some(("127.0.0.1", 80))),

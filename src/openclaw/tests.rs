@@ -63,7 +63,10 @@ fn run_rows(rows: &[Row], field: impl Fn(&Effective) -> String) {
             (Ok(value), Ok(effective)) => {
                 let value = world.fill(value);
                 if field(&effective) != value {
-                    failures.push(format!("{what}: expected {value}, got {}", field(&effective)));
+                    failures.push(format!(
+                        "{what}: expected {value}, got {}",
+                        field(&effective)
+                    ));
                 }
             }
             (Err(words), Err(err)) => {
@@ -130,8 +133,20 @@ fn profile_is_the_declaration_then_the_environment() {
             &[("OPENCLAW_PROFILE", "other")],
             Ok("rescue"),
         ),
-        ("env", &[], "", &[("OPENCLAW_PROFILE", "other")], Ok("other")),
-        ("`default` is the default profile", &[], "profile: default", &[], Ok("-")),
+        (
+            "env",
+            &[],
+            "",
+            &[("OPENCLAW_PROFILE", "other")],
+            Ok("other"),
+        ),
+        (
+            "`default` is the default profile",
+            &[],
+            "profile: default",
+            &[],
+            Ok("-"),
+        ),
         (
             "a bad env profile",
             &[],
@@ -149,7 +164,13 @@ fn profile_is_the_declaration_then_the_environment() {
 fn state_dir_is_declaration_then_env_then_profile_default() {
     let rows: &[Row] = &[
         ("default profile", &[], "", &[], Ok("$ROOT/home/.openclaw")),
-        ("named profile", &[], "profile: rescue", &[], Ok("$ROOT/home/.openclaw-rescue")),
+        (
+            "named profile",
+            &[],
+            "profile: rescue",
+            &[],
+            Ok("$ROOT/home/.openclaw-rescue"),
+        ),
         (
             "env beats profile",
             &[],
@@ -164,7 +185,13 @@ fn state_dir_is_declaration_then_env_then_profile_default() {
             &[("OPENCLAW_STATE_DIR", "$ROOT/env-state")],
             Ok("$ROOT/declared"),
         ),
-        ("`~` is home", &[], "state_dir: ~/s", &[], Ok("$ROOT/home/s")),
+        (
+            "`~` is home",
+            &[],
+            "state_dir: ~/s",
+            &[],
+            Ok("$ROOT/home/s"),
+        ),
         (
             "relative is against the declaration's dir",
             &[],
@@ -196,7 +223,13 @@ fn a_symlinked_state_dir_is_compared_by_its_target() {
 #[test]
 fn config_path_is_declaration_then_env_then_state_dir() {
     let rows: &[Row] = &[
-        ("default", &[], "", &[], Ok("$ROOT/home/.openclaw/openclaw.json")),
+        (
+            "default",
+            &[],
+            "",
+            &[],
+            Ok("$ROOT/home/.openclaw/openclaw.json"),
+        ),
         (
             "follows the state dir",
             &[],
@@ -231,8 +264,20 @@ const CONFIG_PORT: &[(&str, &str)] = &[(
 fn port_is_declaration_then_env_then_config_then_profile_hash_then_18789() {
     let rows: &[Row] = &[
         ("built-in", &[], "", &[], Ok("18789 built_in")),
-        ("profile hash", &[], "profile: main", &[], Ok("23592 profile_hash")),
-        ("profile hash", &[], "profile: rescue", &[], Ok("23532 profile_hash")),
+        (
+            "profile hash",
+            &[],
+            "profile: main",
+            &[],
+            Ok("23592 profile_hash"),
+        ),
+        (
+            "profile hash",
+            &[],
+            "profile: rescue",
+            &[],
+            Ok("23532 profile_hash"),
+        ),
         (
             "`default` has no hash",
             &[],
@@ -240,7 +285,13 @@ fn port_is_declaration_then_env_then_config_then_profile_hash_then_18789() {
             &[],
             Ok("18789 built_in"),
         ),
-        ("config beats hash", CONFIG_PORT, "profile: rescue", &[], Ok("30000 config")),
+        (
+            "config beats hash",
+            CONFIG_PORT,
+            "profile: rescue",
+            &[],
+            Ok("30000 config"),
+        ),
         (
             "env beats config",
             CONFIG_PORT,
@@ -278,11 +329,20 @@ fn port_is_declaration_then_env_then_config_then_profile_hash_then_18789() {
 
 #[test]
 fn bind_is_declaration_then_config_then_loopback() {
-    let config: &[(&str, &str)] = &[("home/.openclaw/openclaw.json", "{ gateway: { bind: 'lan' } }")];
+    let config: &[(&str, &str)] = &[(
+        "home/.openclaw/openclaw.json",
+        "{ gateway: { bind: 'lan' } }",
+    )];
     let rows: &[Row] = &[
         ("built-in", &[], "", &[], Ok("loopback")),
         ("config", config, "", &[], Ok("lan")),
-        ("declaration beats config", config, "bind: tailnet", &[], Ok("tailnet")),
+        (
+            "declaration beats config",
+            config,
+            "bind: tailnet",
+            &[],
+            Ok("tailnet"),
+        ),
     ];
     run_rows(rows, |effective| effective.bind.clone());
 }
@@ -295,7 +355,13 @@ const CONFIG_WORKSPACE: &[(&str, &str)] = &[(
 #[test]
 fn default_workspace_is_config_then_declaration_or_env_then_state_dir() {
     let rows: &[Row] = &[
-        ("built-in", &[], "", &[], Ok("$ROOT/home/.openclaw/workspace")),
+        (
+            "built-in",
+            &[],
+            "",
+            &[],
+            Ok("$ROOT/home/.openclaw/workspace"),
+        ),
         (
             "env",
             &[],
@@ -322,7 +388,9 @@ fn default_workspace_is_config_then_declaration_or_env_then_state_dir() {
 
     // The override is reported, since the operator asked for another place.
     let world = World::new(CONFIG_WORKSPACE);
-    let effective = world.resolve("workspace: $ROOT/decl-ws", &[]).expect("resolves");
+    let effective = world
+        .resolve("workspace: $ROOT/decl-ws", &[])
+        .expect("resolves");
     assert!(
         effective
             .warnings
@@ -331,9 +399,14 @@ fn default_workspace_is_config_then_declaration_or_env_then_state_dir() {
         "{:?}",
         effective.warnings
     );
-    let effective = world.resolve("workspace: $ROOT/cfg-ws", &[]).expect("resolves");
+    let effective = world
+        .resolve("workspace: $ROOT/cfg-ws", &[])
+        .expect("resolves");
     assert!(
-        !effective.warnings.iter().any(|warning| warning.contains("overridden")),
+        !effective
+            .warnings
+            .iter()
+            .any(|warning| warning.contains("overridden")),
         "{:?}",
         effective.warnings
     );
@@ -350,7 +423,9 @@ fn listed_agents_get_their_own_workspace_or_a_derived_one() {
             )],
             "",
             &[],
-            Ok("default=$ROOT/home/.openclaw/workspace a=$ROOT/home/.openclaw/workspace-a b=$ROOT/home/.openclaw/rel/b"),
+            Ok(
+                "default=$ROOT/home/.openclaw/workspace a=$ROOT/home/.openclaw/workspace-a b=$ROOT/home/.openclaw/rel/b",
+            ),
         ),
         (
             "with defaults",
@@ -380,7 +455,13 @@ fn log_file_is_config_then_the_profile_named_default() {
     let rescue_log = format!("{}/openclaw-rescue-{{date}}.log", tmp.display());
     let rows: Vec<Row> = vec![
         ("default profile", &[], "", &[], Ok(default_log.leak())),
-        ("named profile", &[], "profile: rescue", &[], Ok(rescue_log.leak())),
+        (
+            "named profile",
+            &[],
+            "profile: rescue",
+            &[],
+            Ok(rescue_log.leak()),
+        ),
         (
             "config",
             &[(
@@ -398,8 +479,20 @@ fn log_file_is_config_then_the_profile_named_default() {
 #[test]
 fn tmpdir_is_the_declaration_then_the_state_dir() {
     let rows: &[Row] = &[
-        ("built-in", &[], "profile: x", &[], Ok("$ROOT/home/.openclaw-x/tmp")),
-        ("declared", &[], "tmpdir: $ROOT/t", &[("TMPDIR", "/tmp")], Ok("$ROOT/t")),
+        (
+            "built-in",
+            &[],
+            "profile: x",
+            &[],
+            Ok("$ROOT/home/.openclaw-x/tmp"),
+        ),
+        (
+            "declared",
+            &[],
+            "tmpdir: $ROOT/t",
+            &[("TMPDIR", "/tmp")],
+            Ok("$ROOT/t"),
+        ),
         (
             "the inherited TMPDIR is shared by every instance, so it does not count",
             &[],
@@ -441,7 +534,10 @@ fn a_broken_config_is_an_error_naming_file_line_and_column() {
     let rows: &[Row] = &[
         (
             "syntax",
-            &[("home/.openclaw/openclaw.json", "{\n  gateway: { port: 1,, }\n}")],
+            &[(
+                "home/.openclaw/openclaw.json",
+                "{\n  gateway: { port: 1,, }\n}",
+            )],
             "",
             &[],
             Err("$ROOT/home/.openclaw/openclaw.json:2:22: expected identifier"),
@@ -453,13 +549,7 @@ fn a_broken_config_is_an_error_naming_file_line_and_column() {
             &[],
             Err("$ROOT/home/.openclaw/openclaw.json: `gateway.port`: `-1` is not a port"),
         ),
-        (
-            "missing is fine",
-            &[],
-            "",
-            &[],
-            Ok("false"),
-        ),
+        ("missing is fine", &[], "", &[], Ok("false")),
         (
             "present",
             &[("home/.openclaw/openclaw.json", "{}")],
@@ -476,7 +566,10 @@ fn a_missing_config_is_a_warning_unless_the_gateway_may_run_unconfigured() {
     let world = World::new(&[]);
     let effective = world.resolve("", &[]).expect("resolves");
     assert!(
-        effective.warnings.iter().any(|warning| warning.contains("exits 78")),
+        effective
+            .warnings
+            .iter()
+            .any(|warning| warning.contains("exits 78")),
         "{:?}",
         effective.warnings
     );
@@ -494,7 +587,13 @@ fn child_args_pass_profile_port_and_bind_before_the_declared_args() {
         (
             "profile: rescue\nport: 19789\nargs: [--verbose]",
             &[
-                "--profile", "rescue", "gateway", "--port", "19789", "--bind", "loopback",
+                "--profile",
+                "rescue",
+                "gateway",
+                "--port",
+                "19789",
+                "--bind",
+                "loopback",
                 "--verbose",
             ],
         ),
@@ -534,7 +633,10 @@ fn child_env_strips_service_markers_and_sets_the_resolved_settings() {
         ("INVOCATION_ID", None),
         ("NOTIFY_SOCKET", None),
         ("OPENCLAW_SYSTEMD_UNIT", None),
-        ("OPENCLAW_STATE_DIR", Some(format!("{root}/home/.openclaw-rescue"))),
+        (
+            "OPENCLAW_STATE_DIR",
+            Some(format!("{root}/home/.openclaw-rescue")),
+        ),
         (
             "OPENCLAW_CONFIG_PATH",
             Some(format!("{root}/home/.openclaw-rescue/openclaw.json")),
@@ -562,10 +664,8 @@ fn child_env_strips_service_markers_and_sets_the_resolved_settings() {
 #[test]
 fn port_block_is_base_to_base_plus_110() {
     let world = World::new(&[]);
-    let rows: &[(&str, RangeInclusive<u32>)] = &[
-        ("", 18789..=18899),
-        ("port: 65500", 65500..=65610),
-    ];
+    let rows: &[(&str, RangeInclusive<u32>)] =
+        &[("", 18789..=18899), ("port: 65500", 65500..=65610)];
     for (yaml, expected) in rows {
         let effective = world.resolve(yaml, &[]).expect("resolves");
         assert_eq!(effective.port_block(), *expected, "{yaml}");
