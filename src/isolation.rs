@@ -105,16 +105,29 @@ fn file_name(instance: &Effective) -> String {
     )
 }
 
-/// `` (`state_dir: state-link` in rescue.yaml resolves to it)`` when the
-/// declaration wrote the path differently from its canonical form.
-fn spelled(instance: &Effective, key: &str, written: Option<&Path>, canonical: &Path) -> String {
-    match written {
-        Some(written) if written != canonical => format!(
-            " (`{key}: {}` in {} resolves to it)",
-            written.display(),
-            file_name(instance)
-        ),
-        _ => String::new(),
+/// `` (`state_dir: state-link` in rescue.yaml reaches it through a symlink)``
+/// when the declaration spelled the path through a symlink.
+fn spelled(instance: &Effective, key: &str) -> String {
+    instance
+        .via_symlink
+        .iter()
+        .find(|declared| declared.key == key)
+        .map(|declared| {
+            format!(
+                " (`{key}: {}` in {} reaches it through a symlink)",
+                declared.written.display(),
+                file_name(instance)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
 
@@ -160,23 +173,13 @@ fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
                 a.name,
                 b.name,
                 show(&a.state_dir),
-                spelled(
-                    a,
-                    "state_dir",
-                    a.declaration.state_dir.as_deref(),
-                    &a.state_dir
-                ),
-                spelled(
-                    b,
-                    "state_dir",
-                    b.declaration.state_dir.as_deref(),
-                    &b.state_dir
-                ),
+                spelled(a, "state_dir"),
+                spelled(b, "state_dir"),
             );
             if !shared_defaults.is_empty() {
                 message.push_str(&format!(
-                    "; their {}, which default to paths inside it, are shared with it",
-                    shared_defaults.join(", ")
+                    ", so their {}, which default to paths inside it, are shared too",
+                    and_list(&shared_defaults)
                 ));
             }
             problems.push(Problem {
@@ -230,8 +233,8 @@ fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
                 a.name,
                 b.name,
                 show(&a.config_path),
-                spelled(a, "config", a.declaration.config.as_deref(), &a.config_path),
-                spelled(b, "config", b.declaration.config.as_deref(), &b.config_path),
+                spelled(a, "config"),
+                spelled(b, "config"),
             ),
             fix: format!(
                 "give {} its own config: set `config:` in {} (by default it is <state dir>/openclaw.json)",
@@ -298,8 +301,8 @@ fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
                 a.name,
                 b.name,
                 show(&a.tmpdir),
-                spelled(a, "tmpdir", a.declaration.tmpdir.as_deref(), &a.tmpdir),
-                spelled(b, "tmpdir", b.declaration.tmpdir.as_deref(), &b.tmpdir),
+                spelled(a, "tmpdir"),
+                spelled(b, "tmpdir"),
             ),
             fix: format!(
                 "set `tmpdir:` in {} to a dir of its own, or drop it: the default <state dir>/tmp is unique whenever state dirs are",

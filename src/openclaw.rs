@@ -100,8 +100,19 @@ pub struct Effective {
     pub explicit_ports: Vec<ExplicitPort>,
     /// The declared `workspace`, canonical: passed as `OPENCLAW_WORKSPACE_DIR`.
     pub declared_workspace: Option<PathBuf>,
+    /// Declared paths that reach their place through a symlink, as written,
+    /// so that a conflict can say how a different spelling got there.
+    pub via_symlink: Vec<DeclaredPath>,
     /// Things that are not conflicts but an operator should know.
     pub warnings: Vec<String>,
+}
+
+/// A path as written in the declaration, under its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeclaredPath {
+    /// `state_dir`, `config`, `workspace` or `tmpdir`.
+    pub key: String,
+    pub written: PathBuf,
 }
 
 /// The environment resolution reads (the supervisor's own, as a map).
@@ -414,6 +425,30 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         ));
     }
 
+    let mut via_symlink = Vec::new();
+    for (key, written, resolved) in [
+        ("state_dir", &declaration.state_dir, Some(&state_dir)),
+        ("config", &declaration.config, Some(&config_path)),
+        (
+            "workspace",
+            &declaration.workspace,
+            declared_workspace.as_ref(),
+        ),
+        ("tmpdir", &declaration.tmpdir, Some(&tmpdir)),
+    ] {
+        let (Some(written), Some(resolved)) = (written, resolved) else {
+            continue;
+        };
+        // The declaration's dir and home are canonical already, so only a
+        // symlink can make the lexical form differ from the canonical one.
+        if &paths::fold(&paths::expand(written, &declaration_dir, &home)) != resolved {
+            via_symlink.push(DeclaredPath {
+                key: key.to_string(),
+                written: written.clone(),
+            });
+        }
+    }
+
     Ok(Effective {
         name,
         file,
@@ -431,6 +466,7 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         bind,
         explicit_ports,
         declared_workspace,
+        via_symlink,
         warnings,
     })
 }

@@ -29,6 +29,7 @@ fn instance(name: &str, port: u16) -> Effective {
         bind: "loopback".to_string(),
         explicit_ports: Vec::new(),
         declared_workspace: None,
+        via_symlink: Vec::new(),
         warnings: Vec::new(),
     }
 }
@@ -146,7 +147,24 @@ fn state_dirs_are_unique_and_not_nested() {
             ],
             vec![(
                 Resource::StateDir,
-                "their config, default workspace, TMPDIR, which default to paths inside it",
+                "so their config, default workspace and TMPDIR, which default to paths inside it, are shared too",
+            )],
+        ),
+        (
+            "one state dir through a symlink says so",
+            vec![
+                with(instance("a", 18789), |a| state(a, "/srv/oc")),
+                with(instance("b", 19789), |b| {
+                    state(b, "/srv/oc");
+                    b.via_symlink.push(crate::openclaw::DeclaredPath {
+                        key: "state_dir".to_string(),
+                        written: PathBuf::from("link"),
+                    });
+                }),
+            ],
+            vec![(
+                Resource::StateDir,
+                "a and b both use /srv/oc (`state_dir: link` in b.yaml reaches it through a symlink)",
             )],
         ),
         (

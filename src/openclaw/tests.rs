@@ -218,6 +218,18 @@ fn a_symlinked_state_dir_is_compared_by_its_target() {
     let effective = world.resolve("", &[]).expect("resolves");
     assert_eq!(effective.state_dir, world.root.join("real"));
     assert_eq!(effective.config_path, world.root.join("real/openclaw.json"));
+    // Only a declared path is recorded as reached through a symlink.
+    assert!(effective.via_symlink.is_empty());
+    let effective = world
+        .resolve("state_dir: ~/.openclaw\ntmpdir: ../real/tmp", &[])
+        .expect("resolves");
+    assert_eq!(effective.state_dir, world.root.join("real"));
+    let keys: Vec<&str> = effective
+        .via_symlink
+        .iter()
+        .map(|d| d.key.as_str())
+        .collect();
+    assert_eq!(keys, ["state_dir"]);
 }
 
 #[test]
