@@ -475,16 +475,25 @@ fn rescue_problems(instances: &[Effective]) -> Vec<Problem> {
                     "rescue_of: {} rescues `{target}`, but no instance is named `{target}`",
                     instance.name
                 ),
-                fix: format!(
-                    "set `rescue_of:` in {} to one of: {}",
-                    file_name(instance),
-                    names
+                fix: {
+                    let others: Vec<&str> = names
                         .iter()
                         .filter(|name| **name != instance.name)
                         .copied()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                        .collect();
+                    if others.is_empty() {
+                        format!(
+                            "declare an instance named `{target}`, or remove `rescue_of:` from {}",
+                            file_name(instance)
+                        )
+                    } else {
+                        format!(
+                            "set `rescue_of:` in {} to one of: {}; or declare an instance named `{target}`",
+                            file_name(instance),
+                            others.join(", ")
+                        )
+                    }
+                },
             })
         })
         .collect()
