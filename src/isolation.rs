@@ -187,12 +187,7 @@ fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
                 instances: pair.clone(),
                 shared: show(&a.state_dir),
                 message,
-                fix: format!(
-                    "give {} a state dir of its own: set `state_dir:` in {} to a path no other instance uses (e.g. ~/.openclaw-{}), or give it its own `profile:`",
-                    b.name,
-                    file_name(b),
-                    b.name
-                ),
+                fix: state_dir_fix(a, b),
             });
         }
         Some(relation) => {
@@ -312,6 +307,39 @@ fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
     }
 }
 
+/// How to give one of two instances sharing a state dir its own: change the
+/// one that wrote its state dir out, else the later one.
+fn state_dir_fix(a: &Effective, b: &Effective) -> String {
+    let moving = if b.declaration.state_dir.is_none() && a.declaration.state_dir.is_some() {
+        a
+    } else {
+        b
+    };
+    let other = if std::ptr::eq(moving, a) { b } else { a };
+    let own_profile = moving
+        .profile
+        .as_deref()
+        .filter(|profile| other.profile.as_deref() != Some(*profile));
+    match (&moving.declaration.state_dir, own_profile) {
+        (Some(written), Some(profile)) => format!(
+            "change `state_dir: {}` in {} to a path no other instance uses, or remove it: profile `{profile}` alone gives ~/.openclaw-{profile}",
+            written.display(),
+            file_name(moving)
+        ),
+        (Some(written), None) => format!(
+            "change `state_dir: {}` in {} to a path no other instance uses (e.g. ~/.openclaw-{})",
+            written.display(),
+            file_name(moving),
+            moving.name
+        ),
+        (None, _) => format!(
+            "give {} its own `profile:` in {} (its state dir becomes ~/.openclaw-<profile>), or set `state_dir:` there to a path no other instance uses",
+            moving.name,
+            file_name(moving)
+        ),
+    }
+}
+
 /// Whether the log file is openclaw's profile-named default.
 fn log_is_default(instance: &Effective) -> bool {
     instance
@@ -323,20 +351,31 @@ fn log_is_default(instance: &Effective) -> bool {
 
 fn workspace_fix(owner: &Effective, index: usize, away_from: &Path) -> String {
     let workspace = &owner.workspaces[index];
-    let place = match workspace.source.as_str() {
-        "workspace" => format!("set `workspace:` in {}", file_name(owner)),
+    let own = show(&owner.state_dir.join("workspace"));
+    let change = match workspace.source.as_str() {
+        "workspace" => format!(
+            "remove `workspace:` from {} (the default {own} is {}'s own) or point it elsewhere",
+            file_name(owner),
+            owner.name
+        ),
         "OPENCLAW_WORKSPACE_DIR" => format!(
-            "set `workspace:` in {} (it now comes from the inherited OPENCLAW_WORKSPACE_DIR)",
+            "set `workspace: {own}` in {} (the inherited OPENCLAW_WORKSPACE_DIR is shared by every instance that sets none)",
             file_name(owner)
         ),
         "default" => format!(
-            "set `workspace:` in {} (or give it its own state dir)",
-            file_name(owner)
+            "set `workspace:` in {} to a dir of its own, or give {} a state dir of its own",
+            file_name(owner),
+            owner.name
         ),
-        key => format!("change `{key}` in {}", show(&owner.config_path)),
+        key => format!(
+            "change `{key}` in {} to a dir inside {}'s own state dir {}",
+            show(&owner.config_path),
+            owner.name,
+            show(&owner.state_dir)
+        ),
     };
     format!(
-        "move {}'s workspace out of {}: {place}; <state dir>/workspace of its own state dir is a safe choice",
+        "move {}'s workspace out of {}: {change}",
         owner.name,
         show(away_from)
     )

@@ -120,7 +120,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
             "conflict: state dir: main and rescue both use $EXAMPLE/state/main",
             "(`state_dir: state-link` in rescue.yaml reaches it through a symlink)",
             "so their config, default workspace and TMPDIR, which default to paths inside it, are shared too",
-            "fix: give rescue a state dir of its own",
+            "fix: change `state_dir: state-link` in rescue.yaml to a path no other instance uses, or remove it: profile `rescue` alone gives ~/.openclaw-rescue",
         ],
     ),
     (
@@ -128,7 +128,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "conflict: workspace: rescue's workspace $HOME/.openclaw/workspace-rescue is inside main's state dir $HOME/.openclaw",
             "the older guide's `~/.openclaw/workspace-<profile>` layout",
-            "fix: move rescue's workspace out of $HOME/.openclaw: set `workspace:` in rescue.yaml",
+            "fix: move rescue's workspace out of $HOME/.openclaw: remove `workspace:` from rescue.yaml (the default $HOME/.openclaw-rescue/workspace is rescue's own)",
         ],
     ),
     (

@@ -206,7 +206,10 @@ fn workspaces_are_unique_not_nested_and_not_in_another_state_dir() {
                     b.workspaces[0].source = "workspace".to_string();
                 }),
             ],
-            vec![(Resource::Workspace, "set `workspace:` in b.yaml")],
+            vec![(
+                Resource::Workspace,
+                "remove `workspace:` from b.yaml (the default /h/.openclaw-b/workspace is b's own)",
+            )],
         ),
         (
             "nested workspaces",
