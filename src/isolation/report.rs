@@ -121,3 +121,83 @@ pub fn check_dir(dir: &Path, env: &EnvMap) -> Result<Report, DeclarationError> {
         warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_dir_loads_resolves_and_checks_keeping_bad_files_apart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical");
+        let sup = root.join("sup");
+        std::fs::create_dir_all(&sup).expect("mkdir");
+        std::fs::create_dir_all(root.join("home/.openclaw-broken-config")).expect("mkdir");
+        std::fs::write(
+            root.join("home/.openclaw-broken-config/openclaw.json"),
+            "{ gateway: ",
+        )
+        .expect("write config");
+        let files: &[(&str, &str)] = &[
+            ("main.yaml", "port: 18789\n"),
+            (
+                "rescue.yaml",
+                "profile: rescue\nport: 18809\nrole: rescue\nrescue_of: main\n",
+            ),
+            (
+                "helper.yaml",
+                "profile: helper\nport: 30000\nrole: rescue\nrescue_of: typo\n",
+            ),
+            ("broken.yaml", "port: [\n"),
+            (
+                "rescue-of-broken.yaml",
+                "profile: rob\nport: 40000\nrole: rescue\nrescue_of: broken\n",
+            ),
+            ("cfg.yaml", "profile: broken-config\nport: 50000\n"),
+        ];
+        for (name, text) in files {
+            std::fs::write(sup.join(name), text).expect("write declaration");
+        }
+        let mut env = crate::openclaw::EnvMap::new();
+        env.insert("HOME".into(), root.join("home").display().to_string());
+
+        let report = check_dir(&sup, &env).expect("dir is readable");
+        let names: Vec<&str> = report.effective.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["helper", "main", "rescue", "rescue-of-broken"]);
+        let errors: Vec<String> = report.file_errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors.iter().any(|e| e.contains("broken.yaml:1:7")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("openclaw.json:1:12: EOF parsing value")),
+            "{errors:?}"
+        );
+        let problems: Vec<(Resource, Vec<String>)> = report
+            .problems
+            .iter()
+            .map(|p| (p.resource, p.instances.clone()))
+            .collect();
+        // The typo is reported; the rescue of a merely broken file is not.
+        assert_eq!(
+            problems,
+            [
+                (
+                    Resource::Ports,
+                    vec!["main".to_string(), "rescue".to_string()]
+                ),
+                (Resource::RescueOf, vec!["helper".to_string()]),
+            ]
+        );
+        assert!(!report.is_sound());
+        // Missing OpenClaw configs are warnings, one per instance.
+        assert_eq!(report.warnings.len(), 4, "{:?}", report.warnings);
+
+        let json = serde_json::to_value(&report).expect("serializes");
+        assert_eq!(json["file_errors"][1]["instance"], "cfg");
+        assert_eq!(json["problems"][0]["resource"], "ports");
+    }
+}
