@@ -318,7 +318,13 @@ fn an_alias_bomb_is_a_clean_error() {
         previous = name;
     }
     let err = parse_text("bomb.yaml", &text).expect_err("a bomb must not parse");
-    assert!(matches!(err, DeclarationError::Invalid { .. }), "{err:?}");
+    // No key of a declaration takes nested lists, so the bomb is refused at
+    // its first unknown key, before a single alias is replayed.
+    assert!(
+        err.to_string()
+            .contains("bomb.yaml:3:1: `x0`: unknown field"),
+        "{err}"
+    );
 
     // The same through a field that accepts the aliases: the budget stops it.
     let long = "x".repeat(1000);
