@@ -3,6 +3,13 @@
 //! This module owns the raw, as-written shape of a declaration. It knows
 //! nothing about how openclaw resolves paths and ports (that is `openclaw`),
 //! and it does no IO beyond reading the files it is given.
+//!
+//! Theory of operation: [`parse`] turns one file's text into a
+//! [`LoadedDeclaration`] (serde-saphyr with tight budgets, then validation
+//! that serde cannot express); [`load_dir`] does that for every declaration
+//! file in a directory and keeps per-file errors apart, so that one broken
+//! file never hides the good ones. Every error names the file, the line, the
+//! column and the key, found through a small index of the file's keys.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,6 +17,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod keys;
+mod load;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use load::{
+    DeclarationError, DirScan, LoadedDeclaration, MAX_DECLARATION_BYTES, is_declaration_file,
+    load_dir, parse,
+};
+pub use validate::{STOP_SIGNALS, is_valid_name};
 
 /// A human duration (`10s`, `5m`, `1h 30m`, `250ms`), parsed with `humantime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -1,1 +1,556 @@
-//! Pure isolation checks over a whole set of effective settings.
+//! Pure isolation checks over a whole set of effective settings: proof that
+//! no two instances share a config, a state dir, a workspace, a log file, a
+//! TMPDIR or a port.
+//!
+//! Every problem is collected (never first-only), and each names the
+//! instances, the shared thing and a concrete fix. Paths arrive canonical
+//! (see `openclaw::canonical_path`), so comparing them is comparing places.
+//! [`check_dir`] is the one entry point that loads, resolves and checks a
+//! declarations directory: `check`, the daemon's start and its reload all
+//! call it.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::openclaw::Effective;
+
+mod ports;
+mod report;
+
+#[cfg(test)]
+mod tests;
+
+pub use report::{FileError, Report, Warning, check_dir};
+
+/// What two instances share (or what one instance gets wrong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    Config,
+    StateDir,
+    Workspace,
+    LogFile,
+    Tmpdir,
+    /// Port footprints that intersect.
+    Ports,
+    /// A port outside 1024..65535, or a block that runs past 65535.
+    PortRange,
+    /// `rescue_of` names no instance of the set.
+    RescueOf,
+}
+
+/// One isolation problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub resource: Resource,
+    /// The instances involved: two for a conflict, one for a range problem.
+    pub instances: Vec<String>,
+    /// The shared thing: a path, or a port range such as `18809..18899`.
+    pub shared: String,
+    /// What is wrong, naming the instances and the resource.
+    pub message: String,
+    /// A concrete change that removes the problem.
+    pub fix: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}; fix: {}", self.message, self.fix)
+    }
+}
+
+/// Every isolation problem within `instances`.
+pub fn check(instances: &[Effective]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for instance in instances {
+        problems.extend(ports::range_problems(instance, instances));
+    }
+    for (index, a) in instances.iter().enumerate() {
+        for b in &instances[index + 1..] {
+            path_problems(a, b, &mut problems);
+            problems.extend(ports::overlap_problems(a, b, instances));
+        }
+    }
+    problems.extend(rescue_problems(instances));
+    problems
+}
+
+/// How two paths relate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relation {
+    Same,
+    /// The first is inside the second.
+    Inside,
+    /// The second is inside the first.
+    Contains,
+}
+
+fn relation(a: &Path, b: &Path) -> Option<Relation> {
+    if a == b {
+        Some(Relation::Same)
+    } else if a.starts_with(b) {
+        Some(Relation::Inside)
+    } else if b.starts_with(a) {
+        Some(Relation::Contains)
+    } else {
+        None
+    }
+}
+
+fn file_name(instance: &Effective) -> String {
+    instance.file.file_name().map_or_else(
+        || instance.file.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    )
+}
+
+/// `` (`state_dir: state-link` in rescue.yaml reaches it through a symlink)``
+/// when the declaration spelled the path through a symlink.
+fn spelled(instance: &Effective, key: &str) -> String {
+    instance
+        .via_symlink
+        .iter()
+        .find(|declared| declared.key == key)
+        .map(|declared| {
+            format!(
+                " (`{key}: {}` in {} reaches it through a symlink)",
+                declared.written.display(),
+                file_name(instance)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+fn show(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
+    let pair = vec![a.name.clone(), b.name.clone()];
+    let state = relation(&a.state_dir, &b.state_dir);
+    // With one state dir, the config, workspace and TMPDIR that default to
+    // paths inside it are shared too; the state dir is the one thing to fix.
+    let derived =
+        |instance: &Effective, path: &Path, default: &str| path == instance.state_dir.join(default);
+    let shared_defaults: Vec<&str> = if state == Some(Relation::Same) {
+        [
+            (
+                "config",
+                derived(a, &a.config_path, "openclaw.json")
+                    && derived(b, &b.config_path, "openclaw.json"),
+            ),
+            (
+                "default workspace",
+                derived(a, &a.workspaces[0].path, "workspace")
+                    && derived(b, &b.workspaces[0].path, "workspace"),
+            ),
+            (
+                "TMPDIR",
+                derived(a, &a.tmpdir, "tmp") && derived(b, &b.tmpdir, "tmp"),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(what, shared)| shared.then_some(what))
+        .collect()
+    } else {
+        Vec::new()
+    };
+
+    match state {
+        Some(Relation::Same) => {
+            let mut message = format!(
+                "state dir: {} and {} both use {}{}{}",
+                a.name,
+                b.name,
+                show(&a.state_dir),
+                spelled(a, "state_dir"),
+                spelled(b, "state_dir"),
+            );
+            if !shared_defaults.is_empty() {
+                message.push_str(&format!(
+                    ", so their {}, which default to paths inside it, are shared too",
+                    and_list(&shared_defaults)
+                ));
+            }
+            problems.push(Problem {
+                resource: Resource::StateDir,
+                instances: pair.clone(),
+                shared: show(&a.state_dir),
+                message,
+                fix: state_dir_fix(a, b),
+            });
+        }
+        Some(relation) => {
+            let (inner, outer) = if relation == Relation::Inside {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            problems.push(Problem {
+                resource: Resource::StateDir,
+                instances: pair.clone(),
+                shared: show(&outer.state_dir),
+                message: format!(
+                    "state dir: {}'s state dir {} is inside {}'s state dir {}: nested state dirs share data",
+                    inner.name,
+                    show(&inner.state_dir),
+                    outer.name,
+                    show(&outer.state_dir)
+                ),
+                fix: format!(
+                    "move {}'s state dir out of {}: set `state_dir:` in {} to a sibling, not a child",
+                    inner.name,
+                    show(&outer.state_dir),
+                    file_name(inner)
+                ),
+            });
+        }
+        None => {}
+    }
+
+    if a.config_path == b.config_path && !shared_defaults.contains(&"config") {
+        problems.push(Problem {
+            resource: Resource::Config,
+            instances: pair.clone(),
+            shared: show(&a.config_path),
+            message: format!(
+                "config: {} and {} both read the OpenClaw config {}{}{}",
+                a.name,
+                b.name,
+                show(&a.config_path),
+                spelled(a, "config"),
+                spelled(b, "config"),
+            ),
+            fix: format!(
+                "give {} its own config: set `config:` in {} (by default it is <state dir>/openclaw.json)",
+                b.name,
+                file_name(b)
+            ),
+        });
+    }
+
+    workspace_problems(a, b, state.is_some(), &shared_defaults, problems);
+
+    if a.log_file == b.log_file {
+        let both_default = log_is_default(a) && log_is_default(b);
+        let (message, fix) = if both_default {
+            (
+                format!(
+                    "log file: {} and {} both write {}: without `logging.file` openclaw names its log after the profile ({}), not after the state dir",
+                    a.name,
+                    b.name,
+                    show(&a.log_file),
+                    a.profile.as_deref().map_or_else(
+                        || "both use the default profile".to_string(),
+                        |profile| format!("both use profile `{profile}`")
+                    ),
+                ),
+                format!(
+                    "set `logging.file` in {}'s OpenClaw config {} to a file of its own, or give {} its own `profile:`",
+                    b.name,
+                    show(&b.config_path),
+                    b.name
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "log file: {} and {} both write {}",
+                    a.name,
+                    b.name,
+                    show(&a.log_file)
+                ),
+                format!(
+                    "set a different `logging.file` in {}'s OpenClaw config {}",
+                    b.name,
+                    show(&b.config_path)
+                ),
+            )
+        };
+        problems.push(Problem {
+            resource: Resource::LogFile,
+            instances: pair.clone(),
+            shared: show(&a.log_file),
+            message,
+            fix,
+        });
+    }
+
+    if a.tmpdir == b.tmpdir && !shared_defaults.contains(&"TMPDIR") {
+        problems.push(Problem {
+            resource: Resource::Tmpdir,
+            instances: pair,
+            shared: show(&a.tmpdir),
+            message: format!(
+                "TMPDIR: {} and {} both use {}{}{}: the gateway keeps its compile cache and other files there",
+                a.name,
+                b.name,
+                show(&a.tmpdir),
+                spelled(a, "tmpdir"),
+                spelled(b, "tmpdir"),
+            ),
+            fix: format!(
+                "set `tmpdir:` in {} to a dir of its own, or drop it: the default <state dir>/tmp is unique whenever state dirs are",
+                file_name(b)
+            ),
+        });
+    }
+}
+
+/// How to give one of two instances sharing a state dir its own: change the
+/// one that wrote its state dir out, else the later one.
+fn state_dir_fix(a: &Effective, b: &Effective) -> String {
+    let moving = if b.declaration.state_dir.is_none() && a.declaration.state_dir.is_some() {
+        a
+    } else {
+        b
+    };
+    let other = if std::ptr::eq(moving, a) { b } else { a };
+    let own_profile = moving
+        .profile
+        .as_deref()
+        .filter(|profile| other.profile.as_deref() != Some(*profile));
+    match (&moving.declaration.state_dir, own_profile) {
+        (Some(written), Some(profile)) => format!(
+            "change `state_dir: {}` in {} to a path no other instance uses, or remove it: profile `{profile}` alone gives ~/.openclaw-{profile}",
+            written.display(),
+            file_name(moving)
+        ),
+        (Some(written), None) => format!(
+            "change `state_dir: {}` in {} to a path no other instance uses (e.g. ~/.openclaw-{})",
+            written.display(),
+            file_name(moving),
+            moving.name
+        ),
+        (None, _) => format!(
+            "give {} its own `profile:` in {} (its state dir becomes ~/.openclaw-<profile>), or set `state_dir:` there to a path no other instance uses",
+            moving.name,
+            file_name(moving)
+        ),
+    }
+}
+
+/// Whether the log file is openclaw's profile-named default.
+fn log_is_default(instance: &Effective) -> bool {
+    instance
+        .log_file
+        .file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| name.contains("{date}"))
+}
+
+fn workspace_fix(owner: &Effective, index: usize, away_from: &Path) -> String {
+    let workspace = &owner.workspaces[index];
+    let own = show(&owner.state_dir.join("workspace"));
+    let change = match workspace.source.as_str() {
+        "workspace" => format!(
+            "remove `workspace:` from {} (the default {own} is {}'s own) or point it elsewhere",
+            file_name(owner),
+            owner.name
+        ),
+        "OPENCLAW_WORKSPACE_DIR" => format!(
+            "set `workspace: {own}` in {} (the inherited OPENCLAW_WORKSPACE_DIR is shared by every instance that sets none)",
+            file_name(owner)
+        ),
+        "default" => format!(
+            "set `workspace:` in {} to a dir of its own, or give {} a state dir of its own",
+            file_name(owner),
+            owner.name
+        ),
+        key => format!(
+            "change `{key}` in {} to a dir inside {}'s own state dir {}",
+            show(&owner.config_path),
+            owner.name,
+            show(&owner.state_dir)
+        ),
+    };
+    format!(
+        "move {}'s workspace out of {}: {change}",
+        owner.name,
+        show(away_from)
+    )
+}
+
+fn agent_label(instance: &Effective, index: usize) -> String {
+    let workspace = &instance.workspaces[index];
+    if workspace.agent == "default" {
+        format!("{}'s workspace", instance.name)
+    } else {
+        format!(
+            "{}'s workspace of agent `{}`",
+            instance.name, workspace.agent
+        )
+    }
+}
+
+fn workspace_problems(
+    a: &Effective,
+    b: &Effective,
+    state_dirs_conflict: bool,
+    shared_defaults: &[&str],
+    problems: &mut Vec<Problem>,
+) {
+    let pair = vec![a.name.clone(), b.name.clone()];
+    for (index_a, workspace_a) in a.workspaces.iter().enumerate() {
+        for (index_b, workspace_b) in b.workspaces.iter().enumerate() {
+            if index_a == 0 && index_b == 0 && shared_defaults.contains(&"default workspace") {
+                continue;
+            }
+            let Some(relation) = relation(&workspace_a.path, &workspace_b.path) else {
+                continue;
+            };
+            let (message, fix) = match relation {
+                Relation::Same => (
+                    format!(
+                        "workspace: {} and {} are the same dir {}",
+                        agent_label(a, index_a),
+                        agent_label(b, index_b),
+                        show(&workspace_a.path)
+                    ),
+                    workspace_fix(b, index_b, &workspace_b.path),
+                ),
+                Relation::Inside => (
+                    format!(
+                        "workspace: {} {} is inside {} {}",
+                        agent_label(a, index_a),
+                        show(&workspace_a.path),
+                        agent_label(b, index_b),
+                        show(&workspace_b.path)
+                    ),
+                    workspace_fix(a, index_a, &workspace_b.path),
+                ),
+                Relation::Contains => (
+                    format!(
+                        "workspace: {} {} is inside {} {}",
+                        agent_label(b, index_b),
+                        show(&workspace_b.path),
+                        agent_label(a, index_a),
+                        show(&workspace_a.path)
+                    ),
+                    workspace_fix(b, index_b, &workspace_a.path),
+                ),
+            };
+            problems.push(Problem {
+                resource: Resource::Workspace,
+                instances: pair.clone(),
+                shared: show(&workspace_a.path),
+                message,
+                fix,
+            });
+        }
+    }
+    if state_dirs_conflict {
+        // Already reported as a state dir conflict, of which this is a part.
+        return;
+    }
+    for (owner, other) in [(a, b), (b, a)] {
+        for (index, workspace) in owner.workspaces.iter().enumerate() {
+            if relation(&workspace.path, &other.state_dir).is_none() {
+                continue;
+            }
+            // Meeting one of the other's workspaces is reported above already.
+            if other
+                .workspaces
+                .iter()
+                .any(|theirs| relation(&workspace.path, &theirs.path).is_some())
+            {
+                continue;
+            }
+            let older_layout = workspace.path.parent() == Some(other.state_dir.as_path())
+                && workspace
+                    .path
+                    .file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| name.starts_with("workspace-"));
+            let guide_note = if older_layout {
+                " (the older guide's `~/.openclaw/workspace-<profile>` layout does this)"
+            } else {
+                ""
+            };
+            problems.push(Problem {
+                resource: Resource::Workspace,
+                instances: pair.clone(),
+                shared: show(&other.state_dir),
+                message: format!(
+                    "workspace: {} {} is inside {}'s state dir {}{guide_note}",
+                    agent_label(owner, index),
+                    show(&workspace.path),
+                    other.name,
+                    show(&other.state_dir)
+                ),
+                fix: workspace_fix(owner, index, &other.state_dir),
+            });
+        }
+    }
+}
+
+fn rescue_problems(instances: &[Effective]) -> Vec<Problem> {
+    let names: Vec<&str> = instances
+        .iter()
+        .map(|instance| instance.name.as_str())
+        .collect();
+    instances
+        .iter()
+        .filter_map(|instance| {
+            let target = instance.declaration.rescue_of.as_deref()?;
+            if names.contains(&target) {
+                return None;
+            }
+            Some(Problem {
+                resource: Resource::RescueOf,
+                instances: vec![instance.name.clone()],
+                shared: target.to_string(),
+                message: format!(
+                    "rescue_of: {} rescues `{target}`, but no instance is named `{target}`",
+                    instance.name
+                ),
+                fix: {
+                    let others: Vec<&str> = names
+                        .iter()
+                        .filter(|name| **name != instance.name)
+                        .copied()
+                        .collect();
+                    if others.is_empty() {
+                        format!(
+                            "declare an instance named `{target}`, or remove `rescue_of:` from {}",
+                            file_name(instance)
+                        )
+                    } else {
+                        format!(
+                            "set `rescue_of:` in {} to one of: {}; or declare an instance named `{target}`",
+                            file_name(instance),
+                            others.join(", ")
+                        )
+                    }
+                },
+            })
+        })
+        .collect()
+}
+
+/// The canonical paths an instance owns, for callers that show them.
+pub fn owned_paths(instance: &Effective) -> Vec<(&'static str, PathBuf)> {
+    let mut owned = vec![
+        ("config", instance.config_path.clone()),
+        ("state dir", instance.state_dir.clone()),
+    ];
+    owned.extend(
+        instance
+            .workspaces
+            .iter()
+            .map(|workspace| ("workspace", workspace.path.clone())),
+    );
+    owned.push(("log", instance.log_file.clone()));
+    owned.push(("tmpdir", instance.tmpdir.clone()));
+    owned
+}

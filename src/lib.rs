@@ -9,7 +9,6 @@ pub mod isolation;
 pub mod lifecycle;
 pub mod logs;
 pub mod openclaw;
-mod openclaw_tmp;
 pub mod probe;
 pub mod prober;
 pub mod process;

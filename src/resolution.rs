@@ -1,9 +1,12 @@
 //! The one entry point the daemon uses to read a declarations directory:
-//! load, resolve and check, with per-file errors kept apart so that one bad
-//! file never hides the good ones.
+//! load, resolve and check (through `isolation::check_dir`, the same function
+//! `check` uses), with per-file errors kept apart so that one bad file never
+//! hides the good ones. It adds what only the daemon needs: a `probes:` block
+//! that cannot run is a file error too.
 
 use std::path::{Path, PathBuf};
 
+use crate::isolation::{self, Report};
 use crate::openclaw::{Effective, EnvMap};
 
 /// A declaration file that could not be used, and why.
@@ -19,6 +22,7 @@ pub struct FileError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     pub instances: Vec<String>,
+    /// What is wrong and the fix, naming both instances.
     pub message: String,
 }
 
@@ -28,45 +32,58 @@ pub struct Scan {
     pub file_errors: Vec<FileError>,
 }
 
-/// Read and resolve every declaration in `dir`.
+/// Read and resolve every declaration in `dir`; conflicts are not checked
+/// here (see [`conflicts`]), so reload can decide which change to reject.
 pub fn scan(dir: &Path, env: &EnvMap) -> Scan {
-    let (effective, errors) = crate::openclaw_tmp::tmp_scan(dir, env);
+    match isolation::check_dir(dir, env) {
+        Ok(report) => split(report),
+        Err(err) => Scan {
+            effective: Vec::new(),
+            file_errors: vec![FileError {
+                file: dir.to_path_buf(),
+                name: None,
+                reason: err.to_string(),
+            }],
+        },
+    }
+}
+
+fn split(report: Report) -> Scan {
+    let mut file_errors: Vec<FileError> = report
+        .file_errors
+        .iter()
+        .map(|err| FileError {
+            file: err.file().to_path_buf(),
+            name: err.instance().map(str::to_string),
+            reason: err.to_string(),
+        })
+        .collect();
+    let mut effective = Vec::new();
+    for instance in report.effective {
+        match crate::probe::effective_probes(&instance.declaration.probes) {
+            Ok(_) => effective.push(instance),
+            Err(err) => file_errors.push(FileError {
+                file: instance.file.clone(),
+                name: Some(instance.name.clone()),
+                reason: format!("{}: {err}", instance.file.display()),
+            }),
+        }
+    }
     Scan {
         effective,
-        file_errors: errors
-            .into_iter()
-            .map(|(file, reason)| FileError {
-                file,
-                name: None,
-                reason,
-            })
-            .collect(),
+        file_errors,
     }
 }
 
 /// Every isolation conflict within `set`.
 pub fn conflicts(set: &[Effective]) -> Vec<Conflict> {
-    let mut found = Vec::new();
-    for (i, a) in set.iter().enumerate() {
-        for b in &set[i + 1..] {
-            if a.state_dir == b.state_dir {
-                found.push(Conflict {
-                    instances: vec![a.name.clone(), b.name.clone()],
-                    message: format!("{} and {} share a state dir", a.name, b.name),
-                });
-            }
-        }
-    }
-    found
-}
-
-/// Whether a path names a declaration file (TEMPORARY forwarder).
-pub fn is_declaration_file(path: &Path) -> bool {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
+    isolation::check(set)
+        .into_iter()
+        .map(|problem| Conflict {
+            instances: problem.instances.clone(),
+            message: problem.to_string(),
+        })
+        .collect()
 }
 
 /// The result of `check` as the control socket reports it.
@@ -75,16 +92,18 @@ pub struct CheckReport {
     pub json: serde_json::Value,
 }
 
-/// Check a declarations dir (TEMPORARY until the isolation report lands).
+/// The same report `openclaw-supervisor check --json` prints.
 pub fn check_report(dir: &Path, env: &EnvMap) -> CheckReport {
-    let scan = scan(dir, env);
-    let conflicts = conflicts(&scan.effective);
-    let ok = scan.file_errors.is_empty() && conflicts.is_empty();
-    CheckReport {
-        ok,
-        json: serde_json::json!({
-            "file_errors": scan.file_errors.iter().map(|e| serde_json::json!({"file": e.file, "reason": e.reason})).collect::<Vec<_>>(),
-            "problems": conflicts.iter().map(|c| serde_json::json!({"instances": c.instances, "message": c.message})).collect::<Vec<_>>(),
-        }),
+    match isolation::check_dir(dir, env) {
+        Ok(report) => CheckReport {
+            ok: report.is_sound(),
+            json: serde_json::to_value(&report).unwrap_or_else(
+                |err| serde_json::json!({ "error": format!("cannot encode the report: {err}") }),
+            ),
+        },
+        Err(err) => CheckReport {
+            ok: false,
+            json: serde_json::json!({ "error": err.to_string() }),
+        },
     }
 }

@@ -45,7 +45,7 @@ pub fn is_relevant(path: &Path, dir: &Path, configs: &BTreeSet<PathBuf>) -> bool
     if configs.contains(path) {
         return true;
     }
-    path.parent() == Some(dir) && crate::resolution::is_declaration_file(path)
+    path.parent() == Some(dir) && crate::declaration::is_declaration_file(path)
 }
 
 /// The running watcher; dropping it stops watching.

@@ -1,16 +1,244 @@
-//! `openclaw-supervisor check`.
+//! `openclaw-supervisor check`: load, resolve and check the declarations,
+//! print each instance's footprint and every problem.
+//!
+//! Exit codes: 0 sound, 1 conflicts, 2 a file (or the directory) could not
+//! be read or parsed; a broken file wins over conflicts, since the check is
+//! incomplete without it.
+
+use std::path::PathBuf;
 
 use clap::Args;
+use serde::Serialize;
 
-use super::Global;
+use openclaw_supervisor::isolation::{self, FileError, Problem, Report, Warning};
+use openclaw_supervisor::openclaw::{Effective, EnvMap};
+
+use super::{Global, exit};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// The declarations directory (overrides --dir).
+    #[arg(value_name = "DIR")]
+    pub directory: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn run(_global: &Global, _args: CheckArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("check is not built yet")
+/// The supervisor's environment as a map (variables that are not UTF-8 are
+/// skipped: openclaw reads none of them).
+pub fn environment() -> EnvMap {
+    std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
+}
+
+pub fn run(global: &Global, args: CheckArgs) -> anyhow::Result<u8> {
+    let dir = args.directory.unwrap_or_else(|| global.dir.clone());
+    let report = match isolation::check_dir(&dir, &environment()) {
+        Ok(report) => report,
+        Err(err) => {
+            if args.json {
+                let json = serde_json::json!({ "sound": false, "error": err.to_string() });
+                println!("{}", serde_json::to_string_pretty(&json)?);
+            } else {
+                eprintln!("openclaw-supervisor: {err}");
+            }
+            return Ok(exit::UNREADABLE);
+        }
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&JsonReport::from(&report))?
+        );
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(exit_code(&report))
+}
+
+fn exit_code(report: &Report) -> u8 {
+    if !report.file_errors.is_empty() {
+        exit::UNREADABLE
+    } else if !report.problems.is_empty() {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+/// The JSON shape: the report plus what a reader would otherwise compute.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    sound: bool,
+    instances: Vec<JsonInstance<'a>>,
+    problems: &'a [Problem],
+    file_errors: &'a [FileError],
+    warnings: &'a [Warning],
+}
+
+#[derive(Serialize)]
+struct JsonInstance<'a> {
+    #[serde(flatten)]
+    effective: &'a Effective,
+    /// `[first, last]`, inclusive.
+    port_block: [u32; 2],
+}
+
+impl<'a> From<&'a Report> for JsonReport<'a> {
+    fn from(report: &'a Report) -> Self {
+        JsonReport {
+            sound: report.is_sound(),
+            instances: report
+                .effective
+                .iter()
+                .map(|effective| {
+                    let block = effective.port_block();
+                    JsonInstance {
+                        effective,
+                        port_block: [*block.start(), *block.end()],
+                    }
+                })
+                .collect(),
+            problems: &report.problems,
+            file_errors: &report.file_errors,
+            warnings: &report.warnings,
+        }
+    }
+}
+
+/// Columns padded to their widest cell; the last column is not padded.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| {
+            rows.iter()
+                .filter_map(|row| row.get(column))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (column, cell) in row.iter().enumerate() {
+            if column + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[column]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn render(report: &Report) -> String {
+    let mut out = String::new();
+    if !report.effective.is_empty() {
+        let mut ports = vec![
+            ["INSTANCE", "PROFILE", "PORT", "FROM", "BLOCK", "CDP PORTS"]
+                .map(str::to_string)
+                .to_vec(),
+        ];
+        let mut paths = vec![["INSTANCE", "WHAT", "PATH"].map(str::to_string).to_vec()];
+        for instance in &report.effective {
+            let block = instance.port_block();
+            let cdp = if instance.explicit_ports.is_empty() {
+                "-".to_string()
+            } else {
+                instance
+                    .explicit_ports
+                    .iter()
+                    .map(|explicit| format!("{} ({})", explicit.port, explicit.key))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            ports.push(vec![
+                instance.name.clone(),
+                instance
+                    .profile
+                    .clone()
+                    .unwrap_or_else(|| "default".to_string()),
+                instance.port.to_string(),
+                instance.port_source.describe().to_string(),
+                format!("{}..{}", block.start(), block.end()),
+                cdp,
+            ]);
+            let missing = if instance.config_exists {
+                ""
+            } else {
+                " (missing)"
+            };
+            let mut row = |what: String, path: String| {
+                paths.push(vec![instance.name.clone(), what, path]);
+            };
+            row(
+                "config".into(),
+                format!("{}{missing}", instance.config_path.display()),
+            );
+            row("state dir".into(), instance.state_dir.display().to_string());
+            for workspace in &instance.workspaces {
+                let what = if workspace.agent == "default" {
+                    "workspace".to_string()
+                } else {
+                    format!("workspace ({})", workspace.agent)
+                };
+                row(what, workspace.path.display().to_string());
+            }
+            row("log".into(), instance.log_file.display().to_string());
+            row("tmpdir".into(), instance.tmpdir.display().to_string());
+        }
+        out.push_str(&table(&ports));
+        out.push('\n');
+        out.push_str(&table(&paths));
+        out.push('\n');
+    }
+    for warning in &report.warnings {
+        out.push_str(&format!(
+            "warning: {}: {}\n",
+            warning.instance, warning.message
+        ));
+    }
+    for error in &report.file_errors {
+        out.push_str(&format!("error: {error}\n"));
+    }
+    for problem in &report.problems {
+        out.push_str(&format!(
+            "conflict: {}\n  fix: {}\n",
+            problem.message, problem.fix
+        ));
+    }
+    if !report.warnings.is_empty() || !report.file_errors.is_empty() || !report.problems.is_empty()
+    {
+        out.push('\n');
+    }
+    let instances = plural(report.effective.len(), "instance");
+    out.push_str(&if !report.file_errors.is_empty() {
+        format!(
+            "unreadable: {} could not be used; {} checked, {} found among them\n",
+            plural(report.file_errors.len(), "file"),
+            instances,
+            plural(report.problems.len(), "conflict")
+        )
+    } else if !report.problems.is_empty() {
+        format!(
+            "conflicts: {} among {instances}\n",
+            plural(report.problems.len(), "problem")
+        )
+    } else {
+        format!("sound: {instances}, no conflicts\n")
+    });
+    out
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }

@@ -211,10 +211,8 @@ impl Daemon {
     }
 
     pub fn try_exit(&mut self) -> Option<ExitStatus> {
-        if self.exit.is_none() {
-            if let Some(child) = self.child.as_mut() {
-                self.exit = child.try_wait().expect("try_wait");
-            }
+        if let Some(child) = self.child.as_mut().filter(|_| self.exit.is_none()) {
+            self.exit = child.try_wait().expect("try_wait");
         }
         self.exit
     }
@@ -338,8 +336,9 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if self.try_exit().is_none() {
-            if let Some(child) = self.child.as_mut() {
+        let running = self.try_exit().is_none();
+        if let Some(child) = self.child.as_mut().filter(|_| running) {
+            {
                 let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
                 let start = Instant::now();
                 while start.elapsed() < Duration::from_secs(20) {

@@ -1,0 +1,453 @@
+use std::path::Path;
+
+use super::*;
+
+fn parse_text(file: &str, text: &str) -> Result<LoadedDeclaration, DeclarationError> {
+    parse(Path::new(file), text)
+}
+
+#[test]
+fn a_full_declaration_parses_with_its_values() {
+    let text = "\
+profile: rescue
+port: 19789
+bind: loopback
+command: /opt/openclaw/bin/openclaw
+args: [--verbose]
+config: ~/.openclaw-rescue/openclaw.json
+state_dir: ~/.openclaw-rescue
+workspace: ~/.openclaw-rescue/workspace
+tmpdir: /var/tmp/rescue
+env: { OPENCLAW_LOG_LEVEL: info }
+role: rescue
+rescue_of: Main
+standby: true
+restart: { policy: on-failure, backoff: { initial: 2s, max: 5m }, reset_after: 10m }
+stop: { signal: term, timeout: 90s }
+probes:
+  startup: { http: /startupz, timeout: 120s }
+  liveness: { http: /healthz, every: 10s, timeout: 2s, failures: 3 }
+  readiness: { http: /readyz, every: 10s, json: { ready: 'true' } }
+logs: { max_size: 20MiB, keep: 3 }
+";
+    let loaded = parse_text("/etc/sup/rescue.yaml", text).expect("valid declaration");
+    let decl = &loaded.declaration;
+    assert_eq!(loaded.name, "rescue");
+    assert_eq!(decl.port, Some(19789));
+    assert_eq!(decl.role, Role::Rescue);
+    // Names are stored lowercase, so the reference to one is too.
+    assert_eq!(decl.rescue_of.as_deref(), Some("main"));
+    assert_eq!(decl.restart.policy, RestartPolicy::OnFailure);
+    assert_eq!(decl.restart.backoff.initial, HumanDuration::from_secs(2));
+    assert_eq!(decl.restart.reset_after, HumanDuration::from_secs(600));
+    // The stop signal is brought to its canonical spelling.
+    assert_eq!(decl.stop.signal, "SIGTERM");
+    assert_eq!(decl.stop.timeout, HumanDuration::from_secs(90));
+    assert_eq!(decl.probes.liveness.failures, Some(3));
+    assert_eq!(decl.logs.max_size, bytesize::ByteSize::mib(20));
+    assert_eq!(
+        decl.config.as_deref(),
+        Some(Path::new("~/.openclaw-rescue/openclaw.json"))
+    );
+}
+
+#[test]
+fn an_empty_file_is_a_declaration_with_every_default() {
+    let loaded = parse_text("main.yaml", "# nothing set\n").expect("empty is valid");
+    assert_eq!(loaded.name, "main");
+    assert_eq!(loaded.declaration, Declaration::default());
+    assert_eq!(loaded.declaration.stop.signal, "SIGTERM");
+    assert_eq!(loaded.declaration.restart.policy, RestartPolicy::Always);
+}
+
+#[test]
+fn instance_names_come_from_the_name_key_or_the_file_stem() {
+    let rows: &[(&str, &str, Result<&str, &str>)] = &[
+        ("main.yaml", "", Ok("main")),
+        ("dir/rescue-2.yml", "", Ok("rescue-2")),
+        ("Main.yaml", "", Ok("main")),
+        ("whatever.yaml", "name: Work_1\n", Ok("work_1")),
+        ("main.prod.yaml", "", Err("the file name `main.prod`")),
+        ("-x.yaml", "", Err("not a valid instance name")),
+        (
+            "ok.yaml",
+            "name: 'bad name'\n",
+            Err("`bad name` is not a valid"),
+        ),
+    ];
+    for (file, text, expected) in rows {
+        let result = parse_text(file, text);
+        match (expected, result) {
+            (Ok(name), Ok(loaded)) => assert_eq!(loaded.name, *name, "{file}"),
+            (Err(words), Err(err)) => {
+                assert!(err.to_string().contains(words), "{file}: {err}")
+            }
+            (expected, got) => panic!("{file}: expected {expected:?}, got {got:?}"),
+        }
+    }
+    let long = format!("name: a{}\n", "b".repeat(64));
+    assert!(parse_text("x.yaml", &long).is_err(), "65 characters");
+    let longest = format!("name: a{}\n", "b".repeat(63));
+    assert!(parse_text("x.yaml", &longest).is_ok(), "64 characters");
+}
+
+/// (text, line, column, key, words in the message)
+type ErrorRow = (
+    &'static str,
+    Option<u64>,
+    Option<u64>,
+    Option<&'static str>,
+    &'static str,
+);
+
+#[test]
+fn errors_name_the_line_the_column_and_the_key() {
+    let rows: &[ErrorRow] = &[
+        (
+            "port: 1\nbogus: 1\n",
+            Some(2),
+            Some(1),
+            Some("bogus"),
+            "unknown field `bogus`",
+        ),
+        (
+            "probes:\n  liveness:\n    evry: 10s\n",
+            Some(3),
+            Some(5),
+            Some("probes.liveness.evry"),
+            "unknown field `evry`",
+        ),
+        (
+            "stop:\n  timeout: 10x\n",
+            Some(2),
+            Some(12),
+            Some("stop.timeout"),
+            "invalid duration `10x`",
+        ),
+        (
+            "restart: { backoff: { initial: soon } }\n",
+            Some(1),
+            Some(32),
+            Some("restart.backoff.initial"),
+            "invalid duration `soon`",
+        ),
+        ("port: 70000\n", Some(1), Some(7), Some("port"), "u16"),
+        ("role: boss\n", Some(1), Some(7), Some("role"), "boss"),
+        (
+            "port: 1\nport: 2\n",
+            Some(2),
+            Some(1),
+            Some("port"),
+            "duplicate",
+        ),
+        (
+            "port: 1\n---\nport: 2\n",
+            Some(2),
+            Some(1),
+            Some("port"),
+            "safety budget",
+        ),
+        (
+            "args: [a\n",
+            Some(1),
+            Some(7),
+            Some("args"),
+            "unclosed bracket",
+        ),
+        // Validation errors are placed at their key too.
+        (
+            "port: 1\nrescue_of: main\n",
+            Some(2),
+            Some(1),
+            Some("rescue_of"),
+            "needs `role: rescue`",
+        ),
+        (
+            "role: rescue\nrescue_of: Self\n",
+            Some(2),
+            Some(1),
+            Some("rescue_of"),
+            "cannot rescue itself",
+        ),
+        (
+            "standby: true\n",
+            Some(1),
+            Some(1),
+            Some("standby"),
+            "needs `role: rescue`",
+        ),
+        (
+            "stop:\n  signal: SIGKILL\n",
+            Some(2),
+            Some(3),
+            Some("stop.signal"),
+            "unclean boot",
+        ),
+        (
+            "stop: { signal: SIGWHAT }\n",
+            Some(1),
+            Some(9),
+            Some("stop.signal"),
+            "use one of SIGTERM",
+        ),
+        (
+            "args: [--verbose, '--port=1']\n",
+            None,
+            None,
+            Some("args[1]"),
+            "use the `port` key",
+        ),
+        (
+            "args: [--bind, lan]\n",
+            None,
+            None,
+            Some("args[0]"),
+            "use the `bind` key",
+        ),
+        (
+            "args: [--profile, x]\n",
+            None,
+            None,
+            Some("args[0]"),
+            "use the `profile` key",
+        ),
+        (
+            "env:\n  OPENCLAW_STATE_DIR: /x\n",
+            Some(2),
+            Some(3),
+            Some("env.OPENCLAW_STATE_DIR"),
+            "use the `state_dir` key",
+        ),
+        (
+            "env: { INVOCATION_ID: x }\n",
+            Some(1),
+            Some(8),
+            Some("env.INVOCATION_ID"),
+            "strips systemd markers",
+        ),
+        (
+            "env: { 'A=B': x }\n",
+            Some(1),
+            Some(8),
+            Some("env.A=B"),
+            "contain no `=`",
+        ),
+        (
+            "env: { '': x }\n",
+            Some(1),
+            Some(8),
+            Some("env."),
+            "non-empty",
+        ),
+        (
+            "probes:\n  liveness: { http: /healthz, tcp: true }\n",
+            Some(2),
+            Some(3),
+            Some("probes.liveness"),
+            "only one of",
+        ),
+        (
+            "probes: { startup: { http: healthz } }\n",
+            Some(1),
+            Some(22),
+            Some("probes.startup.http"),
+            "leading `/`",
+        ),
+        (
+            "probes: { readiness: { exec: [] } }\n",
+            Some(1),
+            Some(24),
+            Some("probes.readiness.exec"),
+            "command is empty",
+        ),
+        (
+            "profile: 'no way'\n",
+            Some(1),
+            Some(1),
+            Some("profile"),
+            "not a valid openclaw profile name",
+        ),
+        (
+            "restart: { backoff: { initial: 10m, max: 1m } }\n",
+            Some(1),
+            Some(37),
+            Some("restart.backoff.max"),
+            "below the initial backoff",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (text, line, column, key, words) in rows {
+        let err = parse_text("/d/self.yaml", text).expect_err(text);
+        let DeclarationError::Invalid {
+            file,
+            line: got_line,
+            column: got_column,
+            key: got_key,
+            message,
+        } = &err
+        else {
+            failures.push(format!("{text:?}: not Invalid: {err:?}"));
+            continue;
+        };
+        // The rendered error leads with the file and, when known, the position.
+        let lead = match (line, column) {
+            (Some(line), Some(column)) => format!("/d/self.yaml:{line}:{column}: "),
+            _ => "/d/self.yaml: ".to_string(),
+        };
+        if file != Path::new("/d/self.yaml")
+            || (got_line, got_column) != (line, column)
+            || got_key.as_deref() != *key
+            || !message.contains(words)
+            || !err.to_string().starts_with(&lead)
+        {
+            failures.push(format!("{text:?}: {err}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn an_alias_bomb_is_a_clean_error() {
+    // Each level multiplies by ten: fully expanded this is 10^12 strings.
+    let mut text = String::from("env:\n  A: &a lol\n");
+    let mut previous = "a".to_string();
+    for level in 0..12 {
+        let name = format!("l{level}");
+        let aliases = vec![format!("*{previous}"); 10].join(", ");
+        text.push_str(&format!("x{level}: &{name} [{aliases}]\n"));
+        previous = name;
+    }
+    let err = parse_text("bomb.yaml", &text).expect_err("a bomb must not parse");
+    // No key of a declaration takes nested lists, so the bomb is refused at
+    // its first unknown key, before a single alias is replayed.
+    assert!(
+        err.to_string()
+            .contains("bomb.yaml:3:1: `x0`: unknown field"),
+        "{err}"
+    );
+
+    // The same through a field that accepts the aliases: the budget stops it.
+    let long = "x".repeat(1000);
+    let aliases = vec!["*a"; 200].join(", ");
+    let text = format!("command: &a {long}\nargs: [{aliases}]\n");
+    let err = parse_text("bomb.yaml", &text).expect_err("too many aliases");
+    assert!(err.to_string().contains("safety budget"), "{err}");
+}
+
+#[test]
+fn a_huge_file_is_refused_before_parsing() {
+    let text = format!("# {}\n", "x".repeat(MAX_DECLARATION_BYTES));
+    let err = parse_text("big.yaml", &text).expect_err("too large");
+    assert!(matches!(err, DeclarationError::TooLarge { .. }), "{err:?}");
+}
+
+#[test]
+fn stop_signals_are_accepted_in_any_spelling_and_stored_canonically() {
+    let rows: &[(&str, Option<&str>)] = &[
+        ("SIGTERM", Some("SIGTERM")),
+        ("term", Some("SIGTERM")),
+        ("INT", Some("SIGINT")),
+        ("sigquit", Some("SIGQUIT")),
+        ("HUP", Some("SIGHUP")),
+        ("KILL", None),
+        ("SIGUSR1", None),
+        ("USR2", None),
+        ("15", None),
+    ];
+    for (written, expected) in rows {
+        let text = format!("stop: {{ signal: '{written}' }}\n");
+        let result = parse_text("main.yaml", &text);
+        assert_eq!(
+            result.ok().map(|loaded| loaded.declaration.stop.signal),
+            expected.map(str::to_string),
+            "{written}"
+        );
+    }
+}
+
+#[test]
+fn only_yaml_files_that_are_not_editor_leftovers_are_declarations() {
+    let rows: &[(&str, bool)] = &[
+        ("main.yaml", true),
+        ("main.yml", true),
+        ("dir/main.YAML", true),
+        ("main.json", false),
+        ("main", false),
+        (".main.yaml", false),
+        (".main.yaml.swp", false),
+        ("main.yaml.swp", false),
+        ("main.yaml~", false),
+        ("#main.yaml#", false),
+        (".#main.yaml", false),
+        ("main.yaml.bak", false),
+        ("main.yaml.dpkg-old", false),
+        (".yaml", false),
+    ];
+    for (file, expected) in rows {
+        assert_eq!(is_declaration_file(Path::new(file)), *expected, "{file}");
+    }
+}
+
+#[test]
+fn load_dir_keeps_good_files_and_reports_each_broken_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.path().join(name), text).expect("write declaration");
+    };
+    write(
+        "rescue.yaml",
+        "role: rescue\nrescue_of: main\nport: 19789\n",
+    );
+    write("main.yaml", "port: 18789\n");
+    write("broken.yaml", "port: [\n");
+    write("twin-a.yaml", "name: twin\n");
+    write("twin-b.yml", "name: TWIN\n");
+    write(".hidden.yaml", "bogus: 1\n");
+    write("main.yaml~", "bogus: 1\n");
+    write("notes.txt", "bogus: 1\n");
+    std::fs::create_dir(dir.path().join("sub.yaml")).expect("subdir");
+
+    let scan = load_dir(dir.path()).expect("dir is readable");
+    let names: Vec<&str> = scan
+        .declarations
+        .iter()
+        .map(|loaded| loaded.name.as_str())
+        .collect();
+    assert_eq!(names, ["main", "rescue"]);
+    assert_eq!(scan.declarations[0].file, dir.path().join("main.yaml"));
+    assert_eq!(scan.errors.len(), 2, "{:?}", scan.errors);
+    assert_eq!(scan.errors[0].file(), dir.path().join("broken.yaml"));
+    let twin = &scan.errors[1];
+    assert!(
+        matches!(twin, DeclarationError::DuplicateName { name, .. } if name == "twin"),
+        "{twin:?}"
+    );
+    let message = twin.to_string();
+    assert!(
+        message.contains("twin-a.yaml") && message.contains("twin-b.yml"),
+        "{message}"
+    );
+}
+
+#[test]
+fn load_dir_of_a_missing_directory_is_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("nope");
+    let err = load_dir(&missing).expect_err("missing dir");
+    assert!(matches!(err, DeclarationError::ReadDir { .. }), "{err:?}");
+    assert!(err.to_string().contains("--dir"), "{err}");
+}
+
+#[test]
+fn load_dir_reports_a_file_that_is_not_utf8() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("bin.yaml"), [0xff, 0xfe, 0x00]).expect("write");
+    let scan = load_dir(dir.path()).expect("dir is readable");
+    assert!(scan.declarations.is_empty());
+    assert_eq!(scan.errors.len(), 1);
+    assert!(
+        scan.errors[0].to_string().contains("not UTF-8"),
+        "{}",
+        scan.errors[0]
+    );
+}

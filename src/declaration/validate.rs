@@ -1,0 +1,309 @@
+//! Rules a declaration must follow that serde's types cannot express.
+//! Pure: works on the parsed value only.
+
+use super::{Declaration, ProbeSpec, Role};
+
+/// A rule broken by a declaration: the key (dotted path) and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Invalid {
+    pub key: String,
+    pub message: String,
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> Invalid {
+    Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// The openclaw profile rule, `^[a-z0-9][a-z0-9_-]{0,63}$`, case-insensitive
+/// as openclaw applies it. Instance names follow the same rule.
+pub fn is_valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 64
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[1..]
+            .iter()
+            .all(|byte| byte.is_ascii_alphanumeric() || *byte == b'_' || *byte == b'-')
+}
+
+/// The signals a graceful stop may start with, in their canonical spelling.
+pub const STOP_SIGNALS: &[&str] = &["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP"];
+
+/// Gateway flags the supervisor passes itself, and the key that sets each.
+const RESERVED_ARGS: &[(&str, &str)] = &[
+    ("--port", "port"),
+    ("--bind", "bind"),
+    ("--profile", "profile"),
+];
+
+/// Environment variables the declaration may not set through `env:`, and
+/// why: each either has its own key (so there is one way to say it) or is
+/// set or stripped by the supervisor itself.
+const RESERVED_ENV: &[(&str, &str)] = &[
+    ("OPENCLAW_STATE_DIR", "use the `state_dir` key instead"),
+    ("OPENCLAW_CONFIG_PATH", "use the `config` key instead"),
+    ("OPENCLAW_GATEWAY_PORT", "use the `port` key instead"),
+    ("OPENCLAW_PROFILE", "use the `profile` key instead"),
+    ("OPENCLAW_WORKSPACE_DIR", "use the `workspace` key instead"),
+    ("TMPDIR", "use the `tmpdir` key instead"),
+    (
+        "OPENCLAW_SUPERVISOR_MODE",
+        "the supervisor always sets it to `external`",
+    ),
+    (
+        "OPENCLAW_NO_RESPAWN",
+        "the supervisor always sets it to `1`",
+    ),
+    (
+        "INVOCATION_ID",
+        "the supervisor strips systemd markers so the gateway does not think systemd runs it",
+    ),
+    (
+        "JOURNAL_STREAM",
+        "the supervisor strips systemd markers so the gateway does not think systemd runs it",
+    ),
+    (
+        "SYSTEMD_EXEC_PID",
+        "the supervisor strips systemd markers so the gateway does not think systemd runs it",
+    ),
+    (
+        "OPENCLAW_SYSTEMD_UNIT",
+        "the supervisor strips service markers so the gateway does not think systemd runs it",
+    ),
+    (
+        "OPENCLAW_LAUNCHD_LABEL",
+        "the supervisor strips service markers so the gateway does not think launchd runs it",
+    ),
+];
+
+/// Check `decl` (named `name`) and bring the few values that have several
+/// spellings to their canonical one (`stop.signal: term` -> `SIGTERM`).
+pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Invalid> {
+    if let Some(profile) = &decl.profile
+        && !is_valid_name(profile)
+    {
+        return Err(invalid(
+            "profile",
+            format!(
+                "`{profile}` is not a valid openclaw profile name: use 1 to 64 letters, digits, \
+                 `_` or `-`, starting with a letter or digit"
+            ),
+        ));
+    }
+    if let Some(bind) = &decl.bind
+        && (bind.is_empty() || bind.chars().any(char::is_whitespace))
+    {
+        return Err(invalid(
+            "bind",
+            format!("`{bind}` is not a bind mode: write e.g. `loopback`"),
+        ));
+    }
+    if decl.command.as_deref().is_some_and(str::is_empty) {
+        return Err(invalid(
+            "command",
+            "the command is empty: omit the key to run `openclaw` from PATH, or give a path",
+        ));
+    }
+    for (key, path) in [
+        ("config", &decl.config),
+        ("state_dir", &decl.state_dir),
+        ("workspace", &decl.workspace),
+        ("tmpdir", &decl.tmpdir),
+    ] {
+        if path
+            .as_ref()
+            .is_some_and(|path| path.as_os_str().is_empty())
+        {
+            return Err(invalid(
+                key,
+                "the path is empty: omit the key to use the default",
+            ));
+        }
+    }
+    for (index, arg) in decl.args.iter().enumerate() {
+        for (flag, key) in RESERVED_ARGS {
+            if arg == flag || arg.starts_with(&format!("{flag}=")) {
+                return Err(invalid(
+                    format!("args[{index}]"),
+                    format!(
+                        "`{flag}` is passed by the supervisor: use the `{key}` key instead of args"
+                    ),
+                ));
+            }
+        }
+    }
+    for (key, value) in &decl.env {
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            return Err(invalid(
+                format!("env.{key}"),
+                format!(
+                    "`{key}` is not an environment variable name: it must be non-empty and contain no `=`"
+                ),
+            ));
+        }
+        if value.contains('\0') {
+            return Err(invalid(
+                format!("env.{key}"),
+                "the value contains a NUL byte, which no environment can carry",
+            ));
+        }
+        if let Some((_, why)) = RESERVED_ENV.iter().find(|(reserved, _)| reserved == key) {
+            return Err(invalid(
+                format!("env.{key}"),
+                format!("`{key}` may not be set in env: {why}"),
+            ));
+        }
+    }
+    match (&decl.role, &decl.rescue_of) {
+        (Role::Main, Some(_)) => {
+            return Err(invalid(
+                "rescue_of",
+                "`rescue_of` needs `role: rescue`: only a rescue instance rescues another",
+            ));
+        }
+        (Role::Rescue, Some(target)) if target.to_ascii_lowercase() == name => {
+            return Err(invalid(
+                "rescue_of",
+                format!("`{name}` cannot rescue itself: name the instance it stands by for"),
+            ));
+        }
+        (_, Some(target)) if !is_valid_name(target) => {
+            return Err(invalid(
+                "rescue_of",
+                format!("`{target}` is not a valid instance name"),
+            ));
+        }
+        _ => {}
+    }
+    // Instance names are stored lowercased, so the reference is too.
+    if let Some(target) = &mut decl.rescue_of {
+        *target = target.to_ascii_lowercase();
+    }
+    if decl.standby && decl.role != Role::Rescue {
+        return Err(invalid(
+            "standby",
+            "`standby: true` needs `role: rescue`: a main instance always runs",
+        ));
+    }
+    let backoff = decl.restart.backoff;
+    if backoff.initial.get().is_zero() {
+        return Err(invalid(
+            "restart.backoff.initial",
+            "a zero backoff turns a crash loop into a hot loop: use e.g. `1s`",
+        ));
+    }
+    if backoff.initial > backoff.max {
+        return Err(invalid(
+            "restart.backoff.max",
+            format!(
+                "the cap {} is below the initial backoff {}: raise `max` or lower `initial`",
+                backoff.max, backoff.initial
+            ),
+        ));
+    }
+    decl.stop.signal = stop_signal(&decl.stop.signal)?;
+    if decl.stop.timeout.get().is_zero() {
+        return Err(invalid(
+            "stop.timeout",
+            "a zero stop timeout means SIGKILL at once, which the gateway counts as an unclean boot: use e.g. `60s`",
+        ));
+    }
+    for (probe_name, probe) in [
+        ("startup", &decl.probes.startup),
+        ("liveness", &decl.probes.liveness),
+        ("readiness", &decl.probes.readiness),
+    ] {
+        self::probe(&format!("probes.{probe_name}"), probe)?;
+    }
+    if decl.logs.max_size.as_u64() == 0 {
+        return Err(invalid(
+            "logs.max_size",
+            "a zero size would rotate on every line: use e.g. `10MiB`",
+        ));
+    }
+    Ok(())
+}
+
+/// The canonical name of a stop signal (`term`, `TERM`, `SIGTERM` -> `SIGTERM`).
+fn stop_signal(written: &str) -> Result<String, Invalid> {
+    let upper = written.trim().to_ascii_uppercase();
+    let canonical = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    if STOP_SIGNALS.contains(&canonical.as_str()) {
+        return Ok(canonical);
+    }
+    let why = match canonical.as_str() {
+        "SIGKILL" => {
+            "SIGKILL cannot be caught, and the gateway counts it as an unclean boot (the supervisor sends it only after `stop.timeout`)"
+        }
+        "SIGUSR1" => "SIGUSR1 starts Node's inspector; it does not stop the gateway",
+        "SIGUSR2" => "SIGUSR2 asks the gateway to restart; it does not stop it",
+        _ => "it is not a signal that stops the gateway gracefully",
+    };
+    Err(invalid(
+        "stop.signal",
+        format!(
+            "`{written}` cannot be the stop signal: {why}; use one of {}",
+            STOP_SIGNALS.join(", ")
+        ),
+    ))
+}
+
+fn probe(key: &str, probe: &ProbeSpec) -> Result<(), Invalid> {
+    let kinds = [
+        probe.http.is_some(),
+        probe.tcp == Some(true),
+        probe.exec.is_some(),
+    ];
+    if kinds.iter().filter(|set| **set).count() > 1 {
+        return Err(invalid(
+            key,
+            "a probe checks one thing: set only one of `http`, `tcp` and `exec`",
+        ));
+    }
+    if let Some(path) = &probe.http
+        && !path.starts_with('/')
+    {
+        return Err(invalid(
+            format!("{key}.http"),
+            format!("`{path}` is not a path: write it with a leading `/`, e.g. `/healthz`"),
+        ));
+    }
+    if probe.json.is_some() && probe.exec.is_some()
+        || probe.json.is_some() && probe.tcp == Some(true)
+    {
+        return Err(invalid(
+            format!("{key}.json"),
+            "`json` checks an HTTP body: it needs an `http` probe",
+        ));
+    }
+    if let Some(argv) = &probe.exec
+        && argv.first().is_none_or(String::is_empty)
+    {
+        return Err(invalid(
+            format!("{key}.exec"),
+            "the command is empty: give the program and its arguments, e.g. [openclaw, health]",
+        ));
+    }
+    for (field, duration) in [("every", probe.every), ("timeout", probe.timeout)] {
+        if duration.is_some_and(|duration| duration.get().is_zero()) {
+            return Err(invalid(
+                format!("{key}.{field}"),
+                "a zero duration is not allowed here: use e.g. `10s`",
+            ));
+        }
+    }
+    if probe.failures == Some(0) {
+        return Err(invalid(
+            format!("{key}.failures"),
+            "`failures` counts consecutive failures before acting: use 1 or more",
+        ));
+    }
+    Ok(())
+}

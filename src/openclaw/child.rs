@@ -1,0 +1,99 @@
+//! What the gateway process is given: its program, arguments and environment.
+
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use super::{Effective, EnvMap, PORT_BLOCK_SPAN, paths};
+
+/// Inherited variables that would make the gateway believe a service
+/// manager runs it (and so change how it restarts), stripped from its env.
+pub const STRIPPED_ENV: &[&str] = &[
+    "INVOCATION_ID",
+    "JOURNAL_STREAM",
+    "SYSTEMD_EXEC_PID",
+    "NOTIFY_SOCKET",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "OPENCLAW_SYSTEMD_UNIT",
+    "OPENCLAW_LAUNCHD_LABEL",
+];
+
+impl Effective {
+    /// The command as declared: a bare name looked up on PATH, an absolute
+    /// path, or a path relative to the declaration's directory.
+    pub fn command(&self) -> &str {
+        self.declaration.command.as_deref().unwrap_or("openclaw")
+    }
+
+    /// The program to execute: a command with a `/` in it is relative to the
+    /// declaration's directory; a bare name is left for a PATH lookup.
+    pub fn program(&self) -> PathBuf {
+        let command = self.command();
+        if command.contains('/') {
+            let base = self.file.parent().unwrap_or(Path::new("."));
+            paths::fold(&base.join(command))
+        } else {
+            PathBuf::from(command)
+        }
+    }
+
+    /// `[--profile P] gateway --port N --bind B <args>`.
+    pub fn child_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(profile) = &self.profile {
+            args.push("--profile".to_string());
+            args.push(profile.clone());
+        }
+        args.extend([
+            "gateway".to_string(),
+            "--port".to_string(),
+            self.port.to_string(),
+            "--bind".to_string(),
+            self.bind.clone(),
+        ]);
+        args.extend(self.declaration.args.iter().cloned());
+        args
+    }
+
+    /// The child's environment: the inherited one without service-manager
+    /// markers, then the resolved paths and port, external supervision mode,
+    /// then the declaration's `env:`.
+    pub fn child_env(&self, inherited: &EnvMap) -> EnvMap {
+        let mut env: EnvMap = inherited
+            .iter()
+            .filter(|(key, _)| !STRIPPED_ENV.contains(&key.as_str()))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let path = |path: &Path| path.to_string_lossy().into_owned();
+        env.insert("OPENCLAW_STATE_DIR".into(), path(&self.state_dir));
+        env.insert("OPENCLAW_CONFIG_PATH".into(), path(&self.config_path));
+        env.insert("OPENCLAW_GATEWAY_PORT".into(), self.port.to_string());
+        match &self.profile {
+            Some(profile) => {
+                env.insert("OPENCLAW_PROFILE".into(), profile.clone());
+            }
+            None => {
+                // An inherited profile would contradict the default one chosen.
+                env.remove("OPENCLAW_PROFILE");
+            }
+        }
+        if let Some(workspace) = &self.declared_workspace {
+            env.insert("OPENCLAW_WORKSPACE_DIR".into(), path(workspace));
+        }
+        env.insert("TMPDIR".into(), path(&self.tmpdir));
+        env.insert("OPENCLAW_SUPERVISOR_MODE".into(), "external".into());
+        env.insert("OPENCLAW_NO_RESPAWN".into(), "1".into());
+        env.extend(self.declaration.env.clone());
+        env
+    }
+
+    /// The ports derived from the base port: `base ..= base + 110`. May run
+    /// past 65535; `isolation` reports that.
+    pub fn port_block(&self) -> RangeInclusive<u32> {
+        let base = u32::from(self.port);
+        base..=base + PORT_BLOCK_SPAN
+    }
+}

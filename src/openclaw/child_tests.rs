@@ -1,0 +1,118 @@
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+
+use super::test_world::World;
+use super::*;
+
+#[test]
+fn child_args_pass_profile_port_and_bind_before_the_declared_args() {
+    let world = World::new(&[]);
+    let rows: &[(&str, &[&str])] = &[
+        ("", &["gateway", "--port", "18789", "--bind", "loopback"]),
+        (
+            "profile: rescue\nport: 19789\nargs: [--verbose]",
+            &[
+                "--profile",
+                "rescue",
+                "gateway",
+                "--port",
+                "19789",
+                "--bind",
+                "loopback",
+                "--verbose",
+            ],
+        ),
+    ];
+    for (yaml, expected) in rows {
+        let effective = world.resolve(yaml, &[]).expect("resolves");
+        assert_eq!(effective.child_args(), *expected, "{yaml}");
+    }
+}
+
+#[test]
+fn child_env_strips_service_markers_and_sets_the_resolved_settings() {
+    let world = World::new(&[]);
+    let effective = world
+        .resolve(
+            "profile: rescue\nport: 19789\nworkspace: $ROOT/ws\nenv: { OPENCLAW_LOG_LEVEL: debug, PATH: /declared }",
+            &[],
+        )
+        .expect("resolves");
+    let mut inherited = EnvMap::new();
+    for (key, value) in [
+        ("PATH", "/usr/bin"),
+        ("LANG", "C.UTF-8"),
+        ("INVOCATION_ID", "x"),
+        ("NOTIFY_SOCKET", "/run/notify"),
+        ("OPENCLAW_SYSTEMD_UNIT", "u"),
+        ("TMPDIR", "/tmp"),
+        ("OPENCLAW_SUPERVISOR_MODE", "inline"),
+    ] {
+        inherited.insert(key.to_string(), value.to_string());
+    }
+    let env = effective.child_env(&inherited);
+    let root = world.root.display().to_string();
+    let expected: &[(&str, Option<String>)] = &[
+        ("LANG", Some("C.UTF-8".into())),
+        ("PATH", Some("/declared".into())),
+        ("INVOCATION_ID", None),
+        ("NOTIFY_SOCKET", None),
+        ("OPENCLAW_SYSTEMD_UNIT", None),
+        (
+            "OPENCLAW_STATE_DIR",
+            Some(format!("{root}/home/.openclaw-rescue")),
+        ),
+        (
+            "OPENCLAW_CONFIG_PATH",
+            Some(format!("{root}/home/.openclaw-rescue/openclaw.json")),
+        ),
+        ("OPENCLAW_GATEWAY_PORT", Some("19789".into())),
+        ("OPENCLAW_PROFILE", Some("rescue".into())),
+        ("OPENCLAW_WORKSPACE_DIR", Some(format!("{root}/ws"))),
+        ("TMPDIR", Some(format!("{root}/home/.openclaw-rescue/tmp"))),
+        ("OPENCLAW_SUPERVISOR_MODE", Some("external".into())),
+        ("OPENCLAW_NO_RESPAWN", Some("1".into())),
+        ("OPENCLAW_LOG_LEVEL", Some("debug".into())),
+    ];
+    for (key, value) in expected {
+        assert_eq!(env.get(*key), value.as_ref(), "{key}");
+    }
+
+    // The default profile: no profile variable, no workspace variable.
+    let effective = world.resolve("", &[]).expect("resolves");
+    inherited.insert("OPENCLAW_PROFILE".into(), "default".into());
+    let env = effective.child_env(&inherited);
+    assert_eq!(env.get("OPENCLAW_PROFILE"), None);
+    assert_eq!(env.get("OPENCLAW_WORKSPACE_DIR"), None);
+}
+
+#[test]
+fn port_block_is_base_to_base_plus_110() {
+    let world = World::new(&[]);
+    let rows: &[(&str, RangeInclusive<u32>)] =
+        &[("", 18789..=18899), ("port: 65500", 65500..=65610)];
+    for (yaml, expected) in rows {
+        let effective = world.resolve(yaml, &[]).expect("resolves");
+        assert_eq!(effective.port_block(), *expected, "{yaml}");
+    }
+}
+
+#[test]
+fn the_program_is_relative_to_the_declaration_only_when_it_is_a_path() {
+    let world = World::new(&[]);
+    let rows: &[(&str, &str, String)] = &[
+        ("", "openclaw", "openclaw".to_string()),
+        ("command: node", "node", "node".to_string()),
+        (
+            "command: ../bin/openclaw",
+            "../bin/openclaw",
+            format!("{}/bin/openclaw", world.root.display()),
+        ),
+        ("command: /opt/oc", "/opt/oc", "/opt/oc".to_string()),
+    ];
+    for (yaml, command, program) in rows {
+        let effective = world.resolve(yaml, &[]).expect("resolves");
+        assert_eq!(effective.command(), *command, "{yaml}");
+        assert_eq!(effective.program(), PathBuf::from(program), "{yaml}");
+    }
+}

@@ -1,0 +1,364 @@
+//! `openclaw-supervisor check`, run as the built binary on the shipped
+//! declarations and on each example set, in a controlled environment: a
+//! fresh HOME and nothing else inherited.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Run `check` with `args`, HOME set to `home` and no other environment.
+fn check(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_openclaw-supervisor"))
+        .arg("check")
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs");
+    Run {
+        code: output.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn home() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp home")
+}
+
+fn canonical(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .expect("exists")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn the_shipped_declarations_are_sound() {
+    let home = home();
+    let dir = repo("supervisor.d");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let home = canonical(home.path());
+    for words in [
+        "main      default  18789  declaration  18789..18899",
+        "rescue    rescue   19789  declaration  19789..19899",
+        &format!("main      state dir  {home}/.openclaw\n"),
+        &format!("rescue    state dir  {home}/.openclaw-rescue\n"),
+        &format!("rescue    workspace  {home}/.openclaw-rescue/workspace\n"),
+        "/tmp/openclaw/openclaw-rescue-{date}.log",
+        "sound: 2 instances, no conflicts",
+    ] {
+        assert!(
+            run.stdout.contains(words),
+            "`{words}` not in:\n{}",
+            run.stdout
+        );
+    }
+    // No config exists in the fresh home: a warning, not a conflict.
+    assert!(
+        run.stdout.contains("does not exist: the gateway exits 78"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn the_global_dir_option_and_its_variable_choose_the_directory() {
+    let home = home();
+    let dir = repo("supervisor.d");
+    let dir = dir.to_str().expect("utf-8 path");
+    let by_option = check(home.path(), &["--dir", dir], &[]);
+    assert_eq!(
+        by_option.code, 0,
+        "{}{}",
+        by_option.stdout, by_option.stderr
+    );
+    let by_variable = check(home.path(), &[], &[("OPENCLAW_SUPERVISOR_DIR", dir)]);
+    assert_eq!(
+        by_variable.code, 0,
+        "{}{}",
+        by_variable.stdout, by_variable.stderr
+    );
+    assert_eq!(by_option.stdout, by_variable.stdout);
+}
+
+/// (example set, words that must appear in its one conflict)
+const EXAMPLES: &[(&str, &[&str])] = &[
+    (
+        "guide-20-port-spacing",
+        &[
+            "conflict: ports: main's block 18789..18899 and rescue's block 18809..18919 overlap at 18809..18899",
+            "only 20 apart",
+            "fix: move rescue to 19789 (`port: 19789` in rescue.yaml)",
+            "the guide's 20-port spacing is not enough",
+        ],
+    ),
+    (
+        "hashed-default-ports",
+        &[
+            "main      main     23592  profile hash",
+            "rescue    rescue   23532  profile hash",
+            "fnv1a32(profile) % 40000): main 23592 and rescue 23532, only 60 apart",
+            "overlap at 23592..23642",
+            "fix: set `port:` in both declarations, e.g. `port: 18789` in main.yaml and `port: 19789` in rescue.yaml",
+        ],
+    ),
+    (
+        "symlinked-state-dir",
+        &[
+            "conflict: state dir: main and rescue both use $EXAMPLE/state/main",
+            "(`state_dir: state-link` in rescue.yaml reaches it through a symlink)",
+            "so their config, default workspace and TMPDIR, which default to paths inside it, are shared too",
+            "fix: change `state_dir: state-link` in rescue.yaml to a path no other instance uses, or remove it: profile `rescue` alone gives ~/.openclaw-rescue",
+        ],
+    ),
+    (
+        "workspace-in-other-state-dir",
+        &[
+            "conflict: workspace: rescue's workspace $HOME/.openclaw/workspace-rescue is inside main's state dir $HOME/.openclaw",
+            "the older guide's `~/.openclaw/workspace-<profile>` layout",
+            "fix: move rescue's workspace out of $HOME/.openclaw: remove `workspace:` from rescue.yaml (the default $HOME/.openclaw-rescue/workspace is rescue's own)",
+        ],
+    ),
+    (
+        "shared-default-log",
+        &[
+            "conflict: log file: main and staging both write /tmp/openclaw/openclaw-{date}.log",
+            "openclaw names its log after the profile (both use the default profile), not after the state dir",
+            "fix: set `logging.file` in staging's OpenClaw config $HOME/.openclaw-staging/openclaw.json",
+        ],
+    ),
+];
+
+#[test]
+fn each_example_set_fails_with_its_conflict() {
+    let mut failures = Vec::new();
+    for (example, words) in EXAMPLES {
+        let home = home();
+        let dir = repo(&format!("examples/{example}"));
+        let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+        if run.code != 1 {
+            failures.push(format!(
+                "{example}: exit {}\n{}{}",
+                run.code, run.stdout, run.stderr
+            ));
+            continue;
+        }
+        let conflicts = run.stdout.matches("conflict: ").count();
+        if conflicts != 1 {
+            failures.push(format!("{example}: {conflicts} conflicts\n{}", run.stdout));
+        }
+        for words in *words {
+            let words = words
+                .replace("$HOME", &canonical(home.path()))
+                .replace("$EXAMPLE", &canonical(&dir));
+            if !run.stdout.contains(&words) {
+                failures.push(format!("{example}: `{words}` not in:\n{}", run.stdout));
+            }
+        }
+        if !run
+            .stdout
+            .contains("conflicts: 1 problem among 2 instances")
+        {
+            failures.push(format!("{example}: no summary line:\n{}", run.stdout));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn json_output_is_the_whole_report() {
+    let home = home();
+    let dir = repo("examples/guide-20-port-spacing");
+    let run = check(
+        home.path(),
+        &[dir.to_str().expect("utf-8 path"), "--json"],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+    assert_eq!(report["sound"], false);
+    assert_eq!(report["instances"][0]["name"], "main");
+    assert_eq!(report["instances"][1]["port"], 18809);
+    assert_eq!(report["instances"][1]["port_source"], "declaration");
+    assert_eq!(
+        report["instances"][1]["port_block"],
+        serde_json::json!([18809, 18919])
+    );
+    assert_eq!(report["problems"][0]["resource"], "ports");
+    assert_eq!(
+        report["problems"][0]["instances"],
+        serde_json::json!(["main", "rescue"])
+    );
+    assert_eq!(report["problems"][0]["shared"], "18809..18899");
+    assert!(
+        report["problems"][0]["fix"]
+            .as_str()
+            .is_some_and(|fix| fix.starts_with("move rescue to 19789")),
+        "{}",
+        report["problems"][0]
+    );
+    assert_eq!(report["file_errors"], serde_json::json!([]));
+
+    let sound = check(
+        home.path(),
+        &[repo("supervisor.d").to_str().expect("utf-8"), "--json"],
+        &[],
+    );
+    assert_eq!(sound.code, 0);
+    let report: serde_json::Value = serde_json::from_str(&sound.stdout).expect("stdout is JSON");
+    assert_eq!(report["sound"], true);
+}
+
+#[test]
+fn a_missing_directory_exits_2() {
+    let home = home();
+    let missing = home.path().join("nope");
+    let run = check(home.path(), &[missing.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("cannot read the declarations directory"),
+        "{}",
+        run.stderr
+    );
+    let json = check(
+        home.path(),
+        &[missing.to_str().expect("utf-8 path"), "--json"],
+        &[],
+    );
+    assert_eq!(json.code, 2);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("stdout is JSON");
+    assert_eq!(report["sound"], false);
+}
+
+#[test]
+fn a_broken_file_exits_2_naming_file_line_column_and_key_and_the_rest_is_checked() {
+    let home = home();
+    let dir = home.path().join("sup");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("main.yaml"), "port: 18789\n").expect("write");
+    std::fs::write(
+        dir.join("rescue.yaml"),
+        "port: 18799\nprobes:\n  liveness: { evry: 10s }\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("other.yaml"), "port: 18800\n").expect("write");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let expected = format!(
+        "error: {}:3:15: `probes.liveness.evry`: unknown field `evry`",
+        dir.join("rescue.yaml").display()
+    );
+    assert!(
+        run.stdout.contains(&expected),
+        "`{expected}` not in:\n{}",
+        run.stdout
+    );
+    // The good files are still checked against each other.
+    assert!(
+        run.stdout.contains("conflict: ports: main's block"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("unreadable: 1 file could not be used"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_broken_openclaw_config_exits_2_naming_its_line_and_column() {
+    let home = home();
+    let state = home.path().join(".openclaw");
+    std::fs::create_dir(&state).expect("mkdir");
+    std::fs::write(
+        state.join("openclaw.json"),
+        "{\n  gateway: { port: 18789 \n}\n",
+    )
+    .expect("write");
+    let dir = repo("supervisor.d");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let config = canonical(&state.join("openclaw.json"));
+    assert!(
+        run.stdout
+            .contains(&format!("error: {config}:4:1: EOF parsing object")),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("instance `main`"), "{}", run.stdout);
+}
+
+#[test]
+fn ports_set_in_the_openclaw_config_are_checked() {
+    let home = home();
+    let state = home.path().join(".openclaw");
+    std::fs::create_dir(&state).expect("mkdir");
+    // main's browser talks to a Chrome inside rescue's port block.
+    std::fs::write(
+        state.join("openclaw.json"),
+        "// JSON5\n{ gateway: { mode: 'local' }, browser: { cdpUrl: 'http://127.0.0.1:19792' }, }\n",
+    )
+    .expect("write");
+    let dir = repo("supervisor.d");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("19792 (browser.cdpUrl)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("conflict: ports: main's `browser.cdpUrl` port 19792 is in rescue's port block 19789..19899"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn the_annotated_declaration_is_valid_beside_its_main() {
+    let home = home();
+    let dir = home.path().join("sup");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::copy(repo("examples/annotated.yaml"), dir.join("annotated.yaml")).expect("copy");
+    std::fs::copy(repo("supervisor.d/main.yaml"), dir.join("main.yaml")).expect("copy");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("annotated  annotated  28789"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn openclaw_home_replaces_home() {
+    let home = home();
+    let openclaw_home = home.path().join("oc");
+    std::fs::create_dir(&openclaw_home).expect("mkdir");
+    let dir = repo("supervisor.d");
+    let run = check(
+        home.path(),
+        &[dir.to_str().expect("utf-8 path")],
+        &[("OPENCLAW_HOME", openclaw_home.to_str().expect("utf-8 path"))],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let expected = format!(
+        "main      state dir  {}/.openclaw\n",
+        canonical(&openclaw_home)
+    );
+    assert!(run.stdout.contains(&expected), "{}", run.stdout);
+}
