@@ -66,6 +66,37 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+impl schemars::JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A human duration: `500ms`, `10s`, `5m`, `1h 30m`.",
+            "pattern": "^\\s*[0-9]+\\s*[a-zµ]+(\\s*[0-9]+\\s*[a-zµ]+)*\\s*$"
+        })
+    }
+}
+
+/// The schema of a byte size (`10MiB`, `512 KB`, or a number of bytes).
+struct ByteSizeSchema;
+
+impl schemars::JsonSchema for ByteSizeSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A size: `10MiB`, `512 KB`, or a number of bytes.",
+            "oneOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^\\s*[0-9.]+\\s*[A-Za-z]*\\s*$" }
+            ]
+        })
+    }
+}
+
 impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.to_string())
@@ -73,7 +104,9 @@ impl Serialize for HumanDuration {
 }
 
 /// What an instance is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     #[default]
@@ -82,7 +115,9 @@ pub enum Role {
 }
 
 /// When an exited gateway is started again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum RestartPolicy {
     /// Always relaunch (exit 0 in external mode means "relaunch me").
@@ -94,7 +129,7 @@ pub enum RestartPolicy {
     Never,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackoffSpec {
     /// First delay after a failure.
@@ -112,7 +147,7 @@ impl Default for BackoffSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RestartSpec {
     pub policy: RestartPolicy,
@@ -131,7 +166,7 @@ impl Default for RestartSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StopSpec {
     /// The first signal sent to the process group (`SIGTERM`, `SIGINT`, ...).
@@ -151,7 +186,7 @@ impl Default for StopSpec {
 
 /// One probe as written. Every field is optional: the effective probe takes
 /// per-probe defaults (see `probe`), chosen for the real gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProbeSpec {
     /// `false` turns the probe off.
@@ -174,7 +209,7 @@ pub struct ProbeSpec {
     pub initial_delay: Option<HumanDuration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProbesSpec {
     pub startup: ProbeSpec,
@@ -183,10 +218,11 @@ pub struct ProbesSpec {
 }
 
 /// Where the child's stdout and stderr go: `<state-dir>/logs/<instance>.log`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSpec {
     /// Rotate when the file passes this size (`10MiB`).
+    #[schemars(with = "ByteSizeSchema")]
     pub max_size: bytesize::ByteSize,
     /// How many rotated files to keep besides the current one.
     pub keep: u32,
@@ -202,7 +238,7 @@ impl Default for LogSpec {
 }
 
 /// A declaration exactly as written in its YAML file.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
     /// Instance name; the file stem when omitted.
@@ -254,4 +290,18 @@ pub struct Declaration {
     pub probes: ProbesSpec,
     #[serde(default)]
     pub logs: LogSpec,
+}
+
+/// The JSON Schema of a declaration file, generated from these types (the
+/// committed `schema/declaration.schema.json` must equal it; a test checks).
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(Declaration))
+        .expect("a generated schema always serializes");
+    if let Some(object) = schema.as_object_mut() {
+        object.insert(
+            "title".into(),
+            serde_json::Value::String("openclaw-supervisor declaration".into()),
+        );
+    }
+    schema
 }

@@ -116,3 +116,10 @@ pub fn man() -> anyhow::Result<u8> {
         .context("cannot render the man page")?;
     write_stdout(&page)
 }
+
+pub fn schema() -> anyhow::Result<u8> {
+    let schema = openclaw_supervisor::declaration::json_schema();
+    let mut text = serde_json::to_string_pretty(&schema).context("cannot encode the schema")?;
+    text.push('\n');
+    write_stdout(text.as_bytes())
+}

@@ -72,6 +72,8 @@ pub enum Command {
     Completions(host::CompletionsArgs),
     /// Print the man page (roff).
     Man,
+    /// Print the JSON Schema of a declaration file.
+    Schema,
     #[command(flatten)]
     Client(client::ClientCommand),
 }
@@ -85,6 +87,7 @@ pub fn main() -> ExitCode {
         Command::Install(args) => host::install(&cli.global, args),
         Command::Completions(args) => host::completions(args),
         Command::Man => host::man(),
+        Command::Schema => host::schema(),
         Command::Client(command) => client::run(&cli.global, command),
     };
     match result {
