@@ -14,6 +14,7 @@
 //!              Backoff ◀── (failure: capped exponential delay, jittered)
 //!                 │ timer, Start, RescueNeeded ──▶ Starting
 //! Stop / Restart / liveness: Stopping ── exit ──▶ Stopped | Standby | Starting | Backoff
+//! Backoff ──ReturnToStandby (standby rescue)──▶ Standby
 //! exit 78: Failed (no retry until Changed, Start or Restart)
 //! ```
 
@@ -273,6 +274,16 @@ impl Lifecycle {
                 let mut actions = vec![Action::CancelTimer(TimerKind::Backoff)];
                 actions.extend(self.spawn_now(ctx, true));
                 actions
+            }
+            // A standby rescue that is still failing when its main has
+            // recovered is not needed any more: it waits in standby again
+            // rather than retrying for as long as its backoff says.
+            (S::Backoff { .. }, E::ReturnToStandby) if self.policy.standby => {
+                self.state = S::Standby;
+                vec![
+                    Action::CancelTimer(TimerKind::Backoff),
+                    Action::Notify(Notice::Standby),
+                ]
             }
             (S::Backoff { .. }, E::Stop) => {
                 self.state = S::Stopped;

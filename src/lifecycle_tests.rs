@@ -504,6 +504,25 @@ fn transitions_table() {
             stop_actions.clone(),
         ),
         (
+            "a standby rescue in backoff returns to standby",
+            backoff,
+            standby.clone(),
+            Event::ReturnToStandby,
+            State::Standby,
+            vec![
+                Action::CancelTimer(TimerKind::Backoff),
+                Action::Notify(Notice::Standby),
+            ],
+        ),
+        (
+            "a rescue in backoff that is not standby keeps its backoff",
+            backoff,
+            policy(),
+            Event::ReturnToStandby,
+            backoff,
+            vec![],
+        ),
+        (
             "non-standby ignores return to standby",
             running,
             policy(),
