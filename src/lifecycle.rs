@@ -176,16 +176,20 @@ pub enum Notice {
 
 impl Notice {
     /// Whether this notice means the instance has failed its users (the
-    /// trigger for its rescues).
+    /// trigger for its rescues). An exit 0 is the gateway's own choice (in
+    /// external mode, "relaunch me"), not a failure: waking a 1 GB standby
+    /// rescue for every restart the gateway asks for would be waste. An
+    /// exit 0 that does count as a failure (before startup passed) is
+    /// followed by a `Backoff` notice, which is a trigger.
     pub fn is_failure(&self) -> bool {
-        matches!(
-            self,
-            Notice::Exited(_)
-                | Notice::StartupTimedOut
-                | Notice::Unhealthy
-                | Notice::Backoff { .. }
-                | Notice::Failed(_)
-        )
+        matches!(self, Notice::Exited(exit) if *exit != ExitKind::Code(0))
+            || matches!(
+                self,
+                Notice::StartupTimedOut
+                    | Notice::Unhealthy
+                    | Notice::Backoff { .. }
+                    | Notice::Failed(_)
+            )
     }
 }
 

@@ -619,6 +619,8 @@ fn running_past_reset_after_resets_the_backoff() {
 fn failure_notices_are_the_rescue_triggers() {
     let rows = [
         (Notice::Exited(ExitKind::Code(1)), true),
+        (Notice::Exited(ExitKind::Signal(9)), true),
+        (Notice::Exited(ExitKind::Code(0)), false),
         (Notice::StartupTimedOut, true),
         (Notice::Unhealthy, true),
         (Notice::Backoff { delay: SEC }, true),

@@ -704,3 +704,70 @@ fn a_standby_rescue_stopped_by_hand_stays_stopped_across_a_supervisor_restart() 
     assert!(rescue["pid"].is_null(), "{rescue}");
     assert_eq!(events.count("rescue", "spawned"), 0, "{:#?}", events.seen);
 }
+
+/// A main and a standby rescue of it; main with `main_extra` YAML.
+fn main_and_standby_rescue(main_extra: &str) -> (Daemon, u16, u16) {
+    let main_port = free_base_port();
+    let rescue_port = main_port + 1000;
+    let daemon = Daemon::with(|root| {
+        vec![
+            (
+                "main.yaml",
+                sim_declaration(
+                    root,
+                    "main",
+                    main_port,
+                    &format!("{main_extra}\n{FAST_PROBES}"),
+                ),
+            ),
+            (
+                "rescue.yaml",
+                sim_declaration(
+                    root,
+                    "rescue",
+                    rescue_port,
+                    &format!("role: rescue\nrescue_of: main\nstandby: true\n{FAST_PROBES}"),
+                ),
+            ),
+        ]
+    });
+    (daemon, main_port, rescue_port)
+}
+
+#[test]
+fn a_main_failing_liveness_starts_its_standby_rescue() {
+    let (daemon, main_port, rescue_port) =
+        main_and_standby_rescue("restart: { backoff: { initial: 1h, max: 2h } }");
+    daemon.wait_state("main", "running");
+    assert_eq!(daemon.state("rescue").as_deref(), Some("standby"));
+    let mut events = Events::follow(&daemon, "main");
+    sim_post(main_port, "/__sim/wedge");
+    events.wait("main to be reported unhealthy", is("main", "unhealthy"));
+    daemon.wait_new_pid("rescue", None);
+    wait_for("the rescue to answer /startupz 200", || {
+        (startupz(rescue_port) == Some(200)).then_some(())
+    });
+    daemon.wait_state("rescue", "running");
+}
+
+#[test]
+fn a_relaunch_main_asks_for_does_not_wake_its_standby_rescue() {
+    let (daemon, _, _) = main_and_standby_rescue("");
+    let old = pid_of(&daemon.wait_state("main", "running")).expect("main pid");
+    let mut events = Events::follow(&daemon, "main");
+    assert!(daemon.client(&["signal", "main", "USR2"]).status.success());
+    events.wait("main's exit 0", is("main", "exited"));
+    daemon.wait_new_pid("main", Some(old));
+    daemon.wait_state("main", "running");
+    // The rescue hears of main's failures right away; by the time main has
+    // been relaunched and started, it would have been started too.
+    events.wait("main started again", is("main", "started"));
+    let rescue = daemon.instance("rescue").expect("rescue");
+    assert_eq!(rescue["state"], "standby", "{rescue}");
+    assert_eq!(
+        events.count("rescue", "rescue_triggered"),
+        0,
+        "{:#?}",
+        events.seen
+    );
+}
