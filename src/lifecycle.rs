@@ -429,12 +429,24 @@ impl Lifecycle {
             // In external mode a gateway asks to be relaunched by exiting 0.
             // Only one that had started counts: an exit 0 during startup is a
             // failure, or a gateway that exits at once would loop hot.
-            RestartPolicy::Always if clean && running_since.is_some() => {
+            // Without a startup probe "started" only means spawned, so the
+            // run must also have lasted `backoff.initial`, the shortest gap
+            // between starts the operator accepts anyway.
+            RestartPolicy::Always if clean && self.ran_long_enough(running_since, ctx) => {
                 actions.extend(self.spawn_now(ctx, true));
             }
             _ => actions.extend(self.failure(ctx, Some(exit))),
         }
         actions
+    }
+
+    /// Whether a run that ended now had really started: its startup probe
+    /// passed, or, without one, it ran at least `backoff.initial`.
+    fn ran_long_enough(&self, running_since: Option<Instant>, ctx: Ctx) -> bool {
+        running_since.is_some_and(|since| {
+            self.policy.startup_allowance.is_some()
+                || ctx.now.saturating_duration_since(since) >= self.policy.backoff_initial
+        })
     }
 
     fn stopped(&mut self, then: Then, exit: ExitKind, ctx: Ctx) -> Vec<Action> {

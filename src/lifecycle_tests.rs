@@ -125,7 +125,7 @@ fn transitions_table() {
         (
             "spawned without a startup probe is running",
             starting,
-            no_startup,
+            no_startup.clone(),
             Event::Spawned,
             State::Running { since: later },
             vec![
@@ -221,6 +221,22 @@ fn transitions_table() {
             Event::Exited(ExitKind::Code(0)),
             State::Starting { since: later },
             concat(exit_prefix(ExitKind::Code(0)), spawn_actions.clone()),
+        ),
+        (
+            "without a startup probe, exit 0 after backoff.initial relaunches at once",
+            running,
+            no_startup.clone(),
+            Event::Exited(ExitKind::Code(0)),
+            State::Starting { since: later },
+            concat(exit_prefix(ExitKind::Code(0)), vec![Action::Spawn]),
+        ),
+        (
+            "without a startup probe, exit 0 at once is a failure, not a hot loop",
+            State::Running { since: later },
+            no_startup,
+            Event::Exited(ExitKind::Code(0)),
+            State::Backoff { until: later + SEC },
+            concat(exit_prefix(ExitKind::Code(0)), backoff_1s.clone()),
         ),
         (
             "exit 0 during startup is a failure, not a hot loop",
