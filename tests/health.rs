@@ -771,3 +771,63 @@ fn a_relaunch_main_asks_for_does_not_wake_its_standby_rescue() {
         events.seen
     );
 }
+
+#[test]
+fn without_a_startup_probe_an_exit_0_at_once_is_not_a_hot_loop() {
+    let port = free_base_port();
+    let daemon = Daemon::with(|root| {
+        vec![(
+            "main.yaml",
+            sim_declaration(
+                root,
+                "main",
+                port,
+                "env: { OPENCLAW_SIM_EXIT_CODE: \"0\" }\n\
+                 restart: { backoff: { initial: 1h, max: 2h } }\n\
+                 probes: { startup: { enabled: false } }",
+            ),
+        )]
+    });
+    let main = daemon.wait_state("main", "backoff");
+    assert_eq!(main["last_exit"]["code"], 0, "{main}");
+    assert_eq!(restarts(&main), 0, "{main}");
+}
+
+#[test]
+fn a_reload_that_changes_liveness_applies_to_the_running_gateway() {
+    let port = free_base_port();
+    let liveness = |failures: u32| {
+        format!(
+            "restart: {{ backoff: {{ initial: 100ms }} }}\n\
+             probes:\n  startup: {{ every: 100ms }}\n  \
+             liveness: {{ every: 100ms, timeout: 200ms, failures: {failures} }}"
+        )
+    };
+    let daemon = Daemon::with(|root| {
+        vec![(
+            "main.yaml",
+            sim_declaration(root, "main", port, &liveness(100_000)),
+        )]
+    });
+    let old = pid_of(&daemon.wait_state("main", "running")).expect("a pid");
+    sim_post(port, "/__sim/wedge");
+    wait_for("liveness to fail 3 times in a row", || {
+        daemon.instance("main").filter(|m| {
+            m["probes"]["liveness"]["consecutive_failures"]
+                .as_u64()
+                .is_some_and(|n| n >= 3)
+        })
+    });
+    assert_eq!(
+        daemon.instance_pid("main"),
+        Some(old),
+        "not yet: 100000 failures"
+    );
+    let text = sim_declaration(daemon.path(), "main", port, &liveness(3));
+    std::fs::write(daemon.dir.join("main.yaml"), text).expect("rewrite the declaration");
+    assert!(daemon.client(&["reload"]).status.success());
+    let new = daemon.wait_new_pid("main", Some(old));
+    assert!(!alive(old));
+    let main = daemon.wait_state("main", "running");
+    assert_eq!(pid_of(&main), Some(new));
+}
