@@ -336,6 +336,11 @@ impl Actor {
                 false
             }
             Command::Reconfigure { config, restart } => {
+                if config.probes != self.config.probes {
+                    // New thresholds need new trackers: a tracker keeps the
+                    // `failures` it was made with.
+                    self.probe_status = ProbesReport::new(&config.probes);
+                }
                 self.config = Arc::new(*config);
                 self.lifecycle.policy = policy_of(&self.config);
                 self.log.set_spec(self.config.effective.declaration.logs);
@@ -479,6 +484,9 @@ impl Actor {
         });
         self.spawned_at = Some(SystemTime::now());
         self.last_error = None;
+        // A new process starts with a clean slate: without a startup probe
+        // nothing else would clear the last process's liveness failures.
+        self.probe_status = ProbesReport::new(&self.config.probes);
         Ok(())
     }
 

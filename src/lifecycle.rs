@@ -14,6 +14,7 @@
 //!              Backoff ◀── (failure: capped exponential delay, jittered)
 //!                 │ timer, Start, RescueNeeded ──▶ Starting
 //! Stop / Restart / liveness: Stopping ── exit ──▶ Stopped | Standby | Starting | Backoff
+//! Backoff ──ReturnToStandby (standby rescue)──▶ Standby
 //! exit 78: Failed (no retry until Changed, Start or Restart)
 //! ```
 
@@ -175,16 +176,20 @@ pub enum Notice {
 
 impl Notice {
     /// Whether this notice means the instance has failed its users (the
-    /// trigger for its rescues).
+    /// trigger for its rescues). An exit 0 is the gateway's own choice (in
+    /// external mode, "relaunch me"), not a failure: waking a 1 GB standby
+    /// rescue for every restart the gateway asks for would be waste. An
+    /// exit 0 that does count as a failure (before startup passed) is
+    /// followed by a `Backoff` notice, which is a trigger.
     pub fn is_failure(&self) -> bool {
-        matches!(
-            self,
-            Notice::Exited(_)
-                | Notice::StartupTimedOut
-                | Notice::Unhealthy
-                | Notice::Backoff { .. }
-                | Notice::Failed(_)
-        )
+        matches!(self, Notice::Exited(exit) if *exit != ExitKind::Code(0))
+            || matches!(
+                self,
+                Notice::StartupTimedOut
+                    | Notice::Unhealthy
+                    | Notice::Backoff { .. }
+                    | Notice::Failed(_)
+            )
     }
 }
 
@@ -273,6 +278,16 @@ impl Lifecycle {
                 let mut actions = vec![Action::CancelTimer(TimerKind::Backoff)];
                 actions.extend(self.spawn_now(ctx, true));
                 actions
+            }
+            // A standby rescue that is still failing when its main has
+            // recovered is not needed any more: it waits in standby again
+            // rather than retrying for as long as its backoff says.
+            (S::Backoff { .. }, E::ReturnToStandby) if self.policy.standby => {
+                self.state = S::Standby;
+                vec![
+                    Action::CancelTimer(TimerKind::Backoff),
+                    Action::Notify(Notice::Standby),
+                ]
             }
             (S::Backoff { .. }, E::Stop) => {
                 self.state = S::Stopped;
@@ -414,12 +429,24 @@ impl Lifecycle {
             // In external mode a gateway asks to be relaunched by exiting 0.
             // Only one that had started counts: an exit 0 during startup is a
             // failure, or a gateway that exits at once would loop hot.
-            RestartPolicy::Always if clean && running_since.is_some() => {
+            // Without a startup probe "started" only means spawned, so the
+            // run must also have lasted `backoff.initial`, the shortest gap
+            // between starts the operator accepts anyway.
+            RestartPolicy::Always if clean && self.ran_long_enough(running_since, ctx) => {
                 actions.extend(self.spawn_now(ctx, true));
             }
             _ => actions.extend(self.failure(ctx, Some(exit))),
         }
         actions
+    }
+
+    /// Whether a run that ended now had really started: its startup probe
+    /// passed, or, without one, it ran at least `backoff.initial`.
+    fn ran_long_enough(&self, running_since: Option<Instant>, ctx: Ctx) -> bool {
+        running_since.is_some_and(|since| {
+            self.policy.startup_allowance.is_some()
+                || ctx.now.saturating_duration_since(since) >= self.policy.backoff_initial
+        })
     }
 
     fn stopped(&mut self, then: Then, exit: ExitKind, ctx: Ctx) -> Vec<Action> {

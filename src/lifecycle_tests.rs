@@ -125,7 +125,7 @@ fn transitions_table() {
         (
             "spawned without a startup probe is running",
             starting,
-            no_startup,
+            no_startup.clone(),
             Event::Spawned,
             State::Running { since: later },
             vec![
@@ -221,6 +221,22 @@ fn transitions_table() {
             Event::Exited(ExitKind::Code(0)),
             State::Starting { since: later },
             concat(exit_prefix(ExitKind::Code(0)), spawn_actions.clone()),
+        ),
+        (
+            "without a startup probe, exit 0 after backoff.initial relaunches at once",
+            running,
+            no_startup.clone(),
+            Event::Exited(ExitKind::Code(0)),
+            State::Starting { since: later },
+            concat(exit_prefix(ExitKind::Code(0)), vec![Action::Spawn]),
+        ),
+        (
+            "without a startup probe, exit 0 at once is a failure, not a hot loop",
+            State::Running { since: later },
+            no_startup,
+            Event::Exited(ExitKind::Code(0)),
+            State::Backoff { until: later + SEC },
+            concat(exit_prefix(ExitKind::Code(0)), backoff_1s.clone()),
         ),
         (
             "exit 0 during startup is a failure, not a hot loop",
@@ -504,6 +520,25 @@ fn transitions_table() {
             stop_actions.clone(),
         ),
         (
+            "a standby rescue in backoff returns to standby",
+            backoff,
+            standby.clone(),
+            Event::ReturnToStandby,
+            State::Standby,
+            vec![
+                Action::CancelTimer(TimerKind::Backoff),
+                Action::Notify(Notice::Standby),
+            ],
+        ),
+        (
+            "a rescue in backoff that is not standby keeps its backoff",
+            backoff,
+            policy(),
+            Event::ReturnToStandby,
+            backoff,
+            vec![],
+        ),
+        (
             "non-standby ignores return to standby",
             running,
             policy(),
@@ -600,6 +635,8 @@ fn running_past_reset_after_resets_the_backoff() {
 fn failure_notices_are_the_rescue_triggers() {
     let rows = [
         (Notice::Exited(ExitKind::Code(1)), true),
+        (Notice::Exited(ExitKind::Signal(9)), true),
+        (Notice::Exited(ExitKind::Code(0)), false),
         (Notice::StartupTimedOut, true),
         (Notice::Unhealthy, true),
         (Notice::Backoff { delay: SEC }, true),

@@ -417,9 +417,15 @@ impl Supervisor {
 
     fn add(&mut self, effective: Effective) {
         let name = effective.name.clone();
-        let start = !effective.declaration.standby && !self.intent.stopped.contains(&name);
+        let stopped_by_hand = self.intent.stopped.contains(&name);
+        let start = !effective.declaration.standby && !stopped_by_hand;
         let config = self.config_for(effective);
         let handle = instance::spawn_instance(config.clone(), self.shared.clone(), start);
+        if stopped_by_hand && config.effective.declaration.standby {
+            // A standby rescue begins in standby, where a failure of its main
+            // would start it; the operator's stop must hold instead.
+            handle.send(Command::Stop);
+        }
         self.emit(&name, "added", String::new());
         let config_fingerprint = fingerprint(&config.effective.config_path);
         self.instances.insert(
@@ -500,7 +506,12 @@ impl Supervisor {
     /// service's start.
     async fn wait_until_spawned(&self) {
         let mut waits = Vec::new();
-        for entry in self.instances.values() {
+        for (name, entry) in &self.instances {
+            // Standby rescues and instances stopped by hand are not to start:
+            // waiting for them would hold every request for the full bound.
+            if entry.config.effective.declaration.standby || self.intent.stopped.contains(name) {
+                continue;
+            }
             let mut snapshot = entry.handle.snapshot.clone();
             waits.push(async move {
                 let _ = snapshot

@@ -1,0 +1,13 @@
+//! Health probes and the rescue rules, with the real binary over simulated
+//! gateways: what the supervisor does when a gateway stops answering, starts
+//! slowly, is not ready, asks to be relaunched, or fails while a rescue waits.
+
+mod daemon_support;
+mod sim_support;
+#[path = "health/support.rs"]
+mod support;
+
+#[path = "health/probes.rs"]
+mod probes;
+#[path = "health/rescue.rs"]
+mod rescue;
