@@ -84,6 +84,28 @@ pub struct ReloadOutcome {
     pub rejected: Vec<String>,
 }
 
+impl ReloadOutcome {
+    /// One line naming what changed, e.g. `added: b; restarted: a`.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = [
+            ("added", &self.added),
+            ("restarted", &self.restarted),
+            ("updated", &self.updated),
+            ("removed", &self.removed),
+            ("rejected", &self.rejected),
+        ]
+        .iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(what, names)| format!("{what}: {}", names.join(", ")))
+        .collect();
+        if parts.is_empty() {
+            "nothing changed".to_string()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
 enum Message {
     Status {
         name: Option<String>,
@@ -838,6 +860,9 @@ impl Supervisor {
             rejected = ?outcome.rejected,
             "declarations rescanned"
         );
+        // Every rescan is an event, even one that changed nothing, so a
+        // follower can tell that a change was (or was not) acted on.
+        self.emit("-", "reloaded", outcome.summary());
         outcome
     }
 
@@ -907,6 +932,41 @@ pub fn unix_ms(at: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reload_summary_names_only_what_changed() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let rows = vec![
+            (ReloadOutcome::default(), "nothing changed"),
+            (
+                ReloadOutcome {
+                    added: names(&["b"]),
+                    ..Default::default()
+                },
+                "added: b",
+            ),
+            (
+                ReloadOutcome {
+                    added: names(&["c"]),
+                    removed: names(&["a"]),
+                    ..Default::default()
+                },
+                "added: c; removed: a",
+            ),
+            (
+                ReloadOutcome {
+                    restarted: names(&["a", "b"]),
+                    updated: names(&["c"]),
+                    rejected: names(&["d"]),
+                    ..Default::default()
+                },
+                "restarted: a, b; updated: c; rejected: d",
+            ),
+        ];
+        for (outcome, expected) in rows {
+            assert_eq!(outcome.summary(), expected, "{outcome:?}");
+        }
+    }
 
     #[test]
     fn intent_round_trips_through_an_atomic_write() {
