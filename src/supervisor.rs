@@ -81,6 +81,8 @@ pub struct ReloadOutcome {
     pub restarted: Vec<String>,
     pub updated: Vec<String>,
     pub removed: Vec<String>,
+    /// The refused files by file name (an instance name where no file is
+    /// to blame: running instances whose OpenClaw configs now conflict).
     pub rejected: Vec<String>,
 }
 
@@ -788,13 +790,27 @@ impl Supervisor {
         }
         for item in &rejected {
             tracing::error!(file = %item.file.display(), reason = %item.reason, "declaration rejected");
-            if let Some(name) = &item.instance {
-                outcome.rejected.push(name.clone());
+            // A file that does not parse has no instance name: count it by
+            // its file name, so a reload never reports a refusal as success.
+            let what = item
+                .file
+                .file_name()
+                .map(|name| name.to_string_lossy().to_string())
+                .or_else(|| item.instance.clone())
+                .unwrap_or_else(|| "-".to_string());
+            if !outcome.rejected.contains(&what) {
+                outcome.rejected.push(what);
             }
+            let file = item.file.display().to_string();
             self.emit(
                 item.instance.as_deref().unwrap_or("-"),
                 "rejected",
-                format!("{}: {}", item.file.display(), item.reason),
+                // Parse errors already start with the file's path.
+                if item.reason.starts_with(&file) {
+                    item.reason.clone()
+                } else {
+                    format!("{file}: {}", item.reason)
+                },
             );
         }
         self.rejected = rejected;
