@@ -126,6 +126,10 @@ enum Message {
         reply: Option<oneshot::Sender<ReloadOutcome>>,
     },
     Shutdown,
+    /// The removed instances an added one was waiting for are gone.
+    StartAfterLeavers {
+        name: String,
+    },
     StandbyCheck {
         rescued: String,
         generation: u64,
@@ -442,9 +446,38 @@ impl Supervisor {
     fn add(&mut self, effective: Effective) {
         let name = effective.name.clone();
         let start = !effective.declaration.standby && !self.intent.stopped.contains(&name);
+        // A removed instance may still be stopping on the same ports or
+        // state dir (a renamed file is exactly that): start once it is gone,
+        // or the new gateway would find them taken.
+        let blockers = if start {
+            self.leavers_in_the_way(&effective)
+        } else {
+            Vec::new()
+        };
         let config = self.config_for(effective);
-        let handle = instance::spawn_instance(config.clone(), self.shared.clone(), start);
-        self.emit(&name, "added", String::new());
+        let handle = instance::spawn_instance(
+            config.clone(),
+            self.shared.clone(),
+            start && blockers.is_empty(),
+        );
+        if blockers.is_empty() {
+            self.emit(&name, "added", String::new());
+        } else {
+            let names: Vec<&str> = blockers.iter().map(|h| h.name.as_str()).collect();
+            self.emit(
+                &name,
+                "added",
+                format!("starting once {} has stopped", names.join(", ")),
+            );
+            let messages = self.messages_tx.clone();
+            let name = name.clone();
+            tokio::spawn(async move {
+                for blocker in blockers {
+                    blocker.closed().await;
+                }
+                let _ = messages.send(Message::StartAfterLeavers { name });
+            });
+        }
         let config_fingerprint = fingerprint(&config.effective.config_path);
         self.instances.insert(
             name,
@@ -454,6 +487,24 @@ impl Supervisor {
                 config_fingerprint,
             },
         );
+    }
+
+    /// The instances still stopping after their removal whose footprint
+    /// meets `effective`'s.
+    fn leavers_in_the_way(&self, effective: &Effective) -> Vec<InstanceHandle> {
+        self.leaving
+            .iter()
+            .filter(|handle| !handle.is_closed())
+            .filter(|handle| {
+                let leaver = handle.snapshot.borrow().config.effective.clone();
+                resolution::conflicts(&[leaver.clone(), effective.clone()])
+                    .iter()
+                    .any(|c| {
+                        c.instances.contains(&leaver.name) && c.instances.contains(&effective.name)
+                    })
+            })
+            .cloned()
+            .collect()
     }
 
     fn watch_configs(&mut self) {
@@ -578,6 +629,18 @@ impl Supervisor {
                 self.publish_status();
                 if let Some(reply) = reply {
                     let _ = reply.send(outcome);
+                }
+            }
+            Message::StartAfterLeavers { name } => {
+                // Unless the operator stopped it (or started it) meanwhile.
+                if let Some(entry) = self.instances.get(&name) {
+                    let untouched = {
+                        let snapshot = entry.handle.snapshot.borrow();
+                        snapshot.state == "stopped" && snapshot.last_exit.is_none()
+                    };
+                    if untouched && !self.intent.stopped.contains(&name) {
+                        entry.handle.send(Command::Start);
+                    }
                 }
             }
             Message::StandbyCheck {
