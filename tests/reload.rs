@@ -58,12 +58,15 @@ fn names_line_and_column(text: &str, file: &str) -> bool {
     })
 }
 
-/// `count` base ports 150 apart (blocks of 111 never meet), the first from
-/// [`free_base_port`], each base free when picked.
+/// `count` base ports 120 apart (blocks of 111 never meet), each free when
+/// picked. They lie above 52300, out of the way of [`free_base_port`]
+/// (20000..50000, plus 1000s for second instances) that tests running in
+/// parallel use.
 fn free_bases(count: u16) -> Vec<u16> {
     loop {
-        let start = free_base_port();
-        let bases: Vec<u16> = (0..count).map(|i| start + i * 150).collect();
+        let span = 65_000 - 52_300 - count * 120;
+        let start = 52_300 + (free_base_port() - 20_000) % span / 120 * 120;
+        let bases: Vec<u16> = (0..count).map(|i| start + i * 120).collect();
         if bases
             .iter()
             .all(|base| std::net::TcpListener::bind(("127.0.0.1", *base)).is_ok())
@@ -91,7 +94,10 @@ fn start_with(daemon: &mut Daemon, options: &[&str]) {
     daemon.child = Some(child);
     wait_for("the supervisor's socket to answer", || {
         if let Some(status) = daemon.try_exit() {
-            panic!("the supervisor exited early ({status}):\n{}", daemon.log_text());
+            panic!(
+                "the supervisor exited early ({status}):\n{}",
+                daemon.log_text()
+            );
         }
         daemon.client(&["version"]).status.success().then_some(())
     });
@@ -220,7 +226,10 @@ fn a_spawn_affecting_change_restarts_only_that_instance() {
     let daemon = Daemon::with(|root| {
         vec![
             ("alpha.yaml", sim_declaration(root, "alpha", port, "")),
-            ("bravo.yaml", sim_declaration(root, "bravo", port + 1000, "")),
+            (
+                "bravo.yaml",
+                sim_declaration(root, "bravo", port + 1000, ""),
+            ),
         ]
     });
     let alpha = pid_of(&daemon.wait_state("alpha", "running")) as i32;
@@ -237,12 +246,7 @@ fn a_spawn_affecting_change_restarts_only_that_instance() {
 
     // A port change: likewise, and the new port is the one it runs on.
     let new_port = port + 2000;
-    let text = sim_declaration(
-        daemon.path(),
-        "alpha",
-        new_port,
-        "env: { EXTRA: \"1\" }",
-    );
+    let text = sim_declaration(daemon.path(), "alpha", new_port, "env: { EXTRA: \"1\" }");
     save(&daemon.dir, "alpha.yaml", &text);
     events.reloaded("restarted: alpha");
     daemon.wait_new_pid("alpha", Some(alpha2));
@@ -293,7 +297,10 @@ fn a_removed_file_stops_its_instance_gracefully_and_forgets_it() {
     let daemon = Daemon::with(|root| {
         vec![
             ("alpha.yaml", sim_declaration(root, "alpha", port, "")),
-            ("bravo.yaml", sim_declaration(root, "bravo", port + 1000, "")),
+            (
+                "bravo.yaml",
+                sim_declaration(root, "bravo", port + 1000, ""),
+            ),
         ]
     });
     let alpha = pid_of(&daemon.wait_state("alpha", "running")) as i32;
@@ -349,10 +356,32 @@ fn a_renamed_file_is_a_remove_and_an_add() {
     let alpha = pid_of(&daemon.wait_state("alpha", "running")) as i32;
     let mut events = Events::follow(&daemon);
 
-    fs::rename(daemon.dir.join("alpha.yaml"), daemon.dir.join("charlie.yaml"))
-        .expect("rename alpha.yaml");
+    fs::rename(
+        daemon.dir.join("alpha.yaml"),
+        daemon.dir.join("charlie.yaml"),
+    )
+    .expect("rename alpha.yaml");
     let reload = events.reloaded("charlie");
     assert_eq!(reload["detail"], "added: charlie; removed: alpha");
+    let added = events
+        .seen
+        .iter()
+        .find(|e| e["instance"] == "charlie" && e["kind"] == "added")
+        .cloned()
+        .expect("charlie's added event");
+    assert_eq!(added["detail"], "starting once alpha has stopped");
+    events.wait("charlie's spawn", |e| {
+        e["instance"] == "charlie" && e["kind"] == "spawned"
+    });
+    let forgotten = events
+        .seen
+        .iter()
+        .position(|e| e["instance"] == "alpha" && e["kind"] == "forgotten");
+    assert!(
+        forgotten.is_some(),
+        "alpha was gone before charlie spawned: {:#?}",
+        events.seen
+    );
     let charlie = daemon.wait_new_pid("charlie", None);
     assert_ne!(charlie, alpha);
     let charlie_now = daemon.wait_state("charlie", "running");
@@ -451,7 +480,10 @@ fn a_broken_file_is_rejected_and_the_running_instances_keep_running() {
     let daemon = Daemon::with(|root| {
         vec![
             ("alpha.yaml", sim_declaration(root, "alpha", port, "")),
-            ("bravo.yaml", sim_declaration(root, "bravo", port + 1000, "")),
+            (
+                "bravo.yaml",
+                sim_declaration(root, "bravo", port + 1000, ""),
+            ),
         ]
     });
     let alpha = pid_of(&daemon.wait_state("alpha", "running"));
@@ -460,7 +492,7 @@ fn a_broken_file_is_rejected_and_the_running_instances_keep_running() {
     let mut events = Events::follow(&daemon);
 
     // A new broken file, and a running instance's own file broken.
-    save(&daemon.dir, "charlie.yaml", "port: [1, 2\nbind: loopback\n");
+    save(&daemon.dir, "charlie.yaml", "bind: 'loopback\nport: 1\n");
     save(
         &daemon.dir,
         "alpha.yaml",
@@ -485,10 +517,22 @@ fn a_broken_file_is_rejected_and_the_running_instances_keep_running() {
             "the reason names {file}, line and column: {reason}"
         );
     }
-    // The reload that rejected them has happened; nothing else moved.
-    events.reloaded("rejected: alpha");
+    // A reload now says so, and the rescan that rejected them has
+    // happened: nothing else moved.
+    let reply = daemon.client(&["reload"]);
+    assert!(
+        !reply.status.success(),
+        "a reload with a broken file is refused"
+    );
+    let said = String::from_utf8_lossy(&reply.stderr);
+    assert!(said.contains("2 rejected"), "{said}");
+    events.reloaded("rejected: alpha.yaml, charlie.yaml");
     let alpha_now = daemon.instance("alpha").expect("alpha keeps running");
-    assert_eq!(pid_of(&alpha_now), alpha, "alpha on its last good declaration");
+    assert_eq!(
+        pid_of(&alpha_now),
+        alpha,
+        "alpha on its last good declaration"
+    );
     assert_eq!(alpha_now["state"], "running");
     assert_eq!(daemon.instance_pid("bravo").map(i64::from), Some(bravo));
     assert!(daemon.instance("charlie").is_none());
@@ -499,7 +543,9 @@ fn a_broken_file_is_rejected_and_the_running_instances_keep_running() {
     save(&daemon.dir, "charlie.yaml", &charlie_text);
     daemon.wait_new_pid("charlie", None);
     daemon.wait_state("charlie", "running");
-    wait_for("`rejected` to empty", || rejected(&daemon).is_empty().then_some(()));
+    wait_for("`rejected` to empty", || {
+        rejected(&daemon).is_empty().then_some(())
+    });
     assert_eq!(daemon.instance_pid("alpha").map(i64::from), Some(alpha));
     assert_eq!(daemon.instance_pid("bravo").map(i64::from), Some(bravo));
     assert_eq!(events.count("alpha", "spawned"), 0);
@@ -538,7 +584,10 @@ fn a_conflicting_new_file_is_rejected_until_fixed() {
                 && reason.contains("alpha")
                 && reason.contains(name)
         });
-        assert!(names_both, "{file}'s reason names alpha and {name}: {list:#?}");
+        assert!(
+            names_both,
+            "{file}'s reason names alpha and {name}: {list:#?}"
+        );
     }
     events.reloaded("rejected:");
     assert!(daemon.instance("charlie").is_none(), "charlie not started");
@@ -560,7 +609,9 @@ fn a_conflicting_new_file_is_rejected_until_fixed() {
     );
     daemon.wait_state("charlie", "running");
     daemon.wait_state("delta", "running");
-    wait_for("`rejected` to empty", || rejected(&daemon).is_empty().then_some(()));
+    wait_for("`rejected` to empty", || {
+        rejected(&daemon).is_empty().then_some(())
+    });
     assert_eq!(daemon.instance_pid("alpha").map(i64::from), Some(alpha));
 }
 
@@ -578,7 +629,10 @@ fn a_config_failed_instance_is_retried_when_its_openclaw_config_is_fixed() {
         .expect("alpha's config");
         vec![
             ("alpha.yaml", sim_declaration(root, "alpha", port, "")),
-            ("bravo.yaml", sim_declaration(root, "bravo", port + 1000, "")),
+            (
+                "bravo.yaml",
+                sim_declaration(root, "bravo", port + 1000, ""),
+            ),
         ]
     });
     let failed = daemon.wait_state("alpha", "failed");
