@@ -81,7 +81,31 @@ pub struct ReloadOutcome {
     pub restarted: Vec<String>,
     pub updated: Vec<String>,
     pub removed: Vec<String>,
+    /// The refused files by file name (an instance name where no file is
+    /// to blame: running instances whose OpenClaw configs now conflict).
     pub rejected: Vec<String>,
+}
+
+impl ReloadOutcome {
+    /// One line naming what changed, e.g. `added: b; restarted: a`.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = [
+            ("added", &self.added),
+            ("restarted", &self.restarted),
+            ("updated", &self.updated),
+            ("removed", &self.removed),
+            ("rejected", &self.rejected),
+        ]
+        .iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(what, names)| format!("{what}: {}", names.join(", ")))
+        .collect();
+        if parts.is_empty() {
+            "nothing changed".to_string()
+        } else {
+            parts.join("; ")
+        }
+    }
 }
 
 enum Message {
@@ -102,6 +126,10 @@ enum Message {
         reply: Option<oneshot::Sender<ReloadOutcome>>,
     },
     Shutdown,
+    /// The removed instances an added one was waiting for are gone.
+    StartAfterLeavers {
+        name: String,
+    },
     StandbyCheck {
         rescued: String,
         generation: u64,
@@ -419,14 +447,43 @@ impl Supervisor {
         let name = effective.name.clone();
         let stopped_by_hand = self.intent.stopped.contains(&name);
         let start = !effective.declaration.standby && !stopped_by_hand;
+        // A removed instance may still be stopping on the same ports or
+        // state dir (a renamed file is exactly that): start once it is gone,
+        // or the new gateway would find them taken.
+        let blockers = if start {
+            self.leavers_in_the_way(&effective)
+        } else {
+            Vec::new()
+        };
         let config = self.config_for(effective);
-        let handle = instance::spawn_instance(config.clone(), self.shared.clone(), start);
+        let handle = instance::spawn_instance(
+            config.clone(),
+            self.shared.clone(),
+            start && blockers.is_empty(),
+        );
         if stopped_by_hand && config.effective.declaration.standby {
             // A standby rescue begins in standby, where a failure of its main
             // would start it; the operator's stop must hold instead.
             handle.send(Command::Stop);
         }
-        self.emit(&name, "added", String::new());
+        if blockers.is_empty() {
+            self.emit(&name, "added", String::new());
+        } else {
+            let names: Vec<&str> = blockers.iter().map(|h| h.name.as_str()).collect();
+            self.emit(
+                &name,
+                "added",
+                format!("starting once {} has stopped", names.join(", ")),
+            );
+            let messages = self.messages_tx.clone();
+            let name = name.clone();
+            tokio::spawn(async move {
+                for blocker in blockers {
+                    blocker.closed().await;
+                }
+                let _ = messages.send(Message::StartAfterLeavers { name });
+            });
+        }
         let config_fingerprint = fingerprint(&config.effective.config_path);
         self.instances.insert(
             name,
@@ -436,6 +493,24 @@ impl Supervisor {
                 config_fingerprint,
             },
         );
+    }
+
+    /// The instances still stopping after their removal whose footprint
+    /// meets `effective`'s.
+    fn leavers_in_the_way(&self, effective: &Effective) -> Vec<InstanceHandle> {
+        self.leaving
+            .iter()
+            .filter(|handle| !handle.is_closed())
+            .filter(|handle| {
+                let leaver = handle.snapshot.borrow().config.effective.clone();
+                resolution::conflicts(&[leaver.clone(), effective.clone()])
+                    .iter()
+                    .any(|c| {
+                        c.instances.contains(&leaver.name) && c.instances.contains(&effective.name)
+                    })
+            })
+            .cloned()
+            .collect()
     }
 
     fn watch_configs(&mut self) {
@@ -567,6 +642,18 @@ impl Supervisor {
                     let _ = reply.send(outcome);
                 }
             }
+            Message::StartAfterLeavers { name } => {
+                // Unless the operator stopped it (or started it) meanwhile.
+                if let Some(entry) = self.instances.get(&name) {
+                    let untouched = {
+                        let snapshot = entry.handle.snapshot.borrow();
+                        snapshot.state == "stopped" && snapshot.last_exit.is_none()
+                    };
+                    if untouched && !self.intent.stopped.contains(&name) {
+                        entry.handle.send(Command::Start);
+                    }
+                }
+            }
             Message::StandbyCheck {
                 rescued,
                 generation,
@@ -630,11 +717,13 @@ impl Supervisor {
         if changed_intent {
             self.intent.save(&self.options.state_dir)?;
         }
-        self.emit(
-            name,
-            &format!("{command:?}").to_lowercase(),
-            "by operator".to_string(),
-        );
+        let what = match command {
+            ControlCommand::Start => "start".to_string(),
+            ControlCommand::Stop => "stop".to_string(),
+            ControlCommand::Restart => "restart".to_string(),
+            ControlCommand::Signal(signal) => format!("signal {}", signal.as_str()),
+        };
+        self.emit(name, "command", format!("{what} by operator"));
         Ok(())
     }
 
@@ -777,13 +866,27 @@ impl Supervisor {
         }
         for item in &rejected {
             tracing::error!(file = %item.file.display(), reason = %item.reason, "declaration rejected");
-            if let Some(name) = &item.instance {
-                outcome.rejected.push(name.clone());
+            // A file that does not parse has no instance name: count it by
+            // its file name, so a reload never reports a refusal as success.
+            let what = item
+                .file
+                .file_name()
+                .map(|name| name.to_string_lossy().to_string())
+                .or_else(|| item.instance.clone())
+                .unwrap_or_else(|| "-".to_string());
+            if !outcome.rejected.contains(&what) {
+                outcome.rejected.push(what);
             }
+            let file = item.file.display().to_string();
             self.emit(
                 item.instance.as_deref().unwrap_or("-"),
                 "rejected",
-                format!("{}: {}", item.file.display(), item.reason),
+                // Parse errors already start with the file's path.
+                if item.reason.starts_with(&file) {
+                    item.reason.clone()
+                } else {
+                    format!("{file}: {}", item.reason)
+                },
             );
         }
         self.rejected = rejected;
@@ -849,6 +952,9 @@ impl Supervisor {
             rejected = ?outcome.rejected,
             "declarations rescanned"
         );
+        // Every rescan is an event, even one that changed nothing, so a
+        // follower can tell that a change was (or was not) acted on.
+        self.emit("-", "reloaded", outcome.summary());
         outcome
     }
 
@@ -918,6 +1024,41 @@ pub fn unix_ms(at: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reload_summary_names_only_what_changed() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let rows = vec![
+            (ReloadOutcome::default(), "nothing changed"),
+            (
+                ReloadOutcome {
+                    added: names(&["b"]),
+                    ..Default::default()
+                },
+                "added: b",
+            ),
+            (
+                ReloadOutcome {
+                    added: names(&["c"]),
+                    removed: names(&["a"]),
+                    ..Default::default()
+                },
+                "added: c; removed: a",
+            ),
+            (
+                ReloadOutcome {
+                    restarted: names(&["a", "b"]),
+                    updated: names(&["c"]),
+                    rejected: names(&["d"]),
+                    ..Default::default()
+                },
+                "restarted: a, b; updated: c; rejected: d",
+            ),
+        ];
+        for (outcome, expected) in rows {
+            assert_eq!(outcome.summary(), expected, "{outcome:?}");
+        }
+    }
 
     #[test]
     fn intent_round_trips_through_an_atomic_write() {
