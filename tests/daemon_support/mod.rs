@@ -181,6 +181,11 @@ impl Daemon {
 
     /// Start the supervisor and wait until its socket answers.
     pub fn start(&mut self) {
+        self.start_with_env(&[]);
+    }
+
+    /// Start the supervisor with extra environment variables.
+    pub fn start_with_env(&mut self, env: &[(&str, &str)]) {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -189,6 +194,7 @@ impl Daemon {
         let child = self
             .command()
             .arg("start")
+            .envs(env.iter().copied())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log)
             .spawn()
