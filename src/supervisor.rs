@@ -619,11 +619,15 @@ impl Supervisor {
         if changed_intent {
             self.intent.save(&self.options.state_dir)?;
         }
-        self.emit(
-            name,
-            &format!("{command:?}").to_lowercase(),
-            "by operator".to_string(),
-        );
+        // One event kind for every operator command (the wire's `command`),
+        // the command itself in the detail.
+        let what = match command {
+            ControlCommand::Start => String::from("start"),
+            ControlCommand::Stop => String::from("stop"),
+            ControlCommand::Restart => String::from("restart"),
+            ControlCommand::Signal(signal) => format!("signal {}", signal.as_str()),
+        };
+        self.emit(name, "command", format!("{what} by operator"));
         Ok(())
     }
 
@@ -838,6 +842,18 @@ impl Supervisor {
             rejected = ?outcome.rejected,
             "declarations rescanned"
         );
+        self.emit(
+            "-",
+            "reloaded",
+            format!(
+                "{} added, {} restarted, {} updated, {} removed, {} rejected",
+                outcome.added.len(),
+                outcome.restarted.len(),
+                outcome.updated.len(),
+                outcome.removed.len(),
+                outcome.rejected.len()
+            ),
+        );
         outcome
     }
 
@@ -895,6 +911,7 @@ pub fn notice_kind(notice: &Notice) -> &'static str {
         Notice::Stopped => "stopped",
         Notice::Standby => "standby",
         Notice::Forgotten => "forgotten",
+        Notice::ProbeChanged => "probe_changed",
     }
 }
 
