@@ -55,11 +55,9 @@ fn hundred_concurrent_clients_get_status_while_children_crash() {
     let path = daemon.socket.clone();
     // Rounds of 100 clients at once until crashy has been restarted at
     // least three times meanwhile: the clients overlap the crashes.
-    let rounds = runtime().block_on(async move {
+    runtime().block_on(async move {
         let start = Instant::now();
-        let mut rounds = 0;
         loop {
-            rounds += 1;
             let clients: Vec<_> = (0..100)
                 .map(|_| {
                     let path = path.clone();
@@ -90,12 +88,11 @@ fn hundred_concurrent_clients_get_status_while_children_crash() {
                 most_restarts = most_restarts.max(restarts);
             }
             if u64::from(most_restarts) >= crashes_before + 3 {
-                return rounds;
+                return;
             }
             assert!(start.elapsed() < DEADLINE, "crashy never crashed meanwhile");
         }
     });
-    assert!(rounds >= 1);
     // The daemon goes on serving, and the steady gateway never noticed.
     let steady = daemon.instance("steady").expect("steady");
     assert_eq!(steady["pid"], steady_pid);
