@@ -296,7 +296,10 @@ impl Actor {
                     match message {
                         ProbeMessage::StartupPassed => { self.handle(Event::StartupPassed).await; }
                         ProbeMessage::LivenessFailed => { self.handle(Event::LivenessFailed).await; }
-                        ProbeMessage::Status(status) => self.probe_status = *status,
+                        ProbeMessage::Status(status) => {
+                            self.probe_changes(&status);
+                            self.probe_status = *status;
+                        }
                     }
                 }
                 () = sleep => {
@@ -602,6 +605,41 @@ impl Actor {
             self.probe_tx.clone(),
             exec,
         )));
+    }
+
+    /// Liveness or readiness crossing its threshold either way is news for
+    /// `events`; a first pass is not (it is what `started` says).
+    fn probe_changes(&self, new: &ProbesReport) {
+        use crate::probe::ProbeStatus;
+        let pairs = [
+            ("liveness", &self.probe_status.liveness, &new.liveness),
+            ("readiness", &self.probe_status.readiness, &new.readiness),
+        ];
+        for (which, old, new) in pairs {
+            let detail = match (old.status(), new.status()) {
+                (before, after) if before == after => continue,
+                (ProbeStatus::Unknown, ProbeStatus::Passing) => continue,
+                (_, ProbeStatus::Passing) => format!("{which} passing again"),
+                (_, ProbeStatus::Failing) => {
+                    let mut detail =
+                        format!("{which} failing ({} in a row)", new.consecutive_failures());
+                    if let Some(failing) = new.failing().filter(|list| !list.is_empty()) {
+                        detail.push_str(&format!(", failing: {}", failing.join(", ")));
+                    }
+                    if let Some(last) = new.last() {
+                        detail.push_str(&format!(": {}", last.detail));
+                    }
+                    detail
+                }
+                (_, ProbeStatus::Unknown) => continue,
+            };
+            let _ = self.shared.notices.send(InstanceNotice {
+                name: self.name.clone(),
+                notice: Notice::ProbeChanged,
+                at: SystemTime::now(),
+                detail,
+            });
+        }
     }
 
     fn notify(&mut self, notice: Notice) {

@@ -172,6 +172,9 @@ pub enum Notice {
     Stopped,
     Standby,
     Forgotten,
+    /// Liveness or readiness turned failing or passing (reported by the
+    /// actor, not by `step`: probe results are not lifecycle events).
+    ProbeChanged,
 }
 
 impl Notice {

@@ -37,15 +37,28 @@ impl ControlHandler {
             usage: Mutex::new(Usage::new()),
         }
     }
-}
 
-fn error_response(err: SupervisorError) -> Response {
-    let kind = match err {
-        SupervisorError::UnknownInstance(_) => ErrorKind::UnknownInstance,
-        SupervisorError::ShuttingDown => ErrorKind::ShuttingDown,
-        _ => ErrorKind::Internal,
-    };
-    Response::error(kind, err.to_string())
+    /// The error reply for `err`; an unknown name comes with the known ones,
+    /// so a typo is fixed without a second command.
+    async fn error_response(&self, err: SupervisorError) -> Response {
+        let kind = match err {
+            SupervisorError::UnknownInstance(_) => ErrorKind::UnknownInstance,
+            SupervisorError::ShuttingDown => ErrorKind::ShuttingDown,
+            _ => ErrorKind::Internal,
+        };
+        let mut message = err.to_string();
+        if kind == ErrorKind::UnknownInstance {
+            let known: Vec<String> = match self.supervisor.status(None).await {
+                Ok(report) => report.instances.into_iter().map(|s| s.name).collect(),
+                Err(_) => Vec::new(),
+            };
+            message = match known.is_empty() {
+                true => format!("{message}; none is declared"),
+                false => format!("{message}; known: {}", known.join(", ")),
+            };
+        }
+        Response::error(kind, message)
+    }
 }
 
 impl Handler for ControlHandler {
@@ -58,8 +71,8 @@ impl Handler for ControlHandler {
         }
         let control = |name: String, command: ControlCommand| async move {
             match self.supervisor.control(&name, command).await {
-                Ok(()) => Response::ok_with(format!("{} {name}", command.verb())),
-                Err(err) => error_response(err),
+                Ok(()) => Response::ok_with(command.done(&name)),
+                Err(err) => self.error_response(err).await,
             }
         };
         let response = match request {
@@ -86,15 +99,32 @@ impl Handler for ControlHandler {
                             .collect(),
                     }
                 }
-                Err(err) => error_response(err),
+                Err(err) => self.error_response(err).await,
             },
             Request::Start { name } => control(name, ControlCommand::Start).await,
             Request::Stop { name } => control(name, ControlCommand::Stop).await,
             Request::Restart { name } => control(name, ControlCommand::Restart).await,
             Request::Signal { name, signal } => {
-                match nix::sys::signal::Signal::try_from(signal.number()) {
-                    Ok(signal) => control(name, ControlCommand::Signal(signal)).await,
-                    Err(_) => Response::error(ErrorKind::BadRequest, "unknown signal"),
+                let Ok(signal) = nix::sys::signal::Signal::try_from(signal.number()) else {
+                    return Reply::One(Response::error(ErrorKind::BadRequest, "unknown signal"));
+                };
+                // A signal for no process would be dropped without a word:
+                // say so instead of "sent".
+                let state = match self.supervisor.instance(&name).await {
+                    Ok(handle) => {
+                        let snapshot = handle.snapshot.borrow();
+                        snapshot.pid.is_none().then(|| snapshot.state.to_string())
+                    }
+                    Err(err) => return Reply::One(self.error_response(err).await),
+                };
+                match state {
+                    Some(state) => Response::error(
+                        ErrorKind::Refused,
+                        format!(
+                            "{name} has no running gateway to signal (it is {state}); start it with `start {name}`"
+                        ),
+                    ),
+                    None => control(name, ControlCommand::Signal(signal)).await,
                 }
             }
             Request::Logs {
@@ -104,7 +134,7 @@ impl Handler for ControlHandler {
             } => {
                 let handle = match self.supervisor.instance(&name).await {
                     Ok(handle) => handle,
-                    Err(err) => return Reply::One(error_response(err)),
+                    Err(err) => return Reply::One(self.error_response(err).await),
                 };
                 let tail = handle.log.tail(lines.unwrap_or(DEFAULT_LOG_LINES));
                 if !follow {
@@ -158,7 +188,7 @@ impl Handler for ControlHandler {
                         )
                     }
                 }
-                Err(err) => error_response(err),
+                Err(err) => self.error_response(err).await,
             },
             Request::Check => {
                 let report = crate::resolution::check_report(&self.dir, &self.env);
@@ -207,12 +237,13 @@ impl Handler for ControlHandler {
 }
 
 impl ControlCommand {
-    fn verb(&self) -> &'static str {
+    /// What the `ok` reply says was done to `name`.
+    fn done(&self, name: &str) -> String {
         match self {
-            ControlCommand::Start => "starting",
-            ControlCommand::Stop => "stopping",
-            ControlCommand::Restart => "restarting",
-            ControlCommand::Signal(_) => "signalled",
+            ControlCommand::Start => format!("starting {name}"),
+            ControlCommand::Stop => format!("stopping {name}"),
+            ControlCommand::Restart => format!("restarting {name}"),
+            ControlCommand::Signal(signal) => format!("sending {} to {name}", signal.as_str()),
         }
     }
 }

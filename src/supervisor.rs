@@ -1012,6 +1012,7 @@ pub fn notice_kind(notice: &Notice) -> &'static str {
         Notice::Stopped => "stopped",
         Notice::Standby => "standby",
         Notice::Forgotten => "forgotten",
+        Notice::ProbeChanged => "probe_changed",
     }
 }
 

@@ -82,18 +82,42 @@ impl Client {
     /// Sends a request and returns its one reply (an `error` reply is a
     /// reply, not an `Err`). For `events` and followed logs use [`Client::stream`].
     pub async fn call(&mut self, request: Request) -> Result<Response, ClientError> {
-        let id = self.send(request).await?;
-        self.reply_to(id).await
+        match self.send(request).await {
+            Ok(id) => self.reply_to(id).await,
+            Err(err) => self.refusal().await.ok_or(err),
+        }
     }
 
     /// Sends a streaming request; the connection is then the stream's.
     pub async fn stream(mut self, request: Request) -> Result<ResponseStream, ClientError> {
-        let id = self.send(request).await?;
+        let (id, refusal) = match self.send(request).await {
+            Ok(id) => (id, None),
+            Err(err) => (0, Some(self.refusal().await.ok_or(err)?)),
+        };
         Ok(ResponseStream {
             client: self,
             id,
             done: false,
+            refusal,
         })
+    }
+
+    /// After a failed write: the daemon may have refused the connection (a
+    /// stranger, too many clients) and closed it before the request went
+    /// out. Its one error line is still there to read, and says why better
+    /// than "broken pipe".
+    async fn refusal(&mut self) -> Option<Response> {
+        let Ok(Some(Line::Complete(line))) = self.reader.next_line().await else {
+            return None;
+        };
+        match decode_response(&line) {
+            Ok(envelope)
+                if envelope.id.is_none() && matches!(envelope.response, Response::Error { .. }) =>
+            {
+                Some(envelope.response)
+            }
+            _ => None,
+        }
     }
 
     async fn send(&mut self, request: Request) -> Result<u64, ClientError> {
@@ -142,6 +166,8 @@ pub struct ResponseStream {
     client: Client,
     id: u64,
     done: bool,
+    /// The daemon's refusal, read when the request could not be sent.
+    refusal: Option<Response>,
 }
 
 impl ResponseStream {
@@ -150,6 +176,10 @@ impl ResponseStream {
     pub async fn next(&mut self) -> Result<Option<Response>, ClientError> {
         if self.done {
             return Ok(None);
+        }
+        if let Some(refusal) = self.refusal.take() {
+            self.done = true;
+            return Ok(Some(refusal));
         }
         let response = self.client.reply_to(self.id).await?;
         if matches!(response, Response::End { .. } | Response::Error { .. }) {
@@ -167,4 +197,69 @@ pub async fn request(path: &Path, request: Request) -> Result<Response, ClientEr
 /// Connects and sends a streaming request (`events`, followed `logs`).
 pub async fn request_stream(path: &Path, request: Request) -> Result<ResponseStream, ClientError> {
     Client::connect(path).await?.stream(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ErrorKind, ResponseEnvelope, encode_response};
+    use tokio::sync::mpsc;
+
+    /// A listener that answers each connection with one `busy` line and
+    /// closes it, as the daemon does; each close is reported on the channel.
+    async fn refusing_listener(dir: &Path) -> (PathBuf, mpsc::UnboundedReceiver<()>) {
+        let path = dir.join("s.sock");
+        let listener = tokio::net::UnixListener::bind(&path).expect("bind");
+        let (closed_tx, closed) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let line = encode_response(&ResponseEnvelope::new(
+                    None,
+                    Response::error(ErrorKind::Busy, "busy: too many clients"),
+                ));
+                let _ = stream.write_all(&line).await;
+                drop(stream);
+                let _ = closed_tx.send(());
+            }
+        });
+        (path, closed)
+    }
+
+    #[tokio::test]
+    async fn a_refusal_sent_before_the_request_is_the_reply() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (path, mut closed) = refusing_listener(dir.path()).await;
+
+        // The daemon has closed before the request is written: the write
+        // fails (broken pipe), and the refusal is still the answer.
+        let mut client = Client::connect(&path).await.expect("connect");
+        closed.recv().await.expect("closed");
+        let reply = client.call(Request::Version).await.expect("the refusal");
+        assert!(
+            matches!(
+                reply,
+                Response::Error {
+                    kind: ErrorKind::Busy,
+                    ..
+                }
+            ),
+            "{reply:?}"
+        );
+
+        let client = Client::connect(&path).await.expect("connect");
+        closed.recv().await.expect("closed");
+        let mut stream = client.stream(Request::Events).await.expect("a stream");
+        let first = stream.next().await.expect("a line");
+        assert!(
+            matches!(
+                first,
+                Some(Response::Error {
+                    kind: ErrorKind::Busy,
+                    ..
+                })
+            ),
+            "{first:?}"
+        );
+        assert!(stream.next().await.expect("end").is_none());
+    }
 }

@@ -82,7 +82,7 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            max_clients: 64,
+            max_clients: 128,
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(10),
             max_line: MAX_LINE,

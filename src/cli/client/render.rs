@@ -215,11 +215,11 @@ pub(super) fn table(
 
 fn probe_line(name: &str, probe: &Option<ProbeStatus>, now_ms: u64) -> String {
     let Some(probe) = probe else {
-        return format!("  {name:<10} -\n");
+        return format!("    {name:<10} -\n");
     };
     let verdict = if probe.ok { "ok" } else { "failing" };
     let mut text = format!(
-        "  {name:<10} {verdict}, {}ms, {}",
+        "    {name:<10} {verdict}, {}ms, {}",
         probe.latency_ms,
         in_or_ago(probe.at, now_ms)
     );
@@ -311,13 +311,17 @@ pub(super) fn event_line(event: &Event, paint: Paint) -> String {
         "spawned" | "started" => Some(Colour::Green),
         _ => None,
     };
-    format!(
-        "{} {} {} {}",
+    let mut line = format!(
+        "{} {} {}",
         humantime::format_rfc3339_seconds(at),
         event.instance.as_deref().unwrap_or("supervisor"),
         paint.paint(event.kind.as_str(), colour),
-        event.detail
-    )
+    );
+    if !event.detail.is_empty() {
+        line.push(' ');
+        line.push_str(&event.detail);
+    }
+    line
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Rendering tables: durations, sizes, health, colours and the status table.
 
 use super::*;
-use openclaw_supervisor::protocol::{LastExit, Paths, Ports, Probes, Role};
+use openclaw_supervisor::protocol::{EventKind, LastExit, Paths, Ports, Probes, Role};
 
 fn instance(name: &str) -> InstanceStatus {
     InstanceStatus {
@@ -205,5 +205,37 @@ fn detail_shows_paths_probes_and_last_exit() {
         "readiness  failing, 4ms, 1m ago, 1 failures in a row, failing: discord",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+}
+
+#[test]
+fn event_lines_read_time_instance_kind_detail() {
+    let event = |instance: Option<&str>, kind: EventKind, detail: &str| Event {
+        at: 1_760_000_002_000,
+        instance: instance.map(str::to_string),
+        kind,
+        detail: detail.to_string(),
+    };
+    let rows = vec![
+        (
+            event(Some("main"), EventKind::Exited, "exited with code 1"),
+            "2025-10-09T08:53:22Z main exited exited with code 1",
+        ),
+        (
+            event(Some("main"), EventKind::Command, "stop by operator"),
+            "2025-10-09T08:53:22Z main command stop by operator",
+        ),
+        // No detail: no trailing space.
+        (
+            event(Some("main"), EventKind::Stopped, ""),
+            "2025-10-09T08:53:22Z main stopped",
+        ),
+        (
+            event(None, EventKind::Reloaded, "1 added"),
+            "2025-10-09T08:53:22Z supervisor reloaded 1 added",
+        ),
+    ];
+    for (event, expected) in rows {
+        assert_eq!(event_line(&event, Paint { enabled: false }), expected);
     }
 }
