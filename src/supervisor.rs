@@ -6,20 +6,16 @@
 //! requests, reloads from the watcher and SIGHUP, shutdown) or as a notice
 //! from an instance actor, so the registry has a single owner.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
-use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 
 use crate::declaration::Role;
-use crate::instance::{
-    self, Command, InstanceConfig, InstanceHandle, InstanceNotice, PidRecord, Shared, Snapshot,
-};
+use crate::instance::{self, Command, InstanceConfig, InstanceHandle, InstanceNotice, Shared};
 use crate::lifecycle::Notice;
 use crate::logs::LogSink;
 use crate::openclaw::{Effective, EnvMap};
@@ -27,6 +23,16 @@ use crate::process::{self, Spawner};
 use crate::resolution::{self, Conflict, FileError};
 use crate::sdnotify::Notifier;
 use crate::watch::{DirWatcher, WatchMode};
+
+mod handle;
+mod reload;
+mod state;
+
+use handle::Message;
+pub use handle::{
+    ControlCommand, EventRecord, Rejected, ReloadOutcome, StatusReport, SupervisorHandle,
+};
+pub use state::{Intent, stop_leftover, write_atomically};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -49,265 +55,6 @@ pub struct Options {
     pub socket_path: PathBuf,
     pub inherited_env: EnvMap,
     pub watch: WatchMode,
-}
-
-/// A state change anyone may follow (`events`).
-#[derive(Debug, Clone, Serialize)]
-pub struct EventRecord {
-    pub at: SystemTime,
-    pub instance: String,
-    pub kind: String,
-    pub detail: String,
-}
-
-/// A declaration file the supervisor refused, shown by status and check.
-#[derive(Debug, Clone, Serialize)]
-pub struct Rejected {
-    pub file: PathBuf,
-    pub instance: Option<String>,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct StatusReport {
-    pub instances: Vec<Snapshot>,
-    pub rejected: Vec<Rejected>,
-}
-
-/// What a reload did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ReloadOutcome {
-    pub added: Vec<String>,
-    pub restarted: Vec<String>,
-    pub updated: Vec<String>,
-    pub removed: Vec<String>,
-    /// The refused files by file name (an instance name where no file is
-    /// to blame: running instances whose OpenClaw configs now conflict).
-    pub rejected: Vec<String>,
-}
-
-impl ReloadOutcome {
-    /// One line naming what changed, e.g. `added: b; restarted: a`.
-    pub fn summary(&self) -> String {
-        let parts: Vec<String> = [
-            ("added", &self.added),
-            ("restarted", &self.restarted),
-            ("updated", &self.updated),
-            ("removed", &self.removed),
-            ("rejected", &self.rejected),
-        ]
-        .iter()
-        .filter(|(_, names)| !names.is_empty())
-        .map(|(what, names)| format!("{what}: {}", names.join(", ")))
-        .collect();
-        if parts.is_empty() {
-            "nothing changed".to_string()
-        } else {
-            parts.join("; ")
-        }
-    }
-}
-
-enum Message {
-    Status {
-        name: Option<String>,
-        reply: oneshot::Sender<Result<StatusReport, SupervisorError>>,
-    },
-    Control {
-        name: String,
-        command: ControlCommand,
-        reply: oneshot::Sender<Result<(), SupervisorError>>,
-    },
-    Handle {
-        name: String,
-        reply: oneshot::Sender<Result<InstanceHandle, SupervisorError>>,
-    },
-    Reload {
-        reply: Option<oneshot::Sender<ReloadOutcome>>,
-    },
-    Shutdown,
-    /// The removed instances an added one was waiting for are gone.
-    StartAfterLeavers {
-        name: String,
-    },
-    StandbyCheck {
-        rescued: String,
-        generation: u64,
-    },
-}
-
-#[derive(Debug, Clone, Copy)]
-pub enum ControlCommand {
-    Start,
-    Stop,
-    Restart,
-    Signal(Signal),
-}
-
-/// A cheap, clonable way to talk to the supervisor loop.
-#[derive(Clone)]
-pub struct SupervisorHandle {
-    messages: mpsc::UnboundedSender<Message>,
-    events: broadcast::Sender<EventRecord>,
-}
-
-impl SupervisorHandle {
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Message,
-    ) -> Result<T, SupervisorError> {
-        let (reply, answer) = oneshot::channel();
-        self.messages
-            .send(make(reply))
-            .map_err(|_| SupervisorError::ShuttingDown)?;
-        answer.await.map_err(|_| SupervisorError::ShuttingDown)
-    }
-
-    pub async fn status(&self, name: Option<String>) -> Result<StatusReport, SupervisorError> {
-        self.ask(|reply| Message::Status { name, reply }).await?
-    }
-
-    pub async fn control(
-        &self,
-        name: &str,
-        command: ControlCommand,
-    ) -> Result<(), SupervisorError> {
-        let name = name.to_string();
-        self.ask(|reply| Message::Control {
-            name,
-            command,
-            reply,
-        })
-        .await?
-    }
-
-    /// The handle of one instance (for its logs).
-    pub async fn instance(&self, name: &str) -> Result<InstanceHandle, SupervisorError> {
-        let name = name.to_string();
-        self.ask(|reply| Message::Handle { name, reply }).await?
-    }
-
-    pub async fn reload(&self) -> Result<ReloadOutcome, SupervisorError> {
-        self.ask(|reply| Message::Reload { reply: Some(reply) })
-            .await
-    }
-
-    /// Ask for a reload without waiting for it (SIGHUP, file events).
-    pub fn request_reload(&self) {
-        let _ = self.messages.send(Message::Reload { reply: None });
-    }
-
-    pub fn shutdown(&self) {
-        let _ = self.messages.send(Message::Shutdown);
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<EventRecord> {
-        self.events.subscribe()
-    }
-}
-
-/// The operator's intent, kept across supervisor restarts.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Intent {
-    /// Instances stopped by hand: they stay stopped until started by hand.
-    pub stopped: BTreeSet<String>,
-}
-
-impl Intent {
-    pub fn path(state_dir: &Path) -> PathBuf {
-        state_dir.join("intent.json")
-    }
-
-    pub fn load(state_dir: &Path) -> Intent {
-        std::fs::read(Self::path(state_dir))
-            .ok()
-            .and_then(|text| serde_json::from_slice(&text).ok())
-            .unwrap_or_default()
-    }
-
-    pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
-        let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        write_atomically(&Self::path(state_dir), &text)
-    }
-}
-
-/// Write a file so that a reader sees the old or the new content, never a
-/// mix: a temp file beside it, fsync, rename, fsync of the directory.
-pub fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile_in(dir, path)?;
-    temp.1.write_all(content)?;
-    temp.1.sync_all()?;
-    std::fs::rename(&temp.0, path)?;
-    if let Ok(dir) = std::fs::File::open(dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
-}
-
-fn tempfile_in(dir: &Path, path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let stem = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{stem}.{}.tmp", std::process::id()));
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&temp)?;
-    Ok((temp, file))
-}
-
-/// Stop a gateway left running by an earlier supervisor for this instance,
-/// before a second one is spawned. It is not our child, so its end is
-/// watched by polling (bounded by the stop timeout, then SIGKILL).
-pub async fn stop_leftover(state_dir: &Path, name: &str, stop_signal: Signal, timeout: Duration) {
-    let path = instance::pid_record_path(state_dir, name);
-    let Some(record) = std::fs::read(&path)
-        .ok()
-        .and_then(|text| serde_json::from_slice::<PidRecord>(&text).ok())
-    else {
-        return;
-    };
-    let marked = |pid: i32| {
-        process::environ_has(pid, process::SPAWN_MARKER_VAR, &record.marker)
-            || (pid == record.pid && process::is_same_process(pid, record.start_time))
-    };
-    let alive = || -> Vec<i32> {
-        process::all_pids()
-            .into_iter()
-            .filter(|pid| !process::is_zombie(*pid) && marked(*pid))
-            .collect()
-    };
-    let mut left = alive();
-    if !left.is_empty() {
-        tracing::warn!(instance = name, pids = ?left, "a gateway of an earlier supervisor is still running: stopping it gracefully");
-        let mut signal = stop_signal;
-        let mut deadline = tokio::time::Instant::now() + timeout;
-        let mut killed = false;
-        loop {
-            for pid in &left {
-                process::signal_if_same(*pid, process::process_start_time(*pid), signal);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            left = alive();
-            if left.is_empty() {
-                break;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                if killed {
-                    tracing::error!(instance = name, pids = ?left, "processes of an earlier supervisor survive SIGKILL");
-                    break;
-                }
-                signal = Signal::SIGKILL;
-                killed = true;
-                deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            }
-        }
-    }
-    let _ = std::fs::remove_file(path);
 }
 
 struct Entry {
@@ -779,185 +526,6 @@ impl Supervisor {
         }
     }
 
-    /// Rescan the declarations and apply the difference. A file that does
-    /// not parse, or a change that would conflict, is rejected: its instance
-    /// keeps running on its last good declaration.
-    fn reload(&mut self) -> ReloadOutcome {
-        let scan = resolution::scan(&self.options.dir, &self.options.inherited_env);
-        let mut outcome = ReloadOutcome::default();
-        let mut rejected: Vec<Rejected> = scan
-            .file_errors
-            .iter()
-            .map(|error| Rejected {
-                file: error.file.clone(),
-                instance: error.name.clone(),
-                reason: error.reason.clone(),
-            })
-            .collect();
-        // Names whose file is broken keep their last good declaration.
-        let broken: BTreeSet<String> = scan
-            .file_errors
-            .iter()
-            .filter_map(|error| error.name.clone())
-            .chain(
-                // A broken file whose name is unknown protects the instance
-                // that lived in the same file.
-                scan.file_errors.iter().filter_map(|error| {
-                    self.instances
-                        .iter()
-                        .find(|(_, entry)| entry.config.effective.file == error.file)
-                        .map(|(name, _)| name.clone())
-                }),
-            )
-            .collect();
-        let mut wanted: BTreeMap<String, Effective> = BTreeMap::new();
-        for effective in scan.effective {
-            wanted.insert(effective.name.clone(), effective);
-        }
-        for name in &broken {
-            if let Some(entry) = self.instances.get(name) {
-                wanted.insert(name.clone(), entry.config.effective.clone());
-            }
-        }
-        // Reject new or changed declarations that conflict, until the set is sound.
-        loop {
-            let set: Vec<Effective> = wanted.values().cloned().collect();
-            let conflicts = resolution::conflicts(&set);
-            if conflicts.is_empty() {
-                break;
-            }
-            let mut reverted_any = false;
-            for conflict in &conflicts {
-                for name in &conflict.instances {
-                    let current = self.instances.get(name).map(|e| &e.config.effective);
-                    let proposed = wanted.get(name);
-                    if proposed.is_some() && proposed != current {
-                        let file = proposed.map(|p| p.file.clone()).unwrap_or_default();
-                        rejected.push(Rejected {
-                            file,
-                            instance: Some(name.clone()),
-                            reason: conflict.message.clone(),
-                        });
-                        match current {
-                            Some(current) => {
-                                wanted.insert(name.clone(), current.clone());
-                            }
-                            None => {
-                                wanted.remove(name);
-                            }
-                        }
-                        reverted_any = true;
-                    }
-                }
-            }
-            if !reverted_any {
-                // The running set itself conflicts (an OpenClaw config file
-                // changed under a running instance): report, change nothing.
-                for conflict in conflicts {
-                    tracing::error!(conflict = %conflict.message, "running instances now conflict");
-                    rejected.push(Rejected {
-                        file: PathBuf::new(),
-                        instance: conflict.instances.first().cloned(),
-                        reason: conflict.message,
-                    });
-                }
-                break;
-            }
-        }
-        for item in &rejected {
-            tracing::error!(file = %item.file.display(), reason = %item.reason, "declaration rejected");
-            // A file that does not parse has no instance name: count it by
-            // its file name, so a reload never reports a refusal as success.
-            let what = item
-                .file
-                .file_name()
-                .map(|name| name.to_string_lossy().to_string())
-                .or_else(|| item.instance.clone())
-                .unwrap_or_else(|| "-".to_string());
-            if !outcome.rejected.contains(&what) {
-                outcome.rejected.push(what);
-            }
-            let file = item.file.display().to_string();
-            self.emit(
-                item.instance.as_deref().unwrap_or("-"),
-                "rejected",
-                // Parse errors already start with the file's path.
-                if item.reason.starts_with(&file) {
-                    item.reason.clone()
-                } else {
-                    format!("{file}: {}", item.reason)
-                },
-            );
-        }
-        self.rejected = rejected;
-
-        let removed: Vec<String> = self
-            .instances
-            .keys()
-            .filter(|name| !wanted.contains_key(*name))
-            .cloned()
-            .collect();
-        for name in removed {
-            if let Some(entry) = self.instances.remove(&name) {
-                entry.handle.send(Command::Remove);
-                self.leaving.push(entry.handle);
-                self.emit(&name, "removed", String::new());
-                outcome.removed.push(name);
-            }
-        }
-        for (name, effective) in wanted {
-            match self.instances.get(&name) {
-                None => {
-                    self.add(effective);
-                    outcome.added.push(name);
-                }
-                Some(entry) if entry.config.effective != effective => {
-                    let config = self.config_for(effective);
-                    let restart = entry
-                        .config
-                        .spawn_differs(&config, &self.options.inherited_env);
-                    entry.handle.send(Command::Reconfigure {
-                        config: Box::new(config.clone()),
-                        restart,
-                    });
-                    if let Some(entry) = self.instances.get_mut(&name) {
-                        entry.config = Arc::new(config);
-                    }
-                    if restart {
-                        outcome.restarted.push(name);
-                    } else {
-                        outcome.updated.push(name);
-                    }
-                }
-                Some(_) => {}
-            }
-        }
-        // An OpenClaw config file that changed (even where the footprint
-        // did not) retries an instance that failed on its configuration;
-        // the gateway reloads its own config otherwise.
-        for entry in self.instances.values_mut() {
-            let now = fingerprint(&entry.config.effective.config_path);
-            if now != entry.config_fingerprint {
-                entry.config_fingerprint = now;
-                entry.handle.send(Command::Changed);
-            }
-        }
-        self.leaving.retain(|handle| !handle.is_closed());
-        self.watch_configs();
-        tracing::info!(
-            added = ?outcome.added,
-            restarted = ?outcome.restarted,
-            updated = ?outcome.updated,
-            removed = ?outcome.removed,
-            rejected = ?outcome.rejected,
-            "declarations rescanned"
-        );
-        // Every rescan is an event, even one that changed nothing, so a
-        // follower can tell that a change was (or was not) acted on.
-        self.emit("-", "reloaded", outcome.summary());
-        outcome
-    }
-
     /// Stop every instance in parallel, each within its own stop timeout,
     /// and wait until all are gone.
     async fn shutdown(&mut self, notices: &mut mpsc::UnboundedReceiver<InstanceNotice>) {
@@ -1059,21 +627,5 @@ mod tests {
         for (outcome, expected) in rows {
             assert_eq!(outcome.summary(), expected, "{outcome:?}");
         }
-    }
-
-    #[test]
-    fn intent_round_trips_through_an_atomic_write() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Intent::load(dir.path()), Intent::default());
-        let mut intent = Intent::default();
-        intent.stopped.insert("main".into());
-        intent.save(dir.path()).unwrap();
-        assert_eq!(Intent::load(dir.path()), intent);
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "no temp file is left behind");
     }
 }

@@ -1,0 +1,167 @@
+//! The supervisor's public face: the handle other tasks use to talk to its
+//! loop, the messages it sends, and the records the loop hands back.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use nix::sys::signal::Signal;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::SupervisorError;
+use crate::instance::{InstanceHandle, Snapshot};
+
+/// A state change anyone may follow (`events`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRecord {
+    pub at: SystemTime,
+    pub instance: String,
+    pub kind: String,
+    pub detail: String,
+}
+
+/// A declaration file the supervisor refused, shown by status and check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejected {
+    pub file: PathBuf,
+    pub instance: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub instances: Vec<Snapshot>,
+    pub rejected: Vec<Rejected>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReloadOutcome {
+    pub added: Vec<String>,
+    pub restarted: Vec<String>,
+    pub updated: Vec<String>,
+    pub removed: Vec<String>,
+    /// The refused files by file name (an instance name where no file is
+    /// to blame: running instances whose OpenClaw configs now conflict).
+    pub rejected: Vec<String>,
+}
+
+impl ReloadOutcome {
+    /// One line naming what changed, e.g. `added: b; restarted: a`.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = [
+            ("added", &self.added),
+            ("restarted", &self.restarted),
+            ("updated", &self.updated),
+            ("removed", &self.removed),
+            ("rejected", &self.rejected),
+        ]
+        .iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(what, names)| format!("{what}: {}", names.join(", ")))
+        .collect();
+        if parts.is_empty() {
+            "nothing changed".to_string()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+pub(super) enum Message {
+    Status {
+        name: Option<String>,
+        reply: oneshot::Sender<Result<StatusReport, SupervisorError>>,
+    },
+    Control {
+        name: String,
+        command: ControlCommand,
+        reply: oneshot::Sender<Result<(), SupervisorError>>,
+    },
+    Handle {
+        name: String,
+        reply: oneshot::Sender<Result<InstanceHandle, SupervisorError>>,
+    },
+    Reload {
+        reply: Option<oneshot::Sender<ReloadOutcome>>,
+    },
+    Shutdown,
+    /// The removed instances an added one was waiting for are gone.
+    StartAfterLeavers {
+        name: String,
+    },
+    StandbyCheck {
+        rescued: String,
+        generation: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum ControlCommand {
+    Start,
+    Stop,
+    Restart,
+    Signal(Signal),
+}
+
+/// A cheap, clonable way to talk to the supervisor loop.
+#[derive(Clone)]
+pub struct SupervisorHandle {
+    pub(super) messages: mpsc::UnboundedSender<Message>,
+    pub(super) events: broadcast::Sender<EventRecord>,
+}
+
+impl SupervisorHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Message,
+    ) -> Result<T, SupervisorError> {
+        let (reply, answer) = oneshot::channel();
+        self.messages
+            .send(make(reply))
+            .map_err(|_| SupervisorError::ShuttingDown)?;
+        answer.await.map_err(|_| SupervisorError::ShuttingDown)
+    }
+
+    pub async fn status(&self, name: Option<String>) -> Result<StatusReport, SupervisorError> {
+        self.ask(|reply| Message::Status { name, reply }).await?
+    }
+
+    pub async fn control(
+        &self,
+        name: &str,
+        command: ControlCommand,
+    ) -> Result<(), SupervisorError> {
+        let name = name.to_string();
+        self.ask(|reply| Message::Control {
+            name,
+            command,
+            reply,
+        })
+        .await?
+    }
+
+    /// The handle of one instance (for its logs).
+    pub async fn instance(&self, name: &str) -> Result<InstanceHandle, SupervisorError> {
+        let name = name.to_string();
+        self.ask(|reply| Message::Handle { name, reply }).await?
+    }
+
+    pub async fn reload(&self) -> Result<ReloadOutcome, SupervisorError> {
+        self.ask(|reply| Message::Reload { reply: Some(reply) })
+            .await
+    }
+
+    /// Ask for a reload without waiting for it (SIGHUP, file events).
+    pub fn request_reload(&self) {
+        let _ = self.messages.send(Message::Reload { reply: None });
+    }
+
+    pub fn shutdown(&self) {
+        let _ = self.messages.send(Message::Shutdown);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<EventRecord> {
+        self.events.subscribe()
+    }
+}

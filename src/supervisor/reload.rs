@@ -1,0 +1,191 @@
+//! Reload: rescan the declarations and apply the new set as a diff.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{Rejected, ReloadOutcome, Supervisor, fingerprint};
+use crate::instance::Command;
+use crate::openclaw::Effective;
+use crate::resolution;
+
+impl Supervisor {
+    /// Rescan the declarations and apply the difference. A file that does
+    /// not parse, or a change that would conflict, is rejected: its instance
+    /// keeps running on its last good declaration.
+    pub(super) fn reload(&mut self) -> ReloadOutcome {
+        let scan = resolution::scan(&self.options.dir, &self.options.inherited_env);
+        let mut outcome = ReloadOutcome::default();
+        let mut rejected: Vec<Rejected> = scan
+            .file_errors
+            .iter()
+            .map(|error| Rejected {
+                file: error.file.clone(),
+                instance: error.name.clone(),
+                reason: error.reason.clone(),
+            })
+            .collect();
+        // Names whose file is broken keep their last good declaration.
+        let broken: BTreeSet<String> = scan
+            .file_errors
+            .iter()
+            .filter_map(|error| error.name.clone())
+            .chain(
+                // A broken file whose name is unknown protects the instance
+                // that lived in the same file.
+                scan.file_errors.iter().filter_map(|error| {
+                    self.instances
+                        .iter()
+                        .find(|(_, entry)| entry.config.effective.file == error.file)
+                        .map(|(name, _)| name.clone())
+                }),
+            )
+            .collect();
+        let mut wanted: BTreeMap<String, Effective> = BTreeMap::new();
+        for effective in scan.effective {
+            wanted.insert(effective.name.clone(), effective);
+        }
+        for name in &broken {
+            if let Some(entry) = self.instances.get(name) {
+                wanted.insert(name.clone(), entry.config.effective.clone());
+            }
+        }
+        // Reject new or changed declarations that conflict, until the set is sound.
+        loop {
+            let set: Vec<Effective> = wanted.values().cloned().collect();
+            let conflicts = resolution::conflicts(&set);
+            if conflicts.is_empty() {
+                break;
+            }
+            let mut reverted_any = false;
+            for conflict in &conflicts {
+                for name in &conflict.instances {
+                    let current = self.instances.get(name).map(|e| &e.config.effective);
+                    let proposed = wanted.get(name);
+                    if proposed.is_some() && proposed != current {
+                        let file = proposed.map(|p| p.file.clone()).unwrap_or_default();
+                        rejected.push(Rejected {
+                            file,
+                            instance: Some(name.clone()),
+                            reason: conflict.message.clone(),
+                        });
+                        match current {
+                            Some(current) => {
+                                wanted.insert(name.clone(), current.clone());
+                            }
+                            None => {
+                                wanted.remove(name);
+                            }
+                        }
+                        reverted_any = true;
+                    }
+                }
+            }
+            if !reverted_any {
+                // The running set itself conflicts (an OpenClaw config file
+                // changed under a running instance): report, change nothing.
+                for conflict in conflicts {
+                    tracing::error!(conflict = %conflict.message, "running instances now conflict");
+                    rejected.push(Rejected {
+                        file: PathBuf::new(),
+                        instance: conflict.instances.first().cloned(),
+                        reason: conflict.message,
+                    });
+                }
+                break;
+            }
+        }
+        for item in &rejected {
+            tracing::error!(file = %item.file.display(), reason = %item.reason, "declaration rejected");
+            // A file that does not parse has no instance name: count it by
+            // its file name, so a reload never reports a refusal as success.
+            let what = item
+                .file
+                .file_name()
+                .map(|name| name.to_string_lossy().to_string())
+                .or_else(|| item.instance.clone())
+                .unwrap_or_else(|| "-".to_string());
+            if !outcome.rejected.contains(&what) {
+                outcome.rejected.push(what);
+            }
+            let file = item.file.display().to_string();
+            self.emit(
+                item.instance.as_deref().unwrap_or("-"),
+                "rejected",
+                // Parse errors already start with the file's path.
+                if item.reason.starts_with(&file) {
+                    item.reason.clone()
+                } else {
+                    format!("{file}: {}", item.reason)
+                },
+            );
+        }
+        self.rejected = rejected;
+
+        let removed: Vec<String> = self
+            .instances
+            .keys()
+            .filter(|name| !wanted.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in removed {
+            if let Some(entry) = self.instances.remove(&name) {
+                entry.handle.send(Command::Remove);
+                self.leaving.push(entry.handle);
+                self.emit(&name, "removed", String::new());
+                outcome.removed.push(name);
+            }
+        }
+        for (name, effective) in wanted {
+            match self.instances.get(&name) {
+                None => {
+                    self.add(effective);
+                    outcome.added.push(name);
+                }
+                Some(entry) if entry.config.effective != effective => {
+                    let config = self.config_for(effective);
+                    let restart = entry
+                        .config
+                        .spawn_differs(&config, &self.options.inherited_env);
+                    entry.handle.send(Command::Reconfigure {
+                        config: Box::new(config.clone()),
+                        restart,
+                    });
+                    if let Some(entry) = self.instances.get_mut(&name) {
+                        entry.config = Arc::new(config);
+                    }
+                    if restart {
+                        outcome.restarted.push(name);
+                    } else {
+                        outcome.updated.push(name);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        // An OpenClaw config file that changed (even where the footprint
+        // did not) retries an instance that failed on its configuration;
+        // the gateway reloads its own config otherwise.
+        for entry in self.instances.values_mut() {
+            let now = fingerprint(&entry.config.effective.config_path);
+            if now != entry.config_fingerprint {
+                entry.config_fingerprint = now;
+                entry.handle.send(Command::Changed);
+            }
+        }
+        self.leaving.retain(|handle| !handle.is_closed());
+        self.watch_configs();
+        tracing::info!(
+            added = ?outcome.added,
+            restarted = ?outcome.restarted,
+            updated = ?outcome.updated,
+            removed = ?outcome.removed,
+            rejected = ?outcome.rejected,
+            "declarations rescanned"
+        );
+        // Every rescan is an event, even one that changed nothing, so a
+        // follower can tell that a change was (or was not) acted on.
+        self.emit("-", "reloaded", outcome.summary());
+        outcome
+    }
+}

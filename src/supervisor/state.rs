@@ -1,0 +1,139 @@
+//! What the supervisor keeps on disk: the operator's intent (atomically
+//! written), and the pid records that let a new supervisor stop a gateway an
+//! earlier one left running.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
+
+use crate::instance::{self, PidRecord};
+use crate::process;
+
+/// The operator's intent, kept across supervisor restarts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Intent {
+    /// Instances stopped by hand: they stay stopped until started by hand.
+    pub stopped: BTreeSet<String>,
+}
+
+impl Intent {
+    pub fn path(state_dir: &Path) -> PathBuf {
+        state_dir.join("intent.json")
+    }
+
+    pub fn load(state_dir: &Path) -> Intent {
+        std::fs::read(Self::path(state_dir))
+            .ok()
+            .and_then(|text| serde_json::from_slice(&text).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        write_atomically(&Self::path(state_dir), &text)
+    }
+}
+
+/// Write a file so that a reader sees the old or the new content, never a
+/// mix: a temp file beside it, fsync, rename, fsync of the directory.
+pub fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile_in(dir, path)?;
+    temp.1.write_all(content)?;
+    temp.1.sync_all()?;
+    std::fs::rename(&temp.0, path)?;
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+fn tempfile_in(dir: &Path, path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{stem}.{}.tmp", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temp)?;
+    Ok((temp, file))
+}
+
+/// Stop a gateway left running by an earlier supervisor for this instance,
+/// before a second one is spawned. It is not our child, so its end is
+/// watched by polling (bounded by the stop timeout, then SIGKILL).
+pub async fn stop_leftover(state_dir: &Path, name: &str, stop_signal: Signal, timeout: Duration) {
+    let path = instance::pid_record_path(state_dir, name);
+    let Some(record) = std::fs::read(&path)
+        .ok()
+        .and_then(|text| serde_json::from_slice::<PidRecord>(&text).ok())
+    else {
+        return;
+    };
+    let marked = |pid: i32| {
+        process::environ_has(pid, process::SPAWN_MARKER_VAR, &record.marker)
+            || (pid == record.pid && process::is_same_process(pid, record.start_time))
+    };
+    let alive = || -> Vec<i32> {
+        process::all_pids()
+            .into_iter()
+            .filter(|pid| !process::is_zombie(*pid) && marked(*pid))
+            .collect()
+    };
+    let mut left = alive();
+    if !left.is_empty() {
+        tracing::warn!(instance = name, pids = ?left, "a gateway of an earlier supervisor is still running: stopping it gracefully");
+        let mut signal = stop_signal;
+        let mut deadline = tokio::time::Instant::now() + timeout;
+        let mut killed = false;
+        loop {
+            for pid in &left {
+                process::signal_if_same(*pid, process::process_start_time(*pid), signal);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            left = alive();
+            if left.is_empty() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                if killed {
+                    tracing::error!(instance = name, pids = ?left, "processes of an earlier supervisor survive SIGKILL");
+                    break;
+                }
+                signal = Signal::SIGKILL;
+                killed = true;
+                deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(path);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intent_round_trips_through_an_atomic_write() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Intent::load(dir.path()), Intent::default());
+        let mut intent = Intent::default();
+        intent.stopped.insert("main".into());
+        intent.save(dir.path()).unwrap();
+        assert_eq!(Intent::load(dir.path()), intent);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "no temp file is left behind");
+    }
+}
