@@ -119,9 +119,7 @@ fn error_kind(response: &Response) -> ErrorKind {
 
 #[test]
 fn hostile_clients_never_stop_another_client_being_served() {
-    let port = free_base_port();
-    let mut daemon =
-        Daemon::with(|root| vec![("main.yaml", sim_declaration(root, "main", port, ""))]);
+    let (mut daemon, _) = Daemon::gateways(&[("main", "")]);
     let main_pid = daemon.wait_state("main", "running")["pid"].clone();
     let served = |daemon: &Daemon| {
         assert_eq!(daemon.instance("main").expect("main")["pid"], main_pid);
@@ -233,13 +231,7 @@ fn status_as_nobody(exe: &Path, socket: &Path, tag: &str) -> Ran {
 
 #[test]
 fn socket_is_private_and_another_uid_gets_no_status() {
-    let port = free_base_port();
-    let mut daemon = Daemon::new(&[]);
-    fs::write(
-        daemon.dir.join("main.yaml"),
-        sim_declaration(daemon.path(), "main", port, ""),
-    )
-    .expect("declaration");
+    let (mut daemon, _) = Daemon::prepare(&[("main", "")]);
     // A directory the daemon creates itself.
     daemon.socket = daemon.path().join("run").join("s.sock");
     daemon.start();
@@ -281,16 +273,7 @@ fn socket_is_private_and_another_uid_gets_no_status() {
 
 #[test]
 fn stop_keeps_an_instance_stopped_across_supervisor_restarts_until_start() {
-    let port = free_base_port();
-    let mut daemon = Daemon::with(|root| {
-        vec![
-            ("main.yaml", sim_declaration(root, "main", port, "")),
-            (
-                "other.yaml",
-                sim_declaration(root, "other", port + 1000, ""),
-            ),
-        ]
-    });
+    let (mut daemon, _) = Daemon::gateways(&[("main", ""), ("other", "")]);
     daemon.wait_state("main", "running");
     daemon.wait_state("other", "running");
     assert_eq!(ok(&daemon, &["stop", "main"]), "stopping main\n");
@@ -323,36 +306,29 @@ fn stop_keeps_an_instance_stopped_across_supervisor_restarts_until_start() {
 fn no_reply_and_no_supervisor_log_line_carries_a_secret() {
     const ENV_SECRET: &str = "s3cr3t-value";
     const CONFIG_SECRET: &str = "tok-xyz";
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        let home = root.join("instances").join("main");
-        fs::create_dir_all(&home).expect("instance dir");
-        fs::write(
-            home.join("openclaw.json"),
-            format!(
-                "{{ gateway: {{ mode: \"local\", port: {port}, auth: {{ token: \"{CONFIG_SECRET}\" }} }}, logging: {{ file: \"{}\" }} }}\n",
-                home.join("gateway.log").display()
-            ),
-        )
-        .expect("config");
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                &format!("env: {{ OPENCLAW_GATEWAY_TOKEN_TEST: \"{ENV_SECRET}\" }}"),
-            ),
-        )]
-    });
+    let (mut daemon, port) = Daemon::prepare(&[(
+        "main",
+        &format!("env: {{ OPENCLAW_GATEWAY_TOKEN_TEST: \"{ENV_SECRET}\" }}"),
+    )]);
+    // The gateway's own config, with a token in it.
+    let home = daemon.path().join("instances").join("main");
+    fs::write(
+        home.join("openclaw.json"),
+        format!(
+            "{{ gateway: {{ mode: \"local\", port: {port}, auth: {{ token: \"{CONFIG_SECRET}\" }} }}, logging: {{ file: \"{}\" }} }}\n",
+            home.join("gateway.log").display()
+        ),
+    )
+    .expect("config");
+    daemon.start();
     let pid = pid_of(&daemon.wait_state("main", "running")) as i32;
     // The secret does reach the gateway, so its absence below means something.
     let environ = fs::read(format!("/proc/{pid}/environ")).expect("environ");
     assert!(String::from_utf8_lossy(&environ).contains(ENV_SECRET));
 
-    let mut events = subscribed_events(&daemon, "main");
+    let mut events = Events::follow(&daemon);
     ok(&daemon, &["restart", "main"]);
-    events.wait_line("main spawned", |line| line.contains("\"spawned\""));
+    events.wait("main spawned", is("main", "spawned"));
     daemon.wait_state("main", "running");
     let (_, report) = socket_check(&daemon);
 
@@ -364,7 +340,7 @@ fn no_reply_and_no_supervisor_log_line_carries_a_secret() {
             "status main --json",
             ok(&daemon, &["status", "main", "--json"]),
         ),
-        ("events", events.seen.join("\n")),
+        ("events", events.stream.seen.join("\n")),
         ("check over the socket", report.to_string()),
         ("the supervisor's log", daemon.log_text()),
     ];

@@ -3,7 +3,6 @@
 //! slowly, is not ready, asks to be relaunched, or fails while a rescue waits.
 
 mod daemon_support;
-mod sim_support;
 #[path = "health/support.rs"]
 mod support;
 

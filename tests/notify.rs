@@ -34,14 +34,8 @@ fn receive_until(socket: &UnixDatagram, seen: &mut Vec<String>, until: impl Fn(&
 
 #[test]
 fn systemd_hears_ready_status_reloading_watchdog_and_stopping_in_order() {
-    let port = free_base_port();
-    let mut daemon = Daemon::new(&[]);
+    let (mut daemon, _) = Daemon::prepare(&[("main", "")]);
     let root = daemon.path().to_path_buf();
-    std::fs::write(
-        daemon.dir.join("main.yaml"),
-        sim_declaration(&root, "main", port, ""),
-    )
-    .unwrap();
     let socket_path = root.join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket

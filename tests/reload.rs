@@ -16,9 +16,7 @@ use reload_support::*;
 
 #[test]
 fn a_new_file_is_started() {
-    let port = free_base_port();
-    let daemon =
-        Daemon::with(|root| vec![("alpha.yaml", sim_declaration(root, "alpha", port, ""))]);
+    let (daemon, port) = Daemon::gateways(&[("alpha", "")]);
     let alpha = daemon.wait_new_pid("alpha", None);
     // Written in place, as `cp` does, not renamed into place.
     let text = sim_declaration(daemon.path(), "bravo", port + 1000, "");
@@ -32,16 +30,7 @@ fn a_new_file_is_started() {
 
 #[test]
 fn a_spawn_affecting_change_restarts_only_that_instance() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![
-            ("alpha.yaml", sim_declaration(root, "alpha", port, "")),
-            (
-                "bravo.yaml",
-                sim_declaration(root, "bravo", port + 1000, ""),
-            ),
-        ]
-    });
+    let (daemon, port) = Daemon::gateways(&[("alpha", ""), ("bravo", "")]);
     let alpha = pid_of(&daemon.wait_state("alpha", "running")) as i32;
     let bravo = pid_of(&daemon.wait_state("bravo", "running")) as i32;
     let mut events = Events::follow(&daemon);
@@ -72,13 +61,11 @@ fn a_spawn_affecting_change_restarts_only_that_instance() {
 
 #[test]
 fn a_supervisor_side_change_applies_without_a_restart() {
-    let port = free_base_port();
     // It ignores SIGTERM and may take an hour to stop: only a stop timeout
     // changed in place lets the stop below finish within the test.
     let before = "env: { OPENCLAW_SIM_IGNORE_SIGTERM: \"1\" }\nstop: { timeout: 1h }\nprobes: { liveness: { every: 10s } }";
     let after = "env: { OPENCLAW_SIM_IGNORE_SIGTERM: \"1\" }\nstop: { timeout: 200ms }\nprobes: { liveness: { every: 1s } }";
-    let daemon =
-        Daemon::with(|root| vec![("alpha.yaml", sim_declaration(root, "alpha", port, before))]);
+    let (daemon, port) = Daemon::gateways(&[("alpha", before)]);
     let alpha = pid_of(&daemon.wait_state("alpha", "running"));
     let mut events = Events::follow(&daemon);
 
@@ -103,25 +90,14 @@ fn a_supervisor_side_change_applies_without_a_restart() {
 
 #[test]
 fn a_removed_file_stops_its_instance_gracefully_and_forgets_it() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![
-            ("alpha.yaml", sim_declaration(root, "alpha", port, "")),
-            (
-                "bravo.yaml",
-                sim_declaration(root, "bravo", port + 1000, ""),
-            ),
-        ]
-    });
+    let (daemon, _) = Daemon::gateways(&[("alpha", ""), ("bravo", "")]);
     let alpha = pid_of(&daemon.wait_state("alpha", "running")) as i32;
     let bravo = pid_of(&daemon.wait_state("bravo", "running"));
     let mut events = Events::follow(&daemon);
 
     fs::remove_file(daemon.dir.join("alpha.yaml")).expect("remove alpha.yaml");
     events.reloaded("removed: alpha");
-    events.wait("alpha to be forgotten", |e| {
-        e["instance"] == "alpha" && e["kind"] == "forgotten"
-    });
+    events.wait("alpha to be forgotten", is("alpha", "forgotten"));
     assert!(daemon.instance("alpha").is_none(), "gone from status");
     assert!(!alive(alpha), "its gateway is gone");
     // Gracefully: the gateway saw SIGTERM and shut down on its own, which
@@ -143,12 +119,9 @@ fn a_removed_file_stops_its_instance_gracefully_and_forgets_it() {
 
 #[test]
 fn a_renamed_file_is_a_remove_and_an_add() {
-    let port = free_base_port();
     // The gateway drains for a while on SIGTERM, as the real one does: the
     // new instance (same state dir, same port) must wait for it.
-    let extra = "env: { OPENCLAW_SIM_STOP_DELAY: 500ms }";
-    let daemon =
-        Daemon::with(|root| vec![("alpha.yaml", sim_declaration(root, "alpha", port, extra))]);
+    let (daemon, _) = Daemon::gateways(&[("alpha", "env: { OPENCLAW_SIM_STOP_DELAY: 500ms }")]);
     let alpha = pid_of(&daemon.wait_state("alpha", "running")) as i32;
     let mut events = Events::follow(&daemon);
 
@@ -162,17 +135,12 @@ fn a_renamed_file_is_a_remove_and_an_add() {
     let added = events
         .seen
         .iter()
-        .find(|e| e["instance"] == "charlie" && e["kind"] == "added")
+        .find(|e| is("charlie", "added")(e))
         .cloned()
         .expect("charlie's added event");
     assert_eq!(added["detail"], "starting once alpha has stopped");
-    events.wait("charlie's spawn", |e| {
-        e["instance"] == "charlie" && e["kind"] == "spawned"
-    });
-    let forgotten = events
-        .seen
-        .iter()
-        .position(|e| e["instance"] == "alpha" && e["kind"] == "forgotten");
+    events.wait("charlie's spawn", is("charlie", "spawned"));
+    let forgotten = events.seen.iter().position(is("alpha", "forgotten"));
     assert!(
         forgotten.is_some(),
         "alpha was gone before charlie spawned: {:#?}",
@@ -188,9 +156,7 @@ fn a_renamed_file_is_a_remove_and_an_add() {
 
 #[test]
 fn an_atomic_rename_over_save_is_one_change_applied_once() {
-    let port = free_base_port();
-    let daemon =
-        Daemon::with(|root| vec![("alpha.yaml", sim_declaration(root, "alpha", port, ""))]);
+    let (daemon, port) = Daemon::gateways(&[("alpha", "")]);
     let alpha = pid_of(&daemon.wait_state("alpha", "running")) as i32;
     let mut events = Events::follow(&daemon);
 
@@ -272,16 +238,7 @@ fn a_burst_of_50_files_starts_all_50() {
 
 #[test]
 fn a_broken_file_is_rejected_and_the_running_instances_keep_running() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![
-            ("alpha.yaml", sim_declaration(root, "alpha", port, "")),
-            (
-                "bravo.yaml",
-                sim_declaration(root, "bravo", port + 1000, ""),
-            ),
-        ]
-    });
+    let (daemon, port) = Daemon::gateways(&[("alpha", ""), ("bravo", "")]);
     let alpha = pid_of(&daemon.wait_state("alpha", "running"));
     let bravo = pid_of(&daemon.wait_state("bravo", "running"));
     let alpha_text = fs::read_to_string(daemon.dir.join("alpha.yaml")).expect("alpha.yaml");
@@ -294,14 +251,7 @@ fn a_broken_file_is_rejected_and_the_running_instances_keep_running() {
         "alpha.yaml",
         &format!("{alpha_text}args: [--x\n"),
     );
-    let files = wait_for("both files in `rejected`", || {
-        let list = rejected(&daemon);
-        let has = |file: &str| {
-            list.iter()
-                .any(|r| r["file"].as_str().is_some_and(|f| f.ends_with(file)))
-        };
-        (has("charlie.yaml") && has("alpha.yaml")).then_some(list)
-    });
+    let files = wait_rejected(&daemon, &["charlie.yaml", "alpha.yaml"]);
     for file in ["charlie.yaml", "alpha.yaml"] {
         let entry = files
             .iter()
@@ -349,9 +299,7 @@ fn a_broken_file_is_rejected_and_the_running_instances_keep_running() {
 
 #[test]
 fn a_conflicting_new_file_is_rejected_until_fixed() {
-    let port = free_base_port();
-    let daemon =
-        Daemon::with(|root| vec![("alpha.yaml", sim_declaration(root, "alpha", port, ""))]);
+    let (daemon, port) = Daemon::gateways(&[("alpha", "")]);
     let alpha = pid_of(&daemon.wait_state("alpha", "running"));
     let mut events = Events::follow(&daemon);
 
@@ -365,14 +313,7 @@ fn a_conflicting_new_file_is_rejected_until_fixed() {
     );
     save(&daemon.dir, "charlie.yaml", &charlie);
     save(&daemon.dir, "delta.yaml", &delta);
-    let list = wait_for("charlie and delta in `rejected`", || {
-        let list = rejected(&daemon);
-        let has = |file: &str| {
-            list.iter()
-                .any(|r| r["file"].as_str().is_some_and(|f| f.ends_with(file)))
-        };
-        (has("charlie.yaml") && has("delta.yaml")).then_some(list)
-    });
+    let list = wait_rejected(&daemon, &["charlie.yaml", "delta.yaml"]);
     for (file, name) in [("charlie.yaml", "charlie"), ("delta.yaml", "delta")] {
         let names_both = list.iter().any(|r| {
             let reason = r["reason"].as_str().unwrap_or_default();
@@ -448,11 +389,8 @@ fn a_config_failed_instance_is_retried_when_its_openclaw_config_is_fixed() {
 
 #[test]
 fn sighup_rescans_when_watching_is_off() {
-    let port = free_base_port();
-    let mut daemon = Daemon::new(&[]);
-    let text = sim_declaration(daemon.path(), "alpha", port, "");
-    fs::write(daemon.dir.join("alpha.yaml"), text).expect("alpha.yaml");
-    start_with(&mut daemon, &["--no-watch"]);
+    let (mut daemon, port) = Daemon::prepare(&[("alpha", "")]);
+    daemon.start_with_options(&["--no-watch"]);
     let alpha = pid_of(&daemon.wait_state("alpha", "running"));
     let mut events = Events::follow(&daemon);
 
@@ -472,11 +410,8 @@ fn sighup_rescans_when_watching_is_off() {
 
 #[test]
 fn polling_picks_up_a_new_file() {
-    let port = free_base_port();
-    let mut daemon = Daemon::new(&[]);
-    let text = sim_declaration(daemon.path(), "alpha", port, "");
-    fs::write(daemon.dir.join("alpha.yaml"), text).expect("alpha.yaml");
-    start_with(&mut daemon, &["--poll", "200ms"]);
+    let (mut daemon, port) = Daemon::prepare(&[("alpha", "")]);
+    daemon.start_with_options(&["--poll", "200ms"]);
     daemon.wait_state("alpha", "running");
 
     let text = sim_declaration(daemon.path(), "bravo", port + 1000, "");
@@ -506,9 +441,7 @@ fn measure_declaration_to_pid() {
         save(&daemon.dir, &format!("{name}.yaml"), &text);
         daemon.wait_new_pid(&name, None);
         by_status.push(written.elapsed());
-        let spawned = events.wait("the spawn", |e| {
-            e["instance"] == name.as_str() && e["kind"] == "spawned"
-        });
+        let spawned = events.wait("the spawn", is(&name, "spawned"));
         let written_ms = written_at
             .duration_since(SystemTime::UNIX_EPOCH)
             .expect("after 1970")

@@ -15,20 +15,13 @@ fn restarts(instance: &Value) -> u64 {
 
 #[test]
 fn a_crash_is_restarted_with_growing_delays() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                "env: { OPENCLAW_SIM_EXIT_CODE: \"3\" }\nrestart: { backoff: { initial: 100ms, max: 10s } }",
-            ),
-        )]
-    });
+    let (daemon, _) = Daemon::gateways(&[(
+        "main",
+        "env: { OPENCLAW_SIM_EXIT_CODE: \"3\" }\nrestart: { backoff: { initial: 100ms, max: 10s } }",
+    )]);
     let mut delays = Vec::new();
-    daemon.events_until(|event| {
+    let mut events = Events::follow(&daemon);
+    events.wait("four backoff delays", |event| {
         if event["kind"] == "backoff" {
             let detail = event["detail"].as_str().unwrap_or_default();
             let delay = detail
@@ -79,18 +72,10 @@ fn exit_78_is_failed_and_not_retried() {
 
 #[test]
 fn a_child_ignoring_sigterm_is_killed_after_the_stop_timeout() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                "env: { OPENCLAW_SIM_IGNORE_SIGTERM: \"1\" }\nstop: { timeout: 500ms }",
-            ),
-        )]
-    });
+    let (daemon, _) = Daemon::gateways(&[(
+        "main",
+        "env: { OPENCLAW_SIM_IGNORE_SIGTERM: \"1\" }\nstop: { timeout: 500ms }",
+    )]);
     daemon.wait_state("main", "running");
     let pid = daemon.instance_pid("main").expect("a pid");
     let output = daemon.client(&["stop", "main"]);
@@ -140,25 +125,10 @@ fn grandchildren_and_escaped_descendants_are_gone_after_stop() {
 
 #[test]
 fn a_crash_looping_main_leaves_the_rescue_alone() {
-    let main_port = free_base_port();
-    let rescue_port = main_port + 1000;
-    let daemon = Daemon::with(|root| {
-        vec![
-            (
-                "main.yaml",
-                sim_declaration(
-                    root,
-                    "main",
-                    main_port,
-                    "env: { OPENCLAW_SIM_EXIT_CODE: \"1\" }\nrestart: { backoff: { initial: 20ms, max: 100ms } }",
-                ),
-            ),
-            (
-                "rescue.yaml",
-                sim_declaration(root, "rescue", rescue_port, "role: rescue\nrescue_of: main"),
-            ),
-        ]
-    });
+    let (daemon, _, _) = main_and_rescue(
+        "env: { OPENCLAW_SIM_EXIT_CODE: \"1\" }\nrestart: { backoff: { initial: 20ms, max: 100ms } }",
+        "",
+    );
     let rescue = daemon.wait_state("rescue", "running");
     let rescue_pid = rescue["pid"].as_i64().expect("rescue pid");
     let uptime_before = rescue["uptime_secs"].as_u64().unwrap_or(0);
@@ -178,13 +148,7 @@ fn a_crash_looping_main_leaves_the_rescue_alone() {
 
 #[test]
 fn sigterm_to_the_supervisor_stops_every_child_and_exits_0() {
-    let port = free_base_port();
-    let mut daemon = Daemon::with(|root| {
-        vec![
-            ("a.yaml", sim_declaration(root, "a", port, "")),
-            ("b.yaml", sim_declaration(root, "b", port + 1000, "")),
-        ]
-    });
+    let (mut daemon, _) = Daemon::gateways(&[("a", ""), ("b", "")]);
     daemon.wait_state("a", "running");
     daemon.wait_state("b", "running");
     let children: Vec<i32> = ["a", "b"]
@@ -202,9 +166,7 @@ fn sigterm_to_the_supervisor_stops_every_child_and_exits_0() {
 
 #[test]
 fn a_new_supervisor_stops_the_gateway_an_old_one_left_behind() {
-    let port = free_base_port();
-    let mut daemon =
-        Daemon::with(|root| vec![("main.yaml", sim_declaration(root, "main", port, ""))]);
+    let (mut daemon, _) = Daemon::gateways(&[("main", "")]);
     daemon.wait_state("main", "running");
     let old = daemon.instance_pid("main").expect("pid");
     daemon.signal(Signal::SIGKILL);

@@ -10,16 +10,8 @@ use serde_json::Value;
 
 #[test]
 fn status_as_a_table_as_json_and_for_one_instance() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![
-            ("main.yaml", sim_declaration(root, "main", port, "")),
-            (
-                "rescue.yaml",
-                sim_declaration(root, "rescue", port + 1000, "role: rescue\nrescue_of: main"),
-            ),
-        ]
-    });
+    let (daemon, port) =
+        Daemon::gateways(&[("main", ""), ("rescue", "role: rescue\nrescue_of: main")]);
     let main_pid = pid_of(&daemon.wait_state("main", "running"));
     let rescue_pid = pid_of(&daemon.wait_state("rescue", "running"));
 
@@ -93,24 +85,10 @@ fn status_as_a_table_as_json_and_for_one_instance() {
 
 #[test]
 fn stop_start_restart_and_signal_act_on_the_named_instance_only() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![
-            (
-                "main.yaml",
-                sim_declaration(
-                    root,
-                    "main",
-                    port,
-                    "restart: { backoff: { initial: 50ms } }",
-                ),
-            ),
-            (
-                "other.yaml",
-                sim_declaration(root, "other", port + 1000, ""),
-            ),
-        ]
-    });
+    let (daemon, _) = Daemon::gateways(&[
+        ("main", "restart: { backoff: { initial: 50ms } }"),
+        ("other", ""),
+    ]);
     let first = pid_of(&daemon.wait_state("main", "running")) as i32;
     let other = pid_of(&daemon.wait_state("other", "running"));
 
@@ -152,8 +130,7 @@ fn stop_start_restart_and_signal_act_on_the_named_instance_only() {
 
 #[test]
 fn logs_print_the_tail_and_follow_new_lines() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| vec![("main.yaml", sim_declaration(root, "main", port, ""))]);
+    let (daemon, port) = Daemon::gateways(&[("main", "")]);
     let pid = pid_of(&daemon.wait_state("main", "running"));
     let listening = |pid: i64| format!("listening on 127.0.0.1:{port} (PID {pid})");
 
@@ -175,25 +152,20 @@ fn logs_print_the_tail_and_follow_new_lines() {
 
 #[test]
 fn events_stream_state_changes_as_json_and_as_text() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| vec![("main.yaml", sim_declaration(root, "main", port, ""))]);
+    let (daemon, _) = Daemon::gateways(&[("main", "")]);
     let pid = pid_of(&daemon.wait_state("main", "running")) as i32;
 
-    let mut events = subscribed_events(&daemon, "main");
+    let mut events = Events::follow(&daemon);
     ok(&daemon, &["restart", "main"]);
     let new = daemon.wait_new_pid("main", Some(pid));
-    let parse = |line: &str| -> Value { serde_json::from_str(line).expect("an event is JSON") };
-    let command = parse(&events.wait_line("the operator's restart", |line| {
-        parse(line)["detail"]
+    let command = events.wait("the operator's restart", |event| {
+        event["detail"]
             .as_str()
             .is_some_and(|d| d.starts_with("restart"))
-    }));
+    });
     assert_eq!(command["kind"], "command", "{command}");
     assert_eq!(command["instance"], "main");
-    let spawned = parse(&events.wait_line("main spawned", |line| {
-        let event = parse(line);
-        event["kind"] == "spawned" && event["instance"] == "main"
-    }));
+    let spawned = events.wait("main spawned", is("main", "spawned"));
     assert!(spawned["at"].as_u64().is_some_and(|at| at > 0), "{spawned}");
     assert!(
         spawned["detail"]
@@ -223,25 +195,16 @@ fn events_stream_state_changes_as_json_and_as_text() {
 
 #[test]
 fn readiness_turning_failing_and_back_is_an_event_and_in_the_table() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                "probes: { readiness: { every: 100ms, failures: 2 } }",
-            ),
-        )]
-    });
+    let (daemon, port) = Daemon::gateways(&[(
+        "main",
+        "probes: { readiness: { every: 100ms, failures: 2 } }",
+    )]);
     daemon.wait_state("main", "running");
-    let parse = |line: &str| -> Value { serde_json::from_str(line).expect("an event is JSON") };
-    let mut events = subscribed_events(&daemon, "main");
-    assert_eq!(sim_post(port, "/__sim/ready?failing=discord"), 200);
-    let failing = parse(&events.wait_line("readiness failing", |line| {
-        parse(line)["kind"] == "probe_changed"
-    }));
+    let mut events = Events::follow(&daemon);
+    sim_post(port, "/__sim/ready?failing=discord");
+    let failing = events.wait("readiness failing", |event| {
+        event["kind"] == "probe_changed"
+    });
     let detail = failing["detail"].as_str().unwrap_or_default();
     assert!(
         detail.starts_with("readiness failing (2 in a row), failing: discord"),
@@ -250,18 +213,17 @@ fn readiness_turning_failing_and_back_is_an_event_and_in_the_table() {
     let table = ok(&daemon, &["status"]);
     assert!(table.contains("not ready: discord"), "{table}");
 
-    assert_eq!(sim_post(port, "/__sim/ready?failing="), 200);
-    let passing = parse(&events.wait_line("readiness passing", |line| {
-        parse(line)["kind"] == "probe_changed"
-    }));
+    sim_post(port, "/__sim/ready?failing=");
+    let passing = events.wait("readiness passing", |event| {
+        event["kind"] == "probe_changed"
+    });
     assert_eq!(passing["detail"], "readiness passing again", "{passing}");
     assert_eq!(passing["instance"], "main");
 }
 
 #[test]
 fn reload_check_and_version_answer_through_the_socket() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| vec![("main.yaml", sim_declaration(root, "main", port, ""))]);
+    let (daemon, port) = Daemon::gateways(&[("main", "")]);
     let main_pid = pid_of(&daemon.wait_state("main", "running"));
 
     let version = env!("CARGO_PKG_VERSION");
@@ -269,13 +231,12 @@ fn reload_check_and_version_answer_through_the_socket() {
         ok(&daemon, &["version"]),
         format!("client {version}\nsupervisor {version} (protocol 1)\n")
     );
-    let mut events = subscribed_events(&daemon, "main");
+    let mut events = Events::follow(&daemon);
     assert_eq!(
         ok(&daemon, &["reload"]),
         "reloaded: 0 added, 0 restarted, 0 updated, 0 removed, 0 rejected\n"
     );
-    let reloaded = events.wait_line("the reloaded event", |line| line.contains("\"reloaded\""));
-    let reloaded: Value = serde_json::from_str(&reloaded).expect("JSON");
+    let reloaded = events.wait("the reloaded event", |event| event["kind"] == "reloaded");
     assert!(reloaded["instance"].is_null(), "{reloaded}");
     assert_eq!(reloaded["detail"], "nothing changed");
     let (sound, report) = socket_check(&daemon);
@@ -320,16 +281,7 @@ fn reload_check_and_version_answer_through_the_socket() {
 
 #[test]
 fn unknown_instance_is_exit_1_and_no_supervisor_is_exit_3() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![
-            ("main.yaml", sim_declaration(root, "main", port, "")),
-            (
-                "other.yaml",
-                sim_declaration(root, "other", port + 1000, ""),
-            ),
-        ]
-    });
+    let (daemon, _) = Daemon::gateways(&[("main", ""), ("other", "")]);
     let commands: [&[&str]; 7] = [
         &["status", "nope"],
         &["start", "nope"],
@@ -374,21 +326,12 @@ fn unknown_instance_is_exit_1_and_no_supervisor_is_exit_3() {
 
 #[test]
 fn shutdown_stops_every_gateway_and_the_supervisor_exits_0() {
-    let port = free_base_port();
-    let mut daemon = Daemon::with(|root| {
-        vec![
-            ("main.yaml", sim_declaration(root, "main", port, "")),
-            (
-                "other.yaml",
-                sim_declaration(root, "other", port + 1000, ""),
-            ),
-        ]
-    });
+    let (mut daemon, _) = Daemon::gateways(&[("main", ""), ("other", "")]);
     let gateways = [
         pid_of(&daemon.wait_state("main", "running")) as i32,
         pid_of(&daemon.wait_state("other", "running")) as i32,
     ];
-    let mut events = subscribed_events(&daemon, "main");
+    let mut events = Events::follow(&daemon);
 
     assert_eq!(
         ok(&daemon, &["shutdown"]),
@@ -402,7 +345,7 @@ fn shutdown_stops_every_gateway_and_the_supervisor_exits_0() {
     assert!(!daemon.socket.exists(), "the socket file is removed");
     // The open event stream was ended, and the follower exited 0.
     let exit = wait_for("the events follower to exit", || {
-        events.child.try_wait().expect("try_wait")
+        events.stream.child.try_wait().expect("try_wait")
     });
     assert!(exit.success(), "{exit}");
     assert!(tagged(&daemon.tag).is_empty(), "{:?}", tagged(&daemon.tag));

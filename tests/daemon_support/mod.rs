@@ -6,8 +6,11 @@
 //! every one of them, even after the supervisor itself was SIGKILLed.
 #![allow(dead_code)]
 
+mod events;
+#[path = "../sim_support/mod.rs"]
+mod sim_support;
+
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,8 +20,13 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
+// Not every test crate uses each of these.
+#[allow(unused_imports)]
+pub use events::{Events, Follower, is};
+#[allow(unused_imports)]
+pub use sim_support::{SIM, http};
+
 pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_openclaw-supervisor");
-pub const SIM: &str = env!("CARGO_BIN_EXE_openclaw-gateway-sim");
 
 /// How long any wait may take before it fails the test. Generous: tests run
 /// in parallel on a 2-core machine.
@@ -41,15 +49,21 @@ pub fn free_base_port() -> u16 {
 }
 
 /// Poll `check` every 20 ms until it returns Some, failing at the deadline.
-pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+pub fn wait_for<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    sim_support::poll_until(what, DEADLINE, check)
+}
+
+/// A POST to one of the simulator's `/__sim/...` control endpoints, which
+/// must answer 200.
+pub fn sim_post(port: u16, path: &str) {
+    let (status, body) = http(port, "POST", path, Duration::from_secs(5))
+        .unwrap_or_else(|err| panic!("POST {path} on port {port}: {err}"));
+    assert_eq!(status, 200, "POST {path} on port {port}: {body}");
+}
+
+/// Make the gateway on `port` exit with `code` (`POST /__sim/crash`).
+pub fn crash(port: u16, code: i32) {
+    sim_post(port, &format!("/__sim/crash?code={code}"));
 }
 
 /// Whether a pid is alive (not gone, not a zombie).
@@ -106,6 +120,15 @@ pub fn sim_declaration(root: &Path, name: &str, port: u16, extra: &str) -> Strin
     )
 }
 
+/// A started supervisor over a main and a rescue of it (`role: rescue`,
+/// `rescue_of: main`), each with its extra YAML: the supervisor, main's
+/// port and the rescue's.
+pub fn main_and_rescue(main_extra: &str, rescue_extra: &str) -> (Daemon, u16, u16) {
+    let rescue = format!("role: rescue\nrescue_of: main\n{rescue_extra}");
+    let (daemon, port) = Daemon::gateways(&[("main", main_extra), ("rescue", &rescue)]);
+    (daemon, port, port + 1000)
+}
+
 /// One supervisor over a temp dir of declarations.
 pub struct Daemon {
     pub root: tempfile::TempDir,
@@ -149,13 +172,34 @@ impl Daemon {
     }
 
     /// Build the declarations with `make(root)` and start the supervisor.
-    pub fn with(make: impl FnOnce(&Path) -> Vec<(&'static str, String)>) -> Daemon {
+    pub fn with<N: AsRef<Path>>(make: impl FnOnce(&Path) -> Vec<(N, String)>) -> Daemon {
         let mut daemon = Daemon::new(&[]);
         for (name, text) in make(daemon.root.path()) {
             fs::write(daemon.dir.join(name), text).expect("write declaration");
         }
         daemon.start();
         daemon
+    }
+
+    /// A started supervisor over simulated gateways, one `(name, extra
+    /// YAML)` each: see [`Daemon::prepare`]. The supervisor and the base port.
+    pub fn gateways(gateways: &[(&str, &str)]) -> (Daemon, u16) {
+        let (mut daemon, port) = Daemon::prepare(gateways);
+        daemon.start();
+        (daemon, port)
+    }
+
+    /// A supervisor over simulated gateways, not started yet: one `(name,
+    /// extra YAML)` each in `NAME.yaml`, the first on a free base port, each
+    /// next one 1000 ports up. The supervisor and the base port.
+    pub fn prepare(gateways: &[(&str, &str)]) -> (Daemon, u16) {
+        let port = free_base_port();
+        let daemon = Daemon::new(&[]);
+        for ((name, extra), i) in gateways.iter().zip(0..) {
+            let text = sim_declaration(daemon.path(), name, port + 1000 * i, extra);
+            fs::write(daemon.dir.join(format!("{name}.yaml")), text).expect("write declaration");
+        }
+        (daemon, port)
     }
 
     pub fn path(&self) -> &Path {
@@ -186,6 +230,16 @@ impl Daemon {
 
     /// Start the supervisor with extra environment variables.
     pub fn start_with_env(&mut self, env: &[(&str, &str)]) {
+        self.launch(&[], env);
+    }
+
+    /// Start the supervisor with extra `start` options (`--no-watch`, `--poll`).
+    pub fn start_with_options(&mut self, options: &[&str]) {
+        self.launch(options, &[]);
+    }
+
+    /// Start the supervisor and wait until its socket answers.
+    fn launch(&mut self, options: &[&str], env: &[(&str, &str)]) {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -194,6 +248,7 @@ impl Daemon {
         let child = self
             .command()
             .arg("start")
+            .args(options)
             .envs(env.iter().copied())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log)
@@ -293,50 +348,6 @@ impl Daemon {
         wait_for(&format!("a new pid for {name}"), || {
             self.instance_pid(name).filter(|pid| Some(*pid) != old)
         })
-    }
-
-    /// Follow `events --json`; each line is handed to `until` until it says stop.
-    pub fn events_until(&self, mut until: impl FnMut(&Value) -> bool) -> Vec<Value> {
-        let mut child = self
-            .command()
-            .args(["events", "--json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn events");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let start = Instant::now();
-        loop {
-            let left = DEADLINE.saturating_sub(start.elapsed());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    let event: Value = serde_json::from_str(&line).expect("an event is JSON");
-                    let stop = until(&event);
-                    seen.push(event);
-                    if stop {
-                        break;
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("timed out following events; saw {seen:#?}");
-                }
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        seen
     }
 }
 

@@ -8,21 +8,10 @@ use crate::support::*;
 
 #[test]
 fn a_gateway_that_stops_answering_probes_is_restarted() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                &format!("restart: {{ backoff: {{ initial: 100ms }} }}\n{FAST_PROBES}"),
-            ),
-        )]
-    });
+    let (daemon, port) = fast_main("restart: { backoff: { initial: 100ms } }");
     let running = daemon.wait_state("main", "running");
     let old = pid_of(&running).expect("a pid");
-    let mut events = Events::follow(&daemon, "main");
+    let mut events = Events::follow(&daemon);
     sim_post(port, "/__sim/wedge");
     events.wait("main to be reported unhealthy", is("main", "unhealthy"));
     let new = daemon.wait_new_pid("main", Some(old));
@@ -43,19 +32,11 @@ fn a_gateway_that_stops_answering_probes_is_restarted() {
 
 #[test]
 fn a_slow_start_inside_the_allowance_is_not_restarted() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                "env: { OPENCLAW_SIM_START_DELAY: 1s }\n\
-                 probes: { startup: { every: 100ms, timeout: 10s } }",
-            ),
-        )]
-    });
+    let (daemon, _) = Daemon::gateways(&[(
+        "main",
+        "env: { OPENCLAW_SIM_START_DELAY: 1s }\n\
+         probes: { startup: { every: 100ms, timeout: 10s } }",
+    )]);
     let pid = daemon.wait_new_pid("main", None);
     let running = daemon.wait_state("main", "running");
     assert_eq!(pid_of(&running), Some(pid), "the same process got there");
@@ -66,24 +47,16 @@ fn a_slow_start_inside_the_allowance_is_not_restarted() {
 
 #[test]
 fn a_start_beyond_the_allowance_is_restarted() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                "env: { OPENCLAW_SIM_START_DELAY: 30s }\n\
-                 restart: { backoff: { initial: 100ms, max: 200ms } }\n\
-                 probes: { startup: { every: 100ms, timeout: 1s } }",
-            ),
-        )]
-    });
+    let (daemon, _) = Daemon::gateways(&[(
+        "main",
+        "env: { OPENCLAW_SIM_START_DELAY: 30s }\n\
+         restart: { backoff: { initial: 100ms, max: 200ms } }\n\
+         probes: { startup: { every: 100ms, timeout: 1s } }",
+    )]);
     let first = daemon.wait_new_pid("main", None);
     // Every attempt times out again, so the stream sees one even if it
     // subscribes after the first.
-    let mut events = Events::follow(&daemon, "main");
+    let mut events = Events::follow(&daemon);
     events.wait(
         "main's startup to time out",
         is("main", "startup_timed_out"),
@@ -98,20 +71,7 @@ fn a_start_beyond_the_allowance_is_restarted() {
 
 #[test]
 fn failing_readiness_shows_in_status_but_restarts_nothing() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                &format!(
-                    "env: {{ OPENCLAW_SIM_READY_FAILING: \"discord,telegram\" }}\n{FAST_PROBES}"
-                ),
-            ),
-        )]
-    });
+    let (daemon, _) = fast_main("env: { OPENCLAW_SIM_READY_FAILING: \"discord,telegram\" }");
     let running = daemon.wait_state("main", "running");
     let pid = pid_of(&running).expect("a pid");
     // Readiness `failures` is 2: two more failures than that, and still nothing.
@@ -142,13 +102,7 @@ fn failing_readiness_shows_in_status_but_restarts_nothing() {
 
 #[test]
 fn probes_go_to_loopback_whatever_the_bind_mode() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![(
-            "main.yaml",
-            sim_declaration(root, "main", port, &format!("bind: lan\n{FAST_PROBES}")),
-        )]
-    });
+    let (daemon, port) = fast_main("bind: lan");
     let main = wait_for("main's liveness probe to pass", || {
         daemon
             .instance("main")
@@ -173,61 +127,20 @@ fn probes_go_to_loopback_whatever_the_bind_mode() {
 
 #[test]
 fn exit_0_in_external_mode_is_relaunched_without_delay() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                &format!("restart: {{ backoff: {{ initial: 1h, max: 2h }} }}\n{FAST_PROBES}"),
-            ),
-        )]
-    });
+    let (daemon, _) = fast_main("restart: { backoff: { initial: 1h, max: 2h } }");
     let main = daemon.wait_state("main", "running");
     let old = pid_of(&main).expect("a pid");
-    let output = daemon.client(&["signal", "main", "USR2"]);
-    assert!(output.status.success(), "{output:?}");
     // Through backoff this would take an hour.
-    let new = daemon.wait_new_pid("main", Some(old));
-    let main = daemon.wait_state("main", "running");
-    assert_eq!(pid_of(&main), Some(new));
-    assert_eq!(restarts(&main), 1, "{main}");
-    assert_eq!(main["last_exit"]["code"], 0, "{main}");
+    relaunched_after(&daemon, &["signal", "main", "USR2"], old);
 }
 
 #[test]
 fn restart_is_graceful_and_leaves_the_other_instance_alone() {
-    let main_port = free_base_port();
-    let rescue_port = main_port + 1000;
-    let daemon = Daemon::with(|root| {
-        vec![
-            (
-                "main.yaml",
-                sim_declaration(root, "main", main_port, FAST_PROBES),
-            ),
-            (
-                "rescue.yaml",
-                sim_declaration(
-                    root,
-                    "rescue",
-                    rescue_port,
-                    &format!("role: rescue\nrescue_of: main\n{FAST_PROBES}"),
-                ),
-            ),
-        ]
-    });
+    let (daemon, _, _) = fast_main_and_rescue("", "");
     let old = pid_of(&daemon.wait_state("main", "running")).expect("main pid");
     let rescue_pid = pid_of(&daemon.wait_state("rescue", "running")).expect("rescue pid");
-    let output = daemon.client(&["restart", "main"]);
-    assert!(output.status.success(), "{output:?}");
-    let new = daemon.wait_new_pid("main", Some(old));
-    let main = daemon.wait_state("main", "running");
-    assert_eq!(pid_of(&main), Some(new));
-    assert_eq!(restarts(&main), 1, "{main}");
     // The simulator exits 0 on SIGTERM: it was asked, not killed.
-    assert_eq!(main["last_exit"]["code"], 0, "{main}");
+    relaunched_after(&daemon, &["restart", "main"], old);
     assert!(!alive(old));
     let rescue = daemon.instance("rescue").expect("rescue");
     assert_eq!(rescue["state"], "running", "{rescue}");
@@ -237,21 +150,10 @@ fn restart_is_graceful_and_leaves_the_other_instance_alone() {
 
 #[test]
 fn an_exit_0_before_startup_passed_is_a_failure_not_a_hot_loop() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                &format!(
-                    "env: {{ OPENCLAW_SIM_EXIT_CODE: \"0\" }}\n\
-                     restart: {{ backoff: {{ initial: 1h, max: 2h }} }}\n{FAST_PROBES}"
-                ),
-            ),
-        )]
-    });
+    let (daemon, _) = fast_main(
+        "env: { OPENCLAW_SIM_EXIT_CODE: \"0\" }\n\
+         restart: { backoff: { initial: 1h, max: 2h } }",
+    );
     let main = daemon.wait_state("main", "backoff");
     assert_eq!(main["last_exit"]["code"], 0, "{main}");
     assert_eq!(restarts(&main), 0, "{main}");
@@ -265,20 +167,12 @@ fn an_exit_0_before_startup_passed_is_a_failure_not_a_hot_loop() {
 
 #[test]
 fn without_a_startup_probe_an_exit_0_at_once_is_not_a_hot_loop() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                "env: { OPENCLAW_SIM_EXIT_CODE: \"0\" }\n\
-                 restart: { backoff: { initial: 1h, max: 2h } }\n\
-                 probes: { startup: { enabled: false } }",
-            ),
-        )]
-    });
+    let (daemon, _) = Daemon::gateways(&[(
+        "main",
+        "env: { OPENCLAW_SIM_EXIT_CODE: \"0\" }\n\
+         restart: { backoff: { initial: 1h, max: 2h } }\n\
+         probes: { startup: { enabled: false } }",
+    )]);
     let main = daemon.wait_state("main", "backoff");
     assert_eq!(main["last_exit"]["code"], 0, "{main}");
     assert_eq!(restarts(&main), 0, "{main}");
@@ -321,4 +215,17 @@ fn a_reload_that_changes_liveness_applies_to_the_running_gateway() {
     assert!(!alive(old));
     let main = daemon.wait_state("main", "running");
     assert_eq!(pid_of(&main), Some(new));
+}
+
+/// Run the client `command`, then wait for main to run again in a new
+/// process: one restart counted, and the old process exited 0 (it was asked
+/// to go, not killed).
+fn relaunched_after(daemon: &Daemon, command: &[&str], old: i32) {
+    let output = daemon.client(command);
+    assert!(output.status.success(), "{output:?}");
+    let new = daemon.wait_new_pid("main", Some(old));
+    let main = daemon.wait_state("main", "running");
+    assert_eq!(pid_of(&main), Some(new));
+    assert_eq!(restarts(&main), 1, "{main}");
+    assert_eq!(main["last_exit"]["code"], 0, "{main}");
 }

@@ -4,35 +4,15 @@ use crate::support::*;
 
 #[test]
 fn a_crash_looping_main_never_touches_a_running_rescue() {
-    let main_port = free_base_port();
-    let rescue_port = main_port + 1000;
-    let daemon = Daemon::with(|root| {
-        vec![
-            (
-                "main.yaml",
-                sim_declaration(
-                    root,
-                    "main",
-                    main_port,
-                    "env: { OPENCLAW_SIM_CRASH_AFTER: 300ms }\n\
-                     restart: { backoff: { initial: 50ms, max: 100ms } }\n\
-                     probes: { startup: { every: 50ms } }",
-                ),
-            ),
-            (
-                "rescue.yaml",
-                sim_declaration(
-                    root,
-                    "rescue",
-                    rescue_port,
-                    &format!("role: rescue\nrescue_of: main\n{FAST_PROBES}"),
-                ),
-            ),
-        ]
-    });
+    let (daemon, _, _) = main_and_rescue(
+        "env: { OPENCLAW_SIM_CRASH_AFTER: 300ms }\n\
+         restart: { backoff: { initial: 50ms, max: 100ms } }\n\
+         probes: { startup: { every: 50ms } }",
+        FAST_PROBES,
+    );
     let rescue = daemon.wait_state("rescue", "running");
     let rescue_pid = pid_of(&rescue).expect("rescue pid");
-    let mut events = Events::follow(&daemon, "rescue");
+    let mut events = Events::follow(&daemon);
     // The rule fires on every failure of main, three times over here.
     events.wait_count("main to crash three times", 3, is("main", "exited"));
     events.wait_count(
@@ -49,37 +29,14 @@ fn a_crash_looping_main_never_touches_a_running_rescue() {
 
 #[test]
 fn a_rescue_in_backoff_is_started_at_once_when_main_fails() {
-    let main_port = free_base_port();
-    let rescue_port = main_port + 1000;
-    let daemon = Daemon::with(|root| {
-        vec![
-            (
-                "main.yaml",
-                sim_declaration(
-                    root,
-                    "main",
-                    main_port,
-                    &format!("restart: {{ backoff: {{ initial: 100ms }} }}\n{FAST_PROBES}"),
-                ),
-            ),
-            (
-                "rescue.yaml",
-                sim_declaration(
-                    root,
-                    "rescue",
-                    rescue_port,
-                    &format!(
-                        "role: rescue\nrescue_of: main\n\
-                         restart: {{ backoff: {{ initial: 1h, max: 2h }} }}\n{FAST_PROBES}"
-                    ),
-                ),
-            ),
-        ]
-    });
+    let (daemon, main_port, rescue_port) = fast_main_and_rescue(
+        "restart: { backoff: { initial: 100ms } }",
+        "restart: { backoff: { initial: 1h, max: 2h } }",
+    );
     daemon.wait_state("main", "running");
     let rescue = daemon.wait_state("rescue", "running");
     let first = pid_of(&rescue).expect("rescue pid");
-    sim_post(rescue_port, "/__sim/crash?code=1");
+    crash(rescue_port, 1);
     let backoff = daemon.wait_state("rescue", "backoff");
     let due = backoff["next_restart_at"]
         .as_u64()
@@ -88,7 +45,7 @@ fn a_rescue_in_backoff_is_started_at_once_when_main_fails() {
         due > now_ms() + 30 * 60 * 1000,
         "the rescue waits about an hour: {backoff}"
     );
-    sim_post(main_port, "/__sim/crash?code=1");
+    crash(main_port, 1);
     let second = daemon.wait_new_pid("rescue", Some(first));
     let rescue = daemon.wait_state("rescue", "running");
     assert_eq!(pid_of(&rescue), Some(second), "{rescue}");
@@ -98,38 +55,15 @@ fn a_rescue_in_backoff_is_started_at_once_when_main_fails() {
 
 #[test]
 fn a_standby_rescue_starts_when_main_fails_and_returns_to_standby() {
-    let main_port = free_base_port();
-    let rescue_port = main_port + 1000;
-    let daemon = Daemon::with(|root| {
-        vec![
-            (
-                "main.yaml",
-                // An hour of backoff: main stays down until the test starts it.
-                sim_declaration(
-                    root,
-                    "main",
-                    main_port,
-                    &format!("restart: {{ backoff: {{ initial: 1h, max: 2h }} }}\n{FAST_PROBES}"),
-                ),
-            ),
-            (
-                "rescue.yaml",
-                sim_declaration(
-                    root,
-                    "rescue",
-                    rescue_port,
-                    &format!(
-                        "role: rescue\nrescue_of: main\nstandby: true\n\
-                         restart: {{ reset_after: 1s }}\n{FAST_PROBES}"
-                    ),
-                ),
-            ),
-        ]
-    });
+    // An hour of backoff: main stays down until the test starts it.
+    let (daemon, main_port, rescue_port) = fast_main_and_rescue(
+        "restart: { backoff: { initial: 1h, max: 2h } }",
+        "standby: true\nrestart: { reset_after: 1s }",
+    );
     let main = daemon.wait_state("main", "running");
     let main_pid = pid_of(&main).expect("main pid");
     // Past the rescue's reset_after with main healthy: still standby, no process.
-    let mut events = Events::follow(&daemon, "main");
+    let mut events = Events::follow(&daemon);
     wait_for("main to be running for longer than 1s", || {
         daemon
             .instance("main")
@@ -144,7 +78,7 @@ fn a_standby_rescue_starts_when_main_fails_and_returns_to_standby() {
         "nothing listens for the rescue"
     );
 
-    sim_post(main_port, "/__sim/crash?code=1");
+    crash(main_port, 1);
     daemon.wait_state("main", "backoff");
     let rescue_pid = daemon.wait_new_pid("rescue", None);
     wait_for("the rescue to answer /startupz 200", || {
@@ -167,17 +101,7 @@ fn a_standby_rescue_starts_when_main_fails_and_returns_to_standby() {
 
 #[test]
 fn the_rescue_is_given_the_supervisor_socket() {
-    let main_port = free_base_port();
-    let rescue_port = main_port + 1000;
-    let daemon = Daemon::with(|root| {
-        vec![
-            ("main.yaml", sim_declaration(root, "main", main_port, "")),
-            (
-                "rescue.yaml",
-                sim_declaration(root, "rescue", rescue_port, "role: rescue\nrescue_of: main"),
-            ),
-        ]
-    });
+    let (daemon, _, _) = main_and_rescue("", "");
     let rescue_pid = daemon.wait_new_pid("rescue", None);
     let main_pid = daemon.wait_new_pid("main", None);
     let wanted = format!("OPENCLAW_SUPERVISOR_SOCKET={}", daemon.socket.display());
@@ -197,38 +121,15 @@ fn the_rescue_is_given_the_supervisor_socket() {
 
 #[test]
 fn a_standby_rescue_in_backoff_returns_to_standby_when_main_recovers() {
-    let main_port = free_base_port();
-    let rescue_port = main_port + 1000;
-    let daemon = Daemon::with(|root| {
-        vec![
-            (
-                "main.yaml",
-                sim_declaration(
-                    root,
-                    "main",
-                    main_port,
-                    &format!("restart: {{ backoff: {{ initial: 1h, max: 2h }} }}\n{FAST_PROBES}"),
-                ),
-            ),
-            (
-                "rescue.yaml",
-                // A rescue that cannot start: after one try it waits an hour.
-                sim_declaration(
-                    root,
-                    "rescue",
-                    rescue_port,
-                    &format!(
-                        "role: rescue\nrescue_of: main\nstandby: true\n\
-                         env: {{ OPENCLAW_SIM_EXIT_CODE: \"1\" }}\n\
-                         restart: {{ reset_after: 1s, backoff: {{ initial: 1h, max: 2h }} }}\n\
-                         {FAST_PROBES}"
-                    ),
-                ),
-            ),
-        ]
-    });
+    // A rescue that cannot start: after one try it waits an hour.
+    let (daemon, main_port, _) = fast_main_and_rescue(
+        "restart: { backoff: { initial: 1h, max: 2h } }",
+        "standby: true\n\
+         env: { OPENCLAW_SIM_EXIT_CODE: \"1\" }\n\
+         restart: { reset_after: 1s, backoff: { initial: 1h, max: 2h } }",
+    );
     daemon.wait_state("main", "running");
-    sim_post(main_port, "/__sim/crash?code=1");
+    crash(main_port, 1);
     let rescue = daemon.wait_state("rescue", "backoff");
     assert_eq!(rescue["last_exit"]["code"], 1, "{rescue}");
     assert!(daemon.client(&["start", "main"]).status.success());
@@ -239,30 +140,8 @@ fn a_standby_rescue_in_backoff_returns_to_standby_when_main_recovers() {
 
 #[test]
 fn a_standby_rescue_stopped_by_hand_stays_stopped_across_a_supervisor_restart() {
-    let main_port = free_base_port();
-    let rescue_port = main_port + 1000;
-    let mut daemon = Daemon::with(|root| {
-        vec![
-            (
-                "main.yaml",
-                sim_declaration(
-                    root,
-                    "main",
-                    main_port,
-                    &format!("restart: {{ backoff: {{ initial: 100ms }} }}\n{FAST_PROBES}"),
-                ),
-            ),
-            (
-                "rescue.yaml",
-                sim_declaration(
-                    root,
-                    "rescue",
-                    rescue_port,
-                    &format!("role: rescue\nrescue_of: main\nstandby: true\n{FAST_PROBES}"),
-                ),
-            ),
-        ]
-    });
+    let (mut daemon, main_port, _) =
+        fast_main_and_rescue("restart: { backoff: { initial: 100ms } }", "standby: true");
     daemon.wait_state("rescue", "standby");
     assert!(daemon.client(&["stop", "rescue"]).status.success());
     daemon.wait_state("rescue", "stopped");
@@ -276,8 +155,8 @@ fn a_standby_rescue_stopped_by_hand_stays_stopped_across_a_supervisor_restart() 
         rescue["state"], "stopped",
         "the operator's stop holds: {rescue}"
     );
-    let mut events = Events::follow(&daemon, "main");
-    sim_post(main_port, "/__sim/crash?code=1");
+    let mut events = Events::follow(&daemon);
+    crash(main_port, 1);
     events.wait("the rescue rule to fire", is("rescue", "rescue_triggered"));
     // Main's relaunch comes well after the rescue was told, so by then the
     // rescue has acted on it (or, rightly, not).
@@ -289,42 +168,15 @@ fn a_standby_rescue_stopped_by_hand_stays_stopped_across_a_supervisor_restart() 
     assert_eq!(events.count("rescue", "spawned"), 0, "{:#?}", events.seen);
 }
 
-/// A main and a standby rescue of it; main with `main_extra` YAML.
-fn main_and_standby_rescue(main_extra: &str) -> (Daemon, u16, u16) {
-    let main_port = free_base_port();
-    let rescue_port = main_port + 1000;
-    let daemon = Daemon::with(|root| {
-        vec![
-            (
-                "main.yaml",
-                sim_declaration(
-                    root,
-                    "main",
-                    main_port,
-                    &format!("{main_extra}\n{FAST_PROBES}"),
-                ),
-            ),
-            (
-                "rescue.yaml",
-                sim_declaration(
-                    root,
-                    "rescue",
-                    rescue_port,
-                    &format!("role: rescue\nrescue_of: main\nstandby: true\n{FAST_PROBES}"),
-                ),
-            ),
-        ]
-    });
-    (daemon, main_port, rescue_port)
-}
-
 #[test]
 fn a_main_failing_liveness_starts_its_standby_rescue() {
-    let (daemon, main_port, rescue_port) =
-        main_and_standby_rescue("restart: { backoff: { initial: 1h, max: 2h } }");
+    let (daemon, main_port, rescue_port) = fast_main_and_rescue(
+        "restart: { backoff: { initial: 1h, max: 2h } }",
+        "standby: true",
+    );
     daemon.wait_state("main", "running");
     assert_eq!(daemon.state("rescue").as_deref(), Some("standby"));
-    let mut events = Events::follow(&daemon, "main");
+    let mut events = Events::follow(&daemon);
     sim_post(main_port, "/__sim/wedge");
     events.wait("main to be reported unhealthy", is("main", "unhealthy"));
     daemon.wait_new_pid("rescue", None);
@@ -336,9 +188,9 @@ fn a_main_failing_liveness_starts_its_standby_rescue() {
 
 #[test]
 fn a_relaunch_main_asks_for_does_not_wake_its_standby_rescue() {
-    let (daemon, _, _) = main_and_standby_rescue("");
+    let (daemon, _, _) = fast_main_and_rescue("", "standby: true");
     let old = pid_of(&daemon.wait_state("main", "running")).expect("main pid");
-    let mut events = Events::follow(&daemon, "main");
+    let mut events = Events::follow(&daemon);
     assert!(daemon.client(&["signal", "main", "USR2"]).status.success());
     events.wait("main's exit 0", is("main", "exited"));
     daemon.wait_new_pid("main", Some(old));

@@ -25,13 +25,19 @@ pub fn free_port() -> u16 {
 }
 
 /// Polls `check` every 20 ms until it returns Some, failing at the deadline.
-pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    poll_until(what, DEADLINE, check)
+}
+
+/// Polls `check` every 20 ms until it returns Some, failing once `deadline`
+/// has passed. The supervisor's tests share it with their own, longer deadline.
+pub fn poll_until<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(value) = check() {
             return value;
         }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }

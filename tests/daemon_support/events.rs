@@ -1,0 +1,190 @@
+//! Followers of the client's streaming commands (`events`, `logs -f`), and
+//! an events follower that is known to be subscribed before the test acts.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{DEADLINE, Daemon};
+
+/// A client command that keeps printing (`logs -f`, `events`): its stdout
+/// lines arrive on a channel and are kept in `seen`; it is killed when
+/// dropped.
+pub struct Follower {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Follower {
+    pub fn spawn(daemon: &Daemon, args: &[&str]) -> Follower {
+        let mut child = daemon
+            .command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn a following client");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Follower {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next line within `wait`, or why there is none.
+    fn receive(&mut self, wait: Duration) -> Result<String, RecvTimeoutError> {
+        let line = self.lines.recv_timeout(wait)?;
+        self.seen.push(line.clone());
+        Ok(line)
+    }
+
+    /// The next line within `wait`, if any.
+    pub fn next_within(&mut self, wait: Duration) -> Option<String> {
+        self.receive(wait).ok()
+    }
+
+    /// Waits (bounded) for a line that `wanted` accepts.
+    pub fn wait_line(&mut self, what: &str, mut wanted: impl FnMut(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let left = DEADLINE.saturating_sub(start.elapsed());
+            match self.next_within(left) {
+                Some(line) if wanted(&line) => return line,
+                Some(_) => {}
+                None => panic!("timed out waiting for {what}; saw {:#?}", self.seen),
+            }
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn parse(line: &str) -> Value {
+    serde_json::from_str(line).expect("an event is JSON")
+}
+
+/// A running `events --json` that is known to be subscribed, so nothing the
+/// test does after [`Events::follow`] returns can be missed. Every event
+/// received from then on is kept in `seen`.
+pub struct Events {
+    /// The raw lines (`stream.seen`) and the client process.
+    pub stream: Follower,
+    pub seen: Vec<Value>,
+    /// How many of `seen` the [`Events::wait`]s so far have gone past.
+    read: usize,
+}
+
+impl Events {
+    /// Follow the daemon's events, and return once the subscription is
+    /// live: a `reload` (harmless while no file changed) has had its
+    /// `reloaded` event come through. Recording starts after that event.
+    pub fn follow(daemon: &Daemon) -> Events {
+        let mut stream = Follower::spawn(daemon, &["events", "--json"]);
+        // The reply to `reload` comes after its event was published, so once
+        // a `reloaded` event arrives here the subscription predates it. Until
+        // then, ask again: the first ones may have raced the subscription.
+        let start = Instant::now();
+        loop {
+            let _ = daemon.client(&["reload"]);
+            let asked = Instant::now();
+            while asked.elapsed() < Duration::from_millis(500) {
+                match stream.receive(Duration::from_millis(50)) {
+                    Ok(line) if parse(&line)["kind"] == "reloaded" => {
+                        stream.seen.clear();
+                        return Events {
+                            stream,
+                            seen: Vec::new(),
+                            read: 0,
+                        };
+                    }
+                    Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => panic!("events ended"),
+                }
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "the events stream never showed a reload"
+            );
+        }
+    }
+
+    /// Receive one more event into `seen`, failing at the deadline.
+    fn receive(&mut self, what: &str, start: Instant) {
+        let left = DEADLINE.saturating_sub(start.elapsed());
+        match self.stream.next_within(left) {
+            Some(line) => self.seen.push(parse(&line)),
+            None => panic!("timed out waiting for {what}; saw {:#?}", self.seen),
+        }
+    }
+
+    /// Wait for the next event that `wanted` accepts: the first one after
+    /// those the earlier `wait`s went through.
+    pub fn wait(&mut self, what: &str, mut wanted: impl FnMut(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            while let Some(event) = self.seen.get(self.read) {
+                self.read += 1;
+                if wanted(event) {
+                    return event.clone();
+                }
+            }
+            self.receive(what, start);
+        }
+    }
+
+    /// Wait until `count` events that `wanted` accepts have been seen in
+    /// all (whatever the `wait`s went through); the last of them.
+    pub fn wait_count(
+        &mut self,
+        what: &str,
+        count: usize,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            if let Some(event) = self.seen.iter().filter(|e| wanted(e)).nth(count - 1) {
+                return event.clone();
+            }
+            self.receive(what, start);
+        }
+    }
+
+    /// Wait for the next `reloaded` event whose summary contains `part`.
+    pub fn reloaded(&mut self, part: &str) -> Value {
+        self.wait(&format!("a reload with `{part}`"), |event| {
+            event["kind"] == "reloaded"
+                && event["detail"]
+                    .as_str()
+                    .is_some_and(|detail| detail.contains(part))
+        })
+    }
+
+    /// Events seen so far about `instance` of `kind`.
+    pub fn count(&self, instance: &str, kind: &str) -> usize {
+        self.seen.iter().filter(|e| is(instance, kind)(e)).count()
+    }
+}
+
+/// Whether an event is about `instance` and of `kind`.
+pub fn is<'a>(instance: &'a str, kind: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |event| event["instance"] == instance && event["kind"] == kind
+}
