@@ -682,7 +682,10 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 fn write_pid_record(state_dir: &Path, name: &str, record: &PidRecord) -> std::io::Result<()> {
     let path = pid_record_path(state_dir, name);
     let text = serde_json::to_vec(record).map_err(std::io::Error::other)?;
-    crate::supervisor::write_atomically(&path, &text)
+    // Not fsynced: a record only has to outlive the supervisor process, not
+    // the host (after a reboot no process it names is left), and it is
+    // written on every spawn, where two fsyncs would cost milliseconds.
+    crate::supervisor::write_atomically_unsynced(&path, &text)
 }
 
 fn remove_pid_record(state_dir: &Path, name: &str, pid: i32) {
