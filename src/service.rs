@@ -335,56 +335,60 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
     }
 }
 
-/// CPU and memory of each instance's whole process tree. Only the pids of
-/// those trees are refreshed, so a status costs a few /proc reads per
-/// process, not a scan of the host. CPU % is over the time since the last
-/// status request (sysinfo keeps the previous sample).
+/// CPU and memory of each instance's whole process tree, from one read of
+/// `/proc/<pid>/stat` per process, so a status costs a few small /proc reads
+/// per process, not a scan of the host. CPU % is over the time since the
+/// process was last sampled (by an earlier status request); 100 % is one
+/// core.
 struct Usage {
-    system: Option<sysinfo::System>,
-    trees: std::collections::HashMap<String, Vec<i32>>,
+    /// The last sample of each process, by (pid, start time): CPU ticks and when.
+    samples: std::collections::HashMap<(i32, u64), (u64, std::time::Instant)>,
+    /// This request's figures, by instance: CPU % and resident bytes.
+    current: std::collections::HashMap<String, (f32, u64)>,
 }
+
+/// Samples older than this are of processes gone long ago: dropped.
+const USAGE_SAMPLE_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Usage {
     fn new() -> Self {
         Usage {
-            system: sysinfo::System::new().ok(),
-            trees: Default::default(),
+            samples: Default::default(),
+            current: Default::default(),
         }
     }
 
     fn refresh(&mut self, snapshots: &[Snapshot]) {
-        self.trees = snapshots
-            .iter()
-            .filter_map(|s| Some((s.name.clone(), crate::process::process_tree(s.pid?))))
-            .collect();
-        let pids: Vec<sysinfo::Pid> = self
-            .trees
-            .values()
-            .flatten()
-            .map(|pid| sysinfo::Pid::from_u32(*pid as u32))
-            .collect();
-        if let Some(system) = self.system.as_mut() {
-            system.refresh_processes_specifics(
-                sysinfo::ProcessesToUpdate::Some(&pids),
-                true,
-                sysinfo::ProcessRefreshKind::nothing()
-                    .with_cpu()
-                    .with_memory(),
-            );
+        let now = std::time::Instant::now();
+        let ticks_per_second = crate::process::clock_ticks_per_second() as f64;
+        self.current.clear();
+        for snapshot in snapshots {
+            let Some(leader) = snapshot.pid else { continue };
+            let mut cpu = 0.0;
+            let mut memory = 0;
+            for pid in crate::process::process_tree(leader) {
+                let Some(cost) = crate::process::process_cost(pid) else {
+                    continue;
+                };
+                memory += cost.rss_bytes;
+                let key = (pid, cost.start_time);
+                if let Some((ticks, at)) = self.samples.get(&key) {
+                    let elapsed = now.saturating_duration_since(*at).as_secs_f64();
+                    if elapsed > 0.0 {
+                        let used = cost.cpu_ticks.saturating_sub(*ticks) as f64 / ticks_per_second;
+                        cpu += 100.0 * used / elapsed;
+                    }
+                }
+                self.samples.insert(key, (cost.cpu_ticks, now));
+            }
+            self.current
+                .insert(snapshot.name.clone(), (cpu as f32, memory));
         }
+        self.samples
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < USAGE_SAMPLE_TTL);
     }
 
     fn of(&self, snapshot: &Snapshot) -> Option<(f32, u64)> {
-        let system = self.system.as_ref()?;
-        let tree = self.trees.get(&snapshot.name)?;
-        let mut cpu = 0.0;
-        let mut memory = 0;
-        for pid in tree {
-            if let Some(process) = system.process(sysinfo::Pid::from_u32(*pid as u32)) {
-                cpu += process.cpu_usage();
-                memory += process.memory();
-            }
-        }
-        Some((cpu, memory))
+        self.current.get(&snapshot.name).copied()
     }
 }
