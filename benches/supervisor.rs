@@ -30,6 +30,8 @@ use stats::Report;
 /// How much of everything to do.
 struct Counts {
     respawn: usize,
+    /// Kills of one gateway among the large fleet.
+    respawn_large: usize,
     status_requests: usize,
     status_processes: usize,
     idle: Duration,
@@ -41,6 +43,7 @@ struct Counts {
 
 const FULL: Counts = Counts {
     respawn: 200,
+    respawn_large: 50,
     status_requests: 2_000,
     status_processes: 100,
     idle: Duration::from_secs(60),
@@ -51,6 +54,7 @@ const FULL: Counts = Counts {
 
 const QUICK: Counts = Counts {
     respawn: 20,
+    respawn_large: 5,
     status_requests: 200,
     status_processes: 10,
     idle: Duration::from_secs(5),
@@ -122,7 +126,7 @@ fn main() {
         }
     }
 
-    if wants("scale") || wants("idle") || wants("status") || wants("reload") {
+    if SECTIONS.iter().any(|section| wants(section)) {
         println!("{} instances", counts.large);
         let mut ports = Ports::new();
         let mut fleet = scenarios::scale(&mut report, &mut ports, counts.large);
@@ -140,6 +144,9 @@ fn main() {
                 counts.reload_large,
                 true,
             );
+        }
+        if wants("respawn") {
+            scenarios::respawn_in(&mut report, &fleet, "g000", counts.respawn_large);
         }
     }
 

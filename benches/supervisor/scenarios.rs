@@ -21,26 +21,37 @@ const STARTUPZ_POLL: Duration = Duration::from_micros(200);
 /// declaration written is a burst of its own.
 const LET_THE_WATCHER_SETTLE: Duration = Duration::from_millis(500);
 
-/// SIGKILL a gateway `count` times; time each replacement.
+/// The restart settings of an instance that the respawn scenario kills. A
+/// zero backoff is refused (it turns a crash loop into a hot loop), so the
+/// run uses the smallest one: 1 ms, jittered down to 0.8..1 ms.
+pub const FAST_RESTART: &str = "restart: { backoff: { initial: 1ms, max: 1ms } }";
+
+/// A supervisor with one gateway, killed `count` times.
 pub fn respawn(report: &mut Report, count: usize) {
     let mut ports = Ports::new();
     let mut fleet = Fleet::new();
-    let port = ports.take();
-    // A zero backoff is refused (it turns a crash loop into a hot loop), so
-    // the run uses the smallest one: 1 ms, jittered down to 0.8..1 ms.
-    fleet.declare(
-        "victim",
-        port,
-        "restart: { backoff: { initial: 1ms, max: 1ms } }",
-    );
-    let watch = RunWatch::new(&fleet.run_dir());
+    fleet.declare("victim", ports.take(), FAST_RESTART);
     fleet.start();
+    respawn_in(report, &fleet, "victim", count);
+}
+
+/// SIGKILL the gateway of `name` (declared with [`FAST_RESTART`]) `count`
+/// times; time each replacement.
+pub fn respawn_in(report: &mut Report, fleet: &Fleet, name: &str, count: usize) {
+    let port = fleet
+        .ports
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, port)| *port)
+        .expect("a declared instance");
+    let watch = RunWatch::new(&fleet.run_dir());
     let mut pid = wait_for("the first gateway", Duration::from_millis(5), || {
-        watch.pid("victim")
+        watch.pid(name)
     });
     wait_for("/startupz of the first gateway", STARTUPZ_POLL, || {
         (http_status(port, "/startupz") == Some(200)).then_some(())
     });
+    let restarts_before = restarts_of(fleet, name);
 
     let mut noticed = Vec::with_capacity(count);
     let mut replaced = Vec::with_capacity(count);
@@ -49,8 +60,8 @@ pub fn respawn(report: &mut Report, count: usize) {
         watch.drain();
         let killed_at = Instant::now();
         kill(Pid::from_raw(pid), Signal::SIGKILL).expect("SIGKILL the gateway");
-        let removed_at = watch.next_removed("victim");
-        let (written_at, new_pid) = watch.next_written("victim");
+        let removed_at = watch.next_removed(name);
+        let (written_at, new_pid) = watch.next_written(name);
         assert!(
             new_pid != pid && alive(new_pid),
             "the record names a new, living gateway"
@@ -65,25 +76,32 @@ pub fn respawn(report: &mut Report, count: usize) {
     }
     // Every kill was a restart (the snapshot may lag the record by a moment).
     wait_for("the restart count", Duration::from_millis(20), || {
-        let status = fleet.status();
-        let restarts = status.iter().find(|i| i.name == "victim")?.restarts;
-        (restarts as usize >= count).then_some(())
+        (restarts_of(fleet, name) >= restarts_before + count).then_some(())
     });
+    let declared = fleet.ports.len();
     report.latency(
-        "respawn: SIGKILL → exit handled (pid record removed)",
+        format!("respawn ({declared} declared): SIGKILL → exit handled (pid record removed)"),
         &noticed,
         "reaper woken by SIGCHLD, leftovers checked",
     );
     report.latency(
-        "respawn: SIGKILL → new gateway's pid (record written)",
+        format!("respawn ({declared} declared): SIGKILL → new gateway's pid (record written)"),
         &replaced,
         "includes the 1 ms backoff",
     );
     report.latency(
-        "respawn: SIGKILL → new gateway's /startupz 200",
+        format!("respawn ({declared} declared): SIGKILL → new gateway's /startupz 200"),
         &answering,
         "includes the simulator's own start",
     );
+}
+
+fn restarts_of(fleet: &Fleet, name: &str) -> usize {
+    fleet
+        .status()
+        .iter()
+        .find(|i| i.name == name)
+        .map_or(0, |i| i.restarts as usize)
 }
 
 /// Status round trips over the control socket, each on a connection of its
@@ -241,7 +259,9 @@ pub fn scale(report: &mut Report, ports: &mut Ports, count: usize) -> Fleet {
     let mut fleet = Fleet::new();
     for index in 0..count {
         let port = ports.take();
-        fleet.declare(&format!("g{index:03}"), port, "");
+        // The first one can be killed by the respawn scenario afterwards.
+        let extra = if index == 0 { FAST_RESTART } else { "" };
+        fleet.declare(&format!("g{index:03}"), port, extra);
     }
     let spawned_at = fleet.spawn();
     fleet.wait_answering();
