@@ -366,9 +366,9 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
     }
 }
 
-/// CPU and memory of each instance's whole process tree. Only the pids of
-/// those trees are refreshed, so a status costs a few /proc reads per
-/// process, not a scan of the host. CPU % is over the time since the last
+/// CPU and memory of each instance's whole process tree, through sysinfo.
+/// Only the pids of those trees are refreshed (never a scan of the host),
+/// and only CPU and memory are read. CPU % is over the time since the last
 /// status request (sysinfo keeps the previous sample).
 struct Usage {
     system: Option<sysinfo::System>,

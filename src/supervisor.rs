@@ -32,7 +32,7 @@ use handle::Message;
 pub use handle::{
     ControlCommand, EventRecord, Rejected, ReloadOutcome, StatusReport, SupervisorHandle,
 };
-pub use state::{Intent, stop_leftover, write_atomically};
+pub use state::{Intent, stop_leftover, write_atomically, write_atomically_unsynced};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {

@@ -191,7 +191,14 @@ impl ResponseStream {
 
 /// Connects, sends one request and returns its reply.
 pub async fn request(path: &Path, request: Request) -> Result<Response, ClientError> {
-    Client::connect(path).await?.call(request).await
+    let mut client = Client::connect(path).await?;
+    let id = client.send(request).await?;
+    // Nothing more will be sent, so say so (a half-close): the daemon then
+    // frees this connection's client slot as soon as the reply is written,
+    // not when it next notices we left. Many short-lived clients would
+    // otherwise hold stale slots and be refused as `busy`.
+    let _ = client.writer.shutdown().await;
+    client.reply_to(id).await
 }
 
 /// Connects and sends a streaming request (`events`, followed `logs`).

@@ -39,15 +39,30 @@ impl Intent {
 }
 
 /// Write a file so that a reader sees the old or the new content, never a
-/// mix: a temp file beside it, fsync, rename, fsync of the directory.
+/// mix, even after a power loss: a temp file beside it, fsync, rename, fsync
+/// of the directory.
 pub fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    write_through_temp(path, content, true)
+}
+
+/// Write a file so that a reader sees the old or the new content, never a
+/// mix, without forcing it to disk: for files that only matter while the
+/// host stays up. Each fsync costs milliseconds on a real disk, spent on a
+/// runtime thread.
+pub fn write_atomically_unsynced(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    write_through_temp(path, content, false)
+}
+
+fn write_through_temp(path: &Path, content: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut temp = tempfile_in(dir, path)?;
     temp.1.write_all(content)?;
-    temp.1.sync_all()?;
+    if durable {
+        temp.1.sync_all()?;
+    }
     std::fs::rename(&temp.0, path)?;
-    if let Ok(dir) = std::fs::File::open(dir) {
+    if durable && let Ok(dir) = std::fs::File::open(dir) {
         let _ = dir.sync_all();
     }
     Ok(())
@@ -135,5 +150,27 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty(), "no temp file is left behind");
+    }
+
+    #[test]
+    fn both_atomic_writers_replace_the_file_and_leave_no_temp() {
+        type Writer = fn(&Path, &[u8]) -> std::io::Result<()>;
+        let rows: Vec<(&str, Writer)> = vec![
+            ("durable", write_atomically),
+            ("unsynced", write_atomically_unsynced),
+        ];
+        for (label, write) in rows {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("run").join("main.json");
+            write(&path, b"first").unwrap();
+            write(&path, b"second").unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), b"second", "{label}");
+            let names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect();
+            assert_eq!(names, vec!["main.json".to_string()], "{label}");
+        }
     }
 }
