@@ -192,7 +192,11 @@ impl ResponseStream {
 /// Connects, sends one request and returns its reply.
 pub async fn request(path: &Path, request: Request) -> Result<Response, ClientError> {
     let mut client = Client::connect(path).await?;
-    let id = client.send(request).await?;
+    let id = match client.send(request).await {
+        Ok(id) => id,
+        // Refused before the request went out: the refusal is the answer.
+        Err(err) => return client.refusal().await.ok_or(err),
+    };
     // Nothing more will be sent, so say so (a half-close): the daemon then
     // frees this connection's client slot as soon as the reply is written,
     // not when it next notices we left. Many short-lived clients would
