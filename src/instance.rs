@@ -228,6 +228,8 @@ pub enum ProbeMessage {
 struct RunningChild {
     pid: i32,
     marker: String,
+    /// The tasks reading its stdout and stderr (they end at EOF).
+    captures: Vec<JoinHandle<()>>,
     /// Exit of the leader, once reaped; the instance is gone when the
     /// leftovers are gone too.
     leader_exit: Option<ExitKind>,

@@ -68,11 +68,12 @@ impl Actor {
             .spawn(&spec, self.exits_tx.clone())
             .map_err(|err| err.to_string())?;
         tracing::info!(instance = %self.name, pid = child.pid, "spawned");
+        let mut captures = Vec::new();
         if let Some(stdout) = child.stdout {
-            tokio::spawn(self.log.clone().capture(stdout));
+            captures.push(tokio::spawn(self.log.clone().capture(stdout)));
         }
         if let Some(stderr) = child.stderr {
-            tokio::spawn(self.log.clone().capture(stderr));
+            captures.push(tokio::spawn(self.log.clone().capture(stderr)));
         }
         let record = PidRecord {
             pid: child.pid,
@@ -86,6 +87,7 @@ impl Actor {
             pid: child.pid,
             marker,
             leader_exit: None,
+            captures,
         });
         self.spawned_at = Some(SystemTime::now());
         self.last_error = None;
@@ -153,6 +155,16 @@ impl Actor {
         self.clean_up_leftovers().await;
         if let Some(child) = self.child.take() {
             remove_pid_record(&self.shared.state_dir, &self.name, child.pid);
+            // Every process of the instance is gone, so its pipes are at EOF:
+            // wait for the last lines to be read, so a crash report has the
+            // gateway's own last words (bounded: a pipe passed on to some
+            // unrelated process must not hold the actor).
+            let drained = async {
+                for capture in child.captures {
+                    let _ = capture.await;
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), drained).await;
         }
         self.last_exit_at = Some(SystemTime::now());
         self.spawned_at = None;
