@@ -193,6 +193,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         timers: HashMap::new(),
         exits_tx,
         probe_tx,
+        probe_generation: 0,
         probe_task: None,
         snapshot: snapshot_tx,
         spawned_at: None,
@@ -225,6 +226,25 @@ pub enum ProbeMessage {
     Status(Box<ProbesReport>),
 }
 
+/// The sending end a probe task gets: every message is tagged with the
+/// probe phase it belongs to, so a result still in the channel when the
+/// phase changed (a restart, a stop) is recognised as stale and dropped,
+/// never taken as news about the next process.
+#[derive(Debug, Clone)]
+pub struct ProbeSender {
+    generation: u64,
+    tx: mpsc::UnboundedSender<(u64, ProbeMessage)>,
+}
+
+impl ProbeSender {
+    /// False when the actor is gone.
+    pub fn send(&self, message: ProbeMessage) -> Result<(), ProbeMessage> {
+        self.tx
+            .send((self.generation, message))
+            .map_err(|err| err.0.1)
+    }
+}
+
 struct RunningChild {
     pid: i32,
     marker: String,
@@ -244,7 +264,9 @@ struct Actor {
     child: Option<RunningChild>,
     timers: HashMap<TimerKind, Instant>,
     exits_tx: mpsc::UnboundedSender<ChildExit>,
-    probe_tx: mpsc::UnboundedSender<ProbeMessage>,
+    probe_tx: mpsc::UnboundedSender<(u64, ProbeMessage)>,
+    /// The current probe phase's tag (see [`ProbeSender`]).
+    probe_generation: u64,
     probe_task: Option<JoinHandle<()>>,
     snapshot: watch::Sender<Snapshot>,
     spawned_at: Option<SystemTime>,
@@ -259,7 +281,7 @@ impl Actor {
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut exits: mpsc::UnboundedReceiver<ChildExit>,
-        mut probes: mpsc::UnboundedReceiver<ProbeMessage>,
+        mut probes: mpsc::UnboundedReceiver<(u64, ProbeMessage)>,
         start: bool,
     ) {
         if start {
@@ -296,7 +318,10 @@ impl Actor {
                         break;
                     }
                 }
-                Some(message) = probes.recv() => {
+                Some((generation, message)) = probes.recv() => {
+                    if generation != self.probe_generation {
+                        continue;
+                    }
                     match message {
                         ProbeMessage::StartupPassed => { self.handle(Event::StartupPassed).await; }
                         ProbeMessage::LivenessFailed => { self.handle(Event::LivenessFailed).await; }
@@ -420,6 +445,8 @@ impl Actor {
         if let Some(task) = self.probe_task.take() {
             task.abort();
         }
+        // Whatever the old task already sent is stale from here on.
+        self.probe_generation += 1;
         if phase == ProbePhase::Off {
             return;
         }
@@ -434,7 +461,10 @@ impl Actor {
             target,
             phase,
             self.probe_status.clone(),
-            self.probe_tx.clone(),
+            ProbeSender {
+                generation: self.probe_generation,
+                tx: self.probe_tx.clone(),
+            },
             exec,
         )));
     }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::declaration::Declaration;
-use crate::instance::ProbeMessage;
+use crate::instance::{ProbeMessage, ProbeSender};
 use crate::lifecycle::ProbePhase;
 use crate::openclaw::Effective;
 pub use crate::probe::EffectiveProbes;
@@ -70,7 +70,7 @@ pub async fn run_phase(
     target: ProbeTarget,
     phase: ProbePhase,
     report: ProbesReport,
-    tx: mpsc::UnboundedSender<ProbeMessage>,
+    tx: ProbeSender,
     exec: Arc<dyn ExecRunner>,
 ) {
     let report = Arc::new(std::sync::Mutex::new(report));
@@ -131,7 +131,7 @@ async fn run_probe(
     which: Which,
     target: &ProbeTarget,
     report: &std::sync::Mutex<ProbesReport>,
-    tx: &mpsc::UnboundedSender<ProbeMessage>,
+    tx: &ProbeSender,
     exec: &dyn ExecRunner,
 ) {
     if !probe.enabled {
