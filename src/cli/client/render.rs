@@ -68,8 +68,13 @@ fn health(instance: &InstanceStatus) -> (String, Option<Colour>) {
     if instance.pid.is_none() {
         return (String::from("-"), None);
     }
-    if probes.liveness.as_ref().is_some_and(|probe| !probe.ok) {
-        return (String::from("unhealthy"), Some(Colour::Red));
+    // One failed liveness check is not yet a verdict (the restart comes
+    // after `failures` in a row): say how many so far.
+    if let Some(probe) = probes.liveness.as_ref().filter(|probe| !probe.ok) {
+        return (
+            format!("liveness failing x{}", probe.consecutive_failures.max(1)),
+            Some(Colour::Yellow),
+        );
     }
     match &probes.readiness {
         Some(ProbeStatus { ok: true, .. }) => (String::from("ready"), Some(Colour::Green)),

@@ -121,7 +121,7 @@ fn health_sums_up_the_probes() {
                     ..Probes::default()
                 },
             ),
-            "unhealthy",
+            "liveness failing x1",
         ),
     ];
     for (status, expected) in rows {
