@@ -351,3 +351,19 @@ fn no_reply_and_no_supervisor_log_line_carries_a_secret() {
         }
     }
 }
+
+#[test]
+fn a_socket_group_opens_the_socket_to_that_group_only() {
+    use std::os::unix::fs::MetadataExt;
+    let (mut daemon, _) = Daemon::prepare(&[("main", "")]);
+    daemon.socket = daemon.path().join("run").join("s.sock");
+    daemon.start_with_options(&["--socket-group", "65534"]);
+    let meta = fs::metadata(&daemon.socket).expect("socket metadata");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.gid(), 65534, "the socket belongs to the group");
+    let dir = fs::metadata(daemon.socket.parent().expect("parent")).expect("dir metadata");
+    assert_eq!(dir.permissions().mode() & 0o777, 0o710);
+    assert_eq!(dir.gid(), 65534);
+    // The owner is still served.
+    assert!(daemon.client(&["status"]).status.success());
+}

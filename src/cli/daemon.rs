@@ -25,6 +25,22 @@ pub struct StartArgs {
     /// Do not watch the declarations; rescan only on SIGHUP or `reload`.
     #[arg(long, conflicts_with = "poll")]
     pub no_watch: bool,
+    /// Let this group (a name or a gid) use the control socket too: the
+    /// socket becomes 0660 and peers in the group pass the credential check.
+    #[arg(long, env = "OPENCLAW_SUPERVISOR_SOCKET_GROUP", value_parser = parse_group)]
+    pub socket_group: Option<u32>,
+}
+
+/// A group name or number, to a gid.
+pub fn parse_group(text: &str) -> Result<u32, String> {
+    if let Ok(gid) = text.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(text) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        Ok(None) => Err(format!("no group named `{text}`")),
+        Err(err) => Err(format!("cannot look up group `{text}`: {err}")),
+    }
 }
 
 pub fn parse_duration(text: &str) -> Result<HumanDuration, String> {
@@ -84,18 +100,23 @@ pub fn run(global: &Global, args: StartArgs) -> anyhow::Result<u8> {
             None => WatchMode::Events,
         },
     };
-    run_daemon(options)
+    run_daemon(
+        options,
+        SocketSettings {
+            group: args.socket_group,
+        },
+    )
 }
 
 /// Run the supervisor until it is told to stop; the exit code to return.
-pub fn run_daemon(options: Options) -> anyhow::Result<u8> {
+pub fn run_daemon(options: Options, socket: SocketSettings) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let (_handle, run) = match daemon::launch(options, SocketSettings::default()).await {
+        let (_handle, run) = match daemon::launch(options, socket).await {
             Ok(started) => started,
             Err(DaemonError::Supervisor(
                 err @ (SupervisorError::Conflicts(_) | SupervisorError::Unreadable(_)),
