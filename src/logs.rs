@@ -25,6 +25,10 @@ pub const TAIL_LINES: usize = 200;
 /// A longer line is cut into pieces of this size.
 pub const MAX_LINE: usize = 16 * 1024;
 const QUEUE: usize = 16 * 1024;
+/// Lines a `logs -f` follower may fall behind before it is told it skipped
+/// some. Allocated whole per instance, so kept small: a follower reads lines
+/// as fast as they come.
+const FOLLOW_BUFFER: usize = 256;
 
 struct WriteRequest {
     path: Arc<PathBuf>,
@@ -62,7 +66,7 @@ impl LogSink {
 
     /// The log of one instance, writing to `path`.
     pub fn instance_log(&self, path: PathBuf, spec: LogSpec) -> InstanceLog {
-        let (follow, _) = broadcast::channel(1024);
+        let (follow, _) = broadcast::channel(FOLLOW_BUFFER);
         InstanceLog {
             sink: self.clone(),
             path: Arc::new(path),

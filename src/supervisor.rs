@@ -32,6 +32,10 @@ use handle::Message;
 pub use handle::{
     ControlCommand, EventRecord, Rejected, ReloadOutcome, StatusReport, SupervisorHandle,
 };
+/// Events an `events` follower may fall behind before it is told it missed
+/// some (a `dropped` event). Allocated whole up front.
+const EVENTS_BUFFER: usize = 512;
+
 pub use state::{Intent, stop_leftover, write_atomically, write_atomically_unsynced};
 
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +113,7 @@ pub async fn start(
     let log_sink = LogSink::start()?;
     let (notices_tx, notices_rx) = mpsc::unbounded_channel();
     let (messages_tx, messages_rx) = mpsc::unbounded_channel();
-    let (events, _) = broadcast::channel(4096);
+    let (events, _) = broadcast::channel(EVENTS_BUFFER);
     let shared = Shared {
         spawner,
         log_sink,
