@@ -17,6 +17,8 @@
 
 #[path = "supervisor/fleet.rs"]
 mod fleet;
+#[path = "../tests/process_support/mod.rs"]
+mod process_support;
 #[path = "supervisor/scenarios.rs"]
 mod scenarios;
 #[path = "supervisor/stats.rs"]

@@ -11,8 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use openclaw_supervisor::control;
 use openclaw_supervisor::protocol::{InstanceStatus, Request, Response};
 
@@ -70,17 +68,7 @@ pub fn wait_for<T>(what: &str, every: Duration, mut check: impl FnMut() -> Optio
     }
 }
 
-/// Whether a pid is alive (not gone, not a zombie).
-pub fn alive(pid: i32) -> bool {
-    kill(Pid::from_raw(pid), None).is_ok()
-        && fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|stat| {
-                stat.rfind(')')
-                    .map(|i| stat[i + 1..].split_whitespace().next() != Some("Z"))
-            })
-            .unwrap_or(false)
-}
+pub use crate::process_support::alive;
 
 /// The HTTP status of `GET path` on a loopback port; None when nothing answers.
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
@@ -427,30 +415,13 @@ impl Fleet {
     /// Stop the supervisor gracefully (it stops its gateways), then make
     /// sure nothing tagged with this fleet is left.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if let Ok(None) = child.try_wait() {
-                let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-                let start = Instant::now();
-                while start.elapsed() < Duration::from_secs(60) {
-                    if let Ok(Some(_)) = child.try_wait() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        for _ in 0..5 {
-            let left = tagged(&self.tag);
-            if left.is_empty() {
-                break;
-            }
-            for pid in left {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::process_support::stop_then_sweep(
+            self.child.as_mut(),
+            Duration::from_secs(60),
+            "OPENCLAW_BENCH_TAG",
+            &self.tag,
+        );
+        self.child = None;
     }
 }
 
@@ -466,23 +437,4 @@ impl Drop for Fleet {
             }
         }
     }
-}
-
-/// Living processes whose environment carries this fleet's tag (every
-/// process the supervisor starts inherits it).
-fn tagged(tag: &str) -> Vec<i32> {
-    let wanted = format!("OPENCLAW_BENCH_TAG={tag}");
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|b| *b == 0)
-                    .any(|entry| entry == wanted.as_bytes())
-            }) && alive(*pid)
-        })
-        .collect()
 }

@@ -7,6 +7,8 @@
 #![allow(dead_code)]
 
 mod events;
+#[path = "../process_support/mod.rs"]
+mod process_support;
 #[path = "../sim_support/mod.rs"]
 mod sim_support;
 
@@ -14,7 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -68,34 +70,12 @@ pub fn crash(port: u16, code: i32) {
 
 /// Whether a pid is alive (not gone, not a zombie).
 pub fn alive(pid: i32) -> bool {
-    if kill(Pid::from_raw(pid), None).is_err() {
-        return false;
-    }
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rfind(')')
-                .map(|i| stat[i + 1..].split_whitespace().next() != Some("Z"))
-        })
-        .unwrap_or(false)
+    process_support::alive(pid)
 }
 
-/// Pids of living processes whose environment has `OPENCLAW_TEST_TAG=tag`.
+/// Pids of living processes this test started (tagged `OPENCLAW_TEST_TAG`).
 pub fn tagged(tag: &str) -> Vec<i32> {
-    let wanted = format!("OPENCLAW_TEST_TAG={tag}");
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|b| *b == 0)
-                    .any(|entry| entry == wanted.as_bytes())
-            }) && alive(*pid)
-        })
-        .collect()
+    process_support::tagged("OPENCLAW_TEST_TAG", tag)
 }
 
 /// A simulated gateway's declaration: `extra` is more YAML (keys at top level).
@@ -353,32 +333,14 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // Whatever is left too (a supervisor killed by the test leaves its gateways).
         let running = self.try_exit().is_none();
-        if let Some(child) = self.child.as_mut().filter(|_| running) {
-            {
-                let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-                let start = Instant::now();
-                while start.elapsed() < Duration::from_secs(20) {
-                    if let Ok(Some(_)) = child.try_wait() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-        // Whatever is left (a supervisor killed by the test leaves its gateways).
-        for _ in 0..3 {
-            let left = tagged(&self.tag);
-            if left.is_empty() {
-                break;
-            }
-            for pid in left {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        process_support::stop_then_sweep(
+            self.child.as_mut().filter(|_| running),
+            Duration::from_secs(20),
+            "OPENCLAW_TEST_TAG",
+            &self.tag,
+        );
         if std::thread::panicking() {
             eprintln!("--- supervisor log ---\n{}", self.log_text());
             if let Ok(logs) = fs::read_dir(self.state_dir.join("logs")) {
