@@ -30,11 +30,14 @@ pub struct DemoArgs {
     pub keep: bool,
 }
 
-/// Two base ports whose 111-port blocks are free and far apart.
+/// Two base ports whose 111-port blocks are free, far apart and below the
+/// ephemeral range (32768 and up on Linux), where an outgoing connection
+/// could take a gateway's port.
 fn pick_ports() -> anyhow::Result<(u16, u16)> {
-    let seed = (std::process::id() % 200) as u16;
-    for attempt in 0..200u16 {
-        let main = 20_000 + ((seed + attempt * 7) % 200) * 150;
+    const SLOTS: u16 = 73; // 20000 + 72 * 150 + 1000 + 110 < 32768
+    let seed = (std::process::id() % u32::from(SLOTS)) as u16;
+    for attempt in 0..SLOTS {
+        let main = 20_000 + ((seed + attempt) % SLOTS) * 150;
         let rescue = main + 1000;
         let free = |base: u16| {
             [0u16, 2, 3, 4, 10]
@@ -45,7 +48,7 @@ fn pick_ports() -> anyhow::Result<(u16, u16)> {
             return Ok((main, rescue));
         }
     }
-    anyhow::bail!("no free port pair found between 20000 and 51000")
+    anyhow::bail!("no free port pair found between 20000 and 32000")
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -56,7 +59,6 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 struct Layout {
-    root: PathBuf,
     dir: PathBuf,
     state_dir: PathBuf,
     socket: PathBuf,
@@ -124,7 +126,6 @@ fn lay_out(root: &Path) -> anyhow::Result<Layout> {
     )?;
     let state_dir = root.join("supervisor-state");
     Ok(Layout {
-        root: root.to_path_buf(),
         dir,
         socket: state_dir.join("supervisor.sock"),
         state_dir,
@@ -180,8 +181,8 @@ where
     Ok(start.elapsed())
 }
 
-fn ms(duration: Duration) -> String {
-    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+fn human(duration: Duration) -> String {
+    super::human::duration(duration)
 }
 
 async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<()> {
@@ -193,7 +194,10 @@ async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<
     })
     .await
     .context("main did not start")?;
-    println!("main started (startup probe passed) after {}", ms(started));
+    println!(
+        "main started (startup probe passed) after {}",
+        human(started)
+    );
 
     let old = snapshot(handle, "main")
         .await?
@@ -230,7 +234,6 @@ async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<
         .pid
         .context("main has no pid")?;
     let main_port = layout.main_port;
-    let wedged_at = Instant::now();
     http("POST", main_port, "/__sim/wedge").await;
     println!("main's gateway wedged (answers nothing; its process is alive)");
     let wedge_restart = wait_until(limit, || async {
@@ -241,38 +244,107 @@ async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<
     .await
     .context("the wedged main was not restarted")?;
     println!();
-    println!("{:<52} {:>12}", "what", "time");
+    println!("{:<56} {:>8}", "what", "time");
     println!(
-        "{:<52} {:>12}",
+        "{:<56} {:>8}",
         "SIGKILL of main -> replacement pid (backoff 500 ms)",
-        ms(new_pid)
+        human(new_pid)
     );
     println!(
-        "{:<52} {:>12}",
+        "{:<56} {:>8}",
         "SIGKILL of main -> standby rescue answers /startupz",
-        ms(rescue_up)
+        human(rescue_up)
     );
     println!(
-        "{:<52} {:>12}",
+        "{:<56} {:>8}",
         "SIGKILL of main -> main running again",
-        ms(killed_at.elapsed().min(new_pid + main_ready))
+        human(killed_at.elapsed().min(new_pid + main_ready))
     );
     println!(
-        "{:<52} {:>12}",
+        "{:<56} {:>8}",
         "main wedged -> restarted (liveness 2 x 1s, timeout 1s)",
-        ms(wedge_restart)
+        human(wedge_restart)
     );
-    let _ = wedged_at;
     Ok(())
+}
+
+/// The command that reaches this demo's supervisor, as a person can paste
+/// it: the bare program name when `openclaw-supervisor` on PATH is this very
+/// program, else this program's absolute path (e.g. `target/debug/...` under
+/// `cargo run`), which works from any directory.
+fn status_command(socket: &Path) -> String {
+    let exe = std::env::current_exe().ok();
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("openclaw-supervisor"))
+            .find(|candidate| candidate.is_file())
+    });
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let program = match (&exe, &on_path) {
+        (Some(exe), Some(found)) if same(exe, found) => String::from("openclaw-supervisor"),
+        (Some(exe), _) => exe.display().to_string(),
+        (None, _) => String::from("openclaw-supervisor"),
+    };
+    format!("{program} --socket {} status", socket.display())
+}
+
+/// Resolves at the first SIGTERM or SIGINT.
+struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
 }
 
 pub fn run(_global: &Global, args: DemoArgs) -> anyhow::Result<u8> {
     super::daemon::init_tracing_with_default(super::daemon::LogFormat::Text, "warn");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    // Ctrl-C or SIGTERM at any moment stops the demo and exits 0: the
+    // handlers are in place before anything is laid out or spawned.
+    let mut signals = runtime.block_on(async { StopSignals::install() })?;
     let root =
         std::env::temp_dir().join(format!("openclaw-supervisor-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root)?;
-    let layout = lay_out(&root)?;
+    let result = runtime.block_on(demo(&root, &args, &mut signals));
+    if args.keep {
+        println!("kept {}", root.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    result?;
+    Ok(super::exit::OK)
+}
+
+async fn demo(root: &Path, args: &DemoArgs, signals: &mut StopSignals) -> anyhow::Result<()> {
+    let layout = tokio::select! {
+        layout = async { lay_out(root) } => layout?,
+        () = signals.next() => {
+            println!("stopped before anything was started");
+            return Ok(());
+        }
+    };
     println!("openclaw-supervisor demo: a simulated main and a standby rescue gateway");
     println!("  declarations: {}", layout.dir.display());
     println!(
@@ -292,42 +364,53 @@ pub fn run(_global: &Global, args: DemoArgs) -> anyhow::Result<u8> {
         inherited_env: std::env::vars().collect(),
         watch: WatchMode::Events,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(async {
-        let (handle, run) = daemon::launch(options, SocketSettings::default()).await?;
-        let supervisor = tokio::spawn(run);
-        let outcome = scenario(&handle, &layout).await;
-        if let Err(err) = &outcome {
-            eprintln!("demo: {err:#}");
+    // Launching is not interrupted half-way (it spawns the gateways); a
+    // signal that came meanwhile is still pending in `signals`.
+    let (handle, run) = daemon::launch(options, SocketSettings::default()).await?;
+    let mut supervisor = tokio::spawn(run);
+    let outcome = tokio::select! {
+        outcome = scenario(&handle, &layout) => Some(outcome),
+        () = signals.next() => None,
+        _ = &mut supervisor => {
+            // Only a shutdown ends the supervisor: a signal or a request.
+            println!("\nthe supervisor stopped; the demo ends");
+            return Ok(());
         }
-        println!();
-        match args.duration {
-            Some(duration) => {
-                println!(
-                    "the supervisor keeps running for {}; then it stops both gateways",
-                    duration
-                );
-                tokio::time::sleep(duration.get()).await;
-                handle.shutdown();
-            }
-            None => println!(
-                "the supervisor keeps running; in another terminal try:\n  \
-                 openclaw-supervisor --socket {} status\n\
-                 press Ctrl-C to stop it (both gateways are stopped gracefully)",
-                layout.socket.display()
-            ),
+    };
+    let outcome = match outcome {
+        None => {
+            println!("\nstopping: both gateways are stopped gracefully");
+            handle.shutdown();
+            let _ = supervisor.await;
+            return Ok(());
         }
-        let _ = supervisor.await;
-        outcome
-    });
-    if args.keep {
-        println!("kept {}", layout.root.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&layout.root);
+        Some(outcome) => outcome,
+    };
+    if let Err(err) = &outcome {
+        eprintln!("demo: {err:#}");
     }
-    result?;
-    Ok(super::exit::OK)
+    println!();
+    match args.duration {
+        Some(duration) => {
+            println!("the supervisor keeps running for {duration}; then it stops both gateways")
+        }
+        None => println!(
+            "the supervisor keeps running; in another terminal try:\n  {}\n\
+             press Ctrl-C to stop it (both gateways are stopped gracefully)",
+            status_command(&layout.socket)
+        ),
+    }
+    let wait = async {
+        match args.duration {
+            Some(duration) => tokio::time::sleep(duration.get()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = wait => handle.shutdown(),
+        () = signals.next() => handle.shutdown(),
+        _ = &mut supervisor => return outcome,
+    }
+    let _ = supervisor.await;
+    outcome
 }

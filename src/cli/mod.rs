@@ -11,6 +11,7 @@ mod client;
 mod daemon;
 mod demo;
 mod host;
+mod human;
 
 /// Exit codes scripts can rely on.
 #[allow(dead_code)] // some codes are used only by commands not built yet

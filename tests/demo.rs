@@ -1,0 +1,124 @@
+//! `openclaw-supervisor demo` stops on Ctrl-C (SIGINT) or SIGTERM at any
+//! step, its scripted SIGKILL and wedge of main included, exits 0, and
+//! leaves no gateway behind.
+
+#[path = "process_support/mod.rs"]
+mod process_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const SUPERVISOR: &str = env!("CARGO_BIN_EXE_openclaw-supervisor");
+const TAG_VAR: &str = "OPENCLAW_TEST_TAG";
+/// A hang guard, not a figure: the demo's steps take seconds.
+const LIMIT: Duration = Duration::from_secs(60);
+
+struct Guard {
+    child: Option<Child>,
+    tag: String,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        process_support::stop_then_sweep(
+            self.child.as_mut(),
+            Duration::from_secs(5),
+            TAG_VAR,
+            &self.tag,
+        );
+    }
+}
+
+/// Runs the demo until it prints a line containing `step`, sends `signal`,
+/// and asserts exit 0 with nothing of the demo left running.
+fn stop_the_demo_at(step: &str, signal: Signal) {
+    let tag = format!("demo-{}-{step}", std::process::id());
+    let child = Command::new(SUPERVISOR)
+        .arg("demo")
+        .env(TAG_VAR, &tag)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run the demo");
+    let mut guard = Guard {
+        child: Some(child),
+        tag: tag.clone(),
+    };
+    let child = guard.child.as_mut().expect("just set");
+    let stdout = child.stdout.take().expect("piped");
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(LIMIT)
+            .unwrap_or_else(|err| panic!("no {step:?} ({err}) in:\n{}", seen.join("\n")));
+        let found = line.contains(step);
+        seen.push(line);
+        if found {
+            break;
+        }
+    }
+    let pid = Pid::from_raw(child.id() as i32);
+    kill(pid, signal).expect("signal the demo");
+    let mut waiter = guard.child.take().expect("the demo");
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(waiter.wait());
+    });
+    let exit = done
+        .recv_timeout(LIMIT)
+        .unwrap_or_else(|_| panic!("the demo did not end after {signal} at {step:?}"))
+        .expect("wait");
+    for line in lines.try_iter() {
+        seen.push(line);
+    }
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "{signal} at {step:?}: {exit:?}\n{}",
+        seen.join("\n")
+    );
+    assert_eq!(
+        process_support::tagged(TAG_VAR, &tag),
+        Vec::<i32>::new(),
+        "{signal} at {step:?} left processes behind"
+    );
+}
+
+#[test]
+fn sigterm_as_soon_as_the_demo_has_laid_out_its_files() {
+    stop_the_demo_at("openclaw-supervisor demo:", Signal::SIGTERM);
+}
+
+#[test]
+fn sigint_while_main_is_starting() {
+    stop_the_demo_at("ports:", Signal::SIGINT);
+}
+
+#[test]
+fn sigterm_right_after_main_was_killed() {
+    stop_the_demo_at("SIGKILL sent to main's gateway", Signal::SIGTERM);
+}
+
+#[test]
+fn sigint_while_main_is_wedged() {
+    stop_the_demo_at("main's gateway wedged", Signal::SIGINT);
+}
+
+#[test]
+fn sigint_once_the_demo_waits_for_the_operator() {
+    stop_the_demo_at("press Ctrl-C to stop it", Signal::SIGINT);
+}
