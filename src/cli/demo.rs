@@ -407,10 +407,12 @@ async fn demo(root: &Path, args: &DemoArgs, signals: &mut StopSignals) -> anyhow
         }
     };
     tokio::select! {
-        () = wait => handle.shutdown(),
-        () = signals.next() => handle.shutdown(),
+        () = wait => {}
+        () = signals.next() => {}
         _ = &mut supervisor => return outcome,
     }
+    println!("stopping: both gateways are stopped gracefully");
+    handle.shutdown();
     let _ = supervisor.await;
     outcome
 }
