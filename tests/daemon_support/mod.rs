@@ -26,7 +26,7 @@ use serde_json::Value;
 #[allow(unused_imports)]
 pub use events::{Events, Follower, is};
 #[allow(unused_imports)]
-pub use sim_support::{SIM, http};
+pub use sim_support::{SIM, claim_ports, ephemeral_range, http};
 
 pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_openclaw-supervisor");
 
@@ -36,18 +36,11 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 
 static TAGS: AtomicU64 = AtomicU64::new(0);
 
-/// A base port whose 111-port block (and a rescue's block 1000 up) looks
-/// free: the OS picks a port, and we step to a block boundary from there.
+/// A base port whose 111-port block, a second instance's 1000 up and a
+/// third's 2000 up are this test's alone until it ends, below the
+/// ephemeral range ([`sim_support::claim_ports`]).
 pub fn free_base_port() -> u16 {
-    loop {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local addr").port();
-        drop(listener);
-        let base = 20_000 + (port % 30_000) / 150 * 150;
-        if (0..=4).all(|off| std::net::TcpListener::bind(("127.0.0.1", base + off)).is_ok()) {
-            return base;
-        }
-    }
+    sim_support::claim_ports(2_111)
 }
 
 /// Poll `check` every 20 ms until it returns Some, failing at the deadline.
