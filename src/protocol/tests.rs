@@ -56,6 +56,7 @@ fn status_fixture() -> InstanceStatus {
         last_error_lines: vec![],
         standby: false,
         rescue_of: None,
+        dropped_log_lines: 0,
     }
 }
 

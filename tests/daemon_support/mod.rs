@@ -211,22 +211,37 @@ impl Daemon {
         self.launch(options, &[]);
     }
 
+    /// Start the supervisor with its command set up further by `setup` (a
+    /// `pre_exec`, say) and wait until its socket answers.
+    pub fn start_with_setup(&mut self, setup: impl FnOnce(&mut Command)) {
+        self.launch_with(&[], &[], setup);
+    }
+
     /// Start the supervisor and wait until its socket answers.
     fn launch(&mut self, options: &[&str], env: &[(&str, &str)]) {
+        self.launch_with(options, env, |_| {});
+    }
+
+    fn launch_with(
+        &mut self,
+        options: &[&str],
+        env: &[(&str, &str)],
+        setup: impl FnOnce(&mut Command),
+    ) {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("supervisor log");
-        let child = self
-            .command()
+        let mut command = self.command();
+        command
             .arg("start")
             .args(options)
             .envs(env.iter().copied())
             .stdout(log.try_clone().expect("log fd"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn the supervisor");
+            .stderr(log);
+        setup(&mut command);
+        let child = command.spawn().expect("spawn the supervisor");
         self.child = Some(child);
         self.exit = None;
         wait_for("the supervisor's socket to answer", || {
