@@ -323,6 +323,7 @@ fn instance_status_carries_every_documented_field() {
         "last_error_lines",
         "standby",
         "rescue_of",
+        "dropped_log_lines",
     ];
     let object = value.as_object().expect("an object");
     for field in fields {
