@@ -166,7 +166,10 @@ impl Daemon {
     /// extra YAML)` each in `NAME.yaml`, the first on a free base port, each
     /// next one 1000 ports up. The supervisor and the base port.
     pub fn prepare(gateways: &[(&str, &str)]) -> (Daemon, u16) {
-        assert!(gateways.len() <= 3, "free_base_port claims 3 blocks 1000 apart");
+        assert!(
+            gateways.len() <= 3,
+            "free_base_port claims 3 blocks 1000 apart"
+        );
         let port = free_base_port();
         let daemon = Daemon::new(&[]);
         for ((name, extra), i) in gateways.iter().zip(0..) {
