@@ -60,6 +60,21 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// Warnings (not conflicts) for `instances` whose ports meet the kernel's
+/// ephemeral port range `ephemeral`: one per instance, by name.
+pub fn ephemeral_warnings(
+    instances: &[Effective],
+    ephemeral: &std::ops::RangeInclusive<u32>,
+) -> Vec<(String, String)> {
+    instances
+        .iter()
+        .filter_map(|instance| {
+            ports::ephemeral_warning(instance, instances, ephemeral)
+                .map(|message| (instance.name.clone(), message))
+        })
+        .collect()
+}
+
 /// Every isolation problem within `instances`.
 pub fn check(instances: &[Effective]) -> Vec<Problem> {
     let mut problems = Vec::new();

@@ -54,10 +54,14 @@ impl LogSink {
                     let file = files
                         .entry(request.path.clone())
                         .or_insert_with(|| RotatingFile::new(request.path.as_ref().clone()));
-                    if file.write_line(&request.line, request.spec).is_err() {
-                        request.dropped.fetch_add(1, Ordering::Relaxed);
-                        // Reopen next time: the directory may be back.
-                        file.file = None;
+                    match file.write_line(&request.line, request.spec) {
+                        Ok(()) => file.writable_again(),
+                        Err(err) => {
+                            request.dropped.fetch_add(1, Ordering::Relaxed);
+                            file.cannot_write(&err);
+                            // Reopen next time: the directory may be back.
+                            file.file = None;
+                        }
                     }
                 }
             })?;
@@ -178,6 +182,8 @@ struct RotatingFile {
     path: PathBuf,
     file: Option<File>,
     size: u64,
+    /// Lines dropped since writes began to fail (None while they succeed).
+    failing: Option<u64>,
 }
 
 impl RotatingFile {
@@ -186,6 +192,25 @@ impl RotatingFile {
             path,
             file: None,
             size: 0,
+            failing: None,
+        }
+    }
+
+    /// A line could not be written: the first of an episode is logged.
+    fn cannot_write(&mut self, err: &io::Error) {
+        match self.failing.as_mut() {
+            Some(dropped) => *dropped += 1,
+            None => {
+                self.failing = Some(1);
+                tracing::warn!(log = %self.path.display(), error = %err, "cannot write a gateway's log: its lines are dropped (counted in status) until it can be written again");
+            }
+        }
+    }
+
+    /// A line was written: the end of an episode of failures is logged.
+    fn writable_again(&mut self) {
+        if let Some(dropped) = self.failing.take() {
+            tracing::info!(log = %self.path.display(), dropped, "a gateway's log can be written again");
         }
     }
 

@@ -256,6 +256,9 @@ pub enum ErrorKind {
     Busy,
     /// No request arrived within the idle timeout; the connection is closed.
     IdleTimeout,
+    /// A request line was not complete within the request timeout of its
+    /// first byte; the connection is closed.
+    RequestTimeout,
     /// The daemon is shutting down and takes no new work.
     ShuttingDown,
     /// A bug or an unexpected failure inside the daemon.
@@ -279,6 +282,7 @@ impl ErrorKind {
             ErrorKind::Refused => "refused",
             ErrorKind::Busy => "busy",
             ErrorKind::IdleTimeout => "idle_timeout",
+            ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::ShuttingDown => "shutting_down",
             ErrorKind::Internal => "internal",
             ErrorKind::Other => "other",

@@ -71,7 +71,10 @@ impl Handler for ControlHandler {
         }
         let control = |name: String, command: ControlCommand| async move {
             match self.supervisor.control(&name, command).await {
-                Ok(()) => Response::ok_with(command.done(&name)),
+                Ok(None) => Response::ok_with(command.done(&name)),
+                Ok(Some(unsaved)) => {
+                    Response::ok_with(format!("{}; {unsaved}", command.done(&name)))
+                }
                 Err(err) => self.error_response(err).await,
             }
         };
@@ -363,6 +366,7 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
         },
         standby: declaration.standby,
         rescue_of: declaration.rescue_of.clone(),
+        dropped_log_lines: snapshot.dropped_log_lines,
     }
 }
 

@@ -36,7 +36,9 @@ pub use handle::{
 /// some (a `dropped` event). Allocated whole up front.
 const EVENTS_BUFFER: usize = 512;
 
-pub use state::{Intent, stop_leftover, write_atomically, write_atomically_unsynced};
+pub use state::{
+    INTENT_RETRY, Intent, IntentSaver, stop_leftover, write_atomically, write_atomically_unsynced,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -85,6 +87,7 @@ pub struct Supervisor {
     leaving: Vec<InstanceHandle>,
     rejected: Vec<Rejected>,
     intent: Intent,
+    intent_saver: IntentSaver,
     events: broadcast::Sender<EventRecord>,
     messages_tx: mpsc::UnboundedSender<Message>,
     /// Counts each rescued instance's starts, so a standby check armed for
@@ -139,6 +142,7 @@ pub async fn start(
         let _ = task.await;
     }
     let intent = Intent::load(&options.state_dir);
+    let intent_dir = options.state_dir.clone();
     let mut supervisor = Supervisor {
         options,
         shared,
@@ -146,6 +150,7 @@ pub async fn start(
         leaving: Vec::new(),
         rejected: Vec::new(),
         intent,
+        intent_saver: IntentSaver::new(intent_dir, INTENT_RETRY),
         events: events.clone(),
         messages_tx: messages_tx.clone(),
         healthy_generation: HashMap::new(),
@@ -449,7 +454,13 @@ impl Supervisor {
         })
     }
 
-    fn control(&mut self, name: &str, command: ControlCommand) -> Result<(), SupervisorError> {
+    /// Apply an operator's command. `Ok(Some(why))` when it was applied
+    /// but the changed intent could not be saved yet (it is retried).
+    fn control(
+        &mut self,
+        name: &str,
+        command: ControlCommand,
+    ) -> Result<Option<String>, SupervisorError> {
         let entry = self
             .instances
             .get(name)
@@ -465,17 +476,27 @@ impl Supervisor {
             ControlCommand::Restart => Command::Restart,
             ControlCommand::Signal(signal) => Command::Signal(signal),
         });
-        if changed_intent {
-            self.intent.save(&self.options.state_dir)?;
-        }
         let what = match command {
             ControlCommand::Start => "start".to_string(),
             ControlCommand::Stop => "stop".to_string(),
             ControlCommand::Restart => "restart".to_string(),
             ControlCommand::Signal(signal) => format!("signal {}", signal.as_str()),
         };
-        self.emit(name, "command", format!("{what} by operator"));
-        Ok(())
+        let unsaved = match changed_intent {
+            true => self.intent_saver.save(&self.intent).err().map(|err| {
+                format!(
+                    "the {what} could not be saved ({err}): it holds until this supervisor ends, and is saved as soon as {} can be written",
+                    Intent::path(&self.options.state_dir).display()
+                )
+            }),
+            false => None,
+        };
+        let detail = match &unsaved {
+            Some(why) => format!("{what} by operator; {why}"),
+            None => format!("{what} by operator"),
+        };
+        self.emit(name, "command", detail);
+        Ok(unsaved)
     }
 
     fn notice(&mut self, notice: InstanceNotice) {

@@ -40,12 +40,25 @@ pub struct WatchError {
     source: notify::Error,
 }
 
-/// Whether a changed path can matter to the declaration set.
+/// Whether a changed path can matter to the declaration set: a
+/// declaration file, an OpenClaw config file, or a directory on the way to
+/// one (created or removed: the rescan then watches the new nearest one).
 pub fn is_relevant(path: &Path, dir: &Path, configs: &BTreeSet<PathBuf>) -> bool {
-    if configs.contains(path) {
+    if configs.iter().any(|config| config.starts_with(path)) {
         return true;
     }
     path.parent() == Some(dir) && crate::declaration::is_declaration_file(path)
+}
+
+/// The directory to watch for `config`: its own directory when it exists,
+/// else the nearest existing ancestor, where the missing directories will
+/// appear (an instance whose profile is not made yet).
+pub fn watch_dir_for(config: &Path, is_dir: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    config
+        .ancestors()
+        .skip(1)
+        .find(|dir| is_dir(dir))
+        .map(Path::to_path_buf)
 }
 
 /// The running watcher; dropping it stops watching.
@@ -53,6 +66,9 @@ pub struct DirWatcher {
     watcher: Box<dyn notify::Watcher + Send + Sync>,
     configs: Arc<Mutex<BTreeSet<PathBuf>>>,
     watched_config_dirs: BTreeSet<PathBuf>,
+    /// Each config's watched directory, to notice one that came nearer.
+    watch_dir_of: std::collections::BTreeMap<PathBuf, PathBuf>,
+    rescan: mpsc::UnboundedSender<()>,
 }
 
 impl DirWatcher {
@@ -66,6 +82,7 @@ impl DirWatcher {
         let (events_tx, events_rx) = mpsc::unbounded_channel::<()>();
         let filter_dir = dir.clone();
         let filter_configs = configs.clone();
+        let rescan = events_tx.clone();
         let handler = move |result: notify::Result<notify::Event>| {
             let Ok(event) = result else {
                 // An overflow or error: rescan to be safe.
@@ -117,17 +134,21 @@ impl DirWatcher {
             watcher,
             configs,
             watched_config_dirs: BTreeSet::new(),
+            watch_dir_of: std::collections::BTreeMap::new(),
+            rescan,
         }))
     }
 
     /// Watch these OpenClaw config files too (their directories, so a file
-    /// replaced by rename is still seen).
+    /// replaced by rename is still seen). A config whose directory does not
+    /// exist yet is watched through its nearest existing ancestor: when the
+    /// missing directories appear, a rescan follows and watches nearer.
     pub fn set_configs(&mut self, configs: BTreeSet<PathBuf>) {
-        let dirs: BTreeSet<PathBuf> = configs
+        let watch_dir_of: std::collections::BTreeMap<PathBuf, PathBuf> = configs
             .iter()
-            .filter_map(|c| c.parent().map(Path::to_path_buf))
-            .filter(|d| d.is_dir())
+            .filter_map(|c| Some((c.clone(), watch_dir_for(c, Path::is_dir)?)))
             .collect();
+        let dirs: BTreeSet<PathBuf> = watch_dir_of.values().cloned().collect();
         for gone in self.watched_config_dirs.difference(&dirs) {
             let _ = self.watcher.unwatch(gone);
         }
@@ -136,8 +157,19 @@ impl DirWatcher {
                 tracing::warn!(dir = %new.display(), error = %err, "cannot watch an OpenClaw config dir");
             }
         }
+        // A directory that appeared between the rescan's look at the config
+        // and this watch could hide the config's arrival: look once more.
+        let came_nearer = watch_dir_of.iter().any(|(config, dir)| {
+            self.watch_dir_of
+                .get(config)
+                .is_some_and(|before| dir != before && dir.starts_with(before))
+        });
         self.watched_config_dirs = dirs;
+        self.watch_dir_of = watch_dir_of;
         *self.configs.lock().unwrap_or_else(|p| p.into_inner()) = configs;
+        if came_nearer {
+            let _ = self.rescan.send(());
+        }
     }
 }
 
@@ -153,5 +185,51 @@ async fn debounce(mut events: mpsc::UnboundedReceiver<()>, supervisor: Superviso
             }
         }
         supervisor.request_reload();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_config_dir_is_watched_through_its_nearest_existing_ancestor() {
+        let existing = |dir: &Path| dir == Path::new("/home/u") || dir == Path::new("/home");
+        assert_eq!(
+            watch_dir_for(Path::new("/home/u/.openclaw-new/openclaw.json"), existing),
+            Some(PathBuf::from("/home/u"))
+        );
+        let all = |_: &Path| true;
+        assert_eq!(
+            watch_dir_for(Path::new("/home/u/.openclaw/openclaw.json"), all),
+            Some(PathBuf::from("/home/u/.openclaw"))
+        );
+    }
+
+    #[test]
+    fn a_directory_on_the_way_to_a_config_is_relevant() {
+        let dir = Path::new("/etc/supervisor.d");
+        let configs = BTreeSet::from([PathBuf::from("/home/u/.openclaw-new/openclaw.json")]);
+        assert!(is_relevant(
+            Path::new("/home/u/.openclaw-new"),
+            dir,
+            &configs
+        ));
+        assert!(is_relevant(
+            Path::new("/home/u/.openclaw-new/openclaw.json"),
+            dir,
+            &configs
+        ));
+        assert!(!is_relevant(Path::new("/home/u/.bashrc"), dir, &configs));
+        assert!(!is_relevant(
+            Path::new("/home/u/.openclaw-new/other.json"),
+            dir,
+            &configs
+        ));
+        assert!(is_relevant(
+            Path::new("/etc/supervisor.d/a.yaml"),
+            dir,
+            &configs
+        ));
     }
 }

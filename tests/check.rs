@@ -362,3 +362,33 @@ fn openclaw_home_replaces_home() {
     );
     assert!(run.stdout.contains(&expected), "{}", run.stdout);
 }
+
+#[test]
+fn a_port_block_in_the_ephemeral_range_is_warned_about_with_a_fix() {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .expect("the kernel's ephemeral port range");
+    let low: u32 = text
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number");
+    let home = home();
+    let dir = home.path().join("sup");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let port = low + 1000;
+    std::fs::write(dir.join("work.yaml"), format!("port: {port}\n")).expect("write");
+    let run = check(home.path(), &["--dir", dir.to_str().expect("utf-8")], &[]);
+    assert_eq!(run.code, 0, "a warning, not a conflict: {}", run.stdout);
+    for words in [
+        format!("warning: work: ports: work's ports {port}..{}", port + 110),
+        format!("lie in the ephemeral port range {low}.."),
+        format!("fix: move work below {low} (`port: "),
+        format!("net.ipv4.ip_local_reserved_ports={port}-{}", port + 110),
+    ] {
+        assert!(
+            run.stdout.contains(&words),
+            "`{words}` not in:\n{}",
+            run.stdout
+        );
+    }
+}

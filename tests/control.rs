@@ -54,6 +54,25 @@ async fn read_reply(stream: &mut UnixStream) -> ResponseEnvelope {
     decode_response(&line).expect("a well-formed reply")
 }
 
+/// Reads one reply line from a read half, within the deadline.
+async fn read_reply_from(read: &mut tokio::net::unix::OwnedReadHalf) -> ResponseEnvelope {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            let got = read.read(&mut byte).await.expect("read a reply");
+            assert!(got == 1, "connection closed before a full reply: {line:?}");
+            if byte[0] == b'\n' {
+                break;
+            }
+            line.push(byte[0]);
+        }
+    })
+    .await
+    .expect("a reply within the deadline");
+    decode_response(&line).expect("a well-formed reply")
+}
+
 /// Reads until the server closes the connection (EOF or reset).
 async fn assert_closed_by_server(stream: &mut UnixStream) {
     let mut sink = vec![0u8; 64 * 1024];
@@ -184,6 +203,85 @@ async fn silent_client_neither_blocks_others_nor_stays_forever() {
     let reply = read_reply(&mut silent).await;
     assert_eq!(error_kind(&reply.response), ErrorKind::IdleTimeout);
     assert_closed_by_server(&mut silent).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_dribble_their_request_lose_their_slot() {
+    let mut server = TestServer::start(ServerOptions {
+        max_clients: 4,
+        request_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    });
+    // Every slot taken by a client sending a byte now and then, never a
+    // whole line (the idle timeout, 60 s, is never reached).
+    let mut dribblers = Vec::new();
+    for _ in 0..4 {
+        let stream = UnixStream::connect(&server.path).await.expect("connect");
+        let (read, mut write) = stream.into_split();
+        let dribble = tokio::spawn(async move {
+            while write.write_all(b" ").await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        dribblers.push((read, dribble));
+    }
+    for (mut read, dribble) in dribblers {
+        let reply = read_reply_from(&mut read).await;
+        assert_eq!(reply.id, None);
+        assert_eq!(error_kind(&reply.response), ErrorKind::RequestTimeout);
+        tokio::time::timeout(DEADLINE, dribble)
+            .await
+            .expect("the server hangs up on a dribbling client")
+            .expect("dribbler task");
+    }
+    assert_eq!(status(&server.path).await, ["main", "rescue"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_client_that_sends_nothing_is_closed_after_the_request_timeout() {
+    let mut server = TestServer::start(ServerOptions {
+        request_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    });
+    let mut silent = UnixStream::connect(&server.path).await.expect("connect");
+    let reply = read_reply(&mut silent).await;
+    assert_eq!(error_kind(&reply.response), ErrorKind::IdleTimeout);
+    assert_closed_by_server(&mut silent).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn followers_do_not_take_the_request_slots() {
+    let mut server = TestServer::start(ServerOptions {
+        max_clients: 1,
+        max_followers: 1,
+        ..ServerOptions::default()
+    });
+    let mut events = control::request_stream(&server.path, Request::Events)
+        .await
+        .expect("events");
+    let first = tokio::time::timeout(DEADLINE, events.next())
+        .await
+        .expect("an event within the deadline")
+        .expect("read");
+    assert_eq!(first, Some(Response::Event(event(0))));
+    // The one request slot is free again while the stream goes on.
+    let reply = control::request(&server.path, Request::Version)
+        .await
+        .expect("a reply");
+    assert!(matches!(reply, Response::Version { .. }), "{reply:?}");
+    // Streams have their own limit.
+    let mut second = control::request_stream(&server.path, Request::Events)
+        .await
+        .expect("a reply");
+    let refused = tokio::time::timeout(DEADLINE, second.next())
+        .await
+        .expect("a reply within the deadline")
+        .expect("read")
+        .expect("an error line");
+    assert_eq!(error_kind(&refused), ErrorKind::Busy);
     server.stop().await;
 }
 

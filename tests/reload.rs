@@ -388,6 +388,35 @@ fn a_config_failed_instance_is_retried_when_its_openclaw_config_is_fixed() {
 }
 
 #[test]
+fn a_config_failed_instance_is_retried_when_its_missing_config_dir_appears() {
+    let port = free_base_port();
+    let daemon = Daemon::with(|root| {
+        // A new profile: neither its directory nor its parent exists yet,
+        // so the gateway exits 78 (no config).
+        let config = root.join("profiles/alpha/openclaw.json");
+        let text = format!(
+            "command: {SIM}\nport: {port}\nstate_dir: {}\nconfig: {}\n",
+            root.join("instances/alpha/state").display(),
+            config.display()
+        );
+        vec![("alpha.yaml", text)]
+    });
+    let failed = daemon.wait_state("alpha", "failed");
+    assert_eq!(failed["last_exit"]["code"], 78);
+
+    // The operator makes the profile and writes its config.
+    let dir = daemon.path().join("profiles/alpha");
+    fs::create_dir_all(&dir).expect("the profile dir");
+    fs::write(
+        dir.join("openclaw.json"),
+        format!("{{ gateway: {{ mode: \"local\", port: {port} }} }}\n"),
+    )
+    .expect("alpha's config");
+    daemon.wait_state("alpha", "running");
+    assert!(alive(daemon.instance_pid("alpha").expect("a pid")));
+}
+
+#[test]
 fn sighup_rescans_when_watching_is_off() {
     let (mut daemon, port) = Daemon::prepare(&[("alpha", "")]);
     daemon.start_with_options(&["--no-watch"]);

@@ -363,3 +363,27 @@ fn grandchildren_are_in_the_group_or_escaped_and_listed_in_the_pidfile() {
     );
     assert_ne!(getpgid(Some(escaped)).expect("pgid"), group);
 }
+
+#[test]
+fn test_ports_are_claimed_below_the_ephemeral_range_and_never_shared() {
+    let (ephemeral_low, _) = sim_support::ephemeral_range();
+    let mine = sim_support::claim_ports(2_111);
+    assert!(u32::from(mine) + 2_111 <= u32::from(ephemeral_low));
+    // Another test running now (here: another thread) gets other ports.
+    let theirs = std::thread::spawn(|| sim_support::claim_ports(2_111))
+        .join()
+        .expect("the other claim");
+    assert!(
+        theirs >= mine + 2_111 || mine >= theirs + 2_111,
+        "{mine} and {theirs}"
+    );
+    // A port plain bind would have handed out comes from the ephemeral range.
+    let os_pick = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("an OS-picked port")
+        .port();
+    assert!(
+        os_pick >= ephemeral_low,
+        "why the tests no longer ask the OS"
+    );
+}

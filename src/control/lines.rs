@@ -81,6 +81,28 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
+    /// Whether part of a line has arrived (a request is under way).
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Waits until at least one byte of a line is here, or the end of
+    /// input. Cancel-safe like [`LineReader::next_line`].
+    pub(crate) async fn wait_for_data(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() || self.eof {
+            return Ok(());
+        }
+        let mut chunk = [0u8; CHUNK];
+        let want = CHUNK.min(self.limit + 1);
+        let read = self.inner.read(&mut chunk[..want]).await?;
+        if read == 0 {
+            self.eof = true;
+        } else {
+            self.pending.extend_from_slice(&chunk[..read]);
+        }
+        Ok(())
+    }
+
     /// Reads and drops everything until the peer closes its end (or errs).
     pub(crate) async fn discard_until_closed(&mut self) {
         self.pending.clear();

@@ -2,7 +2,11 @@
 //! hands each decoded request to the daemon's [`Handler`].
 //!
 //! One task per connection, so a slow or hostile client only ever holds its
-//! own task: reads are bounded in size and time, writes in time.
+//! own task: reads are bounded in size and time, writes in time. A request
+//! slot is held while a connection may send requests: the first must arrive
+//! soon, and each line must be complete within the request timeout of its
+//! first byte, so clients that dribble cannot keep the slots. A stream
+//! (followed logs, events) trades its request slot for a follower slot.
 
 use std::future::Future;
 use std::io;
@@ -62,11 +66,18 @@ impl From<Response> for Reply {
 /// Limits of the server. `Default` gives the daemon's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerOptions {
-    /// Connections served at once; one more gets a `busy` error and is closed.
+    /// Connections that may send requests at once; one more gets a `busy`
+    /// error and is closed. Streams do not count (see `max_followers`).
     pub max_clients: usize,
+    /// Open streams (followed logs, events) at once; one more gets `busy`.
+    pub max_followers: usize,
     /// A connection with no request for this long gets `idle_timeout` and is
-    /// closed (an open stream is not idle).
+    /// closed (an open stream is not idle). A new connection's first request
+    /// must start within `request_timeout` when that is shorter.
     pub idle_timeout: Duration,
+    /// A request line must be complete this long after its first byte, or
+    /// the connection gets `request_timeout` and is closed.
+    pub request_timeout: Duration,
     /// A reply line that cannot be written within this long (the client
     /// stopped reading) closes the connection.
     pub write_timeout: Duration,
@@ -83,7 +94,9 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             max_clients: 128,
+            max_followers: 128,
             idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
             max_line: MAX_LINE,
             owner_uid: nix::unistd::geteuid().as_raw(),
@@ -108,6 +121,7 @@ pub async fn serve<H: Handler>(
     let listener = tokio::net::UnixListener::from_std(listener)?;
     let (stop, stopped) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(options.max_clients));
+    let followers = Arc::new(Semaphore::new(options.max_followers));
     let policy = PeerPolicy {
         owner_uid: options.owner_uid,
         group: options.allowed_group,
@@ -126,6 +140,7 @@ pub async fn serve<H: Handler>(
                             handler: handler.clone(),
                             options,
                             stopped: stopped.clone(),
+                            followers: followers.clone(),
                         };
                         connections.spawn(connection.run(admitted));
                     }
@@ -157,7 +172,7 @@ pub async fn serve<H: Handler>(
 struct Admitted {
     stream: UnixStream,
     peer: PeerCredentials,
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
 }
 
 /// Checks the peer and takes a client slot; refuses with one error line.
@@ -184,11 +199,7 @@ fn admit(stream: UnixStream, policy: &PeerPolicy, slots: &Arc<Semaphore>) -> Opt
         return None;
     }
     match slots.clone().try_acquire_owned() {
-        Ok(slot) => Some(Admitted {
-            stream,
-            peer,
-            _slot: slot,
-        }),
+        Ok(slot) => Some(Admitted { stream, peer, slot }),
         Err(_) => {
             tracing::warn!("control socket: too many clients, refusing {peer}");
             refuse(
@@ -212,6 +223,17 @@ struct Connection<H> {
     handler: Arc<H>,
     options: ServerOptions,
     stopped: watch::Receiver<bool>,
+    followers: Arc<Semaphore>,
+}
+
+/// How reading the next request ended, when it did not bring a line.
+enum Unread {
+    /// Nothing arrived within this long.
+    Idle(Duration),
+    /// The line was not complete within the request timeout.
+    Slow,
+    /// The peer left or the read failed.
+    Gone,
 }
 
 /// Whether the connection goes on after a reply.
@@ -222,11 +244,8 @@ enum Next {
 
 impl<H: Handler> Connection<H> {
     async fn run(mut self, admitted: Admitted) {
-        let Admitted {
-            stream,
-            peer,
-            _slot,
-        } = admitted;
+        let Admitted { stream, peer, slot } = admitted;
+        let mut slot = Some(slot);
         let (read, write) = stream.into_split();
         let mut reader = LineReader::new(read, self.options.max_line);
         let mut writer = Writer {
@@ -234,25 +253,39 @@ impl<H: Handler> Connection<H> {
             timeout: self.options.write_timeout,
         };
         let context = RequestContext { peer };
+        // A client connects to ask something: its first request must start
+        // soon, or it would hold a request slot for the whole idle timeout.
+        let mut idle = self.options.idle_timeout.min(self.options.request_timeout);
         loop {
             let next = tokio::select! {
                 biased;
                 () = wait_stopped(&mut self.stopped) => return,
-                next = tokio::time::timeout(self.options.idle_timeout, reader.next_line()) => next,
+                next = read_request(&mut reader, idle, self.options.request_timeout) => next,
             };
+            idle = self.options.idle_timeout;
             let line = match next {
-                Err(_elapsed) => {
+                Err(Unread::Idle(waited)) => {
                     let message = format!(
                         "idle timeout: no request within {}s; closing",
-                        self.options.idle_timeout.as_secs_f64()
+                        waited.as_secs_f64()
                     );
                     writer
                         .send(None, Response::error(ErrorKind::IdleTimeout, message))
                         .await;
                     return;
                 }
-                Ok(Err(_)) | Ok(Ok(None)) => return,
-                Ok(Ok(Some(Line::TooLong { read }))) => {
+                Err(Unread::Slow) => {
+                    let message = format!(
+                        "request timeout: the request line was not complete within {}s of its first byte; closing",
+                        self.options.request_timeout.as_secs_f64()
+                    );
+                    writer
+                        .send(None, Response::error(ErrorKind::RequestTimeout, message))
+                        .await;
+                    return;
+                }
+                Err(Unread::Gone) | Ok(None) => return,
+                Ok(Some(Line::TooLong { read })) => {
                     let message = format!(
                         "line too large: more than {} bytes (read {read}); the limit is {}; closing",
                         self.options.max_line.min(read),
@@ -263,7 +296,7 @@ impl<H: Handler> Connection<H> {
                         .await;
                     return;
                 }
-                Ok(Ok(Some(Line::Complete(line)))) => line,
+                Ok(Some(Line::Complete(line))) => line,
             };
             let envelope = match decode_request(&line) {
                 Ok(envelope) => envelope,
@@ -282,7 +315,23 @@ impl<H: Handler> Connection<H> {
                     false => Next::Close,
                 },
                 Reply::Stream(receiver) => {
-                    self.stream(id, receiver, &mut writer, &mut reader).await;
+                    // A follower does not count against the request slots.
+                    match self.followers.clone().try_acquire_owned() {
+                        Ok(_follower) => {
+                            drop(slot.take());
+                            self.stream(id, receiver, &mut writer, &mut reader).await;
+                        }
+                        Err(_) => {
+                            tracing::warn!("control socket: too many followers, refusing {peer}");
+                            let message = format!(
+                                "busy: {} streams (followed logs, events) are open; try again shortly",
+                                self.options.max_followers
+                            );
+                            writer
+                                .send(id, Response::error(ErrorKind::Busy, message))
+                                .await;
+                        }
+                    }
                     // A stream is the last request of its connection.
                     Next::Close
                 }
@@ -344,6 +393,27 @@ impl<H: Handler> Connection<H> {
                 }
             }
         }
+    }
+}
+
+/// The next request line: its first byte within `idle`, the rest within
+/// the request timeout of that byte.
+async fn read_request(
+    reader: &mut LineReader<OwnedReadHalf>,
+    idle: Duration,
+    request_timeout: Duration,
+) -> Result<Option<Line>, Unread> {
+    if !reader.has_pending() {
+        match tokio::time::timeout(idle, reader.wait_for_data()).await {
+            Err(_elapsed) => return Err(Unread::Idle(idle)),
+            Ok(Err(_)) => return Err(Unread::Gone),
+            Ok(Ok(())) => {}
+        }
+    }
+    match tokio::time::timeout(request_timeout, reader.next_line()).await {
+        Err(_elapsed) => Err(Unread::Slow),
+        Ok(Err(_)) => Err(Unread::Gone),
+        Ok(Ok(line)) => Ok(line),
     }
 }
 

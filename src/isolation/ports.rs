@@ -412,3 +412,50 @@ fn block_problem(
         fix,
     }
 }
+
+/// The warning for an instance whose footprint meets the kernel's ephemeral
+/// port range (`net.ipv4.ip_local_port_range`, `ephemeral`): any outgoing
+/// connection may take one of those ports as its local port, and the
+/// gateway then cannot bind it until that connection and its TIME-WAIT end.
+/// The fix moves it below the range, or reserves its block.
+pub(super) fn ephemeral_warning(
+    instance: &Effective,
+    all: &[Effective],
+    ephemeral: &RangeInclusive<u32>,
+) -> Option<String> {
+    let met: Vec<RangeInclusive<u32>> = footprint(instance)
+        .iter()
+        .filter_map(|segment| intersect(&segment.range, ephemeral))
+        .collect();
+    if met.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = met.iter().map(range_text).collect();
+    let below = free_base(
+        all,
+        &[instance.name.as_str()],
+        &[*ephemeral.start()..=MAX_PORT],
+        u32::from(DEFAULT_PORT),
+    );
+    let move_it = match below {
+        Some(base) => format!(
+            "move {name} below {low} (`port: {base}` in {file})",
+            name = instance.name,
+            low = ephemeral.start(),
+            file = file_name(instance),
+        ),
+        None => format!("move {} below {}", instance.name, ephemeral.start()),
+    };
+    let reserve = met
+        .iter()
+        .map(|range| format!("{}-{}", range.start(), range.end()))
+        .collect::<Vec<_>>()
+        .join(",");
+    Some(format!(
+        "ports: {name}'s ports {ports} lie in the ephemeral port range {low}..{high} (net.ipv4.ip_local_port_range), where any outgoing connection (the supervisor's own probes included) can take one as its local port; the gateway then cannot bind it until that connection and its TIME-WAIT (up to 60 s) end; fix: {move_it}, or reserve them from outgoing connections: add {reserve} to net.ipv4.ip_local_reserved_ports (`sysctl -w net.ipv4.ip_local_reserved_ports={reserve}` when none are reserved yet, and in /etc/sysctl.d/ to keep it)",
+        name = instance.name,
+        ports = shown.join(", "),
+        low = ephemeral.start(),
+        high = ephemeral.end(),
+    ))
+}

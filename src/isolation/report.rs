@@ -105,7 +105,7 @@ pub fn check_dir(dir: &Path, env: &EnvMap) -> Result<Report, DeclarationError> {
             !(problem.resource == Resource::RescueOf && left_out.contains(&problem.shared))
         })
         .collect();
-    let warnings = effective
+    let mut warnings: Vec<Warning> = effective
         .iter()
         .flat_map(|instance| {
             instance.warnings.iter().map(|message| Warning {
@@ -114,12 +114,30 @@ pub fn check_dir(dir: &Path, env: &EnvMap) -> Result<Report, DeclarationError> {
             })
         })
         .collect();
+    if let Some(range) = ephemeral_port_range() {
+        warnings.extend(
+            super::ephemeral_warnings(&effective, &range)
+                .into_iter()
+                .map(|(instance, message)| Warning { instance, message }),
+        );
+    }
     Ok(Report {
         effective,
         problems,
         file_errors,
         warnings,
     })
+}
+
+/// The kernel's ephemeral port range, from
+/// `/proc/sys/net/ipv4/ip_local_port_range`; None where it cannot be read.
+pub fn ephemeral_port_range() -> Option<std::ops::RangeInclusive<u32>> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut numbers = text.split_whitespace().map(str::parse::<u32>);
+    match (numbers.next(), numbers.next()) {
+        (Some(Ok(low)), Some(Ok(high))) if low <= high => Some(low..=high),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -151,9 +169,9 @@ mod tests {
             ("broken.yaml", "port: [\n"),
             (
                 "rescue-of-broken.yaml",
-                "profile: rob\nport: 40000\nrole: rescue\nrescue_of: broken\n",
+                "profile: rob\nport: 25000\nrole: rescue\nrescue_of: broken\n",
             ),
-            ("cfg.yaml", "profile: broken-config\nport: 50000\n"),
+            ("cfg.yaml", "profile: broken-config\nport: 27000\n"),
         ];
         for (name, text) in files {
             std::fs::write(sup.join(name), text).expect("write declaration");

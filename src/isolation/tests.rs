@@ -531,3 +531,33 @@ fn every_problem_is_collected() {
         [Resource::LogFile, Resource::Tmpdir, Resource::Ports]
     );
 }
+
+#[test]
+fn ports_in_the_ephemeral_range_get_a_warning_with_a_fix() {
+    let ephemeral = 32_768..=60_999;
+    let set = vec![
+        instance("main", 18_789),
+        instance("rescue", 19_789),
+        instance("work", 40_000),
+        // Its block only reaches into the range.
+        instance("edge", 32_700),
+    ];
+    let warnings = ephemeral_warnings(&set, &ephemeral);
+    let names: Vec<&str> = warnings.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["work", "edge"]);
+    let (_, work) = &warnings[0];
+    for words in [
+        "work's ports 40000..40110 lie in the ephemeral port range 32768..60999",
+        "net.ipv4.ip_local_port_range",
+        "TIME-WAIT",
+        // The first base below the range that meets neither main nor rescue.
+        "fix: move work below 32768 (`port: 20789` in work.yaml)",
+        "net.ipv4.ip_local_reserved_ports=40000-40110",
+    ] {
+        assert!(work.contains(words), "`{words}` not in: {work}");
+    }
+    let (_, edge) = &warnings[1];
+    assert!(edge.contains("ports 32768..32810"), "{edge}");
+    // A warning, never a conflict: the set is still sound.
+    assert!(check(&set).is_empty());
+}

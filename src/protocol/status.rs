@@ -64,6 +64,11 @@ pub struct InstanceStatus {
     /// The instance this one rescues.
     #[serde(default)]
     pub rescue_of: Option<String>,
+    /// Lines of the gateway's output that could not be written to its log
+    /// file (a full disk, an unwritable directory, a burst faster than the
+    /// disk), since the supervisor started.
+    #[serde(default)]
+    pub dropped_log_lines: u64,
 }
 
 /// How the last child ended: `code` for an exit, `signal` for a death by signal.

@@ -56,6 +56,7 @@ fn status_fixture() -> InstanceStatus {
         last_error_lines: vec![],
         standby: false,
         rescue_of: None,
+        dropped_log_lines: 0,
     }
 }
 
@@ -322,6 +323,7 @@ fn instance_status_carries_every_documented_field() {
         "last_error_lines",
         "standby",
         "rescue_of",
+        "dropped_log_lines",
     ];
     let object = value.as_object().expect("an object");
     for field in fields {

@@ -76,7 +76,7 @@ pub(super) enum Message {
     Control {
         name: String,
         command: ControlCommand,
-        reply: oneshot::Sender<Result<(), SupervisorError>>,
+        reply: oneshot::Sender<Result<Option<String>, SupervisorError>>,
     },
     Handle {
         name: String,
@@ -127,11 +127,13 @@ impl SupervisorHandle {
         self.ask(|reply| Message::Status { name, reply }).await?
     }
 
+    /// Apply an operator's command; `Ok(Some(why))` when it was applied but
+    /// could not be saved for the next supervisor yet (it is retried).
     pub async fn control(
         &self,
         name: &str,
         command: ControlCommand,
-    ) -> Result<(), SupervisorError> {
+    ) -> Result<Option<String>, SupervisorError> {
         let name = name.to_string();
         self.ask(|reply| Message::Control {
             name,

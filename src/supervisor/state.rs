@@ -38,6 +38,85 @@ impl Intent {
     }
 }
 
+/// How often a failed intent save is tried again.
+pub const INTENT_RETRY: Duration = Duration::from_secs(2);
+
+/// Saves the operator's intent. A save that fails (a full disk, most
+/// likely) is tried again in the background every `retry`, with the latest
+/// intent, until one succeeds; the failure is logged once per episode.
+#[derive(Clone)]
+pub struct IntentSaver {
+    state_dir: PathBuf,
+    retry: Duration,
+    unsaved: std::sync::Arc<std::sync::Mutex<Unsaved>>,
+}
+
+#[derive(Default)]
+struct Unsaved {
+    /// The latest intent not on disk yet.
+    intent: Option<Intent>,
+    /// Whether a retry task runs.
+    retrying: bool,
+}
+
+impl IntentSaver {
+    pub fn new(state_dir: PathBuf, retry: Duration) -> IntentSaver {
+        IntentSaver {
+            state_dir,
+            retry,
+            unsaved: std::sync::Arc::default(),
+        }
+    }
+
+    /// Save `intent` now; on failure it is kept and retried (call from
+    /// within the runtime), and the error says why it is not saved yet.
+    pub fn save(&self, intent: &Intent) -> std::io::Result<()> {
+        let mut unsaved = self.unsaved.lock().unwrap_or_else(|p| p.into_inner());
+        match intent.save(&self.state_dir) {
+            Ok(()) => {
+                // Anything older waiting for a retry is superseded.
+                unsaved.intent = None;
+                Ok(())
+            }
+            Err(err) => {
+                unsaved.intent = Some(intent.clone());
+                if !unsaved.retrying {
+                    unsaved.retrying = true;
+                    tracing::warn!(error = %err, path = %Intent::path(&self.state_dir).display(), "cannot save the operator's intent: trying again every {}s until it is saved", self.retry.as_secs_f64());
+                    tokio::spawn(self.clone().retry_until_saved());
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Whether an intent is waiting to be saved.
+    pub fn pending(&self) -> bool {
+        self.unsaved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .intent
+            .is_some()
+    }
+
+    async fn retry_until_saved(self) {
+        loop {
+            tokio::time::sleep(self.retry).await;
+            let mut unsaved = self.unsaved.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(intent) = unsaved.intent.clone() else {
+                unsaved.retrying = false;
+                return;
+            };
+            if intent.save(&self.state_dir).is_ok() {
+                tracing::info!(path = %Intent::path(&self.state_dir).display(), "the operator's intent is saved again");
+                unsaved.intent = None;
+                unsaved.retrying = false;
+                return;
+            }
+        }
+    }
+}
+
 /// Write a file so that a reader sees the old or the new content, never a
 /// mix, even after a power loss: a temp file beside it, fsync, rename, fsync
 /// of the directory.
@@ -57,11 +136,19 @@ fn write_through_temp(path: &Path, content: &[u8], durable: bool) -> std::io::Re
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut temp = tempfile_in(dir, path)?;
-    temp.1.write_all(content)?;
-    if durable {
-        temp.1.sync_all()?;
+    let written = temp
+        .1
+        .write_all(content)
+        .and_then(|()| match durable {
+            true => temp.1.sync_all(),
+            false => Ok(()),
+        })
+        .and_then(|()| std::fs::rename(&temp.0, path));
+    if let Err(err) = written {
+        // A temp file left on a full disk would only take more of it.
+        let _ = std::fs::remove_file(&temp.0);
+        return Err(err);
     }
-    std::fs::rename(&temp.0, path)?;
     if durable && let Ok(dir) = std::fs::File::open(dir) {
         let _ = dir.sync_all();
     }
@@ -150,6 +237,29 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty(), "no temp file is left behind");
+    }
+
+    #[tokio::test]
+    async fn an_intent_that_cannot_be_saved_is_saved_once_it_can() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the state dir should be: every save fails.
+        let state_dir = dir.path().join("state");
+        std::fs::write(&state_dir, "in the way").unwrap();
+        let saver = IntentSaver::new(state_dir.clone(), Duration::from_millis(20));
+        let mut intent = Intent::default();
+        intent.stopped.insert("q".into());
+        assert!(saver.save(&intent).is_err());
+        assert!(saver.pending());
+        // A later change is the one that ends up saved.
+        intent.stopped.insert("r".into());
+        assert!(saver.save(&intent).is_err());
+        std::fs::remove_file(&state_dir).unwrap();
+        let start = std::time::Instant::now();
+        while saver.pending() {
+            assert!(start.elapsed() < Duration::from_secs(10), "never saved");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(Intent::load(&state_dir), intent);
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub fn instance(name: &str) -> InstanceStatus {
         last_error_lines: vec![],
         standby: false,
         rescue_of: None,
+        dropped_log_lines: 0,
     }
 }
 

@@ -26,7 +26,7 @@ use serde_json::Value;
 #[allow(unused_imports)]
 pub use events::{Events, Follower, is};
 #[allow(unused_imports)]
-pub use sim_support::{SIM, http};
+pub use sim_support::{SIM, claim_ports, ephemeral_range, http};
 
 pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_openclaw-supervisor");
 
@@ -36,18 +36,11 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 
 static TAGS: AtomicU64 = AtomicU64::new(0);
 
-/// A base port whose 111-port block (and a rescue's block 1000 up) looks
-/// free: the OS picks a port, and we step to a block boundary from there.
+/// A base port whose 111-port block, a second instance's 1000 up and a
+/// third's 2000 up are this test's alone until it ends, below the
+/// ephemeral range ([`sim_support::claim_ports`]).
 pub fn free_base_port() -> u16 {
-    loop {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local addr").port();
-        drop(listener);
-        let base = 20_000 + (port % 30_000) / 150 * 150;
-        if (0..=4).all(|off| std::net::TcpListener::bind(("127.0.0.1", base + off)).is_ok()) {
-            return base;
-        }
-    }
+    sim_support::claim_ports(2_111)
 }
 
 /// Poll `check` every 20 ms until it returns Some, failing at the deadline.
@@ -173,6 +166,10 @@ impl Daemon {
     /// extra YAML)` each in `NAME.yaml`, the first on a free base port, each
     /// next one 1000 ports up. The supervisor and the base port.
     pub fn prepare(gateways: &[(&str, &str)]) -> (Daemon, u16) {
+        assert!(
+            gateways.len() <= 3,
+            "free_base_port claims 3 blocks 1000 apart"
+        );
         let port = free_base_port();
         let daemon = Daemon::new(&[]);
         for ((name, extra), i) in gateways.iter().zip(0..) {
@@ -218,22 +215,37 @@ impl Daemon {
         self.launch(options, &[]);
     }
 
+    /// Start the supervisor with its command set up further by `setup` (a
+    /// `pre_exec`, say) and wait until its socket answers.
+    pub fn start_with_setup(&mut self, setup: impl FnOnce(&mut Command)) {
+        self.launch_with(&[], &[], setup);
+    }
+
     /// Start the supervisor and wait until its socket answers.
     fn launch(&mut self, options: &[&str], env: &[(&str, &str)]) {
+        self.launch_with(options, env, |_| {});
+    }
+
+    fn launch_with(
+        &mut self,
+        options: &[&str],
+        env: &[(&str, &str)],
+        setup: impl FnOnce(&mut Command),
+    ) {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("supervisor log");
-        let child = self
-            .command()
+        let mut command = self.command();
+        command
             .arg("start")
             .args(options)
             .envs(env.iter().copied())
             .stdout(log.try_clone().expect("log fd"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn the supervisor");
+            .stderr(log);
+        setup(&mut command);
+        let child = command.spawn().expect("spawn the supervisor");
         self.child = Some(child);
         self.exit = None;
         wait_for("the supervisor's socket to answer", || {

@@ -62,22 +62,11 @@ pub fn names_line_and_column(text: &str, file: &str) -> bool {
     })
 }
 
-/// `count` base ports 120 apart (blocks of 111 never meet), each free when
-/// picked. They lie above 52300, out of the way of [`free_base_port`]
-/// (20000..50000, plus 1000s for second instances) that tests running in
-/// parallel use.
+/// `count` base ports 120 apart (blocks of 111 never meet), this test's
+/// alone until it ends ([`claim_ports`]).
 pub fn free_bases(count: u16) -> Vec<u16> {
-    loop {
-        let span = 65_000 - 52_300 - count * 120;
-        let start = 52_300 + (free_base_port() - 20_000) % span / 120 * 120;
-        let bases: Vec<u16> = (0..count).map(|i| start + i * 120).collect();
-        if bases
-            .iter()
-            .all(|base| std::net::TcpListener::bind(("127.0.0.1", *base)).is_ok())
-        {
-            return bases;
-        }
-    }
+    let start = claim_ports(count * 120);
+    (0..count).map(|i| start + i * 120).collect()
 }
 
 /// Every file under `dir`.

@@ -18,10 +18,92 @@ pub const SIM: &str = env!("CARGO_BIN_EXE_openclaw-gateway-sim");
 /// How long any wait in these tests may take before it fails the test.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
-/// A port that was free a moment ago (the OS picked it for 127.0.0.1:0).
+/// A port of this test's own: see [`claim_ports`].
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
+    claim_ports(1)
+}
+
+/// Test ports lie in `FIRST_TEST_PORT..LAST_TEST_PORT`, below the kernel's
+/// ephemeral range (where any outgoing connection may take a port as its
+/// local one; `claim_ports` checks the range), handed out in slots of
+/// `SLOT` ports.
+const FIRST_TEST_PORT: u16 = 10_000;
+const LAST_TEST_PORT: u16 = 32_000;
+const SLOT: u16 = 250;
+
+std::thread_local! {
+    /// The slots this thread claimed: a test runs on a thread of its own, so
+    /// they are released when the test ends (after its locals, the
+    /// processes it started among them, are dropped).
+    static CLAIMS: std::cell::RefCell<Vec<nix::fcntl::Flock<fs::File>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The first of `count` consecutive ports that are this test's alone until
+/// it ends: every test process claims its slots with an flock on one file
+/// per slot in a temp dir they all share, so parallel test binaries never
+/// get the same ports, and a port no other program is listening on either.
+pub fn claim_ports(count: u16) -> u16 {
+    use nix::fcntl::{Flock, FlockArg};
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static ROTATION: AtomicU16 = AtomicU16::new(0);
+
+    let end = LAST_TEST_PORT.min(ephemeral_range().0);
+    let total = (end - FIRST_TEST_PORT) / SLOT;
+    let need = count.max(1).div_ceil(SLOT);
+    assert!(
+        need <= total,
+        "{count} ports do not fit below the ephemeral range"
+    );
+    let dir = std::env::temp_dir().join("openclaw-supervisor-test-ports");
+    fs::create_dir_all(&dir).expect("the shared port-claim dir");
+    // Processes start their search at different slots, so they rarely meet.
+    let offset = (std::process::id() as u16)
+        .wrapping_mul(31)
+        .wrapping_add(ROTATION.fetch_add(need, Ordering::Relaxed));
+    let candidates = total - need + 1;
+    let start = Instant::now();
+    loop {
+        for i in 0..candidates {
+            let first = (offset.wrapping_add(i)) % candidates;
+            let mut held = Vec::new();
+            for slot in first..first + need {
+                let file = fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(dir.join(format!("slot-{slot}")))
+                    .expect("a port-claim file");
+                match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                    Ok(lock) => held.push(lock),
+                    Err(_) => break,
+                }
+            }
+            let base = FIRST_TEST_PORT + first * SLOT;
+            if held.len() == usize::from(need)
+                && (0..count.min(5)).all(|off| TcpListener::bind(("127.0.0.1", base + off)).is_ok())
+            {
+                CLAIMS.with(|claims| claims.borrow_mut().extend(held));
+                return base;
+            }
+        }
+        // Every slot is claimed by tests running now: wait for one to end.
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no {count} free test ports in {FIRST_TEST_PORT}..{end}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`).
+pub fn ephemeral_range() -> (u16, u16) {
+    let text = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut numbers = text.split_whitespace().filter_map(|n| n.parse().ok());
+    match (numbers.next(), numbers.next()) {
+        (Some(low), Some(high)) => (low, high),
+        _ => (32_768, 60_999),
+    }
 }
 
 /// Polls `check` every 20 ms until it returns Some, failing at the deadline.

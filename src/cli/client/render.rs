@@ -204,6 +204,13 @@ pub(super) fn table(
                 in_or_ago(at, now_ms)
             ));
         }
+        if instance.dropped_log_lines > 0 {
+            out.push_str(&format!(
+                "{name}: {} output lines dropped: logs/{name}.log in the state dir could not take them (a full disk?)\n",
+                instance.dropped_log_lines,
+                name = instance.name,
+            ));
+        }
         if !instance.last_error_lines.is_empty() {
             out.push_str(&format!("{}: last error lines:\n", instance.name));
             for error_line in &instance.last_error_lines {
@@ -290,6 +297,15 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
     field("state dir", instance.paths.state_dir.clone());
     field("workspace", instance.paths.workspace.clone());
     field("log file", instance.paths.log_file.clone());
+    if instance.dropped_log_lines > 0 {
+        field(
+            "log dropped",
+            format!(
+                "{} output lines not written to logs/{}.log in the state dir (a full disk?)",
+                instance.dropped_log_lines, instance.name
+            ),
+        );
+    }
     field("declared in", instance.declaration_file.clone());
     if let Some(main) = &instance.rescue_of {
         let standby = if instance.standby { ", standby" } else { "" };

@@ -32,6 +32,7 @@ fn instance(name: &str) -> InstanceStatus {
         last_error_lines: vec![],
         standby: false,
         rescue_of: None,
+        dropped_log_lines: 0,
     }
 }
 
@@ -156,6 +157,7 @@ fn status_table_aligns_columns_and_lists_notes() {
     failed.memory_bytes = None;
     failed.next_restart_at = Some(10_000);
     failed.last_error_lines = vec![String::from("Error: port in use")];
+    failed.dropped_log_lines = 12;
     failed.last_exit = Some(LastExit {
         code: Some(1),
         signal: None,
@@ -176,6 +178,7 @@ NAME    ROLE    STATE    PID   UPTIME  RESTARTS  HEALTH    PORT   CPU   MEM
 main    main    running  4242  1h01m   1         starting  18789  2.2%  150.0M
 rescue  rescue  backoff  -     -       1         -         18789  -     -
 rescue: next restart in 5s
+rescue: 12 output lines dropped: logs/rescue.log in the state dir could not take them (a full disk?)
 rescue: last error lines:
   Error: port in use
 rejected /d/bad.yaml: port 18789 is also main's
@@ -194,8 +197,10 @@ fn detail_shows_paths_probes_and_last_exit() {
         signal: Some(String::from("SIGKILL")),
         at: 1_000,
     });
+    status.dropped_log_lines = 3;
     let text = detail(&status, Paint { enabled: false }, 61_000);
     for expected in [
+        "log dropped  3 output lines not written to logs/main.log in the state dir (a full disk?)",
         "main (main): running",
         "health       not ready: discord",
         "last exit    killed by SIGKILL, 1m ago",
