@@ -218,6 +218,43 @@ impl ResolveError {
     }
 }
 
+/// The longest profile segment openclaw puts in a log file name as is.
+const MAX_LOG_PROFILE_SEGMENT: usize = 220;
+
+/// The profile's part of openclaw's default log file name, as openclaw
+/// 2026.9.6 writes it (`encodeLogProfileSegment` in its `dist/`): `a-z` and
+/// `0-9` as they are, `-` as `--`, `_` as `-0`, `A-Z` as `-1` and the lower
+/// case, anything else as `-2<hex code point>-`; over 220 characters,
+/// `-3<sha256 hex of the name>`. So `Work` writes `openclaw--1work-<date>.log`.
+pub fn log_profile_segment(profile: &str) -> String {
+    use std::fmt::Write as _;
+    let mut encoded = String::new();
+    for char in profile.chars() {
+        match char {
+            'a'..='z' | '0'..='9' => encoded.push(char),
+            '-' => encoded.push_str("--"),
+            '_' => encoded.push_str("-0"),
+            'A'..='Z' => {
+                encoded.push_str("-1");
+                encoded.push(char.to_ascii_lowercase());
+            }
+            other => {
+                let _ = write!(encoded, "-2{:x}-", u32::from(other));
+            }
+        }
+    }
+    if encoded.len() <= MAX_LOG_PROFILE_SEGMENT {
+        return encoded;
+    }
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(profile.as_bytes());
+    let mut hashed = String::from("-3");
+    for byte in digest {
+        let _ = write!(hashed, "{byte:02x}");
+    }
+    hashed
+}
+
 /// openclaw's hashed default port of a named profile:
 /// `20000 + fnv1a32(profile as UTF-8) % 40000`.
 pub fn profile_port(profile: &str) -> u16 {
@@ -387,7 +424,7 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
     let log_file = match &view.logging_file {
         Some(path) => in_config(path),
         None => canonical_path(Path::new(DEFAULT_LOG_DIR)).join(match &profile {
-            Some(profile) => format!("openclaw-{profile}-{{date}}.log"),
+            Some(profile) => format!("openclaw-{}-{{date}}.log", log_profile_segment(profile)),
             None => "openclaw-{date}.log".to_string(),
         }),
     };

@@ -509,3 +509,47 @@ fn a_missing_config_is_a_warning_unless_the_gateway_may_run_unconfigured() {
         .expect("resolves");
     assert!(effective.warnings.is_empty(), "{:?}", effective.warnings);
 }
+
+/// Real outputs of openclaw 2026.9.6's `resolveLogProfileSegment` (its own
+/// code from `dist/`, run under node against these inputs).
+#[test]
+fn log_profile_segments_are_openclaws_own() {
+    let rows = [
+        ("rescue", "rescue"),
+        ("Work", "-1work"),
+        ("my-bot", "my--bot"),
+        ("a_b", "a-0b"),
+        ("MAIN_2", "-1m-1a-1i-1n-02"),
+        ("x-Y_z", "x---1y-0z"),
+        ("é", "-2e9-"),
+        (
+            &"A".repeat(111),
+            "-33ed01dd816dc93ea2d445681df11aa24e9fd1441de429eb0ee7816ccc09a2b7a",
+        ),
+        (
+            &"a".repeat(221),
+            "-35ab16c213b8bc2e50416ce3f88ffe7bec8cfc187291759f4165bfa29e18518fb",
+        ),
+    ];
+    for (profile, expected) in rows {
+        assert_eq!(
+            super::log_profile_segment(profile),
+            expected,
+            "{profile}"
+        );
+    }
+}
+
+#[test]
+fn a_mixed_case_profile_logs_where_openclaw_writes() {
+    let tmp = canonical_path(Path::new(DEFAULT_LOG_DIR));
+    let work_log = format!("{}/openclaw--1work-{{date}}.log", tmp.display());
+    let rows: Vec<Row> = vec![(
+        "profile Work",
+        &[],
+        "profile: Work",
+        &[],
+        Ok(work_log.leak()),
+    )];
+    run_rows(&rows, |effective| show(&effective.log_file));
+}
