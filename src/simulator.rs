@@ -57,6 +57,15 @@ const EXTERNAL_MARKERS: [&str; 5] = [
     "OPENCLAW_LAUNCHD_LABEL",
 ];
 
+/// openclaw's `isTruthyEnvValue`: `1`, `true`, `yes` or `on`, any case,
+/// surrounding blanks ignored.
+fn is_truthy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
 /// How many times a port in use is retried, `BIND_RETRY_PAUSE` apart.
 const BIND_ATTEMPTS: u32 = 5;
 const BIND_RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -103,7 +112,12 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
     let external = env.get("OPENCLAW_SUPERVISOR_MODE").map(String::as_str) == Some("external")
         || EXTERNAL_MARKERS
             .iter()
-            .any(|key| env.get(*key).is_some_and(|value| !value.is_empty()));
+            .any(|key| env.get(*key).is_some_and(|value| !value.trim().is_empty()));
+    // Checked before any supervisor marker, as the real gateway does
+    // (`resolveGatewayRestartDecision`): restarts stay in-process.
+    let no_respawn = env
+        .get("OPENCLAW_NO_RESPAWN")
+        .is_some_and(|value| is_truthy(value));
     let inputs = Inputs {
         profile: cli.profile,
         port_flag: gateway.port,
@@ -167,7 +181,8 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
         process_start,
         port: resolved.port,
         behaviour,
-        external,
+        relaunch: external && !no_respawn,
+        no_respawn,
         lock,
         children,
     };
@@ -280,7 +295,10 @@ struct Run {
     process_start: Instant,
     port: u16,
     behaviour: SimBehaviour,
-    external: bool,
+    /// A restart request is an exit 0 for the supervisor to relaunch.
+    relaunch: bool,
+    /// `OPENCLAW_NO_RESPAWN` overrides external mode.
+    no_respawn: bool,
     lock: PathBuf,
     children: Vec<Child>,
 }
@@ -355,12 +373,16 @@ impl Run {
                 }
                 _ = sigint.recv() => return Ok(Ending::Graceful("received SIGINT")),
                 _ = sigusr2.recv() => {
-                    if self.external {
+                    if self.relaunch {
                         return Ok(Ending::Graceful(
                             "received SIGUSR2 (restart requested); supervisor mode external, exiting 0 to be relaunched",
                         ));
                     }
-                    log("received SIGUSR2 (restart requested); restarting in-process (simulated: nothing changes)");
+                    if self.no_respawn {
+                        log("received SIGUSR2 (restart requested); in-process restart (OPENCLAW_NO_RESPAWN)");
+                    } else {
+                        log("received SIGUSR2 (restart requested); restarting in-process (simulated: nothing changes)");
+                    }
                 }
                 _ = sigchld.recv() => self.reap_children(),
                 _ = sleep_until_or_never(crash_at) => {

@@ -282,6 +282,24 @@ fn a_slow_stop_waits_before_exiting() {
 }
 
 #[test]
+fn openclaw_no_respawn_keeps_restarts_in_process_even_in_external_mode() {
+    let mut sim = Sim::start(
+        &[],
+        &[
+            ("OPENCLAW_SUPERVISOR_MODE", "external"),
+            ("OPENCLAW_NO_RESPAWN", " Yes "),
+        ],
+    );
+    sim.signal(Signal::SIGUSR2);
+    wait_for("the in-process restart log line", || {
+        sim.stdout()
+            .contains("in-process restart (OPENCLAW_NO_RESPAWN)")
+            .then_some(())
+    });
+    assert_eq!(sim.try_exit(), None, "the same pid goes on");
+}
+
+#[test]
 fn sigusr2_exits_0_in_external_mode_only() {
     let mut external = Sim::start(&[], &[("OPENCLAW_SUPERVISOR_MODE", "external")]);
     external.signal(Signal::SIGUSR2);

@@ -54,10 +54,6 @@ const RESERVED_ENV: &[(&str, &str)] = &[
         "the supervisor always sets it to `external`",
     ),
     (
-        "OPENCLAW_NO_RESPAWN",
-        "the supervisor always sets it to `1`",
-    ),
-    (
         "INVOCATION_ID",
         "the supervisor strips systemd markers so the gateway does not think systemd runs it",
     ),

@@ -6,8 +6,14 @@ use std::path::{Path, PathBuf};
 use super::{Effective, EnvMap, PORT_BLOCK_SPAN, paths};
 
 /// Inherited variables that would make the gateway believe a service
-/// manager runs it (and so change how it restarts), stripped from its env.
+/// manager runs it, or keep it from asking to be relaunched
+/// (`OPENCLAW_NO_RESPAWN` turns every restart request into an in-process
+/// restart: same pid, old code after an update), or fight `NO_COLOR`:
+/// stripped from its env. The declaration's `env:` may still set
+/// `OPENCLAW_NO_RESPAWN` or `FORCE_COLOR` on purpose.
 pub const STRIPPED_ENV: &[&str] = &[
+    "OPENCLAW_NO_RESPAWN",
+    "FORCE_COLOR",
     "INVOCATION_ID",
     "JOURNAL_STREAM",
     "SYSTEMD_EXEC_PID",
@@ -59,8 +65,9 @@ impl Effective {
     }
 
     /// The child's environment: the inherited one without service-manager
-    /// markers, then the resolved paths and port, external supervision mode,
-    /// then the declaration's `env:`.
+    /// markers (nor `OPENCLAW_NO_RESPAWN`, `FORCE_COLOR`), then the resolved
+    /// paths and port, external supervision mode, `NO_COLOR=1`, then the
+    /// declaration's `env:`.
     pub fn child_env(&self, inherited: &EnvMap) -> EnvMap {
         let mut env: EnvMap = inherited
             .iter()
@@ -84,8 +91,16 @@ impl Effective {
             env.insert("OPENCLAW_WORKSPACE_DIR".into(), path(workspace));
         }
         env.insert("TMPDIR".into(), path(&self.tmpdir));
+        // External mode: a restart the gateway wants (SIGUSR2, a config
+        // change, a self-update) is an exit 0 that the supervisor relaunches.
         env.insert("OPENCLAW_SUPERVISOR_MODE".into(), "external".into());
-        env.insert("OPENCLAW_NO_RESPAWN".into(), "1".into());
+        // The gateway colours its output even into a pipe; the supervisor's
+        // logs, `logs` and `status` want plain text. A declaration that sets
+        // NO_COLOR or FORCE_COLOR itself decides.
+        let declared = &self.declaration.env;
+        if !declared.contains_key("NO_COLOR") && !declared.contains_key("FORCE_COLOR") {
+            env.insert("NO_COLOR".into(), "1".into());
+        }
         env.extend(self.declaration.env.clone());
         env
     }

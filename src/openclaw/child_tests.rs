@@ -47,6 +47,8 @@ fn child_env_strips_service_markers_and_sets_the_resolved_settings() {
         ("OPENCLAW_SYSTEMD_UNIT", "u"),
         ("TMPDIR", "/tmp"),
         ("OPENCLAW_SUPERVISOR_MODE", "inline"),
+        ("OPENCLAW_NO_RESPAWN", "1"),
+        ("FORCE_COLOR", "1"),
     ] {
         inherited.insert(key.to_string(), value.to_string());
     }
@@ -71,7 +73,10 @@ fn child_env_strips_service_markers_and_sets_the_resolved_settings() {
         ("OPENCLAW_WORKSPACE_DIR", Some(format!("{root}/ws"))),
         ("TMPDIR", Some(format!("{root}/home/.openclaw-rescue/tmp"))),
         ("OPENCLAW_SUPERVISOR_MODE", Some("external".into())),
-        ("OPENCLAW_NO_RESPAWN", Some("1".into())),
+        // Relaunched on a restart request, never restarted in-process.
+        ("OPENCLAW_NO_RESPAWN", None),
+        ("NO_COLOR", Some("1".into())),
+        ("FORCE_COLOR", None),
         ("OPENCLAW_LOG_LEVEL", Some("debug".into())),
     ];
     for (key, value) in expected {
@@ -84,6 +89,30 @@ fn child_env_strips_service_markers_and_sets_the_resolved_settings() {
     let env = effective.child_env(&inherited);
     assert_eq!(env.get("OPENCLAW_PROFILE"), None);
     assert_eq!(env.get("OPENCLAW_WORKSPACE_DIR"), None);
+}
+
+#[test]
+fn the_declaration_may_ask_for_in_process_restarts_or_colour_on_purpose() {
+    let world = World::new(&[]);
+    type Expected = &'static [(&'static str, Option<&'static str>)];
+    let rows: &[(&str, Expected)] = &[
+        (
+            "env: { OPENCLAW_NO_RESPAWN: '1' }",
+            &[("OPENCLAW_NO_RESPAWN", Some("1")), ("NO_COLOR", Some("1"))],
+        ),
+        (
+            "env: { FORCE_COLOR: '1' }",
+            &[("FORCE_COLOR", Some("1")), ("NO_COLOR", None)],
+        ),
+        ("env: { NO_COLOR: '' }", &[("NO_COLOR", Some(""))]),
+    ];
+    for (yaml, expected) in rows {
+        let effective = world.resolve(yaml, &[]).expect("resolves");
+        let env = effective.child_env(&EnvMap::new());
+        for (key, value) in *expected {
+            assert_eq!(env.get(*key).map(String::as_str), *value, "{yaml}: {key}");
+        }
+    }
 }
 
 #[test]

@@ -532,11 +532,7 @@ fn log_profile_segments_are_openclaws_own() {
         ),
     ];
     for (profile, expected) in rows {
-        assert_eq!(
-            super::log_profile_segment(profile),
-            expected,
-            "{profile}"
-        );
+        assert_eq!(super::log_profile_segment(profile), expected, "{profile}");
     }
 }
 
