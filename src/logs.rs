@@ -103,8 +103,13 @@ impl InstanceLog {
         *self.spec.lock().unwrap_or_else(|p| p.into_inner()) = spec;
     }
 
-    /// Record one line of output.
+    /// Record one line of output, without its terminal escapes: the real
+    /// gateway colours its output even into a pipe (when `NO_COLOR` is not
+    /// in its environment), and nothing the supervisor shows or keeps
+    /// (`logs`, `status`, the log files) should carry `\x1b[..m`.
     pub fn line(&self, text: &str) {
+        let plain = plain_text(text);
+        let text = plain.as_str();
         {
             let mut tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
             if tail.len() == TAIL_LINES {
@@ -175,6 +180,14 @@ impl InstanceLog {
             self.line(&String::from_utf8_lossy(&pending));
         }
     }
+}
+
+/// `text` without ANSI escape sequences (colours, cursor moves, OSC titles).
+pub fn plain_text(text: &str) -> String {
+    if !text.contains('\x1b') && !text.contains('\u{9b}') {
+        return text.to_string();
+    }
+    strip_ansi_escapes::strip_str(text)
 }
 
 /// A log file that rotates by size: `x.log` -> `x.log.1` -> ... -> `x.log.<keep>`.
@@ -271,6 +284,23 @@ impl RotatingFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_escapes_are_stripped_from_what_is_kept() {
+        let rows = [
+            ("plain line", "plain line"),
+            (
+                "\x1b[32m2026-09-06T10:00:00Z\x1b[39m \x1b[36m[gateway]\x1b[39m ready",
+                "2026-09-06T10:00:00Z [gateway] ready",
+            ),
+            ("\x1b[1;31mError:\x1b[0m bad config", "Error: bad config"),
+            ("\x1b]0;title\x07after", "after"),
+            ("bracket [not an escape]", "bracket [not an escape]"),
+        ];
+        for (input, expected) in rows {
+            assert_eq!(plain_text(input), expected, "{input:?}");
+        }
+    }
 
     #[test]
     fn rotation_keeps_the_configured_number_of_files() {

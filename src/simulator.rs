@@ -191,16 +191,37 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
 
 /// Prints a gateway-like log line on stdout.
 fn log(message: &str) {
-    let now = humantime::format_rfc3339_millis(SystemTime::now());
     // A gateway whose supervisor died has no reader on its stdout: a log
     // line must not panic it (println! would), so write errors are ignored.
-    let _ = writeln!(std::io::stdout().lock(), "{now} [gateway] {message}");
+    let _ = writeln!(std::io::stdout().lock(), "{}", log_line(message));
 }
 
 /// Prints a gateway-like log line on stderr.
 fn log_err(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{}", log_line(message));
+}
+
+/// Whether log lines are coloured: like the real gateway, even into a pipe,
+/// unless `NO_COLOR` is set (not empty) or `FORCE_COLOR` is `0`.
+static COLOUR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+fn colour_wanted(no_color: Option<&str>, force_color: Option<&str>) -> bool {
+    no_color.is_none_or(str::is_empty) && force_color != Some("0")
+}
+
+fn log_line(message: &str) -> String {
     let now = humantime::format_rfc3339_millis(SystemTime::now());
-    let _ = writeln!(std::io::stderr().lock(), "{now} [gateway] {message}");
+    let colour = *COLOUR.get_or_init(|| {
+        colour_wanted(
+            std::env::var("NO_COLOR").ok().as_deref(),
+            std::env::var("FORCE_COLOR").ok().as_deref(),
+        )
+    });
+    if colour {
+        format!("\x1b[90m{now}\x1b[39m \x1b[36m[gateway]\x1b[39m {message}")
+    } else {
+        format!("{now} [gateway] {message}")
+    }
 }
 
 /// The grandchild mode: do nothing until a signal ends the process.
@@ -461,4 +482,28 @@ async fn bind_and_serve(
         log("started");
     };
     tokio::join!(announce, server::serve(listener, state));
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use super::colour_wanted;
+
+    #[test]
+    fn lines_are_coloured_unless_no_color_or_force_color_0() {
+        let rows = [
+            (None, None, true),
+            (Some("1"), None, false),
+            (Some(""), None, true),
+            (None, Some("0"), false),
+            (None, Some("1"), true),
+            (Some("1"), Some("1"), false),
+        ];
+        for (no_color, force_color, expected) in rows {
+            assert_eq!(
+                colour_wanted(no_color, force_color),
+                expected,
+                "NO_COLOR={no_color:?} FORCE_COLOR={force_color:?}"
+            );
+        }
+    }
 }

@@ -351,3 +351,24 @@ fn shutdown_stops_every_gateway_and_the_supervisor_exits_0() {
     assert!(tagged(&daemon.tag).is_empty(), "{:?}", tagged(&daemon.tag));
     assert_eq!(run(&daemon, &["status"]).code, 3);
 }
+
+#[test]
+fn a_gateway_that_colours_its_output_is_shown_and_kept_without_escapes() {
+    // FORCE_COLOR in `env:` keeps the supervisor's NO_COLOR away, so the
+    // simulator colours every line as the real gateway does into a pipe.
+    let (daemon, port) = Daemon::gateways(&[("main", "env: { FORCE_COLOR: '1' }")]);
+    daemon.wait_state("main", "running");
+    let tail = ok(&daemon, &["logs", "main", "-n", "20"]);
+    assert!(tail.contains("[gateway]"), "{tail}");
+    assert!(!tail.contains('\x1b'), "logs: {tail:?}");
+    crash(port, 78);
+    let failed = daemon.wait_state("main", "failed");
+    let reason = failed.to_string();
+    assert!(reason.contains("[gateway]"), "{reason}");
+    assert!(!reason.contains("\\u001b"), "status: {reason}");
+    let file = fs::read_to_string(daemon.state_dir.join("logs").join("main.log")).expect("log");
+    assert!(
+        file.contains("[gateway]") && !file.contains('\x1b'),
+        "{file:?}"
+    );
+}
