@@ -278,6 +278,12 @@ impl Spawner {
         lock(&self.registry).owners.keys().copied().collect()
     }
 
+    /// Whether `pid` is a child of ours not reaped yet (so its pid cannot
+    /// have been reused).
+    pub fn is_registered(&self, pid: i32) -> bool {
+        lock(&self.registry).owners.contains_key(&pid)
+    }
+
     /// Signal the group led by a child of ours, only while it is not reaped
     /// yet: under the reaper's lock, so its pid (the group id) cannot be
     /// reused meanwhile. False when it was reaped already.
@@ -333,11 +339,6 @@ pub fn signal_group(pgid: i32, signal: Signal) -> bool {
     !matches!(killpg(Pid::from_raw(pgid), signal), Err(Errno::ESRCH))
 }
 
-/// Whether any process of the group is left (zombies included until reaped).
-pub fn group_alive(pgid: i32) -> bool {
-    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
-}
-
 /// Signal one pid, but only if it is still the process that started at
 /// `start_time`: pids are reused.
 pub fn signal_if_same(pid: i32, start_time: Option<u64>, signal: Signal) -> bool {
@@ -345,14 +346,6 @@ pub fn signal_if_same(pid: i32, start_time: Option<u64>, signal: Signal) -> bool
         return false;
     }
     kill(Pid::from_raw(pid), signal).is_ok()
-}
-
-/// Whether a pid exists and is the process that started at `start_time`.
-pub fn is_same_process(pid: i32, start_time: Option<u64>) -> bool {
-    match process_start_time(pid) {
-        Some(actual) => start_time.is_none_or(|expected| expected == actual),
-        None => false,
-    }
 }
 
 /// `/proc/<pid>/stat` parsed past the command name (which may hold spaces).
@@ -448,15 +441,6 @@ pub fn environ_has(pid: i32, var: &str, value: &str) -> bool {
     environ
         .split(|byte| *byte == 0)
         .any(|entry| entry == wanted.as_bytes())
-}
-
-/// Living (not zombie) processes among `candidates` that carry `marker`.
-pub fn marked_processes(candidates: &[i32], marker: &str) -> Vec<i32> {
-    candidates
-        .iter()
-        .copied()
-        .filter(|pid| !is_zombie(*pid) && environ_has(*pid, SPAWN_MARKER_VAR, marker))
-        .collect()
 }
 
 /// The process listening on a local TCP port, if any (pid and name), found

@@ -161,7 +161,9 @@ impl Actor {
     /// trees.
     pub(super) fn members(&self, child: &RunningChild) -> Vec<i32> {
         let mut pids = Vec::new();
-        if child.leader_exit.is_none() {
+        // Its exit may be waiting in the channel: only while the reaper has
+        // not reaped it is the pid surely still the leader.
+        if child.leader_exit.is_none() && self.shared.spawner.is_registered(child.pid) {
             pids.extend(process::process_tree(child.pid));
         }
         let leader_gone =
