@@ -27,7 +27,7 @@
 
 mod escalation;
 
-pub use escalation::Escalation;
+pub use escalation::{Escalation, Progress};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -441,6 +441,17 @@ pub fn environ_has(pid: i32, var: &str, value: &str) -> bool {
     environ
         .split(|byte| *byte == 0)
         .any(|entry| entry == wanted.as_bytes())
+}
+
+/// The value of `var` in the process's environment (none for a zombie,
+/// whose environment is gone, or a process we may not read).
+pub fn environ_var(pid: i32, var: &str) -> Option<String> {
+    let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{var}=");
+    environ
+        .split(|byte| *byte == 0)
+        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+        .map(|value| String::from_utf8_lossy(value).into_owned())
 }
 
 /// The process listening on a local TCP port, if any (pid and name), found

@@ -372,44 +372,84 @@ fn an_unreadable_intent_is_kept_aside_with_a_warning() {
     assert_eq!(fs::read_to_string(&kept).ok().as_deref(), Some(garbage));
 }
 
-#[test]
-fn a_leftover_that_traps_the_stop_signal_gets_it_once_then_sigkill() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        let terms = root.join("terms");
-        let ready = root.join("leftover.pid");
-        let script = root.join("gateway.sh");
-        // The gateway (the simulator, exec'd) leaves a worker behind that
-        // counts every SIGTERM it receives.
-        fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\nsh -c 'trap \"echo TERM >> {terms}\" TERM; echo $$ > {ready}.tmp; mv {ready}.tmp {ready}; while :; do sleep 0.05; done' &\nexec {SIM} \"$@\"\n",
-                terms = terms.display(),
-                ready = ready.display(),
-            ),
-        )
-        .expect("write the script");
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
-        let declaration = sim_declaration(root, "main", port, "stop: { timeout: 1s }").replace(
-            &format!("command: {SIM}"),
-            &format!("command: {}", script.display()),
-        );
-        vec![("main.yaml", declaration)]
-    });
-    daemon.wait_state("main", "running");
-    let worker: i32 = wait_for("the worker to trap SIGTERM", || {
-        fs::read_to_string(daemon.path().join("leftover.pid"))
+/// A gateway (the simulator, exec'd by a script) that leaves a worker behind
+/// which counts every SIGTERM it receives in `<root>/terms` and writes its
+/// pid to `<root>/worker.pid` once its trap is set. Its output goes to
+/// /dev/null: a shell writing to the pipe of a SIGKILLed supervisor would die
+/// of SIGPIPE.
+fn gateway_with_a_trapping_worker(root: &std::path::Path, port: u16, extra: &str) -> String {
+    let script = root.join("gateway.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsh -c 'trap \"echo TERM >> {terms}\" TERM; echo $$ > {ready}.tmp; mv {ready}.tmp {ready}; while :; do sleep 0.05; done' >/dev/null 2>&1 &\nexec {SIM} \"$@\"\n",
+            terms = root.join("terms").display(),
+            ready = root.join("worker.pid").display(),
+        ),
+    )
+    .expect("write the script");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+    sim_declaration(root, "main", port, extra).replace(
+        &format!("command: {SIM}"),
+        &format!("command: {}", script.display()),
+    )
+}
+
+fn trapping_worker(daemon: &Daemon) -> i32 {
+    wait_for("the worker to trap SIGTERM", || {
+        fs::read_to_string(daemon.path().join("worker.pid"))
             .ok()?
             .trim()
             .parse()
             .ok()
+    })
+}
+
+fn stop_signals_received(daemon: &Daemon) -> String {
+    fs::read_to_string(daemon.path().join("terms")).unwrap_or_default()
+}
+
+#[test]
+fn a_leftover_that_traps_the_stop_signal_gets_it_once_then_sigkill() {
+    let port = free_base_port();
+    let daemon = Daemon::with(|root| {
+        vec![(
+            "main.yaml",
+            gateway_with_a_trapping_worker(root, port, "stop: { timeout: 1s }"),
+        )]
     });
+    daemon.wait_state("main", "running");
+    let worker = trapping_worker(&daemon);
     assert!(daemon.client(&["stop", "main"]).status.success());
     daemon.wait_state("main", "stopped");
     assert!(!alive(worker), "the worker was killed at the stop timeout");
-    let terms = fs::read_to_string(daemon.path().join("terms")).unwrap_or_default();
+    let terms = stop_signals_received(&daemon);
+    assert_eq!(
+        terms.lines().count(),
+        1,
+        "one stop signal, then SIGKILL: the worker got {terms:?}"
+    );
+}
+
+#[test]
+fn an_earlier_supervisors_leftover_gets_the_stop_signal_once_then_sigkill() {
+    let port = free_base_port();
+    let mut daemon = Daemon::with(|root| {
+        vec![(
+            "main.yaml",
+            gateway_with_a_trapping_worker(root, port, "stop: { timeout: 1s }"),
+        )]
+    });
+    daemon.wait_state("main", "running");
+    let worker = trapping_worker(&daemon);
+    daemon.signal(Signal::SIGKILL);
+    daemon.wait_exit();
+    fs::remove_file(daemon.path().join("worker.pid")).expect("forget the old worker");
+    daemon.start();
+    // Leftovers are handled before the socket answers.
+    assert!(!alive(worker), "the worker was killed at the stop timeout");
+    let terms = stop_signals_received(&daemon);
     assert_eq!(
         terms.lines().count(),
         1,

@@ -30,6 +30,8 @@ pub struct Escalation {
     kill_at: Instant,
     signalled: HashSet<(i32, u64)>,
     killed: HashSet<(i32, u64)>,
+    /// The SIGKILL warning was logged.
+    warned: bool,
 }
 
 impl Escalation {
@@ -41,6 +43,7 @@ impl Escalation {
             kill_at: Instant::now() + timeout,
             signalled: HashSet::new(),
             killed: HashSet::new(),
+            warned: false,
         }
     }
 
@@ -84,35 +87,51 @@ impl Escalation {
         }
     }
 
-    /// Wait until `find` (the living processes of the set) comes back
-    /// empty: a process seen for the first time gets the stop signal, and
-    /// everything left at the deadline SIGKILL. Gives up (with the
-    /// survivors) when processes outlive SIGKILL by [`KILL_GRACE`].
+    /// One look at the living processes of the set: a process seen for the
+    /// first time gets the stop signal, everything left once SIGKILL is due
+    /// gets SIGKILL. Says whether the set is gone, when to look again, or
+    /// that processes outlived SIGKILL by [`KILL_GRACE`] (given up on).
+    pub fn advance(&mut self, left: &[i32]) -> Progress {
+        if left.is_empty() {
+            return Progress::Gone;
+        }
+        let now = Instant::now();
+        if now >= self.kill_at + KILL_GRACE {
+            tracing::error!(label = %self.label, pids = ?left, "processes survive SIGKILL; giving up waiting for them");
+            return Progress::GaveUp;
+        }
+        if self.killing() && !self.warned {
+            tracing::warn!(label = %self.label, pids = ?left, "processes outlived the stop timeout: SIGKILL");
+            self.warned = true;
+        }
+        self.signal(left);
+        Progress::LookAgainAt(if now < self.kill_at {
+            (now + LOOK_AGAIN).min(self.kill_at)
+        } else {
+            now + LOOK_AGAIN
+        })
+    }
+
+    /// Look at `find` (the living processes of the set) until it comes back
+    /// empty (see [`Escalation::advance`]). The survivors when given up on.
     pub async fn until_gone(&mut self, mut find: impl FnMut() -> Vec<i32>) -> Result<(), Vec<i32>> {
-        let mut warned = false;
         loop {
             let left = find();
-            if left.is_empty() {
-                return Ok(());
+            match self.advance(&left) {
+                Progress::Gone => return Ok(()),
+                Progress::GaveUp => return Err(left),
+                Progress::LookAgainAt(at) => tokio::time::sleep_until(at).await,
             }
-            let now = Instant::now();
-            if now >= self.kill_at + KILL_GRACE {
-                tracing::error!(label = %self.label, pids = ?left, "processes survive SIGKILL; giving up waiting for them");
-                return Err(left);
-            }
-            if self.killing() && !warned {
-                tracing::warn!(label = %self.label, pids = ?left, "processes outlived the stop timeout: SIGKILL");
-                warned = true;
-            }
-            self.signal(&left);
-            let next = if now < self.kill_at {
-                (now + LOOK_AGAIN).min(self.kill_at)
-            } else {
-                now + LOOK_AGAIN
-            };
-            tokio::time::sleep_until(next).await;
         }
     }
+}
+
+/// Where a stop stands after one look (see [`Escalation::advance`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Gone,
+    LookAgainAt(Instant),
+    GaveUp,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! logged and kept aside in `run/unverified/`, never signalled. Every record
 //! is looked at, whether or not its declaration still exists.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,7 +17,7 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
 use crate::instance::PidRecord;
-use crate::process::{self, Escalation};
+use crate::process::{self, Escalation, Progress};
 
 /// The stop timeout of a record that says none, and whose declaration is
 /// gone (the default `stop.timeout`).
@@ -174,15 +174,23 @@ pub fn verify(text: &[u8]) -> Result<PidRecord, Unverified> {
     Ok(record)
 }
 
-/// Handle every pid record an earlier supervisor left in `<state>/run/`, in
-/// parallel: stop each verified gateway (with its declaration's stop
-/// settings in `declared`, else the record's), keep the rest aside.
+/// A verified gateway of an earlier supervisor being stopped.
+struct Leftover {
+    record: PathBuf,
+    marker: String,
+    escalation: Escalation,
+}
+
+/// Handle every pid record an earlier supervisor left in `<state>/run/`:
+/// stop each verified gateway and everything that inherited its marker
+/// (with its declaration's stop settings in `declared`, else the record's),
+/// all in parallel, and keep every other record aside. One look at the
+/// host's processes per round serves every record.
 pub async fn stop_leftovers(state_dir: &Path, declared: &HashMap<String, StopSettings>) {
-    let run = state_dir.join("run");
-    let Ok(entries) = std::fs::read_dir(&run) else {
+    let Ok(entries) = std::fs::read_dir(state_dir.join("run")) else {
         return;
     };
-    let mut tasks = Vec::new();
+    let mut leftovers = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         let file_name = entry.file_name().to_string_lossy().to_string();
@@ -192,31 +200,58 @@ pub async fn stop_leftovers(state_dir: &Path, declared: &HashMap<String, StopSet
         if !is_record {
             continue;
         }
-        let name = file_name.trim_end_matches(".json").to_string();
-        let settings = declared.get(&name).copied();
-        tasks.push(tokio::spawn(async move {
-            stop_leftover(&path, &name, settings).await
-        }));
+        let name = file_name.trim_end_matches(".json");
+        if let Some(leftover) = leftover(&path, name, declared.get(name).copied()) {
+            leftovers.push(leftover);
+        }
     }
-    for task in tasks {
-        let _ = task.await;
+    while !leftovers.is_empty() {
+        let markers: HashSet<&str> = leftovers.iter().map(|l| l.marker.as_str()).collect();
+        let mut alive: HashMap<String, Vec<i32>> = HashMap::new();
+        for pid in process::all_pids() {
+            if let Some(marker) = process::environ_var(pid, process::SPAWN_MARKER_VAR)
+                && markers.contains(marker.as_str())
+            {
+                alive.entry(marker).or_default().push(pid);
+            }
+        }
+        let mut next = None;
+        leftovers.retain_mut(|leftover| {
+            let left = alive.remove(&leftover.marker).unwrap_or_default();
+            match leftover.escalation.advance(&left) {
+                Progress::LookAgainAt(at) => {
+                    next = Some(next.map_or(at, |next: tokio::time::Instant| next.min(at)));
+                    true
+                }
+                Progress::Gone | Progress::GaveUp => {
+                    if let Err(err) = std::fs::remove_file(&leftover.record) {
+                        tracing::warn!(record = %leftover.record.display(), error = %err, "cannot remove a handled pid record");
+                    }
+                    false
+                }
+            }
+        });
+        if let Some(at) = next {
+            tokio::time::sleep_until(at).await;
+        }
     }
 }
 
-/// Handle one pid record (see [`stop_leftovers`]).
-async fn stop_leftover(path: &Path, name: &str, declared: Option<StopSettings>) {
+/// Read and verify one pid record: the gateway to stop, or None (the
+/// record was kept aside, or cannot be read).
+fn leftover(path: &Path, name: &str, declared: Option<StopSettings>) -> Option<Leftover> {
     let text = match std::fs::read(path) {
         Ok(text) => text,
         Err(err) => {
             tracing::warn!(record = %path.display(), error = %err, "cannot read a pid record: it is left as it is and nothing is signalled");
-            return;
+            return None;
         }
     };
     let record = match verify(&text) {
         Ok(record) => record,
         Err(why) => {
             keep_aside(path, &why);
-            return;
+            return None;
         }
     };
     let (signal, timeout) = declared.unwrap_or_else(|| {
@@ -231,27 +266,17 @@ async fn stop_leftover(path: &Path, name: &str, declared: Option<StopSettings>) 
             .unwrap_or(DEFAULT_STOP_TIMEOUT);
         (signal, timeout)
     });
-    // The verified gateway and every process that inherited its marker.
-    let marked = || -> Vec<i32> {
-        process::all_pids()
-            .into_iter()
-            .filter(|pid| {
-                !process::is_zombie(*pid)
-                    && process::environ_has(*pid, process::SPAWN_MARKER_VAR, &record.marker)
-            })
-            .collect()
-    };
     tracing::warn!(
         instance = name,
         pid = record.pid,
         declared = declared.is_some(),
         "a gateway of an earlier supervisor is still running: stopping it gracefully"
     );
-    let mut escalation = Escalation::begin(name, signal, timeout);
-    let _ = escalation.until_gone(marked).await;
-    if let Err(err) = std::fs::remove_file(path) {
-        tracing::warn!(record = %path.display(), error = %err, "cannot remove a handled pid record");
-    }
+    Some(Leftover {
+        record: path.to_path_buf(),
+        marker: record.marker,
+        escalation: Escalation::begin(name, signal, timeout),
+    })
 }
 
 /// Move a record that is not acted on to `run/unverified/` (the latest one
