@@ -47,8 +47,10 @@ pub async fn launch(
     )?;
     let dir = options.dir.clone();
     let env = Arc::new(options.inherited_env.clone());
-    let (handle, run) = supervisor::start(options).await?;
-    crate::signals::install(handle.clone()).map_err(DaemonError::Signals)?;
+    // Before anything is spawned: a SIGTERM during the first spawns shuts
+    // down like any other.
+    let signals = crate::signals::Signals::register().map_err(DaemonError::Signals)?;
+    let (handle, run) = supervisor::start(options, |handle| signals.route(handle.clone())).await?;
     let handler = Arc::new(ControlHandler::new(handle.clone(), dir, env));
     let server_options = ServerOptions {
         allowed_group: socket.group,

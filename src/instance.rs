@@ -139,8 +139,17 @@ impl InstanceHandle {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PidRecord {
     pub pid: i32,
+    /// Required: a record without it is never acted on. Optional here only
+    /// so such a record can be read and reported.
+    #[serde(default)]
     pub start_time: Option<u64>,
     pub marker: String,
+    /// How the gateway is to be stopped, for a record whose declaration is
+    /// gone by the time a new supervisor reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_ms: Option<u64>,
 }
 
 pub fn pid_record_path(state_dir: &Path, name: &str) -> PathBuf {
@@ -253,6 +262,8 @@ struct RunningChild {
     /// Exit of the leader, once reaped; the instance is gone when the
     /// leftovers are gone too.
     leader_exit: Option<ExitKind>,
+    /// The stop under way, once the stop signal went out.
+    stop: Option<process::Escalation>,
 }
 
 struct Actor {
@@ -382,7 +393,7 @@ impl Actor {
                     // Probe settings apply from the next probe phase; restart
                     // settings from the next decision.
                     if matches!(self.lifecycle.state, State::Running { .. }) {
-                        self.set_probes(ProbePhase::Live);
+                        self.set_probes(ProbePhase::Live).await;
                     }
                     self.handle(Event::Changed).await
                 }
@@ -408,18 +419,15 @@ impl Actor {
                         let outcome = self.spawn();
                         queue.push_back(outcome);
                     }
-                    Action::SignalStop => self.signal_all(self.stop_signal()),
-                    Action::Kill => {
-                        tracing::warn!(instance = %self.name, "stop timeout passed: sending SIGKILL to the process group");
-                        self.signal_all(Signal::SIGKILL);
-                    }
+                    Action::SignalStop => self.signal_stop(),
+                    Action::Kill => self.kill(),
                     Action::ArmTimer(kind, after) => {
                         self.timers.insert(kind, Instant::now() + after);
                     }
                     Action::CancelTimer(kind) => {
                         self.timers.remove(&kind);
                     }
-                    Action::Probes(phase) => self.set_probes(phase),
+                    Action::Probes(phase) => self.set_probes(phase).await,
                     Action::Notify(notice) => self.notify(notice),
                     Action::Forget => forget = true,
                 }
@@ -441,9 +449,12 @@ impl Actor {
             .unwrap_or(Signal::SIGTERM)
     }
 
-    fn set_probes(&mut self, phase: ProbePhase) {
+    async fn set_probes(&mut self, phase: ProbePhase) {
         if let Some(task) = self.probe_task.take() {
+            // Awaited: dropping the task kills an exec probe still running,
+            // so it is gone before the phase changes.
             task.abort();
+            let _ = task.await;
         }
         // Whatever the old task already sent is stale from here on.
         self.probe_generation += 1;
@@ -451,9 +462,19 @@ impl Actor {
             return;
         }
         let target = crate::prober::target_for(&self.config.effective);
+        // An exec probe carries the marker of the gateway it probes, so
+        // whatever it leaves behind is stopped with the gateway, also by a
+        // later supervisor reading the gateway's pid record.
+        let marker = self
+            .child
+            .as_ref()
+            .map(|child| child.marker.clone())
+            .unwrap_or_else(|| format!("{}:{}:probe", self.name, self.shared.supervisor_id));
+        let mut env = self.child_env();
+        env.insert(process::SPAWN_MARKER_VAR.to_string(), marker);
         let exec = Arc::new(crate::prober::SpawnerExec {
             spawner: self.shared.spawner.clone(),
-            env: self.child_env(),
+            env,
             cwd: Some(self.config.effective.state_dir.clone()),
         });
         self.probe_task = Some(tokio::spawn(crate::prober::run_phase(

@@ -169,8 +169,10 @@ async fn run_probe(
 }
 
 /// Exec probes run through the supervisor's one spawner (and so its one
-/// reaper), with the instance's own environment, in a process group of
-/// their own that is killed at the timeout.
+/// reaper), with the instance's own environment (the gateway's spawn marker
+/// included), in a process group of their own that is killed at the timeout,
+/// or when the attempt is dropped: the probe task aborted because its phase
+/// ended (stop, restart, liveness failure, reload, shutdown).
 pub struct SpawnerExec {
     pub spawner: crate::process::Spawner,
     pub env: crate::openclaw::EnvMap,
@@ -210,20 +212,51 @@ impl ExecRunner for SpawnerExec {
                 Ok(child) => child,
                 Err(err) => return ExecExit::SpawnFailed(err.to_string()),
             };
+            let mut group = KillOnDrop {
+                spawner: &self.spawner,
+                pid: child.pid,
+                armed: true,
+            };
             let to_exit = |exit: ExitKind| match exit {
                 ExitKind::Code(code) => ExecExit::Code(code),
                 ExitKind::Signal(signal) => ExecExit::Signal(signal),
             };
-            match tokio::time::timeout(timeout, exits_rx.recv()).await {
+            let outcome = match tokio::time::timeout(timeout, exits_rx.recv()).await {
                 Ok(Some(exit)) => to_exit(exit.exit),
                 Ok(None) => ExecExit::SpawnFailed("the reaper went away".into()),
                 Err(_) => {
-                    // Unreaped, so the group id is still ours to signal.
-                    crate::process::signal_group(child.pid, nix::sys::signal::Signal::SIGKILL);
+                    group.kill();
                     let _ = exits_rx.recv().await;
                     ExecExit::TimedOut
                 }
-            }
+            };
+            // Reaped: nothing of it to kill any more.
+            group.armed = false;
+            outcome
         })
+    }
+}
+
+/// Kills an exec probe's process group when the attempt ends without its
+/// exit (timed out, or dropped with its task).
+struct KillOnDrop<'a> {
+    spawner: &'a crate::process::Spawner,
+    pid: i32,
+    armed: bool,
+}
+
+impl KillOnDrop<'_> {
+    fn kill(&mut self) {
+        // Only while unreaped: then the group id cannot have been reused.
+        self.spawner
+            .signal_group_if_unreaped(self.pid, nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.kill();
+        }
     }
 }

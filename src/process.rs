@@ -18,6 +18,16 @@
 //!
 //! `tokio::process` is never used: its own SIGCHLD handling would race with
 //! the `waitpid(-1)` here.
+//!
+//! Once shutdown begins the spawner is closed ([`Spawner::close`]): the flag
+//! is checked under the same lock every fork holds, so nothing at all is
+//! spawned after that point. Stopping a set of processes (one stop signal
+//! each, SIGKILL at the timeout) is [`Escalation`], the one path for a
+//! gateway, its leftovers and those of an earlier supervisor.
+
+mod escalation;
+
+pub use escalation::{Escalation, Progress};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -77,6 +87,8 @@ pub enum SpawnError {
     Exec { path: PathBuf, source: io::Error },
     #[error("cannot set up the child's pipes: {0}")]
     Pipe(io::Error),
+    #[error("the supervisor is shutting down: nothing more is spawned")]
+    ShuttingDown,
 }
 
 /// Resolve a declared command the way a shell would, without a shell: a bare
@@ -144,10 +156,20 @@ pub struct SpawnedChild {
 
 type Owners = HashMap<i32, mpsc::UnboundedSender<ChildExit>>;
 
+/// What the spawner's lock guards: the owner of every unreaped child, and
+/// whether spawning has ended.
+#[derive(Default)]
+struct Registry {
+    owners: Owners,
+    closed: bool,
+    /// Processes spawned so far.
+    spawned: u64,
+}
+
 /// The one place that forks and the one place that reaps.
 #[derive(Clone)]
 pub struct Spawner {
-    owners: Arc<Mutex<Owners>>,
+    registry: Arc<Mutex<Registry>>,
 }
 
 impl Spawner {
@@ -157,16 +179,36 @@ impl Spawner {
         // Orphaned descendants come back to us instead of init, so they are
         // reaped here and an escaped one can still be found and stopped.
         nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)?;
-        let owners: Arc<Mutex<Owners>> = Arc::new(Mutex::new(HashMap::new()));
+        let registry: Arc<Mutex<Registry>> = Arc::new(Mutex::new(Registry::default()));
         let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?;
-        let reaper_owners = owners.clone();
+        let reaper_registry = registry.clone();
         tokio::spawn(async move {
-            reap_all(&reaper_owners);
+            reap_all(&reaper_registry);
             while sigchld.recv().await.is_some() {
-                reap_all(&reaper_owners);
+                reap_all(&reaper_registry);
             }
         });
-        Ok(Spawner { owners })
+        Ok(Spawner { registry })
+    }
+
+    /// End spawning for good (shutdown has begun): every later
+    /// [`Spawner::spawn`] answers [`SpawnError::ShuttingDown`]. Reaping goes
+    /// on. Logged under the fork lock, with the number of processes spawned
+    /// until then, so the log shows exactly where spawning ended.
+    pub fn close(&self, why: &str) {
+        let mut registry = lock(&self.registry);
+        if !registry.closed {
+            registry.closed = true;
+            tracing::info!(
+                spawned = registry.spawned,
+                "{why}: shutting down: nothing more is spawned"
+            );
+        }
+    }
+
+    /// Whether [`Spawner::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.registry).closed
     }
 
     /// Spawn `spec` as the leader of a new process group; its exit will be
@@ -193,14 +235,18 @@ impl Spawner {
         }
         // Held across fork and registration: the reaper takes this lock
         // before it calls waitpid, so it cannot reap an unregistered child.
-        let mut owners = lock(&self.owners);
+        let mut registry = lock(&self.registry);
+        if registry.closed {
+            return Err(SpawnError::ShuttingDown);
+        }
         let mut child = command.spawn().map_err(|source| SpawnError::Exec {
             path: spec.program.clone(),
             source,
         })?;
         let pid = child.id() as i32;
-        owners.insert(pid, exits);
-        drop(owners);
+        registry.owners.insert(pid, exits);
+        registry.spawned += 1;
+        drop(registry);
         let stdout = child
             .stdout
             .take()
@@ -224,30 +270,46 @@ impl Spawner {
 
     /// Forget the owner of a pid (after its exit was delivered).
     pub fn forget(&self, pid: i32) {
-        lock(&self.owners).remove(&pid);
+        lock(&self.registry).owners.remove(&pid);
     }
 
     /// Pids currently registered (spawned and not yet reaped).
     pub fn registered(&self) -> Vec<i32> {
-        lock(&self.owners).keys().copied().collect()
+        lock(&self.registry).owners.keys().copied().collect()
+    }
+
+    /// Whether `pid` is a child of ours not reaped yet (so its pid cannot
+    /// have been reused).
+    pub fn is_registered(&self, pid: i32) -> bool {
+        lock(&self.registry).owners.contains_key(&pid)
+    }
+
+    /// Signal the group led by a child of ours, only while it is not reaped
+    /// yet: under the reaper's lock, so its pid (the group id) cannot be
+    /// reused meanwhile. False when it was reaped already.
+    pub fn signal_group_if_unreaped(&self, pid: i32, signal: Signal) -> bool {
+        let registry = lock(&self.registry);
+        registry.owners.contains_key(&pid) && signal_group(pid, signal)
     }
 }
 
-fn lock(owners: &Mutex<Owners>) -> std::sync::MutexGuard<'_, Owners> {
-    // A panic while holding this lock cannot leave the map inconsistent
-    // (every operation is a single insert/remove), so poisoning is ignored.
-    owners
+fn lock(registry: &Mutex<Registry>) -> std::sync::MutexGuard<'_, Registry> {
+    // A panic while holding this lock cannot leave the registry inconsistent
+    // (every operation is a single insert/remove or flag), so poisoning is
+    // ignored.
+    registry
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn reap_all(owners: &Mutex<Owners>) {
-    let mut owners = lock(owners);
+fn reap_all(registry: &Mutex<Registry>) {
+    let mut registry = lock(registry);
+    let owners = &mut registry.owners;
     loop {
         match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => deliver(&mut owners, pid, ExitKind::Code(code)),
+            Ok(WaitStatus::Exited(pid, code)) => deliver(owners, pid, ExitKind::Code(code)),
             Ok(WaitStatus::Signaled(pid, signal, _)) => {
-                deliver(&mut owners, pid, ExitKind::Signal(signal as i32))
+                deliver(owners, pid, ExitKind::Signal(signal as i32))
             }
             Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
             Ok(_) => continue,
@@ -277,11 +339,6 @@ pub fn signal_group(pgid: i32, signal: Signal) -> bool {
     !matches!(killpg(Pid::from_raw(pgid), signal), Err(Errno::ESRCH))
 }
 
-/// Whether any process of the group is left (zombies included until reaped).
-pub fn group_alive(pgid: i32) -> bool {
-    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
-}
-
 /// Signal one pid, but only if it is still the process that started at
 /// `start_time`: pids are reused.
 pub fn signal_if_same(pid: i32, start_time: Option<u64>, signal: Signal) -> bool {
@@ -289,14 +346,6 @@ pub fn signal_if_same(pid: i32, start_time: Option<u64>, signal: Signal) -> bool
         return false;
     }
     kill(Pid::from_raw(pid), signal).is_ok()
-}
-
-/// Whether a pid exists and is the process that started at `start_time`.
-pub fn is_same_process(pid: i32, start_time: Option<u64>) -> bool {
-    match process_start_time(pid) {
-        Some(actual) => start_time.is_none_or(|expected| expected == actual),
-        None => false,
-    }
 }
 
 /// `/proc/<pid>/stat` parsed past the command name (which may hold spaces).
@@ -394,13 +443,15 @@ pub fn environ_has(pid: i32, var: &str, value: &str) -> bool {
         .any(|entry| entry == wanted.as_bytes())
 }
 
-/// Living (not zombie) processes among `candidates` that carry `marker`.
-pub fn marked_processes(candidates: &[i32], marker: &str) -> Vec<i32> {
-    candidates
-        .iter()
-        .copied()
-        .filter(|pid| !is_zombie(*pid) && environ_has(*pid, SPAWN_MARKER_VAR, marker))
-        .collect()
+/// The value of `var` in the process's environment (none for a zombie,
+/// whose environment is gone, or a process we may not read).
+pub fn environ_var(pid: i32, var: &str) -> Option<String> {
+    let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{var}=");
+    environ
+        .split(|byte| *byte == 0)
+        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+        .map(|value| String::from_utf8_lossy(value).into_owned())
 }
 
 /// TCP states in `/proc/net/tcp{,6}` (`st`).

@@ -1,35 +1,58 @@
 //! Signals to the supervisor itself: SIGTERM and SIGINT shut down
 //! gracefully, SIGHUP rescans the declarations.
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::supervisor::SupervisorHandle;
 
-/// Route the supervisor's own signals to its loop. A second SIGTERM or
-/// SIGINT while shutting down is ignored: the stop of every gateway is
-/// already bounded by its stop timeout.
-pub fn install(handle: SupervisorHandle) -> std::io::Result<()> {
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                Some(()) = terminate.recv() => {
-                    tracing::info!("SIGTERM: shutting down");
-                    handle.shutdown();
+/// The supervisor's own signals, taken over before anything is spawned: a
+/// SIGTERM in the middle of the first spawns is a shutdown like any other
+/// (not the default action, which would leave the gateways spawned so far
+/// running without a supervisor).
+pub struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    /// Take over SIGTERM, SIGINT and SIGHUP from now on; what arrives before
+    /// [`Signals::route`] waits for it.
+    pub fn register() -> std::io::Result<Signals> {
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Route the signals to the supervisor. A second SIGTERM or SIGINT while
+    /// shutting down is ignored: the stop of every gateway is already
+    /// bounded by its stop timeout.
+    pub fn route(self, handle: SupervisorHandle) {
+        let Signals {
+            mut terminate,
+            mut interrupt,
+            mut hangup,
+        } = self;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    Some(()) = terminate.recv() => handle.shutdown_because("SIGTERM"),
+                    Some(()) = interrupt.recv() => handle.shutdown_because("SIGINT"),
+                    Some(()) = hangup.recv() => {
+                        tracing::info!("SIGHUP: rescanning the declarations");
+                        handle.request_reload();
+                    }
+                    else => break,
                 }
-                Some(()) = interrupt.recv() => {
-                    tracing::info!("SIGINT: shutting down");
-                    handle.shutdown();
-                }
-                Some(()) = hangup.recv() => {
-                    tracing::info!("SIGHUP: rescanning the declarations");
-                    handle.request_reload();
-                }
-                else => break,
             }
-        }
-    });
+        });
+    }
+}
+
+/// Route the supervisor's own signals to its loop from now on.
+pub fn install(handle: SupervisorHandle) -> std::io::Result<()> {
+    Signals::register()?.route(handle);
     Ok(())
 }

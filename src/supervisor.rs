@@ -36,9 +36,7 @@ pub use handle::{
 /// some (a `dropped` event). Allocated whole up front.
 const EVENTS_BUFFER: usize = 512;
 
-pub use state::{
-    INTENT_RETRY, Intent, IntentSaver, stop_leftover, write_atomically, write_atomically_unsynced,
-};
+pub use state::{INTENT_RETRY, Intent, IntentSaver, write_atomically, write_atomically_unsynced};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -98,10 +96,12 @@ pub struct Supervisor {
 }
 
 /// Prepare the supervisor: read and check the declarations, stop leftovers
-/// of an earlier supervisor, start the instances. Returns the handle and the
-/// future that runs the loop until shutdown.
+/// of an earlier supervisor, start the instances. `early` gets the handle
+/// before anything is stopped or spawned (to route signals to it). Returns
+/// the handle and the future that runs the loop until shutdown.
 pub async fn start(
     options: Options,
+    early: impl FnOnce(&SupervisorHandle),
 ) -> Result<(SupervisorHandle, impl std::future::Future<Output = ()>), SupervisorError> {
     let scan = resolution::scan(&options.dir, &options.inherited_env);
     if !scan.file_errors.is_empty() {
@@ -117,6 +117,12 @@ pub async fn start(
     let (notices_tx, notices_rx) = mpsc::unbounded_channel();
     let (messages_tx, messages_rx) = mpsc::unbounded_channel();
     let (events, _) = broadcast::channel(EVENTS_BUFFER);
+    let handle = SupervisorHandle {
+        messages: messages_tx.clone(),
+        events: events.clone(),
+        spawner: spawner.clone(),
+    };
+    early(&handle);
     let shared = Shared {
         spawner,
         log_sink,
@@ -125,22 +131,19 @@ pub async fn start(
         notices: notices_tx,
         supervisor_id: format!("{}.{}", std::process::id(), unix_ms(SystemTime::now())),
     };
-    // Leftovers of an earlier supervisor go first, all in parallel.
-    let leftovers: Vec<_> = scan
+    // Leftovers of an earlier supervisor go first, all in parallel: every
+    // record, declared or not.
+    let declared: HashMap<String, state::StopSettings> = scan
         .effective
         .iter()
         .map(|effective| {
-            let state_dir = options.state_dir.clone();
-            let name = effective.name.clone();
             let signal = process::parse_signal(&effective.declaration.stop.signal)
                 .unwrap_or(Signal::SIGTERM);
             let timeout = effective.declaration.stop.timeout.get();
-            tokio::spawn(async move { stop_leftover(&state_dir, &name, signal, timeout).await })
+            (effective.name.clone(), (signal, timeout))
         })
         .collect();
-    for task in leftovers {
-        let _ = task.await;
-    }
+    state::stop_leftovers(&options.state_dir, &declared).await;
     let intent = Intent::load(&options.state_dir);
     let intent_dir = options.state_dir.clone();
     let mut supervisor = Supervisor {
@@ -164,10 +167,6 @@ pub async fn start(
     for effective in scan.effective {
         supervisor.add(effective);
     }
-    let handle = SupervisorHandle {
-        messages: messages_tx,
-        events,
-    };
     match DirWatcher::start(
         &supervisor.options.dir,
         supervisor.options.watch,

@@ -4,14 +4,14 @@
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
 
 use super::{Actor, ERROR_LINES, PidRecord, RunningChild, SPAWN_COUNTER, pid_record_path};
 use crate::lifecycle::{Event, State};
 use crate::prober::ProbesReport;
-use crate::process::{self, ChildExit, ExitKind, SpawnSpec};
+use crate::process::{self, ChildExit, Escalation, ExitKind, SpawnError, SpawnSpec};
 
 impl Actor {
     pub(super) fn spawn(&mut self) -> Event {
@@ -62,11 +62,14 @@ impl Actor {
             cwd: Some(effective.state_dir.clone()),
             capture_output: true,
         };
-        let child = self
-            .shared
-            .spawner
-            .spawn(&spec, self.exits_tx.clone())
-            .map_err(|err| err.to_string())?;
+        let child = match self.shared.spawner.spawn(&spec, self.exits_tx.clone()) {
+            Ok(child) => child,
+            Err(err @ SpawnError::ShuttingDown) => {
+                tracing::info!(instance = %self.name, "not spawned: the supervisor is shutting down");
+                return Err(err.to_string());
+            }
+            Err(err) => return Err(err.to_string()),
+        };
         tracing::info!(instance = %self.name, pid = child.pid, "spawned");
         let mut captures = Vec::new();
         if let Some(stdout) = child.stdout {
@@ -79,6 +82,16 @@ impl Actor {
             pid: child.pid,
             start_time: child.start_time,
             marker: marker.clone(),
+            stop_signal: Some(self.stop_signal().as_str().to_string()),
+            stop_timeout_ms: Some(
+                self.config
+                    .effective
+                    .declaration
+                    .stop
+                    .timeout
+                    .get()
+                    .as_millis() as u64,
+            ),
         };
         if let Err(err) = write_pid_record(&self.shared.state_dir, &self.name, &record) {
             tracing::warn!(instance = %self.name, error = %err, "cannot record the child's pid");
@@ -88,6 +101,7 @@ impl Actor {
             marker,
             leader_exit: None,
             captures,
+            stop: None,
         });
         self.spawned_at = Some(SystemTime::now());
         self.last_error = None;
@@ -97,24 +111,74 @@ impl Actor {
         Ok(())
     }
 
-    /// Signal the group and every escaped descendant.
-    pub(super) fn signal_all(&self, signal: Signal) {
-        let Some(child) = &self.child else {
+    /// The stop signal, once, to every process of the child (the lifecycle
+    /// asked for a stop): the beginning of its one [`Escalation`].
+    pub(super) fn signal_stop(&mut self) {
+        let Some(child) = self.child.as_ref() else {
             return;
         };
-        // While the leader is unreaped its pid (= the group id) cannot be
-        // reused; after that, only processes carrying our marker are signalled.
-        if child.leader_exit.is_none()
-            || process::process_group_of(child.pid).is_some_and(|g| g == child.pid)
-        {
-            process::signal_group(child.pid, signal);
+        let members = self.members(child);
+        if let Some(escalation) = self.escalation() {
+            escalation.signal(&members);
         }
-        for pid in process::marked_processes(&self.orphans(), &child.marker) {
-            if pid != child.pid {
-                let start = process::process_start_time(pid);
-                process::signal_if_same(pid, start, signal);
+    }
+
+    /// SIGKILL to every process of the child (the stop timeout passed).
+    pub(super) fn kill(&mut self) {
+        let Some(child) = self.child.as_ref() else {
+            return;
+        };
+        let members = self.members(child);
+        let leader = child.pid;
+        tracing::warn!(instance = %self.name, "stop timeout passed: sending SIGKILL to the process group");
+        // The group too, while its leader is unreaped: a process forked
+        // since the members were listed is in it.
+        self.shared
+            .spawner
+            .signal_group_if_unreaped(leader, Signal::SIGKILL);
+        if let Some(escalation) = self.escalation() {
+            escalation.kill(&members);
+        }
+    }
+
+    /// The current child's stop, begun now if it has not begun yet.
+    fn escalation(&mut self) -> Option<&mut Escalation> {
+        let name = self.name.clone();
+        let signal = self.stop_signal();
+        let timeout = self.config.effective.declaration.stop.timeout.get();
+        let child = self.child.as_mut()?;
+        Some(
+            child
+                .stop
+                .get_or_insert_with(|| Escalation::begin(&name, signal, timeout)),
+        )
+    }
+
+    /// Every living process of the child: the leader's tree while it is
+    /// unreaped, and the supervisor's orphaned children that carry the
+    /// child's marker (or are in its group while no process holds the
+    /// leader's pid, so the group id cannot be someone else's), with their
+    /// trees.
+    pub(super) fn members(&self, child: &RunningChild) -> Vec<i32> {
+        let mut pids = Vec::new();
+        // Its exit may be waiting in the channel: only while the reaper has
+        // not reaped it is the pid surely still the leader.
+        if child.leader_exit.is_none() && self.shared.spawner.is_registered(child.pid) {
+            pids.extend(process::process_tree(child.pid));
+        }
+        let leader_gone =
+            child.leader_exit.is_some() && process::process_start_time(child.pid).is_none();
+        for orphan in self.orphans() {
+            let ours = process::environ_has(orphan, process::SPAWN_MARKER_VAR, &child.marker)
+                || (leader_gone && process::process_group_of(orphan) == Some(child.pid));
+            if ours {
+                pids.extend(process::process_tree(orphan));
             }
         }
+        pids.sort_unstable();
+        pids.dedup();
+        pids.retain(|pid| !process::is_zombie(*pid));
+        pids
     }
 
     /// The supervisor's children that the spawner did not start: descendants
@@ -132,12 +196,6 @@ impl Actor {
             .into_iter()
             .filter(|pid| !spawned.contains(pid))
             .collect()
-    }
-
-    /// Whether any process of the current child is left besides the leader.
-    pub(super) fn leftovers(&self, child: &RunningChild) -> bool {
-        process::group_alive(child.pid)
-            || !process::marked_processes(&self.orphans(), &child.marker).is_empty()
     }
 
     /// The leader was reaped: make sure nothing of the instance is left,
@@ -176,42 +234,27 @@ impl Actor {
     }
 
     /// Stop what the leader left behind (workers, grandchildren, escaped
-    /// descendants): the stop signal, the stop timeout, then SIGKILL. Waits
-    /// until every one of them is gone.
+    /// descendants) and wait until every one of them is gone. During a stop
+    /// this goes on with the stop's own escalation (no second stop signal,
+    /// SIGKILL at the stop's deadline); after a crash it begins one now.
     pub(super) async fn clean_up_leftovers(&mut self) {
         let Some(child) = self.child.as_ref() else {
             return;
         };
-        if !self.leftovers(child) {
+        if self.members(child).is_empty() {
             return;
         }
-        let stop_timeout = self.config.effective.declaration.stop.timeout.get();
-        let mut signal = self.stop_signal();
-        let mut deadline = Instant::now() + stop_timeout;
-        let mut killed = false;
-        loop {
-            self.signal_all(signal);
-            // Orphans come back to us and are reaped by the reaper; this
-            // bounded wait only watches for the group to empty.
-            let poll_until = Instant::now() + Duration::from_millis(200);
-            while Instant::now() < poll_until {
-                match self.child.as_ref() {
-                    Some(child) if self.leftovers(child) => {
-                        tokio::time::sleep(Duration::from_millis(10)).await
-                    }
-                    _ => return,
-                }
-            }
-            if Instant::now() >= deadline {
-                if killed {
-                    tracing::error!(instance = %self.name, "processes survive SIGKILL; giving up waiting for them");
-                    return;
-                }
-                tracing::warn!(instance = %self.name, "leftover processes outlived the stop timeout: SIGKILL");
-                signal = Signal::SIGKILL;
-                killed = true;
-                deadline = Instant::now() + Duration::from_secs(10);
-            }
+        let mut escalation = match self.child.as_mut().and_then(|c| c.stop.take()) {
+            Some(escalation) => escalation,
+            None => Escalation::begin(
+                &self.name,
+                self.stop_signal(),
+                self.config.effective.declaration.stop.timeout.get(),
+            ),
+        };
+        if let Some(child) = self.child.as_ref() {
+            tracing::debug!(instance = %self.name, "the gateway left processes behind: stopping them");
+            let _ = escalation.until_gone(|| self.members(child)).await;
         }
     }
 }

@@ -109,6 +109,8 @@ pub enum ControlCommand {
 pub struct SupervisorHandle {
     pub(super) messages: mpsc::UnboundedSender<Message>,
     pub(super) events: broadcast::Sender<EventRecord>,
+    /// Closed the moment shutdown is asked for, before the loop hears of it.
+    pub(super) spawner: crate::process::Spawner,
 }
 
 impl SupervisorHandle {
@@ -159,7 +161,16 @@ impl SupervisorHandle {
         let _ = self.messages.send(Message::Reload { reply: None });
     }
 
+    /// Begin the shutdown (a `shutdown` request).
     pub fn shutdown(&self) {
+        self.shutdown_because("shutdown requested");
+    }
+
+    /// Begin the shutdown: nothing is spawned from this call on (the
+    /// spawner is closed here, not when the loop gets to the message), then
+    /// the loop stops every instance.
+    pub fn shutdown_because(&self, why: &str) {
+        self.spawner.close(why);
         let _ = self.messages.send(Message::Shutdown);
     }
 

@@ -1,8 +1,14 @@
 //! What the supervisor keeps on disk: the operator's intent (atomically
 //! written), and the pid records that let a new supervisor stop a gateway an
 //! earlier one left running.
+//!
+//! A record is acted on only when the process it names is provably the
+//! gateway it recorded: the pid is alive, started at the recorded time, and
+//! carries the recorded spawn marker in its environment. Anything else is
+//! logged and kept aside in `run/unverified/`, never signalled. Every record
+//! is looked at, whether or not its declaration still exists.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,8 +16,12 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
-use crate::instance::{self, PidRecord};
-use crate::process;
+use crate::instance::PidRecord;
+use crate::process::{self, Escalation, Progress};
+
+/// The stop timeout of a record that says none, and whose declaration is
+/// gone (the default `stop.timeout`).
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The operator's intent, kept across supervisor restarts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -25,11 +35,38 @@ impl Intent {
         state_dir.join("intent.json")
     }
 
+    /// The saved intent. One that cannot be read is reported (never
+    /// dropped silently: a stop by hand would be lost with it) and an
+    /// unparsable one is copied to `intent.json.unreadable` for the operator.
     pub fn load(state_dir: &Path) -> Intent {
-        std::fs::read(Self::path(state_dir))
-            .ok()
-            .and_then(|text| serde_json::from_slice(&text).ok())
-            .unwrap_or_default()
+        let path = Self::path(state_dir);
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Intent::default(),
+            Err(err) => {
+                tracing::error!(path = %path.display(), error = %err, "cannot read the operator's intent: instances stopped by hand may start; stop them again");
+                return Intent::default();
+            }
+        };
+        match serde_json::from_slice(&text) {
+            Ok(intent) => intent,
+            Err(err) => {
+                let kept = state_dir.join("intent.json.unreadable");
+                match write_atomically(&kept, &text) {
+                    Ok(()) => tracing::warn!(
+                        error = %err,
+                        "the operator's intent (intent.json) is unreadable; a copy is kept at {}: instances stopped by hand may start; stop them again",
+                        kept.display()
+                    ),
+                    Err(copy_err) => tracing::error!(
+                        error = %err,
+                        "the operator's intent (intent.json) is unreadable and no copy could be kept at {} ({copy_err}): instances stopped by hand may start; stop them again",
+                        kept.display()
+                    ),
+                }
+                Intent::default()
+            }
+        }
     }
 
     pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
@@ -169,54 +206,189 @@ fn tempfile_in(dir: &Path, path: &Path) -> std::io::Result<(PathBuf, std::fs::Fi
     Ok((temp, file))
 }
 
-/// Stop a gateway left running by an earlier supervisor for this instance,
-/// before a second one is spawned. It is not our child, so its end is
-/// watched by polling (bounded by the stop timeout, then SIGKILL).
-pub async fn stop_leftover(state_dir: &Path, name: &str, stop_signal: Signal, timeout: Duration) {
-    let path = instance::pid_record_path(state_dir, name);
-    let Some(record) = std::fs::read(&path)
-        .ok()
-        .and_then(|text| serde_json::from_slice::<PidRecord>(&text).ok())
-    else {
+/// How to stop an instance's gateway: its declared stop signal and timeout.
+pub type StopSettings = (Signal, Duration);
+
+/// Why a pid record is not acted on.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Unverified {
+    #[error("it is not a pid record ({0})")]
+    Unreadable(String),
+    #[error("it has no start time, so pid {0} cannot be told from a reused one")]
+    NoStartTime(i32),
+    #[error("it has no spawn marker")]
+    NoMarker,
+    #[error("pid {0} cannot be a gateway of ours")]
+    ImpossiblePid(i32),
+    #[error("no process {0} is running (the gateway is gone)")]
+    Gone(i32),
+    #[error("process {pid} started at {actual}, not at {recorded} (the pid was reused)")]
+    OtherStart {
+        pid: i32,
+        recorded: u64,
+        actual: u64,
+    },
+    #[error("process {0} does not carry the recorded spawn marker")]
+    Unmarked(i32),
+}
+
+/// A record that names a living gateway of an earlier supervisor: pid,
+/// start time and spawn marker all match.
+pub fn verify(text: &[u8]) -> Result<PidRecord, Unverified> {
+    let record: PidRecord =
+        serde_json::from_slice(text).map_err(|err| Unverified::Unreadable(err.to_string()))?;
+    let pid = record.pid;
+    let recorded = record.start_time.ok_or(Unverified::NoStartTime(pid))?;
+    if record.marker.is_empty() {
+        return Err(Unverified::NoMarker);
+    }
+    if pid <= 1 || pid == std::process::id() as i32 {
+        return Err(Unverified::ImpossiblePid(pid));
+    }
+    let actual = process::process_start_time(pid)
+        .filter(|_| !process::is_zombie(pid))
+        .ok_or(Unverified::Gone(pid))?;
+    if actual != recorded {
+        return Err(Unverified::OtherStart {
+            pid,
+            recorded,
+            actual,
+        });
+    }
+    if !process::environ_has(pid, process::SPAWN_MARKER_VAR, &record.marker) {
+        return Err(Unverified::Unmarked(pid));
+    }
+    Ok(record)
+}
+
+/// A verified gateway of an earlier supervisor being stopped.
+struct Leftover {
+    record: PathBuf,
+    marker: String,
+    escalation: Escalation,
+}
+
+/// Handle every pid record an earlier supervisor left in `<state>/run/`:
+/// stop each verified gateway and everything that inherited its marker
+/// (with its declaration's stop settings in `declared`, else the record's),
+/// all in parallel, and keep every other record aside. One look at the
+/// host's processes per round serves every record.
+pub async fn stop_leftovers(state_dir: &Path, declared: &HashMap<String, StopSettings>) {
+    let Ok(entries) = std::fs::read_dir(state_dir.join("run")) else {
         return;
     };
-    let marked = |pid: i32| {
-        process::environ_has(pid, process::SPAWN_MARKER_VAR, &record.marker)
-            || (pid == record.pid && process::is_same_process(pid, record.start_time))
-    };
-    let alive = || -> Vec<i32> {
-        process::all_pids()
-            .into_iter()
-            .filter(|pid| !process::is_zombie(*pid) && marked(*pid))
-            .collect()
-    };
-    let mut left = alive();
-    if !left.is_empty() {
-        tracing::warn!(instance = name, pids = ?left, "a gateway of an earlier supervisor is still running: stopping it gracefully");
-        let mut signal = stop_signal;
-        let mut deadline = tokio::time::Instant::now() + timeout;
-        let mut killed = false;
-        loop {
-            for pid in &left {
-                process::signal_if_same(*pid, process::process_start_time(*pid), signal);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            left = alive();
-            if left.is_empty() {
-                break;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                if killed {
-                    tracing::error!(instance = name, pids = ?left, "processes of an earlier supervisor survive SIGKILL");
-                    break;
-                }
-                signal = Signal::SIGKILL;
-                killed = true;
-                deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            }
+    let mut leftovers = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let file_name = entry.file_name().to_string_lossy().to_string();
+        let is_record = entry.file_type().is_ok_and(|t| t.is_file())
+            && !file_name.starts_with('.')
+            && file_name.ends_with(".json");
+        if !is_record {
+            continue;
+        }
+        let name = file_name.trim_end_matches(".json");
+        if let Some(leftover) = leftover(&path, name, declared.get(name).copied()) {
+            leftovers.push(leftover);
         }
     }
-    let _ = std::fs::remove_file(path);
+    while !leftovers.is_empty() {
+        let markers: HashSet<&str> = leftovers.iter().map(|l| l.marker.as_str()).collect();
+        let mut alive: HashMap<String, Vec<i32>> = HashMap::new();
+        for pid in process::all_pids() {
+            if let Some(marker) = process::environ_var(pid, process::SPAWN_MARKER_VAR)
+                && markers.contains(marker.as_str())
+            {
+                alive.entry(marker).or_default().push(pid);
+            }
+        }
+        let mut next = None;
+        leftovers.retain_mut(|leftover| {
+            let left = alive.remove(&leftover.marker).unwrap_or_default();
+            match leftover.escalation.advance(&left) {
+                Progress::LookAgainAt(at) => {
+                    next = Some(next.map_or(at, |next: tokio::time::Instant| next.min(at)));
+                    true
+                }
+                Progress::Gone | Progress::GaveUp => {
+                    if let Err(err) = std::fs::remove_file(&leftover.record) {
+                        tracing::warn!(record = %leftover.record.display(), error = %err, "cannot remove a handled pid record");
+                    }
+                    false
+                }
+            }
+        });
+        if let Some(at) = next {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+}
+
+/// Read and verify one pid record: the gateway to stop, or None (the
+/// record was kept aside, or cannot be read).
+fn leftover(path: &Path, name: &str, declared: Option<StopSettings>) -> Option<Leftover> {
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(err) => {
+            tracing::warn!(record = %path.display(), error = %err, "cannot read a pid record: it is left as it is and nothing is signalled");
+            return None;
+        }
+    };
+    let record = match verify(&text) {
+        Ok(record) => record,
+        Err(why) => {
+            keep_aside(path, &why);
+            return None;
+        }
+    };
+    let (signal, timeout) = declared.unwrap_or_else(|| {
+        let signal = record
+            .stop_signal
+            .as_deref()
+            .and_then(process::parse_signal)
+            .unwrap_or(Signal::SIGTERM);
+        let timeout = record
+            .stop_timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
+        (signal, timeout)
+    });
+    tracing::warn!(
+        instance = name,
+        pid = record.pid,
+        declared = declared.is_some(),
+        "a gateway of an earlier supervisor is still running: stopping it gracefully"
+    );
+    Some(Leftover {
+        record: path.to_path_buf(),
+        marker: record.marker,
+        escalation: Escalation::begin(name, signal, timeout),
+    })
+}
+
+/// Move a record that is not acted on to `run/unverified/` (the latest one
+/// per name), saying why.
+fn keep_aside(path: &Path, why: &Unverified) {
+    let Some(file_name) = path.file_name() else {
+        return;
+    };
+    let aside = path.parent().unwrap_or(Path::new(".")).join("unverified");
+    let target = aside.join(file_name);
+    let moved = std::fs::create_dir_all(&aside).and_then(|()| std::fs::rename(path, &target));
+    match moved {
+        Ok(()) => tracing::warn!(
+            record = %path.display(),
+            kept = %target.display(),
+            reason = %why,
+            "a pid record that does not match a gateway of ours is kept aside; nothing is signalled"
+        ),
+        Err(err) => tracing::warn!(
+            record = %path.display(),
+            reason = %why,
+            error = %err,
+            "a pid record that does not match a gateway of ours cannot be moved aside; nothing is signalled"
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -282,5 +454,70 @@ mod tests {
                 .collect();
             assert_eq!(names, vec!["main.json".to_string()], "{label}");
         }
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_verified_only_when_pid_start_time_and_marker_all_match() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .env(process::SPAWN_MARKER_VAR, "m:1:0")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let start = process::process_start_time(pid).unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let gone_pid = gone.id() as i32;
+        gone.wait().unwrap();
+        let record = |pid: i32, start: &str, marker: &str| {
+            format!(r#"{{"pid": {pid}, "start_time": {start}, "marker": "{marker}"}}"#)
+        };
+        let start_text = start.to_string();
+        let rows: Vec<(String, Result<(), Unverified>)> = vec![
+            (record(pid, &start_text, "m:1:0"), Ok(())),
+            (
+                record(pid, "null", "m:1:0"),
+                Err(Unverified::NoStartTime(pid)),
+            ),
+            (
+                format!(r#"{{"pid": {pid}, "marker": "m:1:0"}}"#),
+                Err(Unverified::NoStartTime(pid)),
+            ),
+            (record(pid, &start_text, ""), Err(Unverified::NoMarker)),
+            (
+                record(1, &start_text, "m:1:0"),
+                Err(Unverified::ImpossiblePid(1)),
+            ),
+            (
+                record(gone_pid, &start_text, "m:1:0"),
+                Err(Unverified::Gone(gone_pid)),
+            ),
+            (
+                record(pid, &(start + 1).to_string(), "m:1:0"),
+                Err(Unverified::OtherStart {
+                    pid,
+                    recorded: start + 1,
+                    actual: start,
+                }),
+            ),
+            (
+                record(pid, &start_text, "m:1:1"),
+                Err(Unverified::Unmarked(pid)),
+            ),
+        ];
+        for (text, expected) in rows {
+            let got = verify(text.as_bytes()).map(|_| ());
+            assert_eq!(got, expected, "{text}");
+        }
+        assert!(matches!(
+            verify(b"not json"),
+            Err(Unverified::Unreadable(_))
+        ));
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

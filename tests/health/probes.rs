@@ -229,3 +229,63 @@ fn relaunched_after(daemon: &Daemon, command: &[&str], old: i32) {
     assert_eq!(restarts(&main), 1, "{main}");
     assert_eq!(main["last_exit"]["code"], 0, "{main}");
 }
+
+/// The living exec probe processes (`sleep 777`) this test's supervisor runs.
+fn sleep_probes(daemon: &Daemon) -> Vec<i32> {
+    tagged(&daemon.tag)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmd| cmd.ends_with(b"sleep\x00777\x00"))
+        })
+        .collect()
+}
+
+/// One running `sleep 777` probe, which carries the spawn marker.
+fn one_probe(daemon: &Daemon, other_than: &[i32]) -> i32 {
+    let pid = wait_for("an exec probe to run", || {
+        sleep_probes(daemon)
+            .into_iter()
+            .find(|pid| !other_than.contains(pid))
+    });
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    assert!(
+        environ
+            .split(|b| *b == 0)
+            .any(|entry| entry.starts_with(b"OPENCLAW_SUPERVISOR_SPAWN=")),
+        "the probe carries the spawn marker"
+    );
+    pid
+}
+
+fn gone(pid: i32) -> bool {
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn exec_probes_are_killed_and_reaped_when_their_phase_ends() {
+    let (mut daemon, _) = Daemon::gateways(&[(
+        "main",
+        "probes:\n  startup: { every: 100ms, timeout: 20s }\n  liveness: { exec: [sleep, \"777\"], timeout: 1h }",
+    )]);
+    daemon.wait_state("main", "running");
+    let first = one_probe(&daemon, &[]);
+    let old = daemon.instance_pid("main");
+    assert!(daemon.client(&["restart", "main"]).status.success());
+    daemon.wait_new_pid("main", old);
+    assert!(!alive(first), "a restart kills the probe of the last phase");
+    wait_for("the probe to be reaped", || gone(first).then_some(()));
+    daemon.wait_state("main", "running");
+    let second = one_probe(&daemon, &[first]);
+    assert!(daemon.client(&["stop", "main"]).status.success());
+    daemon.wait_state("main", "stopped");
+    assert!(!alive(second), "a stop kills the probe");
+    wait_for("the probe to be reaped", || gone(second).then_some(()));
+    assert!(daemon.client(&["start", "main"]).status.success());
+    daemon.wait_state("main", "running");
+    let third = one_probe(&daemon, &[first, second]);
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(daemon.wait_exit().success());
+    assert!(!alive(third), "shutdown kills the probe");
+    assert!(sleep_probes(&daemon).is_empty());
+}
