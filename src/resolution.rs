@@ -49,7 +49,7 @@ pub fn scan(dir: &Path, env: &EnvMap) -> Scan {
 }
 
 fn split(report: Report) -> Scan {
-    let mut file_errors: Vec<FileError> = report
+    let file_errors: Vec<FileError> = report
         .file_errors
         .iter()
         .map(|err| FileError {
@@ -58,17 +58,7 @@ fn split(report: Report) -> Scan {
             reason: err.to_string(),
         })
         .collect();
-    let mut effective = Vec::new();
-    for instance in report.effective {
-        match crate::probe::effective_probes(&instance.declaration.probes) {
-            Ok(_) => effective.push(instance),
-            Err(err) => file_errors.push(FileError {
-                file: instance.file.clone(),
-                name: Some(instance.name.clone()),
-                reason: format!("{}: {err}", instance.file.display()),
-            }),
-        }
-    }
+    let effective = report.effective;
     Scan {
         effective,
         file_errors,

@@ -280,6 +280,31 @@ fn a_broken_file_exits_2_naming_file_line_column_and_key_and_the_rest_is_checked
 }
 
 #[test]
+fn a_probe_block_start_would_refuse_is_refused_by_check_too() {
+    // `failures` has no meaning for the startup probe: the daemon refused
+    // it while `check` passed it (two sets of probe rules that disagreed).
+    let home = home();
+    let dir = home.path().join("sup");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("main.yaml"),
+        "port: 18789\nprobes:\n  startup:\n    failures: 2\n",
+    )
+    .expect("write");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let expected = format!(
+        "error: {}:4:5: `probes.startup.failures`: `failures` has no meaning for the startup probe",
+        dir.join("main.yaml").display()
+    );
+    assert!(
+        run.stdout.contains(&expected),
+        "`{expected}` not in:\n{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn a_broken_openclaw_config_exits_2_naming_its_line_and_column() {
     let home = home();
     let state = home.path().join(".openclaw");

@@ -261,6 +261,13 @@ fn errors_name_the_line_the_column_and_the_key() {
             "command is empty",
         ),
         (
+            "probes:\n  startup:\n    failures: 2\n",
+            Some(3),
+            Some(5),
+            Some("probes.startup.failures"),
+            "no meaning for the startup probe",
+        ),
+        (
             "profile: 'no way'\n",
             Some(1),
             Some(1),
