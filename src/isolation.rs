@@ -22,7 +22,7 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-pub use report::{FileError, Report, Warning, check_dir};
+pub use report::{FileError, Report, Warning, check_dir, check_dir_keeping};
 
 /// What two instances share (or what one instance gets wrong).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

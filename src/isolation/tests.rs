@@ -585,7 +585,9 @@ fn check_asks_the_smaller_port_move_not_the_later_name() {
             "an equal move: the weaker port source",
             vec![
                 instance("a", 18789),
-                with(instance("b", 18789), |b| b.port_source = PortSource::BuiltIn),
+                with(instance("b", 18789), |b| {
+                    b.port_source = PortSource::BuiltIn
+                }),
             ],
             None,
             "move b to 19789",
@@ -615,8 +617,12 @@ fn the_ranked_instance_is_the_one_each_fix_changes() {
         (
             "ports, both hashed: only the ranked one is asked to set a port",
             vec![
-                with(instance("a", 23592), |a| a.port_source = PortSource::ProfileHash),
-                with(instance("b", 23532), |b| b.port_source = PortSource::ProfileHash),
+                with(instance("a", 23592), |a| {
+                    a.port_source = PortSource::ProfileHash
+                }),
+                with(instance("b", 23532), |b| {
+                    b.port_source = PortSource::ProfileHash
+                }),
             ],
             Some("b"),
             "in b.yaml",
@@ -636,7 +642,10 @@ fn the_ranked_instance_is_the_one_each_fix_changes() {
         ),
         (
             "state dir: the ranked one, though the other wrote it out",
-            vec![shared_state("a", 18789, true), shared_state("b", 19789, false)],
+            vec![
+                shared_state("a", 18789, true),
+                shared_state("b", 19789, false),
+            ],
             Some("b"),
             "b.yaml",
             "a.yaml",

@@ -1,6 +1,6 @@
 //! Reload: rescan the declarations and apply the new set as a diff.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,10 +14,20 @@ impl Supervisor {
     /// not parse, or a change that would conflict, is rejected: its instance
     /// keeps running on its last good declaration.
     pub(super) fn reload(&mut self) -> ReloadOutcome {
-        let scan = resolution::scan(&self.options.dir, &self.options.inherited_env);
+        let running: BTreeMap<String, Effective> = self
+            .instances
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.config.effective.clone()))
+            .collect();
+        let files = running
+            .iter()
+            .map(|(name, effective)| (name.clone(), effective.file.clone()))
+            .collect();
+        let scan = resolution::scan_keeping(&self.options.dir, &self.options.inherited_env, &files);
+        let plan = resolution::plan(scan, &running);
         let mut outcome = ReloadOutcome::default();
-        let mut rejected: Vec<Rejected> = scan
-            .file_errors
+        let mut rejected: Vec<Rejected> = plan
+            .rejected
             .iter()
             .map(|error| Rejected {
                 file: error.file.clone(),
@@ -25,76 +35,17 @@ impl Supervisor {
                 reason: error.reason.clone(),
             })
             .collect();
-        // Names whose file is broken keep their last good declaration.
-        let broken: BTreeSet<String> = scan
-            .file_errors
-            .iter()
-            .filter_map(|error| error.name.clone())
-            .chain(
-                // A broken file whose name is unknown protects the instance
-                // that lived in the same file.
-                scan.file_errors.iter().filter_map(|error| {
-                    self.instances
-                        .iter()
-                        .find(|(_, entry)| entry.config.effective.file == error.file)
-                        .map(|(name, _)| name.clone())
-                }),
-            )
-            .collect();
-        let mut wanted: BTreeMap<String, Effective> = BTreeMap::new();
-        for effective in scan.effective {
-            wanted.insert(effective.name.clone(), effective);
+        // The running set itself conflicts (an OpenClaw config file changed
+        // under a running instance): report, change nothing.
+        for conflict in plan.standing {
+            tracing::error!(conflict = %conflict.message, "running instances now conflict");
+            rejected.push(Rejected {
+                file: PathBuf::new(),
+                instance: conflict.instances.first().cloned(),
+                reason: conflict.message,
+            });
         }
-        for name in &broken {
-            if let Some(entry) = self.instances.get(name) {
-                wanted.insert(name.clone(), entry.config.effective.clone());
-            }
-        }
-        // Reject new or changed declarations that conflict, until the set is sound.
-        loop {
-            let set: Vec<Effective> = wanted.values().cloned().collect();
-            let conflicts = resolution::conflicts(&set);
-            if conflicts.is_empty() {
-                break;
-            }
-            let mut reverted_any = false;
-            for conflict in &conflicts {
-                for name in &conflict.instances {
-                    let current = self.instances.get(name).map(|e| &e.config.effective);
-                    let proposed = wanted.get(name);
-                    if proposed.is_some() && proposed != current {
-                        let file = proposed.map(|p| p.file.clone()).unwrap_or_default();
-                        rejected.push(Rejected {
-                            file,
-                            instance: Some(name.clone()),
-                            reason: conflict.message.clone(),
-                        });
-                        match current {
-                            Some(current) => {
-                                wanted.insert(name.clone(), current.clone());
-                            }
-                            None => {
-                                wanted.remove(name);
-                            }
-                        }
-                        reverted_any = true;
-                    }
-                }
-            }
-            if !reverted_any {
-                // The running set itself conflicts (an OpenClaw config file
-                // changed under a running instance): report, change nothing.
-                for conflict in conflicts {
-                    tracing::error!(conflict = %conflict.message, "running instances now conflict");
-                    rejected.push(Rejected {
-                        file: PathBuf::new(),
-                        instance: conflict.instances.first().cloned(),
-                        reason: conflict.message,
-                    });
-                }
-                break;
-            }
-        }
+        let wanted = plan.wanted;
         for item in &rejected {
             tracing::error!(file = %item.file.display(), reason = %item.reason, "declaration rejected");
             // A file that does not parse has no instance name: count it by
