@@ -216,3 +216,79 @@ fn a_missing_command_retries_that_instance_and_the_other_runs() {
     );
     assert_eq!(daemon.state("good").as_deref(), Some("running"));
 }
+
+#[test]
+fn a_broken_file_at_start_is_rejected_and_main_and_rescue_run() {
+    let (mut daemon, _) =
+        Daemon::prepare(&[("main", ""), ("rescue", "role: rescue\nrescue_of: main\n")]);
+    fs::write(daemon.dir.join("typo.yaml"), "port: [\n").expect("write typo.yaml");
+    daemon.start();
+    daemon.wait_state("main", "running");
+    daemon.wait_state("rescue", "running");
+    let status = daemon.status_json();
+    let rejected = status["rejected"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rejected.len(), 1, "{status:#}");
+    assert!(
+        rejected[0]["file"]
+            .as_str()
+            .is_some_and(|file| file.ends_with("typo.yaml")),
+        "{status:#}"
+    );
+    let reason = rejected[0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("typo.yaml:1:"), "line and column: {reason}");
+    let log = daemon.log_text();
+    assert!(
+        log.contains("declaration rejected") && log.contains("typo.yaml"),
+        "the supervisor log says so: {log}"
+    );
+    let table = daemon.client(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("typo.yaml"),
+        "{}",
+        String::from_utf8_lossy(&table.stdout)
+    );
+}
+
+#[test]
+fn a_typo_in_main_does_not_stop_its_rescue() {
+    let (mut daemon, _) =
+        Daemon::prepare(&[("main", ""), ("rescue", "role: rescue\nrescue_of: main\n")]);
+    let main = fs::read_to_string(daemon.dir.join("main.yaml")).expect("main.yaml");
+    fs::write(daemon.dir.join("main.yaml"), format!("{main}prot: 1\n")).expect("write");
+    daemon.start();
+    daemon.wait_state("rescue", "running");
+    assert!(daemon.instance("main").is_none(), "main is not run");
+    let rejected = daemon.status_json()["rejected"].clone();
+    assert!(rejected.to_string().contains("main.yaml"), "{rejected:#}");
+}
+
+#[test]
+fn strict_start_refuses_everything_when_one_file_is_broken() {
+    let (mut daemon, _) = Daemon::prepare(&[("main", "")]);
+    fs::write(daemon.dir.join("typo.yaml"), "port: [\n").expect("write typo.yaml");
+    let (status, stderr) = daemon.start_expecting_exit(&["--strict"]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--strict") && stderr.contains("typo.yaml:1:"),
+        "{stderr}"
+    );
+    assert!(tagged(&daemon.tag).is_empty(), "nothing was spawned");
+}
+
+#[test]
+fn start_exits_1_when_no_declaration_can_run() {
+    let port = free_base_port();
+    let mut daemon = Daemon::new(&[]);
+    // Two newcomers in conflict: neither can be preferred, neither runs.
+    for (name, at) in [("a", port), ("b", port + 20)] {
+        let text = sim_declaration(daemon.path(), name, at, "");
+        fs::write(daemon.dir.join(format!("{name}.yaml")), text).expect("write");
+    }
+    fs::write(daemon.dir.join("typo.yaml"), "port: [\n").expect("write typo.yaml");
+    let (status, stderr) = daemon.start_expecting_exit(&[]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    for words in ["no declaration can run", "typo.yaml:1:", "a.yaml", "b.yaml"] {
+        assert!(stderr.contains(words), "`{words}` not in: {stderr}");
+    }
+    assert!(tagged(&daemon.tag).is_empty(), "nothing was spawned");
+}

@@ -291,6 +291,7 @@ pub fn run(_global: &Global, args: DemoArgs) -> anyhow::Result<u8> {
         socket_path: layout.socket.clone(),
         inherited_env: std::env::vars().collect(),
         watch: WatchMode::Events,
+        strict: false,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -10,6 +10,39 @@ use crate::openclaw::Effective;
 use crate::resolution;
 
 impl Supervisor {
+    /// Log, announce and keep (for `status`) the refused files; their names,
+    /// once each, as a reload reports them.
+    pub(super) fn record_rejected(&mut self, rejected: Vec<Rejected>) -> Vec<String> {
+        let mut names = Vec::new();
+        for item in &rejected {
+            tracing::error!(file = %item.file.display(), reason = %item.reason, "declaration rejected");
+            // A file that does not parse has no instance name: count it by
+            // its file name, so a reload never reports a refusal as success.
+            let what = item
+                .file
+                .file_name()
+                .map(|name| name.to_string_lossy().to_string())
+                .or_else(|| item.instance.clone())
+                .unwrap_or_else(|| "-".to_string());
+            if !names.contains(&what) {
+                names.push(what);
+            }
+            let file = item.file.display().to_string();
+            self.emit(
+                item.instance.as_deref().unwrap_or("-"),
+                "rejected",
+                // Parse errors already start with the file's path.
+                if item.reason.starts_with(&file) {
+                    item.reason.clone()
+                } else {
+                    format!("{file}: {}", item.reason)
+                },
+            );
+        }
+        self.rejected = rejected;
+        names
+    }
+
     /// Rescan the declarations and apply the difference. A file that does
     /// not parse, or a change that would conflict, is rejected: its instance
     /// keeps running on its last good declaration.
@@ -46,32 +79,7 @@ impl Supervisor {
             });
         }
         let wanted = plan.wanted;
-        for item in &rejected {
-            tracing::error!(file = %item.file.display(), reason = %item.reason, "declaration rejected");
-            // A file that does not parse has no instance name: count it by
-            // its file name, so a reload never reports a refusal as success.
-            let what = item
-                .file
-                .file_name()
-                .map(|name| name.to_string_lossy().to_string())
-                .or_else(|| item.instance.clone())
-                .unwrap_or_else(|| "-".to_string());
-            if !outcome.rejected.contains(&what) {
-                outcome.rejected.push(what);
-            }
-            let file = item.file.display().to_string();
-            self.emit(
-                item.instance.as_deref().unwrap_or("-"),
-                "rejected",
-                // Parse errors already start with the file's path.
-                if item.reason.starts_with(&file) {
-                    item.reason.clone()
-                } else {
-                    format!("{file}: {}", item.reason)
-                },
-            );
-        }
-        self.rejected = rejected;
+        outcome.rejected = self.record_rejected(rejected);
 
         let removed: Vec<String> = self
             .instances

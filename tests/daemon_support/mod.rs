@@ -247,6 +247,27 @@ impl Daemon {
         });
     }
 
+    /// Run `start` with `options` when it is expected to refuse: wait
+    /// (bounded) for it to exit; its status and what it said on stderr.
+    pub fn start_expecting_exit(&mut self, options: &[&str]) -> (ExitStatus, String) {
+        let child = self
+            .command()
+            .arg("start")
+            .args(options)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the supervisor");
+        self.child = Some(child);
+        self.exit = None;
+        let status = self.wait_exit();
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.as_mut().and_then(|child| child.stderr.take()) {
+            std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("read stderr");
+        }
+        (status, stderr)
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.as_ref().expect("started").id() as i32
     }
