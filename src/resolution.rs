@@ -274,6 +274,7 @@ mod tests {
         Effective {
             name: name.to_string(),
             file: PathBuf::from(format!("/sup/{name}.yaml")),
+            command: "openclaw".to_string(),
             declaration: Declaration::default(),
             profile: Some(name.to_string()),
             home: PathBuf::from("/h"),

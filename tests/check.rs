@@ -305,6 +305,42 @@ fn a_probe_block_start_would_refuse_is_refused_by_check_too() {
 }
 
 #[test]
+fn a_command_that_cannot_run_is_an_error_and_one_not_on_path_a_warning() {
+    let home = home();
+    let dir = home.path().join("sup");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("main.yaml"), "port: 18789\ncommand: ../gw\n").expect("write");
+    std::fs::write(
+        dir.join("rescue.yaml"),
+        "profile: rescue\nport: 19789\ncommand: no-such-gateway\n",
+    )
+    .expect("write");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let gw = home.path().join("gw");
+    for words in [
+        format!(
+            "error: {}: `command`: instance `main`: command {} does not exist",
+            dir.join("main.yaml").display(),
+            canonical(home.path()) + "/gw"
+        ),
+        "command `no-such-gateway` not found on PATH".to_string(),
+    ] {
+        assert!(
+            run.stdout.contains(&words),
+            "`{words}` not in:\n{}",
+            run.stdout
+        );
+    }
+    // Made executable, it passes.
+    std::fs::write(&gw, "#!/bin/sh\n").expect("write gw");
+    let executable: std::fs::Permissions = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&gw, executable).expect("chmod");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
 fn a_broken_openclaw_config_exits_2_naming_its_line_and_column() {
     let home = home();
     let state = home.path().join(".openclaw");

@@ -189,32 +189,53 @@ fn a_new_supervisor_stops_the_gateway_an_old_one_left_behind() {
 }
 
 #[test]
-fn a_missing_command_retries_that_instance_and_the_other_runs() {
+fn a_command_gone_after_loading_retries_that_instance_and_the_other_runs() {
     let port = free_base_port();
     let daemon = Daemon::with(|root| {
+        // A command that exists when the declaration is loaded (else the
+        // file is rejected), and is then removed (an upgrade in progress).
+        std::os::unix::fs::symlink(SIM, root.join("gw")).expect("symlink the gateway");
         let broken = sim_declaration(
             root,
             "broken",
             port,
             "restart: { backoff: { initial: 20ms, max: 50ms } }",
         )
-        .replace(SIM, "/nonexistent/openclaw");
+        .replace(SIM, &root.join("gw").display().to_string());
         vec![
             ("broken.yaml", broken),
             ("good.yaml", sim_declaration(root, "good", port + 1000, "")),
         ]
     });
     daemon.wait_state("good", "running");
+    daemon.wait_state("broken", "running");
+    fs::remove_file(daemon.path().join("gw")).expect("remove the command");
+    crash(port, 1);
     let broken = wait_for("the broken instance to retry", || {
         daemon.instance("broken").filter(|b| restarts(b) >= 2)
     });
     assert!(
         broken["last_error_lines"]
             .to_string()
-            .contains("/nonexistent/openclaw"),
+            .contains(&daemon.path().join("gw").display().to_string()),
         "the error names the command: {broken}"
     );
     assert_eq!(daemon.state("good").as_deref(), Some("running"));
+}
+
+#[test]
+fn a_relative_command_under_a_relative_dir_runs() {
+    let port = free_base_port();
+    let mut daemon = Daemon::new(&[]);
+    std::os::unix::fs::symlink(SIM, daemon.path().join("gw")).expect("symlink the gateway");
+    let text = sim_declaration(daemon.path(), "main", port, "")
+        .replace(&format!("command: {SIM}"), "command: ../gw");
+    fs::write(daemon.dir.join("main.yaml"), text).expect("write main.yaml");
+    // `--dir supervisor.d`, relative to the supervisor's working directory.
+    daemon.dir = std::path::PathBuf::from("supervisor.d");
+    daemon.start();
+    let main = daemon.wait_state("main", "running");
+    assert!(main["pid"].as_i64().is_some(), "{main}");
 }
 
 #[test]

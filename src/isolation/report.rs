@@ -206,8 +206,17 @@ mod tests {
             ]
         );
         assert!(!report.is_sound());
-        // Missing OpenClaw configs are warnings, one per instance.
-        assert_eq!(report.warnings.len(), 4, "{:?}", report.warnings);
+        // Missing OpenClaw configs are warnings, one per instance; so is
+        // `openclaw` missing from PATH (HOME is all the environment here).
+        for words in ["exits 78", "not found on PATH"] {
+            let count = report
+                .warnings
+                .iter()
+                .filter(|warning| warning.message.contains(words))
+                .count();
+            assert_eq!(count, 4, "{words}: {:?}", report.warnings);
+        }
+        assert_eq!(report.warnings.len(), 8, "{:?}", report.warnings);
 
         let json = serde_json::to_value(&report).expect("serializes");
         assert_eq!(json["file_errors"][1]["instance"], "cfg");

@@ -11,6 +11,7 @@ fn instance(name: &str, port: u16) -> Effective {
     Effective {
         name: name.to_string(),
         file: PathBuf::from(format!("/sup/{name}.yaml")),
+        command: "openclaw".to_string(),
         declaration: Declaration::default(),
         profile: Some(name.to_string()),
         home: PathBuf::from("/h"),

@@ -188,7 +188,9 @@ impl Daemon {
 
     pub fn command(&self) -> Command {
         let mut command = Command::new(SUPERVISOR);
+        // A relative `dir` is relative to the temp root.
         command
+            .current_dir(self.root.path())
             .arg("--dir")
             .arg(&self.dir)
             .arg("--state-dir")
