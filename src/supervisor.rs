@@ -630,7 +630,8 @@ pub fn status_line(states: &str, rejected: &[Rejected]) -> String {
                 .unwrap_or_else(|| "-".to_string())
         })
         .collect();
-    files.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    files.retain(|file| seen.insert(file.clone()));
     if files.is_empty() {
         states.to_string()
     } else {
@@ -663,6 +664,34 @@ pub fn unix_ms(at: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_status_line_names_each_rejected_file_once() {
+        let rejected = |file: &str, instance: Option<&str>| Rejected {
+            file: PathBuf::from(file),
+            instance: instance.map(str::to_string),
+            reason: "why".to_string(),
+        };
+        let rows: Vec<(Vec<Rejected>, &str)> = vec![
+            (vec![], "2 running"),
+            (
+                vec![rejected("/sup/typo.yaml", None)],
+                "2 running; rejected: typo.yaml (see `status`)",
+            ),
+            (
+                vec![
+                    rejected("/sup/a.yaml", Some("a")),
+                    rejected("/sup/b.yaml", Some("b")),
+                    rejected("/sup/a.yaml", Some("a")),
+                    rejected("", Some("c")),
+                ],
+                "2 running; rejected: a.yaml, b.yaml, c (see `status`)",
+            ),
+        ];
+        for (list, expected) in rows {
+            assert_eq!(status_line("2 running", &list), expected);
+        }
+    }
 
     #[test]
     fn a_reload_summary_names_only_what_changed() {
