@@ -153,7 +153,6 @@ pub fn plan(scan: Scan, running: &BTreeMap<String, Effective>) -> Plan {
         .iter()
         .map(|effective| effective.name.clone())
         .chain(broken.iter().cloned())
-        .chain(running.keys().cloned())
         .chain(scan.file_errors.iter().filter_map(|error| {
             error
                 .file
@@ -451,6 +450,19 @@ mod tests {
                 vec!["/sup/a.yaml"],
                 "broken",
                 0,
+            ),
+            (
+                "reload: a running rescue whose main's file is gone is reported, not stopped",
+                vec![
+                    instance("main", 18789),
+                    rescue_of(instance("rescue", 19789), "main"),
+                ],
+                vec![rescue_of(instance("rescue", 19789), "main")],
+                vec![],
+                vec![("rescue", 19789)],
+                vec![],
+                "",
+                1,
             ),
             (
                 "reload: running instances that now conflict are reported, not stopped",
