@@ -27,7 +27,7 @@ mod tests;
 
 pub use load::{
     DeclarationError, DirScan, LoadedDeclaration, MAX_DECLARATION_BYTES, is_declaration_file,
-    load_dir, parse,
+    keeper, load_dir, load_dir_keeping, parse,
 };
 pub use validate::{STOP_SIGNALS, is_valid_name};
 

@@ -9,6 +9,7 @@
 //! declarations directory: `check`, the daemon's start and its reload all
 //! call it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -21,7 +22,7 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-pub use report::{FileError, Report, Warning, check_dir};
+pub use report::{FileError, Report, Warning, check_dir, check_dir_keeping};
 
 /// What two instances share (or what one instance gets wrong).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -75,16 +76,63 @@ pub fn ephemeral_warnings(
         .collect()
 }
 
-/// Every isolation problem within `instances`.
+/// Which side of a conflict its fix asks to change. By default (`check`,
+/// `start`) the instance whose move is smallest; a reload ranks the
+/// instances it is adding or changing above the running ones, so the fix
+/// names the file being added or changed, never the running instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Movers {
+    rank: BTreeMap<String, u8>,
+}
+
+impl Movers {
+    /// Rank `name`: of two conflicting instances, the higher rank moves.
+    /// Unranked instances have rank 0.
+    pub fn rank(&mut self, name: &str, rank: u8) {
+        self.rank.insert(name.to_string(), rank);
+    }
+
+    /// `(mover, staying)` when the ranks of `a` and `b` decide it.
+    fn forced<'a>(
+        &self,
+        a: &'a Effective,
+        b: &'a Effective,
+    ) -> Option<(&'a Effective, &'a Effective)> {
+        let rank = |instance: &Effective| self.rank.get(&instance.name).copied().unwrap_or(0);
+        match rank(a).cmp(&rank(b)) {
+            std::cmp::Ordering::Greater => Some((a, b)),
+            std::cmp::Ordering::Less => Some((b, a)),
+            std::cmp::Ordering::Equal => None,
+        }
+    }
+
+    /// `(mover, staying)`: the ranks' choice, else `default`'s.
+    fn pick<'a>(
+        &self,
+        a: &'a Effective,
+        b: &'a Effective,
+        default: (&'a Effective, &'a Effective),
+    ) -> (&'a Effective, &'a Effective) {
+        self.forced(a, b).unwrap_or(default)
+    }
+}
+
+/// Every isolation problem within `instances`, each fix asking the smaller move.
 pub fn check(instances: &[Effective]) -> Vec<Problem> {
+    check_with(instances, &Movers::default())
+}
+
+/// Every isolation problem within `instances`; each fix of a conflict
+/// between two instances changes the one `movers` picks.
+pub fn check_with(instances: &[Effective], movers: &Movers) -> Vec<Problem> {
     let mut problems = Vec::new();
     for instance in instances {
         problems.extend(ports::range_problems(instance, instances));
     }
     for (index, a) in instances.iter().enumerate() {
         for b in &instances[index + 1..] {
-            path_problems(a, b, &mut problems);
-            problems.extend(ports::overlap_problems(a, b, instances));
+            path_problems(a, b, movers, &mut problems);
+            problems.extend(ports::overlap_problems(a, b, instances, movers));
         }
     }
     problems.extend(rescue_problems(instances));
@@ -150,7 +198,7 @@ fn show(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
+fn path_problems(a: &Effective, b: &Effective, movers: &Movers, problems: &mut Vec<Problem>) {
     let pair = vec![a.name.clone(), b.name.clone()];
     let state = relation(&a.state_dir, &b.state_dir);
     // With one state dir, the config, workspace and TMPDIR that default to
@@ -202,7 +250,10 @@ fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
                 instances: pair.clone(),
                 shared: show(&a.state_dir),
                 message,
-                fix: state_dir_fix(a, b),
+                fix: {
+                    let (moving, other) = movers.pick(a, b, state_dir_mover(a, b));
+                    state_dir_fix(moving, other)
+                },
             });
         }
         Some(relation) => {
@@ -222,12 +273,22 @@ fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
                     outer.name,
                     show(&outer.state_dir)
                 ),
-                fix: format!(
-                    "move {}'s state dir out of {}: set `state_dir:` in {} to a sibling, not a child",
-                    inner.name,
-                    show(&outer.state_dir),
-                    file_name(inner)
-                ),
+                fix: if movers.pick(inner, outer, (inner, outer)).0.name == outer.name {
+                    format!(
+                        "move {}'s state dir off {}: set `state_dir:` in {} to a path that does not contain {}'s state dir",
+                        outer.name,
+                        show(&inner.state_dir),
+                        file_name(outer),
+                        inner.name
+                    )
+                } else {
+                    format!(
+                        "move {}'s state dir out of {}: set `state_dir:` in {} to a sibling, not a child",
+                        inner.name,
+                        show(&outer.state_dir),
+                        file_name(inner)
+                    )
+                },
             });
         }
         None => {}
@@ -246,17 +307,21 @@ fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
                 spelled(a, "config"),
                 spelled(b, "config"),
             ),
-            fix: format!(
-                "give {} its own config: set `config:` in {} (by default it is <state dir>/openclaw.json)",
-                b.name,
-                file_name(b)
-            ),
+            fix: {
+                let (moving, _) = movers.pick(a, b, (b, a));
+                format!(
+                    "give {} its own config: set `config:` in {} (by default it is <state dir>/openclaw.json)",
+                    moving.name,
+                    file_name(moving)
+                )
+            },
         });
     }
 
-    workspace_problems(a, b, state.is_some(), &shared_defaults, problems);
+    workspace_problems(a, b, state.is_some(), &shared_defaults, movers, problems);
 
     if a.log_file == b.log_file {
+        let (moving, _) = movers.pick(a, b, (b, a));
         let both_default = log_is_default(a) && log_is_default(b);
         let (message, fix) = if both_default {
             (
@@ -272,9 +337,9 @@ fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
                 ),
                 format!(
                     "set `logging.file` in {}'s OpenClaw config {} to a file of its own, or give {} its own `profile:`",
-                    b.name,
-                    show(&b.config_path),
-                    b.name
+                    moving.name,
+                    show(&moving.config_path),
+                    moving.name
                 ),
             )
         } else {
@@ -287,8 +352,8 @@ fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
                 ),
                 format!(
                     "set a different `logging.file` in {}'s OpenClaw config {}",
-                    b.name,
-                    show(&b.config_path)
+                    moving.name,
+                    show(&moving.config_path)
                 ),
             )
         };
@@ -316,21 +381,24 @@ fn path_problems(a: &Effective, b: &Effective, problems: &mut Vec<Problem>) {
             ),
             fix: format!(
                 "set `tmpdir:` in {} to a dir of its own, or drop it: the default <state dir>/tmp is unique whenever state dirs are",
-                file_name(b)
+                file_name(movers.pick(a, b, (b, a)).0)
             ),
         });
     }
 }
 
-/// How to give one of two instances sharing a state dir its own: change the
-/// one that wrote its state dir out, else the later one.
-fn state_dir_fix(a: &Effective, b: &Effective) -> String {
-    let moving = if b.declaration.state_dir.is_none() && a.declaration.state_dir.is_some() {
-        a
+/// Of two instances sharing a state dir, `(mover, staying)`: the one that
+/// wrote its state dir out (one key to change), else the later one.
+fn state_dir_mover<'a>(a: &'a Effective, b: &'a Effective) -> (&'a Effective, &'a Effective) {
+    if b.declaration.state_dir.is_none() && a.declaration.state_dir.is_some() {
+        (a, b)
     } else {
-        b
-    };
-    let other = if std::ptr::eq(moving, a) { b } else { a };
+        (b, a)
+    }
+}
+
+/// How to give `moving`, which shares its state dir with `other`, its own.
+fn state_dir_fix(moving: &Effective, other: &Effective) -> String {
     let own_profile = moving
         .profile
         .as_deref()
@@ -364,6 +432,8 @@ fn log_is_default(instance: &Effective) -> bool {
         .is_some_and(|name| name.contains("{date}"))
 }
 
+/// How `owner`'s workspace `index` gets away from `away_from`: out of it,
+/// or (when the workspace holds it) off it.
 fn workspace_fix(owner: &Effective, index: usize, away_from: &Path) -> String {
     let workspace = &owner.workspaces[index];
     let own = show(&owner.state_dir.join("workspace"));
@@ -389,8 +459,13 @@ fn workspace_fix(owner: &Effective, index: usize, away_from: &Path) -> String {
             show(&owner.state_dir)
         ),
     };
+    let direction = if away_from.starts_with(&workspace.path) && away_from != workspace.path {
+        "off"
+    } else {
+        "out of"
+    };
     format!(
-        "move {}'s workspace out of {}: {change}",
+        "move {}'s workspace {direction} {}: {change}",
         owner.name,
         show(away_from)
     )
@@ -413,6 +488,7 @@ fn workspace_problems(
     b: &Effective,
     state_dirs_conflict: bool,
     shared_defaults: &[&str],
+    movers: &Movers,
     problems: &mut Vec<Problem>,
 ) {
     let pair = vec![a.name.clone(), b.name.clone()];
@@ -432,7 +508,12 @@ fn workspace_problems(
                         agent_label(b, index_b),
                         show(&workspace_a.path)
                     ),
-                    workspace_fix(b, index_b, &workspace_b.path),
+                    match movers.forced(a, b) {
+                        Some((moving, _)) if moving.name == a.name => {
+                            workspace_fix(a, index_a, &workspace_a.path)
+                        }
+                        _ => workspace_fix(b, index_b, &workspace_b.path),
+                    },
                 ),
                 Relation::Inside => (
                     format!(
@@ -442,7 +523,12 @@ fn workspace_problems(
                         agent_label(b, index_b),
                         show(&workspace_b.path)
                     ),
-                    workspace_fix(a, index_a, &workspace_b.path),
+                    match movers.forced(a, b) {
+                        Some((moving, _)) if moving.name == b.name => {
+                            workspace_fix(b, index_b, &workspace_a.path)
+                        }
+                        _ => workspace_fix(a, index_a, &workspace_b.path),
+                    },
                 ),
                 Relation::Contains => (
                     format!(
@@ -452,7 +538,12 @@ fn workspace_problems(
                         agent_label(a, index_a),
                         show(&workspace_a.path)
                     ),
-                    workspace_fix(b, index_b, &workspace_a.path),
+                    match movers.forced(a, b) {
+                        Some((moving, _)) if moving.name == a.name => {
+                            workspace_fix(a, index_a, &workspace_b.path)
+                        }
+                        _ => workspace_fix(b, index_b, &workspace_a.path),
+                    },
                 ),
             };
             problems.push(Problem {
@@ -503,7 +594,16 @@ fn workspace_problems(
                     other.name,
                     show(&other.state_dir)
                 ),
-                fix: workspace_fix(owner, index, &other.state_dir),
+                fix: match movers.forced(owner, other) {
+                    Some((moving, _)) if moving.name == other.name => format!(
+                        "move {}'s state dir off {}: set `state_dir:` in {} to a path that does not contain {}'s workspace",
+                        other.name,
+                        show(&workspace.path),
+                        file_name(other),
+                        owner.name
+                    ),
+                    _ => workspace_fix(owner, index, &other.state_dir),
+                },
             });
         }
     }

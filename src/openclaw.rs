@@ -2,9 +2,10 @@
 //! `openclaw` 2026.9.6 resolves it (declaration > environment > the
 //! instance's OpenClaw config file > profile defaults > built-in defaults).
 //!
-//! No IO beyond reading the OpenClaw config file it is pointed at and
-//! [`canonical_path`], the one function that looks at the filesystem
-//! (symlinks) so that `isolation` can compare paths purely.
+//! No IO beyond reading the OpenClaw config file it is pointed at, looking
+//! the command up (a path must be an executable file; a bare name is looked
+//! for on PATH), and [`canonical_path`], the one function that looks at the
+//! filesystem (symlinks) so that `isolation` can compare paths purely.
 //!
 //! Relative paths: written in a declaration (or its inherited environment)
 //! they resolve against the declaration's directory; written in the OpenClaw
@@ -86,6 +87,9 @@ pub struct Effective {
     pub name: String,
     /// The declaration file it came from.
     pub file: PathBuf,
+    /// What is run: a bare name (looked up on PATH at each spawn), or the
+    /// absolute path a declared path resolved to when it was loaded.
+    pub command: String,
     #[serde(skip)]
     pub declaration: Declaration,
     /// The effective `OPENCLAW_PROFILE` (None = default profile; a profile
@@ -152,6 +156,12 @@ pub enum ResolveError {
         value: String,
         problem: String,
     },
+    #[error("{}: `command`: instance `{name}`: {problem}", file.display())]
+    Command {
+        name: String,
+        file: PathBuf,
+        problem: String,
+    },
     #[error("cannot read the OpenClaw config {} of instance `{name}`: {source}", config.display())]
     ConfigRead {
         name: String,
@@ -200,6 +210,7 @@ impl ResolveError {
         match self {
             ResolveError::NoHome { file, .. }
             | ResolveError::BadEnvironment { file, .. }
+            | ResolveError::Command { file, .. }
             | ResolveError::ConfigRead { file, .. }
             | ResolveError::ConfigSyntax { file, .. }
             | ResolveError::ConfigValue { file, .. } => file,
@@ -211,6 +222,7 @@ impl ResolveError {
         match self {
             ResolveError::NoHome { name, .. }
             | ResolveError::BadEnvironment { name, .. }
+            | ResolveError::Command { name, .. }
             | ResolveError::ConfigRead { name, .. }
             | ResolveError::ConfigSyntax { name, .. }
             | ResolveError::ConfigValue { name, .. } => name,
@@ -341,6 +353,41 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
 
     let (config_exists, view) = read_config(&name, &file, &config_path)?;
     let mut warnings = Vec::new();
+
+    // A path is fixed now, against the canonical declaration dir, so the
+    // supervisor's working directory never matters; a bare name is looked
+    // up on PATH at each spawn, as the gateway's own updates expect.
+    let written_command = declaration.command.as_deref().unwrap_or("openclaw");
+    let command = if written_command.contains('/') {
+        paths::fold(&declaration_dir.join(written_command))
+            .display()
+            .to_string()
+    } else {
+        written_command.to_string()
+    };
+    let command = match crate::process::resolve_command(
+        &command,
+        &declaration_dir,
+        env.get("PATH").map(String::as_str),
+    ) {
+        Ok(_) => command,
+        Err(err @ crate::process::SpawnError::NotFoundOnPath { .. }) => {
+            warnings.push(format!(
+                "{err}: the gateway cannot start until it is installed there; set `command:` to its path"
+            ));
+            written_command.to_string()
+        }
+        Err(err) => {
+            return Err(ResolveError::Command {
+                name,
+                file,
+                problem: format!(
+                    "{err}: fix `command:` (a relative path is relative to the declaration's directory {})",
+                    declaration_dir.display()
+                ),
+            });
+        }
+    };
 
     let env_port = match non_empty(&env, "OPENCLAW_GATEWAY_PORT") {
         None => None,
@@ -480,6 +527,7 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
     Ok(Effective {
         name,
         file,
+        command,
         declaration: declaration.clone(),
         profile,
         home,

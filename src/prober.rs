@@ -42,8 +42,9 @@ impl ProbesReport {
 }
 
 /// The effective probes of a declaration. A `probes:` block that cannot run
-/// is rejected with its file by [`crate::resolution::scan`], so by the time an
-/// instance exists its block is valid; the defaults are a safe fallback.
+/// makes its file invalid when it is loaded (declaration validation applies
+/// the same rules), so by the time an instance exists its block is valid;
+/// the defaults are a safe fallback.
 pub fn probes_for(declaration: &Declaration) -> EffectiveProbes {
     effective_probes(&declaration.probes).unwrap_or_else(|err| {
         tracing::error!(error = %err, "invalid probes block: using the defaults");

@@ -20,7 +20,7 @@ use crate::lifecycle::Notice;
 use crate::logs::LogSink;
 use crate::openclaw::{Effective, EnvMap};
 use crate::process::{self, Spawner};
-use crate::resolution::{self, Conflict, FileError};
+use crate::resolution::{self, FileError};
 use crate::sdnotify::Notifier;
 use crate::watch::{DirWatcher, WatchMode};
 
@@ -46,10 +46,28 @@ pub enum SupervisorError {
     ShuttingDown,
     #[error("cannot start: {0}")]
     Io(#[from] std::io::Error),
-    #[error("the declarations conflict:\n{}", .0.iter().map(|c| format!("  - {}", c.message)).collect::<Vec<_>>().join("\n"))]
-    Conflicts(Vec<Conflict>),
-    #[error("cannot read the declarations:\n{}", .0.iter().map(|e| format!("  - {}: {}", e.file.display(), e.reason)).collect::<Vec<_>>().join("\n"))]
-    Unreadable(Vec<FileError>),
+    /// `--strict`: a declaration was refused, so nothing is started.
+    #[error("--strict: a declaration is broken or conflicts, so nothing is started:\n{}", list_refused(.0))]
+    NotSound(Vec<FileError>),
+    /// Declarations exist, but not one of them can run.
+    #[error("no declaration can run:\n{}", list_refused(.0))]
+    NothingToRun(Vec<FileError>),
+}
+
+fn list_refused(refused: &[FileError]) -> String {
+    refused
+        .iter()
+        .map(|error| {
+            let file = error.file.display().to_string();
+            // Parse errors already start with the file's path.
+            if error.reason.starts_with(&file) {
+                format!("  - {}", error.reason)
+            } else {
+                format!("  - {file}: {}", error.reason)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +77,9 @@ pub struct Options {
     pub socket_path: PathBuf,
     pub inherited_env: EnvMap,
     pub watch: WatchMode,
+    /// Refuse to start anything unless every declaration is sound (`start
+    /// --strict`); by default the sound ones run and the rest are rejected.
+    pub strict: bool,
 }
 
 struct Entry {
@@ -95,22 +116,36 @@ pub struct Supervisor {
     notifier: Option<Notifier>,
 }
 
+/// Whether `start` goes on with `plan`: the sound part runs, unless
+/// `strict` asks for all or nothing; declarations of which not one can run
+/// are a refusal (an empty directory is not: files may come later).
+pub fn start_verdict(plan: &resolution::Plan, strict: bool) -> Result<(), SupervisorError> {
+    if plan.rejected.is_empty() {
+        return Ok(());
+    }
+    if strict {
+        return Err(SupervisorError::NotSound(plan.rejected.clone()));
+    }
+    if plan.wanted.is_empty() {
+        return Err(SupervisorError::NothingToRun(plan.rejected.clone()));
+    }
+    Ok(())
+}
+
 /// Prepare the supervisor: read and check the declarations, stop leftovers
-/// of an earlier supervisor, start the instances. `early` gets the handle
-/// before anything is stopped or spawned (to route signals to it). Returns
-/// the handle and the future that runs the loop until shutdown.
+/// of an earlier supervisor, start every instance that is valid and
+/// conflict-free (the others are rejected, as a reload rejects them).
+/// `early` gets the handle before anything is stopped or spawned (to route
+/// signals to it). Returns the handle and the future that runs the loop
+/// until shutdown.
 pub async fn start(
     options: Options,
     early: impl FnOnce(&SupervisorHandle),
 ) -> Result<(SupervisorHandle, impl std::future::Future<Output = ()>), SupervisorError> {
     let scan = resolution::scan(&options.dir, &options.inherited_env);
-    if !scan.file_errors.is_empty() {
-        return Err(SupervisorError::Unreadable(scan.file_errors));
-    }
-    let conflicts = resolution::conflicts(&scan.effective);
-    if !conflicts.is_empty() {
-        return Err(SupervisorError::Conflicts(conflicts));
-    }
+    let scanned = scan.effective.clone();
+    let plan = resolution::plan(scan, &BTreeMap::new());
+    start_verdict(&plan, options.strict)?;
     std::fs::create_dir_all(&options.state_dir)?;
     let spawner = Spawner::start()?;
     let log_sink = LogSink::start()?;
@@ -133,8 +168,7 @@ pub async fn start(
     };
     // Leftovers of an earlier supervisor go first, all in parallel: every
     // record, declared or not.
-    let declared: HashMap<String, state::StopSettings> = scan
-        .effective
+    let declared: HashMap<String, state::StopSettings> = scanned
         .iter()
         .map(|effective| {
             let signal = process::parse_signal(&effective.declaration.stop.signal)
@@ -164,7 +198,17 @@ pub async fn start(
         Ok(notifier) => supervisor.notifier = notifier,
         Err(err) => tracing::warn!(error = %err, "cannot open the systemd notify socket"),
     }
-    for effective in scan.effective {
+    supervisor.record_rejected(
+        plan.rejected
+            .into_iter()
+            .map(|error| Rejected {
+                file: error.file,
+                instance: error.name,
+                reason: error.reason,
+            })
+            .collect(),
+    );
+    for effective in plan.wanted.into_values() {
         supervisor.add(effective);
     }
     match DirWatcher::start(
@@ -360,7 +404,10 @@ impl Supervisor {
                 .values()
                 .map(|e| e.handle.snapshot.borrow().state)
                 .collect();
-            notifier.status(&crate::sdnotify::summarize(states.into_iter()));
+            notifier.status(&status_line(
+                &crate::sdnotify::summarize(states.into_iter()),
+                &self.rejected,
+            ));
         }
     }
 
@@ -592,6 +639,27 @@ impl InstanceHandle {
     }
 }
 
+/// The systemd STATUS line: the instances' states, then the refused files.
+pub fn status_line(states: &str, rejected: &[Rejected]) -> String {
+    let mut files: Vec<String> = rejected
+        .iter()
+        .map(|item| {
+            item.file
+                .file_name()
+                .map(|name| name.to_string_lossy().to_string())
+                .or_else(|| item.instance.clone())
+                .unwrap_or_else(|| "-".to_string())
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    files.retain(|file| seen.insert(file.clone()));
+    if files.is_empty() {
+        states.to_string()
+    } else {
+        format!("{states}; rejected: {} (see `status`)", files.join(", "))
+    }
+}
+
 pub fn notice_kind(notice: &Notice) -> &'static str {
     match notice {
         Notice::Spawned => "spawned",
@@ -617,6 +685,34 @@ pub fn unix_ms(at: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_status_line_names_each_rejected_file_once() {
+        let rejected = |file: &str, instance: Option<&str>| Rejected {
+            file: PathBuf::from(file),
+            instance: instance.map(str::to_string),
+            reason: "why".to_string(),
+        };
+        let rows: Vec<(Vec<Rejected>, &str)> = vec![
+            (vec![], "2 running"),
+            (
+                vec![rejected("/sup/typo.yaml", None)],
+                "2 running; rejected: typo.yaml (see `status`)",
+            ),
+            (
+                vec![
+                    rejected("/sup/a.yaml", Some("a")),
+                    rejected("/sup/b.yaml", Some("b")),
+                    rejected("/sup/a.yaml", Some("a")),
+                    rejected("", Some("c")),
+                ],
+                "2 running; rejected: a.yaml, b.yaml, c (see `status`)",
+            ),
+        ];
+        for (list, expected) in rows {
+            assert_eq!(status_line("2 running", &list), expected);
+        }
+    }
 
     #[test]
     fn a_reload_summary_names_only_what_changed() {

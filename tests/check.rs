@@ -280,6 +280,67 @@ fn a_broken_file_exits_2_naming_file_line_column_and_key_and_the_rest_is_checked
 }
 
 #[test]
+fn a_probe_block_start_would_refuse_is_refused_by_check_too() {
+    // `failures` has no meaning for the startup probe: the daemon refused
+    // it while `check` passed it (two sets of probe rules that disagreed).
+    let home = home();
+    let dir = home.path().join("sup");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("main.yaml"),
+        "port: 18789\nprobes:\n  startup:\n    failures: 2\n",
+    )
+    .expect("write");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let expected = format!(
+        "error: {}:4:5: `probes.startup.failures`: `failures` has no meaning for the startup probe",
+        dir.join("main.yaml").display()
+    );
+    assert!(
+        run.stdout.contains(&expected),
+        "`{expected}` not in:\n{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_command_that_cannot_run_is_an_error_and_one_not_on_path_a_warning() {
+    let home = home();
+    let dir = home.path().join("sup");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("main.yaml"), "port: 18789\ncommand: ../gw\n").expect("write");
+    std::fs::write(
+        dir.join("rescue.yaml"),
+        "profile: rescue\nport: 19789\ncommand: no-such-gateway\n",
+    )
+    .expect("write");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let gw = home.path().join("gw");
+    for words in [
+        format!(
+            "error: {}: `command`: instance `main`: command {} does not exist",
+            dir.join("main.yaml").display(),
+            canonical(home.path()) + "/gw"
+        ),
+        "command `no-such-gateway` not found on PATH".to_string(),
+    ] {
+        assert!(
+            run.stdout.contains(&words),
+            "`{words}` not in:\n{}",
+            run.stdout
+        );
+    }
+    // Made executable, it passes.
+    std::fs::write(&gw, "#!/bin/sh\n").expect("write gw");
+    let executable: std::fs::Permissions = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&gw, executable).expect("chmod");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
 fn a_broken_openclaw_config_exits_2_naming_its_line_and_column() {
     let home = home();
     let state = home.path().join(".openclaw");
@@ -390,5 +451,122 @@ fn a_port_block_in_the_ephemeral_range_is_warned_about_with_a_fix() {
             "`{words}` not in:\n{}",
             run.stdout
         );
+    }
+}
+
+/// The files `check` finds fault with, and the files `start` and then a
+/// `reload` of the same set refuse: one verdict, held for every example set
+/// and for a few broken sets besides.
+#[test]
+fn check_start_and_reload_give_one_verdict_on_every_example_set() {
+    use openclaw_supervisor::{isolation, resolution, supervisor};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    let home = home();
+    let extra = home.path().join("extra");
+    let broken_sets: &[(&str, &[(&str, &str)])] = &[
+        (
+            "startup-failures",
+            &[
+                (
+                    "main.yaml",
+                    "port: 18789\nprobes:\n  startup:\n    failures: 2\n",
+                ),
+                ("rescue.yaml", "profile: rescue\nport: 19789\n"),
+            ],
+        ),
+        (
+            "typo-beside-good",
+            &[
+                ("main.yaml", "port: 18789\n"),
+                ("typo.yaml", "port: [\n"),
+                (
+                    "rescue.yaml",
+                    "profile: rescue\nport: 19789\nrole: rescue\nrescue_of: typo\n",
+                ),
+            ],
+        ),
+        (
+            "duplicate-name",
+            &[
+                ("main.yaml", "port: 18789\n"),
+                ("copy.yaml", "name: main\nport: 19789\n"),
+                ("other.yaml", "profile: other\nport: 20789\n"),
+            ],
+        ),
+        (
+            "rescue-of-nothing",
+            &[
+                ("main.yaml", "port: 18789\n"),
+                (
+                    "rescue.yaml",
+                    "profile: rescue\nport: 19789\nrole: rescue\nrescue_of: mian\n",
+                ),
+            ],
+        ),
+    ];
+    let mut dirs: Vec<PathBuf> = vec![repo("supervisor.d")];
+    for entry in std::fs::read_dir(repo("examples")).expect("examples/") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            dirs.push(path);
+        }
+    }
+    for (name, files) in broken_sets {
+        let dir = extra.join(name);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for (file, text) in *files {
+            std::fs::write(dir.join(file), text).expect("write");
+        }
+        dirs.push(dir);
+    }
+    dirs.sort();
+    let mut env = BTreeMap::new();
+    env.insert("HOME".to_string(), home.path().display().to_string());
+
+    for dir in &dirs {
+        let report = isolation::check_dir(dir, &env).expect("readable");
+        let file_of: BTreeMap<&str, &Path> = report
+            .effective
+            .iter()
+            .map(|e| (e.name.as_str(), e.file.as_path()))
+            .collect();
+        let check_bad: BTreeSet<PathBuf> = report
+            .file_errors
+            .iter()
+            .map(|err| err.file().to_path_buf())
+            .chain(report.problems.iter().flat_map(|problem| {
+                problem
+                    .instances
+                    .iter()
+                    .map(|name| file_of[name.as_str()].to_path_buf())
+            }))
+            .collect();
+
+        let started = resolution::plan(resolution::scan(dir, &env), &BTreeMap::new());
+        let start_bad: BTreeSet<PathBuf> =
+            started.rejected.iter().map(|r| r.file.clone()).collect();
+        assert_eq!(check_bad, start_bad, "{}: check and start", dir.display());
+        assert_eq!(
+            supervisor::start_verdict(&started, true).is_ok(),
+            report.is_sound(),
+            "{}: check and start --strict",
+            dir.display()
+        );
+        assert!(started.standing.is_empty(), "{}", dir.display());
+
+        // A reload of the unchanged set over what start runs.
+        let files = started
+            .wanted
+            .iter()
+            .map(|(name, e)| (name.clone(), e.file.clone()))
+            .collect();
+        let reloaded =
+            resolution::plan(resolution::scan_keeping(dir, &env, &files), &started.wanted);
+        let reload_bad: BTreeSet<PathBuf> =
+            reloaded.rejected.iter().map(|r| r.file.clone()).collect();
+        assert_eq!(check_bad, reload_bad, "{}: check and reload", dir.display());
+        assert_eq!(reloaded.wanted, started.wanted, "{}", dir.display());
+        assert!(reloaded.standing.is_empty(), "{}", dir.display());
     }
 }

@@ -89,3 +89,20 @@ fn systemd_hears_ready_status_reloading_watchdog_and_stopping_in_order() {
         "a STATUS line sums the instances up: {seen:?}"
     );
 }
+
+#[test]
+fn the_status_line_names_a_rejected_declaration() {
+    let (mut daemon, _) = Daemon::prepare(&[("main", "")]);
+    std::fs::write(daemon.dir.join("typo.yaml"), "port: [\n").expect("write typo.yaml");
+    let socket_path = daemon.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    daemon.start_with_env(&[("NOTIFY_SOCKET", socket_path.to_str().unwrap())]);
+    let mut seen = Vec::new();
+    receive_until(&socket, &mut seen, |m| {
+        m.starts_with("STATUS=") && m.contains("rejected: typo.yaml")
+    });
+    daemon.wait_state("main", "running");
+}

@@ -353,6 +353,69 @@ fn a_conflicting_new_file_is_rejected_until_fixed() {
 }
 
 #[test]
+fn a_copied_file_is_rejected_and_the_original_keeps_running() {
+    let (daemon, _) = Daemon::gateways(&[("good1", ""), ("good2", "")]);
+    let good1 = pid_of(&daemon.wait_state("good1", "running"));
+    let good2 = pid_of(&daemon.wait_state("good2", "running"));
+    let mut events = Events::follow(&daemon);
+
+    // An operator copies good1.yaml as a template: its first line still
+    // says `name: good1`.
+    let text = fs::read_to_string(daemon.dir.join("good1.yaml")).expect("good1.yaml");
+    save(&daemon.dir, "copy.yaml", &format!("name: good1\n{text}"));
+    let list = wait_rejected(&daemon, &["copy.yaml"]);
+    assert_eq!(list.len(), 1, "only the copy is refused: {list:#?}");
+    let reason = list[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("already declared") && reason.contains("good1.yaml"),
+        "{reason}"
+    );
+    let reload = events.reloaded("rejected: copy.yaml");
+    assert_eq!(reload["detail"], "rejected: copy.yaml", "nothing removed");
+    assert_eq!(events.count("good1", "removed"), 0);
+    let now = daemon.instance("good1").expect("good1 is still in status");
+    assert_eq!(pid_of(&now), good1, "good1 keeps its gateway");
+    assert_eq!(now["state"], "running");
+    assert_eq!(restarts(&now), 0);
+    assert_eq!(daemon.instance_pid("good2").map(i64::from), Some(good2));
+
+    // An edit of the original still applies while the copy is there.
+    save(
+        &daemon.dir,
+        "good1.yaml",
+        &format!("{text}env: {{ EXTRA: \"1\" }}\n"),
+    );
+    events.reloaded("restarted: good1");
+    daemon.wait_new_pid("good1", Some(good1 as i32));
+
+    // The copy removed: nothing is refused any more.
+    fs::remove_file(daemon.dir.join("copy.yaml")).expect("remove copy.yaml");
+    wait_for("`rejected` to empty", || {
+        rejected(&daemon).is_empty().then_some(())
+    });
+}
+
+#[test]
+fn a_conflicting_new_file_is_told_to_move_not_the_running_instance() {
+    let (daemon, port) = Daemon::gateways(&[("main", "")]);
+    let main = pid_of(&daemon.wait_state("main", "running"));
+
+    // extra sorts before main and sits below it: the advice used to follow
+    // the alphabet and tell the operator to move main.
+    let extra = sim_declaration(daemon.path(), "extra", port - 50, "");
+    save(&daemon.dir, "extra.yaml", &extra);
+    let list = wait_rejected(&daemon, &["extra.yaml"]);
+    let reason = list[0]["reason"].as_str().unwrap_or_default();
+    let fix = reason.split("fix:").nth(1).unwrap_or_default();
+    assert!(
+        fix.contains("move extra to") && fix.contains("in extra.yaml"),
+        "the fix names the new file: {reason}"
+    );
+    assert!(!fix.contains("main"), "the fix leaves main alone: {reason}");
+    assert_eq!(daemon.instance_pid("main").map(i64::from), Some(main));
+}
+
+#[test]
 fn a_config_failed_instance_is_retried_when_its_openclaw_config_is_fixed() {
     let port = free_base_port();
     let daemon = Daemon::with(|root| {

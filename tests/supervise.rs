@@ -189,32 +189,129 @@ fn a_new_supervisor_stops_the_gateway_an_old_one_left_behind() {
 }
 
 #[test]
-fn a_missing_command_retries_that_instance_and_the_other_runs() {
+fn a_command_gone_after_loading_retries_that_instance_and_the_other_runs() {
     let port = free_base_port();
     let daemon = Daemon::with(|root| {
+        // A command that exists when the declaration is loaded (else the
+        // file is rejected), and is then removed (an upgrade in progress).
+        std::os::unix::fs::symlink(SIM, root.join("gw")).expect("symlink the gateway");
         let broken = sim_declaration(
             root,
             "broken",
             port,
             "restart: { backoff: { initial: 20ms, max: 50ms } }",
         )
-        .replace(SIM, "/nonexistent/openclaw");
+        .replace(SIM, &root.join("gw").display().to_string());
         vec![
             ("broken.yaml", broken),
             ("good.yaml", sim_declaration(root, "good", port + 1000, "")),
         ]
     });
     daemon.wait_state("good", "running");
+    daemon.wait_state("broken", "running");
+    fs::remove_file(daemon.path().join("gw")).expect("remove the command");
+    crash(port, 1);
     let broken = wait_for("the broken instance to retry", || {
         daemon.instance("broken").filter(|b| restarts(b) >= 2)
     });
     assert!(
         broken["last_error_lines"]
             .to_string()
-            .contains("/nonexistent/openclaw"),
+            .contains(&daemon.path().join("gw").display().to_string()),
         "the error names the command: {broken}"
     );
     assert_eq!(daemon.state("good").as_deref(), Some("running"));
+}
+
+#[test]
+fn a_relative_command_under_a_relative_dir_runs() {
+    let port = free_base_port();
+    let mut daemon = Daemon::new(&[]);
+    std::os::unix::fs::symlink(SIM, daemon.path().join("gw")).expect("symlink the gateway");
+    let text = sim_declaration(daemon.path(), "main", port, "")
+        .replace(&format!("command: {SIM}"), "command: ../gw");
+    fs::write(daemon.dir.join("main.yaml"), text).expect("write main.yaml");
+    // `--dir supervisor.d`, relative to the supervisor's working directory.
+    daemon.dir = std::path::PathBuf::from("supervisor.d");
+    daemon.start();
+    let main = daemon.wait_state("main", "running");
+    assert!(main["pid"].as_i64().is_some(), "{main}");
+}
+
+#[test]
+fn a_broken_file_at_start_is_rejected_and_main_and_rescue_run() {
+    let (mut daemon, _) =
+        Daemon::prepare(&[("main", ""), ("rescue", "role: rescue\nrescue_of: main\n")]);
+    fs::write(daemon.dir.join("typo.yaml"), "port: [\n").expect("write typo.yaml");
+    daemon.start();
+    daemon.wait_state("main", "running");
+    daemon.wait_state("rescue", "running");
+    let status = daemon.status_json();
+    let rejected = status["rejected"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rejected.len(), 1, "{status:#}");
+    assert!(
+        rejected[0]["file"]
+            .as_str()
+            .is_some_and(|file| file.ends_with("typo.yaml")),
+        "{status:#}"
+    );
+    let reason = rejected[0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("typo.yaml:1:"), "line and column: {reason}");
+    let log = daemon.log_text();
+    assert!(
+        log.contains("declaration rejected") && log.contains("typo.yaml"),
+        "the supervisor log says so: {log}"
+    );
+    let table = daemon.client(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("typo.yaml"),
+        "{}",
+        String::from_utf8_lossy(&table.stdout)
+    );
+}
+
+#[test]
+fn a_typo_in_main_does_not_stop_its_rescue() {
+    let (mut daemon, _) =
+        Daemon::prepare(&[("main", ""), ("rescue", "role: rescue\nrescue_of: main\n")]);
+    let main = fs::read_to_string(daemon.dir.join("main.yaml")).expect("main.yaml");
+    fs::write(daemon.dir.join("main.yaml"), format!("{main}prot: 1\n")).expect("write");
+    daemon.start();
+    daemon.wait_state("rescue", "running");
+    assert!(daemon.instance("main").is_none(), "main is not run");
+    let rejected = daemon.status_json()["rejected"].clone();
+    assert!(rejected.to_string().contains("main.yaml"), "{rejected:#}");
+}
+
+#[test]
+fn strict_start_refuses_everything_when_one_file_is_broken() {
+    let (mut daemon, _) = Daemon::prepare(&[("main", "")]);
+    fs::write(daemon.dir.join("typo.yaml"), "port: [\n").expect("write typo.yaml");
+    let (status, stderr) = daemon.start_expecting_exit(&["--strict"]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--strict") && stderr.contains("typo.yaml:1:"),
+        "{stderr}"
+    );
+    assert!(tagged(&daemon.tag).is_empty(), "nothing was spawned");
+}
+
+#[test]
+fn start_exits_1_when_no_declaration_can_run() {
+    let port = free_base_port();
+    let mut daemon = Daemon::new(&[]);
+    // Two newcomers in conflict: neither can be preferred, neither runs.
+    for (name, at) in [("a", port), ("b", port + 20)] {
+        let text = sim_declaration(daemon.path(), name, at, "");
+        fs::write(daemon.dir.join(format!("{name}.yaml")), text).expect("write");
+    }
+    fs::write(daemon.dir.join("typo.yaml"), "port: [\n").expect("write typo.yaml");
+    let (status, stderr) = daemon.start_expecting_exit(&[]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    for words in ["no declaration can run", "typo.yaml:1:", "a.yaml", "b.yaml"] {
+        assert!(stderr.contains(words), "`{words}` not in: {stderr}");
+    }
+    assert!(tagged(&daemon.tag).is_empty(), "nothing was spawned");
 }
 
 /// Fill the filesystem under `dir` (seen through `/proc/PID/root`): a

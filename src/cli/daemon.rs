@@ -6,9 +6,9 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Global;
-use openclaw_supervisor::daemon::{self, DaemonError, SocketSettings};
+use openclaw_supervisor::daemon::{self, SocketSettings};
 use openclaw_supervisor::declaration::HumanDuration;
-use openclaw_supervisor::supervisor::{Options, SupervisorError};
+use openclaw_supervisor::supervisor::Options;
 use openclaw_supervisor::watch::WatchMode;
 
 #[derive(Debug, Args)]
@@ -29,6 +29,10 @@ pub struct StartArgs {
     /// socket becomes 0660 and peers in the group pass the credential check.
     #[arg(long, env = "OPENCLAW_SUPERVISOR_SOCKET_GROUP", value_parser = parse_group)]
     pub socket_group: Option<u32>,
+    /// All or nothing: refuse to start (exit 1) when any declaration is
+    /// broken or conflicts, instead of running the sound ones.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// A group name or number, to a gid.
@@ -99,6 +103,7 @@ pub fn run(global: &Global, args: StartArgs) -> anyhow::Result<u8> {
             None if args.no_watch => WatchMode::Off,
             None => WatchMode::Events,
         },
+        strict: args.strict,
     };
     run_daemon(
         options,
@@ -118,12 +123,6 @@ pub fn run_daemon(options: Options, socket: SocketSettings) -> anyhow::Result<u8
     runtime.block_on(async move {
         let (_handle, run) = match daemon::launch(options, socket).await {
             Ok(started) => started,
-            Err(DaemonError::Supervisor(
-                err @ (SupervisorError::Conflicts(_) | SupervisorError::Unreadable(_)),
-            )) => {
-                eprintln!("openclaw-supervisor: refusing to start: {err}");
-                return Ok(super::exit::FAILED);
-            }
             Err(err) => {
                 eprintln!("openclaw-supervisor: refusing to start: {err}");
                 return Ok(super::exit::FAILED);

@@ -363,6 +363,7 @@ async fn demo(root: &Path, args: &DemoArgs, signals: &mut StopSignals) -> anyhow
         socket_path: layout.socket.clone(),
         inherited_env: std::env::vars().collect(),
         watch: WatchMode::Events,
+        strict: false,
     };
     // Launching is not interrupted half-way (it spawns the gateways); a
     // signal that came meanwhile is still pending in `signals`.

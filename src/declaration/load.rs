@@ -70,6 +70,20 @@ pub enum DeclarationError {
         first: PathBuf,
         second: PathBuf,
     },
+    /// A second file declaring an instance that runs from another file: the
+    /// running one keeps it, this file is the one refused.
+    #[error(
+        "{}: instance `{name}` is already declared by {}, which runs it: give this file a `name:` of its own{}",
+        file.display(),
+        kept.display(),
+        if *named_by_stem { " (its name comes from the file name: rename the file)" } else { "" }
+    )]
+    AlreadyDeclared {
+        name: String,
+        kept: PathBuf,
+        file: PathBuf,
+        named_by_stem: bool,
+    },
 }
 
 fn display_invalid(
@@ -102,8 +116,20 @@ impl DeclarationError {
             DeclarationError::ReadDir { dir, .. } => dir,
             DeclarationError::Read { file, .. }
             | DeclarationError::TooLarge { file, .. }
-            | DeclarationError::Invalid { file, .. } => file,
+            | DeclarationError::Invalid { file, .. }
+            | DeclarationError::AlreadyDeclared { file, .. } => file,
             DeclarationError::DuplicateName { first, .. } => first,
+        }
+    }
+
+    /// The instance a duplicate declares: neither file may run it, and an
+    /// instance already running under that name keeps what it runs. None for
+    /// every other error (and for [`DeclarationError::AlreadyDeclared`],
+    /// whose instance runs from the file that was kept).
+    pub fn instance(&self) -> Option<&str> {
+        match self {
+            DeclarationError::DuplicateName { name, .. } => Some(name),
+            _ => None,
         }
     }
 
@@ -285,6 +311,17 @@ fn read_declaration(file: &Path) -> Result<String, DeclarationError> {
 /// read, parsed or validated is reported in [`DirScan::errors`] and left out,
 /// and so are both files when two declare the same instance name.
 pub fn load_dir(dir: &Path) -> Result<DirScan, DeclarationError> {
+    load_dir_keeping(dir, &BTreeMap::new())
+}
+
+/// [`load_dir`], where `running` maps each running instance to the file it
+/// runs from: when two files declare a running instance's name, the file it
+/// runs from keeps it and only the newcomer is refused (what runs keeps
+/// running).
+pub fn load_dir_keeping(
+    dir: &Path,
+    running: &BTreeMap<String, PathBuf>,
+) -> Result<DirScan, DeclarationError> {
     let read_dir_error = |source| DeclarationError::ReadDir {
         dir: dir.to_path_buf(),
         source,
@@ -318,6 +355,21 @@ pub fn load_dir(dir: &Path) -> Result<DirScan, DeclarationError> {
             declarations.extend(loaded.pop());
             continue;
         }
+        let files: Vec<&Path> = loaded.iter().map(|l| l.file.as_path()).collect();
+        if let Some(index) = keeper(&files, running.get(&name).map(PathBuf::as_path)) {
+            let kept = loaded.swap_remove(index);
+            for other in loaded {
+                let named_by_stem = other.declaration.name.is_none();
+                errors.push(DeclarationError::AlreadyDeclared {
+                    name: name.clone(),
+                    kept: kept.file.clone(),
+                    file: other.file,
+                    named_by_stem,
+                });
+            }
+            declarations.push(kept);
+            continue;
+        }
         // Neither file wins: which one the operator meant is not ours to guess.
         for other in &loaded[1..] {
             errors.push(DeclarationError::DuplicateName {
@@ -327,9 +379,18 @@ pub fn load_dir(dir: &Path) -> Result<DirScan, DeclarationError> {
             });
         }
     }
+    declarations.sort_by(|a, b| a.name.cmp(&b.name));
     errors.sort_by(|a, b| a.file().cmp(b.file()));
     Ok(DirScan {
         declarations,
         errors,
     })
+}
+
+/// Of the `files` that declare one instance, the index of the one that keeps
+/// it: the file the instance runs from (`running_from`), when it is one of
+/// them; else none does.
+pub fn keeper(files: &[&Path], running_from: Option<&Path>) -> Option<usize> {
+    let running_from = running_from?;
+    files.iter().position(|file| *file == running_from)
 }

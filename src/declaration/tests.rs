@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::*;
@@ -261,6 +262,13 @@ fn errors_name_the_line_the_column_and_the_key() {
             "command is empty",
         ),
         (
+            "probes:\n  startup:\n    failures: 2\n",
+            Some(3),
+            Some(5),
+            Some("probes.startup.failures"),
+            "no meaning for the startup probe",
+        ),
+        (
             "profile: 'no way'\n",
             Some(1),
             Some(1),
@@ -450,4 +458,58 @@ fn load_dir_reports_a_file_that_is_not_utf8() {
         "{}",
         scan.errors[0]
     );
+}
+
+#[test]
+fn a_running_instance_keeps_its_name_against_a_copy() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let good1 = dir.path().join("good1.yaml");
+    let copy = dir.path().join("copy.yaml");
+    std::fs::write(&good1, "port: 18789\n").expect("write");
+    std::fs::write(&copy, "name: good1\nport: 18789\n").expect("write");
+
+    // Nothing runs (check, start): neither file may have the name.
+    let scan = load_dir(dir.path()).expect("readable");
+    assert!(scan.declarations.is_empty(), "{:?}", scan.declarations);
+    assert_eq!(scan.errors.len(), 1, "{:?}", scan.errors);
+    assert_eq!(scan.errors[0].instance(), Some("good1"));
+
+    // good1 runs from good1.yaml: the copy alone is refused.
+    let running = BTreeMap::from([("good1".to_string(), good1.clone())]);
+    let scan = load_dir_keeping(dir.path(), &running).expect("readable");
+    let kept: Vec<&Path> = scan.declarations.iter().map(|d| d.file.as_path()).collect();
+    assert_eq!(kept, [good1.as_path()]);
+    assert_eq!(scan.errors.len(), 1, "{:?}", scan.errors);
+    let error = &scan.errors[0];
+    assert_eq!(error.file(), copy);
+    assert_eq!(error.instance(), None, "the kept instance is not frozen");
+    let message = error.to_string();
+    assert!(
+        message.contains("already declared by") && message.contains("good1.yaml"),
+        "{message}"
+    );
+
+    // The file it ran from is gone: neither of the others is preferred.
+    let running = BTreeMap::from([("good1".to_string(), dir.path().join("old.yaml"))]);
+    let scan = load_dir_keeping(dir.path(), &running).expect("readable");
+    assert!(scan.declarations.is_empty());
+    assert_eq!(scan.errors[0].instance(), Some("good1"));
+}
+
+#[test]
+fn the_file_a_name_runs_from_keeps_it() {
+    let (a, b) = (Path::new("/sup/a.yaml"), Path::new("/sup/b.yaml"));
+    let rows: &[(Option<&Path>, Option<usize>)] = &[
+        (None, None),
+        (Some(a), Some(0)),
+        (Some(b), Some(1)),
+        (Some(Path::new("/sup/c.yaml")), None),
+    ];
+    for (running_from, expected) in rows {
+        assert_eq!(
+            keeper(&[a, b], *running_from),
+            *expected,
+            "{running_from:?}"
+        );
+    }
 }

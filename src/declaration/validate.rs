@@ -1,7 +1,7 @@
 //! Rules a declaration must follow that serde's types cannot express.
 //! Pure: works on the parsed value only.
 
-use super::{Declaration, ProbeSpec, Role};
+use super::{Declaration, Role};
 
 /// A rule broken by a declaration: the key (dotted path) and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,13 +207,9 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
             "a zero stop timeout means SIGKILL at once, which the gateway counts as an unclean boot: use e.g. `60s`",
         ));
     }
-    for (probe_name, probe) in [
-        ("startup", &decl.probes.startup),
-        ("liveness", &decl.probes.liveness),
-        ("readiness", &decl.probes.readiness),
-    ] {
-        self::probe(&format!("probes.{probe_name}"), probe)?;
-    }
+    // The probe rules live with the probes; this is their one caller on the
+    // way in, so every path that loads a declaration applies them.
+    crate::probe::effective_probes(&decl.probes).map_err(|err| invalid(err.key(), err.advice()))?;
     if decl.logs.max_size.as_u64() == 0 {
         return Err(invalid(
             "logs.max_size",
@@ -249,57 +245,4 @@ fn stop_signal(written: &str) -> Result<String, Invalid> {
             STOP_SIGNALS.join(", ")
         ),
     ))
-}
-
-fn probe(key: &str, probe: &ProbeSpec) -> Result<(), Invalid> {
-    let kinds = [
-        probe.http.is_some(),
-        probe.tcp == Some(true),
-        probe.exec.is_some(),
-    ];
-    if kinds.iter().filter(|set| **set).count() > 1 {
-        return Err(invalid(
-            key,
-            "a probe checks one thing: set only one of `http`, `tcp` and `exec`",
-        ));
-    }
-    if let Some(path) = &probe.http
-        && !path.starts_with('/')
-    {
-        return Err(invalid(
-            format!("{key}.http"),
-            format!("`{path}` is not a path: write it with a leading `/`, e.g. `/healthz`"),
-        ));
-    }
-    if probe.json.is_some() && probe.exec.is_some()
-        || probe.json.is_some() && probe.tcp == Some(true)
-    {
-        return Err(invalid(
-            format!("{key}.json"),
-            "`json` checks an HTTP body: it needs an `http` probe",
-        ));
-    }
-    if let Some(argv) = &probe.exec
-        && argv.first().is_none_or(String::is_empty)
-    {
-        return Err(invalid(
-            format!("{key}.exec"),
-            "the command is empty: give the program and its arguments, e.g. [openclaw, health]",
-        ));
-    }
-    for (field, duration) in [("every", probe.every), ("timeout", probe.timeout)] {
-        if duration.is_some_and(|duration| duration.get().is_zero()) {
-            return Err(invalid(
-                format!("{key}.{field}"),
-                "a zero duration is not allowed here: use e.g. `10s`",
-            ));
-        }
-    }
-    if probe.failures == Some(0) {
-        return Err(invalid(
-            format!("{key}.failures"),
-            "`failures` counts consecutive failures before acting: use 1 or more",
-        ));
-    }
-    Ok(())
 }

@@ -4,7 +4,7 @@
 
 use std::ops::RangeInclusive;
 
-use super::{Problem, Resource, file_name, show};
+use super::{Movers, Problem, Resource, file_name, show};
 use crate::openclaw::{DEFAULT_PORT, Effective, FALLBACK_CDP_RANGE, PORT_BLOCK_SPAN, PortSource};
 
 const MIN_PORT: u32 = 1024;
@@ -123,17 +123,41 @@ fn strength(source: PortSource) -> u8 {
     }
 }
 
-/// (the one to move, the one to keep): the weaker port source moves, then
-/// the rescue, then the later name.
-fn mover<'a>(a: &'a Effective, b: &'a Effective) -> (&'a Effective, &'a Effective) {
+/// Where `moving` would go to clear `staying`: the first free base from
+/// 1000 above `staying`'s port.
+fn move_to(all: &[Effective], moving: &Effective, staying: &Effective) -> Option<u32> {
+    free_base(
+        all,
+        &[moving.name.as_str()],
+        &[],
+        u32::from(staying.port) + SUGGESTION_STEP,
+    )
+}
+
+/// (the one to move, the one to keep): the smaller move (its suggested base
+/// nearest its current port), then the weaker port source, then the rescue,
+/// then the later name.
+fn mover<'a>(
+    a: &'a Effective,
+    b: &'a Effective,
+    all: &[Effective],
+) -> (&'a Effective, &'a Effective) {
     use crate::declaration::Role;
-    let key = |instance: &Effective| {
+    let key = |moving: &Effective, staying: &Effective| {
         (
-            std::cmp::Reverse(strength(instance.port_source)),
-            instance.declaration.role == Role::Rescue,
+            std::cmp::Reverse(
+                move_to(all, moving, staying)
+                    .map_or(u32::MAX, |base| base.abs_diff(u32::from(moving.port))),
+            ),
+            std::cmp::Reverse(strength(moving.port_source)),
+            moving.declaration.role == Role::Rescue,
         )
     };
-    if key(a) > key(b) { (a, b) } else { (b, a) }
+    if key(a, b) > key(b, a) {
+        (a, b)
+    } else {
+        (b, a)
+    }
 }
 
 /// Ports outside 1024..=65535, and a block that runs past 65535.
@@ -199,7 +223,12 @@ pub(super) fn range_problems(instance: &Effective, all: &[Effective]) -> Vec<Pro
 }
 
 /// Where the footprints of `a` and `b` meet.
-pub(super) fn overlap_problems(a: &Effective, b: &Effective, all: &[Effective]) -> Vec<Problem> {
+pub(super) fn overlap_problems(
+    a: &Effective,
+    b: &Effective,
+    all: &[Effective],
+    movers: &Movers,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     let pair = vec![a.name.clone(), b.name.clone()];
     let (footprint_a, footprint_b) = (footprint(a), footprint(b));
@@ -216,7 +245,9 @@ pub(super) fn overlap_problems(a: &Effective, b: &Effective, all: &[Effective]) 
         })
         .max_by_key(|(_, _, range)| range.end() - range.start());
     if let Some((sa, sb, overlap)) = block_overlap {
-        problems.push(block_problem(a, b, &sa.part, &sb.part, &overlap, all));
+        problems.push(block_problem(
+            a, b, &sa.part, &sb.part, &overlap, all, movers,
+        ));
     }
 
     // Each explicit port that lands in the other's footprint.
@@ -246,17 +277,31 @@ pub(super) fn overlap_problems(a: &Effective, b: &Effective, all: &[Effective]) 
                     ),
                     Part::Explicit(other_key) => format!("{}'s `{other_key}` port", other.name),
                 };
-                problems.push(Problem {
-                    resource: Resource::Ports,
-                    instances: pair.clone(),
-                    shared: port.to_string(),
-                    message: format!("ports: {}'s `{key}` port {port} is in {where_}", owner.name),
-                    fix: format!(
+                let fix = match movers.forced(owner, other) {
+                    Some((moving, staying)) if moving.name == other.name => {
+                        let base = move_to(all, moving, staying);
+                        format!(
+                            "move {} to {} (`port: {}` in {}): its ports must stay clear of {}'s `{key}` port {port}",
+                            moving.name,
+                            suggestion(base),
+                            suggestion(base),
+                            file_name(moving),
+                            owner.name
+                        )
+                    }
+                    _ => format!(
                         "change `{key}` in {} to a port inside {}'s own block {}",
                         show(&owner.config_path),
                         owner.name,
                         block_text(owner)
                     ),
+                };
+                problems.push(Problem {
+                    resource: Resource::Ports,
+                    instances: pair.clone(),
+                    shared: port.to_string(),
+                    message: format!("ports: {}'s `{key}` port {port} is in {where_}", owner.name),
+                    fix,
                 });
             }
         }
@@ -271,6 +316,7 @@ fn block_problem(
     part_b: &Part,
     overlap: &RangeInclusive<u32>,
     all: &[Effective],
+    movers: &Movers,
 ) -> Problem {
     let (port_a, port_b) = (u32::from(a.port), u32::from(b.port));
     let distance = port_a.abs_diff(port_b);
@@ -350,11 +396,14 @@ fn block_problem(
         message
     };
 
-    let fix = if both_hashed
+    let forced = movers.forced(a, b);
+    // Neither port was chosen: both declarations should say one, unless the
+    // ranks say which of the two is to move.
+    let neither_chosen = both_hashed
         || (port_a == port_b
             && a.port_source == PortSource::Environment
-            && b.port_source == PortSource::Environment)
-    {
+            && b.port_source == PortSource::Environment);
+    let fix = if forced.is_none() && neither_chosen {
         let (first, second) = if b.declaration.role == crate::declaration::Role::Main
             && a.declaration.role == crate::declaration::Role::Rescue
         {
@@ -382,16 +431,12 @@ fn block_problem(
             file_name(second)
         )
     } else {
-        let (moving, staying) = match fallback {
-            Some((falling, _, other, _)) => (falling, other),
-            None => mover(a, b),
+        let (moving, staying) = match (forced, fallback) {
+            (Some(forced), _) => forced,
+            (None, Some((falling, _, other, _))) => (falling, other),
+            (None, None) => mover(a, b, all),
         };
-        let base = free_base(
-            all,
-            &[moving.name.as_str()],
-            &[],
-            u32::from(staying.port) + SUGGESTION_STEP,
-        );
+        let base = move_to(all, moving, staying);
         let mut fix = format!(
             "move {} to {} (`port: {}` in {}): a port block needs 111 ports, so base ports must be at least 111 apart",
             moving.name,

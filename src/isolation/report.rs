@@ -1,11 +1,12 @@
 //! Load, resolve and check a declarations directory in one call.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 
 use super::{Problem, Resource, check};
-use crate::declaration::{DeclarationError, load_dir};
+use crate::declaration::{DeclarationError, load_dir_keeping};
 use crate::openclaw::{Effective, EnvMap, ResolveError, resolve};
 
 /// A declaration that could not be used: it did not load, or its effective
@@ -30,7 +31,7 @@ impl FileError {
     /// The instance, when it is known (a file that did not parse has none).
     pub fn instance(&self) -> Option<&str> {
         match self {
-            FileError::Declaration(_) => None,
+            FileError::Declaration(err) => err.instance(),
             FileError::Resolve(err) => Some(err.instance()),
         }
     }
@@ -76,7 +77,18 @@ impl Report {
 /// set. Only an unreadable directory is an `Err`; a bad file is reported in
 /// [`Report::file_errors`] and the rest are still resolved and checked.
 pub fn check_dir(dir: &Path, env: &EnvMap) -> Result<Report, DeclarationError> {
-    let scan = load_dir(dir)?;
+    check_dir_keeping(dir, env, &BTreeMap::new())
+}
+
+/// [`check_dir`] for a running supervisor: `running` maps each running
+/// instance to its file, which keeps the name when a second file declares it
+/// (see [`crate::declaration::load_dir_keeping`]).
+pub fn check_dir_keeping(
+    dir: &Path,
+    env: &EnvMap,
+    running: &BTreeMap<String, PathBuf>,
+) -> Result<Report, DeclarationError> {
+    let scan = load_dir_keeping(dir, running)?;
     let mut file_errors: Vec<FileError> = scan.errors.into_iter().map(FileError::from).collect();
     let mut effective = Vec::new();
     for loaded in &scan.declarations {
@@ -96,6 +108,7 @@ pub fn check_dir(dir: &Path, env: &EnvMap) -> Result<Report, DeclarationError> {
                 .iter()
                 .filter_map(|file| file.file_stem())
                 .map(|stem| stem.to_string_lossy().to_ascii_lowercase())
+                .chain(err.instance().map(str::to_string))
                 .collect(),
         })
         .collect();
@@ -211,8 +224,17 @@ mod tests {
             ]
         );
         assert!(!report.is_sound());
-        // Missing OpenClaw configs are warnings, one per instance.
-        assert_eq!(report.warnings.len(), 4, "{:?}", report.warnings);
+        // Missing OpenClaw configs are warnings, one per instance; so is
+        // `openclaw` missing from PATH (HOME is all the environment here).
+        for words in ["exits 78", "not found on PATH"] {
+            let count = report
+                .warnings
+                .iter()
+                .filter(|warning| warning.message.contains(words))
+                .count();
+            assert_eq!(count, 4, "{words}: {:?}", report.warnings);
+        }
+        assert_eq!(report.warnings.len(), 8, "{:?}", report.warnings);
 
         let json = serde_json::to_value(&report).expect("serializes");
         assert_eq!(json["file_errors"][1]["instance"], "cfg");

@@ -3,7 +3,7 @@
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
-use super::{Effective, EnvMap, PORT_BLOCK_SPAN, paths};
+use super::{Effective, EnvMap, PORT_BLOCK_SPAN};
 
 /// Inherited variables that would make the gateway believe a service
 /// manager runs it, or keep it from asking to be relaunched
@@ -28,22 +28,16 @@ pub const STRIPPED_ENV: &[&str] = &[
 ];
 
 impl Effective {
-    /// The command as declared: a bare name looked up on PATH, an absolute
-    /// path, or a path relative to the declaration's directory.
+    /// The command to run: a bare name, looked up on PATH at spawn, or an
+    /// absolute path (a declared relative path was resolved against the
+    /// canonical declaration directory when the declaration was loaded).
     pub fn command(&self) -> &str {
-        self.declaration.command.as_deref().unwrap_or("openclaw")
+        &self.command
     }
 
-    /// The program to execute: a command with a `/` in it is relative to the
-    /// declaration's directory; a bare name is left for a PATH lookup.
+    /// The program to execute (see [`Effective::command`]).
     pub fn program(&self) -> PathBuf {
-        let command = self.command();
-        if command.contains('/') {
-            let base = self.file.parent().unwrap_or(Path::new("."));
-            paths::fold(&base.join(command))
-        } else {
-            PathBuf::from(command)
-        }
+        PathBuf::from(&self.command)
     }
 
     /// `[--profile P] gateway --port N --bind B <args>`.

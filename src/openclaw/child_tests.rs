@@ -127,21 +127,80 @@ fn port_block_is_base_to_base_plus_110() {
 }
 
 #[test]
-fn the_program_is_relative_to_the_declaration_only_when_it_is_a_path() {
-    let world = World::new(&[]);
-    let rows: &[(&str, &str, String)] = &[
-        ("", "openclaw", "openclaw".to_string()),
-        ("command: node", "node", "node".to_string()),
+fn a_command_path_is_fixed_at_load_against_the_declaration_dir_and_checked() {
+    use std::os::unix::fs::PermissionsExt;
+    let world = World::new(&[("bin/openclaw", "#!/bin/sh\n"), ("bin/plain", "text\n")]);
+    let gateway = world.root.join("bin/openclaw");
+    std::fs::set_permissions(&gateway, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let gateway = gateway.display().to_string();
+    let on_path: &[(&str, &str)] = &[("PATH", "$ROOT/bin")];
+    let empty_path: &[(&str, &str)] = &[("PATH", "$ROOT/nothing")];
+    /// (declaration, env, the command run or the error's words, a PATH warning)
+    type Row<'a> = (
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        Result<&'a str, &'a str>,
+        bool,
+    );
+    let rows: &[Row] = &[
+        ("", on_path, Ok("openclaw"), false),
+        ("", empty_path, Ok("openclaw"), true),
+        ("command: node", empty_path, Ok("node"), true),
+        ("command: ../bin/openclaw", empty_path, Ok(&gateway), false),
         (
-            "command: ../bin/openclaw",
-            "../bin/openclaw",
-            format!("{}/bin/openclaw", world.root.display()),
+            "command: ./../bin/openclaw",
+            empty_path,
+            Ok(&gateway),
+            false,
         ),
-        ("command: /opt/oc", "/opt/oc", "/opt/oc".to_string()),
+        (
+            "command: $ROOT/bin/openclaw",
+            empty_path,
+            Ok(&gateway),
+            false,
+        ),
+        (
+            "command: ../bin/missing",
+            on_path,
+            Err("does not exist"),
+            false,
+        ),
+        (
+            "command: /nonexistent/oc",
+            on_path,
+            Err("does not exist"),
+            false,
+        ),
+        (
+            "command: ../bin/plain",
+            on_path,
+            Err("is not an executable file"),
+            false,
+        ),
     ];
-    for (yaml, command, program) in rows {
-        let effective = world.resolve(yaml, &[]).expect("resolves");
-        assert_eq!(effective.command(), *command, "{yaml}");
-        assert_eq!(effective.program(), PathBuf::from(program), "{yaml}");
+    for (yaml, env, expected, warned) in rows {
+        match (world.resolve(yaml, env), expected) {
+            (Ok(effective), Ok(command)) => {
+                assert_eq!(effective.command(), *command, "{yaml}");
+                assert_eq!(effective.program(), PathBuf::from(command), "{yaml}");
+                let path_warning = effective
+                    .warnings
+                    .iter()
+                    .any(|warning| warning.contains("not found on PATH"));
+                assert_eq!(path_warning, *warned, "{yaml}: {:?}", effective.warnings);
+            }
+            (Err(err), Err(words)) => {
+                let text = err.to_string();
+                assert!(
+                    matches!(err, ResolveError::Command { .. }),
+                    "{yaml}: {text}"
+                );
+                assert!(
+                    text.contains(words) && text.contains("`command`"),
+                    "{yaml}: {text}"
+                );
+            }
+            (got, _) => panic!("{yaml}: expected {expected:?}, got {got:?}"),
+        }
     }
 }

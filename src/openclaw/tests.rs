@@ -507,7 +507,14 @@ fn a_missing_config_is_a_warning_unless_the_gateway_may_run_unconfigured() {
     let effective = world
         .resolve("args: [--allow-unconfigured]", &[])
         .expect("resolves");
-    assert!(effective.warnings.is_empty(), "{:?}", effective.warnings);
+    assert!(
+        !effective
+            .warnings
+            .iter()
+            .any(|warning| warning.contains("exits 78")),
+        "{:?}",
+        effective.warnings
+    );
 }
 
 /// Real outputs of openclaw 2026.9.6's `resolveLogProfileSegment` (its own

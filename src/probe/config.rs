@@ -109,31 +109,63 @@ pub struct EffectiveProbes {
     pub readiness: EffectiveProbe,
 }
 
-/// A `probes:` block that cannot run as written.
+/// A `probes:` block that cannot run as written. The one set of probe rules:
+/// declaration validation calls [`effective_probes`], so `check`, `start`
+/// and `reload` refuse exactly the same blocks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {}", self.key(), self.advice())]
 pub enum ProbeConfigError {
-    #[error("probes.{probe} sets more than one of {kinds}: keep exactly one kind")]
     SeveralKinds { probe: ProbeRole, kinds: String },
-    #[error(
-        "probes.{probe}.json checks an HTTP body, but the probe is not `http`: remove `json` or use `http`"
-    )]
     JsonWithoutHttp { probe: ProbeRole },
-    #[error(
-        "probes.{probe}.http `{path}` is not a path: write it starting with `/`, e.g. `/healthz`"
-    )]
     HttpPath { probe: ProbeRole, path: String },
-    #[error(
-        "probes.{probe}.exec is empty: give the program and its arguments, e.g. [\"openclaw\", \"health\"]"
-    )]
     EmptyExec { probe: ProbeRole },
-    #[error(
-        "probes.{probe}.{key} is zero: give it a value above zero (or `enabled: false` to turn the probe off)"
-    )]
     Zero { probe: ProbeRole, key: &'static str },
-    #[error(
-        "probes.startup.failures has no meaning: the startup probe's `timeout` is its whole allowance (default 120s); remove `failures`"
-    )]
     StartupFailures,
+}
+
+impl ProbeConfigError {
+    /// The dotted key the error is about, e.g. `probes.liveness.every`.
+    pub fn key(&self) -> String {
+        match self {
+            ProbeConfigError::SeveralKinds { probe, .. } => format!("probes.{probe}"),
+            ProbeConfigError::JsonWithoutHttp { probe } => format!("probes.{probe}.json"),
+            ProbeConfigError::HttpPath { probe, .. } => format!("probes.{probe}.http"),
+            ProbeConfigError::EmptyExec { probe } => format!("probes.{probe}.exec"),
+            ProbeConfigError::Zero { probe, key } => format!("probes.{probe}.{key}"),
+            ProbeConfigError::StartupFailures => "probes.startup.failures".to_string(),
+        }
+    }
+
+    /// What is wrong and what to do, without the key.
+    pub fn advice(&self) -> String {
+        match self {
+            ProbeConfigError::SeveralKinds { kinds, .. } => format!(
+                "a probe checks one thing: set only one of `http`, `tcp` and `exec` (this one sets {kinds})"
+            ),
+            ProbeConfigError::JsonWithoutHttp { .. } => {
+                "`json` checks an HTTP body: it needs an `http` probe (remove `json` or use `http`)"
+                    .to_string()
+            }
+            ProbeConfigError::HttpPath { path, .. } => {
+                format!("`{path}` is not a path: write it with a leading `/`, e.g. `/healthz`")
+            }
+            ProbeConfigError::EmptyExec { .. } => {
+                "the command is empty: give the program and its arguments, e.g. [openclaw, health]"
+                    .to_string()
+            }
+            ProbeConfigError::Zero { key: "failures", .. } => {
+                "`failures` counts consecutive failures before acting: use 1 or more".to_string()
+            }
+            ProbeConfigError::Zero { .. } => {
+                "a zero duration is not allowed here: use e.g. `10s` (or `enabled: false` to turn the probe off)"
+                    .to_string()
+            }
+            ProbeConfigError::StartupFailures => {
+                "`failures` has no meaning for the startup probe: its `timeout` is its whole allowance (default 120s); remove `failures`"
+                    .to_string()
+            }
+        }
+    }
 }
 
 struct Defaults {

@@ -1,6 +1,6 @@
 //! Reload: rescan the declarations and apply the new set as a diff.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,91 +10,10 @@ use crate::openclaw::Effective;
 use crate::resolution;
 
 impl Supervisor {
-    /// Rescan the declarations and apply the difference. A file that does
-    /// not parse, or a change that would conflict, is rejected: its instance
-    /// keeps running on its last good declaration.
-    pub(super) fn reload(&mut self) -> ReloadOutcome {
-        let scan = resolution::scan(&self.options.dir, &self.options.inherited_env);
-        let mut outcome = ReloadOutcome::default();
-        let mut rejected: Vec<Rejected> = scan
-            .file_errors
-            .iter()
-            .map(|error| Rejected {
-                file: error.file.clone(),
-                instance: error.name.clone(),
-                reason: error.reason.clone(),
-            })
-            .collect();
-        // Names whose file is broken keep their last good declaration.
-        let broken: BTreeSet<String> = scan
-            .file_errors
-            .iter()
-            .filter_map(|error| error.name.clone())
-            .chain(
-                // A broken file whose name is unknown protects the instance
-                // that lived in the same file.
-                scan.file_errors.iter().filter_map(|error| {
-                    self.instances
-                        .iter()
-                        .find(|(_, entry)| entry.config.effective.file == error.file)
-                        .map(|(name, _)| name.clone())
-                }),
-            )
-            .collect();
-        let mut wanted: BTreeMap<String, Effective> = BTreeMap::new();
-        for effective in scan.effective {
-            wanted.insert(effective.name.clone(), effective);
-        }
-        for name in &broken {
-            if let Some(entry) = self.instances.get(name) {
-                wanted.insert(name.clone(), entry.config.effective.clone());
-            }
-        }
-        // Reject new or changed declarations that conflict, until the set is sound.
-        loop {
-            let set: Vec<Effective> = wanted.values().cloned().collect();
-            let conflicts = resolution::conflicts(&set);
-            if conflicts.is_empty() {
-                break;
-            }
-            let mut reverted_any = false;
-            for conflict in &conflicts {
-                for name in &conflict.instances {
-                    let current = self.instances.get(name).map(|e| &e.config.effective);
-                    let proposed = wanted.get(name);
-                    if proposed.is_some() && proposed != current {
-                        let file = proposed.map(|p| p.file.clone()).unwrap_or_default();
-                        rejected.push(Rejected {
-                            file,
-                            instance: Some(name.clone()),
-                            reason: conflict.message.clone(),
-                        });
-                        match current {
-                            Some(current) => {
-                                wanted.insert(name.clone(), current.clone());
-                            }
-                            None => {
-                                wanted.remove(name);
-                            }
-                        }
-                        reverted_any = true;
-                    }
-                }
-            }
-            if !reverted_any {
-                // The running set itself conflicts (an OpenClaw config file
-                // changed under a running instance): report, change nothing.
-                for conflict in conflicts {
-                    tracing::error!(conflict = %conflict.message, "running instances now conflict");
-                    rejected.push(Rejected {
-                        file: PathBuf::new(),
-                        instance: conflict.instances.first().cloned(),
-                        reason: conflict.message,
-                    });
-                }
-                break;
-            }
-        }
+    /// Log, announce and keep (for `status`) the refused files; their names,
+    /// once each, as a reload reports them.
+    pub(super) fn record_rejected(&mut self, rejected: Vec<Rejected>) -> Vec<String> {
+        let mut names = Vec::new();
         for item in &rejected {
             tracing::error!(file = %item.file.display(), reason = %item.reason, "declaration rejected");
             // A file that does not parse has no instance name: count it by
@@ -105,8 +24,8 @@ impl Supervisor {
                 .map(|name| name.to_string_lossy().to_string())
                 .or_else(|| item.instance.clone())
                 .unwrap_or_else(|| "-".to_string());
-            if !outcome.rejected.contains(&what) {
-                outcome.rejected.push(what);
+            if !names.contains(&what) {
+                names.push(what);
             }
             let file = item.file.display().to_string();
             self.emit(
@@ -121,6 +40,46 @@ impl Supervisor {
             );
         }
         self.rejected = rejected;
+        names
+    }
+
+    /// Rescan the declarations and apply the difference. A file that does
+    /// not parse, or a change that would conflict, is rejected: its instance
+    /// keeps running on its last good declaration.
+    pub(super) fn reload(&mut self) -> ReloadOutcome {
+        let running: BTreeMap<String, Effective> = self
+            .instances
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.config.effective.clone()))
+            .collect();
+        let files = running
+            .iter()
+            .map(|(name, effective)| (name.clone(), effective.file.clone()))
+            .collect();
+        let scan = resolution::scan_keeping(&self.options.dir, &self.options.inherited_env, &files);
+        let plan = resolution::plan(scan, &running);
+        let mut outcome = ReloadOutcome::default();
+        let mut rejected: Vec<Rejected> = plan
+            .rejected
+            .iter()
+            .map(|error| Rejected {
+                file: error.file.clone(),
+                instance: error.name.clone(),
+                reason: error.reason.clone(),
+            })
+            .collect();
+        // The running set itself conflicts (an OpenClaw config file changed
+        // under a running instance): report, change nothing.
+        for conflict in plan.standing {
+            tracing::error!(conflict = %conflict.message, "running instances now conflict");
+            rejected.push(Rejected {
+                file: PathBuf::new(),
+                instance: conflict.instances.first().cloned(),
+                reason: conflict.message,
+            });
+        }
+        let wanted = plan.wanted;
+        outcome.rejected = self.record_rejected(rejected);
 
         let removed: Vec<String> = self
             .instances

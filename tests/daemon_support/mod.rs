@@ -185,7 +185,9 @@ impl Daemon {
 
     pub fn command(&self) -> Command {
         let mut command = Command::new(SUPERVISOR);
+        // A relative `dir` is relative to the temp root.
         command
+            .current_dir(self.root.path())
             .arg("--dir")
             .arg(&self.dir)
             .arg("--state-dir")
@@ -257,6 +259,27 @@ impl Daemon {
             }
             self.client(&["version"]).status.success().then_some(())
         });
+    }
+
+    /// Run `start` with `options` when it is expected to refuse: wait
+    /// (bounded) for it to exit; its status and what it said on stderr.
+    pub fn start_expecting_exit(&mut self, options: &[&str]) -> (ExitStatus, String) {
+        let child = self
+            .command()
+            .arg("start")
+            .args(options)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the supervisor");
+        self.child = Some(child);
+        self.exit = None;
+        let status = self.wait_exit();
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.as_mut().and_then(|child| child.stderr.take()) {
+            std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("read stderr");
+        }
+        (status, stderr)
     }
 
     pub fn pid(&self) -> i32 {
