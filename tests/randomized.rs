@@ -35,8 +35,8 @@ use serde_json::Value;
 
 const NAMES: [&str; 4] = ["alpha", "bravo", "charlie", "delta"];
 /// Seeds and steps `cargo test` runs.
-const DEFAULT_SEEDS: [u64; 3] = [1, 2, 3];
-const DEFAULT_STEPS: usize = 25;
+const DEFAULT_SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
+const DEFAULT_STEPS: usize = 40;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum File {
@@ -222,7 +222,9 @@ impl World {
         loop {
             let index = self.rng.usize(..self.slots.len());
             let slot = &self.slots[index];
-            let known = slot.declared().is_some();
+            // An instance both of whose files were there at start may be
+            // unknown to the supervisor (both refused): no commands to it.
+            let known = slot.declared().is_some() && !slot.ambiguous;
             let op = match self.rng.u32(..100) {
                 0..12 if slot.file == File::Absent && slot.copy.is_none() => Op::Add(index),
                 12..24
@@ -251,7 +253,7 @@ impl World {
                 }
                 46..54 if slot.file != File::Absent => Op::Remove(index),
                 54..66 if known && !slot.stopped => Op::KillGateway(index),
-                66..70 => Op::KillSupervisor,
+                66..70 if self.a_new_supervisor_would_run() => Op::KillSupervisor,
                 70..78 if known => Op::Stop(index),
                 78..86 if known => Op::Start(index),
                 86..94 if known => Op::Restart(index),
@@ -260,6 +262,22 @@ impl World {
             };
             return op;
         }
+    }
+
+    /// A new supervisor refuses to start (exit 1) when files exist and not
+    /// one of them can run: broken, or two files for one name (at start
+    /// neither is preferred). The sequence goes on only with a supervisor.
+    fn a_new_supervisor_would_run(&self) -> bool {
+        let runnable = |slot: &Slot| match slot.file {
+            File::Valid(_) => slot.copy.is_none(),
+            File::Absent => slot.copy.is_some(),
+            File::Broken(_) => false,
+        };
+        let any_file = self
+            .slots
+            .iter()
+            .any(|slot| slot.file != File::Absent || slot.copy.is_some());
+        !any_file || self.slots.iter().any(runnable)
     }
 
     fn apply(&mut self, op: Op) {
@@ -352,8 +370,21 @@ impl World {
                 }
             }
             Op::Reload => {
+                // Exit 1 exactly when a file was rejected (README), and the
+                // reply says how many.
                 let output = self.daemon.client(&["reload"]);
-                assert!(output.status.success(), "reload: {output:?}");
+                let said = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                let none_rejected = said.contains(" 0 rejected");
+                assert_eq!(output.status.success(), none_rejected, "reload: {said}");
+                let expect_rejected = self.slots.iter().any(|slot| {
+                    matches!(slot.file, File::Broken(_))
+                        || (slot.copy.is_some() && slot.file != File::Absent)
+                });
+                assert_eq!(!none_rejected, expect_rejected, "reload: {said}");
             }
         }
     }
