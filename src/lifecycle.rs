@@ -106,6 +106,17 @@ impl State {
         }
     }
 
+    /// Whether new spawn settings (a changed declaration) call for a
+    /// restart: only while a gateway runs or is on its way. A stopped (by
+    /// the operator), standby or failed instance keeps its state; the new
+    /// settings apply at its next start.
+    pub fn restarts_for_new_settings(&self) -> bool {
+        matches!(
+            self,
+            State::Starting { .. } | State::Running { .. } | State::Backoff { .. }
+        )
+    }
+
     /// Whether a process of this instance may be alive.
     pub fn has_process(&self) -> bool {
         matches!(

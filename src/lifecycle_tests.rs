@@ -650,3 +650,23 @@ fn failure_notices_are_the_rescue_triggers() {
         assert_eq!(notice.is_failure(), expected, "{notice:?}");
     }
 }
+
+#[test]
+fn new_spawn_settings_restart_only_a_gateway_that_runs_or_is_on_its_way() {
+    let now = Instant::now();
+    let rows = [
+        (State::Stopped, false),
+        (State::Standby, false),
+        (State::Starting { since: now }, true),
+        (State::Running { since: now }, true),
+        (State::Backoff { until: now }, true),
+    ];
+    for (state, expected) in rows {
+        assert_eq!(
+            state.restarts_for_new_settings(),
+            expected,
+            "{}",
+            state.name()
+        );
+    }
+}

@@ -553,3 +553,25 @@ fn measure_declaration_to_pid() {
         median(&mut by_status)
     );
 }
+
+#[test]
+fn a_stopped_instance_whose_file_changes_stays_stopped() {
+    // Found by the randomized test: a spawn-affecting change (here a new
+    // env value) restarted an instance the operator had stopped.
+    let (daemon, _) = Daemon::gateways(&[("alpha", "")]);
+    daemon.wait_state("alpha", "running");
+    assert!(daemon.client(&["stop", "alpha"]).status.success());
+    daemon.wait_state("alpha", "stopped");
+    let mut events = Events::follow(&daemon);
+    let text = fs::read_to_string(daemon.dir.join("alpha.yaml")).expect("alpha.yaml");
+    fs::write(
+        daemon.dir.join("alpha.yaml"),
+        format!("{text}env: {{ X: '1' }}\n"),
+    )
+    .expect("edit");
+    assert!(daemon.client(&["reload"]).status.success());
+    events.reloaded("restarted: alpha");
+    let alpha = daemon.instance("alpha").expect("alpha");
+    assert_eq!(alpha["state"], "stopped", "{alpha}");
+    assert!(alpha["pid"].is_null(), "{alpha}");
+}
