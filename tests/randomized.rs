@@ -35,9 +35,7 @@ use serde_json::Value;
 
 const NAMES: [&str; 4] = ["alpha", "bravo", "charlie", "delta"];
 /// Seeds and steps `cargo test` runs.
-// Seed 3 (40 steps) still finds a mismatch after a Break+Edit+Restart sequence:
-// under investigation (issue 13), replay with `-- --seed 3 --steps 40`.
-const DEFAULT_SEEDS: [u64; 4] = [1, 2, 4, 5];
+const DEFAULT_SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
 const DEFAULT_STEPS: usize = 40;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,6 +282,26 @@ impl World {
 
     fn apply(&mut self, op: Op) {
         self.log.push(format!("{op:?}"));
+        self.apply_op(op);
+        // A file change to a stopped instance shows nowhere in status, so
+        // the next step could overwrite it before the supervisor saw it:
+        // a `reload` (answered after its rescan) makes sure it was seen.
+        let file_op = matches!(
+            op,
+            Op::Add(_)
+                | Op::Edit(_)
+                | Op::Break(_)
+                | Op::Duplicate(_)
+                | Op::RemoveCopy(_)
+                | Op::Move(_)
+                | Op::Remove(_)
+        );
+        if file_op && self.slots.iter().any(|slot| slot.stopped) {
+            let _ = self.daemon.client(&["reload"]);
+        }
+    }
+
+    fn apply_op(&mut self, op: Op) {
         match op {
             Op::Add(index) | Op::Edit(index) => {
                 let old = self.expected_pid(index);
