@@ -20,6 +20,10 @@ mod ports;
 mod report;
 
 #[cfg(test)]
+mod fix_tests;
+#[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod tests;
 
 pub use report::{FileError, Report, Warning, check_dir, check_dir_keeping};

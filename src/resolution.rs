@@ -19,6 +19,28 @@ pub struct FileError {
     pub reason: String,
 }
 
+impl FileError {
+    /// How a person names the refused file in one word: its file name, or
+    /// the instance when there is no file (a running set that conflicts).
+    pub fn label(&self) -> String {
+        self.file
+            .file_name()
+            .map(|name| name.to_string_lossy().to_string())
+            .or_else(|| self.name.clone())
+            .unwrap_or_else(|| "-".to_string())
+    }
+
+    /// The reason with its file in front (parse errors already have it).
+    pub fn located(&self) -> String {
+        let file = self.file.display().to_string();
+        if self.reason.starts_with(&file) {
+            self.reason.clone()
+        } else {
+            format!("{file}: {}", self.reason)
+        }
+    }
+}
+
 /// A conflict between instances of a set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
@@ -265,37 +287,8 @@ pub fn check_report(dir: &Path, env: &EnvMap) -> CheckReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::declaration::{Declaration, Role};
-    use crate::openclaw::{PortSource, Workspace};
-
-    fn instance(name: &str, port: u16) -> Effective {
-        let state_dir = PathBuf::from(format!("/h/.openclaw-{name}"));
-        Effective {
-            name: name.to_string(),
-            file: PathBuf::from(format!("/sup/{name}.yaml")),
-            command: "openclaw".to_string(),
-            declaration: Declaration::default(),
-            profile: Some(name.to_string()),
-            home: PathBuf::from("/h"),
-            config_path: state_dir.join("openclaw.json"),
-            config_exists: true,
-            workspaces: vec![Workspace {
-                agent: "default".to_string(),
-                path: state_dir.join("workspace"),
-                source: "default".to_string(),
-            }],
-            log_file: PathBuf::from(format!("/tmp/openclaw/openclaw-{name}-{{date}}.log")),
-            tmpdir: state_dir.join("tmp"),
-            state_dir,
-            port,
-            port_source: PortSource::Declaration,
-            bind: "loopback".to_string(),
-            explicit_ports: Vec::new(),
-            declared_workspace: None,
-            via_symlink: Vec::new(),
-            warnings: Vec::new(),
-        }
-    }
+    use crate::declaration::Role;
+    use crate::isolation::fixtures::instance;
 
     fn rescue_of(mut instance: Effective, target: &str) -> Effective {
         instance.declaration.role = Role::Rescue;

@@ -11,21 +11,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use nix::sys::signal::Signal;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::declaration::Role;
 use crate::instance::{self, Command, InstanceConfig, InstanceHandle, InstanceNotice, Shared};
 use crate::lifecycle::Notice;
-use crate::logs::LogSink;
 use crate::openclaw::{Effective, EnvMap};
-use crate::process::{self, Spawner};
 use crate::resolution::{self, FileError};
 use crate::sdnotify::Notifier;
 use crate::watch::{DirWatcher, WatchMode};
 
 mod handle;
 mod reload;
+mod report;
+mod startup;
 mod state;
 
 use handle::Message;
@@ -36,6 +35,8 @@ pub use handle::{
 /// some (a `dropped` event). Allocated whole up front.
 const EVENTS_BUFFER: usize = 512;
 
+pub use report::{notice_kind, status_line, unix_ms};
+pub use startup::{start, start_verdict};
 pub use state::{INTENT_RETRY, Intent, IntentSaver, write_atomically, write_atomically_unsynced};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,15 +58,7 @@ pub enum SupervisorError {
 fn list_refused(refused: &[FileError]) -> String {
     refused
         .iter()
-        .map(|error| {
-            let file = error.file.display().to_string();
-            // Parse errors already start with the file's path.
-            if error.reason.starts_with(&file) {
-                format!("  - {}", error.reason)
-            } else {
-                format!("  - {file}: {}", error.reason)
-            }
-        })
+        .map(|error| format!("  - {}", error.located()))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -114,115 +107,6 @@ pub struct Supervisor {
     healthy_generation: HashMap<String, u64>,
     watcher: Option<DirWatcher>,
     notifier: Option<Notifier>,
-}
-
-/// Whether `start` goes on with `plan`: the sound part runs, unless
-/// `strict` asks for all or nothing; declarations of which not one can run
-/// are a refusal (an empty directory is not: files may come later).
-pub fn start_verdict(plan: &resolution::Plan, strict: bool) -> Result<(), SupervisorError> {
-    if plan.rejected.is_empty() {
-        return Ok(());
-    }
-    if strict {
-        return Err(SupervisorError::NotSound(plan.rejected.clone()));
-    }
-    if plan.wanted.is_empty() {
-        return Err(SupervisorError::NothingToRun(plan.rejected.clone()));
-    }
-    Ok(())
-}
-
-/// Prepare the supervisor: read and check the declarations, stop leftovers
-/// of an earlier supervisor, start every instance that is valid and
-/// conflict-free (the others are rejected, as a reload rejects them).
-/// `early` gets the handle before anything is stopped or spawned (to route
-/// signals to it). Returns the handle and the future that runs the loop
-/// until shutdown.
-pub async fn start(
-    options: Options,
-    early: impl FnOnce(&SupervisorHandle),
-) -> Result<(SupervisorHandle, impl std::future::Future<Output = ()>), SupervisorError> {
-    let scan = resolution::scan(&options.dir, &options.inherited_env);
-    let scanned = scan.effective.clone();
-    let plan = resolution::plan(scan, &BTreeMap::new());
-    start_verdict(&plan, options.strict)?;
-    std::fs::create_dir_all(&options.state_dir)?;
-    let spawner = Spawner::start()?;
-    let log_sink = LogSink::start()?;
-    let (notices_tx, notices_rx) = mpsc::unbounded_channel();
-    let (messages_tx, messages_rx) = mpsc::unbounded_channel();
-    let (events, _) = broadcast::channel(EVENTS_BUFFER);
-    let handle = SupervisorHandle {
-        messages: messages_tx.clone(),
-        events: events.clone(),
-        spawner: spawner.clone(),
-    };
-    early(&handle);
-    let shared = Shared {
-        spawner,
-        log_sink,
-        state_dir: options.state_dir.clone(),
-        inherited_env: Arc::new(options.inherited_env.clone()),
-        notices: notices_tx,
-        supervisor_id: format!("{}.{}", std::process::id(), unix_ms(SystemTime::now())),
-    };
-    // Leftovers of an earlier supervisor go first, all in parallel: every
-    // record, declared or not.
-    let declared: HashMap<String, state::StopSettings> = scanned
-        .iter()
-        .map(|effective| {
-            let signal = process::parse_signal(&effective.declaration.stop.signal)
-                .unwrap_or(Signal::SIGTERM);
-            let timeout = effective.declaration.stop.timeout.get();
-            (effective.name.clone(), (signal, timeout))
-        })
-        .collect();
-    state::stop_leftovers(&options.state_dir, &declared).await;
-    let intent = Intent::load(&options.state_dir);
-    let intent_dir = options.state_dir.clone();
-    let mut supervisor = Supervisor {
-        options,
-        shared,
-        instances: BTreeMap::new(),
-        leaving: Vec::new(),
-        rejected: Vec::new(),
-        intent,
-        intent_saver: IntentSaver::new(intent_dir, INTENT_RETRY),
-        events: events.clone(),
-        messages_tx: messages_tx.clone(),
-        healthy_generation: HashMap::new(),
-        watcher: None,
-        notifier: None,
-    };
-    match Notifier::from_env(&supervisor.options.inherited_env) {
-        Ok(notifier) => supervisor.notifier = notifier,
-        Err(err) => tracing::warn!(error = %err, "cannot open the systemd notify socket"),
-    }
-    supervisor.record_rejected(
-        plan.rejected
-            .into_iter()
-            .map(|error| Rejected {
-                file: error.file,
-                instance: error.name,
-                reason: error.reason,
-            })
-            .collect(),
-    );
-    for effective in plan.wanted.into_values() {
-        supervisor.add(effective);
-    }
-    match DirWatcher::start(
-        &supervisor.options.dir,
-        supervisor.options.watch,
-        handle.clone(),
-    ) {
-        Ok(watcher) => supervisor.watcher = watcher,
-        Err(err) => {
-            tracing::warn!(error = %err, "live reload by file events is off; SIGHUP and `reload` still work")
-        }
-    }
-    supervisor.watch_configs();
-    Ok((handle, supervisor.run(messages_rx, notices_rx)))
 }
 
 impl Supervisor {
@@ -636,116 +520,5 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
 impl InstanceHandle {
     fn is_closed(&self) -> bool {
         self.snapshot.has_changed().is_err()
-    }
-}
-
-/// The systemd STATUS line: the instances' states, then the refused files.
-pub fn status_line(states: &str, rejected: &[Rejected]) -> String {
-    let mut files: Vec<String> = rejected
-        .iter()
-        .map(|item| {
-            item.file
-                .file_name()
-                .map(|name| name.to_string_lossy().to_string())
-                .or_else(|| item.instance.clone())
-                .unwrap_or_else(|| "-".to_string())
-        })
-        .collect();
-    let mut seen = std::collections::BTreeSet::new();
-    files.retain(|file| seen.insert(file.clone()));
-    if files.is_empty() {
-        states.to_string()
-    } else {
-        format!("{states}; rejected: {} (see `status`)", files.join(", "))
-    }
-}
-
-pub fn notice_kind(notice: &Notice) -> &'static str {
-    match notice {
-        Notice::Spawned => "spawned",
-        Notice::Started => "started",
-        Notice::Exited(_) => "exited",
-        Notice::StartupTimedOut => "startup_timed_out",
-        Notice::Unhealthy => "unhealthy",
-        Notice::Backoff { .. } => "backoff",
-        Notice::Failed(_) => "failed",
-        Notice::Stopped => "stopped",
-        Notice::Standby => "standby",
-        Notice::Forgotten => "forgotten",
-        Notice::ProbeChanged => "probe_changed",
-    }
-}
-
-pub fn unix_ms(at: SystemTime) -> u64 {
-    at.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_status_line_names_each_rejected_file_once() {
-        let rejected = |file: &str, instance: Option<&str>| Rejected {
-            file: PathBuf::from(file),
-            instance: instance.map(str::to_string),
-            reason: "why".to_string(),
-        };
-        let rows: Vec<(Vec<Rejected>, &str)> = vec![
-            (vec![], "2 running"),
-            (
-                vec![rejected("/sup/typo.yaml", None)],
-                "2 running; rejected: typo.yaml (see `status`)",
-            ),
-            (
-                vec![
-                    rejected("/sup/a.yaml", Some("a")),
-                    rejected("/sup/b.yaml", Some("b")),
-                    rejected("/sup/a.yaml", Some("a")),
-                    rejected("", Some("c")),
-                ],
-                "2 running; rejected: a.yaml, b.yaml, c (see `status`)",
-            ),
-        ];
-        for (list, expected) in rows {
-            assert_eq!(status_line("2 running", &list), expected);
-        }
-    }
-
-    #[test]
-    fn a_reload_summary_names_only_what_changed() {
-        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        let rows = vec![
-            (ReloadOutcome::default(), "nothing changed"),
-            (
-                ReloadOutcome {
-                    added: names(&["b"]),
-                    ..Default::default()
-                },
-                "added: b",
-            ),
-            (
-                ReloadOutcome {
-                    added: names(&["c"]),
-                    removed: names(&["a"]),
-                    ..Default::default()
-                },
-                "added: c; removed: a",
-            ),
-            (
-                ReloadOutcome {
-                    restarted: names(&["a", "b"]),
-                    updated: names(&["c"]),
-                    rejected: names(&["d"]),
-                    ..Default::default()
-                },
-                "restarted: a, b; updated: c; rejected: d",
-            ),
-        ];
-        for (outcome, expected) in rows {
-            assert_eq!(outcome.summary(), expected, "{outcome:?}");
-        }
     }
 }

@@ -1,7 +1,6 @@
 //! The supervisor's public face: the handle other tasks use to talk to its
 //! loop, the messages it sends, and the records the loop hands back.
 
-use std::path::PathBuf;
 use std::time::SystemTime;
 
 use nix::sys::signal::Signal;
@@ -20,13 +19,10 @@ pub struct EventRecord {
     pub detail: String,
 }
 
-/// A declaration file the supervisor refused, shown by status and check.
-#[derive(Debug, Clone, Serialize)]
-pub struct Rejected {
-    pub file: PathBuf,
-    pub instance: Option<String>,
-    pub reason: String,
-}
+/// A declaration file the supervisor refused, shown by status and check:
+/// the resolution's own `FileError` (a running set that now conflicts has
+/// no file: an empty path).
+pub use crate::resolution::FileError as Rejected;
 
 #[derive(Debug, Clone)]
 pub struct StatusReport {
@@ -176,5 +172,45 @@ impl SupervisorHandle {
 
     pub fn subscribe(&self) -> broadcast::Receiver<EventRecord> {
         self.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_summary_names_only_what_changed() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let rows = vec![
+            (ReloadOutcome::default(), "nothing changed"),
+            (
+                ReloadOutcome {
+                    added: names(&["b"]),
+                    ..Default::default()
+                },
+                "added: b",
+            ),
+            (
+                ReloadOutcome {
+                    added: names(&["c"]),
+                    removed: names(&["a"]),
+                    ..Default::default()
+                },
+                "added: c; removed: a",
+            ),
+            (
+                ReloadOutcome {
+                    restarted: names(&["a", "b"]),
+                    updated: names(&["c"]),
+                    rejected: names(&["d"]),
+                    ..Default::default()
+                },
+                "restarted: a, b; updated: c; rejected: d",
+            ),
+        ];
+        for (outcome, expected) in rows {
+            assert_eq!(outcome.summary(), expected, "{outcome:?}");
+        }
     }
 }

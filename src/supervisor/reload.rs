@@ -18,25 +18,14 @@ impl Supervisor {
             tracing::error!(file = %item.file.display(), reason = %item.reason, "declaration rejected");
             // A file that does not parse has no instance name: count it by
             // its file name, so a reload never reports a refusal as success.
-            let what = item
-                .file
-                .file_name()
-                .map(|name| name.to_string_lossy().to_string())
-                .or_else(|| item.instance.clone())
-                .unwrap_or_else(|| "-".to_string());
-            if !names.contains(&what) {
-                names.push(what);
+            let label = item.label();
+            if !names.contains(&label) {
+                names.push(label);
             }
-            let file = item.file.display().to_string();
             self.emit(
-                item.instance.as_deref().unwrap_or("-"),
+                item.name.as_deref().unwrap_or("-"),
                 "rejected",
-                // Parse errors already start with the file's path.
-                if item.reason.starts_with(&file) {
-                    item.reason.clone()
-                } else {
-                    format!("{file}: {}", item.reason)
-                },
+                item.located(),
             );
         }
         self.rejected = rejected;
@@ -59,22 +48,14 @@ impl Supervisor {
         let scan = resolution::scan_keeping(&self.options.dir, &self.options.inherited_env, &files);
         let plan = resolution::plan(scan, &running);
         let mut outcome = ReloadOutcome::default();
-        let mut rejected: Vec<Rejected> = plan
-            .rejected
-            .iter()
-            .map(|error| Rejected {
-                file: error.file.clone(),
-                instance: error.name.clone(),
-                reason: error.reason.clone(),
-            })
-            .collect();
+        let mut rejected: Vec<Rejected> = plan.rejected;
         // The running set itself conflicts (an OpenClaw config file changed
         // under a running instance): report, change nothing.
         for conflict in plan.standing {
             tracing::error!(conflict = %conflict.message, "running instances now conflict");
             rejected.push(Rejected {
                 file: PathBuf::new(),
-                instance: conflict.instances.first().cloned(),
+                name: conflict.instances.first().cloned(),
                 reason: conflict.message,
             });
         }

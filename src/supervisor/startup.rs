@@ -1,0 +1,121 @@
+//! Start-up: read and check the declarations, decide what runs (the same
+//! plan a reload makes, with nothing running yet), stop an earlier
+//! supervisor's leftovers, then start the sound instances.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use nix::sys::signal::Signal;
+use tokio::sync::{broadcast, mpsc};
+
+use super::{
+    EVENTS_BUFFER, INTENT_RETRY, Intent, IntentSaver, Options, Supervisor, SupervisorError,
+    SupervisorHandle, state, unix_ms,
+};
+use crate::instance::Shared;
+use crate::logs::LogSink;
+use crate::process::{self, Spawner};
+use crate::resolution;
+use crate::sdnotify::Notifier;
+use crate::watch::DirWatcher;
+
+/// Whether `start` goes on with `plan`: the sound part runs, unless
+/// `strict` asks for all or nothing; declarations of which not one can run
+/// are a refusal (an empty directory is not: files may come later).
+pub fn start_verdict(plan: &resolution::Plan, strict: bool) -> Result<(), SupervisorError> {
+    if plan.rejected.is_empty() {
+        return Ok(());
+    }
+    if strict {
+        return Err(SupervisorError::NotSound(plan.rejected.clone()));
+    }
+    if plan.wanted.is_empty() {
+        return Err(SupervisorError::NothingToRun(plan.rejected.clone()));
+    }
+    Ok(())
+}
+
+/// Prepare the supervisor: read and check the declarations, stop leftovers
+/// of an earlier supervisor, start every instance that is valid and
+/// conflict-free (the others are rejected, as a reload rejects them).
+/// `early` gets the handle before anything is stopped or spawned (to route
+/// signals to it). Returns the handle and the future that runs the loop
+/// until shutdown.
+pub async fn start(
+    options: Options,
+    early: impl FnOnce(&SupervisorHandle),
+) -> Result<(SupervisorHandle, impl std::future::Future<Output = ()>), SupervisorError> {
+    let scan = resolution::scan(&options.dir, &options.inherited_env);
+    let scanned = scan.effective.clone();
+    let plan = resolution::plan(scan, &BTreeMap::new());
+    start_verdict(&plan, options.strict)?;
+    std::fs::create_dir_all(&options.state_dir)?;
+    let spawner = Spawner::start()?;
+    let log_sink = LogSink::start()?;
+    let (notices_tx, notices_rx) = mpsc::unbounded_channel();
+    let (messages_tx, messages_rx) = mpsc::unbounded_channel();
+    let (events, _) = broadcast::channel(EVENTS_BUFFER);
+    let handle = SupervisorHandle {
+        messages: messages_tx.clone(),
+        events: events.clone(),
+        spawner: spawner.clone(),
+    };
+    early(&handle);
+    let shared = Shared {
+        spawner,
+        log_sink,
+        state_dir: options.state_dir.clone(),
+        inherited_env: Arc::new(options.inherited_env.clone()),
+        notices: notices_tx,
+        supervisor_id: format!("{}.{}", std::process::id(), unix_ms(SystemTime::now())),
+    };
+    // Leftovers of an earlier supervisor go first, all in parallel: every
+    // record, declared or not.
+    let declared: HashMap<String, state::StopSettings> = scanned
+        .iter()
+        .map(|effective| {
+            let signal = process::parse_signal(&effective.declaration.stop.signal)
+                .unwrap_or(Signal::SIGTERM);
+            let timeout = effective.declaration.stop.timeout.get();
+            (effective.name.clone(), (signal, timeout))
+        })
+        .collect();
+    state::stop_leftovers(&options.state_dir, &declared).await;
+    let intent = Intent::load(&options.state_dir);
+    let intent_dir = options.state_dir.clone();
+    let mut supervisor = Supervisor {
+        options,
+        shared,
+        instances: BTreeMap::new(),
+        leaving: Vec::new(),
+        rejected: Vec::new(),
+        intent,
+        intent_saver: IntentSaver::new(intent_dir, INTENT_RETRY),
+        events: events.clone(),
+        messages_tx: messages_tx.clone(),
+        healthy_generation: HashMap::new(),
+        watcher: None,
+        notifier: None,
+    };
+    match Notifier::from_env(&supervisor.options.inherited_env) {
+        Ok(notifier) => supervisor.notifier = notifier,
+        Err(err) => tracing::warn!(error = %err, "cannot open the systemd notify socket"),
+    }
+    supervisor.record_rejected(plan.rejected);
+    for effective in plan.wanted.into_values() {
+        supervisor.add(effective);
+    }
+    match DirWatcher::start(
+        &supervisor.options.dir,
+        supervisor.options.watch,
+        handle.clone(),
+    ) {
+        Ok(watcher) => supervisor.watcher = watcher,
+        Err(err) => {
+            tracing::warn!(error = %err, "live reload by file events is off; SIGHUP and `reload` still work")
+        }
+    }
+    supervisor.watch_configs();
+    Ok((handle, supervisor.run(messages_rx, notices_rx)))
+}
