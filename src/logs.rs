@@ -109,7 +109,7 @@ impl InstanceLog {
     /// (`logs`, `status`, the log files) should carry `\x1b[..m`.
     pub fn line(&self, text: &str) {
         let plain = plain_text(text);
-        let text = plain.as_str();
+        let text = plain.as_ref();
         {
             let mut tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
             if tail.len() == TAIL_LINES {
@@ -183,11 +183,11 @@ impl InstanceLog {
 }
 
 /// `text` without ANSI escape sequences (colours, cursor moves, OSC titles).
-pub fn plain_text(text: &str) -> String {
+pub fn plain_text(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains('\x1b') && !text.contains('\u{9b}') {
-        return text.to_string();
+        return std::borrow::Cow::Borrowed(text);
     }
-    strip_ansi_escapes::strip_str(text)
+    std::borrow::Cow::Owned(strip_ansi_escapes::strip_str(text))
 }
 
 /// A log file that rotates by size: `x.log` -> `x.log.1` -> ... -> `x.log.<keep>`.

@@ -206,11 +206,6 @@ impl Spawner {
         }
     }
 
-    /// Whether [`Spawner::close`] was called.
-    pub fn is_closed(&self) -> bool {
-        lock(&self.registry).closed
-    }
-
     /// Spawn `spec` as the leader of a new process group; its exit will be
     /// sent to `exits`.
     pub fn spawn(
@@ -434,13 +429,7 @@ pub fn all_pids() -> Vec<i32> {
 
 /// Whether the process's environment has `VAR=value` exactly.
 pub fn environ_has(pid: i32, var: &str, value: &str) -> bool {
-    let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
-        return false;
-    };
-    let wanted = format!("{var}={value}");
-    environ
-        .split(|byte| *byte == 0)
-        .any(|entry| entry == wanted.as_bytes())
+    environ_var(pid, var).is_some_and(|found| found == value)
 }
 
 /// The value of `var` in the process's environment (none for a zombie,
@@ -638,20 +627,9 @@ mod tests {
 
     /// The TCP states of the sockets whose local port is `port`.
     fn states_on(port: u16) -> Vec<String> {
-        ["/proc/net/tcp", "/proc/net/tcp6"]
-            .iter()
-            .filter_map(|table| fs::read_to_string(table).ok())
-            .flat_map(|text| {
-                text.lines()
-                    .skip(1)
-                    .filter_map(|line| {
-                        let fields: Vec<&str> = line.split_whitespace().collect();
-                        let local = fields.get(1)?.rsplit(':').next()?;
-                        (u16::from_str_radix(local, 16).ok()? == port)
-                            .then(|| fields.get(3).map(|s| s.to_string()))?
-                    })
-                    .collect::<Vec<_>>()
-            })
+        sockets_on(port)
+            .into_iter()
+            .map(|socket| socket.state)
             .collect()
     }
 

@@ -50,9 +50,3 @@ impl Signals {
         });
     }
 }
-
-/// Route the supervisor's own signals to its loop from now on.
-pub fn install(handle: SupervisorHandle) -> std::io::Result<()> {
-    Signals::register()?.route(handle);
-    Ok(())
-}

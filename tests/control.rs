@@ -35,33 +35,15 @@ async fn status(path: &Path) -> Vec<String> {
     }
 }
 
-/// Reads one reply line from a raw connection, within the deadline.
-async fn read_reply(stream: &mut UnixStream) -> ResponseEnvelope {
+/// Reads one reply line from a connection (or its read half), within the
+/// deadline.
+async fn read_reply(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> ResponseEnvelope {
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     tokio::time::timeout(DEADLINE, async {
         loop {
             let read = stream.read(&mut byte).await.expect("read a reply");
             assert!(read == 1, "connection closed before a full reply: {line:?}");
-            if byte[0] == b'\n' {
-                break;
-            }
-            line.push(byte[0]);
-        }
-    })
-    .await
-    .expect("a reply within the deadline");
-    decode_response(&line).expect("a well-formed reply")
-}
-
-/// Reads one reply line from a read half, within the deadline.
-async fn read_reply_from(read: &mut tokio::net::unix::OwnedReadHalf) -> ResponseEnvelope {
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    tokio::time::timeout(DEADLINE, async {
-        loop {
-            let got = read.read(&mut byte).await.expect("read a reply");
-            assert!(got == 1, "connection closed before a full reply: {line:?}");
             if byte[0] == b'\n' {
                 break;
             }
@@ -227,7 +209,7 @@ async fn clients_that_dribble_their_request_lose_their_slot() {
         dribblers.push((read, dribble));
     }
     for (mut read, dribble) in dribblers {
-        let reply = read_reply_from(&mut read).await;
+        let reply = read_reply(&mut read).await;
         assert_eq!(reply.id, None);
         assert_eq!(error_kind(&reply.response), ErrorKind::RequestTimeout);
         tokio::time::timeout(DEADLINE, dribble)

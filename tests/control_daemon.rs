@@ -340,7 +340,7 @@ fn no_reply_and_no_supervisor_log_line_carries_a_secret() {
             "status main --json",
             ok(&daemon, &["status", "main", "--json"]),
         ),
-        ("events", events.stream.seen.join("\n")),
+        ("events", events.stream.seen().join("\n")),
         ("check over the socket", report.to_string()),
         ("the supervisor's log", daemon.log_text()),
     ];

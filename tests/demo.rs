@@ -5,9 +5,7 @@
 #[path = "process_support/mod.rs"]
 mod process_support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -17,22 +15,6 @@ const SUPERVISOR: &str = env!("CARGO_BIN_EXE_openclaw-supervisor");
 const TAG_VAR: &str = "OPENCLAW_TEST_TAG";
 /// A hang guard, not a figure: the demo's steps take seconds.
 const LIMIT: Duration = Duration::from_secs(60);
-
-struct Guard {
-    child: Option<Child>,
-    tag: String,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        process_support::stop_then_sweep(
-            self.child.as_mut(),
-            Duration::from_secs(5),
-            TAG_VAR,
-            &self.tag,
-        );
-    }
-}
 
 /// Runs the demo until it prints a line containing `step`, sends `signal`,
 /// and asserts exit 0 with nothing of the demo left running.
@@ -46,45 +28,17 @@ fn stop_the_demo_at(step: &str, signal: Signal) {
         .stderr(Stdio::null())
         .spawn()
         .expect("run the demo");
-    let mut guard = Guard {
-        child: Some(child),
-        tag: tag.clone(),
-    };
-    let child = guard.child.as_mut().expect("just set");
-    let stdout = child.stdout.take().expect("piped");
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    loop {
-        let line = lines
-            .recv_timeout(LIMIT)
-            .unwrap_or_else(|err| panic!("no {step:?} ({err}) in:\n{}", seen.join("\n")));
-        let found = line.contains(step);
-        seen.push(line);
-        if found {
-            break;
-        }
-    }
-    let pid = Pid::from_raw(child.id() as i32);
+    let mut demo = process_support::Swept::new(child, TAG_VAR, &tag);
+    let stdout = demo.child().stdout.take().expect("piped");
+    let mut lines = process_support::Lines::read(stdout);
+    lines.wait_line(&format!("{step:?}"), LIMIT, |line| line.contains(step));
+    let pid = Pid::from_raw(demo.child().id() as i32);
     kill(pid, signal).expect("signal the demo");
-    let mut waiter = guard.child.take().expect("the demo");
-    let (done_tx, done) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done_tx.send(waiter.wait());
-    });
-    let exit = done
-        .recv_timeout(LIMIT)
-        .unwrap_or_else(|_| panic!("the demo did not end after {signal} at {step:?}"))
-        .expect("wait");
-    for line in lines.try_iter() {
-        seen.push(line);
-    }
+    let exit = demo
+        .wait_exit(LIMIT)
+        .unwrap_or_else(|| panic!("the demo did not end after {signal} at {step:?}"));
+    lines.take_arrived();
+    let seen = &lines.seen;
     assert_eq!(
         exit.code(),
         Some(0),

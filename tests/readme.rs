@@ -8,10 +8,8 @@
 mod process_support;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -80,24 +78,6 @@ fn copy_target_dir() -> PathBuf {
     own.join("readme-literal")
 }
 
-/// Kills the demo and everything tagged with this test's tag, even when
-/// the test fails half-way.
-struct Guard {
-    child: Option<Child>,
-    tag: String,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        process_support::stop_then_sweep(
-            self.child.as_mut(),
-            Duration::from_secs(5),
-            TAG_VAR,
-            &self.tag,
-        );
-    }
-}
-
 #[test]
 fn the_readme_setup_block_has_the_demo_and_the_test_command() {
     let readme = include_str!("../README.md");
@@ -140,47 +120,22 @@ fn run_demo(tree: &Path, argv: &[String], tag: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|err| panic!("cannot run {argv:?}: {err}"));
-    let mut guard = Guard {
-        child: Some(child),
-        tag: tag.to_string(),
-    };
-    let child = guard.child.as_mut().expect("just set");
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().expect("piped stdout");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    });
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let mut demo = process_support::Swept::new(child, TAG_VAR, tag);
+    let stdout = demo.child().stdout.take().expect("piped stdout");
+    let stderr = demo.child().stderr.take().expect("piped stderr");
+    let mut errors = process_support::Lines::read(stderr);
+    let mut lines = process_support::Lines::read(stdout);
     // The build of a clean copy comes first: a hang guard, not a figure.
     let limit = Duration::from_secs(20 * 60);
-    let mut seen = Vec::new();
-    let suggested = loop {
-        let line = match lines.recv_timeout(limit) {
-            Ok(line) => line,
-            Err(err) => panic!(
-                "the demo said no more ({err}); it printed:\n{}",
-                seen.join("\n")
-            ),
-        };
-        seen.push(line.clone());
-        if line.contains("in another terminal try:") {
-            let next = lines.recv_timeout(limit).expect("the suggested command");
-            seen.push(next.clone());
-            break next.trim().to_string();
-        }
-    };
+    lines.wait_line("the demo's suggested command", limit, |line| {
+        line.contains("in another terminal try:")
+    });
+    let suggested = lines
+        .next_within(limit)
+        .expect("the suggested command")
+        .trim()
+        .to_string();
+    let seen = lines.seen.clone();
     let printed = seen.join("\n");
     for row in [
         "SIGKILL of main -> replacement pid",
@@ -216,20 +171,17 @@ fn run_demo(tree: &Path, argv: &[String], tag: &str) {
     );
 
     // Ctrl-C: `cargo run` has exec'd the demo, so this pid is the demo.
-    let pid = Pid::from_raw(child.id() as i32);
+    let pid = Pid::from_raw(demo.child().id() as i32);
     kill(pid, Signal::SIGINT).expect("SIGINT to the demo");
-    let (done_tx, done) = mpsc::channel();
-    let waiter = guard.child.take().expect("the demo");
-    std::thread::spawn(move || {
-        let mut waiter = waiter;
-        let _ = done_tx.send(waiter.wait());
-    });
-    let exit = done
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the demo ends after Ctrl-C")
-        .expect("wait for the demo");
-    let stderr = errors.join().unwrap_or_default();
-    assert!(exit.success(), "Ctrl-C must exit 0: {exit:?}\n{stderr}");
+    let exit = demo
+        .wait_exit(Duration::from_secs(60))
+        .expect("the demo ends after Ctrl-C");
+    errors.take_arrived();
+    assert!(
+        exit.success(),
+        "Ctrl-C must exit 0: {exit:?}\n{}",
+        errors.seen.join("\n")
+    );
     assert_eq!(
         process_support::tagged(TAG_VAR, tag),
         Vec::<i32>::new(),

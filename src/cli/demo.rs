@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 
 use super::Global;
+use super::human::duration as human;
 use openclaw_supervisor::daemon::{self, SocketSettings};
 use openclaw_supervisor::declaration::HumanDuration;
 use openclaw_supervisor::instance::Snapshot;
@@ -181,10 +182,6 @@ where
     Ok(start.elapsed())
 }
 
-fn human(duration: Duration) -> String {
-    super::human::duration(duration)
-}
-
 async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<()> {
     let limit = Duration::from_secs(30);
     let started = wait_until(limit, || async {
@@ -274,11 +271,13 @@ async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<
 /// `cargo run`), which works from any directory.
 fn status_command(socket: &Path) -> String {
     let exe = std::env::current_exe().ok();
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("openclaw-supervisor"))
-            .find(|candidate| candidate.is_file())
-    });
+    let path_var = std::env::var("PATH").ok();
+    let on_path = openclaw_supervisor::process::resolve_command(
+        "openclaw-supervisor",
+        Path::new("."),
+        path_var.as_deref(),
+    )
+    .ok();
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -306,10 +305,13 @@ impl StopSignals {
         })
     }
 
-    async fn next(&mut self) {
+    /// Whether a signal came since the last look (without waiting).
+    async fn pending(&mut self) -> bool {
         tokio::select! {
-            _ = self.terminate.recv() => {}
-            _ = self.interrupt.recv() => {}
+            biased;
+            _ = self.terminate.recv() => true,
+            _ = self.interrupt.recv() => true,
+            () = std::future::ready(()) => false,
         }
     }
 }
@@ -322,12 +324,12 @@ pub fn run(_global: &Global, args: DemoArgs) -> anyhow::Result<u8> {
         .build()?;
     // Ctrl-C or SIGTERM at any moment stops the demo and exits 0: the
     // handlers are in place before anything is laid out or spawned.
-    let mut signals = runtime.block_on(async { StopSignals::install() })?;
+    let signals = runtime.block_on(async { StopSignals::install() })?;
     let root =
         std::env::temp_dir().join(format!("openclaw-supervisor-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root)?;
-    let result = runtime.block_on(demo(&root, &args, &mut signals));
+    let result = runtime.block_on(demo(&root, &args, signals));
     if args.keep {
         println!("kept {}", root.display());
     } else {
@@ -337,14 +339,13 @@ pub fn run(_global: &Global, args: DemoArgs) -> anyhow::Result<u8> {
     Ok(super::exit::OK)
 }
 
-async fn demo(root: &Path, args: &DemoArgs, signals: &mut StopSignals) -> anyhow::Result<()> {
-    let layout = tokio::select! {
-        layout = async { lay_out(root) } => layout?,
-        () = signals.next() => {
-            println!("stopped before anything was started");
-            return Ok(());
-        }
-    };
+async fn demo(root: &Path, args: &DemoArgs, mut signals: StopSignals) -> anyhow::Result<()> {
+    // Laying out is quick and spawns nothing; a signal meanwhile waits.
+    let layout = lay_out(root)?;
+    if signals.pending().await {
+        println!("stopped before anything was started");
+        return Ok(());
+    }
     println!("openclaw-supervisor demo: a simulated main and a standby rescue gateway");
     println!("  declarations: {}", layout.dir.display());
     println!(
@@ -365,27 +366,22 @@ async fn demo(root: &Path, args: &DemoArgs, signals: &mut StopSignals) -> anyhow
         watch: WatchMode::Events,
         strict: false,
     };
-    // Launching is not interrupted half-way (it spawns the gateways); a
-    // signal that came meanwhile is still pending in `signals`.
     let (handle, run) = daemon::launch(options, SocketSettings::default()).await?;
     let mut supervisor = tokio::spawn(run);
+    // From here on the supervisor's own signal handling stops both
+    // gateways (one path, as under `start`); a signal that came before it
+    // was in place is still pending here.
+    if signals.pending().await {
+        handle.shutdown();
+    }
+    drop(signals);
+    let stopped = "\nstopped: both gateways were stopped gracefully";
     let outcome = tokio::select! {
-        outcome = scenario(&handle, &layout) => Some(outcome),
-        () = signals.next() => None,
+        outcome = scenario(&handle, &layout) => outcome,
         _ = &mut supervisor => {
-            // Only a shutdown ends the supervisor: a signal or a request.
-            println!("\nthe supervisor stopped; the demo ends");
+            println!("{stopped}");
             return Ok(());
         }
-    };
-    let outcome = match outcome {
-        None => {
-            println!("\nstopping: both gateways are stopped gracefully");
-            handle.shutdown();
-            let _ = supervisor.await;
-            return Ok(());
-        }
-        Some(outcome) => outcome,
     };
     if let Err(err) = &outcome {
         eprintln!("demo: {err:#}");
@@ -401,19 +397,16 @@ async fn demo(root: &Path, args: &DemoArgs, signals: &mut StopSignals) -> anyhow
             status_command(&layout.socket)
         ),
     }
-    let wait = async {
-        match args.duration {
-            Some(duration) => tokio::time::sleep(duration.get()).await,
-            None => std::future::pending().await,
+    if let Some(duration) = args.duration {
+        tokio::select! {
+            () = tokio::time::sleep(duration.get()) => handle.shutdown(),
+            _ = &mut supervisor => {
+                println!("{stopped}");
+                return outcome;
+            }
         }
-    };
-    tokio::select! {
-        () = wait => {}
-        () = signals.next() => {}
-        _ = &mut supervisor => return outcome,
     }
-    println!("stopping: both gateways are stopped gracefully");
-    handle.shutdown();
     let _ = supervisor.await;
+    println!("{stopped}");
     outcome
 }

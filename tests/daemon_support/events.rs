@@ -1,13 +1,13 @@
 //! Followers of the client's streaming commands (`events`, `logs -f`), and
 //! an events follower that is known to be subscribed before the test acts.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::process_support::Lines;
 use super::{DEADLINE, Daemon};
 
 /// A client command that keeps printing (`logs -f`, `events`): its stdout
@@ -15,8 +15,7 @@ use super::{DEADLINE, Daemon};
 /// dropped.
 pub struct Follower {
     pub child: Child,
-    lines: mpsc::Receiver<String>,
-    pub seen: Vec<String>,
+    lines: Lines,
 }
 
 impl Follower {
@@ -29,45 +28,30 @@ impl Follower {
             .spawn()
             .expect("spawn a following client");
         let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
         Follower {
             child,
-            lines,
-            seen: Vec::new(),
+            lines: Lines::read(stdout),
         }
+    }
+
+    /// The lines received so far.
+    pub fn seen(&mut self) -> &mut Vec<String> {
+        &mut self.lines.seen
     }
 
     /// The next line within `wait`, or why there is none.
     fn receive(&mut self, wait: Duration) -> Result<String, RecvTimeoutError> {
-        let line = self.lines.recv_timeout(wait)?;
-        self.seen.push(line.clone());
-        Ok(line)
+        self.lines.receive(wait)
     }
 
     /// The next line within `wait`, if any.
     pub fn next_within(&mut self, wait: Duration) -> Option<String> {
-        self.receive(wait).ok()
+        self.lines.next_within(wait)
     }
 
     /// Waits (bounded) for a line that `wanted` accepts.
-    pub fn wait_line(&mut self, what: &str, mut wanted: impl FnMut(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let left = DEADLINE.saturating_sub(start.elapsed());
-            match self.next_within(left) {
-                Some(line) if wanted(&line) => return line,
-                Some(_) => {}
-                None => panic!("timed out waiting for {what}; saw {:#?}", self.seen),
-            }
-        }
+    pub fn wait_line(&mut self, what: &str, wanted: impl FnMut(&str) -> bool) -> String {
+        self.lines.wait_line(what, DEADLINE, wanted)
     }
 }
 
@@ -109,7 +93,7 @@ impl Events {
             while asked.elapsed() < Duration::from_millis(500) {
                 match stream.receive(Duration::from_millis(50)) {
                     Ok(line) if parse(&line)["kind"] == "reloaded" => {
-                        stream.seen.clear();
+                        stream.seen().clear();
                         return Events {
                             stream,
                             seen: Vec::new(),

@@ -26,6 +26,8 @@ use serde_json::Value;
 #[allow(unused_imports)]
 pub use events::{Events, Follower, is};
 #[allow(unused_imports)]
+pub use process_support::{environ, start_time};
+#[allow(unused_imports)]
 pub use sim_support::{SIM, claim_ports, ephemeral_range, http};
 
 pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_openclaw-supervisor");
@@ -389,5 +391,37 @@ impl Drop for Daemon {
                 }
             }
         }
+    }
+}
+
+/// A process the test starts itself (not the supervisor): it dies of the
+/// first SIGTERM, so being alive with the same start time proves that no
+/// supervisor ever signalled it. Tagged, so the daemon's guard sweeps it; it
+/// is also killed and reaped here.
+pub struct Sentinel(std::process::Child);
+
+impl Sentinel {
+    pub fn start(daemon: &Daemon, env: &[(&str, &str)]) -> Sentinel {
+        let child = std::process::Command::new("sleep")
+            .arg("1000")
+            .env("OPENCLAW_TEST_TAG", &daemon.tag)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn a sentinel");
+        Sentinel(child)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

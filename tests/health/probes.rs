@@ -248,11 +248,10 @@ fn one_probe(daemon: &Daemon, other_than: &[i32]) -> i32 {
             .into_iter()
             .find(|pid| !other_than.contains(pid))
     });
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
     assert!(
-        environ
-            .split(|b| *b == 0)
-            .any(|entry| entry.starts_with(b"OPENCLAW_SUPERVISOR_SPAWN=")),
+        environ(pid)
+            .iter()
+            .any(|entry| entry.starts_with("OPENCLAW_SUPERVISOR_SPAWN=")),
         "the probe carries the spawn marker"
     );
     pid

@@ -59,12 +59,3 @@ pub fn startupz(port: u16) -> Option<u16> {
         .ok()
         .map(|(status, _)| status)
 }
-
-/// The environment of a process, as `KEY=value` entries.
-pub fn environ(pid: i32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .unwrap_or_default()
-        .split(|b| *b == 0)
-        .map(|entry| String::from_utf8_lossy(entry).to_string())
-        .collect()
-}
