@@ -27,7 +27,7 @@
 
 mod escalation;
 
-pub use escalation::{Escalation, Progress};
+pub use escalation::{Escalation, Member, Progress};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -341,6 +341,17 @@ pub fn signal_if_same(pid: i32, start_time: Option<u64>, signal: Signal) -> bool
         return false;
     }
     kill(Pid::from_raw(pid), signal).is_ok()
+}
+
+/// `pid` with its start time, when `is_ours` holds for it and the pid did
+/// not change hands while it was asked (the start time is read before and
+/// after): a process identified once, to be signalled only as itself.
+pub fn identified(pid: i32, is_ours: impl FnOnce(i32) -> bool) -> Option<(i32, u64)> {
+    let before = process_start_time(pid)?;
+    if !is_ours(pid) {
+        return None;
+    }
+    (process_start_time(pid)? == before).then_some((pid, before))
 }
 
 /// `/proc/<pid>/stat` parsed past the command name (which may hold spaces).

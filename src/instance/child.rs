@@ -11,6 +11,7 @@ use nix::sys::signal::Signal;
 use super::{Actor, ERROR_LINES, PidRecord, RunningChild, SPAWN_COUNTER, pid_record_path};
 use crate::lifecycle::{Event, State};
 use crate::prober::ProbesReport;
+use crate::process::Member;
 use crate::process::{self, ChildExit, Escalation, ExitKind, SpawnError, SpawnSpec};
 
 impl Actor {
@@ -159,7 +160,7 @@ impl Actor {
     /// child's marker (or are in its group while no process holds the
     /// leader's pid, so the group id cannot be someone else's), with their
     /// trees.
-    pub(super) fn members(&self, child: &RunningChild) -> Vec<i32> {
+    pub(super) fn members(&self, child: &RunningChild) -> Vec<Member> {
         let mut pids = Vec::new();
         // Its exit may be waiting in the channel: only while the reaper has
         // not reaped it is the pid surely still the leader.
@@ -177,8 +178,11 @@ impl Actor {
         }
         pids.sort_unstable();
         pids.dedup();
-        pids.retain(|pid| !process::is_zombie(*pid));
-        pids
+        // Each with its start time as it is now: a pid that changes hands
+        // later is never signalled as this member.
+        pids.into_iter()
+            .filter_map(|pid| process::identified(pid, |pid| !process::is_zombie(pid)))
+            .collect()
     }
 
     /// The supervisor's children that the spawner did not start: descendants

@@ -3,15 +3,19 @@
 //! the stop signal once, whatever is left at the deadline gets SIGKILL once,
 //! and the wait for the set to empty is bounded.
 //!
-//! A process is known by its pid and its start time, so a reused pid is a
-//! new process: it is never taken for one already signalled, and a signal
-//! only goes to the process that was looked at.
+//! A process is known by its pid and its start time, both read when it was
+//! identified as a member of the set ([`super::identified`]), so a reused
+//! pid is a new process: it is never taken for one already signalled, and a
+//! signal only goes to the process that was identified.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
+
+/// A process of the set: its pid and its start time when it was identified.
+pub type Member = (i32, u64);
 
 /// How long processes may outlive SIGKILL before they are given up on (one
 /// in uninterruptible sleep on a dead disk).
@@ -53,34 +57,28 @@ impl Escalation {
         Instant::now() >= self.kill_at
     }
 
-    /// The stop signal to each of `pids` that has not had it in this stop;
+    /// The stop signal to each member that has not had it in this stop;
     /// SIGKILL instead once that is due.
-    pub fn signal(&mut self, pids: &[i32]) {
+    pub fn signal(&mut self, members: &[Member]) {
         if self.killing() {
-            self.kill(pids);
+            self.kill(members);
             return;
         }
-        for &pid in pids {
-            let Some(start) = super::process_start_time(pid) else {
-                continue;
-            };
+        for &(pid, start) in members {
             if self.signalled.insert((pid, start)) {
                 super::signal_if_same(pid, Some(start), self.signal);
             }
         }
     }
 
-    /// SIGKILL to each of `pids` not killed yet; from now on every process
-    /// of the set gets SIGKILL, not the stop signal.
-    pub fn kill(&mut self, pids: &[i32]) {
+    /// SIGKILL to each member not killed yet; from now on every process of
+    /// the set gets SIGKILL, not the stop signal.
+    pub fn kill(&mut self, members: &[Member]) {
         let now = Instant::now();
         if now < self.kill_at {
             self.kill_at = now;
         }
-        for &pid in pids {
-            let Some(start) = super::process_start_time(pid) else {
-                continue;
-            };
+        for &(pid, start) in members {
             if self.killed.insert((pid, start)) {
                 super::signal_if_same(pid, Some(start), Signal::SIGKILL);
             }
@@ -91,7 +89,7 @@ impl Escalation {
     /// first time gets the stop signal, everything left once SIGKILL is due
     /// gets SIGKILL. Says whether the set is gone, when to look again, or
     /// that processes outlived SIGKILL by [`KILL_GRACE`] (given up on).
-    pub fn advance(&mut self, left: &[i32]) -> Progress {
+    pub fn advance(&mut self, left: &[Member]) -> Progress {
         if left.is_empty() {
             return Progress::Gone;
         }
@@ -114,7 +112,10 @@ impl Escalation {
 
     /// Look at `find` (the living processes of the set) until it comes back
     /// empty (see [`Escalation::advance`]). The survivors when given up on.
-    pub async fn until_gone(&mut self, mut find: impl FnMut() -> Vec<i32>) -> Result<(), Vec<i32>> {
+    pub async fn until_gone(
+        &mut self,
+        mut find: impl FnMut() -> Vec<Member>,
+    ) -> Result<(), Vec<Member>> {
         loop {
             let left = find();
             match self.advance(&left) {
@@ -171,7 +172,9 @@ mod tests {
             .until_gone(|| {
                 // The test reaps its own child: a zombie is gone.
                 match child.try_wait() {
-                    Ok(None) => vec![pid],
+                    Ok(None) => crate::process::identified(pid, |_| true)
+                        .into_iter()
+                        .collect(),
                     _ => Vec::new(),
                 }
             })

@@ -8,7 +8,7 @@
 //! logged and kept aside in `run/unverified/`, never signalled. Every record
 //! is looked at, whether or not its declaration still exists.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -261,11 +261,40 @@ pub fn verify(text: &[u8]) -> Result<PidRecord, Unverified> {
     Ok(record)
 }
 
-/// A verified gateway of an earlier supervisor being stopped.
+/// A gateway of an earlier supervisor being stopped (or what it left
+/// behind when it is gone itself): every process that carries its spawn
+/// marker and started no earlier than it did.
 struct Leftover {
     record: PathBuf,
     marker: String,
+    started: u64,
     escalation: Escalation,
+}
+
+/// How often the host's processes are looked at again while leftovers
+/// are stopped: each look reads every process's environment.
+const LEFTOVER_ROUND: Duration = Duration::from_millis(200);
+
+/// The living processes of each leftover, identified by marker and start
+/// time: a process that started before the recorded gateway cannot be one
+/// it left behind, whatever its environment says.
+fn leftover_members(wanted: &HashMap<String, u64>) -> HashMap<String, Vec<process::Member>> {
+    let mut members: HashMap<String, Vec<process::Member>> = HashMap::new();
+    for pid in process::all_pids() {
+        let mut marker = None;
+        let identified = process::identified(pid, |pid| {
+            marker = process::environ_var(pid, process::SPAWN_MARKER_VAR);
+            marker.is_some()
+        });
+        if let (Some(member), Some(marker)) = (identified, marker)
+            && wanted
+                .get(&marker)
+                .is_some_and(|started| member.1 >= *started)
+        {
+            members.entry(marker).or_default().push(member);
+        }
+    }
+    members
 }
 
 /// Handle every pid record an earlier supervisor left in `<state>/run/`:
@@ -293,20 +322,20 @@ pub async fn stop_leftovers(state_dir: &Path, declared: &HashMap<String, StopSet
         }
     }
     while !leftovers.is_empty() {
-        let markers: HashSet<&str> = leftovers.iter().map(|l| l.marker.as_str()).collect();
-        let mut alive: HashMap<String, Vec<i32>> = HashMap::new();
-        for pid in process::all_pids() {
-            if let Some(marker) = process::environ_var(pid, process::SPAWN_MARKER_VAR)
-                && markers.contains(marker.as_str())
-            {
-                alive.entry(marker).or_default().push(pid);
-            }
-        }
+        let wanted: HashMap<String, u64> = leftovers
+            .iter()
+            .map(|l| (l.marker.clone(), l.started))
+            .collect();
+        // A full look at /proc is blocking IO: off the runtime's workers.
+        let mut alive = tokio::task::spawn_blocking(move || leftover_members(&wanted))
+            .await
+            .unwrap_or_default();
         let mut next = None;
         leftovers.retain_mut(|leftover| {
             let left = alive.remove(&leftover.marker).unwrap_or_default();
             match leftover.escalation.advance(&left) {
                 Progress::LookAgainAt(at) => {
+                    let at = at.max(tokio::time::Instant::now() + LEFTOVER_ROUND);
                     next = Some(next.map_or(at, |next: tokio::time::Instant| next.min(at)));
                     true
                 }
@@ -334,13 +363,22 @@ fn leftover(path: &Path, name: &str, declared: Option<StopSettings>) -> Option<L
             return None;
         }
     };
-    let record = match verify(&text) {
-        Ok(record) => record,
+    let (record, gone) = match verify(&text) {
+        Ok(record) => (record, false),
+        // The recorded gateway died with (or after) its supervisor, but
+        // its workers may live on, holding its ports: they carry its
+        // marker and started after it, and are stopped like it.
+        Err(Unverified::Gone(_)) => match serde_json::from_slice::<PidRecord>(&text) {
+            Ok(record) => (record, true),
+            Err(_) => return None,
+        },
         Err(why) => {
             keep_aside(path, &why);
             return None;
         }
     };
+    // `verify` checked the start time is there, Gone or not.
+    let started = record.start_time.unwrap_or(u64::MAX);
     let (signal, timeout) = declared.unwrap_or_else(|| {
         let signal = record
             .stop_signal
@@ -353,15 +391,24 @@ fn leftover(path: &Path, name: &str, declared: Option<StopSettings>) -> Option<L
             .unwrap_or(DEFAULT_STOP_TIMEOUT);
         (signal, timeout)
     });
-    tracing::warn!(
-        instance = name,
-        pid = record.pid,
-        declared = declared.is_some(),
-        "a gateway of an earlier supervisor is still running: stopping it gracefully"
-    );
+    if gone {
+        tracing::info!(
+            instance = name,
+            pid = record.pid,
+            "the gateway of an earlier supervisor is gone: stopping whatever it left behind"
+        );
+    } else {
+        tracing::warn!(
+            instance = name,
+            pid = record.pid,
+            declared = declared.is_some(),
+            "a gateway of an earlier supervisor is still running: stopping it gracefully"
+        );
+    }
     Some(Leftover {
         record: path.to_path_buf(),
         marker: record.marker,
+        started,
         escalation: Escalation::begin(name, signal, timeout),
     })
 }

@@ -285,3 +285,24 @@ fn a_leftover_whose_declaration_was_deleted_is_stopped() {
         .collect();
     assert_eq!(gateways, vec![new]);
 }
+
+#[test]
+fn what_a_dead_gateway_of_an_earlier_supervisor_left_behind_is_stopped() {
+    // Found in review: a record whose gateway is gone was set aside, so the
+    // workers it left (holding its ports) lived on beside the new gateway.
+    let (mut daemon, worker) = main_with_a_trapping_worker();
+    let leader = daemon.instance_pid("main").expect("main's pid");
+    daemon.signal(Signal::SIGKILL);
+    daemon.wait_exit();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(leader), Signal::SIGKILL)
+        .expect("kill the gateway itself");
+    wait_for("the old gateway to be gone", || {
+        (!alive(leader)).then_some(())
+    });
+    assert!(alive(worker), "its worker lives on");
+    fs::remove_file(daemon.path().join("worker.pid")).expect("forget the old worker");
+    daemon.start();
+    // Leftovers are handled before the socket answers.
+    assert_one_stop_signal_then_sigkill(&daemon, worker);
+    daemon.wait_state("main", "running");
+}
