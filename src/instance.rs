@@ -387,8 +387,8 @@ impl Actor {
                 self.config = Arc::new(*config);
                 self.lifecycle.policy = policy_of(&self.config);
                 self.log.set_spec(self.config.effective.declaration.logs);
-                if restart && self.lifecycle.state.restarts_for_new_settings() {
-                    self.handle(Event::Restart).await
+                if restart {
+                    self.handle(Event::Respawn).await
                 } else {
                     // Probe settings apply from the next probe phase; restart
                     // settings from the next decision.

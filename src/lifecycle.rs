@@ -106,17 +106,6 @@ impl State {
         }
     }
 
-    /// Whether new spawn settings (a changed declaration) call for a
-    /// restart: only while a gateway runs or is on its way. A stopped (by
-    /// the operator), standby or failed instance keeps its state; the new
-    /// settings apply at its next start.
-    pub fn restarts_for_new_settings(&self) -> bool {
-        matches!(
-            self,
-            State::Starting { .. } | State::Running { .. } | State::Backoff { .. }
-        )
-    }
-
     /// Whether a process of this instance may be alive.
     pub fn has_process(&self) -> bool {
         matches!(
@@ -161,6 +150,10 @@ pub enum Event {
     Timer(TimerKind),
     /// The declaration or the OpenClaw config file changed.
     Changed,
+    /// The declaration changed how the gateway is spawned: a gateway that
+    /// runs or is on its way restarts; a stopped, standby or failed one
+    /// keeps its state (as for `Changed`) and uses them at its next start.
+    Respawn,
     /// The instance this one rescues has failed.
     RescueNeeded,
     /// The rescued instance has been healthy long enough.
@@ -273,6 +266,10 @@ impl Lifecycle {
         use Event as E;
         use State as S;
         match (self.state, event) {
+            (S::Starting { .. } | S::Running { .. } | S::Backoff { .. }, E::Respawn) => {
+                self.step(E::Restart, ctx)
+            }
+            (_, E::Respawn) => self.step(E::Changed, ctx),
             (S::Stopped | S::Standby | S::Failed { .. }, E::Start | E::Restart) => {
                 self.spawn_now(ctx, false)
             }

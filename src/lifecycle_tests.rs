@@ -653,20 +653,24 @@ fn failure_notices_are_the_rescue_triggers() {
 
 #[test]
 fn new_spawn_settings_restart_only_a_gateway_that_runs_or_is_on_its_way() {
-    let now = Instant::now();
+    let t0 = Instant::now();
     let rows = [
-        (State::Stopped, false),
-        (State::Standby, false),
-        (State::Starting { since: now }, true),
-        (State::Running { since: now }, true),
-        (State::Backoff { until: now }, true),
+        (State::Stopped, "stopped"),
+        (State::Standby, "standby"),
+        (State::Starting { since: t0 }, "stopping"),
+        (State::Running { since: t0 }, "stopping"),
+        (State::Backoff { until: t0 }, "starting"),
+        // A failed instance is retried on any change, as for `Changed`.
+        (
+            State::Failed {
+                reason: FailReason::Exited(ExitKind::Code(EXIT_CONFIG_ERROR)),
+            },
+            "starting",
+        ),
     ];
     for (state, expected) in rows {
-        assert_eq!(
-            state.restarts_for_new_settings(),
-            expected,
-            "{}",
-            state.name()
-        );
+        let mut lifecycle = machine(state, policy());
+        lifecycle.step(Event::Respawn, ctx(t0));
+        assert_eq!(lifecycle.state.name(), expected, "from {}", state.name());
     }
 }
