@@ -318,3 +318,30 @@ fn start_exits_1_when_no_declaration_can_run() {
 mod full_disk;
 #[path = "supervise/records.rs"]
 mod records;
+
+#[test]
+fn a_port_held_by_another_process_fails_only_that_instance_until_it_is_free() {
+    let (mut daemon, port) = Daemon::prepare(&[
+        ("alpha", "restart: { backoff: { initial: 100ms, max: 200ms } }"),
+        ("bravo", ""),
+    ]);
+    // A listener of the test's own (not a gateway) on alpha's port.
+    let holder = std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold alpha's port");
+    daemon.start();
+    daemon.wait_state("bravo", "running");
+    let me = std::process::id().to_string();
+    let alpha = wait_for("alpha to name the holder", || {
+        daemon.instance("alpha").filter(|alpha| {
+            alpha["state"] != "running" && alpha["last_error_lines"].to_string().contains(&me)
+        })
+    });
+    assert!(
+        alpha["last_error_lines"]
+            .to_string()
+            .contains(&format!("port {port}")),
+        "{alpha}"
+    );
+    drop(holder);
+    daemon.wait_state("alpha", "running");
+    assert_eq!(daemon.state("bravo").as_deref(), Some("running"));
+}
