@@ -9,7 +9,7 @@
 //! declarations directory: `check`, the daemon's start and its reload all
 //! call it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -26,7 +26,7 @@ pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;
 
-pub use report::{FileError, Report, Warning, check_dir, check_dir_keeping};
+pub use report::{FileError, Loaded, Report, Warning, check_dir, load_dir_resolved};
 
 /// What two instances share (or what one instance gets wrong).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -123,12 +123,19 @@ impl Movers {
 
 /// Every isolation problem within `instances`, each fix asking the smaller move.
 pub fn check(instances: &[Effective]) -> Vec<Problem> {
-    check_with(instances, &Movers::default())
+    check_with(instances, &Movers::default(), &BTreeSet::new())
 }
 
 /// Every isolation problem within `instances`; each fix of a conflict
-/// between two instances changes the one `movers` picks.
-pub fn check_with(instances: &[Effective], movers: &Movers) -> Vec<Problem> {
+/// between two instances changes the one `movers` picks. `refused` names
+/// instances that some file declares but that are not in the set (their
+/// file is broken or refused): a rescue of one is not told it rescues
+/// nothing, the refused file is reported already.
+pub fn check_with(
+    instances: &[Effective],
+    movers: &Movers,
+    refused: &BTreeSet<String>,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     for instance in instances {
         problems.extend(ports::range_problems(instance, instances));
@@ -139,7 +146,7 @@ pub fn check_with(instances: &[Effective], movers: &Movers) -> Vec<Problem> {
             problems.extend(ports::overlap_problems(a, b, instances, movers));
         }
     }
-    problems.extend(rescue_problems(instances));
+    problems.extend(rescue_problems(instances, refused));
     problems
 }
 
@@ -613,7 +620,7 @@ fn workspace_problems(
     }
 }
 
-fn rescue_problems(instances: &[Effective]) -> Vec<Problem> {
+fn rescue_problems(instances: &[Effective], refused: &BTreeSet<String>) -> Vec<Problem> {
     let names: Vec<&str> = instances
         .iter()
         .map(|instance| instance.name.as_str())
@@ -622,7 +629,7 @@ fn rescue_problems(instances: &[Effective]) -> Vec<Problem> {
         .iter()
         .filter_map(|instance| {
             let target = instance.declaration.rescue_of.as_deref()?;
-            if names.contains(&target) {
+            if names.contains(&target) || refused.contains(target) {
                 return None;
             }
             Some(Problem {

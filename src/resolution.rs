@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::isolation::{self, Movers, Report, Resource};
+use crate::isolation::{self, Movers, Resource};
 use crate::openclaw::{Effective, EnvMap};
 
 /// A declaration file that could not be used, and why.
@@ -56,6 +56,8 @@ pub struct Conflict {
 pub struct Scan {
     pub effective: Vec<Effective>,
     pub file_errors: Vec<FileError>,
+    /// Names the refused files declare (see [`isolation::Loaded::refused`]).
+    pub refused: BTreeSet<String>,
 }
 
 /// Read and resolve every declaration in `dir`; conflicts are not checked
@@ -67,8 +69,20 @@ pub fn scan(dir: &Path, env: &EnvMap) -> Scan {
 /// [`scan`] for a running supervisor: `running` maps each running instance
 /// to its file, which keeps the name when another file declares it too.
 pub fn scan_keeping(dir: &Path, env: &EnvMap, running: &BTreeMap<String, PathBuf>) -> Scan {
-    match isolation::check_dir_keeping(dir, env, running) {
-        Ok(report) => split(report),
+    match isolation::load_dir_resolved(dir, env, running) {
+        Ok(loaded) => Scan {
+            file_errors: loaded
+                .file_errors
+                .iter()
+                .map(|err| FileError {
+                    file: err.file().to_path_buf(),
+                    name: err.instance().map(str::to_string),
+                    reason: err.to_string(),
+                })
+                .collect(),
+            effective: loaded.effective,
+            refused: loaded.refused,
+        },
         Err(err) => Scan {
             effective: Vec::new(),
             file_errors: vec![FileError {
@@ -76,33 +90,18 @@ pub fn scan_keeping(dir: &Path, env: &EnvMap, running: &BTreeMap<String, PathBuf
                 name: None,
                 reason: err.to_string(),
             }],
+            refused: BTreeSet::new(),
         },
-    }
-}
-
-fn split(report: Report) -> Scan {
-    let file_errors = report
-        .file_errors
-        .iter()
-        .map(|err| FileError {
-            file: err.file().to_path_buf(),
-            name: err.instance().map(str::to_string),
-            reason: err.to_string(),
-        })
-        .collect();
-    Scan {
-        effective: report.effective,
-        file_errors,
     }
 }
 
 /// Every isolation conflict within `set`.
 pub fn conflicts(set: &[Effective]) -> Vec<Conflict> {
-    conflicts_with(set, &Movers::default())
+    conflicts_with(set, &Movers::default(), &BTreeSet::new())
 }
 
-fn conflicts_with(set: &[Effective], movers: &Movers) -> Vec<Conflict> {
-    isolation::check_with(set, movers)
+fn conflicts_with(set: &[Effective], movers: &Movers, refused: &BTreeSet<String>) -> Vec<Conflict> {
+    isolation::check_with(set, movers, refused)
         .into_iter()
         .map(|problem| Conflict {
             instances: problem.instances.clone(),
@@ -168,19 +167,15 @@ pub fn plan(scan: Scan, running: &BTreeMap<String, Effective>) -> Plan {
                 .map(|(name, _)| name.clone())
         }))
         .collect();
-    // Every name some file declares, even one refused: a rescue of an
-    // instance whose file is merely refused is not told it rescues nothing.
-    let declared: BTreeSet<String> = scan
-        .effective
+    // Every name some file declares, even one refused now or refused below
+    // for a conflict: a rescue of it is not told it rescues nothing (the
+    // refused file is reported already).
+    let refused: BTreeSet<String> = scan
+        .refused
         .iter()
-        .map(|effective| effective.name.clone())
-        .chain(broken.iter().cloned())
-        .chain(scan.file_errors.iter().filter_map(|error| {
-            error
-                .file
-                .file_stem()
-                .map(|stem| stem.to_string_lossy().to_ascii_lowercase())
-        }))
+        .chain(&broken)
+        .chain(scan.effective.iter().map(|effective| &effective.name))
+        .cloned()
         .collect();
     let mut wanted: BTreeMap<String, Effective> = scan
         .effective
@@ -204,12 +199,7 @@ pub fn plan(scan: Scan, running: &BTreeMap<String, Effective>) -> Plan {
             movers.rank(name, change(&wanted, name) as u8);
         }
         let set: Vec<Effective> = wanted.values().cloned().collect();
-        let conflicts: Vec<Conflict> = conflicts_with(&set, &movers)
-            .into_iter()
-            .filter(|conflict| {
-                !(conflict.resource == Resource::RescueOf && declared.contains(&conflict.shared))
-            })
-            .collect();
+        let conflicts = conflicts_with(&set, &movers, &refused);
         if conflicts.is_empty() {
             break;
         }
@@ -474,10 +464,22 @@ mod tests {
                 .into_iter()
                 .map(|effective| (effective.name.clone(), effective))
                 .collect();
+            // As loading names them: the instance, and the file's stem.
+            let refused = errors
+                .iter()
+                .flat_map(|error| {
+                    let stem = error
+                        .file
+                        .file_stem()
+                        .map(|stem| stem.to_string_lossy().to_ascii_lowercase());
+                    error.name.clone().into_iter().chain(stem)
+                })
+                .collect();
             let plan = plan(
                 Scan {
                     effective: scanned,
                     file_errors: errors,
+                    refused,
                 },
                 &running,
             );

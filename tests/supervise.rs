@@ -322,7 +322,10 @@ mod records;
 #[test]
 fn a_port_held_by_another_process_fails_only_that_instance_until_it_is_free() {
     let (mut daemon, port) = Daemon::prepare(&[
-        ("alpha", "restart: { backoff: { initial: 100ms, max: 200ms } }"),
+        (
+            "alpha",
+            "restart: { backoff: { initial: 100ms, max: 200ms } }",
+        ),
         ("bravo", ""),
     ]);
     // A listener of the test's own (not a gateway) on alpha's port.

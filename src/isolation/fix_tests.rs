@@ -24,7 +24,7 @@ fn run_fix_rows(rows: Vec<FixRow>) {
         if let Some(name) = ranked {
             movers.rank(name, 2);
         }
-        let problems = check_with(&set, &movers);
+        let problems = check_with(&set, &movers, &Default::default());
         if problems.len() != 1 {
             failures.push(format!("{what}: one problem expected, got {problems:#?}"));
             continue;

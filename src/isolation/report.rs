@@ -1,11 +1,11 @@
 //! Load, resolve and check a declarations directory in one call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 
-use super::{Problem, Resource, check};
+use super::{Movers, Problem, check_with};
 use crate::declaration::{DeclarationError, load_dir_keeping};
 use crate::openclaw::{Effective, EnvMap, ResolveError, resolve};
 
@@ -73,21 +73,28 @@ impl Report {
     }
 }
 
-/// Load every declaration in `dir`, resolve each against `env` and check the
-/// set. Only an unreadable directory is an `Err`; a bad file is reported in
-/// [`Report::file_errors`] and the rest are still resolved and checked.
-pub fn check_dir(dir: &Path, env: &EnvMap) -> Result<Report, DeclarationError> {
-    check_dir_keeping(dir, env, &BTreeMap::new())
+/// Every declaration in `dir`, loaded and resolved, not checked yet.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The instances that loaded and resolved, sorted by name.
+    pub effective: Vec<Effective>,
+    /// Files left out, each with why.
+    pub file_errors: Vec<FileError>,
+    /// Names those files declare (the instance, else the file stem): a
+    /// rescue of one of them is not told it rescues nothing.
+    pub refused: BTreeSet<String>,
 }
 
-/// [`check_dir`] for a running supervisor: `running` maps each running
-/// instance to its file, which keeps the name when a second file declares it
-/// (see [`crate::declaration::load_dir_keeping`]).
-pub fn check_dir_keeping(
+/// Load every declaration in `dir` and resolve each against `env`. A
+/// running supervisor passes `running` (each running instance's file, which
+/// keeps the name when a second file declares it, see
+/// [`crate::declaration::load_dir_keeping`]); `check` passes none. Only an
+/// unreadable directory is an `Err`.
+pub fn load_dir_resolved(
     dir: &Path,
     env: &EnvMap,
     running: &BTreeMap<String, PathBuf>,
-) -> Result<Report, DeclarationError> {
+) -> Result<Loaded, DeclarationError> {
     let scan = load_dir_keeping(dir, running)?;
     let mut file_errors: Vec<FileError> = scan.errors.into_iter().map(FileError::from).collect();
     let mut effective = Vec::new();
@@ -97,9 +104,7 @@ pub fn check_dir_keeping(
             Err(err) => file_errors.push(err.into()),
         }
     }
-    // A rescue whose target is merely broken is not told the target is
-    // missing: the broken file is reported already.
-    let left_out: Vec<String> = file_errors
+    let refused = file_errors
         .iter()
         .flat_map(|err| match err {
             FileError::Resolve(err) => vec![err.instance().to_string()],
@@ -112,12 +117,21 @@ pub fn check_dir_keeping(
                 .collect(),
         })
         .collect();
-    let problems = check(&effective)
-        .into_iter()
-        .filter(|problem| {
-            !(problem.resource == Resource::RescueOf && left_out.contains(&problem.shared))
-        })
-        .collect();
+    Ok(Loaded {
+        effective,
+        file_errors,
+        refused,
+    })
+}
+
+/// Load every declaration in `dir`, resolve each against `env` and check the
+/// set: what `check` shows. Only an unreadable directory is an `Err`; a bad
+/// file is reported in [`Report::file_errors`] and the rest are still
+/// resolved and checked.
+pub fn check_dir(dir: &Path, env: &EnvMap) -> Result<Report, DeclarationError> {
+    let loaded = load_dir_resolved(dir, env, &BTreeMap::new())?;
+    let problems = check_with(&loaded.effective, &Movers::default(), &loaded.refused);
+    let effective = loaded.effective;
     let mut warnings: Vec<Warning> = effective
         .iter()
         .flat_map(|instance| {
@@ -137,7 +151,7 @@ pub fn check_dir_keeping(
     Ok(Report {
         effective,
         problems,
-        file_errors,
+        file_errors: loaded.file_errors,
         warnings,
     })
 }
@@ -156,6 +170,7 @@ pub fn ephemeral_port_range() -> Option<std::ops::RangeInclusive<u32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::isolation::Resource;
 
     #[test]
     fn check_dir_loads_resolves_and_checks_keeping_bad_files_apart() {
