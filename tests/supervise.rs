@@ -181,11 +181,7 @@ fn a_new_supervisor_stops_the_gateway_an_old_one_left_behind() {
     assert!(!alive(old), "the old gateway was stopped");
     assert!(alive(new));
     // Exactly one gateway for the instance: the supervisor and its one child.
-    let gateways: Vec<i32> = tagged(&daemon.tag)
-        .into_iter()
-        .filter(|pid| *pid != daemon.pid())
-        .collect();
-    assert_eq!(gateways, vec![new]);
+    assert_eq!(daemon.descendants(), vec![new]);
 }
 
 #[test]

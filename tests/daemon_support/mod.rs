@@ -352,6 +352,15 @@ impl Daemon {
         self.instance(name)?.get("pid")?.as_i64().map(|p| p as i32)
     }
 
+    /// Living processes this test started through the supervisor (its
+    /// gateways and theirs), the supervisor itself left out.
+    pub fn descendants(&self) -> Vec<i32> {
+        tagged(&self.tag)
+            .into_iter()
+            .filter(|pid| Some(*pid) != self.child.as_ref().map(|c| c.id() as i32))
+            .collect()
+    }
+
     /// Wait until `name` is in `state`; its status then.
     pub fn wait_state(&self, name: &str, state: &str) -> Value {
         wait_for(&format!("{name} to be {state}"), || {

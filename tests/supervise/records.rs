@@ -279,11 +279,7 @@ fn a_leftover_whose_declaration_was_deleted_is_stopped() {
         "the handled record is gone"
     );
     let new = daemon.wait_new_pid("main", Some(old_main));
-    let gateways: Vec<i32> = tagged(&daemon.tag)
-        .into_iter()
-        .filter(|pid| *pid != daemon.pid())
-        .collect();
-    assert_eq!(gateways, vec![new]);
+    assert_eq!(daemon.descendants(), vec![new]);
 }
 
 #[test]
