@@ -106,8 +106,11 @@ pub struct Snapshot {
     pub next_restart_at: Option<SystemTime>,
     /// Why it is failed or backing off (spawn error, exit 78 ...).
     pub last_error: Option<String>,
-    /// The output lines that explain the last failure.
+    /// The output lines that explain the last failure: only those of the
+    /// process that exited (`error_from`), never an earlier one's.
     pub error_lines: Vec<String>,
+    /// The gateway the error lines came from, and how it ended.
+    pub error_from: Option<(i32, ExitKind)>,
     pub probes: ProbesReport,
     pub config: Arc<InstanceConfig>,
     pub dropped_log_lines: u64,
@@ -187,6 +190,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         next_restart_at: None,
         last_error: None,
         error_lines: Vec::new(),
+        error_from: None,
         probes: probes_report.clone(),
         config: config.clone(),
         dropped_log_lines: 0,
@@ -209,6 +213,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         last_exit_at: None,
         last_error: None,
         error_lines: Vec::new(),
+        error_from: None,
         probe_status: probes_report,
     };
     tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, start));
@@ -284,6 +289,7 @@ struct Actor {
     last_exit_at: Option<SystemTime>,
     last_error: Option<String>,
     error_lines: Vec<String>,
+    error_from: Option<(i32, ExitKind)>,
     probe_status: ProbesReport,
 }
 
@@ -564,6 +570,10 @@ impl Actor {
             }
             _ => None,
         };
+        let failing = matches!(
+            self.lifecycle.state,
+            State::Failed { .. } | State::Backoff { .. }
+        );
         let snapshot = Snapshot {
             name: self.name.clone(),
             state: self.lifecycle.state.name(),
@@ -577,14 +587,12 @@ impl Actor {
             last_exit: self.lifecycle.last_exit.zip(self.last_exit_at),
             next_restart_at,
             last_error: self.last_error.clone(),
-            error_lines: if matches!(
-                self.lifecycle.state,
-                State::Failed { .. } | State::Backoff { .. }
-            ) {
+            error_lines: if failing {
                 self.error_lines.clone()
             } else {
                 Vec::new()
             },
+            error_from: self.error_from.filter(|_| failing),
             probes: self.probe_status.clone(),
             config: self.config.clone(),
             dropped_log_lines: self.log.dropped(),

@@ -1,7 +1,9 @@
 //! Child output: every line of a gateway's stdout and stderr goes to
 //! `<state-dir>/logs/<instance>.log` (size-rotated), to an in-memory tail of
 //! the last lines (for status and crash reports), and to any `logs -f`
-//! follower.
+//! follower. Each line in the tail remembers the gateway (leader pid) whose
+//! pipe it came from, so a crash report holds only the lines of the process
+//! that exited.
 //!
 //! Writing never blocks a child or the daemon: lines go through a bounded
 //! queue to one writer thread; when the queue is full or a write fails
@@ -88,7 +90,7 @@ pub struct InstanceLog {
     sink: LogSink,
     path: Arc<PathBuf>,
     spec: Arc<Mutex<LogSpec>>,
-    tail: Arc<Mutex<VecDeque<String>>>,
+    tail: Arc<Mutex<VecDeque<(i32, String)>>>,
     follow: broadcast::Sender<String>,
     dropped: Arc<AtomicU64>,
 }
@@ -107,7 +109,10 @@ impl InstanceLog {
     /// gateway colours its output even into a pipe (when `NO_COLOR` is not
     /// in its environment), and nothing the supervisor shows or keeps
     /// (`logs`, `status`, the log files) should carry `\x1b[..m`.
-    pub fn line(&self, text: &str) {
+    ///
+    /// `pid` is the gateway whose pipe the line came from (its workers write
+    /// to the same pipe).
+    pub fn line(&self, pid: i32, text: &str) {
         let plain = plain_text(text);
         let text = plain.as_ref();
         {
@@ -115,7 +120,7 @@ impl InstanceLog {
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
             }
-            tail.push_back(text.to_string());
+            tail.push_back((pid, text.to_string()));
         }
         // No follower is the usual case, not an error.
         let _ = self.follow.send(text.to_string());
@@ -137,11 +142,28 @@ impl InstanceLog {
         }
     }
 
-    /// The last `n` lines (at most [`TAIL_LINES`]).
+    /// The last `n` lines of every process (at most [`TAIL_LINES`]).
     pub fn tail(&self, n: usize) -> Vec<String> {
         let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
         let skip = tail.len().saturating_sub(n);
-        tail.iter().skip(skip).cloned().collect()
+        tail.iter()
+            .skip(skip)
+            .map(|(_, text)| text.clone())
+            .collect()
+    }
+
+    /// The last `n` lines that came from the gateway `pid` alone.
+    pub fn tail_of(&self, pid: i32, n: usize) -> Vec<String> {
+        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lines: Vec<String> = tail
+            .iter()
+            .rev()
+            .filter(|(from, _)| *from == pid)
+            .take(n)
+            .map(|(_, text)| text.clone())
+            .collect();
+        lines.reverse();
+        lines
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
@@ -153,9 +175,9 @@ impl InstanceLog {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Read a pipe until EOF, recording each line. Invalid UTF-8 is replaced,
-    /// over-long lines are cut.
-    pub async fn capture(self, mut pipe: tokio::net::unix::pipe::Receiver) {
+    /// Read the pipe of the gateway `pid` until EOF, recording each line.
+    /// Invalid UTF-8 is replaced, over-long lines are cut.
+    pub async fn capture(self, pid: i32, mut pipe: tokio::net::unix::pipe::Receiver) {
         let mut buffer = vec![0u8; 8192];
         let mut pending: Vec<u8> = Vec::new();
         loop {
@@ -167,17 +189,17 @@ impl InstanceLog {
             while let Some(newline) = pending.iter().position(|b| *b == b'\n') {
                 let rest = pending.split_off(newline + 1);
                 pending.truncate(newline);
-                self.line(&String::from_utf8_lossy(&pending));
+                self.line(pid, &String::from_utf8_lossy(&pending));
                 pending = rest;
             }
             while pending.len() >= MAX_LINE {
                 let rest = pending.split_off(MAX_LINE);
-                self.line(&String::from_utf8_lossy(&pending));
+                self.line(pid, &String::from_utf8_lossy(&pending));
                 pending = rest;
             }
         }
         if !pending.is_empty() {
-            self.line(&String::from_utf8_lossy(&pending));
+            self.line(pid, &String::from_utf8_lossy(&pending));
         }
     }
 }
@@ -324,6 +346,31 @@ mod tests {
     }
 
     #[test]
+    fn tail_of_a_pid_holds_only_that_process_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = LogSink::start().unwrap();
+        let log = sink.instance_log(dir.path().join("main.log"), LogSpec::default());
+        log.line(10, "ready");
+        log.line(10, "received SIGTERM; shutting down");
+        log.line(11, "starting");
+        log.line(10, "late line of the old one");
+        log.line(11, "Invalid config: unknown key");
+        assert_eq!(
+            log.tail_of(11, 20),
+            vec![
+                "starting".to_string(),
+                "Invalid config: unknown key".to_string()
+            ]
+        );
+        assert_eq!(
+            log.tail_of(11, 1),
+            vec!["Invalid config: unknown key".to_string()]
+        );
+        assert!(log.tail_of(12, 20).is_empty());
+        assert_eq!(log.tail(20).len(), 5);
+    }
+
+    #[test]
     fn tail_keeps_the_last_lines_and_a_failed_write_is_counted() {
         let dir = tempfile::tempdir().unwrap();
         let sink = LogSink::start().unwrap();
@@ -332,7 +379,7 @@ mod tests {
         fs::write(&blocker, "x").unwrap();
         let log = sink.instance_log(blocker.join("main.log"), LogSpec::default());
         for i in 0..(TAIL_LINES + 5) {
-            log.line(&format!("l{i}"));
+            log.line(1, &format!("l{i}"));
         }
         assert_eq!(log.tail(2), vec!["l203".to_string(), "l204".to_string()]);
         assert_eq!(log.tail(10_000).len(), TAIL_LINES);

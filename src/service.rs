@@ -13,8 +13,8 @@ use crate::instance::Snapshot;
 use crate::openclaw::EnvMap;
 use crate::probe::ProbeTracker;
 use crate::protocol::{
-    self, ErrorKind, Event, EventKind, ExplicitPort, InstanceStatus, LastExit, LogLine, Paths,
-    Ports, Probes, RejectedFile, Request, Response,
+    self, ErrorKind, ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit,
+    LogLine, Paths, Ports, Probes, RejectedFile, Request, Response,
 };
 use crate::supervisor::{ControlCommand, EventRecord, SupervisorError, SupervisorHandle, unix_ms};
 
@@ -364,6 +364,10 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
             lines.extend(snapshot.error_lines.iter().cloned());
             lines
         },
+        last_error_from: snapshot.error_from.map(|(pid, exit)| ErrorSource {
+            pid: pid.unsigned_abs(),
+            exit: exit.to_string(),
+        }),
         standby: declaration.standby,
         rescue_of: declaration.rescue_of.clone(),
         dropped_log_lines: snapshot.dropped_log_lines,

@@ -71,6 +71,45 @@ fn exit_78_is_failed_and_not_retried() {
 }
 
 #[test]
+fn the_error_lines_are_only_those_of_the_process_that_exited() {
+    let (daemon, _) = Daemon::gateways(&[("main", "")]);
+    let healthy = daemon.wait_state("main", "running");
+    let healthy_pid = healthy["pid"].as_u64().expect("a pid");
+    // The next gateway refuses its config (exit 78); the healthy one's lines
+    // ("started", "shutting down", "gateway stopped") must not be in the
+    // report of the one that failed.
+    let config = daemon.path().join("instances/main/openclaw.json");
+    fs::write(&config, "{ gateway: ").expect("break the config");
+    assert!(daemon.client(&["restart", "main"]).status.success());
+    let failed = daemon.wait_state("main", "failed");
+    let from = &failed["last_error_from"];
+    let failed_pid = from["pid"].as_u64().expect("the failed process's pid");
+    assert_ne!(failed_pid, healthy_pid, "{failed}");
+    assert_eq!(from["exit"], "exit code 78");
+    let lines: Vec<&str> = failed["last_error_lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Invalid config") || l.contains("JSON5")),
+        "the failed gateway's own words: {lines:?}"
+    );
+    for line in &lines {
+        assert!(
+            !line.contains("shutting down") && !line.contains("gateway stopped"),
+            "a line of the healthy process {healthy_pid} in the report of {failed_pid}: {lines:?}"
+        );
+    }
+    // Every line, the healthy process's included, is still in `logs`.
+    let logs = daemon.client(&["logs", "main", "-n", "200"]);
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("shutting down"));
+}
+
+#[test]
 fn a_child_ignoring_sigterm_is_killed_after_the_stop_timeout() {
     let (daemon, _) = Daemon::gateways(&[(
         "main",

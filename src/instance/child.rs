@@ -74,10 +74,10 @@ impl Actor {
         tracing::info!(instance = %self.name, pid = child.pid, "spawned");
         let mut captures = Vec::new();
         if let Some(stdout) = child.stdout {
-            captures.push(tokio::spawn(self.log.clone().capture(stdout)));
+            captures.push(tokio::spawn(self.log.clone().capture(child.pid, stdout)));
         }
         if let Some(stderr) = child.stderr {
-            captures.push(tokio::spawn(self.log.clone().capture(stderr)));
+            captures.push(tokio::spawn(self.log.clone().capture(child.pid, stderr)));
         }
         let record = PidRecord {
             pid: child.pid,
@@ -232,7 +232,8 @@ impl Actor {
         self.spawned_at = None;
         let expected = matches!(self.lifecycle.state, State::Stopping { .. });
         if !expected || exit.exit != ExitKind::Code(0) {
-            self.error_lines = self.log.tail(ERROR_LINES);
+            self.error_lines = self.log.tail_of(exit.pid, ERROR_LINES);
+            self.error_from = Some((exit.pid, exit.exit));
         }
         self.handle(Event::Exited(exit.exit)).await
     }

@@ -55,9 +55,15 @@ pub struct InstanceStatus {
     pub cpu_percent: Option<f32>,
     /// Resident memory of the whole process tree.
     pub memory_bytes: Option<u64>,
-    /// The last lines of the child's output when it failed (empty otherwise).
+    /// Why it failed (the supervisor's own words, when it has some), then
+    /// the last lines of output of the process that exited (`last_error_from`);
+    /// empty unless failed or backing off. Lines of earlier processes are
+    /// never mixed in: `logs NAME` has them.
     #[serde(default)]
     pub last_error_lines: Vec<String>,
+    /// The process whose output `last_error_lines` holds, and how it ended.
+    #[serde(default)]
+    pub last_error_from: Option<ErrorSource>,
     /// A rescue that waits, not running, until its main instance fails.
     #[serde(default)]
     pub standby: bool,
@@ -69,6 +75,14 @@ pub struct InstanceStatus {
     /// disk), since the supervisor started.
     #[serde(default)]
     pub dropped_log_lines: u64,
+}
+
+/// The gateway process a crash report's lines came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorSource {
+    pub pid: u32,
+    /// How it ended, in words: `exit code 78`, `killed by SIGKILL`.
+    pub exit: String,
 }
 
 /// How the last child ended: `code` for an exit, `signal` for a death by signal.

@@ -46,6 +46,7 @@ pub fn instance(name: &str) -> InstanceStatus {
         cpu_percent: Some(0.5),
         memory_bytes: Some(1 << 20),
         last_error_lines: vec![],
+        last_error_from: None,
         standby: false,
         rescue_of: None,
         dropped_log_lines: 0,

@@ -212,7 +212,11 @@ pub(super) fn table(
             ));
         }
         if !instance.last_error_lines.is_empty() {
-            out.push_str(&format!("{}: last error lines:\n", instance.name));
+            out.push_str(&format!(
+                "{}: {}:\n",
+                instance.name,
+                error_lines_title(instance)
+            ));
             for error_line in &instance.last_error_lines {
                 out.push_str(&format!("  {error_line}\n"));
             }
@@ -316,12 +320,20 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
     out.push_str(&probe_line("liveness", &instance.probes.liveness, now_ms));
     out.push_str(&probe_line("readiness", &instance.probes.readiness, now_ms));
     if !instance.last_error_lines.is_empty() {
-        out.push_str("  last error lines\n");
+        out.push_str(&format!("  {}\n", error_lines_title(instance)));
         for error_line in &instance.last_error_lines {
             out.push_str(&format!("    {error_line}\n"));
         }
     }
     out
+}
+
+/// What the error lines are: the process they came from and how it ended.
+fn error_lines_title(instance: &InstanceStatus) -> String {
+    match &instance.last_error_from {
+        Some(from) => format!("last error lines (pid {}, {})", from.pid, from.exit),
+        None => "last error lines".to_string(),
+    }
 }
 
 pub(super) fn event_line(event: &Event, paint: Paint) -> String {

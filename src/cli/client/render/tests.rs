@@ -1,7 +1,7 @@
 //! Rendering tables: durations, sizes, health, colours and the status table.
 
 use super::*;
-use openclaw_supervisor::protocol::{EventKind, LastExit, Paths, Ports, Probes, Role};
+use openclaw_supervisor::protocol::{ErrorSource, EventKind, LastExit, Paths, Ports, Probes, Role};
 
 fn instance(name: &str) -> InstanceStatus {
     InstanceStatus {
@@ -30,6 +30,7 @@ fn instance(name: &str) -> InstanceStatus {
         cpu_percent: Some(2.25),
         memory_bytes: Some(150 * 1024 * 1024),
         last_error_lines: vec![],
+        last_error_from: None,
         standby: false,
         rescue_of: None,
         dropped_log_lines: 0,
@@ -157,6 +158,10 @@ fn status_table_aligns_columns_and_lists_notes() {
     failed.memory_bytes = None;
     failed.next_restart_at = Some(10_000);
     failed.last_error_lines = vec![String::from("Error: port in use")];
+    failed.last_error_from = Some(ErrorSource {
+        pid: 4242,
+        exit: String::from("exit code 1"),
+    });
     failed.dropped_log_lines = 12;
     failed.last_exit = Some(LastExit {
         code: Some(1),
@@ -179,7 +184,7 @@ main    main    running  4242  1h01m   1         starting  18789  2.2%  150.0M
 rescue  rescue  backoff  -     -       1         -         18789  -     -
 rescue: next restart in 5s
 rescue: 12 output lines dropped: logs/rescue.log in the state dir could not take them (a full disk?)
-rescue: last error lines:
+rescue: last error lines (pid 4242, exit code 1):
   Error: port in use
 rejected /d/bad.yaml: port 18789 is also main's
 ";
