@@ -4,6 +4,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use super::{Effective, EnvMap, PORT_BLOCK_SPAN};
+use crate::process::{self, SpawnError, SpawnSpec};
 
 /// Inherited variables that would make the gateway believe a service
 /// manager runs it, or keep it from asking to be relaunched
@@ -97,6 +98,35 @@ impl Effective {
         }
         env.extend(self.declaration.env.clone());
         env
+    }
+
+    /// Everything a spawn of this gateway is given, built in this one place
+    /// (the supervisor's spawn and the conformance scenario both use it):
+    /// the program looked up as at spawn (on the child's `PATH`), the
+    /// argv of [`Effective::child_args`], the environment of
+    /// [`Effective::child_env`] over `inherited` then `extra` (the
+    /// supervisor's own additions: a rescue's socket path, the spawn
+    /// marker), and the state dir as the working directory.
+    pub fn spawn_spec(
+        &self,
+        inherited: &EnvMap,
+        extra: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<SpawnSpec, SpawnError> {
+        let mut env = self.child_env(inherited);
+        env.extend(extra);
+        let declaration_dir = self.file.parent().unwrap_or(Path::new("."));
+        let program = process::resolve_command(
+            self.command(),
+            declaration_dir,
+            env.get("PATH").map(String::as_str),
+        )?;
+        Ok(SpawnSpec {
+            program,
+            args: self.child_args(),
+            env,
+            cwd: Some(self.state_dir.clone()),
+            capture_output: true,
+        })
     }
 
     /// The ports derived from the base port: `base ..= base + 110`. May run
