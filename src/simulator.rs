@@ -18,6 +18,7 @@
 //! check that the supervisor does.
 
 mod cli;
+mod logfile;
 mod server;
 mod setup;
 
@@ -157,6 +158,18 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
         },
     ));
 
+    let log_file = logfile::path(
+        resolved.logging_file.as_deref(),
+        resolved.profile.as_deref(),
+        resolved.tmpdir.as_deref(),
+    );
+    if let Err(err) = logfile::open(&log_file) {
+        log_err(&format!(
+            "cannot write the log file {}: {err}",
+            log_file.display()
+        ));
+    }
+
     let children = match start_grandchildren(&behaviour, &reexec_prefix, pid) {
         Ok(children) => children,
         Err(message) => {
@@ -179,6 +192,7 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
     };
     let run = Run {
         process_start,
+        log_file,
         port: resolved.port,
         behaviour,
         relaunch: external && !no_respawn,
@@ -191,6 +205,7 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
 
 /// Prints a gateway-like log line on stdout.
 fn log(message: &str) {
+    logfile::write(message);
     // A gateway whose supervisor died has no reader on its stdout: a log
     // line must not panic it (println! would), so write errors are ignored.
     let _ = writeln!(std::io::stdout().lock(), "{}", log_line(message));
@@ -198,24 +213,61 @@ fn log(message: &str) {
 
 /// Prints a gateway-like log line on stderr.
 fn log_err(message: &str) {
+    logfile::write(message);
     let _ = writeln!(std::io::stderr().lock(), "{}", log_line(message));
 }
 
-/// Whether log lines are coloured: like the real gateway, even into a pipe,
-/// unless `NO_COLOR` is set (not empty) or `FORCE_COLOR` is `0`.
+/// Whether log lines are coloured, by the real gateway's rule
+/// (`getColorForConsole` in its `dist/subsystem-*.mjs`): a `FORCE_COLOR`
+/// that is not blank nor `0` forces colour; otherwise colour needs no
+/// `NO_COLOR` (an empty one does not count) and a terminal on stdout or
+/// stderr, or a rich console: `COLORTERM` or `TERM_PROGRAM` set, or a
+/// `TERM` other than `dumb`. So into a pipe with no `TERM`, no colour.
 static COLOUR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
-fn colour_wanted(no_color: Option<&str>, force_color: Option<&str>) -> bool {
-    no_color.is_none_or(str::is_empty) && force_color != Some("0")
+#[derive(Debug, Default, Clone, Copy)]
+struct ColourEnv<'a> {
+    no_color: Option<&'a str>,
+    force_color: Option<&'a str>,
+    term: Option<&'a str>,
+    colorterm: Option<&'a str>,
+    term_program: Option<&'a str>,
+    tty: bool,
+}
+
+fn colour_wanted(env: ColourEnv<'_>) -> bool {
+    let set = |value: Option<&str>| value.is_some_and(|value| !value.is_empty());
+    if env
+        .force_color
+        .is_some_and(|value| !value.trim().is_empty() && value.trim() != "0")
+    {
+        return true;
+    }
+    let term = env.term.unwrap_or("").trim().to_lowercase();
+    let rich = set(env.colorterm) || set(env.term_program) || (!term.is_empty() && term != "dumb");
+    !set(env.no_color) && (env.tty || rich)
 }
 
 fn log_line(message: &str) -> String {
     let now = humantime::format_rfc3339_millis(SystemTime::now());
     let colour = *COLOUR.get_or_init(|| {
-        colour_wanted(
-            std::env::var("NO_COLOR").ok().as_deref(),
-            std::env::var("FORCE_COLOR").ok().as_deref(),
-        )
+        use std::io::IsTerminal as _;
+        let var = |key: &str| std::env::var(key).ok();
+        let (no_color, force_color, term, colorterm, term_program) = (
+            var("NO_COLOR"),
+            var("FORCE_COLOR"),
+            var("TERM"),
+            var("COLORTERM"),
+            var("TERM_PROGRAM"),
+        );
+        colour_wanted(ColourEnv {
+            no_color: no_color.as_deref(),
+            force_color: force_color.as_deref(),
+            term: term.as_deref(),
+            colorterm: colorterm.as_deref(),
+            term_program: term_program.as_deref(),
+            tty: std::io::stdout().is_terminal() || std::io::stderr().is_terminal(),
+        })
     });
     if colour {
         format!("\x1b[90m{now}\x1b[39m \x1b[36m[gateway]\x1b[39m {message}")
@@ -314,6 +366,7 @@ enum Ending {
 
 struct Run {
     process_start: Instant,
+    log_file: PathBuf,
     port: u16,
     behaviour: SimBehaviour,
     /// A restart request is an exit 0 for the supervisor to relaunch.
@@ -328,7 +381,7 @@ impl Run {
     async fn serve(mut self) -> ExitCode {
         match self.wait_for_ending().await {
             Ok(Ending::Graceful(why)) => {
-                log(&format!("{why}: shutting down"));
+                log(why);
                 if let Some(delay) = self.behaviour.sim_stop_delay {
                     log(&format!(
                         "sim: stopping slowly ({})",
@@ -337,7 +390,7 @@ impl Run {
                     tokio::time::sleep(delay).await;
                 }
                 let _ = fs::remove_file(&self.lock);
-                log("gateway stopped");
+                log("[shutdown] completed cleanly");
                 ExitCode::SUCCESS
             }
             Ok(Ending::Crash(code)) => {
@@ -374,6 +427,7 @@ impl Run {
         let (bind_tx, mut bind_rx) = mpsc::channel::<String>(1);
         tokio::spawn(bind_and_serve(
             self.port,
+            self.log_file.clone(),
             self.behaviour.sim_bind_delay.unwrap_or_default(),
             self.process_start + start_delay,
             Arc::clone(&state),
@@ -389,20 +443,23 @@ impl Run {
                     if self.behaviour.sim_ignore_sigterm {
                         log("sim: received SIGTERM and ignoring it as asked");
                     } else {
-                        return Ok(Ending::Graceful("received SIGTERM"));
+                        return Ok(Ending::Graceful("received SIGTERM; shutting down"));
                     }
                 }
-                _ = sigint.recv() => return Ok(Ending::Graceful("received SIGINT")),
+                _ = sigint.recv() => return Ok(Ending::Graceful("received SIGINT; shutting down")),
                 _ = sigusr2.recv() => {
+                    // The real gateway's lines (`dist/run-*.mjs`): "received
+                    // SIGUSR2; restarting", then the restart mode it chose.
+                    log("received SIGUSR2; restarting");
                     if self.relaunch {
                         return Ok(Ending::Graceful(
-                            "received SIGUSR2 (restart requested); supervisor mode external, exiting 0 to be relaunched",
+                            "restart mode: full process restart (supervisor restart)",
                         ));
                     }
                     if self.no_respawn {
-                        log("received SIGUSR2 (restart requested); in-process restart (OPENCLAW_NO_RESPAWN)");
+                        log("restart mode: in-process restart (OPENCLAW_NO_RESPAWN)");
                     } else {
-                        log("received SIGUSR2 (restart requested); restarting in-process (simulated: nothing changes)");
+                        log("restart mode: in-process restart (simulated: nothing changes)");
                     }
                 }
                 _ = sigchld.recv() => self.reap_children(),
@@ -440,6 +497,7 @@ async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
 /// then serves for ever. A bind failure is reported on `failed`.
 async fn bind_and_serve(
     port: u16,
+    log_file: PathBuf,
     bind_delay: Duration,
     started_at: Instant,
     state: Arc<SimState>,
@@ -477,6 +535,7 @@ async fn bind_and_serve(
         "listening on 127.0.0.1:{port} (PID {})",
         std::process::id()
     ));
+    log(&format!("log file: {}", log_file.display()));
     let announce = async move {
         tokio::time::sleep_until(tokio::time::Instant::from_std(started_at)).await;
         log("started");
@@ -486,24 +545,118 @@ async fn bind_and_serve(
 
 #[cfg(test)]
 mod colour_tests {
-    use super::colour_wanted;
+    use super::{ColourEnv, colour_wanted};
 
     #[test]
-    fn lines_are_coloured_unless_no_color_or_force_color_0() {
+    fn colour_follows_the_real_gateways_rule() {
+        let none = ColourEnv::default();
         let rows = [
-            (None, None, true),
-            (Some("1"), None, false),
-            (Some(""), None, true),
-            (None, Some("0"), false),
-            (None, Some("1"), true),
-            (Some("1"), Some("1"), false),
+            ("a pipe, no TERM", none, false),
+            ("a terminal", ColourEnv { tty: true, ..none }, true),
+            (
+                "TERM=xterm",
+                ColourEnv {
+                    term: Some("xterm"),
+                    ..none
+                },
+                true,
+            ),
+            (
+                "TERM=dumb",
+                ColourEnv {
+                    term: Some("dumb"),
+                    ..none
+                },
+                false,
+            ),
+            (
+                "COLORTERM",
+                ColourEnv {
+                    colorterm: Some("truecolor"),
+                    ..none
+                },
+                true,
+            ),
+            (
+                "TERM_PROGRAM",
+                ColourEnv {
+                    term_program: Some("vscode"),
+                    ..none
+                },
+                true,
+            ),
+            (
+                "NO_COLOR=1 with TERM",
+                ColourEnv {
+                    no_color: Some("1"),
+                    term: Some("xterm"),
+                    ..none
+                },
+                false,
+            ),
+            (
+                "NO_COLOR= with TERM",
+                ColourEnv {
+                    no_color: Some(""),
+                    term: Some("xterm"),
+                    ..none
+                },
+                true,
+            ),
+            (
+                "NO_COLOR=1 on a terminal",
+                ColourEnv {
+                    no_color: Some("1"),
+                    tty: true,
+                    ..none
+                },
+                false,
+            ),
+            (
+                "FORCE_COLOR=1 into a pipe",
+                ColourEnv {
+                    force_color: Some("1"),
+                    ..none
+                },
+                true,
+            ),
+            (
+                "FORCE_COLOR=1 beats NO_COLOR",
+                ColourEnv {
+                    force_color: Some("1"),
+                    no_color: Some("1"),
+                    ..none
+                },
+                true,
+            ),
+            (
+                "FORCE_COLOR=0 does not turn it off",
+                ColourEnv {
+                    force_color: Some("0"),
+                    term: Some("xterm"),
+                    ..none
+                },
+                true,
+            ),
+            (
+                "FORCE_COLOR=0 does not force it",
+                ColourEnv {
+                    force_color: Some(" 0 "),
+                    ..none
+                },
+                false,
+            ),
+            (
+                "FORCE_COLOR blank",
+                ColourEnv {
+                    force_color: Some(" "),
+                    ..none
+                },
+                false,
+            ),
         ];
-        for (no_color, force_color, expected) in rows {
-            assert_eq!(
-                colour_wanted(no_color, force_color),
-                expected,
-                "NO_COLOR={no_color:?} FORCE_COLOR={force_color:?}"
-            );
+        for (what, env, expected) in rows {
+            assert_eq!(colour_wanted(env), expected, "{what}");
         }
     }
 }

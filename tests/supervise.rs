@@ -76,7 +76,7 @@ fn the_error_lines_are_only_those_of_the_process_that_exited() {
     let healthy = daemon.wait_state("main", "running");
     let healthy_pid = healthy["pid"].as_u64().expect("a pid");
     // The next gateway refuses its config (exit 78); the healthy one's lines
-    // ("started", "shutting down", "gateway stopped") must not be in the
+    // ("started", "shutting down", "completed cleanly") must not be in the
     // report of the one that failed.
     let config = daemon.path().join("instances/main/openclaw.json");
     fs::write(&config, "{ gateway: ").expect("break the config");
@@ -100,7 +100,7 @@ fn the_error_lines_are_only_those_of_the_process_that_exited() {
     );
     for line in &lines {
         assert!(
-            !line.contains("shutting down") && !line.contains("gateway stopped"),
+            !line.contains("shutting down") && !line.contains("completed cleanly"),
             "a line of the healthy process {healthy_pid} in the report of {failed_pid}: {lines:?}"
         );
     }

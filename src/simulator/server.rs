@@ -69,6 +69,10 @@ impl SimState {
         self.process_start.elapsed() >= self.start_delay
     }
 
+    fn uptime_ms(&self) -> u64 {
+        u64::try_from(self.process_start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn failing(&self) -> Vec<String> {
         match self.ready_failing.lock() {
             Ok(list) => list.clone(),
@@ -258,55 +262,55 @@ struct HealthBody {
     status: &'static str,
 }
 
-/// `/startupz` body, fields in the real gateway's order.
+/// What the real gateway waits for while `/startupz` says "starting" (its
+/// `pendingReason`, and the name `/readyz` lists as failing meanwhile).
+pub const PENDING_REASON: &str = "startup-sidecars";
+
+/// `/startupz` body, fields in the real gateway's order: 503
+/// `{"ok":false,"status":"starting","version":..,"uptimeMs":..,"pendingReason":"startup-sidecars"}`,
+/// then 200 `{"ok":true,"status":"started","version":..,"uptimeMs":..}`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StartupBody {
     ok: bool,
     status: &'static str,
+    version: &'static str,
+    uptime_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    version: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    uptime_ms: Option<u64>,
+    pending_reason: Option<&'static str>,
 }
 
-/// `/readyz` body.
+/// `/readyz` body (the real one also carries an `eventLoop` report).
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ReadyBody {
     ready: bool,
     failing: Vec<String>,
+    uptime_ms: u64,
 }
 
 fn startup(state: &SimState) -> Response<Full<Bytes>> {
-    if state.started() {
-        let uptime_ms =
-            u64::try_from(state.process_start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        body_response(
-            StatusCode::OK,
-            &StartupBody {
-                ok: true,
-                status: "started",
-                version: Some(SIM_GATEWAY_VERSION),
-                uptime_ms: Some(uptime_ms),
-            },
-        )
-    } else {
-        body_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &StartupBody {
-                ok: false,
-                status: "starting",
-                version: None,
-                uptime_ms: None,
-            },
-        )
-    }
+    let started = state.started();
+    body_response(
+        if started {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        &StartupBody {
+            ok: started,
+            status: if started { "started" } else { "starting" },
+            version: SIM_GATEWAY_VERSION,
+            uptime_ms: state.uptime_ms(),
+            pending_reason: (!started).then_some(PENDING_REASON),
+        },
+    )
 }
 
 fn readiness(state: &SimState) -> Response<Full<Bytes>> {
     let mut failing = state.failing();
     if !state.started() {
-        failing.insert(0, "startup".to_string());
+        failing.insert(0, PENDING_REASON.to_string());
     }
     let ready = failing.is_empty();
     let status = if ready {
@@ -314,5 +318,12 @@ fn readiness(state: &SimState) -> Response<Full<Bytes>> {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    body_response(status, &ReadyBody { ready, failing })
+    body_response(
+        status,
+        &ReadyBody {
+            ready,
+            failing,
+            uptime_ms: state.uptime_ms(),
+        },
+    )
 }

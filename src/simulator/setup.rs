@@ -45,6 +45,8 @@ pub struct Resolved {
     pub port: u16,
     pub bind: String,
     pub tmpdir: Option<PathBuf>,
+    /// `logging.file` of the config.
+    pub logging_file: Option<PathBuf>,
 }
 
 /// The inputs of the resolution, so it can be tested without touching the process env.
@@ -81,11 +83,9 @@ fn valid_profile(name: &str) -> bool {
 /// Resolves profile, paths, config and port; reads the config file it finds.
 pub fn resolve(inputs: &Inputs) -> Result<Resolved, Refusal> {
     let env = |key: &str| inputs.env.get(key).filter(|value| !value.is_empty());
-    let profile = inputs
-        .profile
-        .clone()
-        .filter(|name| !name.is_empty())
-        .map(|name| name.to_ascii_lowercase());
+    // Kept as written, like the real gateway: `Work` is `~/.openclaw-Work`
+    // and writes `openclaw--1work-<date>.log`.
+    let profile = inputs.profile.clone().filter(|name| !name.is_empty());
     if let Some(name) = &profile
         && !valid_profile(name)
     {
@@ -96,7 +96,9 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, Refusal> {
             ),
         });
     }
-    let named = profile.as_deref().filter(|name| *name != "default");
+    let named = profile
+        .as_deref()
+        .filter(|name| !name.eq_ignore_ascii_case("default"));
 
     let home = env("OPENCLAW_HOME")
         .or_else(|| env("HOME"))
@@ -179,6 +181,10 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, Refusal> {
         port,
         bind,
         tmpdir: env("TMPDIR").map(PathBuf::from),
+        logging_file: config
+            .as_ref()
+            .and_then(|value| value.get("logging")?.get("file")?.as_str())
+            .map(PathBuf::from),
     })
 }
 
