@@ -6,8 +6,15 @@
 # reaches for the internet after start), runs `openclaw-supervisor start`
 # over a main and a rescue gateway and checks the contract: both start and
 # get ready; a SIGKILLed main comes back while the rescue is untouched;
-# restart/stop/start of main leave the rescue alone; SIGTERM to the
+# restart/stop/start of main leave the rescue alone; SIGUSR2 to main -> exit 0
+# and a new pid, ready; a broken config (unknown key) -> failed (exit 78), the
+# fixed config -> ready again; (with OPENCLAW_E2E_V6_HOLDER=1) a foreign
+# [::1] listener on a gateway's port is refused; a SIGKILLed supervisor's
+# successor leaves exactly one gateway per instance; SIGTERM to the
 # supervisor stops everything, workers included, and leaves no gateway lock.
+# First, the conformance scenario (tests/conformance.rs) runs against the
+# real gateway: a behaviour that differs from the simulator's fails the run
+# and is named.
 #
 # Run alone: bash tests/e2e/openclaw.sh   (as root: it needs `unshare --net`)
 set -euo pipefail
@@ -51,8 +58,18 @@ if [ -z "${OPENCLAW_E2E_IN_NETNS:-}" ]; then
   install
   say "building openclaw-supervisor"
   (cd "$REPO" && cargo build --bins --quiet) || fail "cargo build failed"
+  # Built here: cargo gets no network inside the namespace, so the test
+  # binary is run directly there.
+  CONFORMANCE_BIN=$(cd "$REPO" && cargo test --test conformance --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "conformance":
+        print(m["executable"])') || true
+  [ -x "$CONFORMANCE_BIN" ] || fail "cannot build the conformance test (cargo test --test conformance --no-run)"
   # Everything below runs with no network but loopback.
-  exec unshare --net env OPENCLAW_E2E_IN_NETNS=1 bash "${BASH_SOURCE[0]}" "$@"
+  exec unshare --net env OPENCLAW_E2E_IN_NETNS=1 OPENCLAW_E2E_CONFORMANCE_BIN="$CONFORMANCE_BIN" \
+    bash "${BASH_SOURCE[0]}" "$@"
 fi
 
 ip link set lo up
@@ -61,6 +78,7 @@ WORK=$(mktemp -d -t openclaw-e2e.XXXXXX)
 export HOME="$WORK/home"
 mkdir -p "$HOME"
 SUP_PID=""
+HOLDER_PID=""
 
 json() { # json EXPR: evaluate a Python expression over `status --json` as `s`
   "$SUPERVISOR" --socket "$WORK/s.sock" status --json 2>/dev/null \
@@ -101,6 +119,7 @@ cleanup() {
     for _ in $(seq 1 150); do kill -0 "$SUP_PID" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$SUP_PID" 2>/dev/null || true
   fi
+  if [ -n "$HOLDER_PID" ]; then kill "$HOLDER_PID" 2>/dev/null || true; fi
   # Only what we started: processes with our spawn marker in this namespace's run.
   for pid in $(gateway_pids); do kill -KILL "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
@@ -127,6 +146,15 @@ wait_until() { # wait_until LIMIT_SECONDS WHAT PYTHON_EXPR
 ready_expr() { # the instance is running and its readiness probe passed
   echo "i['$1']['state']=='running' and (i['$1']['probes'].get('readiness') or {}).get('ok')==True"
 }
+
+# ---- the conformance scenario against the real gateway ----
+say "conformance scenario against the real gateway (tests/conformance.rs)"
+conformance_ms=$(now_ms)
+OPENCLAW_CONFORMANCE_GATEWAY="$OPENCLAW" OPENCLAW_CONFORMANCE_PATH="$NODE_BIN:/usr/local/bin:/usr/bin:/bin" \
+  "$OPENCLAW_E2E_CONFORMANCE_BIN" --nocapture > "$WORK/conformance.log" 2>&1 \
+  || { cat "$WORK/conformance.log" >&2; fail "the real gateway differs from the simulator's contract (above: each step that differs, expected and observed)"; }
+conformance_ms=$(( $(now_ms) - conformance_ms ))
+grep -E '^conformance|^  ' "$WORK/conformance.log" >&2 || true
 
 # ---- two gateways, 1000 ports apart, each with its own everything ----
 mkdir -p "$WORK/supervisor.d"
@@ -226,6 +254,83 @@ wait_until "$READY_LIMIT" "main back" "$(ready_expr main)"
 [ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "the rescue's pid changed after start main"
 [ "$(json "i['rescue']['state']")" = "running" ] || fail "the rescue is not running"
 
+say "signal main USR2 (external mode: exit 0, relaunched)"
+main_pid=$(json "i['main']['pid']")
+usr2_ms=$(now_ms)
+client signal main USR2 >&2
+wait_until "$READY_LIMIT" "main relaunched after SIGUSR2 and ready" \
+  "i['main']['pid'] not in (None, $main_pid) and $(ready_expr main)"
+usr2_back_ms=$(( $(now_ms) - usr2_ms ))
+[ "$(json "(i['main']['last_exit'] or {}).get('code')")" = "0" ] || fail "main's SIGUSR2 exit was not 0: $(json "i['main']['last_exit']")"
+[ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "the rescue's pid changed after main's SIGUSR2"
+
+say "break main's config (an unknown key), restart main"
+cp "$WORK/main/openclaw.json" "$WORK/main.good.json"
+sed 's/^  update: /  bogusKey: 1,\n  update: /' "$WORK/main.good.json" > "$WORK/main.bad.json"
+grep -q bogusKey "$WORK/main.bad.json" || fail "could not break the config"
+cp "$WORK/main.bad.json" "$WORK/main/openclaw.json.tmp" && mv "$WORK/main/openclaw.json.tmp" "$WORK/main/openclaw.json"
+broken_ms=$(now_ms)
+if client restart --help 2>/dev/null | grep -q -- '--force'; then client restart --force main >&2; else client restart main >&2; fi
+wait_until "$READY_LIMIT" "main failed with exit 78" \
+  "i['main']['state']=='failed' and (i['main']['last_exit'] or {}).get('code')==78"
+broken_ms=$(( $(now_ms) - broken_ms ))
+json "'\n'.join(i['main']['last_error_lines'])" >&2
+[ "$(json "'bogusKey' in ' '.join(i['main']['last_error_lines'])")" = "True" ] \
+  || fail "main's failure does not name the unknown key: $(json "i['main']['last_error_lines']")"
+say "fix main's config: the watcher retries it"
+cp "$WORK/main.good.json" "$WORK/main/openclaw.json.tmp" && mv "$WORK/main/openclaw.json.tmp" "$WORK/main/openclaw.json"
+fixed_ms=$(now_ms)
+wait_until "$READY_LIMIT" "main ready again after the config was fixed" "$(ready_expr main)"
+fixed_ms=$(( $(now_ms) - fixed_ms ))
+[ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "the rescue's pid changed while main was broken"
+
+if [ "${OPENCLAW_E2E_V6_HOLDER:-}" = 1 ]; then
+  say "a foreign listener on [::1]:17789 before instance v6 starts"
+  python3 -c 'import socket,sys,time
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind(("::1", 17789)); s.listen(); print("holding", flush=True); time.sleep(3600)' > "$WORK/holder.log" 2>&1 &
+  HOLDER_PID=$!
+  for _ in $(seq 1 50); do grep -q holding "$WORK/holder.log" && break; sleep 0.1; done
+  grep -q holding "$WORK/holder.log" || fail "the [::1] holder did not start"
+  mkdir -p "$WORK/v6"
+  sed -e 's/18789/17789/' -e "s#$WORK/main/#$WORK/v6/#g" "$WORK/main.good.json" > "$WORK/v6/openclaw.json"
+  sed -e 's/18789/17789/' -e "s#$WORK/main/#$WORK/v6/#g" "$WORK/supervisor.d/main.yaml" > "$WORK/supervisor.d/v6.yaml"
+  wait_until 60 "v6 refused: its port is held on [::1] by python3" \
+    "'v6' in i and i['v6']['pid'] is None and 'python' in json.dumps(i['v6'])"
+  json "json.dumps(i['v6'].get('last_error_lines'))" >&2
+  rm -f "$WORK/supervisor.d/v6.yaml"
+  kill "$HOLDER_PID" 2>/dev/null || true; wait "$HOLDER_PID" 2>/dev/null || true; HOLDER_PID=""
+  wait_until 60 "v6 forgotten" "'v6' not in i"
+fi
+
+say "SIGKILL the supervisor, then start a successor on the same dirs"
+old_main=$(json "i['main']['pid']"); old_rescue=$(json "i['rescue']['pid']")
+kill -KILL "$SUP_PID"
+wait "$SUP_PID" 2>/dev/null || true
+successor_ms=$(now_ms)
+"$SUPERVISOR" --dir "$WORK/supervisor.d" --state-dir "$WORK/state" --socket "$WORK/s.sock" start \
+  >> "$WORK/supervisor.log" 2>&1 &
+SUP_PID=$!
+wait_until "$READY_LIMIT" "main and rescue ready under the successor" \
+  "$(ready_expr main) and $(ready_expr rescue)"
+successor_ms=$(( $(now_ms) - successor_ms ))
+markers() { # the spawn markers (one per gateway, workers share it) of INSTANCE
+  for pid in $(gateway_pids); do
+    tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep "^OPENCLAW_SUPERVISOR_SPAWN=$1:" || true
+  done | sort -u
+}
+for name in main rescue; do
+  n=$(markers "$name" | wc -l)
+  [ "$n" = 1 ] || fail "$n gateways of $name after the successor started (exactly one expected): $(markers "$name" | tr '\n' ' ')"
+done
+for pid in $old_main $old_rescue; do
+  if kill -0 "$pid" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
+    [ "$pid" = "$(json "i['main']['pid']")" ] || [ "$pid" = "$(json "i['rescue']['pid']")" ] \
+      || fail "the earlier supervisor's gateway $pid is still running beside the successor's"
+  fi
+done
+main_rss2=$(json "i['main']['memory_bytes']")
+
 say "SIGTERM to the supervisor"
 kill -TERM "$SUP_PID"
 sup_status=0
@@ -242,7 +347,13 @@ printf '\n%-44s %s\n' "what (real openclaw $OPENCLAW_VERSION, $(nproc) cores)" "
 printf '%-44s %s\n' "main: start -> ready (/readyz)" "${main_ready_ms} ms"
 printf '%-44s %s\n' "rescue: start -> ready (/readyz)" "${rescue_ready_ms} ms"
 printf '%-44s %s\n' "SIGKILL of main -> main ready again" "${main_back_ms} ms"
+printf '%-44s %s\n' "SIGUSR2 to main -> new pid ready" "${usr2_back_ms} ms"
+printf '%-44s %s\n' "broken config + restart -> failed (78)" "${broken_ms} ms"
+printf '%-44s %s\n' "config fixed -> main ready (file watcher)" "${fixed_ms} ms"
+printf '%-44s %s\n' "supervisor SIGKILL + successor -> both ready" "${successor_ms} ms"
+printf '%-44s %s\n' "conformance scenario (3 real boots)" "${conformance_ms} ms"
 printf '%-44s %s\n' "main gateway tree RSS (supervisor's status)" "$(mib "$main_rss")"
 printf '%-44s %s\n' "rescue gateway tree RSS (supervisor's status)" "$(mib "$rescue_rss")"
+printf '%-44s %s\n' "main RSS under the successor" "$(mib "$main_rss2")"
 echo
 echo "e2e: 1 passed, 0 failed"
