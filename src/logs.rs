@@ -106,8 +106,8 @@ impl InstanceLog {
     }
 
     /// Record one line of output, without its terminal escapes: the real
-    /// gateway colours its output even into a pipe (when `NO_COLOR` is not
-    /// in its environment), and nothing the supervisor shows or keeps
+    /// gateway colours its output into a pipe too (when `NO_COLOR` is not in
+    /// its environment and `TERM` is, or `FORCE_COLOR`), and nothing the supervisor shows or keeps
     /// (`logs`, `status`, the log files) should carry `\x1b[..m`.
     ///
     /// `pid` is the gateway whose pipe the line came from (its workers write

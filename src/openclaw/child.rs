@@ -89,7 +89,8 @@ impl Effective {
         // External mode: a restart the gateway wants (SIGUSR2, a config
         // change, a self-update) is an exit 0 that the supervisor relaunches.
         env.insert("OPENCLAW_SUPERVISOR_MODE".into(), "external".into());
-        // The gateway colours its output even into a pipe; the supervisor's
+        // The gateway colours its output into a pipe too when it inherits
+        // TERM (or COLORTERM, TERM_PROGRAM); the supervisor's
         // logs, `logs` and `status` want plain text. A declaration that sets
         // NO_COLOR or FORCE_COLOR itself decides.
         let declared = &self.declaration.env;
