@@ -316,7 +316,8 @@ wait_until "$READY_LIMIT" "main and rescue ready under the successor" \
 successor_ms=$(( $(now_ms) - successor_ms ))
 markers() { # the spawn markers (one per gateway, workers share it) of INSTANCE
   for pid in $(gateway_pids); do
-    tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep "^OPENCLAW_SUPERVISOR_SPAWN=$1:" || true
+    # A worker may be gone by now: its environ with it.
+    { tr '\0' '\n' < "/proc/$pid/environ"; } 2>/dev/null | grep "^OPENCLAW_SUPERVISOR_SPAWN=$1:" || true
   done | sort -u
 }
 for name in main rescue; do
