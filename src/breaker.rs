@@ -66,6 +66,16 @@ pub fn parse(line: &str) -> Option<BreakerLine> {
     })
 }
 
+/// A tripped breaker, as an instance keeps it: which gateway process said
+/// so, when, and its words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tripped {
+    pub pid: i32,
+    pub since: SystemTime,
+    pub unclean_boots: Option<u32>,
+    pub detail: String,
+}
+
 /// The supervisor's own SIGKILLs of an instance's gateway within [`WINDOW`]
 /// of `now`: each is an unclean boot the gateway will count.
 pub fn recent_kills(kills: &[SystemTime], now: SystemTime) -> usize {

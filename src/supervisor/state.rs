@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use crate::instance::PidRecord;
 use crate::process::{self, Escalation, Progress};
 
-
 /// The operator's intent, kept across supervisor restarts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Intent {
