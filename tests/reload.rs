@@ -105,7 +105,7 @@ fn a_removed_file_stops_its_instance_gracefully_and_forgets_it() {
     let log = fs::read_to_string(daemon.state_dir.join("logs").join("alpha.log"))
         .expect("alpha's output log");
     assert!(
-        log.contains("received SIGTERM: shutting down") && log.contains("gateway stopped"),
+        log.contains("received SIGTERM; shutting down") && log.contains("gateway stopped"),
         "a graceful stop: {log}"
     );
     let lock_dir = daemon.path().join("instances/alpha/state/tmp");
