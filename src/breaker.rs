@@ -79,23 +79,18 @@ pub struct Tripped {
 /// The supervisor's own SIGKILLs of an instance's gateway within [`WINDOW`]
 /// of `now`: each is an unclean boot the gateway will count.
 pub fn recent_kills(kills: &[SystemTime], now: SystemTime) -> usize {
-    kills
-        .iter()
-        .filter(|at| {
-            now.duration_since(**at)
-                .map(|age| age <= WINDOW)
-                .unwrap_or(true)
-        })
-        .count()
+    kills.iter().filter(|at| within_window(**at, now)).count()
 }
 
 /// Drops kills older than [`WINDOW`], so the list stays short.
 pub fn forget_old_kills(kills: &mut Vec<SystemTime>, now: SystemTime) {
-    kills.retain(|at| {
-        now.duration_since(*at)
-            .map(|age| age <= WINDOW)
-            .unwrap_or(true)
-    });
+    kills.retain(|at| within_window(*at, now));
+}
+
+/// Whether `at` is at most [`WINDOW`] before `now` (a time after `now`, a
+/// clock stepped back, counts).
+fn within_window(at: SystemTime, now: SystemTime) -> bool {
+    now.duration_since(at).map_or(true, |age| age <= WINDOW)
 }
 
 /// The sentence a `killed` event carries.

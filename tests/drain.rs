@@ -19,6 +19,15 @@ fn text_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Main's status once it runs with its gateway's breaker reported.
+fn running_with_breaker(daemon: &Daemon) -> Value {
+    wait_for("the breaker in status", || {
+        daemon
+            .instance("main")
+            .filter(|i| i["breaker"].is_object() && i["state"] == "running")
+    })
+}
+
 #[test]
 fn a_stop_during_an_agent_turn_waits_for_the_drain_and_says_so() {
     let (daemon, port) = Daemon::gateways(&[("main", "")]);
@@ -98,11 +107,7 @@ fn sigkills_at_the_stop_timeout_are_counted_and_trip_the_gateways_breaker() {
             .is_some_and(|d| d.contains("breaker tripped: 3 unclean boot(s) within 300000ms")),
         "{breaker}"
     );
-    let status = wait_for("the breaker in status", || {
-        daemon
-            .instance("main")
-            .filter(|i| i["breaker"].is_object() && i["state"] == "running")
-    });
+    let status = running_with_breaker(&daemon);
     assert_eq!(status["breaker"]["unclean_boots"], 3, "{status}");
     assert_eq!(status["supervisor_kills"], 3, "{status}");
     let table = text_of(&daemon.client(&["status"]));
@@ -135,11 +140,7 @@ fn the_breaker_shows_while_the_gateway_reports_it_and_clears_after_a_boot_withou
     fs::write(&boots, serde_json::to_string(&rows).expect("JSON")).expect("seed boots");
     daemon.start();
 
-    let tripped = wait_for("the breaker in status", || {
-        daemon
-            .instance("main")
-            .filter(|i| i["breaker"].is_object() && i["state"] == "running")
-    });
+    let tripped = running_with_breaker(&daemon);
     assert_eq!(tripped["breaker"]["unclean_boots"], 3, "{tripped}");
     assert_eq!(tripped["supervisor_kills"], 0, "not ours: {tripped}");
     let detail = text_of(&daemon.client(&["status", "main"]));
