@@ -198,6 +198,7 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
         no_respawn,
         lock,
         boots,
+        breaker_tripped: tripped.is_some(),
         children,
     };
     runtime.block_on(run.serve())
@@ -352,6 +353,9 @@ struct Run {
     lock: PathBuf,
     /// Its boot records (see `boots`).
     boots: PathBuf,
+    /// Its breaker tripped at boot: channel auto-start is suppressed until
+    /// the window drains (its own boot's open record ages out of it too).
+    breaker_tripped: bool,
     children: Vec<Child>,
 }
 
@@ -437,6 +441,9 @@ impl Run {
         let start = tokio::time::Instant::from_std(self.process_start);
         let crash_at = self.behaviour.sim_crash_after.map(|delay| start + delay);
         let mut wedge_at = self.behaviour.sim_wedge_after.map(|delay| start + delay);
+        let mut recover_at = self
+            .breaker_tripped
+            .then(|| start + Duration::from_millis(boots::WINDOW_MS));
         let ending = loop {
             tokio::select! {
                 _ = signals.term.recv() => {
@@ -468,6 +475,12 @@ impl Run {
                     log("sim: wedged as asked; no request will be answered from now on");
                     state.wedge();
                     wedge_at = None;
+                }
+                _ = sleep_until_or_never(recover_at) => {
+                    // The real gateway rechecks once the whole window has
+                    // drained without new unclean boots, then resumes.
+                    log(crate::breaker::RECOVERED);
+                    recover_at = None;
                 }
                 Some(event) = events_rx.recv() => match event {
                     ServerEvent::Crash(code) => break Ending::Crash(code),
