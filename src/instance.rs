@@ -589,10 +589,10 @@ impl Actor {
         });
     }
 
-    /// A breaker line the gateway `pid` wrote.
+    /// A breaker line the gateway `pid` wrote: the current one's, or the
+    /// last one's when it already exited (a crash loop still shows it).
     fn breaker_line(&mut self, pid: i32, line: BreakerLine) {
-        let current = self.child.as_ref().is_some_and(|child| child.pid == pid);
-        if !current {
+        if self.child.as_ref().is_some_and(|child| child.pid != pid) {
             return;
         }
         let detail = match line {

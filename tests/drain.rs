@@ -96,8 +96,13 @@ fn sigkills_at_the_stop_timeout_are_counted_and_trip_the_gateways_breaker() {
             kill == 3,
             "{detail}"
         );
-        let new = i64::from(daemon.wait_new_pid("main", Some(pid as i32)));
-        pid = new;
+        // Running (its startup probe passed): it listens, a turn can begin.
+        pid = wait_for("a new gateway running", || {
+            daemon
+                .instance("main")
+                .filter(|i| i["state"] == "running" && i["pid"].as_i64() != Some(pid))
+                .map(|i| pid_of(&i))
+        });
     }
     // Three unclean boots: the fourth gateway logs its breaker tripped.
     let breaker = events.wait("a breaker event", is("main", "breaker"));
