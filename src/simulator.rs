@@ -365,7 +365,12 @@ struct Signals {
     int: tokio::signal::unix::Signal,
     usr2: tokio::signal::unix::Signal,
     chld: tokio::signal::unix::Signal,
+    /// When each signal came, the last three within [`SIGNAL_REPEAT_WINDOW`].
+    seen: std::collections::HashMap<&'static str, Vec<Instant>>,
 }
+
+/// The real gateway's window for repeated signals (`GATEWAY_SIGNAL_REPEAT_WINDOW_MS`).
+const SIGNAL_REPEAT_WINDOW: Duration = Duration::from_secs(300);
 
 impl Signals {
     fn new() -> std::io::Result<Signals> {
@@ -374,7 +379,24 @@ impl Signals {
             int: signal(SignalKind::interrupt())?,
             usr2: signal(SignalKind::user_defined2())?,
             chld: signal(SignalKind::child())?,
+            seen: std::collections::HashMap::new(),
         })
+    }
+
+    /// The real `createGatewaySignalObserver`: the third `name` within 5
+    /// minutes warns that another supervisor may be managing the gateway.
+    fn observe(&mut self, name: &'static str) {
+        let now = Instant::now();
+        let times = self.seen.entry(name).or_default();
+        times.retain(|at| now.duration_since(*at) <= SIGNAL_REPEAT_WINDOW);
+        times.push(now);
+        if times.len() == 3 {
+            log(&format!(
+                "received {name} 3 times in 5 min: another supervisor may be managing this Gateway — see `openclaw gateway status --deep`"
+            ));
+        }
+        let excess = times.len().saturating_sub(3);
+        times.drain(..excess);
     }
 }
 
@@ -447,14 +469,19 @@ impl Run {
         let ending = loop {
             tokio::select! {
                 _ = signals.term.recv() => {
+                    signals.observe("SIGTERM");
                     if self.behaviour.sim_ignore_sigterm {
                         log("sim: received SIGTERM and ignoring it as asked");
                     } else {
                         break Ending::Graceful("received SIGTERM; shutting down", "stop");
                     }
                 }
-                _ = signals.int.recv() => break Ending::Graceful("received SIGINT; shutting down", "stop"),
+                _ = signals.int.recv() => {
+                    signals.observe("SIGINT");
+                    break Ending::Graceful("received SIGINT; shutting down", "stop");
+                }
                 _ = signals.usr2.recv() => {
+                    signals.observe("SIGUSR2");
                     if self.relaunch {
                         break Ending::Graceful(
                             "received SIGUSR2 (restart requested); supervisor mode external, exiting 0 to be relaunched",
@@ -533,8 +560,14 @@ async fn drain(state: &SimState, action: &str, signals: &mut Signals) {
                     log(&format!("still draining active work before {action}: embeddedRuns={active}"));
                 }
             }
-            _ = signals.term.recv() => log("received SIGTERM during shutdown; ignoring"),
-            _ = signals.int.recv() => log("received SIGINT during shutdown; ignoring"),
+            _ = signals.term.recv() => {
+                signals.observe("SIGTERM");
+                log("received SIGTERM during shutdown; ignoring");
+            }
+            _ = signals.int.recv() => {
+                signals.observe("SIGINT");
+                log("received SIGINT during shutdown; ignoring");
+            }
             _ = signals.chld.recv() => {}
         }
     }

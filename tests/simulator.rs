@@ -316,6 +316,17 @@ fn a_stop_during_a_turn_drains_ignores_more_stop_signals_and_exits_0_when_the_tu
         None,
         "a second SIGTERM does not cut the drain"
     );
+    assert!(
+        !sim.stdout().contains("times in 5 min"),
+        "two are no warning: {}",
+        sim.stdout()
+    );
+    sim.signal(Signal::SIGTERM);
+    wait_for("the repeated-signal warning", || {
+        sim.stdout()
+            .contains("received SIGTERM 3 times in 5 min: another supervisor may be managing this Gateway")
+            .then_some(())
+    });
     http(sim.port, "POST", "/__sim/turns/finish", DEADLINE).expect("finish the turn");
     assert_eq!(exit_code(&mut sim), Some(0));
     let stdout = sim.stdout();
