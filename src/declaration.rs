@@ -175,11 +175,18 @@ pub struct StopSpec {
     pub timeout: HumanDuration,
 }
 
+/// The default `stop.timeout`: the real gateway drains active agent turns for
+/// up to 315 s, keeps 10 s for final writes and 5 s of margin
+/// (`dist/gateway-shutdown-budget-*.mjs`: 325 s shutdown, 330 s service stop);
+/// the vendor's own unit has `TimeoutStopSec=330`. A shorter timeout SIGKILLs
+/// a draining gateway: the turn is cut and the gateway counts an unclean boot.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(330);
+
 impl Default for StopSpec {
     fn default() -> Self {
         StopSpec {
             signal: "SIGTERM".to_string(),
-            timeout: HumanDuration::from_secs(60),
+            timeout: HumanDuration(DEFAULT_STOP_TIMEOUT),
         }
     }
 }

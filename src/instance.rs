@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::breaker::BreakerLine;
 use crate::lifecycle::{
     Action, Ctx, Event, FailReason, Lifecycle, Notice, Policy, ProbePhase, State, TimerKind,
 };
@@ -114,6 +115,12 @@ pub struct Snapshot {
     pub probes: ProbesReport,
     pub config: Arc<InstanceConfig>,
     pub dropped_log_lines: u64,
+    /// When the stop signal went out to the current process, while it lives.
+    pub stopping_since: Option<SystemTime>,
+    /// The gateway's restart-loop breaker, as it last logged it.
+    pub breaker: Option<crate::breaker::Tripped>,
+    /// When the supervisor SIGKILLed this instance's gateway (the last 5 min).
+    pub kills: Vec<SystemTime>,
 }
 
 /// The handle the supervisor keeps for one instance.
@@ -180,6 +187,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let (exits_tx, exits_rx) = mpsc::unbounded_channel();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+    let (notes_tx, notes_rx) = mpsc::unbounded_channel();
     let snapshot = Snapshot {
         name: name.clone(),
         state: lifecycle.state.name(),
@@ -194,6 +202,9 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         probes: probes_report.clone(),
         config: config.clone(),
         dropped_log_lines: 0,
+        stopping_since: None,
+        breaker: None,
+        kills: Vec::new(),
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
     let actor = Actor {
@@ -215,8 +226,11 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         error_lines: Vec::new(),
         error_from: None,
         probe_status: probes_report,
+        notes_tx,
+        breaker: None,
+        kills: Vec::new(),
     };
-    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, start));
+    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start));
     InstanceHandle {
         name,
         commands: commands_tx,
@@ -269,6 +283,8 @@ struct RunningChild {
     leader_exit: Option<ExitKind>,
     /// The stop under way, once the stop signal went out.
     stop: Option<process::Escalation>,
+    /// When the stop signal went out.
+    stopping_since: Option<SystemTime>,
 }
 
 struct Actor {
@@ -291,6 +307,11 @@ struct Actor {
     error_lines: Vec<String>,
     error_from: Option<(i32, ExitKind)>,
     probe_status: ProbesReport,
+    /// Breaker lines from the gateway's output, with the pid that wrote them.
+    notes_tx: mpsc::UnboundedSender<(i32, BreakerLine)>,
+    breaker: Option<crate::breaker::Tripped>,
+    /// The supervisor's SIGKILLs of this instance's gateway (last 5 min).
+    kills: Vec<SystemTime>,
 }
 
 impl Actor {
@@ -299,6 +320,7 @@ impl Actor {
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut exits: mpsc::UnboundedReceiver<ChildExit>,
         mut probes: mpsc::UnboundedReceiver<(u64, ProbeMessage)>,
+        mut notes: mpsc::UnboundedReceiver<(i32, BreakerLine)>,
         start: bool,
     ) {
         if start {
@@ -340,7 +362,10 @@ impl Actor {
                         continue;
                     }
                     match message {
-                        ProbeMessage::StartupPassed => { self.handle(Event::StartupPassed).await; }
+                        ProbeMessage::StartupPassed => {
+                            self.forget_breaker_of_earlier_boots();
+                            self.handle(Event::StartupPassed).await;
+                        }
                         ProbeMessage::LivenessFailed => { self.handle(Event::LivenessFailed).await; }
                         ProbeMessage::Status(status) => {
                             self.probe_changes(&status);
@@ -348,6 +373,7 @@ impl Actor {
                         }
                     }
                 }
+                Some((pid, line)) = notes.recv() => self.breaker_line(pid, line),
                 () = sleep => {
                     let now = Instant::now();
                     let due: Vec<TimerKind> = self
@@ -563,6 +589,48 @@ impl Actor {
         });
     }
 
+    /// A breaker line the gateway `pid` wrote: the current one's, or the
+    /// last one's when it already exited (a crash loop still shows it).
+    fn breaker_line(&mut self, pid: i32, line: BreakerLine) {
+        if self.child.as_ref().is_some_and(|child| child.pid != pid) {
+            return;
+        }
+        let detail = match line {
+            BreakerLine::Tripped {
+                unclean_boots,
+                detail,
+            } => {
+                self.breaker = Some(crate::breaker::Tripped {
+                    pid,
+                    since: SystemTime::now(),
+                    unclean_boots,
+                    detail: detail.clone(),
+                });
+                detail
+            }
+            BreakerLine::Recovered => {
+                self.breaker = None;
+                crate::breaker::RECOVERED.to_string()
+            }
+        };
+        tracing::warn!(instance = %self.name, pid, %detail, "the gateway's restart-loop breaker");
+        let _ = self.shared.notices.send(InstanceNotice {
+            name: self.name.clone(),
+            notice: Notice::Breaker,
+            at: SystemTime::now(),
+            detail,
+        });
+    }
+
+    /// A gateway that passed startup without logging its breaker tripped
+    /// (it logs that at boot, before it serves) has channel auto-start on.
+    fn forget_breaker_of_earlier_boots(&mut self) {
+        let current = self.child.as_ref().map(|child| child.pid);
+        if self.breaker.as_ref().map(|tripped| tripped.pid) != current {
+            self.breaker = None;
+        }
+    }
+
     fn publish(&self) {
         let next_restart_at = match self.lifecycle.state {
             State::Backoff { until } => {
@@ -596,6 +664,13 @@ impl Actor {
             probes: self.probe_status.clone(),
             config: self.config.clone(),
             dropped_log_lines: self.log.dropped(),
+            stopping_since: self
+                .child
+                .as_ref()
+                .filter(|c| c.leader_exit.is_none())
+                .and_then(|c| c.stopping_since),
+            breaker: self.breaker.clone(),
+            kills: self.kills.clone(),
         };
         self.snapshot.send_replace(snapshot);
     }

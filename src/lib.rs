@@ -1,6 +1,7 @@
 //! openclaw-supervisor: runs several OpenClaw gateways on one host, side by
 //! side and isolated. See ARCHITECTURE.md for the code map and invariants.
 
+pub mod breaker;
 pub mod control;
 pub mod daemon;
 pub mod declaration;

@@ -179,6 +179,12 @@ pub enum Notice {
     /// Liveness or readiness turned failing or passing (reported by the
     /// actor, not by `step`: probe results are not lifecycle events).
     ProbeChanged,
+    /// The gateway outlived its stop timeout and got SIGKILL (reported by
+    /// the actor that sent it).
+    Killed,
+    /// The gateway logged its restart-loop breaker tripped or recovered
+    /// (reported by the actor, from the gateway's output).
+    Breaker,
 }
 
 impl Notice {

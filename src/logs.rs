@@ -177,7 +177,24 @@ impl InstanceLog {
 
     /// Read the pipe of the gateway `pid` until EOF, recording each line.
     /// Invalid UTF-8 is replaced, over-long lines are cut.
-    pub async fn capture(self, pid: i32, mut pipe: tokio::net::unix::pipe::Receiver) {
+    pub async fn capture(self, pid: i32, pipe: tokio::net::unix::pipe::Receiver) {
+        self.capture_noting(pid, pipe, |_| {}).await
+    }
+
+    /// [`InstanceLog::capture`], also handing each line (without escapes)
+    /// to `note`: how the instance hears what the gateway says about itself
+    /// (its restart-loop breaker).
+    pub async fn capture_noting(
+        self,
+        pid: i32,
+        mut pipe: tokio::net::unix::pipe::Receiver,
+        mut note: impl FnMut(&str) + Send,
+    ) {
+        let mut record = |text: &str| {
+            let plain = plain_text(text);
+            self.line(pid, &plain);
+            note(&plain);
+        };
         let mut buffer = vec![0u8; 8192];
         let mut pending: Vec<u8> = Vec::new();
         loop {
@@ -189,17 +206,17 @@ impl InstanceLog {
             while let Some(newline) = pending.iter().position(|b| *b == b'\n') {
                 let rest = pending.split_off(newline + 1);
                 pending.truncate(newline);
-                self.line(pid, &String::from_utf8_lossy(&pending));
+                record(&String::from_utf8_lossy(&pending));
                 pending = rest;
             }
             while pending.len() >= MAX_LINE {
                 let rest = pending.split_off(MAX_LINE);
-                self.line(pid, &String::from_utf8_lossy(&pending));
+                record(&String::from_utf8_lossy(&pending));
                 pending = rest;
             }
         }
         if !pending.is_empty() {
-            self.line(pid, &String::from_utf8_lossy(&pending));
+            record(&String::from_utf8_lossy(&pending));
         }
     }
 }

@@ -22,8 +22,8 @@ mod tests;
 
 pub use signal::{SignalName, UnknownSignal};
 pub use status::{
-    ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit, LogLine, LogStream,
-    Paths, Ports, ProbeStatus, Probes, RejectedFile, Role,
+    Breaker, ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit, LogLine,
+    LogStream, Paths, Ports, ProbeStatus, Probes, RejectedFile, Role,
 };
 
 /// The protocol's major version. A request carrying another `v` gets an

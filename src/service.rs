@@ -371,6 +371,17 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
         standby: declaration.standby,
         rescue_of: declaration.rescue_of.clone(),
         dropped_log_lines: snapshot.dropped_log_lines,
+        stopping_since: snapshot.stopping_since.map(unix_ms),
+        breaker: snapshot.breaker.as_ref().map(|tripped| protocol::Breaker {
+            since: unix_ms(tripped.since),
+            unclean_boots: tripped.unclean_boots,
+            detail: tripped.detail.clone(),
+        }),
+        supervisor_kills: u32::try_from(crate::breaker::recent_kills(
+            &snapshot.kills,
+            SystemTime::now(),
+        ))
+        .unwrap_or(u32::MAX),
     }
 }
 

@@ -17,6 +17,7 @@
 //! waits to be killed; the simulator never kills them itself, so a test can
 //! check that the supervisor does.
 
+mod boots;
 mod cli;
 mod logfile;
 mod server;
@@ -170,6 +171,18 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
         ));
     }
 
+    // The boot record and the restart-loop breaker, as the real `beginBoot`.
+    let boots = boots::path(&resolved.state_dir);
+    let (tripped, saved) = boots::begin(&boots, pid, unix_ms_now());
+    if let Err(err) = saved {
+        log_err(&format!(
+            "failed to persist gateway boot start; fail-open: {err}"
+        ));
+    }
+    if let Some(unclean) = tripped {
+        log_err(&boots::tripped_line(unclean));
+    }
+
     let children = match start_grandchildren(&behaviour, &reexec_prefix, pid) {
         Ok(children) => children,
         Err(message) => {
@@ -198,10 +211,26 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
         relaunch: external && !no_respawn,
         no_respawn,
         lock,
+        boots,
+        breaker_tripped: tripped.is_some(),
         children,
     };
     runtime.block_on(run.serve())
 }
+
+fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The real gateway's active-work drain budget on a stop: 325 s of shutdown
+/// less 10 s kept for final writes (`dist/gateway-shutdown-budget-*.mjs`).
+const DRAIN_BUDGET: Duration = Duration::from_millis(315_000);
+
+/// How often a drain still waiting says so (`RESTART_DRAIN_STILL_PENDING_WARN_MS`).
+const STILL_DRAINING_EVERY: Duration = Duration::from_secs(30);
 
 /// Prints a gateway-like log line on stdout.
 fn log(message: &str) {
@@ -356,8 +385,9 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// What ends the simulated gateway.
 enum Ending {
-    /// SIGTERM, SIGINT or an external-mode restart request: exit 0, lock removed.
-    Graceful(&'static str),
+    /// SIGTERM, SIGINT or an external-mode restart request: exit 0 after the
+    /// drain, lock removed. The line it logs, and whether it is a restart.
+    Graceful(&'static str, &'static str),
     /// A simulated crash: exit with this code, lock left behind like a real crash.
     Crash(u8),
     /// The port could not be bound: exit 1, lock removed.
@@ -374,48 +404,98 @@ struct Run {
     /// `OPENCLAW_NO_RESPAWN` overrides external mode.
     no_respawn: bool,
     lock: PathBuf,
+    /// Its boot records (see `boots`).
+    boots: PathBuf,
+    /// Its breaker tripped at boot: channel auto-start is suppressed until
+    /// the window drains (its own boot's open record ages out of it too).
+    breaker_tripped: bool,
     children: Vec<Child>,
+}
+
+/// The signals the simulated gateway listens to.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    usr2: tokio::signal::unix::Signal,
+    chld: tokio::signal::unix::Signal,
+    /// When each signal came, the last three within [`SIGNAL_REPEAT_WINDOW`].
+    seen: std::collections::HashMap<&'static str, Vec<Instant>>,
+}
+
+/// The real gateway's window for repeated signals (`GATEWAY_SIGNAL_REPEAT_WINDOW_MS`).
+const SIGNAL_REPEAT_WINDOW: Duration = Duration::from_secs(300);
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            usr2: signal(SignalKind::user_defined2())?,
+            chld: signal(SignalKind::child())?,
+            seen: std::collections::HashMap::new(),
+        })
+    }
+
+    /// The real `createGatewaySignalObserver`: the third `name` within 5
+    /// minutes warns that another supervisor may be managing the gateway.
+    fn observe(&mut self, name: &'static str) {
+        let now = Instant::now();
+        let times = self.seen.entry(name).or_default();
+        times.retain(|at| now.duration_since(*at) <= SIGNAL_REPEAT_WINDOW);
+        times.push(now);
+        if times.len() == 3 {
+            log(&format!(
+                "received {name} 3 times in 5 min: another supervisor may be managing this Gateway — see `openclaw gateway status --deep`"
+            ));
+        }
+        let excess = times.len().saturating_sub(3);
+        times.drain(..excess);
+    }
 }
 
 impl Run {
     async fn serve(mut self) -> ExitCode {
-        match self.wait_for_ending().await {
-            Ok(Ending::Graceful(why)) => {
-                log(why);
-                if let Some(delay) = self.behaviour.sim_stop_delay {
-                    log(&format!(
-                        "sim: stopping slowly ({})",
-                        humantime::format_duration(delay)
-                    ));
-                    tokio::time::sleep(delay).await;
-                }
+        let mut signals = match Signals::new() {
+            Ok(signals) => signals,
+            Err(err) => {
+                log_err(&format!("sim: cannot install signal handlers: {err}"));
                 let _ = fs::remove_file(&self.lock);
+                return ExitCode::from(1);
+            }
+        };
+        let (ending, state) = self.wait_for_ending(&mut signals).await;
+        match ending {
+            Ending::Graceful(line, action) => {
+                log(line);
+                state.set_draining();
+                if let Some(delay) = self.behaviour.sim_stop_delay {
+                    // The turn in flight when the stop came.
+                    state.begin_turn(delay);
+                }
+                drain(&state, action, &mut signals).await;
+                let _ = fs::remove_file(&self.lock);
+                let outcome = if action == "stop" {
+                    "clean_stop"
+                } else {
+                    "planned_restart"
+                };
+                let _ = boots::complete(&self.boots, std::process::id(), unix_ms_now(), outcome);
                 log("[shutdown] completed cleanly");
                 ExitCode::SUCCESS
             }
-            Ok(Ending::Crash(code)) => {
+            Ending::Crash(code) => {
                 log_err(&format!("sim: crashing with exit code {code}"));
                 ExitCode::from(code)
             }
-            Ok(Ending::BindFailed(message)) => {
+            Ending::BindFailed(message) => {
                 log_err(&message);
-                let _ = fs::remove_file(&self.lock);
-                ExitCode::from(1)
-            }
-            Err(err) => {
-                log_err(&format!("sim: cannot install signal handlers: {err}"));
                 let _ = fs::remove_file(&self.lock);
                 ExitCode::from(1)
             }
         }
     }
 
-    async fn wait_for_ending(&mut self) -> std::io::Result<Ending> {
-        let mut sigterm = signal(SignalKind::terminate())?;
-        let mut sigint = signal(SignalKind::interrupt())?;
-        let mut sigusr2 = signal(SignalKind::user_defined2())?;
-        let mut sigchld = signal(SignalKind::child())?;
-
+    async fn wait_for_ending(&mut self, signals: &mut Signals) -> (Ending, Arc<SimState>) {
         let (events_tx, mut events_rx) = mpsc::unbounded_channel();
         let start_delay = self.behaviour.sim_start_delay.unwrap_or_default();
         let state = Arc::new(SimState::new(
@@ -437,24 +517,33 @@ impl Run {
         let start = tokio::time::Instant::from_std(self.process_start);
         let crash_at = self.behaviour.sim_crash_after.map(|delay| start + delay);
         let mut wedge_at = self.behaviour.sim_wedge_after.map(|delay| start + delay);
-        loop {
+        let mut recover_at = self
+            .breaker_tripped
+            .then(|| start + Duration::from_millis(boots::WINDOW_MS));
+        let ending = loop {
             tokio::select! {
-                _ = sigterm.recv() => {
+                _ = signals.term.recv() => {
+                    signals.observe("SIGTERM");
                     if self.behaviour.sim_ignore_sigterm {
                         log("sim: received SIGTERM and ignoring it as asked");
                     } else {
-                        return Ok(Ending::Graceful("received SIGTERM; shutting down"));
+                        break Ending::Graceful("received SIGTERM; shutting down", "stop");
                     }
                 }
-                _ = sigint.recv() => return Ok(Ending::Graceful("received SIGINT; shutting down")),
-                _ = sigusr2.recv() => {
+                _ = signals.int.recv() => {
+                    signals.observe("SIGINT");
+                    break Ending::Graceful("received SIGINT; shutting down", "stop");
+                }
+                _ = signals.usr2.recv() => {
+                    signals.observe("SIGUSR2");
                     // The real gateway's lines (`dist/run-*.mjs`): "received
                     // SIGUSR2; restarting", then the restart mode it chose.
                     log("received SIGUSR2; restarting");
                     if self.relaunch {
-                        return Ok(Ending::Graceful(
+                        break Ending::Graceful(
                             "restart mode: full process restart (supervisor restart)",
-                        ));
+                            "restart",
+                        );
                     }
                     if self.no_respawn {
                         log("restart mode: in-process restart (OPENCLAW_NO_RESPAWN)");
@@ -462,27 +551,87 @@ impl Run {
                         log("restart mode: in-process restart (simulated: nothing changes)");
                     }
                 }
-                _ = sigchld.recv() => self.reap_children(),
+                _ = signals.chld.recv() => self.reap_children(),
                 _ = sleep_until_or_never(crash_at) => {
-                    return Ok(Ending::Crash(self.behaviour.sim_crash_code));
+                    break Ending::Crash(self.behaviour.sim_crash_code);
                 }
                 _ = sleep_until_or_never(wedge_at) => {
                     log("sim: wedged as asked; no request will be answered from now on");
                     state.wedge();
                     wedge_at = None;
                 }
+                _ = sleep_until_or_never(recover_at) => {
+                    // The real gateway rechecks once the whole window has
+                    // drained without new unclean boots, then resumes.
+                    log(crate::breaker::RECOVERED);
+                    recover_at = None;
+                }
                 Some(event) = events_rx.recv() => match event {
-                    ServerEvent::Crash(code) => return Ok(Ending::Crash(code)),
+                    ServerEvent::Crash(code) => break Ending::Crash(code),
                 },
-                Some(message) = bind_rx.recv() => return Ok(Ending::BindFailed(message)),
+                Some(message) = bind_rx.recv() => break Ending::BindFailed(message),
             }
-        }
+        };
+        (ending, state)
     }
 
     /// Reaps grandchildren that died, so they do not linger as zombies.
     fn reap_children(&mut self) {
         self.children
             .retain_mut(|child| !matches!(child.try_wait(), Ok(Some(_)) | Err(_)));
+    }
+}
+
+/// The real gateway's drain: it waits for the agent turns in flight, up to
+/// [`DRAIN_BUDGET`], saying so in its own words; a stop signal meanwhile is
+/// ignored ("received SIGTERM during shutdown; ignoring").
+async fn drain(state: &SimState, action: &str, signals: &mut Signals) {
+    let deadline = tokio::time::Instant::now() + DRAIN_BUDGET;
+    let mut warned_at = tokio::time::Instant::now();
+    let mut first = true;
+    loop {
+        let changed = state.turns_changed();
+        let (active, last_end) = state.active_turns();
+        let Some(last_end) = last_end else {
+            break;
+        };
+        if first {
+            log(&format!(
+                "draining active work before {action} with timeout {}ms: embeddedRuns={active}",
+                DRAIN_BUDGET.as_millis()
+            ));
+            first = false;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            log(&format!(
+                "gateway active-work drain timeout reached; proceeding with shutdown: embeddedRuns={active}"
+            ));
+            break;
+        }
+        let still = warned_at + STILL_DRAINING_EVERY;
+        tokio::select! {
+            () = changed => {}
+            () = tokio::time::sleep_until(last_end.min(deadline).min(still)) => {
+                if tokio::time::Instant::now() >= still {
+                    warned_at = still;
+                    log(&format!("still draining active work before {action}: embeddedRuns={active}"));
+                }
+            }
+            _ = signals.term.recv() => {
+                signals.observe("SIGTERM");
+                log("received SIGTERM during shutdown; ignoring");
+            }
+            _ = signals.int.recv() => {
+                signals.observe("SIGINT");
+                log("received SIGINT during shutdown; ignoring");
+            }
+            _ = signals.chld.recv() => {}
+        }
+    }
+    if action == "stop" {
+        log("active-work drain settled; beginning server close");
+    } else if !first {
+        log("all active work drained");
     }
 }
 

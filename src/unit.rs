@@ -33,7 +33,11 @@ pub const WATCHDOG: Duration = Duration::from_secs(30);
 
 /// systemd's `TimeoutStopSec`: the supervisor stops its gateways in
 /// parallel, each within its own stop timeout, then SIGKILLs leftovers; 30 s
-/// on top covers the kill and the reaping.
+/// on top covers the kill and the reaping. The gateways run in this unit's
+/// cgroup and the real gateway reads its unit's `TimeoutStopUSec`
+/// (`readSystemdStopTimeout`), sizing its own drain to that minus 15 s: with
+/// the default stop timeout (330 s) the unit says 360 s and the gateway keeps
+/// its full 315 s drain.
 pub fn timeout_stop(max_stop_timeout: Duration) -> Duration {
     max_stop_timeout + Duration::from_secs(30)
 }
@@ -133,8 +137,23 @@ mod tests {
             binary: "/usr/local/bin/openclaw-supervisor".into(),
             dir: "/home/me/supervisor.d".into(),
             state_dir: "/home/me/.local/state/openclaw supervisor".into(),
-            max_stop_timeout: Duration::from_secs(60),
+            max_stop_timeout: crate::declaration::DEFAULT_STOP_TIMEOUT,
         }
+    }
+
+    #[test]
+    fn timeout_stop_is_above_the_largest_stop_timeout() {
+        // (largest stop.timeout, TimeoutStopSec): the default gives 360 s,
+        // above the vendor unit's 330 s the gateway's own drain is sized for.
+        let rows = [(330, 360), (60, 90), (600, 630), (1, 31)];
+        for (largest, expected) in rows {
+            assert_eq!(
+                timeout_stop(Duration::from_secs(largest)),
+                Duration::from_secs(expected),
+                "largest stop.timeout {largest} s"
+            );
+        }
+        assert!(timeout_stop(crate::declaration::DEFAULT_STOP_TIMEOUT) > Duration::from_secs(330));
     }
 
     #[test]
@@ -146,7 +165,7 @@ mod tests {
             "Restart=on-failure",
             "WatchdogSec=30",
             "KillMode=mixed",
-            "TimeoutStopSec=90",
+            "TimeoutStopSec=360",
             "WantedBy=default.target",
             "ExecStart=/usr/local/bin/openclaw-supervisor --dir /home/me/supervisor.d --state-dir \"/home/me/.local/state/openclaw supervisor\" start",
         ] {

@@ -38,7 +38,7 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
         .join(path))
 }
 
-/// The largest stop timeout among the declarations (60 s when none can be read).
+/// The largest stop timeout among the declarations (the default when none can be read).
 fn max_stop_timeout(global: &Global) -> Duration {
     let env = std::env::vars().collect();
     let scan = openclaw_supervisor::resolution::scan(&global.dir, &env);
@@ -46,7 +46,7 @@ fn max_stop_timeout(global: &Global) -> Duration {
         .iter()
         .map(|e| e.declaration.stop.timeout.get())
         .max()
-        .unwrap_or(Duration::from_secs(60))
+        .unwrap_or(openclaw_supervisor::declaration::DEFAULT_STOP_TIMEOUT)
 }
 
 pub fn install(global: &Global, args: InstallArgs) -> anyhow::Result<u8> {

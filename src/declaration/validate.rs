@@ -204,7 +204,7 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
     if decl.stop.timeout.get().is_zero() {
         return Err(invalid(
             "stop.timeout",
-            "a zero stop timeout means SIGKILL at once, which the gateway counts as an unclean boot: use e.g. `60s`",
+            "a zero stop timeout means SIGKILL at once, which the gateway counts as an unclean boot: leave it out for the default `330s` (the gateway's own drain budget) or set e.g. `60s` for faster stops",
         ));
     }
     // The probe rules live with the probes; this is their one caller on the

@@ -8,8 +8,10 @@ use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
 
-use super::{Actor, ERROR_LINES, PidRecord, RunningChild, SPAWN_COUNTER, pid_record_path};
-use crate::lifecycle::{Event, State};
+use super::{
+    Actor, ERROR_LINES, InstanceNotice, PidRecord, RunningChild, SPAWN_COUNTER, pid_record_path,
+};
+use crate::lifecycle::{Event, Notice, State};
 use crate::prober::ProbesReport;
 use crate::process::Member;
 use crate::process::{self, ChildExit, Escalation, ExitKind, SpawnError};
@@ -62,11 +64,17 @@ impl Actor {
         };
         tracing::info!(instance = %self.name, pid = child.pid, "spawned");
         let mut captures = Vec::new();
-        if let Some(stdout) = child.stdout {
-            captures.push(tokio::spawn(self.log.clone().capture(child.pid, stdout)));
-        }
-        if let Some(stderr) = child.stderr {
-            captures.push(tokio::spawn(self.log.clone().capture(child.pid, stderr)));
+        for pipe in [child.stdout, child.stderr].into_iter().flatten() {
+            let notes = self.notes_tx.clone();
+            let pid = child.pid;
+            let note = move |line: &str| {
+                if let Some(breaker) = crate::breaker::parse(line) {
+                    let _ = notes.send((pid, breaker));
+                }
+            };
+            captures.push(tokio::spawn(
+                self.log.clone().capture_noting(pid, pipe, note),
+            ));
         }
         let record = PidRecord {
             pid: child.pid,
@@ -92,6 +100,7 @@ impl Actor {
             leader_exit: None,
             captures,
             stop: None,
+            stopping_since: None,
         });
         self.spawned_at = Some(SystemTime::now());
         self.last_error = None;
@@ -111,6 +120,9 @@ impl Actor {
         if let Some(escalation) = self.escalation() {
             escalation.signal(&members);
         }
+        if let Some(child) = self.child.as_mut() {
+            child.stopping_since.get_or_insert_with(SystemTime::now);
+        }
     }
 
     /// SIGKILL to every process of the child (the stop timeout passed).
@@ -120,6 +132,7 @@ impl Actor {
         };
         let members = self.members(child);
         let leader = child.pid;
+        let leader_alive = child.leader_exit.is_none();
         tracing::warn!(instance = %self.name, "stop timeout passed: sending SIGKILL to the process group");
         // The group too, while its leader is unreaped: a process forked
         // since the members were listed is in it.
@@ -128,6 +141,22 @@ impl Actor {
             .signal_group_if_unreaped(leader, Signal::SIGKILL);
         if let Some(escalation) = self.escalation() {
             escalation.kill(&members);
+        }
+        if leader_alive {
+            // An unclean boot the gateway will count, caused by us: say so.
+            let now = SystemTime::now();
+            crate::breaker::forget_old_kills(&mut self.kills, now);
+            self.kills.push(now);
+            let detail = crate::breaker::killed_detail(
+                self.config.effective.declaration.stop.timeout.get(),
+                crate::breaker::recent_kills(&self.kills, now),
+            );
+            let _ = self.shared.notices.send(InstanceNotice {
+                name: self.name.clone(),
+                notice: Notice::Killed,
+                at: now,
+                detail,
+            });
         }
     }
 

@@ -75,6 +75,31 @@ pub struct InstanceStatus {
     /// disk), since the supervisor started.
     #[serde(default)]
     pub dropped_log_lines: u64,
+    /// When the stop signal went out, while the gateway is still draining
+    /// (it waits for agent turns in flight, up to 315 s).
+    #[serde(default)]
+    pub stopping_since: Option<u64>,
+    /// The gateway's own restart-loop breaker, tripped: it is not
+    /// auto-starting its channel and provider accounts (from its output).
+    #[serde(default)]
+    pub breaker: Option<Breaker>,
+    /// SIGKILLs the supervisor sent this instance's gateway in the last 5
+    /// minutes (the stop timeout passed): unclean boots the gateway counts
+    /// towards its breaker (3 in 5 minutes trip it).
+    #[serde(default)]
+    pub supervisor_kills: u32,
+}
+
+/// The gateway's restart-loop breaker, as the gateway logged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breaker {
+    /// When the gateway logged it.
+    pub since: u64,
+    /// The unclean boots it counted, when it said.
+    #[serde(default)]
+    pub unclean_boots: Option<u32>,
+    /// The gateway's own words (no secrets: counts and a fixed sentence).
+    pub detail: String,
 }
 
 /// The gateway process a crash report's lines came from.
@@ -191,6 +216,10 @@ pub enum EventKind {
     Forgotten,
     /// An operator's command (start, stop, restart, signal).
     Command,
+    /// The supervisor SIGKILLed a gateway that outlived its stop timeout.
+    Killed,
+    /// The gateway reported its restart-loop breaker tripped (or recovered).
+    Breaker,
     /// A newer daemon's kind this client does not know.
     #[serde(other)]
     Other,
@@ -217,6 +246,8 @@ impl EventKind {
             EventKind::Standby => "standby",
             EventKind::Forgotten => "forgotten",
             EventKind::Command => "command",
+            EventKind::Killed => "killed",
+            EventKind::Breaker => "breaker",
             EventKind::Other => "other",
         }
     }

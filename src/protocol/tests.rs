@@ -58,6 +58,15 @@ fn status_fixture() -> InstanceStatus {
         standby: false,
         rescue_of: None,
         dropped_log_lines: 0,
+        stopping_since: Some(1_760_000_002_000),
+        breaker: Some(Breaker {
+            since: 1_760_000_000_500,
+            unclean_boots: Some(3),
+            detail: String::from(
+                "gateway restart-loop breaker tripped: 3 unclean boot(s) within 300000ms; suppressing channel/provider account auto-start",
+            ),
+        }),
+        supervisor_kills: 1,
     }
 }
 
@@ -326,6 +335,9 @@ fn instance_status_carries_every_documented_field() {
         "standby",
         "rescue_of",
         "dropped_log_lines",
+        "stopping_since",
+        "breaker",
+        "supervisor_kills",
     ];
     let object = value.as_object().expect("an object");
     for field in fields {
@@ -333,6 +345,21 @@ fn instance_status_carries_every_documented_field() {
     }
     assert_eq!(object.len(), fields.len(), "no undocumented field: {value}");
     assert_eq!(value["probes"]["readiness"]["failing"][0], "discord");
+    assert_eq!(value["breaker"]["unclean_boots"], 3);
+    assert_eq!(value["stopping_since"], 1_760_000_002_000u64);
+}
+
+#[test]
+fn a_status_of_an_older_daemon_decodes_without_the_drain_and_breaker_fields() {
+    let mut value = serde_json::to_value(status_fixture()).expect("serialises");
+    let object = value.as_object_mut().expect("an object");
+    for field in ["stopping_since", "breaker", "supervisor_kills"] {
+        object.remove(field);
+    }
+    let status: InstanceStatus = serde_json::from_value(value).expect("decodes");
+    assert_eq!(status.stopping_since, None);
+    assert_eq!(status.breaker, None);
+    assert_eq!(status.supervisor_kills, 0);
 }
 
 #[test]

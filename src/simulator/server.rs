@@ -39,7 +39,17 @@ pub struct SimState {
     wedged: AtomicBool,
     ready_failing: Mutex<Vec<String>>,
     events: mpsc::UnboundedSender<ServerEvent>,
+    /// Agent turns in flight, each until its end (`POST /__sim/turn`).
+    turns: Mutex<Vec<tokio::time::Instant>>,
+    /// Woken when a turn begins or is finished early.
+    turns_changed: tokio::sync::Notify,
+    /// Shutting down: `/readyz` says `gateway-draining`, as the real one does.
+    draining: AtomicBool,
 }
+
+/// How long a turn lasts when `POST /__sim/turn` names no `for`: until
+/// `POST /__sim/turns/finish`.
+const UNTIL_FINISHED: Duration = Duration::from_secs(365 * 86_400);
 
 impl SimState {
     pub fn new(
@@ -54,7 +64,46 @@ impl SimState {
             wedged: AtomicBool::new(false),
             ready_failing: Mutex::new(clean_list(ready_failing)),
             events,
+            turns: Mutex::new(Vec::new()),
+            turns_changed: tokio::sync::Notify::new(),
+            draining: AtomicBool::new(false),
         }
+    }
+
+    fn turns(&self) -> std::sync::MutexGuard<'_, Vec<tokio::time::Instant>> {
+        self.turns
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// An agent turn in flight for `length`.
+    pub fn begin_turn(&self, length: Duration) {
+        self.turns().push(tokio::time::Instant::now() + length);
+        self.turns_changed.notify_waiters();
+    }
+
+    /// Every turn in flight ends now.
+    pub fn finish_turns(&self) {
+        self.turns().clear();
+        self.turns_changed.notify_waiters();
+    }
+
+    /// Turns still in flight, and when the last of them ends.
+    pub fn active_turns(&self) -> (usize, Option<tokio::time::Instant>) {
+        let now = tokio::time::Instant::now();
+        let mut turns = self.turns();
+        turns.retain(|end| *end > now);
+        (turns.len(), turns.iter().max().copied())
+    }
+
+    /// Resolves when a turn begins or is finished early (register before
+    /// looking at the turns, so nothing is missed).
+    pub fn turns_changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.turns_changed.notified()
+    }
+
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
     }
 
     pub fn wedge(&self) {
@@ -207,7 +256,13 @@ async fn handle(
         ),
         "/startupz" | "/startup" => startup(&state),
         "/readyz" | "/ready" => readiness(&state),
-        "/__sim/crash" | "/__sim/wedge" | "/__sim/ready" if request.method() != Method::POST => {
+        "/__sim/crash"
+        | "/__sim/wedge"
+        | "/__sim/ready"
+        | "/__sim/turn"
+        | "/__sim/turns/finish"
+            if request.method() != Method::POST =>
+        {
             method_not_allowed("POST")
         }
         "/__sim/crash" => {
@@ -246,6 +301,34 @@ async fn handle(
                 .unwrap_or_default();
             state.set_failing(list.clone());
             json_response(StatusCode::OK, json!({ "ok": true, "failing": list }))
+        }
+        "/__sim/turn" => {
+            let length = query_param(&request, "for")
+                .map(|text| humantime::parse_duration(&text))
+                .transpose();
+            match length {
+                Ok(length) => {
+                    let length = length.unwrap_or(UNTIL_FINISHED);
+                    state.begin_turn(length);
+                    let _ = writeln!(
+                        std::io::stdout().lock(),
+                        "[gateway] sim: agent turn started ({})",
+                        humantime::format_duration(length)
+                    );
+                    json_response(
+                        StatusCode::OK,
+                        json!({ "ok": true, "active": state.active_turns().0 }),
+                    )
+                }
+                Err(_) => json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "ok": false, "error": "for must be a duration like 30s" }),
+                ),
+            }
+        }
+        "/__sim/turns/finish" => {
+            state.finish_turns();
+            json_response(StatusCode::OK, json!({ "ok": true, "active": 0 }))
         }
         _ => json_response(
             StatusCode::NOT_FOUND,
@@ -309,7 +392,10 @@ fn startup(state: &SimState) -> Response<Full<Bytes>> {
 
 fn readiness(state: &SimState) -> Response<Full<Bytes>> {
     let mut failing = state.failing();
-    if !state.started() {
+    if state.draining.load(Ordering::SeqCst) {
+        // The real readiness checker answers this alone while draining.
+        failing = vec!["gateway-draining".to_string()];
+    } else if !state.started() {
         failing.insert(0, PENDING_REASON.to_string());
     }
     let ready = failing.is_empty();

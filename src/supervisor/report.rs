@@ -34,6 +34,8 @@ pub fn notice_kind(notice: &Notice) -> &'static str {
         Notice::Standby => "standby",
         Notice::Forgotten => "forgotten",
         Notice::ProbeChanged => "probe_changed",
+        Notice::Killed => "killed",
+        Notice::Breaker => "breaker",
     }
 }
 

@@ -19,10 +19,6 @@ use serde::{Deserialize, Serialize};
 use crate::instance::PidRecord;
 use crate::process::{self, Escalation, Progress};
 
-/// The stop timeout of a record that says none, and whose declaration is
-/// gone (the default `stop.timeout`).
-const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// The operator's intent, kept across supervisor restarts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Intent {
@@ -388,7 +384,7 @@ fn leftover(path: &Path, name: &str, declared: Option<StopSettings>) -> Option<L
         let timeout = record
             .stop_timeout_ms
             .map(Duration::from_millis)
-            .unwrap_or(DEFAULT_STOP_TIMEOUT);
+            .unwrap_or(crate::declaration::DEFAULT_STOP_TIMEOUT);
         (signal, timeout)
     });
     if gone {

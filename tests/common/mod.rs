@@ -50,6 +50,9 @@ pub fn instance(name: &str) -> InstanceStatus {
         standby: false,
         rescue_of: None,
         dropped_log_lines: 0,
+        stopping_since: None,
+        breaker: None,
+        supervisor_kills: 0,
     }
 }
 

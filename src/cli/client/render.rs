@@ -146,6 +146,7 @@ pub(super) fn table(
                 instance.state.clone()
             };
             let colour = state_colour(&state);
+            let state = state_words(instance, state, now_ms);
             vec![
                 (instance.name.clone(), None),
                 (instance.role.as_str().to_string(), None),
@@ -153,7 +154,7 @@ pub(super) fn table(
                 (or_dash(instance.pid, |pid| pid.to_string()), None),
                 (or_dash(instance.uptime_secs, uptime), None),
                 (instance.restarts.to_string(), None),
-                health(instance),
+                with_breaker(instance, health(instance)),
                 (instance.ports.base.to_string(), None),
                 (
                     or_dash(instance.cpu_percent, |cpu| format!("{cpu:.1}%")),
@@ -204,6 +205,12 @@ pub(super) fn table(
                 in_or_ago(at, now_ms)
             ));
         }
+        if let Some(note) = breaker_note(instance) {
+            out.push_str(&format!("{}: {note}\n", instance.name));
+        }
+        if let Some(note) = kills_note(instance) {
+            out.push_str(&format!("{}: {note}\n", instance.name));
+        }
         if instance.dropped_log_lines > 0 {
             out.push_str(&format!(
                 "{name}: {} output lines dropped: logs/{name}.log in the state dir could not take them (a full disk?)\n",
@@ -227,6 +234,51 @@ pub(super) fn table(
         out.push_str(&format!("{label} {}: {}\n", file.file, file.reason));
     }
     out
+}
+
+/// The state, and while a stop waits for the gateway's drain, for how long:
+/// `stopping (draining 42 s)`.
+fn state_words(instance: &InstanceStatus, state: String, now_ms: u64) -> String {
+    match instance.stopping_since {
+        Some(since) if state == "stopping" => {
+            format!(
+                "stopping (draining {} s)",
+                now_ms.saturating_sub(since) / 1000
+            )
+        }
+        _ => state,
+    }
+}
+
+/// The health cell, marked when the gateway's breaker keeps its channels down.
+fn with_breaker(
+    instance: &InstanceStatus,
+    (text, colour): (String, Option<Colour>),
+) -> (String, Option<Colour>) {
+    match &instance.breaker {
+        Some(_) => (format!("{text}, breaker"), Some(Colour::Red)),
+        None => (text, colour),
+    }
+}
+
+fn breaker_note(instance: &InstanceStatus) -> Option<String> {
+    let breaker = instance.breaker.as_ref()?;
+    let boots = breaker
+        .unclean_boots
+        .map(|boots| format!(" after {boots} unclean boots in 5 min"))
+        .unwrap_or_default();
+    Some(format!(
+        "breaker tripped: channel auto-start suppressed{boots} (the gateway's restart-loop breaker; see `logs`)"
+    ))
+}
+
+fn kills_note(instance: &InstanceStatus) -> Option<String> {
+    (instance.supervisor_kills > 0).then(|| {
+        format!(
+            "{} SIGKILL(s) by the supervisor in the last 5 min (stop timeout passed): unclean boots the gateway counts, 3 trip its breaker",
+            instance.supervisor_kills
+        )
+    })
 }
 
 fn probe_line(name: &str, probe: &Option<ProbeStatus>, now_ms: u64) -> String {
@@ -256,7 +308,10 @@ fn probe_line(name: &str, probe: &Option<ProbeStatus>, now_ms: u64) -> String {
 
 /// `status NAME`: everything known about one instance.
 pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> String {
-    let state = paint.paint(&instance.state, state_colour(&instance.state));
+    let state = paint.paint(
+        &state_words(instance, instance.state.clone(), now_ms),
+        state_colour(&instance.state),
+    );
     let (health_text, health_colour) = health(instance);
     let mut out = format!("{} ({}): {state}\n", instance.name, instance.role.as_str());
     let mut field = |label: &str, value: String| {
@@ -266,6 +321,12 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
     field("pid", or_dash(instance.pid, |pid| pid.to_string()));
     field("uptime", or_dash(instance.uptime_secs, uptime));
     field("restarts", instance.restarts.to_string());
+    if let Some(note) = breaker_note(instance) {
+        field("breaker", paint.paint(&note, Some(Colour::Red)));
+    }
+    if let Some(note) = kills_note(instance) {
+        field("killed", note);
+    }
     if let Some(exit) = &instance.last_exit {
         let how = match (&exit.code, &exit.signal) {
             (_, Some(signal)) => format!("killed by {signal}"),
@@ -339,7 +400,7 @@ fn error_lines_title(instance: &InstanceStatus) -> String {
 pub(super) fn event_line(event: &Event, paint: Paint) -> String {
     let at = UNIX_EPOCH + Duration::from_millis(event.at);
     let colour = match event.kind.as_str() {
-        "failed" | "exited" | "rejected" => Some(Colour::Red),
+        "failed" | "exited" | "rejected" | "killed" | "breaker" => Some(Colour::Red),
         "backoff" | "rescue_triggered" | "dropped" => Some(Colour::Yellow),
         "spawned" | "started" => Some(Colour::Green),
         _ => None,

@@ -1,7 +1,9 @@
 //! Rendering tables: durations, sizes, health, colours and the status table.
 
 use super::*;
-use openclaw_supervisor::protocol::{ErrorSource, EventKind, LastExit, Paths, Ports, Probes, Role};
+use openclaw_supervisor::protocol::{
+    Breaker, ErrorSource, EventKind, LastExit, Paths, Ports, Probes, Role,
+};
 
 fn instance(name: &str) -> InstanceStatus {
     InstanceStatus {
@@ -34,6 +36,9 @@ fn instance(name: &str) -> InstanceStatus {
         standby: false,
         rescue_of: None,
         dropped_log_lines: 0,
+        stopping_since: None,
+        breaker: None,
+        supervisor_kills: 0,
     }
 }
 
@@ -218,6 +223,66 @@ fn detail_shows_paths_probes_and_last_exit() {
     }
 }
 
+fn tripped() -> Option<Breaker> {
+    Some(Breaker {
+        since: 1_000,
+        unclean_boots: Some(3),
+        detail: String::from(
+            "gateway restart-loop breaker tripped: 3 unclean boot(s) within 300000ms; suppressing channel/provider account auto-start",
+        ),
+    })
+}
+
+#[test]
+fn a_draining_stop_a_tripped_breaker_and_kills_show_in_the_table() {
+    let mut draining = instance("main");
+    draining.state = String::from("stopping");
+    draining.stopping_since = Some(10_000);
+    let mut broken = instance("rescue");
+    broken.role = Role::Rescue;
+    broken.breaker = tripped();
+    broken.supervisor_kills = 2;
+    broken.probes.readiness = probe(true, &[]);
+    // stopping_since outside a stop (a stale value) is not shown.
+    let mut running = instance("other");
+    running.stopping_since = Some(10_000);
+    let text = table(
+        &[draining, broken, running],
+        &[],
+        Paint { enabled: false },
+        52_500,
+    );
+    let expected = "\
+NAME    ROLE    STATE                     PID   UPTIME  RESTARTS  HEALTH          PORT   CPU   MEM
+main    main    stopping (draining 42 s)  4242  1h01m   1         starting        18789  2.2%  150.0M
+rescue  rescue  running                   4242  1h01m   1         ready, breaker  18789  2.2%  150.0M
+other   main    running                   4242  1h01m   1         starting        18789  2.2%  150.0M
+rescue: breaker tripped: channel auto-start suppressed after 3 unclean boots in 5 min (the gateway's restart-loop breaker; see `logs`)
+rescue: 2 SIGKILL(s) by the supervisor in the last 5 min (stop timeout passed): unclean boots the gateway counts, 3 trip its breaker
+";
+    assert_eq!(text, expected);
+}
+
+#[test]
+fn detail_shows_the_drain_the_breaker_and_the_kills() {
+    let mut status = instance("main");
+    status.state = String::from("stopping");
+    status.stopping_since = Some(1_000);
+    status.breaker = tripped();
+    status.supervisor_kills = 1;
+    let text = detail(&status, Paint { enabled: false }, 8_999);
+    for expected in [
+        "main (main): stopping (draining 7 s)",
+        "breaker      breaker tripped: channel auto-start suppressed after 3 unclean boots in 5 min",
+        "killed       1 SIGKILL(s) by the supervisor in the last 5 min",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    let quiet = detail(&instance("main"), Paint { enabled: false }, 8_999);
+    assert!(!quiet.contains("breaker"), "{quiet}");
+    assert!(!quiet.contains("killed"), "{quiet}");
+}
+
 #[test]
 fn event_lines_read_time_instance_kind_detail() {
     let event = |instance: Option<&str>, kind: EventKind, detail: &str| Event {
@@ -239,6 +304,14 @@ fn event_lines_read_time_instance_kind_detail() {
         (
             event(Some("main"), EventKind::Stopped, ""),
             "2025-10-09T08:53:22Z main stopped",
+        ),
+        (
+            event(
+                Some("main"),
+                EventKind::Killed,
+                "SIGKILL after the stop timeout",
+            ),
+            "2025-10-09T08:53:22Z main killed SIGKILL after the stop timeout",
         ),
         (
             event(None, EventKind::Reloaded, "1 added"),
