@@ -33,8 +33,13 @@ impl Notifier {
             None => Target::Path(PathBuf::from(address)),
         };
         let watchdog_interval = watchdog_interval(env, std::process::id());
+        // Never block the supervisor's loop on systemd: a full queue (nobody
+        // reading the socket) loses a notification instead of stalling every
+        // command and probe until someone reads.
+        let socket = UnixDatagram::unbound()?;
+        socket.set_nonblocking(true)?;
         Ok(Some(Notifier {
-            socket: UnixDatagram::unbound()?,
+            socket,
             target,
             watchdog_interval,
         }))
@@ -123,6 +128,23 @@ pub fn summarize<'a>(states: impl Iterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_nobody_reads_fails_a_notification_instead_of_blocking() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("notify");
+        let _receiver = UnixDatagram::bind(&path).expect("bind the notify socket");
+        let notifier = Notifier::from_env(&env(&[("NOTIFY_SOCKET", &path.to_string_lossy())]))
+            .expect("notifier")
+            .expect("NOTIFY_SOCKET is set");
+        // The queue of an unread datagram socket holds a few messages; a
+        // blocking send would wait forever on the next one.
+        let refused = (0..10_000)
+            .map(|_| notifier.notify("WATCHDOG=1"))
+            .find_map(Result::err)
+            .expect("a full queue refuses a notification");
+        assert_eq!(refused.kind(), io::ErrorKind::WouldBlock, "{refused}");
+    }
 
     fn env(pairs: &[(&str, &str)]) -> crate::openclaw::EnvMap {
         pairs
