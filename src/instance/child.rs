@@ -12,7 +12,7 @@ use super::{Actor, ERROR_LINES, PidRecord, RunningChild, SPAWN_COUNTER, pid_reco
 use crate::lifecycle::{Event, State};
 use crate::prober::ProbesReport;
 use crate::process::Member;
-use crate::process::{self, ChildExit, Escalation, ExitKind, SpawnError, SpawnSpec};
+use crate::process::{self, ChildExit, Escalation, ExitKind, SpawnError};
 
 impl Actor {
     pub(super) fn spawn(&mut self) -> Event {
@@ -49,20 +49,9 @@ impl Actor {
             SPAWN_COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         env.insert(process::SPAWN_MARKER_VAR.to_string(), marker.clone());
-        let declaration_dir = effective.file.parent().unwrap_or(Path::new("."));
-        let program = process::resolve_command(
-            effective.command(),
-            declaration_dir,
-            env.get("PATH").map(String::as_str),
-        )
-        .map_err(|err| err.to_string())?;
-        let spec = SpawnSpec {
-            program,
-            args: effective.child_args(),
-            env,
-            cwd: Some(effective.state_dir.clone()),
-            capture_output: true,
-        };
+        let spec = effective
+            .spawn_spec(effective.child_args(), env, true)
+            .map_err(|err| err.to_string())?;
         let child = match self.shared.spawner.spawn(&spec, self.exits_tx.clone()) {
             Ok(child) => child,
             Err(err @ SpawnError::ShuttingDown) => {

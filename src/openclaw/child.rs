@@ -4,6 +4,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use super::{Effective, EnvMap, PORT_BLOCK_SPAN};
+use crate::process::{SpawnError, SpawnSpec, resolve_command};
 
 /// Inherited variables that would make the gateway believe a service
 /// manager runs it, or keep it from asking to be relaunched
@@ -40,13 +41,50 @@ impl Effective {
         PathBuf::from(&self.command)
     }
 
+    /// `[--profile P]`: what every openclaw command of this instance starts with.
+    fn profile_args(&self) -> Vec<String> {
+        match &self.profile {
+            Some(profile) => vec!["--profile".to_string(), profile.clone()],
+            None => Vec::new(),
+        }
+    }
+
+    /// `[--profile P] config validate --json`: openclaw's own verdict on
+    /// the config this gateway would read (run with [`Effective::child_env`]).
+    pub fn validate_args(&self) -> Vec<String> {
+        let mut args = self.profile_args();
+        args.extend(["config", "validate", "--json"].map(str::to_string));
+        args
+    }
+
+    /// What to spawn to run this instance's openclaw with `args` and `env`
+    /// (its [`Effective::child_env`] plus what the caller adds): the command
+    /// looked up as a spawn does, in the state dir. One place for the
+    /// gateway and `config validate`.
+    pub fn spawn_spec(
+        &self,
+        args: Vec<String>,
+        env: EnvMap,
+        capture_output: bool,
+    ) -> Result<SpawnSpec, SpawnError> {
+        let declaration_dir = self.file.parent().unwrap_or(Path::new("."));
+        let program = resolve_command(
+            self.command(),
+            declaration_dir,
+            env.get("PATH").map(String::as_str),
+        )?;
+        Ok(SpawnSpec {
+            program,
+            args,
+            env,
+            cwd: Some(self.state_dir.clone()),
+            capture_output,
+        })
+    }
+
     /// `[--profile P] gateway --port N --bind B <args>`.
     pub fn child_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        if let Some(profile) = &self.profile {
-            args.push("--profile".to_string());
-            args.push(profile.clone());
-        }
+        let mut args = self.profile_args();
         args.extend([
             "gateway".to_string(),
             "--port".to_string(),
