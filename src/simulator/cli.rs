@@ -30,7 +30,7 @@ pub struct SimCli {
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
     /// Run the (simulated) gateway in the foreground.
-    Gateway(GatewayArgs),
+    Gateway(Box<GatewayArgs>),
     /// Config helpers (only `validate`, as the real `openclaw config validate`).
     Config {
         #[command(subcommand)]
