@@ -103,6 +103,14 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
             env: process_env(),
             ..Inputs::default()
         };
+        // A cold openclaw CLI takes seconds (13 s seen on a slow disk).
+        if let Some(delay) = inputs
+            .env
+            .get("OPENCLAW_SIM_VALIDATE_DELAY")
+            .and_then(|text| humantime::parse_duration(text).ok())
+        {
+            std::thread::sleep(delay);
+        }
         let (stdout, stderr, code) = validate::run(&inputs, *json);
         let _ = std::io::stdout().lock().write_all(stdout.as_bytes());
         let _ = std::io::stderr().lock().write_all(stderr.as_bytes());

@@ -2,6 +2,9 @@
 //! declarations and on each example set, in a controlled environment: a
 //! fresh HOME and nothing else inherited.
 
+#[path = "process_support/mod.rs"]
+mod process_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -678,6 +681,41 @@ fn check_deep_reports_a_command_that_gives_no_verdict_without_failing() {
     assert!(
         run.stdout.contains(
             "warning: main's config was not validated: `config validate --json` exited 0 and printed nothing"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn check_deep_kills_a_validation_that_overruns_its_timeout() {
+    let home = home();
+    let dir = sim_set(
+        home.path(),
+        &[("main", 18789, "{ gateway: { mode: 'local' } }")],
+    );
+    let tag = format!("check-deep-timeout-{}", std::process::id());
+    let run = check(
+        home.path(),
+        &["--deep", "--timeout", "1s", dir.to_str().expect("utf-8")],
+        &[
+            ("OPENCLAW_SIM_VALIDATE_DELAY", "1h"),
+            ("OPENCLAW_TEST_TAG", &tag),
+        ],
+    );
+    // Whatever is left is killed before the verdict, so the test leaves nothing.
+    let left = process_support::tagged("OPENCLAW_TEST_TAG", &tag);
+    for pid in &left {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(left.is_empty(), "still running after check: {left:?}");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "warning: main's config was not validated: `config validate` did not finish in time"
         ),
         "{}",
         run.stdout
