@@ -6,7 +6,9 @@
 # reaches for the internet after start), runs `openclaw-supervisor start`
 # over a main and a rescue gateway and checks the contract: both start and
 # get ready; a SIGKILLed main comes back while the rescue is untouched;
-# restart/stop/start of main leave the rescue alone; SIGTERM to the
+# restart/stop/start of main leave the rescue alone; `check --deep` and a
+# restart validate the configs with openclaw itself (an unknown key refuses
+# the restart and keeps main); SIGTERM to the
 # supervisor stops everything, workers included, and leaves no gateway lock.
 #
 # Run alone: bash tests/e2e/openclaw.sh   (as root: it needs `unshare --net`)
@@ -171,6 +173,10 @@ EOF
 
 say "check"
 client check >&2 || fail "check refused the e2e declarations"
+say "check --deep: openclaw validates both configs"
+deep_start_ms=$(now_ms)
+client check --deep >&2 || fail "check --deep: openclaw refused an e2e config"
+deep_ms=$(( $(now_ms) - deep_start_ms ))
 
 say "starting the supervisor"
 start_ms=$(now_ms)
@@ -211,8 +217,21 @@ main_back_ms=$(( $(now_ms) - kill_ms ))
 [ "$(json "i['rescue']['restarts']")" = "0" ] || fail "the rescue was restarted"
 client check >&2 || fail "check fails after main's restart"
 
-say "restart main"
+say "restart main with an unknown key in its config: refused, main kept"
 main_pid=$(json "i['main']['pid']")
+cp "$WORK/main/openclaw.json" "$WORK/main/openclaw.json.good"
+sed -i 's/bind: "loopback",/bind: "loopback", wibble: 1,/' "$WORK/main/openclaw.json"
+refuse_start_ms=$(now_ms)
+if client restart main 2> "$WORK/refused.txt"; then
+  fail "restart main went ahead with a config openclaw refuses"
+fi
+refuse_ms=$(( $(now_ms) - refuse_start_ms ))
+cat "$WORK/refused.txt" >&2
+grep -q 'gateway: Unrecognized key: "wibble"' "$WORK/refused.txt" || fail "the refusal does not name the key"
+[ "$(json "i['main']['pid']")" = "$main_pid" ] || fail "main's gateway was replaced after a refused restart"
+mv "$WORK/main/openclaw.json.good" "$WORK/main/openclaw.json"
+
+say "restart main"
 client restart main >&2
 wait_until "$READY_LIMIT" "main restarted by the operator" \
   "i['main']['pid'] not in (None, $main_pid) and $(ready_expr main)"
@@ -242,6 +261,8 @@ printf '\n%-44s %s\n' "what (real openclaw $OPENCLAW_VERSION, $(nproc) cores)" "
 printf '%-44s %s\n' "main: start -> ready (/readyz)" "${main_ready_ms} ms"
 printf '%-44s %s\n' "rescue: start -> ready (/readyz)" "${rescue_ready_ms} ms"
 printf '%-44s %s\n' "SIGKILL of main -> main ready again" "${main_back_ms} ms"
+printf '%-44s %s\n' "check --deep (2 configs, validated at once)" "${deep_ms} ms"
+printf '%-44s %s\n' "restart refused (config validate of main)" "${refuse_ms} ms"
 printf '%-44s %s\n' "main gateway tree RSS (supervisor's status)" "$(mib "$main_rss")"
 printf '%-44s %s\n' "rescue gateway tree RSS (supervisor's status)" "$(mib "$rescue_rss")"
 echo
