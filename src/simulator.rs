@@ -103,6 +103,15 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
             env: process_env(),
             ..Inputs::default()
         };
+        // An openclaw without the command (commander's answer).
+        if inputs
+            .env
+            .get("OPENCLAW_SIM_VALIDATE_UNKNOWN")
+            .is_some_and(|value| is_truthy(value))
+        {
+            eprintln!("error: unknown command 'config'");
+            return ExitCode::from(1);
+        }
         // A cold openclaw CLI takes seconds (13 s seen on a slow disk).
         if let Some(delay) = inputs
             .env

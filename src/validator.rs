@@ -55,28 +55,29 @@ pub async fn validate(
         armed: true,
     };
     let run = async {
-        let (stdout, _stderr, exit) = tokio::join!(
+        let (stdout, stderr, exit) = tokio::join!(
             read_all(child.stdout),
             read_all(child.stderr),
             exits_rx.recv()
         );
-        (stdout, exit)
+        (stdout, stderr, exit)
     };
     let verdict = match tokio::time::timeout(deadline, run).await {
-        Ok((stdout, Some(exit))) => verdict(
+        Ok((stdout, stderr, Some(exit))) => verdict(
             match exit.exit {
                 ExitKind::Code(code) => RunExit::Code(code),
                 ExitKind::Signal(signal) => RunExit::Signal(signal),
             },
             &stdout,
+            &stderr,
         ),
-        Ok((_, None)) => Verdict::Unavailable {
+        Ok((_, _, None)) => Verdict::Unavailable {
             why: "the reaper went away".to_string(),
         },
         Err(_) => {
             group.kill();
             let _ = exits_rx.recv().await;
-            verdict(RunExit::TimedOut, "")
+            verdict(RunExit::TimedOut, "", "")
         }
     };
     // Reaped: nothing of it to kill any more.

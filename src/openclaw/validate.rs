@@ -72,8 +72,9 @@ struct AnswerError {
     message: String,
 }
 
-/// The verdict from the exit and stdout of `config validate --json`.
-pub fn verdict(exit: RunExit, stdout: &str) -> Verdict {
+/// The verdict from the exit, stdout and stderr of `config validate --json`
+/// (stderr only says why there is no verdict).
+pub fn verdict(exit: RunExit, stdout: &str, stderr: &str) -> Verdict {
     let code = match exit {
         RunExit::Code(code) => code,
         RunExit::Signal(signal) => {
@@ -88,7 +89,10 @@ pub fn verdict(exit: RunExit, stdout: &str) -> Verdict {
         }
     };
     let Some(answer) = answer(stdout) else {
-        let first = stdout.lines().find(|line| !line.trim().is_empty());
+        let first = stdout
+            .lines()
+            .chain(stderr.lines())
+            .find(|line| !line.trim().is_empty());
         return Verdict::Unavailable {
             why: match first {
                 Some(line) => format!(
@@ -241,7 +245,7 @@ mod tests {
             (RunExit::Code(1), MISSING, invalid(&["file not found"])),
         ];
         for (exit, stdout, expected) in rows {
-            assert_eq!(verdict(exit, stdout), expected, "{stdout}");
+            assert_eq!(verdict(exit, stdout, ""), expected, "{stdout}");
         }
     }
 
@@ -249,7 +253,7 @@ mod tests {
     fn warnings_of_a_valid_config_are_kept() {
         let stdout = r#"{"valid":true,"path":"/x","warnings":[{"path":"gateway.bind","message":"deprecated"}]}"#;
         assert_eq!(
-            verdict(RunExit::Code(0), stdout),
+            verdict(RunExit::Code(0), stdout, ""),
             Verdict::Valid {
                 warnings: vec![Issue {
                     path: "gateway.bind".into(),
@@ -262,27 +266,45 @@ mod tests {
     #[test]
     fn a_line_of_noise_before_the_answer_is_tolerated() {
         let stdout = format!("[plugins] loading\n{UNKNOWN_KEY}");
-        assert!(verdict(RunExit::Code(1), &stdout).is_invalid());
+        assert!(verdict(RunExit::Code(1), &stdout, "").is_invalid());
     }
 
     #[test]
     fn anything_else_gives_no_verdict() {
-        let rows: [(RunExit, &str, &str); 7] = [
-            (RunExit::TimedOut, "", "did not finish"),
-            (RunExit::Signal(9), "", "signal 9"),
-            (RunExit::Code(0), "", "printed nothing"),
+        // (exit, stdout, stderr, words of the reason)
+        let rows: [(RunExit, &str, &str, &str); 8] = [
+            (RunExit::TimedOut, "", "", "did not finish"),
+            (RunExit::Signal(9), "", "", "signal 9"),
+            (RunExit::Code(0), "", "", "printed nothing"),
             (
-                RunExit::Code(2),
+                RunExit::Code(1),
+                "",
                 "error: unknown command 'config'\n",
-                "unknown command 'config'",
+                "exited 1 without a JSON verdict: error: unknown command 'config'",
             ),
-            (RunExit::Code(0), "{\"ok\":true}", "without a JSON verdict"),
+            (
+                RunExit::Code(1),
+                "usage: x\n",
+                "error: y\n",
+                "exited 1 without a JSON verdict: usage: x",
+            ),
+            (
+                RunExit::Code(0),
+                "{\"ok\":true}",
+                "",
+                "without a JSON verdict",
+            ),
             // The answer and the exit status disagree.
-            (RunExit::Code(1), VALID, "valid=true but exited 1"),
-            (RunExit::Code(0), UNKNOWN_KEY, "valid=false but exited 0"),
+            (RunExit::Code(1), VALID, "", "valid=true but exited 1"),
+            (
+                RunExit::Code(0),
+                UNKNOWN_KEY,
+                "",
+                "valid=false but exited 0",
+            ),
         ];
-        for (exit, stdout, needle) in rows {
-            let got = verdict(exit, stdout);
+        for (exit, stdout, stderr, needle) in rows {
+            let got = verdict(exit, stdout, stderr);
             assert!(unavailable(&got, needle), "{stdout}: {got:?}");
         }
     }

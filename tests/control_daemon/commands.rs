@@ -428,3 +428,16 @@ fn restart_refuses_a_config_openclaw_refuses_and_keeps_the_running_gateway() {
     assert_eq!(ok(&daemon, &["restart", "main"]), "restarting main\n");
     daemon.wait_new_pid("main", Some(running));
 }
+
+#[test]
+fn restart_goes_on_with_a_note_when_the_command_gives_no_verdict() {
+    // An openclaw without `config validate`: no verdict, the restart goes on.
+    let (daemon, _) =
+        Daemon::gateways(&[("main", "env: { OPENCLAW_SIM_VALIDATE_UNKNOWN: \"1\" }")]);
+    let pid = pid_of(&daemon.wait_state("main", "running")) as i32;
+    assert_eq!(
+        ok(&daemon, &["restart", "main"]),
+        "restarting main (its config was not validated: `config validate --json` exited 1 without a JSON verdict: error: unknown command 'config')\n"
+    );
+    daemon.wait_new_pid("main", Some(pid));
+}
