@@ -164,7 +164,8 @@ impl SupervisorHandle {
 
     /// openclaw's verdict on the config of `name`'s running gateway, asked
     /// before a restart stops it (`None`: no gateway runs, nothing to keep).
-    /// Runs outside the loop and the actor, which go on meanwhile.
+    /// Runs outside the loop and the actor, which go on meanwhile. A
+    /// refusal is a `command` event (`restart refused: ...`).
     pub async fn validate_running(&self, name: &str) -> Result<Option<Verdict>, SupervisorError> {
         let name = name.to_string();
         let input = self
@@ -174,15 +175,25 @@ impl SupervisorHandle {
             return Ok(None);
         }
         let env = input.config.child_env(&input.inherited_env);
-        Ok(Some(
-            crate::validator::validate(
-                &self.spawner,
-                &input.config.effective,
-                env,
-                crate::validator::DEFAULT_DEADLINE,
-            )
-            .await,
-        ))
+        let verdict = crate::validator::validate(
+            &self.spawner,
+            &input.config.effective,
+            env,
+            crate::validator::DEFAULT_DEADLINE,
+        )
+        .await;
+        if let Verdict::Invalid { reasons } = &verdict {
+            let _ = self.events.send(EventRecord {
+                at: SystemTime::now(),
+                instance: input.handle.name.clone(),
+                kind: "command".to_string(),
+                detail: format!(
+                    "restart refused: openclaw refuses the config: {}",
+                    reasons.join("; ")
+                ),
+            });
+        }
+        Ok(Some(verdict))
     }
 
     pub async fn reload(&self) -> Result<ReloadOutcome, SupervisorError> {

@@ -409,15 +409,22 @@ fn restart_refuses_a_config_openclaw_refuses_and_keeps_the_running_gateway() {
     let failed = daemon.wait_state("main", "failed");
     assert_eq!(failed["last_exit"]["code"], 78, "{failed}");
     assert!(!alive(healthy));
-    let restarts = |event: &Value| {
-        event["instance"] == "main"
-            && event["kind"] == "command"
-            && event["detail"]
-                .as_str()
-                .is_some_and(|d| d.starts_with("restart"))
+    let command = |detail: &'static str| {
+        move |event: &Value| {
+            event["instance"] == "main"
+                && event["kind"] == "command"
+                && event["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(detail))
+        }
     };
-    events.wait("the forced restart", restarts);
-    assert_eq!(events.seen_count(restarts), 1);
+    let refusal = events.wait("the refusal", command("restart refused"));
+    assert_eq!(
+        refusal["detail"],
+        "restart refused: openclaw refuses the config: gateway: Unrecognized key: \"wibble\""
+    );
+    events.wait("the forced restart", command("restart by operator"));
+    assert_eq!(events.seen_count(command("restart by operator")), 1);
 
     // Fixed: a restart validates it (nothing runs, so nothing to keep) and
     // starts it.
