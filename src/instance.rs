@@ -39,6 +39,14 @@ pub struct InstanceConfig {
 }
 
 impl InstanceConfig {
+    /// The environment of the gateway, its exec probes and its `config
+    /// validate`: the effective one plus what the supervisor adds.
+    pub fn child_env(&self, inherited: &EnvMap) -> EnvMap {
+        let mut env = self.effective.child_env(inherited);
+        env.extend(self.extra_env.clone());
+        env
+    }
+
     /// Whether a change from `self` to `other` changes what the child is
     /// spawned with (and so needs a restart to take effect).
     pub fn spawn_differs(&self, other: &InstanceConfig, inherited: &EnvMap) -> bool {
@@ -471,9 +479,7 @@ impl Actor {
 
     /// The environment of the gateway (and of its exec probes).
     fn child_env(&self) -> EnvMap {
-        let mut env = self.config.effective.child_env(&self.shared.inherited_env);
-        env.extend(self.config.extra_env.clone());
-        env
+        self.config.child_env(&self.shared.inherited_env)
     }
 
     fn stop_signal(&self) -> Signal {

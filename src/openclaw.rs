@@ -25,6 +25,7 @@ use crate::declaration::{Declaration, LoadedDeclaration, is_valid_name};
 mod child;
 mod config;
 mod paths;
+pub mod validate;
 
 #[cfg(test)]
 mod child_tests;

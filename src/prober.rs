@@ -238,16 +238,16 @@ impl ExecRunner for SpawnerExec {
     }
 }
 
-/// Kills an exec probe's process group when the attempt ends without its
-/// exit (timed out, or dropped with its task).
-struct KillOnDrop<'a> {
-    spawner: &'a crate::process::Spawner,
-    pid: i32,
-    armed: bool,
+/// Kills an exec probe's (or a `config validate`'s) process group when the
+/// run ends without its exit (timed out, or dropped with its task).
+pub(crate) struct KillOnDrop<'a> {
+    pub(crate) spawner: &'a crate::process::Spawner,
+    pub(crate) pid: i32,
+    pub(crate) armed: bool,
 }
 
 impl KillOnDrop<'_> {
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         // Only while unreaped: then the group id cannot have been reused.
         self.spawner
             .signal_group_if_unreaped(self.pid, nix::sys::signal::Signal::SIGKILL);

@@ -76,8 +76,13 @@ pub enum Request {
     Stop {
         name: String,
     },
+    /// Stop and start an instance. A running gateway is stopped only when
+    /// openclaw accepts its config (`config validate`), unless `force`.
     Restart {
         name: String,
+        /// Skip the validation. Absent on the wire when false.
+        #[serde(default, skip_serializing_if = "is_false")]
+        force: bool,
     },
     /// Send a signal to the instance's process group.
     Signal {
@@ -102,6 +107,10 @@ pub enum Request {
     /// Stop every instance and exit.
     Shutdown,
     Version,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl Request {

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::control::{Handler, Reply, RequestContext};
 use crate::instance::Snapshot;
 use crate::openclaw::EnvMap;
+use crate::openclaw::validate::Verdict;
 use crate::probe::ProbeTracker;
 use crate::protocol::{
     self, ErrorKind, ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit,
@@ -106,7 +107,32 @@ impl Handler for ControlHandler {
             },
             Request::Start { name } => control(name, ControlCommand::Start).await,
             Request::Stop { name } => control(name, ControlCommand::Stop).await,
-            Request::Restart { name } => control(name, ControlCommand::Restart).await,
+            Request::Restart { name, force } => {
+                let verdict = match force {
+                    true => None,
+                    false => match self.supervisor.validate_running(&name).await {
+                        Ok(verdict) => verdict,
+                        Err(err) => return Reply::One(self.error_response(err).await),
+                    },
+                };
+                match verdict {
+                    Some(Verdict::Invalid { reasons }) => {
+                        tracing::warn!(instance = %name, ?reasons, "restart refused: openclaw refuses the config");
+                        Response::error(ErrorKind::Refused, refused_restart(&name, &reasons))
+                    }
+                    Some(Verdict::Unavailable { why }) => {
+                        tracing::warn!(instance = %name, %why, "restart: the config could not be validated");
+                        match control(name, ControlCommand::Restart).await {
+                            Response::Ok { message } => Response::ok_with(format!(
+                                "{} (its config was not validated: {why})",
+                                message.unwrap_or_default()
+                            )),
+                            other => other,
+                        }
+                    }
+                    _ => control(name, ControlCommand::Restart).await,
+                }
+            }
             Request::Signal { name, signal } => {
                 let Ok(signal) = nix::sys::signal::Signal::try_from(signal.number()) else {
                     return Reply::One(Response::error(ErrorKind::BadRequest, "unknown signal"));
@@ -237,6 +263,20 @@ impl Handler for ControlHandler {
         };
         Reply::One(response)
     }
+}
+
+/// Why a restart was refused: openclaw's reasons, and the way on.
+fn refused_restart(name: &str, reasons: &[String]) -> String {
+    let mut message = format!(
+        "not restarting {name}: openclaw refuses its config, so a new gateway would exit 78:"
+    );
+    for reason in reasons {
+        message.push_str(&format!("\n  {reason}"));
+    }
+    message.push_str(&format!(
+        "\nthe running gateway is kept; fix the config, or `restart --force {name}`"
+    ));
+    message
 }
 
 impl ControlCommand {

@@ -20,8 +20,10 @@
 mod boots;
 mod cli;
 mod logfile;
+mod schema;
 mod server;
 mod setup;
+mod validate;
 
 use std::ffi::OsString;
 use std::fs;
@@ -37,7 +39,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-pub use cli::{GatewayArgs, SimBehaviour, SimCli, SimCommand};
+pub use cli::{ConfigCommand, GatewayArgs, SimBehaviour, SimCli, SimCommand};
 pub use server::SIM_GATEWAY_VERSION;
 pub use setup::{
     DEFAULT_PORT, EXIT_CONFIG, Inputs, LockRecord, Refusal, Resolved, fnv1a32, lock_dir, lock_path,
@@ -94,6 +96,37 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
     if cli.sim_grandchild {
         wait_until_killed();
     }
+    if let Some(SimCommand::Config {
+        command: ConfigCommand::Validate { json },
+    }) = &cli.command
+    {
+        let inputs = Inputs {
+            profile: cli.profile.clone(),
+            env: process_env(),
+            ..Inputs::default()
+        };
+        // An openclaw without the command (commander's answer).
+        if inputs
+            .env
+            .get("OPENCLAW_SIM_VALIDATE_UNKNOWN")
+            .is_some_and(|value| is_truthy(value))
+        {
+            eprintln!("error: unknown command 'config'");
+            return ExitCode::from(1);
+        }
+        // A cold openclaw CLI takes seconds (13 s seen on a slow disk).
+        if let Some(delay) = inputs
+            .env
+            .get("OPENCLAW_SIM_VALIDATE_DELAY")
+            .and_then(|text| humantime::parse_duration(text).ok())
+        {
+            std::thread::sleep(delay);
+        }
+        let (stdout, stderr, code) = validate::run(&inputs, *json);
+        let _ = std::io::stdout().lock().write_all(stdout.as_bytes());
+        let _ = std::io::stderr().lock().write_all(stderr.as_bytes());
+        return ExitCode::from(code);
+    }
     let Some(SimCommand::Gateway(gateway)) = cli.command else {
         eprintln!(
             "openclaw-gateway-sim: nothing to do: run `openclaw-gateway-sim gateway --port N --bind loopback`"
@@ -108,9 +141,7 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
         return ExitCode::from(code);
     }
 
-    let env: std::collections::BTreeMap<String, String> = std::env::vars_os()
-        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
-        .collect();
+    let env = process_env();
     let external = env.get("OPENCLAW_SUPERVISOR_MODE").map(String::as_str) == Some("external")
         || EXTERNAL_MARKERS
             .iter()
@@ -129,10 +160,7 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
     };
     let resolved = match resolve(&inputs) {
         Ok(resolved) => resolved,
-        Err(refusal) => {
-            log_err(&refusal.message);
-            return ExitCode::from(refusal.exit_code);
-        }
+        Err(refusal) => return refuse(&refusal),
     };
     if let Some(tmpdir) = &resolved.tmpdir {
         // The real gateway (Node) keeps its compile cache here; a missing one is not fatal.
@@ -141,10 +169,7 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
     let pid = std::process::id();
     let lock = match setup::acquire_lock(&resolved, pid) {
         Ok(lock) => lock,
-        Err(refusal) => {
-            log_err(&refusal.message);
-            return ExitCode::from(refusal.exit_code);
-        }
+        Err(refusal) => return refuse(&refusal),
     };
     log(&format!(
         "openclaw-gateway-sim {SIM_VERSION} starting (pid {pid}, profile {}, state dir {}, config {}, bind {}{})",
@@ -231,6 +256,29 @@ const DRAIN_BUDGET: Duration = Duration::from_millis(315_000);
 
 /// How often a drain still waiting says so (`RESTART_DRAIN_STILL_PENDING_WARN_MS`).
 const STILL_DRAINING_EVERY: Duration = Duration::from_secs(30);
+
+/// The process environment (variables that are not UTF-8 are skipped).
+fn process_env() -> std::collections::BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
+}
+
+/// Logs why the gateway will not run, as the real one does, and exits.
+fn refuse(refusal: &Refusal) -> ExitCode {
+    match &refusal.follow_up {
+        None => log_err(&refusal.message),
+        Some(follow_up) => {
+            // The real lines carry a timestamp but no `[gateway]` tag.
+            let mut stderr = std::io::stderr().lock();
+            for message in [&refusal.message, follow_up] {
+                let now = humantime::format_rfc3339_millis(SystemTime::now());
+                let _ = writeln!(stderr, "{now} {message}");
+            }
+        }
+    }
+    ExitCode::from(refusal.exit_code)
+}
 
 /// Prints a gateway-like log line on stdout.
 fn log(message: &str) {

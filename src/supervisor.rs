@@ -30,6 +30,7 @@ mod state;
 use handle::Message;
 pub use handle::{
     ControlCommand, EventRecord, Rejected, ReloadOutcome, StatusReport, SupervisorHandle,
+    ValidationInput,
 };
 /// Events an `events` follower may fall behind before it is told it missed
 /// some (a `dropped` event). Allocated whole up front.
@@ -306,6 +307,18 @@ impl Supervisor {
                 reply,
             } => {
                 let _ = reply.send(self.control(&name, command));
+            }
+            Message::Validation { name, reply } => {
+                let result = self
+                    .instances
+                    .get(&name)
+                    .map(|entry| ValidationInput {
+                        handle: entry.handle.clone(),
+                        config: entry.config.clone(),
+                        inherited_env: self.options.inherited_env.clone(),
+                    })
+                    .ok_or(SupervisorError::UnknownInstance(name));
+                let _ = reply.send(result);
             }
             Message::Handle { name, reply } => {
                 let result = self

@@ -80,7 +80,13 @@ fn the_error_lines_are_only_those_of_the_process_that_exited() {
     // report of the one that failed.
     let config = daemon.path().join("instances/main/openclaw.json");
     fs::write(&config, "{ gateway: ").expect("break the config");
-    assert!(daemon.client(&["restart", "main"]).status.success());
+    // Forced: a plain restart would refuse a config openclaw refuses.
+    assert!(
+        daemon
+            .client(&["restart", "--force", "main"])
+            .status
+            .success()
+    );
     let failed = daemon.wait_state("main", "failed");
     let from = &failed["last_error_from"];
     let failed_pid = from["pid"].as_u64().expect("the failed process's pid");

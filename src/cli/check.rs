@@ -1,17 +1,27 @@
 //! `openclaw-supervisor check`: load, resolve and check the declarations,
 //! print each instance's footprint and every problem.
 //!
-//! Exit codes: 0 sound, 1 conflicts, 2 a file (or the directory) could not
-//! be read or parsed; a broken file wins over conflicts, since the check is
-//! incomplete without it.
+//! Exit codes: 0 sound, 1 conflicts (or, with `--deep`, a config openclaw
+//! refuses), 2 a file (or the directory) could not be read or parsed; a
+//! broken file wins over conflicts, since the check is incomplete without it.
+//!
+//! `--deep` also runs `<command> [--profile P] config validate --json` for
+//! each instance, with the environment its gateway would get: the installed
+//! openclaw's own verdict on the config (the schema is strict: an unknown key
+//! makes the gateway exit 78). A command that gives no verdict (not openclaw,
+//! too old, not installed) is reported, not counted as a failure.
 
 use std::path::PathBuf;
 
 use clap::Args;
 use serde::Serialize;
 
+use openclaw_supervisor::declaration::HumanDuration;
 use openclaw_supervisor::isolation::{self, FileError, Problem, Report, Warning};
+use openclaw_supervisor::openclaw::validate::Verdict;
 use openclaw_supervisor::openclaw::{Effective, EnvMap};
+use openclaw_supervisor::process::Spawner;
+use openclaw_supervisor::validator;
 
 use super::{Global, exit};
 
@@ -23,6 +33,96 @@ pub struct CheckArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also ask the installed openclaw whether it accepts each config
+    /// (`config validate --json`, run as the gateway would be).
+    #[arg(long)]
+    pub deep: bool,
+    /// How long --deep waits for each instance's verdict.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = super::daemon::parse_duration, requires = "deep")]
+    pub timeout: HumanDuration,
+}
+
+/// openclaw's verdict on one instance's config.
+#[derive(Debug, Serialize)]
+struct Deep {
+    instance: String,
+    config: PathBuf,
+    #[serde(flatten)]
+    verdict: Verdict,
+}
+
+/// Validates every instance's config at once, each with its gateway's env.
+fn deep(
+    effective: &[Effective],
+    inherited: &EnvMap,
+    deadline: std::time::Duration,
+) -> anyhow::Result<Vec<Deep>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        // The one fork and waitpid of this process, as in the daemon.
+        let spawner = Spawner::start()?;
+        let runs = effective.iter().map(|instance| {
+            let spawner = spawner.clone();
+            let instance = instance.clone();
+            let env = instance.child_env(inherited);
+            tokio::spawn(async move {
+                let verdict = validator::validate(&spawner, &instance, env, deadline).await;
+                Deep {
+                    instance: instance.name.clone(),
+                    config: instance.config_path.clone(),
+                    verdict,
+                }
+            })
+        });
+        let mut verdicts = Vec::new();
+        for run in runs.collect::<Vec<_>>() {
+            verdicts.push(run.await?);
+        }
+        Ok(verdicts)
+    })
+}
+
+fn render_deep(verdicts: &[Deep]) -> String {
+    let mut out = String::new();
+    for deep in verdicts {
+        let (name, config) = (&deep.instance, deep.config.display());
+        match &deep.verdict {
+            Verdict::Valid { warnings } => {
+                out.push_str(&format!("openclaw accepts {name}'s config {config}\n"));
+                for warning in warnings {
+                    out.push_str(&format!("  warning: {warning}\n"));
+                }
+            }
+            Verdict::Invalid { reasons } => {
+                out.push_str(&format!(
+                    "refused: openclaw refuses {name}'s config {config} (its gateway would exit 78):\n"
+                ));
+                for reason in reasons {
+                    out.push_str(&format!("  {reason}\n"));
+                }
+            }
+            Verdict::Unavailable { why } => {
+                out.push_str(&format!(
+                    "warning: {name}'s config was not validated: {why}\n"
+                ));
+            }
+        }
+    }
+    let refused = verdicts
+        .iter()
+        .filter(|deep| deep.verdict.is_invalid())
+        .count();
+    out.push_str(&if refused == 0 {
+        format!(
+            "deep: no config refused among {}\n",
+            plural(verdicts.len(), "instance")
+        )
+    } else {
+        format!("deep: {} refused by openclaw\n", plural(refused, "config"))
+    });
+    out
 }
 
 /// The supervisor's environment as a map (variables that are not UTF-8 are
@@ -47,15 +147,29 @@ pub fn run(global: &Global, args: CheckArgs) -> anyhow::Result<u8> {
             return Ok(exit::UNREADABLE);
         }
     };
+    let verdicts = match args.deep {
+        true => Some(deep(&report.effective, &environment(), args.timeout.get())?),
+        false => None,
+    };
+    let refused = verdicts
+        .iter()
+        .flatten()
+        .any(|deep| deep.verdict.is_invalid());
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&JsonReport::from(&report))?
-        );
+        let mut json = JsonReport::from(&report);
+        json.sound &= !refused;
+        json.deep = verdicts.as_deref();
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         print!("{}", render(&report));
+        if let Some(verdicts) = &verdicts {
+            print!("{}", render_deep(verdicts));
+        }
     }
-    Ok(exit_code(&report))
+    Ok(match exit_code(&report) {
+        exit::OK if refused => exit::FAILED,
+        code => code,
+    })
 }
 
 fn exit_code(report: &Report) -> u8 {
@@ -76,6 +190,9 @@ struct JsonReport<'a> {
     problems: &'a [Problem],
     file_errors: &'a [FileError],
     warnings: &'a [Warning],
+    /// With `--deep`: openclaw's verdict on each config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deep: Option<&'a [Deep]>,
 }
 
 #[derive(Serialize)]
@@ -104,6 +221,7 @@ impl<'a> From<&'a Report> for JsonReport<'a> {
             problems: &report.problems,
             file_errors: &report.file_errors,
             warnings: &report.warnings,
+            deep: None,
         }
     }
 }

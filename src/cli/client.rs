@@ -37,9 +37,15 @@ pub enum ClientCommand {
         name: String,
     },
     /// Stop and start an instance again.
+    /// A running gateway is stopped only when openclaw accepts its config
+    /// (`openclaw config validate`): a config it refuses is reported and the
+    /// gateway kept.
     Restart {
         /// The instance's name.
         name: String,
+        /// Restart without validating the config first.
+        #[arg(long)]
+        force: bool,
     },
     /// Send a signal (TERM, HUP, USR1, ...) to an instance's process group.
     Signal {
@@ -98,7 +104,9 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
         match command {
             ClientCommand::Status { name, json } => status(&path, name, json).await,
             ClientCommand::Stop { name } => action(&path, Request::Stop { name }).await,
-            ClientCommand::Restart { name } => action(&path, Request::Restart { name }).await,
+            ClientCommand::Restart { name, force } => {
+                action(&path, Request::Restart { name, force }).await
+            }
             ClientCommand::Signal { name, signal } => {
                 action(&path, Request::Signal { name, signal }).await
             }
@@ -165,7 +173,7 @@ async fn action(path: &std::path::Path, request: Request) -> anyhow::Result<u8> 
     let target = match &request {
         Request::Start { name }
         | Request::Stop { name }
-        | Request::Restart { name }
+        | Request::Restart { name, .. }
         | Request::Signal { name, .. } => Some(name.clone()),
         _ => None,
     };

@@ -4,7 +4,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use super::{Effective, EnvMap, PORT_BLOCK_SPAN};
-use crate::process::{self, SpawnError, SpawnSpec};
+use crate::process::{SpawnError, SpawnSpec, resolve_command};
 
 /// Inherited variables that would make the gateway believe a service
 /// manager runs it, or keep it from asking to be relaunched
@@ -41,13 +41,66 @@ impl Effective {
         PathBuf::from(&self.command)
     }
 
+    /// `[--profile P]`: what every openclaw command of this instance starts with.
+    fn profile_args(&self) -> Vec<String> {
+        match &self.profile {
+            Some(profile) => vec!["--profile".to_string(), profile.clone()],
+            None => Vec::new(),
+        }
+    }
+
+    /// `[--profile P] config validate --json`: openclaw's own verdict on
+    /// the config this gateway would read (run with [`Effective::child_env`]).
+    pub fn validate_args(&self) -> Vec<String> {
+        let mut args = self.profile_args();
+        args.extend(["config", "validate", "--json"].map(str::to_string));
+        args
+    }
+
+    /// Everything a spawn of this gateway is given (the supervisor's spawn
+    /// and the conformance scenario both use it): the argv of
+    /// [`Effective::child_args`], the environment of
+    /// [`Effective::child_env`] over `inherited` then `extra` (the
+    /// supervisor's own additions: a rescue's socket path, the spawn
+    /// marker), through [`Effective::command_spec`].
+    pub fn spawn_spec(
+        &self,
+        inherited: &EnvMap,
+        extra: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<SpawnSpec, SpawnError> {
+        let mut env = self.child_env(inherited);
+        env.extend(extra);
+        self.command_spec(self.child_args(), env, true)
+    }
+
+    /// What to spawn to run this instance's openclaw with `args` and `env`
+    /// (its [`Effective::child_env`] plus what the caller adds): the command
+    /// looked up as a spawn does (on the child's `PATH`), in the state dir.
+    /// One place for the gateway and `config validate`.
+    pub fn command_spec(
+        &self,
+        args: Vec<String>,
+        env: EnvMap,
+        capture_output: bool,
+    ) -> Result<SpawnSpec, SpawnError> {
+        let declaration_dir = self.file.parent().unwrap_or(Path::new("."));
+        let program = resolve_command(
+            self.command(),
+            declaration_dir,
+            env.get("PATH").map(String::as_str),
+        )?;
+        Ok(SpawnSpec {
+            program,
+            args,
+            env,
+            cwd: Some(self.state_dir.clone()),
+            capture_output,
+        })
+    }
+
     /// `[--profile P] gateway --port N --bind B <args>`.
     pub fn child_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        if let Some(profile) = &self.profile {
-            args.push("--profile".to_string());
-            args.push(profile.clone());
-        }
+        let mut args = self.profile_args();
         args.extend([
             "gateway".to_string(),
             "--port".to_string(),
@@ -99,35 +152,6 @@ impl Effective {
         }
         env.extend(self.declaration.env.clone());
         env
-    }
-
-    /// Everything a spawn of this gateway is given, built in this one place
-    /// (the supervisor's spawn and the conformance scenario both use it):
-    /// the program looked up as at spawn (on the child's `PATH`), the
-    /// argv of [`Effective::child_args`], the environment of
-    /// [`Effective::child_env`] over `inherited` then `extra` (the
-    /// supervisor's own additions: a rescue's socket path, the spawn
-    /// marker), and the state dir as the working directory.
-    pub fn spawn_spec(
-        &self,
-        inherited: &EnvMap,
-        extra: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<SpawnSpec, SpawnError> {
-        let mut env = self.child_env(inherited);
-        env.extend(extra);
-        let declaration_dir = self.file.parent().unwrap_or(Path::new("."));
-        let program = process::resolve_command(
-            self.command(),
-            declaration_dir,
-            env.get("PATH").map(String::as_str),
-        )?;
-        Ok(SpawnSpec {
-            program,
-            args: self.child_args(),
-            env,
-            cwd: Some(self.state_dir.clone()),
-            capture_output: true,
-        })
     }
 
     /// The ports derived from the base port: `base ..= base + 110`. May run

@@ -103,6 +103,14 @@ fn every_request_decodes_from_its_documented_line() {
             r#"{"v":1,"id":1,"request":{"type":"restart","name":"main"}}"#,
             Request::Restart {
                 name: String::from("main"),
+                force: false,
+            },
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"restart","name":"main","force":true}}"#,
+            Request::Restart {
+                name: String::from("main"),
+                force: true,
             },
         ),
         (
@@ -191,6 +199,11 @@ fn every_request_round_trips_through_the_codec() {
         },
         Request::Restart {
             name: String::from("a"),
+            force: false,
+        },
+        Request::Restart {
+            name: String::from("a"),
+            force: true,
         },
         Request::Signal {
             name: String::from("a"),

@@ -30,7 +30,22 @@ pub struct SimCli {
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
     /// Run the (simulated) gateway in the foreground.
-    Gateway(GatewayArgs),
+    Gateway(Box<GatewayArgs>),
+    /// Config helpers (only `validate`, as the real `openclaw config validate`).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config against the schema without starting the gateway (exit 0 valid, 1 not).
+    Validate {
+        /// Output validation result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `gateway` flags: the real ones the supervisor passes, then the simulator's.

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::schema::{self, Issue, line_of};
+
 /// Exit code of a configuration error (`EX_CONFIG`), as the real gateway uses it.
 pub const EXIT_CONFIG: u8 = 78;
 
@@ -25,6 +27,9 @@ const BIND_MODES: [&str; 5] = ["loopback", "lan", "auto", "tailnet", "custom"];
 pub struct Refusal {
     pub exit_code: u8,
     pub message: String,
+    /// A second line the real gateway logs after an invalid config; then
+    /// neither line carries the `[gateway]` tag (as in the real output).
+    pub follow_up: Option<String>,
 }
 
 impl Refusal {
@@ -32,6 +37,43 @@ impl Refusal {
         Refusal {
             exit_code: EXIT_CONFIG,
             message,
+            follow_up: None,
+        }
+    }
+
+    /// What openclaw 2026.9.6 prints when its schema refuses the config
+    /// (`Invalid config at` in `dist/io.invalid-config-*.mjs`, the hint in
+    /// `dist/config-recovery-hints-*.mjs`, `Gateway failed to start` in
+    /// `dist/run-*.mjs`).
+    fn schema(path: &Path, text: &str, issues: &[Issue]) -> Self {
+        let file = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut message = format!(
+            "Gateway failed to start: Invalid config at {}:",
+            path.display()
+        );
+        for issue in issues {
+            message.push('\n');
+            if issue.path == "<root>" {
+                message.push_str(&format!("<root>: {}", issue.message));
+            } else {
+                message.push_str(&format!(
+                    "{file}:{} \u{2014} {}: {}",
+                    line_of(text, &issue.path),
+                    issue.path,
+                    issue.message
+                ));
+            }
+        }
+        message.push_str("\nRun \"openclaw doctor --fix\" to repair, then retry.\nIf startup is still blocked, inspect the adjacent .bak backup before restoring it manually.");
+        Refusal {
+            exit_code: EXIT_CONFIG,
+            message,
+            follow_up: Some(
+                "Run \"openclaw doctor --fix\" to repair the config, then retry.".to_string(),
+            ),
         }
     }
 }
@@ -80,8 +122,16 @@ fn valid_profile(name: &str) -> bool {
     first_ok && rest_ok && bytes.len() <= 64
 }
 
-/// Resolves profile, paths, config and port; reads the config file it finds.
-pub fn resolve(inputs: &Inputs) -> Result<Resolved, Refusal> {
+/// The profile, state dir and config path openclaw would use.
+pub struct Located {
+    pub profile: Option<String>,
+    pub state_dir: PathBuf,
+    pub config_path: PathBuf,
+}
+
+/// Where the config is, as every openclaw command finds it (the gateway
+/// and `config validate` alike).
+pub fn locate(inputs: &Inputs) -> Result<Located, Refusal> {
     let env = |key: &str| inputs.env.get(key).filter(|value| !value.is_empty());
     // Kept as written, like the real gateway: `Work` is `~/.openclaw-Work`
     // and writes `openclaw--1work-<date>.log`.
@@ -94,6 +144,7 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, Refusal> {
             message: format!(
                 "invalid --profile `{name}`: use letters, digits, `_` and `-` (at most 64, starting with a letter or digit)"
             ),
+            follow_up: None,
         });
     }
     let named = profile
@@ -114,6 +165,22 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, Refusal> {
     let config_path = env("OPENCLAW_CONFIG_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|| state_dir.join("openclaw.json"));
+    Ok(Located {
+        profile,
+        state_dir,
+        config_path,
+    })
+}
+
+/// Resolves profile, paths, config and port; reads the config file it finds.
+pub fn resolve(inputs: &Inputs) -> Result<Resolved, Refusal> {
+    let env = |key: &str| inputs.env.get(key).filter(|value| !value.is_empty());
+    let Located {
+        profile,
+        state_dir,
+        config_path,
+    } = locate(inputs)?;
+    let named = profile.as_deref().filter(|name| *name != "default");
 
     let config = read_config(&config_path, inputs.allow_unconfigured)?;
     let gateway = config.as_ref().and_then(|value| value.get("gateway"));
@@ -236,6 +303,10 @@ fn read_config(
             "Invalid config at {}: the top level must be an object",
             path.display()
         )));
+    }
+    let issues = schema::issues(&value);
+    if !issues.is_empty() {
+        return Err(Refusal::schema(path, &text, &issues));
     }
     Ok(Some(value))
 }

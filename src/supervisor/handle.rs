@@ -1,6 +1,7 @@
 //! The supervisor's public face: the handle other tasks use to talk to its
 //! loop, the messages it sends, and the records the loop hands back.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use nix::sys::signal::Signal;
@@ -8,7 +9,9 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::SupervisorError;
-use crate::instance::{InstanceHandle, Snapshot};
+use crate::instance::{InstanceConfig, InstanceHandle, Snapshot};
+use crate::openclaw::EnvMap;
+use crate::openclaw::validate::Verdict;
 
 /// A state change anyone may follow (`events`).
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +81,11 @@ pub(super) enum Message {
         name: String,
         reply: oneshot::Sender<Result<InstanceHandle, SupervisorError>>,
     },
+    /// What a `config validate` of the instance runs with.
+    Validation {
+        name: String,
+        reply: oneshot::Sender<Result<ValidationInput, SupervisorError>>,
+    },
     Reload {
         reply: Option<oneshot::Sender<ReloadOutcome>>,
     },
@@ -98,6 +106,13 @@ pub enum ControlCommand {
     Stop,
     Restart,
     Signal(Signal),
+}
+
+/// An instance's handle and what its gateway is spawned with.
+pub struct ValidationInput {
+    pub handle: InstanceHandle,
+    pub config: Arc<InstanceConfig>,
+    pub inherited_env: EnvMap,
 }
 
 /// A cheap, clonable way to talk to the supervisor loop.
@@ -145,6 +160,40 @@ impl SupervisorHandle {
     pub async fn instance(&self, name: &str) -> Result<InstanceHandle, SupervisorError> {
         let name = name.to_string();
         self.ask(|reply| Message::Handle { name, reply }).await?
+    }
+
+    /// openclaw's verdict on the config of `name`'s running gateway, asked
+    /// before a restart stops it (`None`: no gateway runs, nothing to keep).
+    /// Runs outside the loop and the actor, which go on meanwhile. A
+    /// refusal is a `command` event (`restart refused: ...`).
+    pub async fn validate_running(&self, name: &str) -> Result<Option<Verdict>, SupervisorError> {
+        let name = name.to_string();
+        let input = self
+            .ask(|reply| Message::Validation { name, reply })
+            .await??;
+        if input.handle.snapshot.borrow().pid.is_none() {
+            return Ok(None);
+        }
+        let env = input.config.child_env(&input.inherited_env);
+        let verdict = crate::validator::validate(
+            &self.spawner,
+            &input.config.effective,
+            env,
+            crate::validator::DEFAULT_DEADLINE,
+        )
+        .await;
+        if let Verdict::Invalid { reasons } = &verdict {
+            let _ = self.events.send(EventRecord {
+                at: SystemTime::now(),
+                instance: input.handle.name.clone(),
+                kind: "command".to_string(),
+                detail: format!(
+                    "restart refused: openclaw refuses the config: {}",
+                    reasons.join("; ")
+                ),
+            });
+        }
+        Ok(Some(verdict))
     }
 
     pub async fn reload(&self) -> Result<ReloadOutcome, SupervisorError> {

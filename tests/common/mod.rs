@@ -108,7 +108,7 @@ impl FakeHandler {
             Request::Status { name: Some(name) }
             | Request::Start { name }
             | Request::Stop { name }
-            | Request::Restart { name }
+            | Request::Restart { name, .. }
             | Request::Signal { name, .. }
             | Request::Logs { name, .. }
                 if !KNOWN.contains(&name.as_str()) =>

@@ -51,7 +51,7 @@ pub const SIGUSR2_IN_PROCESS: Step = step(
     sigusr2_in_process,
 );
 pub const SIGTERM_IDLE: Step = step("SIGTERM when idle: exit 0, lock removed", sigterm_idle);
-pub const UNKNOWN_KEY: Step = pending("unknown config key: exit 78 with its reason", unknown_key);
+pub const UNKNOWN_KEY: Step = step("unknown config key: exit 78 with its reason", unknown_key);
 
 fn v4(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))

@@ -372,3 +372,79 @@ fn a_gateway_that_colours_its_output_is_shown_and_kept_without_escapes() {
         "{file:?}"
     );
 }
+
+#[test]
+fn restart_refuses_a_config_openclaw_refuses_and_keeps_the_running_gateway() {
+    let (daemon, port) = Daemon::gateways(&[("main", "")]);
+    let healthy = pid_of(&daemon.wait_state("main", "running")) as i32;
+    let mut events = Events::follow(&daemon);
+    let config = daemon.path().join("instances/main/openclaw.json");
+    let sound = fs::read_to_string(&config).expect("main's config");
+    fs::write(
+        &config,
+        format!("{{ gateway: {{ mode: \"local\", port: {port}, wibble: 1 }} }}\n"),
+    )
+    .expect("an unknown key");
+
+    let refused = run(&daemon, &["restart", "main"]);
+    assert_eq!(refused.code, 1, "{}{}", refused.out, refused.err);
+    for words in [
+        "not restarting main: openclaw refuses its config",
+        "  gateway: Unrecognized key: \"wibble\"",
+        "restart --force main",
+    ] {
+        assert!(
+            refused.err.contains(words),
+            "`{words}` not in {}",
+            refused.err
+        );
+    }
+    // Forced, the new gateway refuses the config as the real one does. The
+    // refused restart sent nothing: the forced one is the only restart,
+    // and it stopped the healthy gateway.
+    assert_eq!(
+        ok(&daemon, &["restart", "--force", "main"]),
+        "restarting main\n"
+    );
+    let failed = daemon.wait_state("main", "failed");
+    assert_eq!(failed["last_exit"]["code"], 78, "{failed}");
+    assert!(!alive(healthy));
+    let command = |detail: &'static str| {
+        move |event: &Value| {
+            event["instance"] == "main"
+                && event["kind"] == "command"
+                && event["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(detail))
+        }
+    };
+    let refusal = events.wait("the refusal", command("restart refused"));
+    assert_eq!(
+        refusal["detail"],
+        "restart refused: openclaw refuses the config: gateway: Unrecognized key: \"wibble\""
+    );
+    events.wait("the forced restart", command("restart by operator"));
+    assert_eq!(events.seen_count(command("restart by operator")), 1);
+
+    // Fixed: a restart validates it (nothing runs, so nothing to keep) and
+    // starts it.
+    fs::write(&config, sound).expect("fix the config");
+    assert_eq!(ok(&daemon, &["restart", "main"]), "restarting main\n");
+    let running = pid_of(&daemon.wait_state("main", "running")) as i32;
+    // A running gateway with a sound config restarts after validation.
+    assert_eq!(ok(&daemon, &["restart", "main"]), "restarting main\n");
+    daemon.wait_new_pid("main", Some(running));
+}
+
+#[test]
+fn restart_goes_on_with_a_note_when_the_command_gives_no_verdict() {
+    // An openclaw without `config validate`: no verdict, the restart goes on.
+    let (daemon, _) =
+        Daemon::gateways(&[("main", "env: { OPENCLAW_SIM_VALIDATE_UNKNOWN: \"1\" }")]);
+    let pid = pid_of(&daemon.wait_state("main", "running")) as i32;
+    assert_eq!(
+        ok(&daemon, &["restart", "main"]),
+        "restarting main (its config was not validated: `config validate --json` exited 1 without a JSON verdict: error: unknown command 'config')\n"
+    );
+    daemon.wait_new_pid("main", Some(pid));
+}

@@ -162,6 +162,11 @@ impl Events {
         })
     }
 
+    /// Events seen so far that `wanted` accepts.
+    pub fn seen_count(&self, wanted: impl Fn(&Value) -> bool) -> usize {
+        self.seen.iter().filter(|e| wanted(e)).count()
+    }
+
     /// Events seen so far about `instance` of `kind`.
     pub fn count(&self, instance: &str, kind: &str) -> usize {
         self.seen.iter().filter(|e| is(instance, kind)(e)).count()

@@ -6,7 +6,9 @@
 # reaches for the internet after start), runs `openclaw-supervisor start`
 # over a main and a rescue gateway and checks the contract: both start and
 # get ready; a SIGKILLed main comes back while the rescue is untouched;
-# restart/stop/start of main leave the rescue alone; SIGUSR2 to main -> exit 0
+# restart/stop/start of main leave the rescue alone; `check --deep` and a
+# restart validate the configs with openclaw itself (an unknown key refuses
+# the restart and keeps main); SIGUSR2 to main -> exit 0
 # and a new pid, ready; a broken config (unknown key) -> failed (exit 78), the
 # fixed config -> ready again; (with OPENCLAW_E2E_V6_HOLDER=1) a foreign
 # [::1] listener on a gateway's port is refused; a SIGKILLed supervisor's
@@ -199,6 +201,10 @@ EOF
 
 say "check"
 client check >&2 || fail "check refused the e2e declarations"
+say "check --deep: openclaw validates both configs"
+deep_start_ms=$(now_ms)
+client check --deep >&2 || fail "check --deep: openclaw refused an e2e config"
+deep_ms=$(( $(now_ms) - deep_start_ms ))
 
 say "starting the supervisor"
 start_ms=$(now_ms)
@@ -239,8 +245,21 @@ main_back_ms=$(( $(now_ms) - kill_ms ))
 [ "$(json "i['rescue']['restarts']")" = "0" ] || fail "the rescue was restarted"
 client check >&2 || fail "check fails after main's restart"
 
-say "restart main"
+say "restart main with an unknown key in its config: refused, main kept"
 main_pid=$(json "i['main']['pid']")
+cp "$WORK/main/openclaw.json" "$WORK/main/openclaw.json.good"
+sed -i 's/bind: "loopback",/bind: "loopback", wibble: 1,/' "$WORK/main/openclaw.json"
+refuse_start_ms=$(now_ms)
+if client restart main 2> "$WORK/refused.txt"; then
+  fail "restart main went ahead with a config openclaw refuses"
+fi
+refuse_ms=$(( $(now_ms) - refuse_start_ms ))
+cat "$WORK/refused.txt" >&2
+grep -q 'gateway: Unrecognized key: "wibble"' "$WORK/refused.txt" || fail "the refusal does not name the key"
+[ "$(json "i['main']['pid']")" = "$main_pid" ] || fail "main's gateway was replaced after a refused restart"
+mv "$WORK/main/openclaw.json.good" "$WORK/main/openclaw.json"
+
+say "restart main"
 client restart main >&2
 wait_until "$READY_LIMIT" "main restarted by the operator" \
   "i['main']['pid'] not in (None, $main_pid) and $(ready_expr main)"
@@ -353,6 +372,8 @@ printf '%-44s %s\n' "broken config + restart -> failed (78)" "${broken_ms} ms"
 printf '%-44s %s\n' "config fixed -> main ready (file watcher)" "${fixed_ms} ms"
 printf '%-44s %s\n' "supervisor SIGKILL + successor -> both ready" "${successor_ms} ms"
 printf '%-44s %s\n' "conformance scenario (3 real boots)" "${conformance_ms} ms"
+printf '%-44s %s\n' "check --deep (2 configs, validated at once)" "${deep_ms} ms"
+printf '%-44s %s\n' "restart refused (config validate of main)" "${refuse_ms} ms"
 printf '%-44s %s\n' "main gateway tree RSS (supervisor's status)" "$(mib "$main_rss")"
 printf '%-44s %s\n' "rescue gateway tree RSS (supervisor's status)" "$(mib "$rescue_rss")"
 printf '%-44s %s\n' "main RSS under the successor" "$(mib "$main_rss2")"
