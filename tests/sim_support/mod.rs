@@ -82,7 +82,8 @@ pub fn claim_ports(count: u16) -> u16 {
             }
             let base = FIRST_TEST_PORT + first * SLOT;
             if held.len() == usize::from(need)
-                && (0..count.min(5)).all(|off| TcpListener::bind(("127.0.0.1", base + off)).is_ok())
+                && (0..count.min(5))
+                    .all(|off| openclaw_supervisor::process::check_port(base + off).is_ok())
             {
                 CLAIMS.with(|claims| claims.borrow_mut().extend(held));
                 return base;
