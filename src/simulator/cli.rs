@@ -40,7 +40,7 @@ pub struct GatewayArgs {
     #[arg(long)]
     pub port: Option<u16>,
 
-    /// Bind mode: loopback, lan, auto, tailnet or custom (the simulator always listens on 127.0.0.1).
+    /// Bind mode: loopback, lan, auto, tailnet or custom (the simulator always listens on 127.0.0.1 and ::1, as loopback does).
     #[arg(long)]
     pub bind: Option<String>,
 

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -126,19 +126,31 @@ pub fn poll_until<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> 
     }
 }
 
-/// A blocking `GET` (or other method) over HTTP/1.0: (status, body).
+/// A blocking `GET` (or other method) over HTTP/1.0 to 127.0.0.1: (status, body).
 pub fn http(
     port: u16,
     method: &str,
     path: &str,
     timeout: Duration,
 ) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    http_at(IpAddr::V4(Ipv4Addr::LOCALHOST), port, method, path, timeout)
+}
+
+/// [`http`] to `host`.
+pub fn http_at(
+    host: IpAddr,
+    port: u16,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
+    let address = SocketAddr::new(host, port);
+    let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\n\r\n"
     )?;
     let mut text = String::new();
     stream.read_to_string(&mut text)?;
