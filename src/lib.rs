@@ -13,6 +13,7 @@ pub mod probe;
 pub mod prober;
 pub mod process;
 pub mod protocol;
+pub mod rescue;
 pub mod resolution;
 pub mod sdnotify;
 pub mod service;
