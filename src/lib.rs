@@ -21,4 +21,5 @@ pub mod signals;
 pub mod simulator;
 pub mod supervisor;
 pub mod unit;
+pub mod usage;
 pub mod watch;

@@ -168,6 +168,16 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
         }
     };
 
+    if behaviour.sim_busy {
+        log("sim: keeping one core busy as asked");
+        std::thread::spawn(|| {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        });
+    }
+
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -483,11 +493,11 @@ async fn bind_and_serve(
             }
         },
     };
-    log(&format!(
-        "listening on 127.0.0.1:{port}{} (PID {})",
-        if v6.is_some() { " and [::1]" } else { "" },
-        std::process::id()
-    ));
+    let pid = std::process::id();
+    log(&format!("listening on 127.0.0.1:{port} (PID {pid})"));
+    if v6.is_some() {
+        log(&format!("listening on [::1]:{port} (PID {pid})"));
+    }
     let announce = async move {
         tokio::time::sleep_until(tokio::time::Instant::from_std(started_at)).await;
         log("started");

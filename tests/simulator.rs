@@ -270,7 +270,7 @@ fn it_serves_on_both_loopback_addresses() {
     let port = sim.port;
     wait_for("both listeners", || {
         sim.stdout()
-            .contains(&format!("listening on 127.0.0.1:{port} and [::1]"))
+            .contains(&format!("listening on [::1]:{port} (PID {})", sim.pid()))
             .then_some(())
     });
     let (status, _) = http_at(

@@ -115,6 +115,10 @@ pub struct SimBehaviour {
     #[arg(long, env = "OPENCLAW_SIM_WEDGE_AFTER", value_parser = humantime::parse_duration)]
     pub sim_wedge_after: Option<Duration>,
 
+    /// Keep one core busy (a spinning thread) for as long as it runs.
+    #[arg(long, env = "OPENCLAW_SIM_BUSY", value_parser = FalseyValueParser::new())]
+    pub sim_busy: bool,
+
     /// Comma-separated names /readyz reports as failing (503 while the list is not empty).
     #[arg(long, env = "OPENCLAW_SIM_READY_FAILING", value_delimiter = ',')]
     pub sim_ready_failing: Vec<String>,
