@@ -242,12 +242,18 @@ fn crash_endpoint_answers_then_exits_with_the_code() {
     assert_eq!(exit_code(&mut sim), Some(7));
 }
 
+/// A simulator spawned while the test holds its port on `host`.
+fn spawned_with_the_port_held_on(host: &str) -> (Sim, TcpListener) {
+    let mut sim = Sim::prepare();
+    let holder = TcpListener::bind((host, sim.port)).expect("hold the port");
+    sim.spawn(&[], &[]);
+    (sim, holder)
+}
+
 #[test]
 fn port_in_use_on_127_0_0_1_exits_1_with_the_real_lines_naming_the_holder() {
-    let mut sim = Sim::prepare();
+    let (mut sim, _holder) = spawned_with_the_port_held_on("127.0.0.1");
     let port = sim.port;
-    let _holder = TcpListener::bind(("127.0.0.1", port)).expect("bind");
-    sim.spawn(&[], &[]);
     assert_eq!(exit_code(&mut sim), Some(1));
     let stderr = sim.stderr();
     for line in [
@@ -286,10 +292,8 @@ fn it_serves_on_both_loopback_addresses() {
 
 #[test]
 fn port_in_use_on_the_ipv6_loopback_alone_is_a_warning_and_127_0_0_1_is_served() {
-    let mut sim = Sim::prepare();
+    let (mut sim, holder) = spawned_with_the_port_held_on("::1");
     let port = sim.port;
-    let holder = TcpListener::bind(("::1", port)).expect("bind [::1]");
-    sim.spawn(&[], &[]);
     sim.wait_listening();
     let warning = format!(
         "gateway: failed to bind loopback alias ::1:{port} (GatewayLockError: another gateway instance is already listening on ws://::1:{port})"
