@@ -485,8 +485,11 @@ async fn bind_and_serve(
         Ok(_) => match bind_retrying(IpAddr::V6(Ipv6Addr::LOCALHOST), port).await {
             Ok(listener) => Some(listener),
             Err(err) => {
+                // The real line, as the real gateway printed it in a private
+                // network namespace with [::1]:PORT held (its subsystem logger
+                // turns `gateway: ` into the `[gateway]` tag), after its retries.
                 log(&format!(
-                    "gateway: failed to bind loopback alias ::1:{port} (GatewayLockError: {})",
+                    "failed to bind loopback alias ::1:{port} (GatewayLockError: {})",
                     lock_error(Ipv6Addr::LOCALHOST.into(), port, &err)
                 ));
                 None

@@ -296,11 +296,18 @@ fn port_in_use_on_the_ipv6_loopback_alone_is_a_warning_and_127_0_0_1_is_served()
     let port = sim.port;
     sim.wait_listening();
     let warning = format!(
-        "gateway: failed to bind loopback alias ::1:{port} (GatewayLockError: another gateway instance is already listening on ws://::1:{port})"
+        "failed to bind loopback alias ::1:{port} (GatewayLockError: another gateway instance is already listening on ws://::1:{port})"
     );
     wait_for("the real gateway's warning", || {
         sim.stdout().contains(&warning).then_some(())
     });
+    // Tagged `[gateway]` like every line, as the real one prints it.
+    assert!(
+        sim.stdout()
+            .contains(&format!("[gateway]\x1b[39m {warning}")),
+        "{}",
+        sim.stdout()
+    );
     assert_eq!(sim.try_exit(), None, "it goes on");
     assert_eq!(get(port, "/healthz").expect("127.0.0.1").0, 200);
     // A client of [::1] reaches the holder, not the gateway.
