@@ -443,27 +443,15 @@ impl Supervisor {
                 .healthy_generation
                 .entry(notice.name.clone())
                 .or_default() += 1;
-            let changed = self
-                .rescue_episodes
-                .get(&notice.name)
-                .cloned()
-                .unwrap_or_default();
-            let rescues = self.rescues_of(&notice.name);
-            let snapshots: Vec<_> = rescues
-                .iter()
-                .map(|entry| {
-                    (
-                        entry.handle.name.as_str(),
-                        entry.handle.snapshot.borrow().state,
-                    )
-                })
-                .collect();
-            let views: Vec<RescueView> = snapshots
-                .iter()
-                .map(|(name, state)| RescueView {
-                    name,
-                    state,
-                    changed_this_episode: changed.contains(*name),
+            let changed = self.rescue_episodes.get(&notice.name);
+            let views: Vec<RescueView> = self
+                .rescues_of(&notice.name)
+                .into_iter()
+                .map(|entry| RescueView {
+                    name: &entry.handle.name,
+                    state: entry.handle.snapshot.borrow().state,
+                    changed_this_episode: changed
+                        .is_some_and(|set| set.contains(&entry.handle.name)),
                 })
                 .collect();
             let triggers = rescue::plan(&notice.name, &notice.notice, &notice.detail, &views);
