@@ -6,7 +6,8 @@
 # reaches for the internet after start), runs `openclaw-supervisor start`
 # over a main and a rescue gateway and checks the contract: both start and
 # get ready; a SIGKILLed main comes back while the rescue is untouched;
-# restart/stop/start of main leave the rescue alone; SIGTERM to the
+# restart/stop/start of main leave the rescue alone; a foreign listener on
+# [::1] of main's port refuses main's start, naming it; SIGTERM to the
 # supervisor stops everything, workers included, and leaves no gateway lock.
 #
 # Run alone: bash tests/e2e/openclaw.sh   (as root: it needs `unshare --net`)
@@ -61,6 +62,7 @@ WORK=$(mktemp -d -t openclaw-e2e.XXXXXX)
 export HOME="$WORK/home"
 mkdir -p "$HOME"
 SUP_PID=""
+HOLDER_PID=""
 
 json() { # json EXPR: evaluate a Python expression over `status --json` as `s`
   "$SUPERVISOR" --socket "$WORK/s.sock" status --json 2>/dev/null \
@@ -101,6 +103,7 @@ cleanup() {
     for _ in $(seq 1 150); do kill -0 "$SUP_PID" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$SUP_PID" 2>/dev/null || true
   fi
+  if [ -n "$HOLDER_PID" ]; then kill -KILL "$HOLDER_PID" 2>/dev/null || true; fi
   # Only what we started: processes with our spawn marker in this namespace's run.
   for pid in $(gateway_pids); do kill -KILL "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
@@ -220,8 +223,25 @@ say "stop main"
 client stop main >&2
 wait_until 60 "main stopped" "i['main']['state']=='stopped' and i['main']['pid'] is None"
 [ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "the rescue's pid changed after stop main"
-say "start main"
+# A foreign listener on [::1]:18789 alone: openclaw would log "failed to bind
+# loopback alias ::1:18789" and serve on 127.0.0.1 only while `localhost`
+# clients reached the foreign process. The supervisor refuses the start,
+# naming the holder, until it is gone.
+say "start main with a foreign listener on [::1]:18789"
+python3 -c 'import socket, time
+s = socket.socket(socket.AF_INET6)
+s.bind(("::1", 18789))
+s.listen()
+print("held", flush=True)
+time.sleep(600)' > "$WORK/holder.out" &
+HOLDER_PID=$!
+for _ in $(seq 1 100); do grep -q held "$WORK/holder.out" 2>/dev/null && break; sleep 0.1; done
+grep -q held "$WORK/holder.out" || fail "the foreign listener could not bind [::1]:18789"
 client start main >&2
+wait_until 60 "main refused, naming the holder on ::1" \
+  "i['main']['state']!='running' and i['main']['pid'] is None and any('pid $HOLDER_PID' in l and '::1' in l for l in i['main']['last_error_lines'])"
+say "$(json "i['main']['last_error_lines'][0]")"
+kill -KILL "$HOLDER_PID"; wait "$HOLDER_PID" 2>/dev/null || true; HOLDER_PID=""
 wait_until "$READY_LIMIT" "main back" "$(ready_expr main)"
 [ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "the rescue's pid changed after start main"
 [ "$(json "i['rescue']['state']")" = "running" ] || fail "the rescue is not running"
