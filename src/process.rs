@@ -26,8 +26,10 @@
 //! gateway, its leftovers and those of an earlier supervisor.
 
 mod escalation;
+mod ports;
 
 pub use escalation::{Escalation, Member, Progress};
+pub use ports::{PortTaken, check_port, port_holder};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -454,102 +456,6 @@ pub fn environ_var(pid: i32, var: &str) -> Option<String> {
         .map(|value| String::from_utf8_lossy(value).into_owned())
 }
 
-/// TCP states in `/proc/net/tcp{,6}` (`st`).
-const TCP_LISTEN: &str = "0A";
-const TCP_TIME_WAIT: &str = "06";
-
-/// A TCP socket whose local port is the one asked about.
-struct PortSocket {
-    /// `st` in hex, as the kernel writes it.
-    state: String,
-    /// The socket's inode; 0 for a TIME-WAIT socket, which no process owns.
-    inode: String,
-}
-
-/// Every TCP socket (IPv4 and IPv6) whose local port is `port`.
-fn sockets_on(port: u16) -> Vec<PortSocket> {
-    let mut sockets = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // local_address is HEX_IP:HEX_PORT.
-            let (Some(local), Some(state), Some(inode)) =
-                (fields.get(1), fields.get(3), fields.get(9))
-            else {
-                continue;
-            };
-            let local_port = local
-                .rsplit(':')
-                .next()
-                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
-            if local_port == Some(port) {
-                sockets.push(PortSocket {
-                    state: state.to_string(),
-                    inode: inode.to_string(),
-                });
-            }
-        }
-    }
-    sockets
-}
-
-/// The process holding a local TCP port, if any (pid and name): the one
-/// listening on it, or else one whose connection uses it as its local port
-/// (an outgoing connection may take any port of the ephemeral range). A
-/// socket in TIME-WAIT is held by no process. Found through
-/// `/proc/net/tcp{,6}` and the owners' socket fds; only called when a port
-/// turns out to be taken, so the scan's cost does not matter.
-pub fn port_holder(port: u16) -> Option<(i32, String)> {
-    let sockets = sockets_on(port);
-    let links = |listening: bool| -> Vec<String> {
-        sockets
-            .iter()
-            .filter(|s| (s.state == TCP_LISTEN) == listening)
-            .filter(|s| s.state != TCP_TIME_WAIT && s.inode != "0")
-            .map(|s| format!("socket:[{}]", s.inode))
-            .collect()
-    };
-    // A listener first: that is the holder the gateway's bind meets.
-    for inodes in [links(true), links(false)] {
-        if inodes.is_empty() {
-            continue;
-        }
-        for pid in all_pids() {
-            let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
-                continue;
-            };
-            for fd in fds.flatten() {
-                let holds = fs::read_link(fd.path()).is_ok_and(|target| {
-                    inodes
-                        .iter()
-                        .any(|inode| target.as_os_str() == inode.as_str())
-                });
-                if holds {
-                    return Some((pid, process_name(pid).unwrap_or_else(|| "?".into())));
-                }
-            }
-        }
-    }
-    None
-}
-
-/// Whether no process holds a TCP port on loopback: it can be bound right
-/// now as the gateway binds it (SO_REUSEADDR, as Node does), or only a
-/// TIME-WAIT socket is left on it. A TIME-WAIT is not a holder: it ends
-/// within 60 s and the gateway retries its bind for about 25 s, while a refusal
-/// here would put the instance in backoff.
-pub fn port_is_free(port: u16) -> bool {
-    // std sets SO_REUSEADDR before binding, like Node.
-    if std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).is_ok() {
-        return true;
-    }
-    let sockets = sockets_on(port);
-    !sockets.is_empty() && sockets.iter().all(|s| s.state == TCP_TIME_WAIT)
-}
-
 /// Parse a signal name (`SIGTERM`, `TERM`, `term`) or number.
 pub fn parse_signal(name: &str) -> Option<Signal> {
     if let Ok(number) = name.parse::<i32>() {
@@ -622,59 +528,6 @@ mod tests {
             resolve_command("./missing", dir.path(), None),
             Err(SpawnError::Missing { .. })
         ));
-    }
-
-    #[test]
-    fn port_holder_names_the_listening_process() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        assert!(!port_is_free(port));
-        let (pid, _name) = port_holder(port).expect("our own listener is found");
-        assert_eq!(pid, std::process::id() as i32);
-        drop(listener);
-        assert!(port_is_free(port));
-        assert_eq!(port_holder(port), None);
-    }
-
-    /// The TCP states of the sockets whose local port is `port`.
-    fn states_on(port: u16) -> Vec<String> {
-        sockets_on(port)
-            .into_iter()
-            .map(|socket| socket.state)
-            .collect()
-    }
-
-    #[test]
-    fn a_port_left_in_time_wait_by_a_client_is_not_held() {
-        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
-        let port = client.local_addr().unwrap().port();
-        let (accepted, _) = server.accept().unwrap();
-        // The client closes first: its side ends in TIME-WAIT.
-        drop(client);
-        drop(accepted);
-        let start = std::time::Instant::now();
-        while states_on(port) != ["06"] {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(10),
-                "port {port} never reached TIME-WAIT: {:?}",
-                states_on(port)
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        assert!(port_is_free(port), "no process holds a port in TIME-WAIT");
-        assert_eq!(port_holder(port), None);
-    }
-
-    #[test]
-    fn a_connection_using_the_port_names_its_process() {
-        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
-        let port = client.local_addr().unwrap().port();
-        let (_accepted, _) = server.accept().unwrap();
-        assert!(!port_is_free(port), "the gateway could not bind it either");
-        let (pid, _name) = port_holder(port).expect("the connection's owner is found");
-        assert_eq!(pid, std::process::id() as i32);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::protocol::{
     LogLine, Paths, Ports, Probes, RejectedFile, Request, Response,
 };
 use crate::supervisor::{ControlCommand, EventRecord, SupervisorError, SupervisorHandle, unix_ms};
+use crate::usage::Usage;
 
 /// Lines `logs` returns when the request does not say.
 pub const DEFAULT_LOG_LINES: usize = 50;
@@ -422,59 +423,5 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
             SystemTime::now(),
         ))
         .unwrap_or(u32::MAX),
-    }
-}
-
-/// CPU and memory of each instance's whole process tree, through sysinfo.
-/// Only the pids of those trees are refreshed (never a scan of the host),
-/// and only CPU and memory are read. CPU % is over the time since the last
-/// status request (sysinfo keeps the previous sample).
-struct Usage {
-    system: Option<sysinfo::System>,
-    trees: std::collections::HashMap<String, Vec<i32>>,
-}
-
-impl Usage {
-    fn new() -> Self {
-        Usage {
-            system: sysinfo::System::new().ok(),
-            trees: Default::default(),
-        }
-    }
-
-    fn refresh(&mut self, snapshots: &[Snapshot]) {
-        self.trees = snapshots
-            .iter()
-            .filter_map(|s| Some((s.name.clone(), crate::process::process_tree(s.pid?))))
-            .collect();
-        let pids: Vec<sysinfo::Pid> = self
-            .trees
-            .values()
-            .flatten()
-            .map(|pid| sysinfo::Pid::from_u32(*pid as u32))
-            .collect();
-        if let Some(system) = self.system.as_mut() {
-            system.refresh_processes_specifics(
-                sysinfo::ProcessesToUpdate::Some(&pids),
-                true,
-                sysinfo::ProcessRefreshKind::nothing()
-                    .with_cpu()
-                    .with_memory(),
-            );
-        }
-    }
-
-    fn of(&self, snapshot: &Snapshot) -> Option<(f32, u64)> {
-        let system = self.system.as_ref()?;
-        let tree = self.trees.get(&snapshot.name)?;
-        let mut cpu = 0.0;
-        let mut memory = 0;
-        for pid in tree {
-            if let Some(process) = system.process(sysinfo::Pid::from_u32(*pid as u32)) {
-                cpu += process.cpu_usage();
-                memory += process.memory();
-            }
-        }
-        Some((cpu, memory))
     }
 }

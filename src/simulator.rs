@@ -5,7 +5,8 @@
 //! --bind B` resolves its state dir, config and port exactly as
 //! `openclaw@2026.9.6` does (see /work/shared/openclaw-gateway.md), refuses a
 //! missing or invalid config with exit 78, takes the gateway lock file, binds
-//! 127.0.0.1 and answers `/healthz`, `/startupz` and `/readyz` with the real
+//! 127.0.0.1 and ::1 as the real one does (::1 taken: a warning, and it
+//! serves on 127.0.0.1 alone; 127.0.0.1 taken: exit 1) and answers `/healthz`, `/startupz` and `/readyz` with the real
 //! bodies. Behaviours a test needs (slow start, crash, wedge, ignoring
 //! SIGTERM, slow stop, grandchildren) are asked for with `--sim-*` flags or
 //! `OPENCLAW_SIM_*` variables, or at run time through the simulator-only
@@ -28,6 +29,7 @@ mod validate;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -216,6 +218,16 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
             return ExitCode::from(1);
         }
     };
+
+    if behaviour.sim_busy {
+        log("sim: keeping one core busy as asked");
+        std::thread::spawn(|| {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        });
+    }
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -536,7 +548,9 @@ impl Run {
                 ExitCode::from(code)
             }
             Ending::BindFailed(message) => {
-                log_err(&message);
+                for line in message.lines() {
+                    log_err(line);
+                }
                 let _ = fs::remove_file(&self.lock);
                 ExitCode::from(1)
             }
@@ -690,8 +704,14 @@ async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Binds 127.0.0.1:`port` after `bind_delay` (a short retry if it is in use),
-/// then serves for ever. A bind failure is reported on `failed`.
+/// Binds the port as openclaw 2026.9.6 does with `--bind loopback`
+/// (`resolveGatewayListenHosts`, `dist/net-*.mjs`; the listen loop in
+/// `dist/server-start-*.mjs`): 127.0.0.1, then ::1 when the host can bind
+/// IPv6 at all. A port in use is retried on each (the real one: 20 retries
+/// 500 ms apart; here `BIND_ATTEMPTS`, `BIND_RETRY_PAUSE` apart). When
+/// 127.0.0.1 stays taken the gateway fails to start (exit 1, its lines
+/// below); when only ::1 does, it warns and serves on 127.0.0.1 alone. Then
+/// serves for ever. A bind failure is reported on `failed`.
 async fn bind_and_serve(
     port: u16,
     log_file: PathBuf,
@@ -707,37 +727,92 @@ async fn bind_and_serve(
         ));
         tokio::time::sleep(bind_delay).await;
     }
-    let mut attempt = 0;
-    let listener = loop {
-        attempt += 1;
-        match TcpListener::bind(("127.0.0.1", port)).await {
-            Ok(listener) => break listener,
-            Err(err) if err.kind() == std::io::ErrorKind::AddrInUse && attempt < BIND_ATTEMPTS => {
-                tokio::time::sleep(BIND_RETRY_PAUSE).await;
-            }
-            Err(err) => {
-                let message = if err.kind() == std::io::ErrorKind::AddrInUse {
-                    format!(
-                        "gateway port 127.0.0.1:{port} is already in use by another process (find it with `ss -ltnp 'sport = :{port}'`); stop it or choose another --port"
-                    )
-                } else {
-                    format!("cannot listen on 127.0.0.1:{port}: {err}")
-                };
-                let _ = failed.send(message).await;
-                return;
-            }
+    let v4 = match bind_retrying(IpAddr::V4(Ipv4Addr::LOCALHOST), port).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            let _ = failed.send(bind_failure(port, &err)).await;
+            return;
         }
     };
-    log(&format!(
-        "listening on 127.0.0.1:{port} (PID {})",
-        std::process::id()
-    ));
+    // `canBindToHost("::1")`: an ephemeral port, to learn whether IPv6 works.
+    let v6 = match std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) {
+        Err(_) => None,
+        Ok(_) => match bind_retrying(IpAddr::V6(Ipv6Addr::LOCALHOST), port).await {
+            Ok(listener) => Some(listener),
+            Err(err) => {
+                // The real line, as the real gateway printed it in a private
+                // network namespace with [::1]:PORT held (its subsystem logger
+                // turns `gateway: ` into the `[gateway]` tag), after its retries.
+                log(&format!(
+                    "failed to bind loopback alias ::1:{port} (GatewayLockError: {})",
+                    lock_error(Ipv6Addr::LOCALHOST.into(), port, &err)
+                ));
+                None
+            }
+        },
+    };
+    let pid = std::process::id();
+    log(&format!("listening on 127.0.0.1:{port} (PID {pid})"));
+    if v6.is_some() {
+        log(&format!("listening on [::1]:{port} (PID {pid})"));
+    }
     log(&format!("log file: {}", log_file.display()));
     let announce = async move {
         tokio::time::sleep_until(tokio::time::Instant::from_std(started_at)).await;
         log("started");
     };
-    tokio::join!(announce, server::serve(listener, state));
+    let alias = async {
+        if let Some(v6) = v6 {
+            server::serve(v6, Arc::clone(&state)).await;
+        }
+    };
+    tokio::join!(announce, server::serve(v4, Arc::clone(&state)), alias);
+}
+
+/// `host:port` bound, a port in use retried `BIND_ATTEMPTS` times.
+async fn bind_retrying(host: IpAddr, port: u16) -> std::io::Result<TcpListener> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match TcpListener::bind((host, port)).await {
+            Err(err) if err.kind() == std::io::ErrorKind::AddrInUse && attempt < BIND_ATTEMPTS => {
+                tokio::time::sleep(BIND_RETRY_PAUSE).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// The message of the real gateway's `GatewayLockError` for a failed listen.
+fn lock_error(host: IpAddr, port: u16, err: &std::io::Error) -> String {
+    if err.kind() == std::io::ErrorKind::AddrInUse {
+        format!("another gateway instance is already listening on ws://{host}:{port}")
+    } else {
+        format!("failed to bind gateway socket on ws://{host}:{port}: {err}")
+    }
+}
+
+/// The real gateway's lines when 127.0.0.1 cannot be bound (before its exit
+/// 1): the error, the hint, and the port's holder (`formatPortDiagnostics`).
+fn bind_failure(port: u16, err: &std::io::Error) -> String {
+    let mut lines = vec![
+        format!(
+            "Gateway failed to start: {}",
+            lock_error(Ipv4Addr::LOCALHOST.into(), port, err)
+        ),
+        "If the gateway is supervised, stop it with: openclaw gateway stop".to_string(),
+    ];
+    if err.kind() == std::io::ErrorKind::AddrInUse {
+        lines.push(format!("Port {port} is already in use."));
+        if let Some(holder) = crate::process::port_holder(port) {
+            let address = std::net::SocketAddr::new(holder.address, port);
+            lines.push(format!(
+                "- pid {}: {} ({address})",
+                holder.pid, holder.program
+            ));
+        }
+    }
+    lines.join("\n")
 }
 
 #[cfg(test)]

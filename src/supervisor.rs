@@ -6,7 +6,7 @@
 //! requests, reloads from the watcher and SIGHUP, shutdown) or as a notice
 //! from an instance actor, so the registry has a single owner.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -17,6 +17,7 @@ use crate::declaration::Role;
 use crate::instance::{self, Command, InstanceConfig, InstanceHandle, InstanceNotice, Shared};
 use crate::lifecycle::Notice;
 use crate::openclaw::{Effective, EnvMap};
+use crate::rescue::{self, RescueView};
 use crate::resolution::{self, FileError};
 use crate::sdnotify::Notifier;
 use crate::watch::{DirWatcher, WatchMode};
@@ -106,6 +107,9 @@ pub struct Supervisor {
     /// Counts each rescued instance's starts, so a standby check armed for
     /// one healthy run is ignored after a later failure.
     healthy_generation: HashMap<String, u64>,
+    /// The rescues each failing main has changed since it last started
+    /// (`rescue::plan` changes each once an episode).
+    rescue_episodes: HashMap<String, BTreeSet<String>>,
     watcher: Option<DirWatcher>,
     notifier: Option<Notifier>,
 }
@@ -452,23 +456,32 @@ impl Supervisor {
                 .healthy_generation
                 .entry(notice.name.clone())
                 .or_default() += 1;
-            let rescues: Vec<String> = self
+            let changed = self.rescue_episodes.get(&notice.name);
+            let views: Vec<RescueView> = self
                 .rescues_of(&notice.name)
-                .iter()
-                .map(|entry| entry.handle.name.clone())
+                .into_iter()
+                .map(|entry| RescueView {
+                    name: &entry.handle.name,
+                    state: entry.handle.snapshot.borrow().state,
+                    changed_this_episode: changed
+                        .is_some_and(|set| set.contains(&entry.handle.name)),
+                })
                 .collect();
-            for rescue in rescues {
-                if let Some(entry) = self.instances.get(&rescue) {
+            let triggers = rescue::plan(&notice.name, &notice.notice, &notice.detail, &views);
+            for trigger in triggers {
+                if let Some(entry) = self.instances.get(&trigger.rescue) {
                     entry.handle.send(Command::RescueNeeded);
                 }
-                self.emit(
-                    &rescue,
-                    "rescue_triggered",
-                    format!("{} {kind}: {}", notice.name, notice.detail),
-                );
+                self.emit(&trigger.rescue, "rescue_triggered", trigger.reason);
+                self.rescue_episodes
+                    .entry(notice.name.clone())
+                    .or_default()
+                    .insert(trigger.rescue);
             }
         }
         if notice.notice == Notice::Started {
+            // Main has recovered: its next failure is a new episode.
+            self.rescue_episodes.remove(&notice.name);
             let generation = {
                 let counter = self
                     .healthy_generation

@@ -3,12 +3,12 @@
 mod sim_support;
 
 use std::fs;
-use std::net::TcpListener;
+use std::net::{Ipv6Addr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::unistd::{Pid, getpgid, getsid};
-use sim_support::{DEADLINE, Sim, get, http, sim_command, wait_for};
+use sim_support::{DEADLINE, Sim, get, http, http_to, sim_command, wait_for};
 
 /// `ready` and `failing` of a `/readyz` body (which also carries `uptimeMs`).
 fn readiness(body: &str) -> (bool, Vec<String>) {
@@ -345,19 +345,76 @@ fn crash_endpoint_answers_then_exits_with_the_code() {
     assert_eq!(exit_code(&mut sim), Some(7));
 }
 
-#[test]
-fn port_in_use_exits_1_naming_the_port() {
-    let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
+/// A simulator spawned while the test holds its port on `host`.
+fn spawned_with_the_port_held_on(host: &str) -> (Sim, TcpListener) {
     let mut sim = Sim::prepare();
-    sim.port = holder.local_addr().expect("addr").port();
+    let holder = TcpListener::bind((host, sim.port)).expect("hold the port");
     sim.spawn(&[], &[]);
+    (sim, holder)
+}
+
+#[test]
+fn port_in_use_on_127_0_0_1_exits_1_with_the_real_lines_naming_the_holder() {
+    let (mut sim, _holder) = spawned_with_the_port_held_on("127.0.0.1");
+    let port = sim.port;
     assert_eq!(exit_code(&mut sim), Some(1));
-    assert!(
-        sim.stderr().contains(&format!("127.0.0.1:{}", sim.port)),
-        "{}",
-        sim.stderr()
-    );
+    let stderr = sim.stderr();
+    for line in [
+        format!(
+            "Gateway failed to start: another gateway instance is already listening on ws://127.0.0.1:{port}"
+        ),
+        "If the gateway is supervised, stop it with: openclaw gateway stop".to_string(),
+        format!("Port {port} is already in use."),
+        format!("- pid {}: ", std::process::id()),
+        format!("(127.0.0.1:{port})"),
+    ] {
+        assert!(stderr.contains(&line), "{line:?} in {stderr}");
+    }
     assert!(sim.lock_files().is_empty());
+}
+
+#[test]
+fn it_serves_on_both_loopback_addresses() {
+    let sim = Sim::start(&[], &[]);
+    let port = sim.port;
+    wait_for("both listeners", || {
+        sim.stdout()
+            .contains(&format!("listening on [::1]:{port} (PID {})", sim.pid()))
+            .then_some(())
+    });
+    let (status, _) = http_to(
+        std::net::SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+        "GET",
+        "/healthz",
+        DEADLINE,
+    )
+    .expect("answers on [::1]");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn port_in_use_on_the_ipv6_loopback_alone_is_a_warning_and_127_0_0_1_is_served() {
+    let (mut sim, holder) = spawned_with_the_port_held_on("::1");
+    let port = sim.port;
+    sim.wait_listening();
+    let warning = format!(
+        "failed to bind loopback alias ::1:{port} (GatewayLockError: another gateway instance is already listening on ws://::1:{port})"
+    );
+    wait_for("the real gateway's warning", || {
+        sim.stdout().contains(&warning).then_some(())
+    });
+    // Tagged `[gateway]` like every line, as the real one prints it.
+    assert!(
+        sim.stdout()
+            .contains(&format!("[gateway]\x1b[39m {warning}")),
+        "{}",
+        sim.stdout()
+    );
+    assert_eq!(sim.try_exit(), None, "it goes on");
+    assert_eq!(get(port, "/healthz").expect("127.0.0.1").0, 200);
+    // A client of [::1] reaches the holder, not the gateway.
+    let _client = TcpStream::connect(("::1", port)).expect("connect [::1]");
+    holder.accept().expect("the holder has the client");
 }
 
 #[test]

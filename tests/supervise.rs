@@ -360,8 +360,9 @@ mod full_disk;
 #[path = "supervise/records.rs"]
 mod records;
 
-#[test]
-fn a_port_held_by_another_process_fails_only_that_instance_until_it_is_free() {
+/// A listener of the test's own (not a gateway) on alpha's port at `host`
+/// fails alpha, naming the holder, and only alpha, until it is dropped.
+fn a_port_held_on(host: &str) {
     let (mut daemon, port) = Daemon::prepare(&[
         (
             "alpha",
@@ -369,11 +370,10 @@ fn a_port_held_by_another_process_fails_only_that_instance_until_it_is_free() {
         ),
         ("bravo", ""),
     ]);
-    // A listener of the test's own (not a gateway) on alpha's port.
-    let holder = std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold alpha's port");
+    let holder = std::net::TcpListener::bind((host, port)).expect("hold alpha's port");
     daemon.start();
     daemon.wait_state("bravo", "running");
-    let me = std::process::id().to_string();
+    let me = format!("pid {}", std::process::id());
     let alpha = wait_for("alpha to name the holder", || {
         daemon.instance("alpha").filter(|alpha| {
             alpha["state"] != "running" && alpha["last_error_lines"].to_string().contains(&me)
@@ -382,10 +382,23 @@ fn a_port_held_by_another_process_fails_only_that_instance_until_it_is_free() {
     assert!(
         alpha["last_error_lines"]
             .to_string()
-            .contains(&format!("port {port}")),
+            .contains(&format!("port {port} is held by {me}")),
         "{alpha}"
     );
+    assert!(alpha["pid"].is_null(), "never spawned: {alpha}");
     drop(holder);
     daemon.wait_state("alpha", "running");
     assert_eq!(daemon.state("bravo").as_deref(), Some("running"));
+}
+
+#[test]
+fn a_port_held_by_another_process_fails_only_that_instance_until_it_is_free() {
+    a_port_held_on("127.0.0.1");
+}
+
+#[test]
+fn a_port_held_on_the_ipv6_loopback_alone_is_refused_too() {
+    // The gateway would serve on 127.0.0.1 only, while `localhost` clients
+    // reach the holder on ::1.
+    a_port_held_on("::1");
 }

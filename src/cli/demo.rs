@@ -43,7 +43,7 @@ fn pick_ports() -> anyhow::Result<(u16, u16)> {
         let free = |base: u16| {
             [0u16, 2, 3, 4, 10]
                 .iter()
-                .all(|offset| openclaw_supervisor::process::port_is_free(base + offset))
+                .all(|offset| openclaw_supervisor::process::check_port(base + offset).is_ok())
         };
         if free(main) && free(rescue) {
             return Ok((main, rescue));

@@ -34,15 +34,7 @@ impl Actor {
             create_private_dir(dir)
                 .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
         }
-        if !process::port_is_free(effective.port) {
-            return Err(match process::port_holder(effective.port) {
-                Some((pid, program)) => format!(
-                    "port {} is held by pid {pid} ({program}), which is not one of ours: stop it or move this instance to another port",
-                    effective.port
-                ),
-                None => format!("port {} is in use by another process", effective.port),
-            });
-        }
+        process::check_port(effective.port).map_err(|taken| taken.to_string())?;
         let marker = format!(
             "{}:{}:{}",
             self.name,

@@ -51,7 +51,8 @@ pub struct InstanceStatus {
     pub paths: Paths,
     /// The declaration file this instance came from.
     pub declaration_file: String,
-    /// CPU use of the whole process tree, in percent of one core.
+    /// CPU use of the whole process tree, in percent of one core, over the
+    /// last 10 s (`usage::WINDOW`), the same for every client.
     pub cpu_percent: Option<f32>,
     /// Resident memory of the whole process tree.
     pub memory_bytes: Option<u64>,

@@ -55,7 +55,7 @@ pub struct GatewayArgs {
     #[arg(long)]
     pub port: Option<u16>,
 
-    /// Bind mode: loopback, lan, auto, tailnet or custom (the simulator always listens on 127.0.0.1).
+    /// Bind mode: loopback, lan, auto, tailnet or custom (the simulator always listens on 127.0.0.1 and ::1, as loopback does).
     #[arg(long)]
     pub bind: Option<String>,
 
@@ -129,6 +129,10 @@ pub struct SimBehaviour {
     /// Stop answering anything (connections are accepted, never answered) this long after start.
     #[arg(long, env = "OPENCLAW_SIM_WEDGE_AFTER", value_parser = humantime::parse_duration)]
     pub sim_wedge_after: Option<Duration>,
+
+    /// Keep one core busy (a spinning thread) for as long as it runs.
+    #[arg(long, env = "OPENCLAW_SIM_BUSY", value_parser = FalseyValueParser::new())]
+    pub sim_busy: bool,
 
     /// Comma-separated names /readyz reports as failing (503 while the list is not empty).
     #[arg(long, env = "OPENCLAW_SIM_READY_FAILING", value_delimiter = ',')]

@@ -95,6 +95,7 @@ pub async fn start(
         events: events.clone(),
         messages_tx: messages_tx.clone(),
         healthy_generation: HashMap::new(),
+        rescue_episodes: HashMap::new(),
         watcher: None,
         notifier: None,
     };

@@ -13,33 +13,18 @@ pub type Check = fn(&Target, &mut Gateway) -> Result<(), String>;
 
 pub struct Step {
     pub name: &'static str,
-    /// The simulator's side of this step is being built elsewhere: skipped
-    /// against the simulator (with a note), run against the real gateway.
-    pub sim_pending: bool,
     pub check: Check,
 }
 
 const fn step(name: &'static str, check: Check) -> Step {
-    Step {
-        name,
-        sim_pending: false,
-        check,
-    }
-}
-
-const fn pending(name: &'static str, check: Check) -> Step {
-    Step {
-        name,
-        sim_pending: true,
-        check,
-    }
+    Step { name, check }
 }
 
 pub const STARTING: Step = step("probes while starting", starting);
 pub const READY: Step = step("probes once ready", ready);
 pub const LOG_FILE: Step = step("log file of a mixed-case profile", log_file);
 pub const BOUND_V4: Step = step("port bound on 127.0.0.1", |_, g| bound(g, v4(g.port)));
-pub const BOUND_V6: Step = pending("port bound on ::1", |_, g| bound(g, v6(g.port)));
+pub const BOUND_V6: Step = step("port bound on ::1", |_, g| bound(g, v6(g.port)));
 pub const NO_COLOUR: Step = step(
     "no colour with NO_COLOR=1 (the supervisor's env)",
     no_colour,

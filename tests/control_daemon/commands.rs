@@ -448,3 +448,27 @@ fn restart_goes_on_with_a_note_when_the_command_gives_no_verdict() {
     );
     daemon.wait_new_pid("main", Some(pid));
 }
+
+#[test]
+fn the_cpu_figure_is_the_instances_and_the_same_for_clients_asking_in_a_row() {
+    let (daemon, _) = Daemon::gateways(&[("busy", "env: { OPENCLAW_SIM_BUSY: \"1\" }")]);
+    daemon.wait_state("busy", "running");
+    let cpu = || {
+        let busy = daemon.instance("busy").expect("busy");
+        busy["cpu_percent"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("a figure: {busy}"))
+    };
+    // Clients asking in a row share the daemon's newest reading (one a
+    // second at most), so a pair asked back to back agrees unless a new
+    // reading fell between them; of three pairs, one at least agrees.
+    let pairs: Vec<(f64, f64)> = (0..3).map(|_| (cpu(), cpu())).collect();
+    assert!(
+        pairs.iter().all(|(a, b)| *a > 0.0 && *b > 0.0),
+        "a spinning gateway uses CPU: {pairs:?}"
+    );
+    assert!(
+        pairs.iter().any(|(a, b)| a == b),
+        "one figure for every client: {pairs:?}"
+    );
+}

@@ -1,4 +1,6 @@
 //! The rescue rules: what a failure of main does to each kind of rescue.
+use serde_json::Value;
+
 use crate::daemon_support::*;
 use crate::support::*;
 
@@ -13,12 +15,15 @@ fn a_crash_looping_main_never_touches_a_running_rescue() {
     let rescue = daemon.wait_state("rescue", "running");
     let rescue_pid = pid_of(&rescue).expect("rescue pid");
     let mut events = Events::follow(&daemon);
-    // The rule fires on every failure of main, three times over here.
+    // A `rescue_triggered` follows the failure notice it answers at once;
+    // each crash's last failure notice is its backoff.
     events.wait_count("main to crash three times", 3, is("main", "exited"));
-    events.wait_count(
-        "the rescue rule to fire three times",
-        3,
-        is("rescue", "rescue_triggered"),
+    events.wait_count("main's third backoff", 3, is("main", "backoff"));
+    assert_eq!(
+        events.count("rescue", "rescue_triggered"),
+        0,
+        "a running rescue does not change: {:#?}",
+        events.seen
     );
     let rescue = daemon.instance("rescue").expect("rescue");
     assert_eq!(pid_of(&rescue), Some(rescue_pid), "same rescue process");
@@ -80,6 +85,22 @@ fn a_standby_rescue_starts_when_main_fails_and_returns_to_standby() {
 
     crash(main_port, 1);
     daemon.wait_state("main", "backoff");
+    events.wait("main's backoff", is("main", "backoff"));
+    let triggered: Vec<&Value> = events
+        .seen
+        .iter()
+        .filter(|e| is("rescue", "rescue_triggered")(e))
+        .collect();
+    assert_eq!(
+        triggered.len(),
+        1,
+        "one event for one change, not one per failure notice: {:#?}",
+        events.seen
+    );
+    assert_eq!(
+        triggered[0]["detail"],
+        "main exited (exit code 1); started from standby"
+    );
     let rescue_pid = daemon.wait_new_pid("rescue", None);
     wait_for("the rescue to answer /startupz 200", || {
         (startupz(rescue_port) == Some(200)).then_some(())
@@ -157,15 +178,21 @@ fn a_standby_rescue_stopped_by_hand_stays_stopped_across_a_supervisor_restart() 
     );
     let mut events = Events::follow(&daemon);
     crash(main_port, 1);
-    events.wait("the rescue rule to fire", is("rescue", "rescue_triggered"));
-    // Main's relaunch comes well after the rescue was told, so by then the
-    // rescue has acted on it (or, rightly, not).
+    // Main's relaunch comes well after the rescue would have been told, so
+    // by then the rescue would have acted on it.
     daemon.wait_new_pid("main", Some(old));
     daemon.wait_state("main", "running");
+    events.wait("main started again", is("main", "started"));
     let rescue = daemon.instance("rescue").expect("rescue");
     assert_eq!(rescue["state"], "stopped", "{rescue}");
     assert!(rescue["pid"].is_null(), "{rescue}");
     assert_eq!(events.count("rescue", "spawned"), 0, "{:#?}", events.seen);
+    assert_eq!(
+        events.count("rescue", "rescue_triggered"),
+        0,
+        "a rescue stopped by hand does not change: {:#?}",
+        events.seen
+    );
 }
 
 #[test]
@@ -205,5 +232,35 @@ fn a_relaunch_main_asks_for_does_not_wake_its_standby_rescue() {
         0,
         "{:#?}",
         events.seen
+    );
+}
+
+#[test]
+fn a_main_in_a_backoff_loop_starts_its_standby_rescue_with_one_event() {
+    let main_extra = "restart: { backoff: { initial: 50ms, max: 100ms } }";
+    let (daemon, main_port, _) = fast_main_and_rescue(main_extra, "standby: true");
+    daemon.wait_state("main", "running");
+    let mut events = Events::follow(&daemon);
+    // From now on every start of main fails at once: a backoff loop.
+    let failing = format!("{main_extra}\nenv: {{ OPENCLAW_SIM_EXIT_CODE: \"1\" }}\n{FAST_PROBES}");
+    std::fs::write(
+        daemon.dir.join("main.yaml"),
+        sim_declaration(daemon.path(), "main", main_port, &failing),
+    )
+    .expect("rewrite main.yaml");
+    assert!(daemon.client(&["reload"]).status.success());
+    let failed = |e: &Value| is("main", "exited")(e) && e["detail"] == "exit code 1";
+    events.wait_count("main to fail three times", 3, failed);
+    events.wait_count("main's third backoff", 3, is("main", "backoff"));
+    daemon.wait_state("rescue", "running");
+    let triggered: Vec<&Value> = events
+        .seen
+        .iter()
+        .filter(|e| is("rescue", "rescue_triggered")(e))
+        .collect();
+    assert_eq!(triggered.len(), 1, "{:#?}", events.seen);
+    assert_eq!(
+        triggered[0]["detail"],
+        "main exited (exit code 1); started from standby"
     );
 }

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -82,7 +82,8 @@ pub fn claim_ports(count: u16) -> u16 {
             }
             let base = FIRST_TEST_PORT + first * SLOT;
             if held.len() == usize::from(need)
-                && (0..count.min(5)).all(|off| TcpListener::bind(("127.0.0.1", base + off)).is_ok())
+                && (0..count.min(5))
+                    .all(|off| openclaw_supervisor::process::check_port(base + off).is_ok())
             {
                 CLAIMS.with(|claims| claims.borrow_mut().extend(held));
                 return base;
@@ -125,7 +126,7 @@ pub fn poll_until<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> 
     }
 }
 
-/// A blocking `GET` (or other method) over HTTP/1.0: (status, body).
+/// A blocking `GET` (or other method) over HTTP/1.0 to 127.0.0.1: (status, body).
 pub fn http(
     port: u16,
     method: &str,

@@ -1,0 +1,310 @@
+//! CPU and memory of each instance's whole process tree, as `status` shows
+//! them.
+//!
+//! The CPU figure belongs to the instance, not to whoever asked: it is the
+//! tree's CPU time over a fixed recent window, from readings the daemon
+//! keeps per instance. A reading is taken when a status is asked for and
+//! the newest is at least [`SPACING`] old, so clients asking in a row share
+//! one reading and see the same figure. The figure runs from the newest
+//! reading back to the newest one at least [`WINDOW`] older, else back to
+//! the gateway's spawn (at no CPU time). The window arithmetic ([`Window`])
+//! is pure; [`Usage`] reads the processes through sysinfo, refreshing only
+//! the pids of those trees.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, SystemTime};
+
+use crate::instance::Snapshot;
+
+/// The span a CPU figure covers once the instance has run that long.
+pub const WINDOW: Duration = Duration::from_secs(10);
+/// Readings closer together than this are one: a request within it is
+/// answered from the newest reading.
+pub const SPACING: Duration = Duration::from_secs(1);
+
+/// The tree's accumulated CPU time at a moment (both since the Unix epoch
+/// for `at`, as wall clock; a clock stepping back yields no figure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    pub at: Duration,
+    pub cpu: Duration,
+}
+
+/// The readings of one gateway process, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// The process the readings are of; a new gateway starts a new window.
+    leader: i32,
+    /// When it was spawned, if known: the base of a figure until a reading
+    /// is [`WINDOW`] old.
+    spawned: Option<Duration>,
+    readings: VecDeque<Reading>,
+    memory: u64,
+}
+
+impl Window {
+    pub fn new(leader: i32, spawned: Option<Duration>) -> Self {
+        Window {
+            leader,
+            spawned,
+            readings: VecDeque::new(),
+            memory: 0,
+        }
+    }
+
+    /// Whether a reading at `now` is due: none yet, or the newest is
+    /// [`SPACING`] old (or from a clock that has stepped back since).
+    pub fn due(&self, now: Duration) -> bool {
+        self.readings
+            .back()
+            .is_none_or(|newest| now < newest.at || now - newest.at >= SPACING)
+    }
+
+    /// Adds a reading and forgets those no figure needs any more: all but
+    /// the newest of those at least [`WINDOW`] older than it.
+    pub fn record(&mut self, reading: Reading, memory: u64) {
+        self.readings.push_back(reading);
+        self.memory = memory;
+        let old_enough = |r: &Reading| reading.at.saturating_sub(r.at) >= WINDOW;
+        while self.readings.get(1).is_some_and(old_enough) {
+            self.readings.pop_front();
+        }
+    }
+
+    /// Percent of one core over the window ending at the newest reading;
+    /// `None` before any reading, or when the window has no length.
+    pub fn cpu_percent(&self) -> Option<f32> {
+        let newest = *self.readings.back()?;
+        let base = self
+            .readings
+            .iter()
+            .rev()
+            .find(|r| newest.at.saturating_sub(r.at) >= WINDOW)
+            .copied()
+            .or(self.spawned.map(|at| Reading {
+                at,
+                cpu: Duration::ZERO,
+            }))
+            .or(self.readings.front().copied())?;
+        let span = newest.at.checked_sub(base.at).filter(|s| !s.is_zero())?;
+        // A tree member that exited takes its CPU time with it.
+        let cpu = newest.cpu.saturating_sub(base.cpu);
+        Some((cpu.as_secs_f64() / span.as_secs_f64() * 100.0) as f32)
+    }
+
+    /// The figure and the tree's memory in bytes at the newest reading.
+    pub fn figures(&self) -> Option<(f32, u64)> {
+        Some((self.cpu_percent()?, self.memory))
+    }
+}
+
+fn since_epoch(at: SystemTime) -> Duration {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+}
+
+/// The readings of every instance, and sysinfo to take them.
+pub struct Usage {
+    system: Option<sysinfo::System>,
+    windows: HashMap<String, Window>,
+}
+
+impl Default for Usage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Usage {
+    pub fn new() -> Self {
+        Usage {
+            system: sysinfo::System::new().ok(),
+            windows: HashMap::new(),
+        }
+    }
+
+    /// Takes the readings that are due for these instances; forgets the
+    /// windows of gateways that are gone or were replaced.
+    pub fn refresh(&mut self, snapshots: &[Snapshot]) {
+        let now = since_epoch(SystemTime::now());
+        let mut due: Vec<(&str, Vec<i32>)> = Vec::new();
+        for snapshot in snapshots {
+            let Some(pid) = snapshot.pid else {
+                self.windows.remove(&snapshot.name);
+                continue;
+            };
+            let window = self
+                .windows
+                .entry(snapshot.name.clone())
+                .or_insert_with(|| Window::new(pid, snapshot.spawned_at.map(since_epoch)));
+            if window.leader != pid {
+                *window = Window::new(pid, snapshot.spawned_at.map(since_epoch));
+            }
+            if window.due(now) {
+                due.push((&snapshot.name, crate::process::process_tree(pid)));
+            }
+        }
+        let Some(system) = self.system.as_mut() else {
+            return;
+        };
+        if due.is_empty() {
+            return;
+        }
+        let sysinfo_pid = |pid: &i32| sysinfo::Pid::from_u32(pid.unsigned_abs());
+        let pids: Vec<sysinfo::Pid> = due
+            .iter()
+            .flat_map(|(_, tree)| tree.iter().map(sysinfo_pid))
+            .collect();
+        let kind = sysinfo::ProcessRefreshKind::nothing()
+            .with_cpu()
+            .with_memory();
+        // sysinfo has no CPU time for a process it reads the first time.
+        let new: Vec<sysinfo::Pid> = pids
+            .iter()
+            .filter(|pid| system.process(**pid).is_none())
+            .copied()
+            .collect();
+        for list in [&pids, &new] {
+            if !list.is_empty() {
+                system.refresh_processes_specifics(
+                    sysinfo::ProcessesToUpdate::Some(list),
+                    true,
+                    kind,
+                );
+            }
+        }
+        for (name, tree) in due {
+            let mut cpu_ms = 0;
+            let mut memory = 0;
+            for process in tree
+                .iter()
+                .filter_map(|pid| system.process(sysinfo_pid(pid)))
+            {
+                cpu_ms += process.accumulated_cpu_time();
+                memory += process.memory();
+            }
+            if let Some(window) = self.windows.get_mut(name) {
+                let cpu = Duration::from_millis(cpu_ms);
+                window.record(Reading { at: now, cpu }, memory);
+            }
+        }
+    }
+
+    /// The instance's CPU percent and memory bytes, if measured.
+    pub fn of(&self, snapshot: &Snapshot) -> Option<(f32, u64)> {
+        let window = self.windows.get(&snapshot.name)?;
+        if Some(window.leader) != snapshot.pid {
+            return None;
+        }
+        window.figures()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// A window spawned at `spawned` with readings (at, cpu) in seconds.
+    fn window(spawned: Option<u64>, readings: &[(u64, u64)]) -> Window {
+        let mut window = Window::new(1, spawned.map(secs));
+        for (at, cpu) in readings {
+            window.record(
+                Reading {
+                    at: secs(*at),
+                    cpu: secs(*cpu),
+                },
+                0,
+            );
+        }
+        window
+    }
+
+    /// What, the spawn, the readings (at, cpu), the figure.
+    type Row = (
+        &'static str,
+        Option<u64>,
+        &'static [(u64, u64)],
+        Option<f32>,
+    );
+
+    #[test]
+    fn the_figure_runs_back_to_a_reading_a_window_old_else_to_the_spawn() {
+        let rows: &[Row] = &[
+            ("no reading", Some(100), &[], None),
+            (
+                "one reading: since the spawn",
+                Some(100),
+                &[(120, 5)],
+                Some(25.0),
+            ),
+            (
+                "readings younger than the window: since the spawn",
+                Some(100),
+                &[(110, 1), (115, 4)],
+                Some(26.666_666),
+            ),
+            (
+                "a reading a window old is the base",
+                Some(100),
+                &[(110, 1), (120, 6)],
+                Some(50.0),
+            ),
+            (
+                "the newest reading a window old is the base",
+                Some(100),
+                &[(104, 0), (108, 2), (113, 5), (118, 7)],
+                Some(50.0),
+            ),
+            (
+                "spawn unknown: since the oldest reading",
+                None,
+                &[(110, 1), (114, 3)],
+                Some(50.0),
+            ),
+            ("spawn unknown, one reading", None, &[(110, 1)], None),
+            (
+                "a tree member's exit takes CPU time away: no negative figure",
+                Some(100),
+                &[(110, 5), (120, 2)],
+                Some(0.0),
+            ),
+            ("two cores busy", Some(0), &[(10, 0), (20, 20)], Some(200.0)),
+        ];
+        for (what, spawned, readings, expected) in rows {
+            let figure = window(*spawned, readings).cpu_percent();
+            match (figure, expected) {
+                (Some(got), Some(want)) => assert!((got - want).abs() < 1e-3, "{what}: {got}"),
+                _ => assert_eq!(figure, *expected, "{what}"),
+            }
+        }
+    }
+
+    #[test]
+    fn readings_within_the_spacing_are_one_and_old_ones_are_forgotten() {
+        let mut w = window(Some(0), &[(10, 1)]);
+        assert!(!w.due(secs(10)));
+        assert!(!w.due(Duration::from_millis(10_999)));
+        assert!(w.due(secs(11)));
+        assert!(w.due(secs(9)), "a clock stepped back");
+        for at in 11..=40 {
+            w.record(
+                Reading {
+                    at: secs(at),
+                    cpu: secs(at),
+                },
+                0,
+            );
+        }
+        let kept: Vec<u64> = w.readings.iter().map(|r| r.at.as_secs()).collect();
+        assert_eq!(
+            kept,
+            (30..=40).collect::<Vec<u64>>(),
+            "one a window old, and after"
+        );
+        assert_eq!(w.cpu_percent(), Some(100.0));
+    }
+}
