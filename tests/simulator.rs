@@ -405,8 +405,7 @@ fn port_in_use_on_the_ipv6_loopback_alone_is_a_warning_and_127_0_0_1_is_served()
     });
     // Tagged `[gateway]` like every line, as the real one prints it.
     assert!(
-        sim.stdout()
-            .contains(&format!("[gateway]\x1b[39m {warning}")),
+        sim.stdout().contains(&format!("[gateway] {warning}")),
         "{}",
         sim.stdout()
     );
