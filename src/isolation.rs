@@ -1,6 +1,6 @@
 //! Pure isolation checks over a whole set of effective settings: proof that
 //! no two instances share a config, a state dir, a workspace, a log file, a
-//! TMPDIR or a port.
+//! TMPDIR, a port or a host-wide Tailscale route.
 //!
 //! Every problem is collected (never first-only), and each names the
 //! instances, the shared thing and a concrete fix. Paths arrive canonical
@@ -18,6 +18,8 @@ use crate::openclaw::Effective;
 
 mod ports;
 mod report;
+mod routes;
+mod secrets;
 
 #[cfg(test)]
 mod fix_tests;
@@ -27,6 +29,8 @@ pub(crate) mod fixtures;
 mod tests;
 
 pub use report::{FileError, Loaded, Report, Warning, check_dir, load_dir_resolved};
+pub use routes::GATEWAY_HTTPS_PORT;
+pub use secrets::shared_secret_warnings;
 
 /// What two instances share (or what one instance gets wrong).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,6 +47,8 @@ pub enum Resource {
     PortRange,
     /// `rescue_of` names no instance of the set.
     RescueOf,
+    /// Two Tailscale Serve/Funnel claims of the device's HTTPS route.
+    TailscaleRoute,
 }
 
 /// One isolation problem.
@@ -144,6 +150,7 @@ pub fn check_with(
         for b in &instances[index + 1..] {
             path_problems(a, b, movers, &mut problems);
             problems.extend(ports::overlap_problems(a, b, instances, movers));
+            problems.extend(routes::route_problem(a, b, movers));
         }
     }
     problems.extend(rescue_problems(instances, refused));

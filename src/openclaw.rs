@@ -25,6 +25,7 @@ use crate::declaration::{Declaration, LoadedDeclaration, is_valid_name};
 mod child;
 mod config;
 mod paths;
+mod secret;
 pub mod validate;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ mod test_world;
 mod tests;
 
 pub use child::STRIPPED_ENV;
+pub use secret::{Secret, Token};
 
 pub use paths::{canonical as canonical_path, expand as expand_path, fold as fold_path};
 
@@ -117,6 +119,55 @@ pub struct Effective {
     pub via_symlink: Vec<DeclaredPath>,
     /// Things that are not conflicts but an operator should know.
     pub warnings: Vec<String>,
+    /// `gateway.tailscale.mode` (or `--tailscale` in `args:`).
+    pub tailscale: Tailscale,
+    /// The gateway's shared auth token: `gateway.auth.token`, else
+    /// `OPENCLAW_GATEWAY_TOKEN` in its child env (config first, as
+    /// openclaw's dist `auth-resolve` and docs/gateway/remote.md have it).
+    /// Known by fingerprint only; never serialized.
+    #[serde(skip)]
+    pub gateway_token: Token,
+    /// `hooks.token` when `hooks.enabled` is true; never serialized.
+    #[serde(skip)]
+    pub hooks_token: Token,
+}
+
+/// The managed Tailscale exposure of a gateway (docs/gateway/tailscale.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tailscale {
+    pub mode: TailscaleMode,
+    /// Where the mode came from: `gateway.tailscale.mode`, `--tailscale`
+    /// in the declaration's args, or `default`.
+    pub source: String,
+}
+
+/// `gateway.tailscale.mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TailscaleMode {
+    #[default]
+    Off,
+    Serve,
+    Funnel,
+}
+
+impl TailscaleMode {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "off" => Some(TailscaleMode::Off),
+            "serve" => Some(TailscaleMode::Serve),
+            "funnel" => Some(TailscaleMode::Funnel),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TailscaleMode::Off => "off",
+            TailscaleMode::Serve => "serve",
+            TailscaleMode::Funnel => "funnel",
+        }
+    }
 }
 
 /// A path as written in the declaration, under its key.
@@ -288,6 +339,7 @@ fn non_empty<'a>(env: &'a EnvMap, key: &str) -> Option<&'a str> {
 
 /// Work out what `decl` will really use, given the supervisor's environment.
 pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, ResolveError> {
+    let inherited = env;
     let name = decl.name.clone();
     let file = decl.file.clone();
     let declaration = &decl.declaration;
@@ -525,7 +577,20 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         }
     }
 
-    Ok(Effective {
+    let tailscale =
+        tailscale_of(&declaration.args, view.tailscale_mode.as_deref()).ok_or_else(|| {
+            bad_env(
+                "--tailscale",
+                &declaration.args.join(" "),
+                "in `args:` is not off, serve or funnel: fix it in the declaration",
+            )
+        })?;
+    let hooks_token = if view.hooks_enabled {
+        view.hooks_token.clone()
+    } else {
+        Token::Unset
+    };
+    let mut effective = Effective {
         name,
         file,
         command,
@@ -545,6 +610,37 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         declared_workspace,
         via_symlink,
         warnings,
+        tailscale,
+        gateway_token: view.gateway_token.clone(),
+        hooks_token,
+    };
+    if effective.gateway_token == Token::Unset
+        && let Some(value) = effective.child_env(inherited).get("OPENCLAW_GATEWAY_TOKEN")
+    {
+        effective.gateway_token = Token::plain("OPENCLAW_GATEWAY_TOKEN", value);
+    }
+    Ok(effective)
+}
+
+/// The Tailscale mode: `--tailscale M` (or `--tailscale=M`) in the
+/// declaration's args overrides `gateway.tailscale.mode` (the gateway
+/// command's option, dist `run-command`); None for a mode that is none.
+fn tailscale_of(args: &[String], config: Option<&str>) -> Option<Tailscale> {
+    let from_args = args.iter().enumerate().rev().find_map(|(index, arg)| {
+        if arg == "--tailscale" {
+            Some(args.get(index + 1).map_or("", String::as_str))
+        } else {
+            arg.strip_prefix("--tailscale=")
+        }
+    });
+    let (text, source) = match (from_args, config) {
+        (Some(text), _) => (text, "--tailscale in args"),
+        (None, Some(text)) => (text, "gateway.tailscale.mode"),
+        (None, None) => ("off", "default"),
+    };
+    Some(Tailscale {
+        mode: TailscaleMode::parse(text)?,
+        source: source.to_string(),
     })
 }
 

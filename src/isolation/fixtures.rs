@@ -33,6 +33,9 @@ pub(crate) fn instance(name: &str, port: u16) -> Effective {
         declared_workspace: None,
         via_symlink: Vec::new(),
         warnings: Vec::new(),
+        tailscale: Default::default(),
+        gateway_token: Default::default(),
+        hooks_token: Default::default(),
     }
 }
 

@@ -141,6 +141,11 @@ pub fn check_dir(dir: &Path, env: &EnvMap) -> Result<Report, DeclarationError> {
             })
         })
         .collect();
+    warnings.extend(
+        super::shared_secret_warnings(&effective)
+            .into_iter()
+            .map(|(instance, message)| Warning { instance, message }),
+    );
     if let Some(range) = ephemeral_port_range() {
         warnings.extend(
             super::ephemeral_warnings(&effective, &range)

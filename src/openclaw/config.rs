@@ -1,11 +1,15 @@
 //! The parts of an OpenClaw config file (JSON5) that decide an instance's
 //! footprint: `gateway.port`, `gateway.bind`, `agents.*.workspace`,
-//! `browser.cdpUrl`, `browser.profiles.*.cdpPort|cdpUrl`, `logging.file`.
+//! `browser.cdpUrl`, `browser.profiles.*.cdpPort|cdpUrl`, `logging.file`,
+//! `gateway.tailscale.mode`; and, as keyed fingerprints only (see
+//! `secret.rs`), `gateway.auth.token` and `hooks.token` with `hooks.enabled`.
 //! Everything else in the file is the gateway's business and is ignored.
 //!
 //! Pure: works on the text it is given.
 
 use serde_json::Value;
+
+use super::secret::Token;
 
 /// Nesting deeper than this is refused before parsing: the JSON5 parser
 /// recurses per level, and a stack overflow would abort the whole daemon.
@@ -23,6 +27,12 @@ pub(super) struct ConfigView {
     /// Ports set explicitly for browsers on this host: (config key, port).
     pub cdp_ports: Vec<(String, u16)>,
     pub logging_file: Option<String>,
+    /// `gateway.tailscale.mode`: `off`, `serve` or `funnel`.
+    pub tailscale_mode: Option<String>,
+    pub gateway_token: Token,
+    pub hooks_token: Token,
+    /// `hooks.enabled: true`: only then is `hooks.token` in use.
+    pub hooks_enabled: bool,
 }
 
 /// Why a config could not be used.
@@ -78,8 +88,20 @@ pub(super) fn parse(text: &str) -> Result<ConfigView, ConfigError> {
         gateway_bind: optional_string(&root, &["gateway", "bind"])?,
         defaults_workspace: optional_string(&root, &["agents", "defaults", "workspace"])?,
         logging_file: optional_string(&root, &["logging", "file"])?,
+        tailscale_mode: optional_string(&root, &["gateway", "tailscale", "mode"])?,
+        gateway_token: token(&root, &["gateway", "auth", "token"]),
+        hooks_token: token(&root, &["hooks", "token"]),
+        hooks_enabled: lookup(&root, &["hooks", "enabled"]) == Some(&Value::Bool(true)),
         ..ConfigView::default()
     };
+    if let Some(mode) = &view.tailscale_mode
+        && !["off", "serve", "funnel"].contains(&mode.as_str())
+    {
+        return Err(value_error(
+            "gateway.tailscale.mode",
+            format!("`{mode}` is not a mode: use off, serve or funnel"),
+        ));
+    }
     if let Some(list) = lookup(&root, &["agents", "list"]) {
         let Some(list) = list.as_array() else {
             return Err(value_error("agents.list", "must be a list of agents"));
@@ -148,6 +170,28 @@ fn optional_string(root: &Value, path: &[&str]) -> Result<Option<String>, Config
         None => Ok(None),
         Some(Value::String(text)) => Ok(Some(text.clone())),
         Some(_) => Err(value_error(path.join("."), "must be a string")),
+    }
+}
+
+/// A token key: a plain string is fingerprinted at once (the text is not
+/// kept); a SecretRef object, a `${VAR}` substitution or any other value
+/// is not checked, with the reason.
+fn token(root: &Value, path: &[&str]) -> Token {
+    let source = path.join(".");
+    let not_checked = |reason: &str| Token::NotChecked {
+        source: source.clone(),
+        reason: reason.to_string(),
+    };
+    match lookup(root, path) {
+        None => Token::Unset,
+        Some(Value::String(text)) if text.contains("${") => {
+            not_checked("it refers to an environment variable the gateway substitutes")
+        }
+        Some(Value::String(text)) => Token::plain(&source, text),
+        Some(Value::Object(_)) => {
+            not_checked("it is a SecretRef, resolved by the gateway at startup")
+        }
+        Some(_) => not_checked("it is not a string"),
     }
 }
 
