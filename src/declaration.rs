@@ -244,8 +244,9 @@ impl Default for LogSpec {
     }
 }
 
-/// A declaration exactly as written in its YAML file.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
+/// A declaration exactly as written in its YAML file. Its Debug shows the
+/// names of `env:` but not their values (a token may be one).
+#[derive(Clone, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
     /// Instance name; the file stem when omitted.
@@ -297,6 +298,36 @@ pub struct Declaration {
     pub probes: ProbesSpec,
     #[serde(default)]
     pub logs: LogSpec,
+}
+
+impl std::fmt::Debug for Declaration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: BTreeMap<&str, &str> = self
+            .env
+            .keys()
+            .map(|key| (key.as_str(), "<redacted>"))
+            .collect();
+        f.debug_struct("Declaration")
+            .field("name", &self.name)
+            .field("profile", &self.profile)
+            .field("port", &self.port)
+            .field("bind", &self.bind)
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("config", &self.config)
+            .field("state_dir", &self.state_dir)
+            .field("workspace", &self.workspace)
+            .field("tmpdir", &self.tmpdir)
+            .field("env", &env)
+            .field("role", &self.role)
+            .field("rescue_of", &self.rescue_of)
+            .field("standby", &self.standby)
+            .field("restart", &self.restart)
+            .field("stop", &self.stop)
+            .field("probes", &self.probes)
+            .field("logs", &self.logs)
+            .finish()
+    }
 }
 
 /// The JSON Schema of a declaration file, generated from these types (the

@@ -26,6 +26,8 @@ mod fix_tests;
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
+mod route_tests;
+#[cfg(test)]
 mod tests;
 
 pub use report::{FileError, Loaded, Report, Warning, check_dir, load_dir_resolved};
