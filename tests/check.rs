@@ -457,6 +457,62 @@ fn a_port_block_in_the_ephemeral_range_is_warned_about_with_a_fix() {
     }
 }
 
+#[test]
+fn two_tailscale_routes_conflict_and_shared_tokens_warn_without_showing_them() {
+    let token = "tok-SECRETTOKEN-0123456789abcdef";
+    let home = home();
+    for (state, config) in [
+        (
+            ".openclaw",
+            format!(
+                "{{ gateway: {{ mode: 'local', tailscale: {{ mode: 'serve' }}, auth: {{ token: '{token}' }} }}, hooks: {{ enabled: true, token: '{token}' }} }}"
+            ),
+        ),
+        (
+            ".openclaw-rescue",
+            "{ gateway: { mode: 'local', tailscale: { mode: 'funnel' } } }".to_string(),
+        ),
+    ] {
+        let dir = home.path().join(state);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("openclaw.json"), config).expect("write config");
+    }
+    let dir = repo("supervisor.d");
+    let dir = dir.to_str().expect("utf-8 path");
+    // rescue's token comes from the environment its gateway inherits.
+    let env = [("OPENCLAW_GATEWAY_TOKEN", token)];
+    let text = check(home.path(), &[dir], &env);
+    let json = check(home.path(), &[dir, "--json"], &env);
+    for run in [&text, &json] {
+        assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+        for words in [
+            "main (tailscale serve) and rescue (tailscale funnel) both claim this host's Tailscale HTTPS port 443",
+            "set `gateway.tailscale.mode: \\\"off\\\"` in rescue's OpenClaw config",
+            "hooks token reuse: main's hooks.token equals its own gateway auth token (gateway.auth.token)",
+            "main's hooks.token equals rescue's gateway auth token (OPENCLAW_GATEWAY_TOKEN)",
+            "shared gateway token: main (gateway.auth.token) and rescue (OPENCLAW_GATEWAY_TOKEN)",
+        ] {
+            // JSON escapes the quotes the text shows as is.
+            let words = if std::ptr::eq(run, &text) {
+                words.replace("\\\"", "\"")
+            } else {
+                words.to_string()
+            };
+            assert!(
+                run.stdout.contains(&words),
+                "`{words}` not in:\n{}",
+                run.stdout
+            );
+        }
+        for output in [&run.stdout, &run.stderr] {
+            assert!(!output.contains("tok-SECRET"), "a token leaks:\n{output}");
+        }
+    }
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("stdout is JSON");
+    assert_eq!(report["problems"][0]["resource"], "tailscale_route");
+    assert_eq!(report["problems"][0]["shared"], "tailscale https:443");
+}
+
 /// The files `check` finds fault with, and the files `start` and then a
 /// `reload` of the same set refuse: one verdict, held for every example set
 /// and for a few broken sets besides.
@@ -495,6 +551,21 @@ fn check_start_and_reload_give_one_verdict_on_every_example_set() {
                 ("main.yaml", "port: 18789\n"),
                 ("copy.yaml", "name: main\nport: 19789\n"),
                 ("other.yaml", "profile: other\nport: 20789\n"),
+            ],
+        ),
+        (
+            "tailscale-serve-twice",
+            &[
+                ("main.yaml", "port: 18789\nconfig: main.json\n"),
+                ("main.json", "{ gateway: { tailscale: { mode: 'serve' } } }"),
+                (
+                    "rescue.yaml",
+                    "profile: rescue\nport: 19789\nconfig: rescue.json\n",
+                ),
+                (
+                    "rescue.json",
+                    "{ gateway: { tailscale: { mode: 'serve' } } }",
+                ),
             ],
         ),
         (
