@@ -244,8 +244,9 @@ impl Default for LogSpec {
     }
 }
 
-/// A declaration exactly as written in its YAML file. Its Debug shows the
-/// names of `env:` but not their values (a token may be one).
+// Its Debug (below) shows the names of `env:` but not their values: a
+// token may be one.
+/// A declaration exactly as written in its YAML file.
 #[derive(Clone, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
