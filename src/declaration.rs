@@ -244,8 +244,8 @@ impl Default for LogSpec {
     }
 }
 
-// Its Debug (below) shows the names of `env:` but not their values: a
-// token may be one.
+// Its Debug (below) shows the names of `env:` but not their values, nor the
+// value of a `--token` or `--password` in `args:`: a secret may be one.
 /// A declaration exactly as written in its YAML file.
 #[derive(Clone, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -314,7 +314,7 @@ impl std::fmt::Debug for Declaration {
             .field("port", &self.port)
             .field("bind", &self.bind)
             .field("command", &self.command)
-            .field("args", &self.args)
+            .field("args", &redacted_args(&self.args))
             .field("config", &self.config)
             .field("state_dir", &self.state_dir)
             .field("workspace", &self.workspace)
@@ -329,6 +329,27 @@ impl std::fmt::Debug for Declaration {
             .field("logs", &self.logs)
             .finish()
     }
+}
+
+/// `args` with the value of each secret option (`--token`, `--password`,
+/// either spelling) shown as `<redacted>`.
+fn redacted_args(args: &[String]) -> Vec<&str> {
+    const SECRET_OPTIONS: [&str; 2] = ["--token", "--password"];
+    let mut shown = Vec::with_capacity(args.len());
+    let mut previous_is_option = false;
+    for arg in args {
+        let inline = SECRET_OPTIONS.iter().any(|option| {
+            arg.strip_prefix(option)
+                .is_some_and(|rest| rest.starts_with('='))
+        });
+        shown.push(if previous_is_option || inline {
+            "<redacted>"
+        } else {
+            arg.as_str()
+        });
+        previous_is_option = SECRET_OPTIONS.contains(&arg.as_str());
+    }
+    shown
 }
 
 /// The JSON Schema of a declaration file, generated from these types (the

@@ -121,9 +121,10 @@ pub struct Effective {
     pub warnings: Vec<String>,
     /// `gateway.tailscale.mode` (or `--tailscale` in `args:`).
     pub tailscale: Tailscale,
-    /// The gateway's shared auth token: `gateway.auth.token`, else
-    /// `OPENCLAW_GATEWAY_TOKEN` in its child env (config first, as
-    /// openclaw's dist `auth-resolve` and docs/gateway/remote.md have it).
+    /// The gateway's shared auth token: `--token` in the args, else
+    /// `gateway.auth.token`, else `OPENCLAW_GATEWAY_TOKEN` in its child env
+    /// (config first, as openclaw's dist `auth-resolve-*.mjs` and
+    /// docs/gateway/remote.md have it).
     /// Known by fingerprint only; never serialized.
     #[serde(skip)]
     pub gateway_token: Token,
@@ -578,11 +579,11 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
     }
 
     let tailscale =
-        tailscale_of(&declaration.args, view.tailscale_mode.as_deref()).ok_or_else(|| {
+        tailscale_of(&declaration.args, view.tailscale_mode.as_deref()).map_err(|mode| {
             bad_env(
                 "--tailscale",
-                &declaration.args.join(" "),
-                "in `args:` is not off, serve or funnel: fix it in the declaration",
+                &mode,
+                "in `args:` is not a mode: use off, serve or funnel",
             )
         })?;
     let hooks_token = if view.hooks_enabled {
@@ -614,7 +615,11 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         gateway_token: view.gateway_token.clone(),
         hooks_token,
     };
-    if effective.gateway_token == Token::Unset
+    // `--token` in the args overrides the config (dist `run-*.mjs` puts it
+    // in the auth override), then the config, then the env.
+    if let Some(value) = arg_value(&declaration.args, "--token") {
+        effective.gateway_token = Token::plain("--token in args", value);
+    } else if effective.gateway_token == Token::Unset
         && let Some(value) = effective.child_env(inherited).get("OPENCLAW_GATEWAY_TOKEN")
     {
         effective.gateway_token = Token::plain("OPENCLAW_GATEWAY_TOKEN", value);
@@ -622,24 +627,31 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
     Ok(effective)
 }
 
-/// The Tailscale mode: `--tailscale M` (or `--tailscale=M`) in the
-/// declaration's args overrides `gateway.tailscale.mode` (the gateway
-/// command's option, dist `run-command`); None for a mode that is none.
-fn tailscale_of(args: &[String], config: Option<&str>) -> Option<Tailscale> {
-    let from_args = args.iter().enumerate().rev().find_map(|(index, arg)| {
-        if arg == "--tailscale" {
+/// The value of option `name` in `args` (`name V` or `name=V`), the last
+/// one winning as with the gateway's option parser.
+fn arg_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().enumerate().rev().find_map(|(index, arg)| {
+        if arg == name {
             Some(args.get(index + 1).map_or("", String::as_str))
         } else {
-            arg.strip_prefix("--tailscale=")
+            arg.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('='))
         }
-    });
-    let (text, source) = match (from_args, config) {
+    })
+}
+
+/// The Tailscale mode: `--tailscale M` in the declaration's args overrides
+/// `gateway.tailscale.mode`, which defaults to `off` (dist `run-*.mjs`:
+/// `tailscaleMode ?? cfg.gateway?.tailscale?.mode ?? "off"`). `Err` holds
+/// a mode given in the args that is none.
+fn tailscale_of(args: &[String], config: Option<&str>) -> Result<Tailscale, String> {
+    let (text, source) = match (arg_value(args, "--tailscale"), config) {
         (Some(text), _) => (text, "--tailscale in args"),
         (None, Some(text)) => (text, "gateway.tailscale.mode"),
         (None, None) => ("off", "default"),
     };
-    Some(Tailscale {
-        mode: TailscaleMode::parse(text)?,
+    Ok(Tailscale {
+        mode: TailscaleMode::parse(text).ok_or_else(|| text.to_string())?,
         source: source.to_string(),
     })
 }

@@ -156,6 +156,19 @@ fn an_unknown_tailscale_mode_is_a_config_error() {
             .contains("`gateway.tailscale.mode`: `on` is not a mode: use off, serve or funnel"),
         "{err}"
     );
+    // In the args, only the mode is shown (another arg may be a token).
+    std::fs::write(root.join("openclaw.json"), "{}").expect("config");
+    let yaml = format!(
+        "state_dir: {}\ncommand: /bin/true\nargs: [--token, {MARK}, --tailscale, on]\n",
+        root.display()
+    );
+    let loaded = crate::declaration::parse(&file, &yaml).expect("valid declaration");
+    let err = resolve(&loaded, &env).expect_err("refused").to_string();
+    assert!(
+        err.contains("--tailscale=`on` in `args:` is not a mode: use off, serve or funnel"),
+        "{err}"
+    );
+    assert!(!err.contains(MARK), "{err}");
 }
 
 #[test]
@@ -218,6 +231,23 @@ fn shared_tokens_are_warnings_and_never_shown() {
                 ("b", "", "{ gateway: { auth: { token: 'SECRETTOKEN-4' } } }"),
             ],
             &[],
+        ),
+        (
+            "--token in args comes before the config",
+            &[
+                (
+                    "a",
+                    "args: [--token, SECRETTOKEN-8]\n",
+                    "{ gateway: { auth: { token: 'SECRETTOKEN-9' } } }",
+                ),
+                ("b", "", "{ gateway: { auth: { token: 'SECRETTOKEN-8' } } }"),
+                ("c", "args: ['--token=SECRETTOKEN-8']\n", "{}"),
+            ],
+            &[
+                "shared gateway token: a (--token in args) and b (gateway.auth.token)",
+                "shared gateway token: a (--token in args) and c (--token in args)",
+                "shared gateway token: b (gateway.auth.token) and c (--token in args)",
+            ],
         ),
         (
             "different tokens",
