@@ -1,6 +1,6 @@
 //! Pure isolation checks over a whole set of effective settings: proof that
 //! no two instances share a config, a state dir, a workspace, a log file, a
-//! TMPDIR or a port.
+//! TMPDIR, a port or a channel credential (a bot token).
 //!
 //! Every problem is collected (never first-only), and each names the
 //! instances, the shared thing and a concrete fix. Paths arrive canonical
@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::openclaw::Effective;
 
+mod channels;
 mod ports;
 mod report;
 
@@ -43,6 +44,8 @@ pub enum Resource {
     PortRange,
     /// `rescue_of` names no instance of the set.
     RescueOf,
+    /// Two enabled channel accounts resolve to one token.
+    ChannelCredential,
 }
 
 /// One isolation problem.
@@ -144,6 +147,7 @@ pub fn check_with(
         for b in &instances[index + 1..] {
             path_problems(a, b, movers, &mut problems);
             problems.extend(ports::overlap_problems(a, b, instances, movers));
+            problems.extend(channels::credential_problems(a, b, movers));
         }
     }
     problems.extend(rescue_problems(instances, refused));
