@@ -8,13 +8,20 @@ use super::*;
 const TOKEN_A: &str = "111:FAKE-token-a";
 const TOKEN_B: &str = "222:FAKE-token-b";
 
+/// (channel, account, credential, source, the test token or why not checked).
+type Got = (String, String, String, String, Result<String, String>);
+
+/// (case, config, env, expected).
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [Row],
+);
+
 /// Resolve `config` (JSON5) with `env` and tokenFiles `files` (path ->
 /// Ok(text) or Err(reason)); tokenFiles are relative to `/state`.
-fn run(
-    config: &str,
-    env: &[(&str, &str)],
-    files: &[(&str, Result<&str, &str>)],
-) -> Vec<(String, String, String, String, Result<String, String>)> {
+fn run(config: &str, env: &[(&str, &str)], files: &[(&str, Result<&str, &str>)]) -> Vec<Got> {
     let root: Value = json5::from_str(config).expect("JSON5");
     let channels = ChannelsConfig(root.get("channels").cloned());
     let env: EnvMap = env
@@ -88,7 +95,7 @@ fn every_precedence_case_resolves_as_openclaw_does() {
         ),
         ("/state/empty.token", Ok("  \n")),
     ];
-    let cases: &[(&str, &str, &[(&str, &str)], &[Row])] = &[
+    let cases: &[Case] = &[
         (
             "no channels block: nothing, even with the env variable set",
             "{ gateway: { mode: 'local' } }",
