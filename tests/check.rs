@@ -743,6 +743,39 @@ fn assert_no_token(run: &Run) {
     }
 }
 
+/// `root/sup` with main (state dir `root/state/main`, port 18789) and rescue
+/// (profile rescue, `root/state/rescue`, 19789, then `rescue_extra`), their
+/// OpenClaw configs `main_config` and `rescue_config`: the declarations dir.
+fn main_and_rescue(
+    root: &Path,
+    rescue_extra: &str,
+    main_config: &str,
+    rescue_config: &str,
+) -> PathBuf {
+    for dir in ["sup", "state/main", "state/rescue"] {
+        std::fs::create_dir_all(root.join(dir)).expect("mkdir");
+    }
+    let sup = root.join("sup");
+    let declarations = [
+        (
+            "main",
+            format!("state_dir: {}/state/main\nport: 18789\n", root.display()),
+        ),
+        (
+            "rescue",
+            format!(
+                "profile: rescue\nstate_dir: {}/state/rescue\nport: 19789\n{rescue_extra}",
+                root.display()
+            ),
+        ),
+    ];
+    for ((name, declaration), config) in declarations.iter().zip([main_config, rescue_config]) {
+        std::fs::write(sup.join(format!("{name}.yaml")), declaration).expect("write");
+        std::fs::write(root.join(format!("state/{name}/openclaw.json")), config).expect("write");
+    }
+    sup
+}
+
 #[test]
 fn a_shared_bot_token_is_refused_by_every_way_the_gateway_resolves_it_and_never_printed() {
     // (main's config, rescue's config, rescue's declared env, rescue's state .env, where rescue takes it)
@@ -788,24 +821,14 @@ fn a_shared_bot_token_is_refused_by_every_way_the_gateway_resolves_it_and_never_
     for (case, main_config, rescue_config, rescue_env, dotenv, rescue_source) in cases {
         let home = home();
         let root = std::path::PathBuf::from(canonical(home.path()));
-        let sup = root.join("sup");
-        for dir in ["sup", "state/main", "state/rescue"] {
-            std::fs::create_dir_all(root.join(dir)).expect("mkdir");
-        }
-        std::fs::write(
-            sup.join("main.yaml"),
-            format!("state_dir: {}/state/main\nport: 18789\n", root.display()),
-        )
-        .expect("write");
-        std::fs::write(
-            sup.join("rescue.yaml"),
-            format!("profile: rescue\nstate_dir: {}/state/rescue\nport: 19789\nrole: rescue\nrescue_of: main\n{rescue_env}", root.display()),
-        )
-        .expect("write");
-        std::fs::write(root.join("state/main/openclaw.json"), main_config).expect("write");
+        let sup = main_and_rescue(
+            &root,
+            &format!("role: rescue\nrescue_of: main\n{rescue_env}"),
+            main_config,
+            rescue_config,
+        );
         std::fs::write(root.join("state/main/bot.token"), format!("{FAKE_TOKEN}\n"))
             .expect("write");
-        std::fs::write(root.join("state/rescue/openclaw.json"), rescue_config).expect("write");
         if !dotenv.is_empty() {
             std::fs::write(root.join("state/rescue/.env"), dotenv).expect("write");
         }
@@ -848,32 +871,12 @@ fn a_shared_bot_token_is_refused_by_every_way_the_gateway_resolves_it_and_never_
 fn a_secret_ref_or_an_unreadable_token_file_is_not_checked_but_a_warning() {
     let home = home();
     let root = std::path::PathBuf::from(canonical(home.path()));
-    for dir in ["sup", "state/main", "state/rescue"] {
-        std::fs::create_dir_all(root.join(dir)).expect("mkdir");
-    }
-    std::fs::write(
-        root.join("sup/main.yaml"),
-        format!("state_dir: {}/state/main\nport: 18789\n", root.display()),
-    )
-    .expect("write");
-    std::fs::write(
-        root.join("sup/rescue.yaml"),
-        format!(
-            "profile: rescue\nstate_dir: {}/state/rescue\nport: 19789\n",
-            root.display()
-        ),
-    )
-    .expect("write");
-    std::fs::write(
-        root.join("state/main/openclaw.json"),
+    main_and_rescue(
+        &root,
+        "",
         "{ gateway: { mode: 'local' }, channels: { telegram: { botToken: { source: 'env', provider: 'default', id: 'TG' } } } }",
-    )
-    .expect("write");
-    std::fs::write(
-        root.join("state/rescue/openclaw.json"),
         "{ gateway: { mode: 'local' }, channels: { telegram: { tokenFile: 'missing.token' } } }",
-    )
-    .expect("write");
+    );
     let run = check(
         home.path(),
         &[root.join("sup").to_str().expect("utf-8")],
