@@ -808,6 +808,16 @@ fn a_shared_bot_token_is_refused_by_every_way_the_gateway_resolves_it_and_never_
             "TELEGRAM_BOT_TOKEN in the gateway's environment",
         ),
         (
+            "env SecretRef and config env block",
+            config(&format!("{{ botToken: '{FAKE_TOKEN}' }}")),
+            format!(
+                "{{ env: {{ vars: {{ TG: '{FAKE_TOKEN}' }} }}, channels: {{ telegram: {{ botToken: {{ source: 'env', provider: 'default', id: 'TG' }} }} }} }}"
+            ),
+            "",
+            "",
+            "channels.telegram.botToken in",
+        ),
+        (
             "named account",
             config(&format!("{{ botToken: '{FAKE_TOKEN}' }}")),
             config(&format!(
@@ -874,7 +884,7 @@ fn a_secret_ref_or_an_unreadable_token_file_is_not_checked_but_a_warning() {
     main_and_rescue(
         &root,
         "",
-        "{ gateway: { mode: 'local' }, channels: { telegram: { botToken: { source: 'env', provider: 'default', id: 'TG' } } } }",
+        "{ gateway: { mode: 'local' }, channels: { telegram: { botToken: { source: 'file', provider: 'vault', id: '/telegram' } } } }",
         "{ gateway: { mode: 'local' }, channels: { telegram: { tokenFile: 'missing.token' } } }",
     );
     let run = check(
@@ -886,7 +896,7 @@ fn a_secret_ref_or_an_unreadable_token_file_is_not_checked_but_a_warning() {
     assert_no_token(&run);
     for words in [
         "warning: main: telegram account `default`: the bot token from channels.telegram.botToken in",
-        "is not checked against the other instances: it is a SecretRef, which the supervisor does not resolve",
+        "is not checked against the other instances: it is a SecretRef the supervisor does not resolve",
         "warning: rescue: telegram account `default`: the bot token from channels.telegram.tokenFile in",
         "is not checked against the other instances: the supervisor cannot read it",
     ] {

@@ -187,8 +187,8 @@ impl Serialize for ChannelCredential {
     }
 }
 
-/// The `channels` subtree of an OpenClaw config. Its Debug never shows
-/// the values (they include tokens).
+/// An OpenClaw config that has a `channels` block (None: no channels). Its
+/// Debug never shows the values (they include tokens).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub(super) struct ChannelsConfig(pub Option<Value>);
 
@@ -212,9 +212,21 @@ pub(super) struct Sources<'a> {
 
 /// Every credential of every enabled account of the known channels, in
 /// channel, account and credential order.
-pub(super) fn resolve(channels: &ChannelsConfig, sources: &Sources<'_>) -> Vec<ChannelCredential> {
-    let Some(root) = channels.0.as_ref().and_then(Value::as_object) else {
+pub(super) fn resolve(config: &ChannelsConfig, sources: &Sources<'_>) -> Vec<ChannelCredential> {
+    let Some(config) = config.0.as_ref() else {
         return Vec::new();
+    };
+    let Some(root) = config.get("channels").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let env = gateway_env(config, sources.env);
+    let sources = &Sources {
+        env: &env,
+        ..*sources
+    };
+    let secrets = Secrets {
+        env: sources.env,
+        default_provider_is_env: default_provider_is_env(config),
     };
     let mut found = Vec::new();
     for channel in CHANNELS {
@@ -233,9 +245,14 @@ pub(super) fn resolve(channels: &ChannelsConfig, sources: &Sources<'_>) -> Vec<C
                 continue;
             }
             for credential in channel.credentials {
-                if let Some(resolved) =
-                    resolve_one(channel, credential, &account, account_block, block, sources)
-                {
+                if let Some(resolved) = resolve_one(
+                    channel,
+                    credential,
+                    &account,
+                    (account_block, block),
+                    sources,
+                    &secrets,
+                ) {
                     found.push(resolved);
                 }
             }
@@ -279,9 +296,9 @@ fn resolve_one(
     channel: &Channel,
     credential: &Credential,
     account: &str,
-    account_block: Option<&Value>,
-    block: &Value,
+    (account_block, block): (Option<&Value>, &Value),
     sources: &Sources<'_>,
+    secrets: &Secrets<'_>,
 ) -> Option<ChannelCredential> {
     let config = sources.config.display();
     let found = |source: String, resolved: Resolved| ChannelCredential {
@@ -320,20 +337,13 @@ fn resolve_one(
                 Err(reason) => found(source, Resolved::NotChecked(reason)),
             });
         }
+        let source = || format!("{prefix}.{} in {config}", credential.key);
         match level.get(credential.key) {
             Some(Value::String(text)) if !text.trim().is_empty() => {
-                return Some(found(
-                    format!("{prefix}.{} in {config}", credential.key),
-                    Resolved::Checked(Fingerprint::of(text)),
-                ));
+                return Some(found(source(), secrets.substitute(text)));
             }
-            Some(Value::Object(_)) => {
-                return Some(found(
-                    format!("{prefix}.{} in {config}", credential.key),
-                    Resolved::NotChecked(
-                        "it is a SecretRef, which the supervisor does not resolve".to_string(),
-                    ),
-                ));
+            Some(reference @ Value::Object(_)) => {
+                return Some(found(source(), secrets.reference(reference)));
             }
             _ => {}
         }
@@ -351,6 +361,120 @@ fn resolve_one(
                 Resolved::Checked(Fingerprint::of(value)),
             )
         })
+}
+
+/// The gateway's environment: `env` (the process's, with the state dir's
+/// `.env`), then the config's `env.vars.*` and `env.*` strings where a key
+/// is missing (`collectConfigEnvVarsByTarget` in
+/// `dist/config-env-vars-*.mjs`; `docs/help/environment.md`, "Precedence"):
+/// blank values and values with `${...}` are not applied.
+fn gateway_env(config: &Value, env: &EnvMap) -> EnvMap {
+    let mut gateway = env.clone();
+    let Some(block) = config.get("env").and_then(Value::as_object) else {
+        return gateway;
+    };
+    let vars = block.get("vars").and_then(Value::as_object);
+    let direct = block
+        .iter()
+        .filter(|(key, _)| key.as_str() != "vars" && key.as_str() != "shellEnv");
+    for (key, value) in vars.into_iter().flatten().chain(direct) {
+        if let Some(value) = value.as_str()
+            && !value.trim().is_empty()
+            && !value.contains("${")
+        {
+            gateway
+                .entry(key.clone())
+                .or_insert_with(|| value.to_string());
+        }
+    }
+    gateway
+}
+
+/// Whether a SecretRef's `default` provider reads the environment: it does
+/// unless `secrets.providers.default` says otherwise
+/// (`docs/gateway/config-secrets-env.md`, "Secret providers config").
+fn default_provider_is_env(config: &Value) -> bool {
+    match config
+        .get("secrets")
+        .and_then(|secrets| secrets.get("providers"))
+        .and_then(|providers| providers.get("default"))
+    {
+        None => true,
+        Some(provider) => {
+            provider.as_object().is_some_and(|fields| fields.len() == 1)
+                && provider.get("source").and_then(Value::as_str) == Some("env")
+        }
+    }
+}
+
+/// How a configured value becomes a token.
+struct Secrets<'a> {
+    env: &'a EnvMap,
+    default_provider_is_env: bool,
+}
+
+impl Secrets<'_> {
+    /// A string value, with `${VAR}` substituted from the gateway's
+    /// environment (`$${VAR}` is a literal `${VAR}`;
+    /// `docs/gateway/config-secrets-env.md`, "Env var substitution").
+    fn substitute(&self, text: &str) -> Resolved {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("${") {
+            let escaped = rest[..at].ends_with('$');
+            let Some(end) = rest[at..].find('}') else {
+                break;
+            };
+            let name = &rest[at + 2..at + end];
+            let is_name = name
+                .chars()
+                .next()
+                .is_some_and(|first| first.is_ascii_uppercase() || first == '_')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if escaped {
+                out.push_str(&rest[..at - 1]);
+                out.push_str(&rest[at..at + end + 1]);
+            } else if is_name {
+                out.push_str(&rest[..at]);
+                match self.env.get(name).filter(|value| !value.trim().is_empty()) {
+                    Some(value) => out.push_str(value),
+                    None => {
+                        return Resolved::NotChecked(format!(
+                            "it refers to ${{{name}}}, which is not set in the gateway's environment as the supervisor sees it (openclaw leaves it unresolved)"
+                        ));
+                    }
+                }
+            } else {
+                out.push_str(&rest[..at + end + 1]);
+            }
+            rest = &rest[at + end + 1..];
+        }
+        out.push_str(rest);
+        Resolved::Checked(Fingerprint::of(&out))
+    }
+
+    /// A SecretRef object: an env one on the default provider is read from
+    /// the gateway's environment; any other is not checked.
+    fn reference(&self, reference: &Value) -> Resolved {
+        let field = |key: &str| reference.get(key).and_then(Value::as_str);
+        let provider = field("provider").unwrap_or("default");
+        match (field("source"), field("id")) {
+            (Some("env"), Some(id)) if provider == "default" && self.default_provider_is_env => {
+                match self.env.get(id).filter(|value| !value.trim().is_empty()) {
+                    Some(value) => Resolved::Checked(Fingerprint::of(value)),
+                    None => Resolved::NotChecked(format!(
+                        "it is a SecretRef to {id}, which is not set in the gateway's environment as the supervisor sees it"
+                    )),
+                }
+            }
+            _ => Resolved::NotChecked(
+                "it is a SecretRef the supervisor does not resolve (only `source: \"env\"` on the default provider is read)"
+                    .to_string(),
+            ),
+        }
+    }
 }
 
 /// The fix for two instances on one credential of `channel`, asking

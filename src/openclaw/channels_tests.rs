@@ -23,7 +23,7 @@ type Case = (
 /// Ok(text) or Err(reason)); tokenFiles are relative to `/state`.
 fn run(config: &str, env: &[(&str, &str)], files: &[(&str, Result<&str, &str>)]) -> Vec<Got> {
     let root: Value = json5::from_str(config).expect("JSON5");
-    let channels = ChannelsConfig(root.get("channels").cloned());
+    let channels = ChannelsConfig(Some(root));
     let env: EnvMap = env
         .iter()
         .map(|(key, value)| (key.to_string(), value.to_string()))
@@ -82,7 +82,7 @@ type Row = (
     Result<&'static str, &'static str>,
 );
 
-const SECRET_REF: &str = "it is a SecretRef, which the supervisor does not resolve";
+const SECRET_REF: &str = "it is a SecretRef the supervisor does not resolve (only `source: \"env\"` on the default provider is read)";
 
 #[test]
 fn every_precedence_case_resolves_as_openclaw_does() {
@@ -187,8 +187,8 @@ fn every_precedence_case_resolves_as_openclaw_does() {
             )],
         ),
         (
-            "telegram: a SecretRef is not checked",
-            "{ channels: { telegram: { botToken: { source: 'env', provider: 'default', id: 'TG' } } } }",
+            "telegram: a file SecretRef is not checked",
+            "{ channels: { telegram: { botToken: { source: 'file', provider: 'filemain', id: '/telegram' } } } }",
             &[("TELEGRAM_BOT_TOKEN", TOKEN_A)],
             &[(
                 "telegram",
@@ -196,6 +196,98 @@ fn every_precedence_case_resolves_as_openclaw_does() {
                 "bot token",
                 "channels.telegram.botToken in /state/openclaw.json",
                 Err(SECRET_REF),
+            )],
+        ),
+        (
+            "telegram: an env SecretRef on the default provider is read from the environment",
+            "{ channels: { telegram: { botToken: { source: 'env', provider: 'default', id: 'TG' } } } }",
+            &[("TG", TOKEN_A), ("TELEGRAM_BOT_TOKEN", TOKEN_B)],
+            &[(
+                "telegram",
+                "default",
+                "bot token",
+                "channels.telegram.botToken in /state/openclaw.json",
+                Ok(TOKEN_A),
+            )],
+        ),
+        (
+            "telegram: an env SecretRef whose variable is unset is not checked",
+            "{ channels: { telegram: { botToken: { source: 'env', provider: 'default', id: 'TG' } } } }",
+            &[("TELEGRAM_BOT_TOKEN", TOKEN_B)],
+            &[(
+                "telegram",
+                "default",
+                "bot token",
+                "channels.telegram.botToken in /state/openclaw.json",
+                Err(
+                    "it is a SecretRef to TG, which is not set in the gateway's environment as the supervisor sees it",
+                ),
+            )],
+        ),
+        (
+            "telegram: an env SecretRef on a redefined default provider is not checked",
+            "{ secrets: { providers: { default: { source: 'env', allowlist: ['X'] } } }, channels: { telegram: { botToken: { source: 'env', provider: 'default', id: 'TG' } } } }",
+            &[("TG", TOKEN_A)],
+            &[(
+                "telegram",
+                "default",
+                "bot token",
+                "channels.telegram.botToken in /state/openclaw.json",
+                Err(SECRET_REF),
+            )],
+        ),
+        (
+            "telegram: ${VAR} in botToken is substituted from the environment; $${VAR} is literal",
+            "{ channels: { telegram: { botToken: '${TG}', accounts: { ops: { botToken: '$${TG}' }, dev: { botToken: '${MISSING}' } } } } }",
+            &[("TG", TOKEN_A)],
+            &[
+                (
+                    "telegram",
+                    "default",
+                    "bot token",
+                    "channels.telegram.botToken in /state/openclaw.json",
+                    Ok(TOKEN_A),
+                ),
+                (
+                    "telegram",
+                    "dev",
+                    "bot token",
+                    "channels.telegram.accounts.dev.botToken in /state/openclaw.json",
+                    Err(
+                        "it refers to ${MISSING}, which is not set in the gateway's environment as the supervisor sees it (openclaw leaves it unresolved)",
+                    ),
+                ),
+                (
+                    "telegram",
+                    "ops",
+                    "bot token",
+                    "channels.telegram.accounts.ops.botToken in /state/openclaw.json",
+                    Ok("other"),
+                ),
+            ],
+        ),
+        (
+            "telegram: the config's env block fills TELEGRAM_BOT_TOKEN only where the process has none",
+            "{ env: { vars: { TELEGRAM_BOT_TOKEN: '111:FAKE-token-a' } }, channels: { telegram: {} } }",
+            &[],
+            &[(
+                "telegram",
+                "default",
+                "bot token",
+                "TELEGRAM_BOT_TOKEN in the gateway's environment",
+                Ok(TOKEN_A),
+            )],
+        ),
+        (
+            "telegram: the process environment beats the config's env block",
+            "{ env: { TELEGRAM_BOT_TOKEN: '111:FAKE-token-a' }, channels: { telegram: {} } }",
+            &[("TELEGRAM_BOT_TOKEN", TOKEN_B)],
+            &[(
+                "telegram",
+                "default",
+                "bot token",
+                "TELEGRAM_BOT_TOKEN in the gateway's environment",
+                Ok(TOKEN_B),
             )],
         ),
         (
@@ -305,7 +397,7 @@ fn every_precedence_case_resolves_as_openclaw_does() {
             )],
         ),
         (
-            "slack: bot and app tokens, config over env, SecretRef not checked",
+            "slack: bot and app tokens, config over env, env SecretRef read",
             "{ channels: { slack: { botToken: '111:FAKE-token-a', appToken: { source: 'env', provider: 'default', id: 'SLACK_APP_TOKEN' } } } }",
             &[("SLACK_BOT_TOKEN", TOKEN_B), ("SLACK_APP_TOKEN", TOKEN_B)],
             &[
@@ -321,7 +413,7 @@ fn every_precedence_case_resolves_as_openclaw_does() {
                     "default",
                     "app token",
                     "channels.slack.appToken in /state/openclaw.json",
-                    Err(SECRET_REF),
+                    Ok(TOKEN_B),
                 ),
             ],
         ),
@@ -387,7 +479,7 @@ fn no_secret_in_debug_or_json() {
         resolved: Resolved::Checked(Fingerprint::of(TOKEN_A)),
     };
     let config = ChannelsConfig(Some(
-        serde_json::json!({ "telegram": { "botToken": TOKEN_A } }),
+        serde_json::json!({ "channels": { "telegram": { "botToken": TOKEN_A } } }),
     ));
     let shown = format!(
         "{found:?} {config:?} {}",

@@ -23,7 +23,7 @@ pub(super) struct ConfigView {
     /// Ports set explicitly for browsers on this host: (config key, port).
     pub cdp_ports: Vec<(String, u16)>,
     pub logging_file: Option<String>,
-    /// The `channels` subtree, for [`super::channels::resolve`].
+    /// The config, when it has `channels`, for [`super::channels::resolve`].
     pub channels: super::channels::ChannelsConfig,
 }
 
@@ -80,7 +80,11 @@ pub(super) fn parse(text: &str) -> Result<ConfigView, ConfigError> {
         gateway_bind: optional_string(&root, &["gateway", "bind"])?,
         defaults_workspace: optional_string(&root, &["agents", "defaults", "workspace"])?,
         logging_file: optional_string(&root, &["logging", "file"])?,
-        channels: super::channels::ChannelsConfig(lookup(&root, &["channels"]).cloned()),
+        // The whole config when it has channels: their tokens may come from
+        // its `env` block or name a `secrets` provider.
+        channels: super::channels::ChannelsConfig(
+            lookup(&root, &["channels"]).is_some().then(|| root.clone()),
+        ),
         ..ConfigView::default()
     };
     if let Some(list) = lookup(&root, &["agents", "list"]) {
