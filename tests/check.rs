@@ -854,6 +854,11 @@ fn a_shared_bot_token_is_refused_by_every_way_the_gateway_resolves_it_and_never_
         );
         assert!(run.stdout.contains(rescue_source), "{case}: {}", run.stdout);
         assert!(
+            run.stdout.contains("INSTANCE  CHANNEL   ACCOUNT  CREDENTIAL  COMPARED  FROM\nmain      telegram  default  bot token   yes       "),
+            "{case}: {}",
+            run.stdout
+        );
+        assert!(
             run.stdout
                 .contains("fix: create a second bot for rescue with BotFather"),
             "{case}: {}",
