@@ -1,6 +1,7 @@
 //! Pure isolation checks over a whole set of effective settings: proof that
 //! no two instances share a config, a state dir, a workspace, a log file, a
-//! TMPDIR, a port or a host-wide Tailscale route.
+//! TMPDIR, a port, a host-wide Tailscale route or a channel credential (a
+//! bot token).
 //!
 //! Every problem is collected (never first-only), and each names the
 //! instances, the shared thing and a concrete fix. Paths arrive canonical
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 use crate::openclaw::Effective;
 
+mod channels;
 mod ports;
 mod report;
 mod routes;
@@ -51,6 +53,8 @@ pub enum Resource {
     RescueOf,
     /// Two Tailscale Serve/Funnel claims of the device's HTTPS route.
     TailscaleRoute,
+    /// Two enabled channel accounts resolve to one token.
+    ChannelCredential,
 }
 
 /// One isolation problem.
@@ -153,6 +157,7 @@ pub fn check_with(
             path_problems(a, b, movers, &mut problems);
             problems.extend(ports::overlap_problems(a, b, instances, movers));
             problems.extend(routes::route_problem(a, b, movers));
+            problems.extend(channels::credential_problems(a, b, movers));
         }
     }
     problems.extend(rescue_problems(instances, refused));

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::declaration::{Declaration, LoadedDeclaration, is_valid_name};
 
+pub mod channels;
 mod child;
 mod config;
 mod paths;
@@ -117,6 +118,9 @@ pub struct Effective {
     /// Declared paths that reach their place through a symlink, as written,
     /// so that a conflict can say how a different spelling got there.
     pub via_symlink: Vec<DeclaredPath>,
+    /// The credentials of every enabled channel account (never the
+    /// secrets: keyed fingerprints, see [`channels`]).
+    pub channels: Vec<channels::ChannelCredential>,
     /// Things that are not conflicts but an operator should know.
     pub warnings: Vec<String>,
     /// `gateway.tailscale.mode` (or `--tailscale` in `args:`).
@@ -554,6 +558,15 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         ));
     }
 
+    let channels = channel_credentials(&view, &env, &config_path, &state_dir, &home);
+    warnings.extend(channels.iter().filter_map(|credential| match &credential.resolved {
+        channels::Resolved::NotChecked(reason) => Some(format!(
+            "{} account `{}`: the {} from {} is not checked against the other instances: {reason}",
+            credential.channel, credential.account, credential.what, credential.source
+        )),
+        channels::Resolved::Checked(_) => None,
+    }));
+
     let mut via_symlink = Vec::new();
     for (key, written, resolved) in [
         ("state_dir", &declaration.state_dir, Some(&state_dir)),
@@ -610,6 +623,7 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         explicit_ports,
         declared_workspace,
         via_symlink,
+        channels,
         warnings,
         tailscale,
         gateway_token: view.gateway_token.clone(),
@@ -654,6 +668,57 @@ fn tailscale_of(args: &[String], config: Option<&str>) -> Result<Tailscale, Stri
         mode: TailscaleMode::parse(text).ok_or_else(|| text.to_string())?,
         source: source.to_string(),
     })
+}
+
+/// The IO edge of [`channels::resolve`]: the gateway's environment is
+/// `env` plus what its state dir's `.env` adds (openclaw loads it without
+/// overriding what is set: `loadGlobalRuntimeDotEnvFiles` in
+/// `dist/dotenv-global-*.mjs`, `stateEnvPath` in
+/// `dist/gateway-dispatch-dotenv-*.mjs`); a tokenFile is read as openclaw
+/// reads it (a regular file, not a symlink), relative to the state dir.
+fn channel_credentials(
+    view: &config::ConfigView,
+    env: &EnvMap,
+    config_path: &Path,
+    state_dir: &Path,
+    home: &Path,
+) -> Vec<channels::ChannelCredential> {
+    if view.channels.0.is_none() {
+        return Vec::new();
+    }
+    let mut gateway_env = env.clone();
+    if let Ok(text) = std::fs::read_to_string(state_dir.join(".env")) {
+        for (key, value) in channels::parse_dotenv(&text, channels::env_names()) {
+            gateway_env.entry(key).or_insert(value);
+        }
+    }
+    let place = |written: &str| paths::fold(&paths::expand(Path::new(written), state_dir, home));
+    channels::resolve(
+        &view.channels,
+        &channels::Sources {
+            env: &gateway_env,
+            config: config_path,
+            place: &place,
+            read: &read_token_file,
+        },
+    )
+}
+
+/// A tokenFile's text, or why the supervisor cannot have it.
+fn read_token_file(path: &Path) -> Result<String, String> {
+    let metadata = std::fs::symlink_metadata(path)
+        .map_err(|err| format!("the supervisor cannot read it: {err}"))?;
+    if metadata.file_type().is_symlink() {
+        return Err("it is a symlink, which openclaw refuses to read".to_string());
+    }
+    if !metadata.is_file() {
+        return Err("it is not a regular file".to_string());
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(64 * 1024).read_to_string(&mut text))
+        .map_err(|err| format!("the supervisor cannot read it: {err}"))?;
+    Ok(text)
 }
 
 /// `N` or `host:N` (also `[::1]:N`).

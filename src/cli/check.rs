@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use openclaw_supervisor::declaration::HumanDuration;
 use openclaw_supervisor::isolation::{self, FileError, Problem, Report, Warning};
+use openclaw_supervisor::openclaw::channels::Resolved;
 use openclaw_supervisor::openclaw::validate::Verdict;
 use openclaw_supervisor::openclaw::{Effective, EnvMap};
 use openclaw_supervisor::process::Spawner;
@@ -254,6 +255,44 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The channel credentials of every instance, where each is taken from
+/// (never the value), and whether it could be compared; empty when no
+/// instance has a channel account.
+fn channel_table(report: &Report) -> String {
+    let mut rows = vec![
+        [
+            "INSTANCE",
+            "CHANNEL",
+            "ACCOUNT",
+            "CREDENTIAL",
+            "COMPARED",
+            "FROM",
+        ]
+        .map(str::to_string)
+        .to_vec(),
+    ];
+    for instance in &report.effective {
+        for credential in &instance.channels {
+            let compared = match credential.resolved {
+                Resolved::Checked(_) => "yes",
+                Resolved::NotChecked(_) => "not checked",
+            };
+            rows.push(vec![
+                instance.name.clone(),
+                credential.channel.clone(),
+                credential.account.clone(),
+                credential.what.clone(),
+                compared.to_string(),
+                credential.source.clone(),
+            ]);
+        }
+    }
+    if rows.len() == 1 {
+        return String::new();
+    }
+    format!("{}\n", table(&rows))
+}
+
 fn render(report: &Report) -> String {
     let mut out = String::new();
     if !report.effective.is_empty() {
@@ -314,6 +353,7 @@ fn render(report: &Report) -> String {
         out.push('\n');
         out.push_str(&table(&paths));
         out.push('\n');
+        out.push_str(&channel_table(report));
     }
     for warning in &report.warnings {
         out.push_str(&format!(

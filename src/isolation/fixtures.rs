@@ -32,6 +32,7 @@ pub(crate) fn instance(name: &str, port: u16) -> Effective {
         explicit_ports: Vec::new(),
         declared_workspace: None,
         via_symlink: Vec::new(),
+        channels: Vec::new(),
         warnings: Vec::new(),
         tailscale: Default::default(),
         gateway_token: Default::default(),

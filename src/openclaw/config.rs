@@ -33,6 +33,8 @@ pub(super) struct ConfigView {
     pub hooks_token: Token,
     /// `hooks.enabled: true`: only then is `hooks.token` in use.
     pub hooks_enabled: bool,
+    /// The config, when it has `channels`, for [`super::channels::resolve`].
+    pub channels: super::channels::ChannelsConfig,
 }
 
 /// Why a config could not be used.
@@ -92,6 +94,11 @@ pub(super) fn parse(text: &str) -> Result<ConfigView, ConfigError> {
         gateway_token: token(&root, &["gateway", "auth", "token"]),
         hooks_token: token(&root, &["hooks", "token"]),
         hooks_enabled: lookup(&root, &["hooks", "enabled"]) == Some(&Value::Bool(true)),
+        // The whole config when it has channels: their tokens may come from
+        // its `env` block or name a `secrets` provider.
+        channels: super::channels::ChannelsConfig(
+            lookup(&root, &["channels"]).is_some().then(|| root.clone()),
+        ),
         ..ConfigView::default()
     };
     if let Some(mode) = &view.tailscale_mode

@@ -85,15 +85,15 @@ impl Token {
     }
 }
 
-/// The per-process key: from the kernel's random source, else (should that
-/// fail) from `fastrand`'s seed, which is random per process too.
+/// The per-process key: 32 bytes from the kernel's random source, else
+/// (should that fail) from `fastrand`, which is seeded per process too.
 fn process_key() -> &'static [u8; 32] {
     static KEY: OnceLock<[u8; 32]> = OnceLock::new();
     KEY.get_or_init(|| {
         let mut key = [0u8; 32];
-        // SAFETY: `key` is a valid, writable buffer of `key.len()` bytes.
-        let filled = unsafe { libc::getrandom(key.as_mut_ptr().cast(), key.len(), 0) };
-        if usize::try_from(filled).ok() != Some(key.len()) {
+        let read = std::fs::File::open("/dev/urandom")
+            .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut key));
+        if read.is_err() {
             key.iter_mut().for_each(|byte| *byte = fastrand::u8(..));
         }
         key
