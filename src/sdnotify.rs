@@ -7,10 +7,18 @@ use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// How long a state change waits for room in systemd's queue.
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Where to send notifications, read once from the environment.
 #[derive(Debug)]
 pub struct Notifier {
+    /// State changes (READY, STATUS, RELOADING, STOPPING): waits up to
+    /// [`SEND_TIMEOUT`] for room in a full queue, then gives up.
     socket: UnixDatagram,
+    /// Watchdog pings: never wait; a ping that finds the queue full is
+    /// dropped (the next one follows shortly).
+    pings: UnixDatagram,
     target: Target,
     /// Half of `WATCHDOG_USEC`, when the watchdog is on for this process.
     pub watchdog_interval: Option<Duration>,
@@ -33,13 +41,17 @@ impl Notifier {
             None => Target::Path(PathBuf::from(address)),
         };
         let watchdog_interval = watchdog_interval(env, std::process::id());
-        // Never block the supervisor's loop on systemd: a full queue (nobody
-        // reading the socket) loses a notification instead of stalling every
-        // command and probe until someone reads.
+        // Never block the supervisor's loop on systemd for long: a full
+        // queue (nobody reading the socket) costs a state change at most
+        // SEND_TIMEOUT and a ping nothing, instead of stalling every command
+        // and probe until someone reads.
         let socket = UnixDatagram::unbound()?;
-        socket.set_nonblocking(true)?;
+        socket.set_write_timeout(Some(SEND_TIMEOUT))?;
+        let pings = UnixDatagram::unbound()?;
+        pings.set_nonblocking(true)?;
         Ok(Some(Notifier {
             socket,
+            pings,
             target,
             watchdog_interval,
         }))
@@ -49,12 +61,16 @@ impl Notifier {
     /// returned, but a daemon should log them and go on: systemd missing a
     /// status line is no reason to stop gateways.
     pub fn notify(&self, message: &str) -> io::Result<()> {
+        self.send_on(&self.socket, message)
+    }
+
+    fn send_on(&self, socket: &UnixDatagram, message: &str) -> io::Result<()> {
         match &self.target {
-            Target::Path(path) => self.socket.send_to(message.as_bytes(), path).map(|_| ()),
+            Target::Path(path) => socket.send_to(message.as_bytes(), path).map(|_| ()),
             Target::Abstract(name) => {
                 use std::os::linux::net::SocketAddrExt;
                 let address = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-                self.socket
+                socket
                     .send_to_addr(message.as_bytes(), &address)
                     .map(|_| ())
             }
@@ -82,8 +98,15 @@ impl Notifier {
         self.send_logged("STOPPING=1");
     }
 
+    /// A watchdog ping; dropped quietly when systemd's queue is full.
     pub fn watchdog(&self) {
-        self.send_logged("WATCHDOG=1");
+        match self.send_on(&self.pings, "WATCHDOG=1") {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                tracing::debug!("watchdog ping dropped: systemd's queue is full");
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot notify systemd: WATCHDOG=1"),
+            Ok(()) => {}
+        }
     }
 
     fn send_logged(&self, message: &str) {
@@ -129,28 +152,41 @@ pub fn summarize<'a>(states: impl Iterator<Item = &'a str>) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_socket_nobody_reads_fails_a_notification_instead_of_blocking() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("notify");
-        let _receiver = UnixDatagram::bind(&path).expect("bind the notify socket");
-        let notifier = Notifier::from_env(&env(&[("NOTIFY_SOCKET", &path.to_string_lossy())]))
-            .expect("notifier")
-            .expect("NOTIFY_SOCKET is set");
-        // The queue of an unread datagram socket holds a few messages; a
-        // blocking send would wait forever on the next one.
-        let refused = (0..10_000)
-            .map(|_| notifier.notify("WATCHDOG=1"))
-            .find_map(Result::err)
-            .expect("a full queue refuses a notification");
-        assert_eq!(refused.kind(), io::ErrorKind::WouldBlock, "{refused}");
-    }
-
     fn env(pairs: &[(&str, &str)]) -> crate::openclaw::EnvMap {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_socket_nobody_reads_drops_pings_and_times_out_a_state_change() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("notify");
+        let receiver = UnixDatagram::bind(&path).expect("bind the notify socket");
+        let notifier = Notifier::from_env(&env(&[("NOTIFY_SOCKET", &path.to_string_lossy())]))
+            .expect("notifier")
+            .expect("NOTIFY_SOCKET is set");
+        // Fill the queue of the unread socket with pings: a blocking send
+        // would wait for ever on the first that finds it full.
+        let refused = (0..100_000)
+            .map(|_| notifier.send_on(&notifier.pings, "WATCHDOG=1"))
+            .find_map(Result::err)
+            .expect("a full queue refuses a ping");
+        assert_eq!(refused.kind(), io::ErrorKind::WouldBlock, "{refused}");
+        // A state change waits for room, then gives up instead of hanging.
+        let timed_out = notifier.notify("READY=1").expect_err("still full");
+        assert!(
+            matches!(
+                timed_out.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+            "{timed_out}"
+        );
+        // Once systemd reads, it goes through.
+        let mut buffer = [0u8; 64];
+        receiver.recv(&mut buffer).expect("a ping");
+        notifier.notify("READY=1").expect("room again");
     }
 
     #[test]
