@@ -25,8 +25,10 @@ use crate::declaration::{Declaration, LoadedDeclaration, is_valid_name};
 pub mod channels;
 mod child;
 mod config;
+mod credentials;
 mod paths;
 mod secret;
+mod tailscale;
 pub mod validate;
 
 #[cfg(test)]
@@ -38,6 +40,7 @@ mod tests;
 
 pub use child::STRIPPED_ENV;
 pub use secret::{Secret, Token};
+pub use tailscale::{Tailscale, TailscaleMode};
 
 pub use paths::{canonical as canonical_path, expand as expand_path, fold as fold_path};
 
@@ -135,44 +138,6 @@ pub struct Effective {
     /// `hooks.token` when `hooks.enabled` is true; never serialized.
     #[serde(skip)]
     pub hooks_token: Token,
-}
-
-/// The managed Tailscale exposure of a gateway (docs/gateway/tailscale.md).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Tailscale {
-    pub mode: TailscaleMode,
-    /// Where the mode came from: `gateway.tailscale.mode`, `--tailscale`
-    /// in the declaration's args, or `default`.
-    pub source: String,
-}
-
-/// `gateway.tailscale.mode`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TailscaleMode {
-    #[default]
-    Off,
-    Serve,
-    Funnel,
-}
-
-impl TailscaleMode {
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "off" => Some(TailscaleMode::Off),
-            "serve" => Some(TailscaleMode::Serve),
-            "funnel" => Some(TailscaleMode::Funnel),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TailscaleMode::Off => "off",
-            TailscaleMode::Serve => "serve",
-            TailscaleMode::Funnel => "funnel",
-        }
-    }
 }
 
 /// A path as written in the declaration, under its key.
@@ -558,14 +523,8 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         ));
     }
 
-    let channels = channel_credentials(&view, &env, &config_path, &state_dir, &home);
-    warnings.extend(channels.iter().filter_map(|credential| match &credential.resolved {
-        channels::Resolved::NotChecked(reason) => Some(format!(
-            "{} account `{}`: the {} from {} is not checked against the other instances: {reason}",
-            credential.channel, credential.account, credential.what, credential.source
-        )),
-        channels::Resolved::Checked(_) => None,
-    }));
+    let channels = credentials::channel_credentials(&view, &env, &config_path, &state_dir, &home);
+    warnings.extend(credentials::not_checked_warnings(&channels));
 
     let mut via_symlink = Vec::new();
     for (key, written, resolved) in [
@@ -592,7 +551,7 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
     }
 
     let tailscale =
-        tailscale_of(&declaration.args, view.tailscale_mode.as_deref()).map_err(|mode| {
+        tailscale::of(&declaration.args, view.tailscale_mode.as_deref()).map_err(|mode| {
             bad_env(
                 "--tailscale",
                 &mode,
@@ -629,96 +588,12 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         gateway_token: view.gateway_token.clone(),
         hooks_token,
     };
-    // `--token` in the args overrides the config (dist `run-*.mjs` puts it
-    // in the auth override), then the config, then the env.
-    if let Some(value) = arg_value(&declaration.args, "--token") {
-        effective.gateway_token = Token::plain("--token in args", value);
-    } else if effective.gateway_token == Token::Unset
-        && let Some(value) = effective.child_env(inherited).get("OPENCLAW_GATEWAY_TOKEN")
-    {
-        effective.gateway_token = Token::plain("OPENCLAW_GATEWAY_TOKEN", value);
-    }
+    effective.gateway_token = credentials::gateway_token(
+        &declaration.args,
+        &effective.gateway_token,
+        &effective.child_env(inherited),
+    );
     Ok(effective)
-}
-
-/// The value of option `name` in `args` (`name V` or `name=V`), the last
-/// one winning as with the gateway's option parser.
-fn arg_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter().enumerate().rev().find_map(|(index, arg)| {
-        if arg == name {
-            Some(args.get(index + 1).map_or("", String::as_str))
-        } else {
-            arg.strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('='))
-        }
-    })
-}
-
-/// The Tailscale mode: `--tailscale M` in the declaration's args overrides
-/// `gateway.tailscale.mode`, which defaults to `off` (dist `run-*.mjs`:
-/// `tailscaleMode ?? cfg.gateway?.tailscale?.mode ?? "off"`). `Err` holds
-/// a mode given in the args that is none.
-fn tailscale_of(args: &[String], config: Option<&str>) -> Result<Tailscale, String> {
-    let (text, source) = match (arg_value(args, "--tailscale"), config) {
-        (Some(text), _) => (text, "--tailscale in args"),
-        (None, Some(text)) => (text, "gateway.tailscale.mode"),
-        (None, None) => ("off", "default"),
-    };
-    Ok(Tailscale {
-        mode: TailscaleMode::parse(text).ok_or_else(|| text.to_string())?,
-        source: source.to_string(),
-    })
-}
-
-/// The IO edge of [`channels::resolve`]: the gateway's environment is
-/// `env` plus what its state dir's `.env` adds (openclaw loads it without
-/// overriding what is set: `loadGlobalRuntimeDotEnvFiles` in
-/// `dist/dotenv-global-*.mjs`, `stateEnvPath` in
-/// `dist/gateway-dispatch-dotenv-*.mjs`); a tokenFile is read as openclaw
-/// reads it (a regular file, not a symlink), relative to the state dir.
-fn channel_credentials(
-    view: &config::ConfigView,
-    env: &EnvMap,
-    config_path: &Path,
-    state_dir: &Path,
-    home: &Path,
-) -> Vec<channels::ChannelCredential> {
-    if view.channels.0.is_none() {
-        return Vec::new();
-    }
-    let mut gateway_env = env.clone();
-    if let Ok(text) = std::fs::read_to_string(state_dir.join(".env")) {
-        for (key, value) in channels::parse_dotenv(&text, channels::env_names()) {
-            gateway_env.entry(key).or_insert(value);
-        }
-    }
-    let place = |written: &str| paths::fold(&paths::expand(Path::new(written), state_dir, home));
-    channels::resolve(
-        &view.channels,
-        &channels::Sources {
-            env: &gateway_env,
-            config: config_path,
-            place: &place,
-            read: &read_token_file,
-        },
-    )
-}
-
-/// A tokenFile's text, or why the supervisor cannot have it.
-fn read_token_file(path: &Path) -> Result<String, String> {
-    let metadata = std::fs::symlink_metadata(path)
-        .map_err(|err| format!("the supervisor cannot read it: {err}"))?;
-    if metadata.file_type().is_symlink() {
-        return Err("it is a symlink, which openclaw refuses to read".to_string());
-    }
-    if !metadata.is_file() {
-        return Err("it is not a regular file".to_string());
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(64 * 1024).read_to_string(&mut text))
-        .map_err(|err| format!("the supervisor cannot read it: {err}"))?;
-    Ok(text)
 }
 
 /// `N` or `host:N` (also `[::1]:N`).

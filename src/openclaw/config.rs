@@ -102,7 +102,7 @@ pub(super) fn parse(text: &str) -> Result<ConfigView, ConfigError> {
         ..ConfigView::default()
     };
     if let Some(mode) = &view.tailscale_mode
-        && !["off", "serve", "funnel"].contains(&mode.as_str())
+        && super::TailscaleMode::parse(mode).is_none()
     {
         return Err(value_error(
             "gateway.tailscale.mode",
