@@ -18,9 +18,11 @@
 //! waits to be killed; the simulator never kills them itself, so a test can
 //! check that the supervisor does.
 
+mod bind;
 mod boots;
 mod cli;
 mod logfile;
+mod output;
 mod schema;
 mod server;
 mod setup;
@@ -29,7 +31,6 @@ mod validate;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -37,7 +38,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Parser;
-use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
@@ -48,6 +48,8 @@ pub use setup::{
     resolve,
 };
 
+use bind::bind_and_serve;
+use output::{log, log_err};
 use server::{ServerEvent, SimState};
 
 /// The simulator's own version (also what `/startupz` reports).
@@ -72,11 +74,6 @@ fn is_truthy(value: &str) -> bool {
     )
 }
 
-/// How many times a port in use is retried, `BIND_RETRY_PAUSE` apart.
-const BIND_ATTEMPTS: u32 = 5;
-const BIND_RETRY_PAUSE: Duration = Duration::from_millis(100);
-
-/// Entry point of the `openclaw-gateway-sim` binary.
 pub fn main() -> ExitCode {
     main_with(std::env::args_os().collect(), Vec::new())
 }
@@ -290,79 +287,6 @@ fn refuse(refusal: &Refusal) -> ExitCode {
         }
     }
     ExitCode::from(refusal.exit_code)
-}
-
-/// Prints a gateway-like log line on stdout.
-fn log(message: &str) {
-    logfile::write(message);
-    // A gateway whose supervisor died has no reader on its stdout: a log
-    // line must not panic it (println! would), so write errors are ignored.
-    let _ = writeln!(std::io::stdout().lock(), "{}", log_line(message));
-}
-
-/// Prints a gateway-like log line on stderr.
-fn log_err(message: &str) {
-    logfile::write(message);
-    let _ = writeln!(std::io::stderr().lock(), "{}", log_line(message));
-}
-
-/// Whether log lines are coloured, by the real gateway's rule
-/// (`getColorForConsole` in its `dist/subsystem-*.mjs`): a `FORCE_COLOR`
-/// that is not blank nor `0` forces colour; otherwise colour needs no
-/// `NO_COLOR` (an empty one does not count) and a terminal on stdout or
-/// stderr, or a rich console: `COLORTERM` or `TERM_PROGRAM` set, or a
-/// `TERM` other than `dumb`. So into a pipe with no `TERM`, no colour.
-static COLOUR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-
-#[derive(Debug, Default, Clone, Copy)]
-struct ColourEnv<'a> {
-    no_color: Option<&'a str>,
-    force_color: Option<&'a str>,
-    term: Option<&'a str>,
-    colorterm: Option<&'a str>,
-    term_program: Option<&'a str>,
-    tty: bool,
-}
-
-fn colour_wanted(env: ColourEnv<'_>) -> bool {
-    let set = |value: Option<&str>| value.is_some_and(|value| !value.is_empty());
-    if env
-        .force_color
-        .is_some_and(|value| !value.trim().is_empty() && value.trim() != "0")
-    {
-        return true;
-    }
-    let term = env.term.unwrap_or("").trim().to_lowercase();
-    let rich = set(env.colorterm) || set(env.term_program) || (!term.is_empty() && term != "dumb");
-    !set(env.no_color) && (env.tty || rich)
-}
-
-fn log_line(message: &str) -> String {
-    let now = humantime::format_rfc3339_millis(SystemTime::now());
-    let colour = *COLOUR.get_or_init(|| {
-        use std::io::IsTerminal as _;
-        let var = |key: &str| std::env::var(key).ok();
-        let (no_color, force_color, term, colorterm, term_program) = (
-            var("NO_COLOR"),
-            var("FORCE_COLOR"),
-            var("TERM"),
-            var("COLORTERM"),
-            var("TERM_PROGRAM"),
-        );
-        colour_wanted(ColourEnv {
-            no_color: no_color.as_deref(),
-            force_color: force_color.as_deref(),
-            term: term.as_deref(),
-            colorterm: colorterm.as_deref(),
-            term_program: term_program.as_deref(),
-            tty: std::io::stdout().is_terminal() || std::io::stderr().is_terminal(),
-        })
-    });
-    if colour {
-        format!("\x1b[90m{now}\x1b[39m \x1b[36m[gateway]\x1b[39m {message}")
-    } else {
-        format!("{now} [gateway] {message}")
-    }
 }
 
 /// The grandchild mode: do nothing until a signal ends the process.
@@ -701,234 +625,5 @@ async fn sleep_until_or_never(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Binds the port as openclaw 2026.9.6 does with `--bind loopback`
-/// (`resolveGatewayListenHosts`, `dist/net-*.mjs`; the listen loop in
-/// `dist/server-start-*.mjs`): 127.0.0.1, then ::1 when the host can bind
-/// IPv6 at all. A port in use is retried on each (the real one: 20 retries
-/// 500 ms apart; here `BIND_ATTEMPTS`, `BIND_RETRY_PAUSE` apart). When
-/// 127.0.0.1 stays taken the gateway fails to start (exit 1, its lines
-/// below); when only ::1 does, it warns and serves on 127.0.0.1 alone. Then
-/// serves for ever. A bind failure is reported on `failed`.
-async fn bind_and_serve(
-    port: u16,
-    log_file: PathBuf,
-    bind_delay: Duration,
-    started_at: Instant,
-    state: Arc<SimState>,
-    failed: mpsc::Sender<String>,
-) {
-    if !bind_delay.is_zero() {
-        log(&format!(
-            "sim: waiting {} before binding the port",
-            humantime::format_duration(bind_delay)
-        ));
-        tokio::time::sleep(bind_delay).await;
-    }
-    let v4 = match bind_retrying(IpAddr::V4(Ipv4Addr::LOCALHOST), port).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            let _ = failed.send(bind_failure(port, &err)).await;
-            return;
-        }
-    };
-    // `canBindToHost("::1")`: an ephemeral port, to learn whether IPv6 works.
-    let v6 = match std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) {
-        Err(_) => None,
-        Ok(_) => match bind_retrying(IpAddr::V6(Ipv6Addr::LOCALHOST), port).await {
-            Ok(listener) => Some(listener),
-            Err(err) => {
-                // The real line, as the real gateway printed it in a private
-                // network namespace with [::1]:PORT held (its subsystem logger
-                // turns `gateway: ` into the `[gateway]` tag), after its retries.
-                log(&format!(
-                    "failed to bind loopback alias ::1:{port} (GatewayLockError: {})",
-                    lock_error(Ipv6Addr::LOCALHOST.into(), port, &err)
-                ));
-                None
-            }
-        },
-    };
-    let pid = std::process::id();
-    log(&format!("listening on 127.0.0.1:{port} (PID {pid})"));
-    if v6.is_some() {
-        log(&format!("listening on [::1]:{port} (PID {pid})"));
-    }
-    log(&format!("log file: {}", log_file.display()));
-    let announce = async move {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(started_at)).await;
-        log("started");
-    };
-    let alias = async {
-        if let Some(v6) = v6 {
-            server::serve(v6, Arc::clone(&state)).await;
-        }
-    };
-    tokio::join!(announce, server::serve(v4, Arc::clone(&state)), alias);
-}
-
-/// `host:port` bound, a port in use retried `BIND_ATTEMPTS` times.
-async fn bind_retrying(host: IpAddr, port: u16) -> std::io::Result<TcpListener> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match TcpListener::bind((host, port)).await {
-            Err(err) if err.kind() == std::io::ErrorKind::AddrInUse && attempt < BIND_ATTEMPTS => {
-                tokio::time::sleep(BIND_RETRY_PAUSE).await;
-            }
-            result => return result,
-        }
-    }
-}
-
-/// The message of the real gateway's `GatewayLockError` for a failed listen.
-fn lock_error(host: IpAddr, port: u16, err: &std::io::Error) -> String {
-    if err.kind() == std::io::ErrorKind::AddrInUse {
-        format!("another gateway instance is already listening on ws://{host}:{port}")
-    } else {
-        format!("failed to bind gateway socket on ws://{host}:{port}: {err}")
-    }
-}
-
-/// The real gateway's lines when 127.0.0.1 cannot be bound (before its exit
-/// 1): the error, the hint, and the port's holder (`formatPortDiagnostics`).
-fn bind_failure(port: u16, err: &std::io::Error) -> String {
-    let mut lines = vec![
-        format!(
-            "Gateway failed to start: {}",
-            lock_error(Ipv4Addr::LOCALHOST.into(), port, err)
-        ),
-        "If the gateway is supervised, stop it with: openclaw gateway stop".to_string(),
-    ];
-    if err.kind() == std::io::ErrorKind::AddrInUse {
-        lines.push(format!("Port {port} is already in use."));
-        if let Some(holder) = crate::process::port_holder(port) {
-            let address = std::net::SocketAddr::new(holder.address, port);
-            lines.push(format!(
-                "- pid {}: {} ({address})",
-                holder.pid, holder.program
-            ));
-        }
-    }
-    lines.join("\n")
-}
-
-#[cfg(test)]
-mod colour_tests {
-    use super::{ColourEnv, colour_wanted};
-
-    #[test]
-    fn colour_follows_the_real_gateways_rule() {
-        let none = ColourEnv::default();
-        let rows = [
-            ("a pipe, no TERM", none, false),
-            ("a terminal", ColourEnv { tty: true, ..none }, true),
-            (
-                "TERM=xterm",
-                ColourEnv {
-                    term: Some("xterm"),
-                    ..none
-                },
-                true,
-            ),
-            (
-                "TERM=dumb",
-                ColourEnv {
-                    term: Some("dumb"),
-                    ..none
-                },
-                false,
-            ),
-            (
-                "COLORTERM",
-                ColourEnv {
-                    colorterm: Some("truecolor"),
-                    ..none
-                },
-                true,
-            ),
-            (
-                "TERM_PROGRAM",
-                ColourEnv {
-                    term_program: Some("vscode"),
-                    ..none
-                },
-                true,
-            ),
-            (
-                "NO_COLOR=1 with TERM",
-                ColourEnv {
-                    no_color: Some("1"),
-                    term: Some("xterm"),
-                    ..none
-                },
-                false,
-            ),
-            (
-                "NO_COLOR= with TERM",
-                ColourEnv {
-                    no_color: Some(""),
-                    term: Some("xterm"),
-                    ..none
-                },
-                true,
-            ),
-            (
-                "NO_COLOR=1 on a terminal",
-                ColourEnv {
-                    no_color: Some("1"),
-                    tty: true,
-                    ..none
-                },
-                false,
-            ),
-            (
-                "FORCE_COLOR=1 into a pipe",
-                ColourEnv {
-                    force_color: Some("1"),
-                    ..none
-                },
-                true,
-            ),
-            (
-                "FORCE_COLOR=1 beats NO_COLOR",
-                ColourEnv {
-                    force_color: Some("1"),
-                    no_color: Some("1"),
-                    ..none
-                },
-                true,
-            ),
-            (
-                "FORCE_COLOR=0 does not turn it off",
-                ColourEnv {
-                    force_color: Some("0"),
-                    term: Some("xterm"),
-                    ..none
-                },
-                true,
-            ),
-            (
-                "FORCE_COLOR=0 does not force it",
-                ColourEnv {
-                    force_color: Some(" 0 "),
-                    ..none
-                },
-                false,
-            ),
-            (
-                "FORCE_COLOR blank",
-                ColourEnv {
-                    force_color: Some(" "),
-                    ..none
-                },
-                false,
-            ),
-        ];
-        for (what, env, expected) in rows {
-            assert_eq!(colour_wanted(env), expected, "{what}");
-        }
     }
 }
