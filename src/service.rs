@@ -330,6 +330,19 @@ fn wire_probe(tracker: &ProbeTracker) -> Option<protocol::ProbeStatus> {
     })
 }
 
+/// The probes a declaration turns off, by name (`status`'s `probes_off`).
+fn probes_off(probes: &crate::probe::EffectiveProbes) -> Vec<String> {
+    [
+        ("startup", &probes.startup),
+        ("liveness", &probes.liveness),
+        ("readiness", &probes.readiness),
+    ]
+    .into_iter()
+    .filter(|(_, probe)| !probe.enabled)
+    .map(|(name, _)| name.to_string())
+    .collect()
+}
+
 /// The wire status of one instance. Only paths and ports leave the daemon:
 /// never an environment value or a config value (tokens live there).
 pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceStatus {
@@ -349,6 +362,8 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
             .spawned_at
             .and_then(|at| SystemTime::now().duration_since(at).ok())
             .map(|d| d.as_secs()),
+        spawned_at: snapshot.spawned_at.map(unix_ms),
+        probes_off: probes_off(&snapshot.config.probes),
         restarts: snapshot.restarts,
         last_exit: snapshot.last_exit.map(|(exit, at)| LastExit {
             code: match exit {

@@ -1,7 +1,9 @@
 //! Client commands: talk to the running supervisor over its socket.
 //!
 //! Exit codes: 0 done, 1 refused or failed (the reason on stderr), 3 the
-//! supervisor is not running (the socket path tried on stderr).
+//! supervisor is not running (the socket path tried on stderr); `status
+//! NAME` and `is-active` also 3 for an instance not running, and `status
+//! NAME` 4 for no such instance (`verbs.rs`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,6 +17,7 @@ use openclaw_supervisor::protocol::{EndReason, Request, Response, SignalName};
 use super::{Global, exit};
 
 mod render;
+pub mod verbs;
 
 use render::{Paint, detail, event_line, table};
 
@@ -24,6 +27,10 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Show every instance (a table), or one in detail.
+    ///
+    /// Exit codes with NAME, as systemctl's: 0 running, 3 not running
+    /// (stopped, failed, standby, backoff, ...; also when the supervisor is
+    /// not running: stderr says which), 4 no such instance.
     Status {
         /// One instance's name; all when omitted.
         name: Option<String>,
@@ -31,21 +38,46 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Stop an instance; it stays stopped, across supervisor restarts, until `start NAME`.
+    /// Stop instances; each stays stopped, across supervisor restarts, until `start NAME`.
+    ///
+    /// Each name is acted on in order, one line each; `all` is every
+    /// instance but a standby rescue in standby. Exit 0 when every one was
+    /// done, 1 otherwise, 3 when the supervisor is not running.
     Stop {
-        /// The instance's name.
-        name: String,
+        /// The instances' names, or `all`.
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        #[command(flatten)]
+        wait: verbs::WaitArgs,
     },
     /// Stop and start an instance again.
     /// A running gateway is stopped only when openclaw accepts its config
     /// (`openclaw config validate`): a config it refuses is reported and the
     /// gateway kept.
+    ///
+    /// Each name is acted on in order, one line each; `all` is every
+    /// instance but a standby rescue not running. Exit 0 when every one was
+    /// done, 1 otherwise, 3 when the supervisor is not running.
     Restart {
-        /// The instance's name.
-        name: String,
+        /// The instances' names, or `all`.
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
         /// Restart without validating the config first.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        wait: verbs::WaitArgs,
+    },
+    /// Print each instance's state word, one line per name, as `systemctl
+    /// is-active`: exit 0 when every one is running, 3 otherwise (`unknown`
+    /// for no such instance; 3 also when the supervisor is not running).
+    IsActive {
+        /// The instances' names.
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        /// Print nothing; only the exit code tells.
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Send a signal (TERM, HUP, USR1, ...) to an instance's process group.
     Signal {
@@ -103,9 +135,14 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
     runtime.block_on(async {
         match command {
             ClientCommand::Status { name, json } => status(&path, name, json).await,
-            ClientCommand::Stop { name } => action(&path, Request::Stop { name }).await,
-            ClientCommand::Restart { name, force } => {
-                action(&path, Request::Restart { name, force }).await
+            ClientCommand::Stop { names, wait } => {
+                Ok(verbs::run(&path, verbs::Verb::Stop, &names, &wait).await)
+            }
+            ClientCommand::Restart { names, force, wait } => {
+                Ok(verbs::run(&path, verbs::Verb::Restart { force }, &names, &wait).await)
+            }
+            ClientCommand::IsActive { names, quiet } => {
+                Ok(verbs::is_active(&path, &names, quiet).await)
             }
             ClientCommand::Signal { name, signal } => {
                 action(&path, Request::Signal { name, signal }).await
@@ -123,20 +160,19 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
     })
 }
 
-/// `start NAME`: ask the running supervisor to start an instance (called by
-/// the `start` command when it is given a name).
-pub fn start_instance(global: &Global, name: &str) -> anyhow::Result<u8> {
+/// `start NAME...`: ask the running supervisor to start instances (called
+/// by the `start` command when it is given names).
+pub fn start_instances(
+    global: &Global,
+    names: &[String],
+    wait: &verbs::WaitArgs,
+) -> anyhow::Result<u8> {
     let path = socket_path(global);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the client's runtime")?;
-    runtime.block_on(action(
-        &path,
-        Request::Start {
-            name: name.to_string(),
-        },
-    ))
+    Ok(runtime.block_on(verbs::run(&path, verbs::Verb::Start, names, wait)))
 }
 
 /// Sends one request; `Err(code)` when the command must end with that code
@@ -199,25 +235,27 @@ fn unexpected(response: &Response) -> u8 {
 
 async fn status(path: &std::path::Path, name: Option<String>, json: bool) -> anyhow::Result<u8> {
     let one = name.is_some();
-    let (instances, rejected) = match call(path, Request::Status { name }).await {
-        Ok(Response::Status {
-            instances,
-            rejected,
-        }) => (instances, rejected),
-        Ok(other) => return Ok(unexpected(&other)),
+    let (instances, rejected) = match verbs::status_request(path, name).await {
+        Ok(reply) => reply,
         Err(code) => return Ok(code),
     };
     let mut out = std::io::stdout().lock();
     if json {
         let value = serde_json::json!({ "instances": instances, "rejected": rejected });
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
-        return Ok(exit::OK);
+        return Ok(if one {
+            verbs::status_one_exit(&instances)
+        } else {
+            exit::OK
+        });
     }
     let paint = Paint::for_stdout();
     if one {
         for instance in &instances {
             write!(out, "{}", detail(instance, paint, now_ms()))?;
         }
+        out.flush()?;
+        return Ok(verbs::status_one_exit(&instances));
     } else {
         write!(out, "{}", table(&instances, &rejected, paint, now_ms()))?;
     }

@@ -13,8 +13,13 @@ use openclaw_supervisor::watch::WatchMode;
 
 #[derive(Debug, Args)]
 pub struct StartArgs {
-    /// Start this instance in the running supervisor instead of running one.
-    pub name: Option<String>,
+    /// Start these instances (or `all`) in the running supervisor instead
+    /// of running one: each in order, one line each; exit 0 when every one
+    /// was started, 1 otherwise, 3 when the supervisor is not running.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub wait: super::client::verbs::WaitArgs,
     /// Log format of the supervisor's own logs (level from OPENCLAW_SUPERVISOR_LOG).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -89,8 +94,8 @@ pub fn state_dir(global: &Global) -> PathBuf {
 }
 
 pub fn run(global: &Global, args: StartArgs) -> anyhow::Result<u8> {
-    if let Some(name) = args.name {
-        return super::client::start_instance(global, &name);
+    if !args.names.is_empty() {
+        return super::client::start_instances(global, &args.names, &args.wait);
     }
     init_tracing(args.log_format);
     let options = Options {

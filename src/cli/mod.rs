@@ -24,6 +24,8 @@ pub mod exit {
     pub const UNREADABLE: u8 = 2;
     /// The daemon is not running.
     pub const NOT_RUNNING: u8 = 3;
+    /// `status NAME`: no instance has that name (systemctl's code).
+    pub const NO_SUCH_INSTANCE: u8 = 4;
 }
 
 #[derive(Debug, Parser)]

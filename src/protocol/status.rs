@@ -41,6 +41,16 @@ pub struct InstanceStatus {
     pub pid: Option<u32>,
     /// Seconds since the current child was spawned.
     pub uptime_secs: Option<u64>,
+    /// When the current child was spawned (unix ms): a probe result older
+    /// than this is an earlier process's. Null without a child, and from
+    /// daemons before it was added.
+    #[serde(default)]
+    pub spawned_at: Option<u64>,
+    /// The probes its declaration turns off (`startup`, `liveness`,
+    /// `readiness`): such a probe stays null for ever. Empty from daemons
+    /// before it was added.
+    #[serde(default)]
+    pub probes_off: Vec<String>,
     /// Restarts since the supervisor started (operator restarts included).
     pub restarts: u32,
     pub last_exit: Option<LastExit>,

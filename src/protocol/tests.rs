@@ -9,6 +9,8 @@ fn status_fixture() -> InstanceStatus {
         state: String::from("running"),
         pid: Some(4242),
         uptime_secs: Some(3600),
+        spawned_at: None,
+        probes_off: vec![],
         restarts: 2,
         last_exit: Some(LastExit {
             code: None,

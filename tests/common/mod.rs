@@ -26,6 +26,8 @@ pub fn instance(name: &str) -> InstanceStatus {
         state: String::from("running"),
         pid: Some(100),
         uptime_secs: Some(5),
+        spawned_at: None,
+        probes_off: vec![],
         restarts: 0,
         last_exit: None,
         probes: Probes::default(),

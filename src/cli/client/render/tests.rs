@@ -12,6 +12,8 @@ fn instance(name: &str) -> InstanceStatus {
         state: String::from("running"),
         pid: Some(4242),
         uptime_secs: Some(3_700),
+        spawned_at: None,
+        probes_off: vec![],
         restarts: 1,
         last_exit: None,
         probes: Probes::default(),

@@ -1,0 +1,683 @@
+//! Verbs on several instances (`start|stop|restart NAME...|all`), waiting
+//! until they are done (`--wait`), and systemctl's exit codes (`is-active`,
+//! `status NAME`).
+//!
+//! The decisions are pure ([`plan_all`], [`Tracker`], [`describe`],
+//! [`status_exit`]) and covered by tables in `verbs/tests.rs`; the IO is the
+//! requests, the events stream and the lines printed.
+//!
+//! Waiting is driven by events: the client subscribes to `events` before it
+//! sends the commands, and re-reads status on every event about an instance
+//! it waits for. A readiness probe's first pass is not an event (only
+//! changes are), so while an instance runs without a readiness verdict the
+//! status is re-read every [`READINESS_POLL`]; otherwise a slow
+//! [`SAFETY_POLL`] covers events sent before the daemon registered the
+//! subscription (it cannot confirm it).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use openclaw_supervisor::control;
+use openclaw_supervisor::protocol::{
+    ErrorKind, Event, EventKind, InstanceStatus, Request, Response,
+};
+use tokio::sync::mpsc;
+
+use super::{REPLY_TIMEOUT, client_error, fail, unexpected};
+use crate::cli::exit;
+use crate::cli::human;
+
+#[cfg(test)]
+mod tests;
+
+/// How often status is re-read while an instance runs and its readiness
+/// probe has not passed yet (its first pass sends no event).
+const READINESS_POLL: Duration = Duration::from_millis(500);
+/// How often status is re-read otherwise, in case an event went out before
+/// the subscription was in place.
+const SAFETY_POLL: Duration = Duration::from_secs(5);
+
+/// `--wait` and `--timeout`, shared by `start`, `stop` and `restart`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WaitArgs {
+    /// Wait until each instance is running and ready (readiness passed, or
+    /// startup passed when it has no readiness probe); for `stop`, until its
+    /// processes are gone. Progress goes to stderr; exit 1 when one fails,
+    /// backs off after a crash, or the timeout passes.
+    #[arg(long, requires = "names")]
+    pub wait: bool,
+    /// How long `--wait` waits for them all, e.g. `90s`, `10m` (default:
+    /// start 3m, stop 6m, restart 9m: a gateway boots in 12-56 s within a
+    /// 120 s startup allowance and drains up to 330 s when stopped).
+    #[arg(long, value_name = "DURATION", requires = "wait", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration.is_zero() => Err(String::from("a zero timeout waits for nothing")),
+        Ok(duration) => Ok(duration),
+        Err(err) => Err(format!("invalid duration `{text}`: {err}")),
+    }
+}
+
+/// The verbs that act on instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Start,
+    Stop,
+    Restart { force: bool },
+}
+
+impl Verb {
+    fn request(self, name: &str) -> Request {
+        let name = name.to_string();
+        match self {
+            Verb::Start => Request::Start { name },
+            Verb::Stop => Request::Stop { name },
+            Verb::Restart { force } => Request::Restart { name, force },
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Verb::Start => "start",
+            Verb::Stop => "stop",
+            Verb::Restart { .. } => "restart",
+        }
+    }
+
+    /// `--wait`'s default: the boot (120 s startup allowance, real gateways
+    /// take 12-56 s) and the drain (330 s stop timeout), with room to spare.
+    pub fn default_timeout(self) -> Duration {
+        match self {
+            Verb::Start => Duration::from_secs(3 * 60),
+            Verb::Stop => Duration::from_secs(6 * 60),
+            Verb::Restart { .. } => Duration::from_secs(9 * 60),
+        }
+    }
+}
+
+/// What `all` does with one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Act(String),
+    /// Left alone, and why (printed on its line).
+    Skip(String, String),
+}
+
+/// `all`: every declared instance in status order, except a standby rescue
+/// that is waiting (`standby`) or stopped with no process. Starting it would
+/// run it beside a healthy main (its point is to start when main fails), and
+/// stopping it would disarm it; `start`/`stop NAME` still does either.
+pub fn plan_all(verb: Verb, instances: &[InstanceStatus]) -> Vec<Target> {
+    instances
+        .iter()
+        .map(|instance| {
+            let name = instance.name.clone();
+            let idle = instance.pid.is_none();
+            let waiting = instance.state == "standby";
+            let skip = match verb {
+                Verb::Start | Verb::Restart { .. } => {
+                    instance.standby && idle && (waiting || instance.state == "stopped")
+                }
+                Verb::Stop => waiting,
+            };
+            if !skip {
+                return Target::Act(name);
+            }
+            let why = match verb {
+                Verb::Stop => format!(
+                    "{name}: left in standby (nothing runs; `stop {name}` disarms it)"
+                ),
+                _ => format!(
+                    "{name}: left {} (a standby rescue starts when its main fails; `start {name}` starts it now)",
+                    instance.state
+                ),
+            };
+            Target::Skip(name, why)
+        })
+        .collect()
+}
+
+/// The names as given, or `all`'s plan. `Err` for a misuse of `all`.
+fn targets(names: &[String], all: Option<&[InstanceStatus]>, verb: Verb) -> Vec<Target> {
+    match all {
+        Some(instances) => plan_all(verb, instances),
+        None => names.iter().cloned().map(Target::Act).collect(),
+    }
+}
+
+/// One line about an instance's state, for progress and timeouts:
+/// `starting (pid 1234)`, `running (pid 1234), not ready: discord`.
+pub fn describe(instance: &InstanceStatus) -> String {
+    let pid = instance
+        .pid
+        .map(|pid| format!(" (pid {pid})"))
+        .unwrap_or_default();
+    match instance.state.as_str() {
+        "running" => match readiness(instance) {
+            Readiness::Passed => format!("running{pid}, ready"),
+            Readiness::NoProbe => format!("running{pid}, startup passed (no readiness probe)"),
+            Readiness::Failing(failing) if failing.is_empty() => {
+                format!("running{pid}, not ready")
+            }
+            Readiness::Failing(failing) => {
+                format!("running{pid}, not ready: {}", failing.join(", "))
+            }
+            Readiness::Unknown => format!("running{pid}, readiness not known yet"),
+        },
+        state => format!("{state}{pid}"),
+    }
+}
+
+/// The current process's readiness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Readiness {
+    Passed,
+    /// The declaration turns the readiness probe off.
+    NoProbe,
+    Failing(Vec<String>),
+    /// No result of this process yet.
+    Unknown,
+}
+
+fn readiness(instance: &InstanceStatus) -> Readiness {
+    if instance.probes_off.iter().any(|probe| probe == "readiness") {
+        return Readiness::NoProbe;
+    }
+    // A result older than the spawn is an earlier process's.
+    let current = |at: u64| instance.spawned_at.is_none_or(|spawned| at >= spawned);
+    match &instance.probes.readiness {
+        Some(probe) if current(probe.at) && probe.ok => Readiness::Passed,
+        Some(probe) if current(probe.at) => Readiness::Failing(probe.failing.clone()),
+        _ => Readiness::Unknown,
+    }
+}
+
+/// What `--wait` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Running and ready; for a restart, a process other than `not_pid`.
+    Ready { not_pid: Option<u32> },
+    /// Stopped: its processes gone.
+    Stopped,
+}
+
+/// Where one waited-for instance stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Still on the way; a line to print when its state changed.
+    Pending(Option<String>),
+    /// There: the line saying so.
+    Done(String),
+    /// It failed (or was removed): the lines saying why.
+    Failed(Vec<String>),
+}
+
+/// The wait for one instance: pure, fed status readings and events.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    pub name: String,
+    goal: Goal,
+    /// The state and pid before the command: a reading equal to it may not
+    /// show the command yet, so a failure in it is not judged.
+    before: Option<(String, Option<u32>)>,
+    /// The command has visibly taken effect (a change, or an event).
+    armed: bool,
+    /// A `failed` or `backoff` event seen: its kind and detail.
+    failure: Option<(EventKind, String)>,
+    last_line: Option<String>,
+}
+
+impl Tracker {
+    pub fn new(name: &str, goal: Goal, before: Option<&InstanceStatus>) -> Tracker {
+        Tracker {
+            name: name.to_string(),
+            goal,
+            before: before.map(|s| (s.state.clone(), s.pid)),
+            armed: false,
+            failure: None,
+            last_line: before.map(describe),
+        }
+    }
+
+    /// An event about this instance (the caller filters by name).
+    pub fn event(&mut self, event: &Event) {
+        match event.kind {
+            EventKind::Command | EventKind::Dropped => {}
+            EventKind::Failed | EventKind::Backoff => {
+                self.armed = true;
+                if matches!(self.goal, Goal::Ready { .. }) {
+                    self.failure = Some((event.kind, event.detail.clone()));
+                }
+            }
+            _ => self.armed = true,
+        }
+    }
+
+    /// A status reading (`None`: no such instance any more); `elapsed`
+    /// since the command was sent.
+    pub fn observe(&mut self, status: Option<&InstanceStatus>, elapsed: Duration) -> Step {
+        let name = &self.name;
+        let Some(status) = status else {
+            return Step::Failed(vec![format!("{name}: no longer declared")]);
+        };
+        if self.before.as_ref() != Some(&(status.state.clone(), status.pid)) {
+            self.armed = true;
+        }
+        let after = human::duration(elapsed);
+        match self.goal {
+            Goal::Stopped if status.pid.is_none() && status.state == "stopped" => {
+                return Step::Done(format!("{name}: stopped after {after}"));
+            }
+            Goal::Ready { not_pid } if status.state == "running" && status.pid != not_pid => {
+                let pid = status
+                    .pid
+                    .map(|p| format!(" (pid {p})"))
+                    .unwrap_or_default();
+                match readiness(status) {
+                    Readiness::Passed => {
+                        return Step::Done(format!("{name}: ready after {after}{pid}"));
+                    }
+                    Readiness::NoProbe => {
+                        return Step::Done(format!(
+                            "{name}: running after {after}{pid}, startup passed (no readiness probe)"
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            Goal::Ready { .. } => {
+                let failed = status.state == "failed" || status.state == "backoff";
+                if let Some((kind, detail)) = self.failure.clone().filter(|_| failed) {
+                    return Step::Failed(failure_lines(name, kind, &detail, status));
+                }
+                if self.armed && failed {
+                    let kind = match status.state.as_str() {
+                        "failed" => EventKind::Failed,
+                        _ => EventKind::Backoff,
+                    };
+                    return Step::Failed(failure_lines(name, kind, "", status));
+                }
+            }
+            Goal::Stopped => {}
+        }
+        let line = describe(status);
+        if self.last_line.as_ref() == Some(&line) {
+            return Step::Pending(None);
+        }
+        self.last_line = Some(line.clone());
+        Step::Pending(Some(format!("{name}: {line}")))
+    }
+
+    /// Whether status should be re-read soon without an event: running
+    /// with no readiness verdict of this process (its first pass is silent).
+    pub fn needs_poll(&self, status: Option<&InstanceStatus>) -> bool {
+        matches!(self.goal, Goal::Ready { .. })
+            && status.is_some_and(|s| s.state == "running" && readiness(s) != Readiness::Passed)
+    }
+
+    /// The lines for a timeout: what it is doing now.
+    pub fn timed_out(&self, status: Option<&InstanceStatus>, after: Duration) -> Vec<String> {
+        let now = match status {
+            Some(status) => describe(status),
+            None => String::from("no longer declared"),
+        };
+        let mut lines = vec![format!(
+            "{}: timed out after {}; now {now}",
+            self.name,
+            human::duration(after)
+        )];
+        if let Some(status) = status {
+            lines.extend(status.last_error_lines.iter().map(|l| format!("  {l}")));
+        }
+        lines
+    }
+}
+
+/// `main: failed: exit 78: ...` and the last error lines from status.
+fn failure_lines(
+    name: &str,
+    kind: EventKind,
+    detail: &str,
+    status: &InstanceStatus,
+) -> Vec<String> {
+    let what = match kind {
+        EventKind::Failed => "failed",
+        _ => "went into backoff after a crash",
+    };
+    let mut lines = vec![match detail {
+        "" => format!("{name}: {what}"),
+        detail => format!("{name}: {what}: {detail}"),
+    }];
+    lines.extend(
+        status
+            .last_error_lines
+            .iter()
+            .filter(|line| line.as_str() != detail && !detail.ends_with(line.as_str()))
+            .map(|line| format!("  {line}")),
+    );
+    lines
+}
+
+/// `status NAME`'s exit code for the instance's state, as systemctl's:
+/// 0 running, 3 anything else.
+pub fn status_exit(state: &str) -> u8 {
+    match state {
+        "running" => exit::OK,
+        _ => exit::NOT_RUNNING,
+    }
+}
+
+/// A one-reply request; the error kind kept for the caller.
+enum Called {
+    Reply(Response),
+    Error(ErrorKind, String),
+    /// The command must end with this code (the reason printed).
+    Exit(u8),
+}
+
+async fn call(path: &Path, request: Request) -> Called {
+    match tokio::time::timeout(REPLY_TIMEOUT, control::request(path, request)).await {
+        Ok(Ok(Response::Error { kind, message })) => Called::Error(kind, message),
+        Ok(Ok(response)) => Called::Reply(response),
+        Ok(Err(err)) => Called::Exit(client_error(&err)),
+        Err(_) => Called::Exit(fail(&format!(
+            "the supervisor on {} did not answer within {}s",
+            path.display(),
+            REPLY_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Every instance's status, or the code to end with.
+async fn all_status(path: &Path) -> Result<Vec<InstanceStatus>, u8> {
+    match call(path, Request::Status { name: None }).await {
+        Called::Reply(Response::Status { instances, .. }) => Ok(instances),
+        Called::Reply(other) => Err(unexpected(&other)),
+        Called::Error(_, message) => Err(fail(&message)),
+        Called::Exit(code) => Err(code),
+    }
+}
+
+/// `status NAME`'s request: 4 for an unknown name (systemctl's code).
+pub async fn status_request(
+    path: &Path,
+    name: Option<String>,
+) -> Result<
+    (
+        Vec<InstanceStatus>,
+        Vec<openclaw_supervisor::protocol::RejectedFile>,
+    ),
+    u8,
+> {
+    let one = name.is_some();
+    match call(path, Request::Status { name }).await {
+        Called::Reply(Response::Status {
+            instances,
+            rejected,
+        }) => Ok((instances, rejected)),
+        Called::Reply(other) => Err(unexpected(&other)),
+        Called::Error(ErrorKind::UnknownInstance, message) if one => {
+            eprintln!("openclaw-supervisor: {message}");
+            Err(exit::NO_SUCH_INSTANCE)
+        }
+        Called::Error(_, message) => Err(fail(&message)),
+        Called::Exit(code) => Err(code),
+    }
+}
+
+/// `status NAME`'s exit code once printed; says on stderr why it is 3.
+pub fn status_one_exit(instances: &[InstanceStatus]) -> u8 {
+    let Some(instance) = instances.first() else {
+        return exit::OK;
+    };
+    let code = status_exit(&instance.state);
+    if code != exit::OK {
+        eprintln!(
+            "openclaw-supervisor: {} is not running ({})",
+            instance.name, instance.state
+        );
+    }
+    code
+}
+
+/// `is-active NAME...`: one state word per name (`unknown` for no such
+/// instance); 0 when every one is running, else 3.
+pub async fn is_active(path: &Path, names: &[String], quiet: bool) -> u8 {
+    let instances = match all_status(path).await {
+        Ok(instances) => instances,
+        Err(code) => return code,
+    };
+    let mut inactive = Vec::new();
+    for name in names {
+        let state = instances
+            .iter()
+            .find(|i| &i.name == name)
+            .map(|i| i.state.as_str())
+            .unwrap_or("unknown");
+        if !quiet {
+            println!("{state}");
+        }
+        if state != "running" {
+            inactive.push(format!("{name} ({state})"));
+        }
+    }
+    if inactive.is_empty() {
+        return exit::OK;
+    }
+    if !quiet {
+        eprintln!("openclaw-supervisor: not active: {}", inactive.join(", "));
+    }
+    exit::NOT_RUNNING
+}
+
+/// `start|stop|restart NAME...|all [--wait [--timeout D]]`.
+pub async fn run(path: &Path, verb: Verb, names: &[String], wait: &WaitArgs) -> u8 {
+    let all = names.iter().any(|name| name == "all");
+    if all && names.len() > 1 {
+        return fail("`all` stands for every instance: give it alone");
+    }
+    // Subscribed before any command, so no change it causes is missed.
+    let mut events = match wait.wait {
+        true => match subscribe(path).await {
+            Ok(events) => Some(events),
+            Err(code) => return code,
+        },
+        false => None,
+    };
+    let before = match all || wait.wait {
+        true => match all_status(path).await {
+            Ok(instances) => Some(instances),
+            Err(code) => return code,
+        },
+        false => None,
+    };
+    let targets = targets(names, before.as_deref().filter(|_| all), verb);
+    if all && targets.is_empty() {
+        eprintln!("openclaw-supervisor: no instances are declared");
+    }
+    let mut ok = true;
+    let mut acted = Vec::new();
+    for target in targets {
+        let name = match target {
+            Target::Skip(_, why) => {
+                println!("{why}");
+                continue;
+            }
+            Target::Act(name) => name,
+        };
+        match call(path, verb.request(&name)).await {
+            Called::Reply(Response::Ok { message }) => {
+                println!(
+                    "{}",
+                    message.unwrap_or_else(|| format!("{} {name}: ok", verb.word()))
+                );
+                acted.push(name);
+            }
+            Called::Reply(other) => {
+                unexpected(&other);
+                ok = false;
+            }
+            Called::Error(_, message) => {
+                eprintln!("openclaw-supervisor: {message}");
+                ok = false;
+            }
+            // Not running (3), or no answer: the rest would fare no better.
+            Called::Exit(code) => return code,
+        }
+    }
+    if let (Some(events), Some(before)) = (events.as_mut(), before.as_deref()) {
+        let timeout = wait.timeout.unwrap_or_else(|| verb.default_timeout());
+        let trackers = acted
+            .iter()
+            .map(|name| {
+                let status = before.iter().find(|i| &i.name == name);
+                let goal = match verb {
+                    Verb::Stop => Goal::Stopped,
+                    Verb::Start => Goal::Ready { not_pid: None },
+                    Verb::Restart { .. } => Goal::Ready {
+                        not_pid: status.and_then(|s| s.pid),
+                    },
+                };
+                Tracker::new(name, goal, status)
+            })
+            .collect();
+        match wait_for(path, events, trackers, timeout).await {
+            Ok(true) => {}
+            Ok(false) => ok = false,
+            Err(code) => return code,
+        }
+    }
+    match ok {
+        true => exit::OK,
+        false => exit::FAILED,
+    }
+}
+
+/// The events stream, read by a task of its own (a stream read is not
+/// cancel-safe, a channel is): `None` on the channel when it ended.
+async fn subscribe(path: &Path) -> Result<mpsc::Receiver<Option<Event>>, u8> {
+    let mut stream = match control::request_stream(path, Request::Events).await {
+        Ok(stream) => stream,
+        Err(err) => return Err(client_error(&err)),
+    };
+    let (tx, rx) = mpsc::channel(256);
+    tokio::spawn(async move {
+        loop {
+            let event = match stream.next().await {
+                Ok(Some(Response::Event(event))) => Some(event),
+                Ok(Some(Response::End { .. } | Response::Error { .. }) | None) => None,
+                Ok(Some(_)) => continue,
+                Err(_) => None,
+            };
+            let end = event.is_none();
+            if tx.send(event).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Waits for every tracker; true when all got there. Progress on stderr.
+async fn wait_for(
+    path: &Path,
+    events: &mut mpsc::Receiver<Option<Event>>,
+    mut trackers: Vec<Tracker>,
+    timeout: Duration,
+) -> Result<bool, u8> {
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut all_ok = true;
+    let mut stream_open = true;
+    loop {
+        let instances = all_status(path).await?;
+        let find = |name: &str| instances.iter().find(|i| i.name == name);
+        let mut pending = Vec::new();
+        for mut tracker in trackers {
+            let status = find(&tracker.name);
+            match tracker.observe(status, started.elapsed()) {
+                Step::Pending(line) => {
+                    if let Some(line) = line {
+                        eprintln!("{line}");
+                    }
+                    pending.push(tracker);
+                }
+                Step::Done(line) => eprintln!("{line}"),
+                Step::Failed(lines) => {
+                    lines.iter().for_each(|line| eprintln!("{line}"));
+                    all_ok = false;
+                }
+            }
+        }
+        trackers = pending;
+        if trackers.is_empty() {
+            return Ok(all_ok);
+        }
+        let poll = match trackers.iter().any(|t| t.needs_poll(find(&t.name))) {
+            true => READINESS_POLL,
+            false => SAFETY_POLL,
+        };
+        let names: BTreeSet<String> = trackers.iter().map(|t| t.name.clone()).collect();
+        // Wait for an event about one of them (others are skipped), the
+        // poll, or the deadline.
+        let woke = loop {
+            tokio::select! {
+                event = events.recv(), if stream_open => match event {
+                    Some(Some(event)) => {
+                        let Some(name) = event.instance.as_ref().filter(|n| names.contains(*n)) else {
+                            if event.kind == EventKind::Dropped {
+                                break Wake::Read;
+                            }
+                            continue;
+                        };
+                        if let Some(tracker) = trackers.iter_mut().find(|t| &t.name == name) {
+                            tracker.event(&event);
+                        }
+                        break Wake::Read;
+                    }
+                    Some(None) | None => {
+                        stream_open = false;
+                        break Wake::Ended;
+                    }
+                },
+                () = tokio::time::sleep(poll) => break Wake::Read,
+                () = tokio::time::sleep_until(deadline) => break Wake::Deadline,
+            }
+        };
+        match woke {
+            Wake::Read => {}
+            Wake::Ended => {
+                // The supervisor is going away (a shutdown): nothing will get there.
+                for tracker in &trackers {
+                    eprintln!(
+                        "{}: the supervisor ended the events stream (shutting down?)",
+                        tracker.name
+                    );
+                }
+                return Ok(false);
+            }
+            Wake::Deadline => {
+                let instances = all_status(path).await.unwrap_or_default();
+                for tracker in &trackers {
+                    let status = instances.iter().find(|i| i.name == tracker.name);
+                    tracker
+                        .timed_out(status, timeout)
+                        .iter()
+                        .for_each(|line| eprintln!("{line}"));
+                }
+                return Ok(false);
+            }
+        }
+    }
+}
+
+enum Wake {
+    Read,
+    Ended,
+    Deadline,
+}
