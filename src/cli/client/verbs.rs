@@ -222,9 +222,9 @@ pub enum Step {
 pub struct Tracker {
     pub name: String,
     goal: Goal,
-    /// The state and pid before the command: a reading equal to it may not
-    /// show the command yet, so a failure in it is not judged.
-    before: Option<(String, Option<u32>)>,
+    /// The state, pid and last exit before the command: a reading equal to
+    /// it may not show the command yet, so a failure in it is not judged.
+    before: Option<Fingerprint>,
     /// The command has visibly taken effect (a change, or an event).
     armed: bool,
     /// A `failed` or `backoff` event seen: its kind and detail.
@@ -237,7 +237,7 @@ impl Tracker {
         Tracker {
             name: name.to_string(),
             goal,
-            before: before.map(|s| (s.state.clone(), s.pid)),
+            before: before.map(fingerprint),
             armed: false,
             failure: None,
             last_line: before.map(describe),
@@ -265,7 +265,7 @@ impl Tracker {
         let Some(status) = status else {
             return Step::Failed(vec![format!("{name}: no longer declared")]);
         };
-        if self.before.as_ref() != Some(&(status.state.clone(), status.pid)) {
+        if self.before.as_ref() != Some(&fingerprint(status)) {
             self.armed = true;
         }
         let after = human::duration(elapsed);
@@ -336,6 +336,19 @@ impl Tracker {
         }
         lines
     }
+}
+
+/// What tells a reading after the command from one before it: the state,
+/// the pid and when the last process exited (a new failure of a failed
+/// instance changes only that).
+type Fingerprint = (String, Option<u32>, Option<u64>);
+
+fn fingerprint(status: &InstanceStatus) -> Fingerprint {
+    (
+        status.state.clone(),
+        status.pid,
+        status.last_exit.as_ref().map(|exit| exit.at),
+    )
 }
 
 /// `main: failed: exit 78: ...` and the last error lines from status.

@@ -1,7 +1,7 @@
 //! Tables: what `all` acts on, the wait's verdicts, the exit codes.
 
 use super::*;
-use openclaw_supervisor::protocol::{Paths, Ports, ProbeStatus, Probes, Role};
+use openclaw_supervisor::protocol::{LastExit, Paths, Ports, ProbeStatus, Probes, Role};
 
 fn instance(name: &str, state: &str, pid: Option<u32>) -> InstanceStatus {
     InstanceStatus {
@@ -305,6 +305,17 @@ fn a_wait_fails_early_on_failed_or_backoff() {
             String::from("  config invalid"),
         ])
     );
+    // A new failure read without its event: only the last exit changed.
+    let mut tracker = Tracker::new("main", Goal::Ready { not_pid: None }, Some(&failed));
+    let again = InstanceStatus {
+        last_exit: Some(LastExit {
+            code: Some(78),
+            signal: None,
+            at: 9_000,
+        }),
+        ..failed.clone()
+    };
+    assert!(matches!(tracker.observe(Some(&again), secs), Step::Failed(lines) if lines[0] == "main: failed"));
     // A change of state read without its event.
     let mut tracker = Tracker::new(
         "main",

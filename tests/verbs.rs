@@ -1,0 +1,186 @@
+//! Verbs on several instances, `--wait`, and systemctl's exit codes, with
+//! the real binary over simulated gateways.
+
+mod daemon_support;
+
+use std::process::Output;
+
+use daemon_support::*;
+
+/// Probes fast enough for tests: startup every 100 ms, readiness every 200 ms.
+const FAST: &str = "probes:\n  \
+    startup: { every: 100ms, timeout: 20s }\n  \
+    liveness: { every: 200ms, timeout: 300ms, failures: 3 }\n  \
+    readiness: { every: 200ms, timeout: 300ms, failures: 2 }";
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The exit code, with both streams in the message when it is not `code`.
+fn expect_code(output: &Output, code: i32) -> (String, String) {
+    let (out, err) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+    (out, err)
+}
+
+fn pid(daemon: &Daemon, name: &str) -> Option<i64> {
+    daemon.instance(name)?["pid"].as_i64()
+}
+
+#[test]
+fn verbs_take_several_names_and_all() {
+    let rescue = format!("role: rescue\nrescue_of: main\nstandby: true\n{FAST}");
+    let (daemon, _) = Daemon::gateways(&[("main", FAST), ("other", FAST), ("rescue", &rescue)]);
+    daemon.wait_state("main", "running");
+    daemon.wait_state("other", "running");
+
+    // `all` stops both gateways and leaves the waiting rescue armed.
+    let output = daemon.client(&["stop", "all", "--wait", "--timeout", "30s"]);
+    let (out, err) = expect_code(&output, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["stopping main", "stopping other"], "{out}");
+    assert!(lines[2].starts_with("rescue: left in standby"), "{out}");
+    assert!(err.contains("main: stopped after"), "{err}");
+    assert!(err.contains("other: stopped after"), "{err}");
+    // --wait returned only once they were stopped.
+    for name in ["main", "other"] {
+        let status = daemon.instance(name).expect(name);
+        assert_eq!(status["state"], "stopped", "{status}");
+        assert!(status["pid"].is_null(), "{status}");
+    }
+    assert_eq!(daemon.state("rescue").as_deref(), Some("standby"));
+
+    // An unknown name among good ones: the others are still started, in
+    // order, each on its line; the unknown one makes the exit 1.
+    let output = daemon.client(&[
+        "start",
+        "other",
+        "nope",
+        "main",
+        "--wait",
+        "--timeout",
+        "30s",
+    ]);
+    let (out, err) = expect_code(&output, 1);
+    assert_eq!(out, "starting other\nstarting main\n");
+    assert!(err.contains("no instance named `nope`"), "{err}");
+    assert!(err.contains("main: ready after"), "{err}");
+    assert!(err.contains("other: ready after"), "{err}");
+    for name in ["main", "other"] {
+        let status = daemon.instance(name).expect(name);
+        assert_eq!(status["state"], "running", "{status}");
+        assert_eq!(status["probes"]["readiness"]["ok"], true, "{status}");
+    }
+
+    // A restart --wait returns with new, ready processes.
+    let old = (pid(&daemon, "main"), pid(&daemon, "other"));
+    let output = daemon.client(&["restart", "--force", "all", "--wait", "--timeout", "30s"]);
+    let (out, _) = expect_code(&output, 0);
+    assert!(out.starts_with("restarting main\nrestarting other\n"), "{out}");
+    let new = (pid(&daemon, "main"), pid(&daemon, "other"));
+    assert!(new.0.is_some() && new.0 != old.0, "{old:?} {new:?}");
+    assert!(new.1.is_some() && new.1 != old.1, "{old:?} {new:?}");
+    assert_eq!(daemon.state("rescue").as_deref(), Some("standby"));
+
+    // `all` goes alone.
+    let output = daemon.client(&["stop", "all", "main"]);
+    let (_, err) = expect_code(&output, 1);
+    assert!(err.contains("give it alone"), "{err}");
+    assert_eq!(daemon.state("main").as_deref(), Some("running"));
+}
+
+#[test]
+fn a_wait_times_out_on_a_gateway_that_never_gets_ready() {
+    let extra = format!("env: {{ OPENCLAW_SIM_READY_FAILING: discord }}\n{FAST}");
+    let (daemon, _) = Daemon::gateways(&[("main", &extra)]);
+    daemon.wait_state("main", "running");
+    let output = daemon.client(&["stop", "main", "--wait", "--timeout", "30s"]);
+    expect_code(&output, 0);
+
+    let output = daemon.client(&["start", "main", "--wait", "--timeout", "2s"]);
+    let (out, err) = expect_code(&output, 1);
+    assert_eq!(out, "starting main\n");
+    assert!(err.contains("main: timed out after 2.0 s; now "), "{err}");
+    assert!(!err.contains("ready after"), "{err}");
+    // It runs (not ready), so that is what the timeout said it was doing.
+    let status = daemon.wait_state("main", "running");
+    assert_eq!(status["probes"]["readiness"]["ok"], false, "{status}");
+}
+
+#[test]
+fn a_wait_fails_early_when_the_gateway_exits_78() {
+    let extra = format!("env: {{ OPENCLAW_SIM_EXIT_CODE: \"78\" }}\n{FAST}");
+    let (daemon, _) = Daemon::gateways(&[("main", &extra)]);
+    daemon.wait_state("main", "failed");
+    // A long timeout: only the failure can end this wait in time.
+    let output = daemon.client(&["start", "main", "--wait", "--timeout", "10m"]);
+    let (out, err) = expect_code(&output, 1);
+    assert_eq!(out, "starting main\n");
+    assert!(err.contains("main: failed"), "{err}");
+    assert!(err.contains("exit 78"), "{err}");
+    assert!(!err.contains("timed out"), "{err}");
+}
+
+#[test]
+fn a_wait_fails_early_when_the_gateway_crashes_into_backoff() {
+    // It crashes before its startup probe can pass, every time.
+    let extra = format!(
+        "env: {{ OPENCLAW_SIM_START_DELAY: 60s, OPENCLAW_SIM_CRASH_AFTER: 300ms }}\n\
+         restart: {{ backoff: {{ initial: 60s, max: 60s }} }}\n{FAST}"
+    );
+    let (daemon, _) = Daemon::gateways(&[("main", &extra)]);
+    daemon.wait_state("main", "backoff");
+    let output = daemon.client(&["start", "main", "--wait", "--timeout", "10m"]);
+    let (out, err) = expect_code(&output, 1);
+    assert_eq!(out, "starting main\n");
+    assert!(err.contains("main: starting (pid "), "{err}");
+    assert!(err.contains("main: went into backoff after a crash"), "{err}");
+    assert!(!err.contains("timed out"), "{err}");
+}
+
+#[test]
+fn is_active_and_status_exit_as_systemctl() {
+    let (daemon, _) = Daemon::gateways(&[("main", FAST), ("other", FAST)]);
+    daemon.wait_state("main", "running");
+    let output = daemon.client(&["stop", "other", "--wait", "--timeout", "30s"]);
+    expect_code(&output, 0);
+
+    let (out, _) = expect_code(&daemon.client(&["is-active", "main"]), 0);
+    assert_eq!(out, "running\n");
+    let (out, err) = expect_code(&daemon.client(&["is-active", "main", "other", "nope"]), 3);
+    assert_eq!(out, "running\nstopped\nunknown\n");
+    assert!(err.contains("not active: other (stopped), nope (unknown)"), "{err}");
+    let (out, err) = expect_code(&daemon.client(&["is-active", "--quiet", "other"]), 3);
+    assert_eq!((out.as_str(), err.as_str()), ("", ""));
+
+    let (out, err) = expect_code(&daemon.client(&["status", "main"]), 0);
+    assert!(out.starts_with("main (main): running"), "{out}");
+    assert_eq!(err, "");
+    let (out, err) = expect_code(&daemon.client(&["status", "other"]), 3);
+    assert!(out.starts_with("other (main): stopped"), "{out}");
+    assert!(err.contains("other is not running (stopped)"), "{err}");
+    expect_code(&daemon.client(&["status", "--json", "other"]), 3);
+    let (_, err) = expect_code(&daemon.client(&["status", "nope"]), 4);
+    assert!(err.contains("no instance named `nope`"), "{err}");
+    // The table of all is 0 whatever the states.
+    expect_code(&daemon.client(&["status"]), 0);
+
+    // No supervisor: 3 too, and stderr says which.
+    let none = |args: &[&str]| {
+        std::process::Command::new(SUPERVISOR)
+            .args(["--socket", "/nonexistent/none.sock"])
+            .args(args)
+            .output()
+            .expect("run the client")
+    };
+    let output = none(&["status", "main"]);
+    let (_, err) = expect_code(&output, 3);
+    assert!(err.contains("the supervisor is not running"), "{err}");
+    let (out, _) = expect_code(&none(&["start", "main", "other", "--wait"]), 3);
+    assert_eq!(out, "");
+}
