@@ -62,8 +62,8 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Without NAME: run the supervisor in the foreground. With NAME: ask the
-    /// running supervisor to start that instance.
+    /// Without NAME: run the supervisor in the foreground. With NAME...: ask
+    /// the running supervisor to start those instances (or `all`).
     Start(daemon::StartArgs),
     /// Prove the declarations cannot trample each other; print the footprint table.
     Check(check::CheckArgs),

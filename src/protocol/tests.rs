@@ -336,6 +336,8 @@ fn instance_status_carries_every_documented_field() {
         "state",
         "pid",
         "uptime_secs",
+        "spawned_at",
+        "probes_off",
         "restarts",
         "last_exit",
         "probes",
@@ -375,6 +377,25 @@ fn a_status_of_an_older_daemon_decodes_without_the_drain_and_breaker_fields() {
     assert_eq!(status.stopping_since, None);
     assert_eq!(status.breaker, None);
     assert_eq!(status.supervisor_kills, 0);
+}
+
+#[test]
+fn a_status_of_an_older_daemon_decodes_without_the_spawn_time_and_probes_off() {
+    let mut value = serde_json::to_value(InstanceStatus {
+        spawned_at: Some(1_759_999_990_000),
+        probes_off: vec![String::from("readiness")],
+        ..status_fixture()
+    })
+    .expect("serialises");
+    assert_eq!(value["spawned_at"], 1_759_999_990_000u64);
+    assert_eq!(value["probes_off"][0], "readiness");
+    let object = value.as_object_mut().expect("an object");
+    for field in ["spawned_at", "probes_off"] {
+        object.remove(field);
+    }
+    let status: InstanceStatus = serde_json::from_value(value).expect("decodes");
+    assert_eq!(status.spawned_at, None);
+    assert!(status.probes_off.is_empty());
 }
 
 #[test]

@@ -109,9 +109,11 @@ pub enum Target {
 }
 
 /// `all`: every declared instance in status order, except a standby rescue
-/// that is waiting (`standby`) or stopped with no process. Starting it would
-/// run it beside a healthy main (its point is to start when main fails), and
-/// stopping it would disarm it; `start`/`stop NAME` still does either.
+/// with no process: one waiting in `standby` is left armed by every verb
+/// (stopping it would disarm it), and `start`/`restart all` leave one
+/// stopped by hand stopped (it would run beside a healthy main, and its
+/// point is to run only when main fails). `start`/`stop NAME` still does
+/// either. README's "Several instances" says the same.
 pub fn plan_all(verb: Verb, instances: &[InstanceStatus]) -> Vec<Target> {
     instances
         .iter()
@@ -128,13 +130,15 @@ pub fn plan_all(verb: Verb, instances: &[InstanceStatus]) -> Vec<Target> {
             if !skip {
                 return Target::Act(name);
             }
-            let why = match verb {
-                Verb::Stop => format!(
-                    "{name}: left in standby (nothing runs; `stop {name}` disarms it)"
+            let why = match (verb, waiting) {
+                (Verb::Stop, _) => {
+                    format!("{name}: left in standby (nothing runs; `stop {name}` disarms it)")
+                }
+                (_, true) => format!(
+                    "{name}: left in standby (it starts when its main fails; `start {name}` starts it now)"
                 ),
-                _ => format!(
-                    "{name}: left {} (a standby rescue starts when its main fails; `start {name}` starts it now)",
-                    instance.state
+                (_, false) => format!(
+                    "{name}: left stopped (a standby rescue does not run beside its main; `start {name}` starts it now)"
                 ),
             };
             Target::Skip(name, why)

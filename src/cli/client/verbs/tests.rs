@@ -315,7 +315,9 @@ fn a_wait_fails_early_on_failed_or_backoff() {
         }),
         ..failed.clone()
     };
-    assert!(matches!(tracker.observe(Some(&again), secs), Step::Failed(lines) if lines[0] == "main: failed"));
+    assert!(
+        matches!(tracker.observe(Some(&again), secs), Step::Failed(lines) if lines[0] == "main: failed")
+    );
     // A change of state read without its event.
     let mut tracker = Tracker::new(
         "main",
