@@ -85,7 +85,7 @@ async fn every_client_command_end_to_end() {
         (vec!["status"], 0, "NAME    ROLE  STATE    PID", ""),
         (vec!["status"], 0, "\nrescue  main  running  100", ""),
         (vec!["status", "main"], 0, "main (main): running", ""),
-        (vec!["status", "nope"], 1, "", "no instance named `nope`"),
+        (vec!["status", "nope"], 4, "", "no instance named `nope`"),
         (vec!["stop", "main"], 0, "stopping main", ""),
         (vec!["stop", "nope"], 1, "", "no instance named `nope`"),
         (vec!["restart", "main"], 0, "restart main: ok", ""),
