@@ -146,7 +146,7 @@ pub fn plan_all(verb: Verb, instances: &[InstanceStatus]) -> Vec<Target> {
         .collect()
 }
 
-/// The names as given, or `all`'s plan. `Err` for a misuse of `all`.
+/// The names as given, or `all`'s plan when given the instances.
 fn targets(names: &[String], all: Option<&[InstanceStatus]>, verb: Verb) -> Vec<Target> {
     match all {
         Some(instances) => plan_all(verb, instances),
