@@ -214,3 +214,45 @@ fn a_wait_without_a_readiness_probe_ends_when_startup_passed() {
     assert!(main["probes"]["readiness"].is_null(), "{main}");
     assert_ne!(main["pid"], running["pid"], "a new process");
 }
+
+#[test]
+fn a_wait_ends_when_the_supervisor_shuts_down() {
+    use std::io::BufRead;
+    let extra = format!("env: {{ OPENCLAW_SIM_READY_FAILING: discord }}\n{FAST}");
+    let (daemon, _) = Daemon::gateways(&[("main", &extra)]);
+    daemon.wait_state("main", "running");
+    expect_code(
+        &daemon.client(&["stop", "main", "--wait", "--timeout", "30s"]),
+        0,
+    );
+    let mut waiter = daemon
+        .command()
+        .args(["start", "main", "--wait", "--timeout", "10m"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start --wait");
+    let mut stderr = std::io::BufReader::new(waiter.stderr.take().expect("stderr"));
+    let mut said = String::new();
+    while !said.contains("not ready: discord") {
+        let mut line = String::new();
+        let read = stderr.read_line(&mut line).expect("read stderr");
+        assert!(read > 0, "the wait ended early: {said}");
+        said.push_str(&line);
+    }
+    expect_code(&daemon.client(&["shutdown"]), 0);
+    let status = wait_for("the wait to end", || waiter.try_wait().expect("try_wait"));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read stderr");
+    // Exit 1 (the supervisor refused the status: shutting down) or 3
+    // (gone), never a wait for the 10 minutes.
+    assert!(
+        matches!(status.code(), Some(1 | 3)),
+        "{status:?}: {said}{rest}"
+    );
+    assert!(
+        rest.contains("shutting down") || rest.contains("not running"),
+        "{rest}"
+    );
+    assert!(!rest.contains("timed out"), "{rest}");
+}

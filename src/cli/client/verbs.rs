@@ -635,13 +635,17 @@ async fn wait_for(
         if trackers.is_empty() {
             return Ok(all_ok);
         }
-        let poll = match trackers.iter().any(|t| t.needs_poll(find(&t.name))) {
+        // Without the stream (it ended: a shutdown, or refused as busy),
+        // status is all there is: the next reading says why if it is gone.
+        let poll = match !stream_open || trackers.iter().any(|t| t.needs_poll(find(&t.name))) {
             true => READINESS_POLL,
             false => SAFETY_POLL,
         };
         let names: BTreeSet<String> = trackers.iter().map(|t| t.name.clone()).collect();
         // Wait for an event about one of them (others are skipped), the
         // poll, or the deadline.
+        let poll = tokio::time::sleep(poll);
+        tokio::pin!(poll);
         let woke = loop {
             tokio::select! {
                 event = events.recv(), if stream_open => match event {
@@ -659,25 +663,15 @@ async fn wait_for(
                     }
                     Some(None) | None => {
                         stream_open = false;
-                        break Wake::Ended;
+                        break Wake::Read;
                     }
                 },
-                () = tokio::time::sleep(poll) => break Wake::Read,
+                () = &mut poll => break Wake::Read,
                 () = tokio::time::sleep_until(deadline) => break Wake::Deadline,
             }
         };
         match woke {
             Wake::Read => {}
-            Wake::Ended => {
-                // The supervisor is going away (a shutdown): nothing will get there.
-                for tracker in &trackers {
-                    eprintln!(
-                        "{}: the supervisor ended the events stream (shutting down?)",
-                        tracker.name
-                    );
-                }
-                return Ok(false);
-            }
             Wake::Deadline => {
                 let instances = all_status(path).await.unwrap_or_default();
                 for tracker in &trackers {
@@ -695,6 +689,5 @@ async fn wait_for(
 
 enum Wake {
     Read,
-    Ended,
     Deadline,
 }
