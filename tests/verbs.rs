@@ -244,15 +244,16 @@ fn a_wait_ends_when_the_supervisor_shuts_down() {
     let status = wait_for("the wait to end", || waiter.try_wait().expect("try_wait"));
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read stderr");
-    // Exit 1 (the supervisor refused the status: shutting down) or 3
-    // (gone), never a wait for the 10 minutes.
+    // Exit 1 (the status refused as shutting down, or the connection
+    // lost) or 3 (gone), with the reason, never a wait for the 10 minutes.
     assert!(
         matches!(status.code(), Some(1 | 3)),
         "{status:?}: {said}{rest}"
     );
     assert!(
-        rest.contains("shutting down") || rest.contains("not running"),
-        "{rest}"
+        rest.lines()
+            .any(|line| line.starts_with("openclaw-supervisor: ")),
+        "the reason: {rest}"
     );
     assert!(!rest.contains("timed out"), "{rest}");
 }
