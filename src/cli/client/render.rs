@@ -324,7 +324,9 @@ fn last_event(event: Option<&Event>, now_ms: u64) -> Cell {
 }
 
 /// The `pm2 ls`-like table fitted to `width`, then the notes an operator
-/// needs next to it, wrapped at `width`.
+/// needs next to it: wrapped at `width` in the live view (a frame must not
+/// scroll), whole lines in `status` (a terminal wraps prose readably, and
+/// a script can find a whole note).
 pub(super) fn table(
     instances: &[InstanceStatus],
     rejected: &[RejectedFile],
@@ -367,8 +369,12 @@ pub(super) fn table(
     for row in &rows {
         out.push_str(&line(row));
     }
+    let note_width = match view {
+        View::Watch => width,
+        View::Status => usize::MAX,
+    };
     let mut note = |text: String, indent: &str| {
-        for wrapped in layout::wrap(&text, width, indent) {
+        for wrapped in layout::wrap(&text, note_width, indent) {
             out.push_str(&wrapped);
             out.push('\n');
         }
@@ -412,7 +418,7 @@ pub(super) fn table(
     for file in rejected {
         let lines = layout::wrap(
             &format!("rejected {}: {}", file.file, file.reason),
-            width,
+            note_width,
             "  ",
         );
         for (index, wrapped) in lines.iter().enumerate() {
