@@ -160,3 +160,32 @@ fn status_into_a_pipe_whose_reader_closed_exits_quietly() {
         assert_eq!(stderr, "", "{args:?}");
     }
 }
+
+#[test]
+fn health_with_every_probe_off_is_a_dash_not_starting_for_ever() {
+    let (daemon, _port) = Daemon::gateways(&[(
+        "main",
+        "probes: { startup: { enabled: false }, liveness: { enabled: false }, readiness: { enabled: false } }",
+    )]);
+    let running = daemon.wait_state("main", "running");
+    assert!(running["probes"]["startup"].is_null(), "{running}");
+    let output = daemon.client(&["status"]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let health = header
+        .iter()
+        .position(|title| *title == "HEALTH")
+        .expect("a HEALTH column");
+    let row = table
+        .lines()
+        .find(|line| line.starts_with("main "))
+        .unwrap_or_default();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells.get(2), Some(&"running"), "{table}");
+    assert_eq!(cells.get(health), Some(&"-"), "{table}");
+}

@@ -2,6 +2,10 @@
 //!
 //! Exit codes: 0 done, 1 refused or failed (the reason on stderr), 3 the
 //! supervisor is not running (the socket path tried on stderr).
+//!
+//! Output goes through `write!`/`writeln!` and `?`, never `println!`
+//! (which panics on a closed stdout): a reader that went away (`| head`)
+//! then ends the command quietly with 0 ([`quiet_when_stdout_closed`]).
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -10,13 +10,15 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use openclaw_supervisor::control;
-use openclaw_supervisor::protocol::{EndReason, InstanceStatus, RejectedFile, Request, Response};
+use openclaw_supervisor::protocol::{
+    EndReason, ErrorKind, InstanceStatus, RejectedFile, Request, Response,
+};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use super::exit;
 use super::render::{self, ColorWhen, Paint, View};
-use super::{call, client_error, fail, unexpected};
+use super::{REPLY_TIMEOUT, client_error, fail, unexpected};
 
 /// The default pause between two frames when no event comes.
 pub(super) const DEFAULT_EVERY: &str = "2s";
@@ -179,13 +181,10 @@ pub(super) async fn run(
         let status = tokio::select! {
             _ = interrupt.recv() => break exit::OK,
             _ = terminate.recv() => break exit::OK,
-            status = call(path, Request::Status { name: name.clone() }) => status,
+            status = fetch(path, name.clone()) => status,
         };
         match status {
-            Ok(Response::Status {
-                instances,
-                rejected,
-            }) => {
+            Ok((instances, rejected)) => {
                 let width = render::terminal_width();
                 let text = frame(
                     &instances,
@@ -197,13 +196,43 @@ pub(super) async fn run(
                 );
                 screen.draw(&text)?;
             }
-            Ok(other) => break unexpected(&other),
             Err(code) => break code,
         }
     };
     reader.abort();
     drop(screen);
     Ok(code)
+}
+
+/// The status to draw, or the code to end with (the reason printed): a
+/// supervisor that is shutting down ends the view with 0, as the end of
+/// its event stream does.
+async fn fetch(
+    path: &Path,
+    name: Option<String>,
+) -> Result<(Vec<InstanceStatus>, Vec<RejectedFile>), u8> {
+    let request = control::request(path, Request::Status { name });
+    match tokio::time::timeout(REPLY_TIMEOUT, request).await {
+        Ok(Ok(Response::Status {
+            instances,
+            rejected,
+        })) => Ok((instances, rejected)),
+        Ok(Ok(Response::Error {
+            kind: ErrorKind::ShuttingDown,
+            ..
+        })) => {
+            eprintln!("openclaw-supervisor: the supervisor is shutting down");
+            Err(exit::OK)
+        }
+        Ok(Ok(Response::Error { message, .. })) => Err(fail(&message)),
+        Ok(Ok(other)) => Err(unexpected(&other)),
+        Ok(Err(err)) => Err(client_error(&err)),
+        Err(_) => Err(fail(&format!(
+            "the supervisor on {} did not answer within {}s",
+            path.display(),
+            REPLY_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 #[cfg(test)]
