@@ -383,3 +383,28 @@ fn now_ms() -> u64 {
         .map(|elapsed| elapsed.as_millis() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_closed_stdout_turns_an_error_into_a_quiet_0() {
+        let io = |kind: std::io::ErrorKind| anyhow::Error::new(std::io::Error::from(kind));
+        let rows: Vec<(anyhow::Result<u8>, Option<u8>)> = vec![
+            (Ok(exit::OK), Some(exit::OK)),
+            (Ok(exit::NOT_RUNNING), Some(exit::NOT_RUNNING)),
+            (Err(io(std::io::ErrorKind::BrokenPipe)), Some(exit::OK)),
+            (
+                Err(io(std::io::ErrorKind::BrokenPipe).context("writing the table")),
+                Some(exit::OK),
+            ),
+            (Err(io(std::io::ErrorKind::PermissionDenied)), None),
+            (Err(anyhow::anyhow!("Broken pipe")), None),
+        ];
+        for (result, expected) in rows {
+            let shown = format!("{result:?}");
+            assert_eq!(quiet_when_stdout_closed(result).ok(), expected, "{shown}");
+        }
+    }
+}
