@@ -173,8 +173,8 @@ fn uptime(seconds: u64) -> String {
     }
 }
 
-/// Bytes in binary units: `512 B`, `1.5 KiB`, `150 MiB`, `2.0 GiB`; one
-/// decimal below 10.
+/// Bytes in binary units: `512B`, `1.5KiB`, `150MiB`, `2.0GiB`; one
+/// decimal below 10. No space: a cell stays one word for `awk`.
 fn memory(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
@@ -184,9 +184,9 @@ fn memory(bytes: u64) -> String {
         unit += 1;
     }
     match (unit, value < 10.0) {
-        (0, _) => format!("{bytes} B"),
-        (_, true) => format!("{value:.1} {}", UNITS[unit]),
-        (_, false) => format!("{value:.0} {}", UNITS[unit]),
+        (0, _) => format!("{bytes}B"),
+        (_, true) => format!("{value:.1}{}", UNITS[unit]),
+        (_, false) => format!("{value:.0}{}", UNITS[unit]),
     }
 }
 

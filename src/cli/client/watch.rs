@@ -296,8 +296,8 @@ mod tests {
         );
         let expected = "\
 2025-10-09T08:54:32Z every 2s and on each event (Ctrl-C quits)
-NAME  STATE    HEALTH  PID      UPTIME  CPU    MEM      RESTARTS  LAST EVENT
-main  running  -       1234567  3m12s   12.5%  1.1 GiB  2         spawned 1m12s
+NAME  STATE    HEALTH  PID      UPTIME  CPU    MEM     RESTARTS  LAST EVENT
+main  running  -       1234567  3m12s   12.5%  1.1GiB  2         spawned 1m12s
 ";
         assert_eq!(text, expected);
         let narrow = frame(

@@ -70,14 +70,14 @@ fn uptimes_and_sizes_are_short() {
         assert_eq!(uptime(seconds), expected, "{seconds}");
     }
     let sizes = vec![
-        (0, "0 B"),
-        (1023, "1023 B"),
-        (1024, "1.0 KiB"),
-        (1536, "1.5 KiB"),
-        (10 * 1024, "10 KiB"),
-        (150 * 1024 * 1024, "150 MiB"),
-        (1_100 * 1024 * 1024, "1.1 GiB"),
-        (3 * 1024 * 1024 * 1024, "3.0 GiB"),
+        (0, "0B"),
+        (1023, "1023B"),
+        (1024, "1.0KiB"),
+        (1536, "1.5KiB"),
+        (10 * 1024, "10KiB"),
+        (150 * 1024 * 1024, "150MiB"),
+        (1_100 * 1024 * 1024, "1.1GiB"),
+        (3 * 1024 * 1024 * 1024, "3.0GiB"),
     ];
     for (bytes, expected) in sizes {
         assert_eq!(memory(bytes), expected, "{bytes}");
@@ -237,7 +237,7 @@ fn status_table_aligns_columns_and_lists_notes() {
     );
     let expected = "\
 NAME    ROLE    STATE    PID   UPTIME  RESTARTS  HEALTH  PORT   CPU   MEM
-main    main    running  4242  1h01m   1         -       18789  2.2%  150 MiB
+main    main    running  4242  1h01m   1         -       18789  2.2%  150MiB
 rescue  rescue  backoff  -     -       1         -       18789  -     -
 rescue: next restart in 5s
 rescue: 12 output lines dropped: logs/rescue.log in the state dir could not take them (a full disk?)
@@ -315,9 +315,9 @@ fn a_draining_stop_a_tripped_breaker_and_kills_show_in_the_table() {
     );
     let expected = "\
 NAME    ROLE    STATE                    PID   UPTIME  RESTARTS  HEALTH          PORT   CPU   MEM
-main    main    stopping (draining 42s)  4242  1h01m   1         -               18789  2.2%  150 MiB
-rescue  rescue  running                  4242  1h01m   1         ready, breaker  18789  2.2%  150 MiB
-other   main    running                  4242  1h01m   1         -               18789  2.2%  150 MiB
+main    main    stopping (draining 42s)  4242  1h01m   1         -               18789  2.2%  150MiB
+rescue  rescue  running                  4242  1h01m   1         ready, breaker  18789  2.2%  150MiB
+other   main    running                  4242  1h01m   1         -               18789  2.2%  150MiB
 rescue: breaker tripped: channel auto-start suppressed after 3 unclean boots in 5 min (the gateway's restart-loop breaker; see `logs`)
 rescue: 2 SIGKILL(s) by the supervisor in the last 5 min (stop timeout passed): unclean boots the gateway counts, 3 trip its breaker
 ";
