@@ -2,7 +2,8 @@
 //! the supervisor publishes and every `--every` (2 s) for CPU and memory.
 //! On a terminal each frame is drawn in place (cursor home, lines cleared,
 //! the cursor hidden and shown again at the end); otherwise each frame is
-//! printed whole after a blank line, so the output can be captured.
+//! printed whole after a blank line, so the output can be captured. A
+//! resized terminal (SIGWINCH) is redrawn at once.
 //! SIGINT (Ctrl-C) and SIGTERM end it quietly with 0.
 
 use std::io::{IsTerminal, Write};
@@ -136,6 +137,8 @@ pub(super) async fn run(
 ) -> anyhow::Result<u8> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    // A resized terminal is redrawn at once, in the layout that fits.
+    let mut resized = signal(SignalKind::window_change())?;
     // Subscribe before the first frame, so no event after it is missed.
     let mut stream = match control::request_stream(path, Request::Events).await {
         Ok(stream) => stream,
@@ -162,6 +165,7 @@ pub(super) async fn run(
             _ = interrupt.recv() => break exit::OK,
             _ = terminate.recv() => break exit::OK,
             _ = tick.tick() => {}
+            _ = resized.recv() => {}
             reply = replies.recv() => match reply {
                 Some(Ok(Some(Response::Event(_)))) => {}
                 Some(Ok(Some(Response::End { reason }))) => {
