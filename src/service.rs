@@ -89,7 +89,13 @@ impl Handler for ControlHandler {
                         report
                             .instances
                             .iter()
-                            .map(|snapshot| wire_status(snapshot, usage.of(snapshot)))
+                            .map(|snapshot| InstanceStatus {
+                                last_event: self
+                                    .supervisor
+                                    .last_event(&snapshot.name)
+                                    .map(|record| wire_event(&record)),
+                                ..wire_status(snapshot, usage.of(snapshot))
+                            })
                             .collect()
                     };
                     Response::Status {
@@ -438,5 +444,6 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
             SystemTime::now(),
         ))
         .unwrap_or(u32::MAX),
+        last_event: None,
     }
 }

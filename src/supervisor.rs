@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use crate::declaration::Role;
 use crate::instance::{self, Command, InstanceConfig, InstanceHandle, InstanceNotice, Shared};
@@ -23,6 +23,7 @@ use crate::sdnotify::Notifier;
 use crate::watch::{DirWatcher, WatchMode};
 
 mod handle;
+mod last_event;
 mod reload;
 mod report;
 mod startup;
@@ -33,6 +34,7 @@ pub use handle::{
     ControlCommand, EventRecord, Rejected, ReloadOutcome, StatusReport, SupervisorHandle,
     ValidationInput,
 };
+pub use last_event::EventBus;
 /// Events an `events` follower may fall behind before it is told it missed
 /// some (a `dropped` event). Allocated whole up front.
 const EVENTS_BUFFER: usize = 512;
@@ -102,7 +104,7 @@ pub struct Supervisor {
     rejected: Vec<Rejected>,
     intent: Intent,
     intent_saver: IntentSaver,
-    events: broadcast::Sender<EventRecord>,
+    events: EventBus,
     messages_tx: mpsc::UnboundedSender<Message>,
     /// Counts each rescued instance's starts, so a standby check armed for
     /// one healthy run is ignored after a later failure.

@@ -4,6 +4,10 @@
 //! supervisor is not running (the socket path tried on stderr); `status
 //! NAME` and `is-active` also 3 for an instance not running, and `status
 //! NAME` 4 for no such instance (`verbs.rs`).
+//!
+//! Output goes through `write!`/`writeln!` and `?`, never `println!`
+//! (which panics on a closed stdout): a reader that went away (`| head`)
+//! then ends the command quietly with 0 ([`quiet_when_stdout_closed`]).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,10 +20,13 @@ use openclaw_supervisor::protocol::{EndReason, Request, Response, SignalName};
 
 use super::{Global, exit};
 
+mod layout;
 mod render;
 pub mod verbs;
+mod watch;
 
-use render::{Paint, detail, event_line, table};
+pub use render::ColorWhen;
+use render::{Paint, View, detail, event_line, table};
 
 /// How long a one-reply request may take before the client gives up.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,8 +42,22 @@ pub enum ClientCommand {
         /// One instance's name; all when omitted.
         name: Option<String>,
         /// Print JSON for scripts instead of a table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// Keep the table on screen, redrawn on every event and every `--every`.
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: how often to redraw when no event comes (CPU, memory).
+        #[arg(long, requires = "watch", value_name = "DURATION", default_value = watch::DEFAULT_EVERY, value_parser = watch::refresh_interval)]
+        every: Duration,
+    },
+    /// The live view: `status --watch`.
+    Top {
+        /// One instance's name; all when omitted.
+        name: Option<String>,
+        /// How often to redraw when no event comes (CPU, memory).
+        #[arg(long, value_name = "DURATION", default_value = watch::DEFAULT_EVERY, value_parser = watch::refresh_interval)]
+        every: Duration,
     },
     /// Stop instances; each stays stopped, across supervisor restarts, until `start NAME`.
     ///
@@ -132,9 +153,17 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the client's runtime")?;
-    runtime.block_on(async {
+    let color = global.color;
+    let result = runtime.block_on(async {
         match command {
-            ClientCommand::Status { name, json } => status(&path, name, json).await,
+            ClientCommand::Status {
+                name,
+                watch: true,
+                every,
+                ..
+            }
+            | ClientCommand::Top { name, every } => watch::run(&path, name, every, color).await,
+            ClientCommand::Status { name, json, .. } => status(&path, name, json, color).await,
             ClientCommand::Stop { names, wait } => {
                 Ok(verbs::run(&path, verbs::Verb::Stop, &names, &wait).await)
             }
@@ -152,12 +181,33 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
                 lines,
                 follow,
             } => logs(&path, name, lines, follow).await,
-            ClientCommand::Events { json } => events(&path, json).await,
+            ClientCommand::Events { json } => events(&path, json, color).await,
             ClientCommand::Reload => action(&path, Request::Reload).await,
             ClientCommand::Shutdown => action(&path, Request::Shutdown).await,
             ClientCommand::Version => version(&path).await,
         }
-    })
+    });
+    quiet_when_stdout_closed(result)
+}
+
+/// A reader that went away before the end (`status | head -1`) ends a
+/// client command quietly with 0, as when it has printed all: what it was
+/// asked for was read. (Rust ignores SIGPIPE, so a write gets EPIPE;
+/// dying of SIGPIPE as coreutils do is not used, as the client's socket to
+/// the supervisor would then kill it silently too.)
+fn quiet_when_stdout_closed(result: anyhow::Result<u8>) -> anyhow::Result<u8> {
+    match result {
+        Err(err)
+            if err.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            Ok(exit::OK)
+        }
+        other => other,
+    }
 }
 
 /// `start NAME...`: ask the running supervisor to start instances (called
@@ -219,7 +269,7 @@ async fn action(path: &std::path::Path, request: Request) -> anyhow::Result<u8> 
                 Some(name) => format!("{verb} {name}: ok"),
                 None => format!("{verb}: ok"),
             });
-            println!("{message}");
+            writeln!(std::io::stdout(), "{message}")?;
             Ok(exit::OK)
         }
         Ok(other) => Ok(unexpected(&other)),
@@ -233,7 +283,12 @@ fn unexpected(response: &Response) -> u8 {
     ))
 }
 
-async fn status(path: &std::path::Path, name: Option<String>, json: bool) -> anyhow::Result<u8> {
+async fn status(
+    path: &std::path::Path,
+    name: Option<String>,
+    json: bool,
+    color: ColorWhen,
+) -> anyhow::Result<u8> {
     let one = name.is_some();
     let (instances, rejected) = match verbs::status_request(path, name).await {
         Ok(reply) => reply,
@@ -249,7 +304,7 @@ async fn status(path: &std::path::Path, name: Option<String>, json: bool) -> any
             exit::OK
         });
     }
-    let paint = Paint::for_stdout();
+    let paint = Paint::for_stdout(color);
     if one {
         for instance in &instances {
             write!(out, "{}", detail(instance, paint, now_ms()))?;
@@ -257,7 +312,9 @@ async fn status(path: &std::path::Path, name: Option<String>, json: bool) -> any
         out.flush()?;
         return Ok(verbs::status_one_exit(&instances));
     } else {
-        write!(out, "{}", table(&instances, &rejected, paint, now_ms()))?;
+        let width = render::terminal_width();
+        let text = table(&instances, &rejected, View::Status, paint, now_ms(), width);
+        write!(out, "{text}")?;
     }
     Ok(exit::OK)
 }
@@ -296,8 +353,8 @@ async fn logs(
     .await
 }
 
-async fn events(path: &std::path::Path, json: bool) -> anyhow::Result<u8> {
-    let paint = Paint::for_stdout();
+async fn events(path: &std::path::Path, json: bool, color: ColorWhen) -> anyhow::Result<u8> {
+    let paint = Paint::for_stdout(color);
     stream(path, Request::Events, |response, out| match response {
         Response::Event(event) if json => {
             writeln!(
@@ -344,10 +401,13 @@ async fn stream(
 }
 
 async fn version(path: &std::path::Path) -> anyhow::Result<u8> {
-    println!("client {}", env!("CARGO_PKG_VERSION"));
+    writeln!(std::io::stdout(), "client {}", env!("CARGO_PKG_VERSION"))?;
     match call(path, Request::Version).await {
         Ok(Response::Version { version, protocol }) => {
-            println!("supervisor {version} (protocol {protocol})");
+            writeln!(
+                std::io::stdout(),
+                "supervisor {version} (protocol {protocol})"
+            )?;
             Ok(exit::OK)
         }
         Ok(other) => Ok(unexpected(&other)),
@@ -360,4 +420,29 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_closed_stdout_turns_an_error_into_a_quiet_0() {
+        let io = |kind: std::io::ErrorKind| anyhow::Error::new(std::io::Error::from(kind));
+        let rows: Vec<(anyhow::Result<u8>, Option<u8>)> = vec![
+            (Ok(exit::OK), Some(exit::OK)),
+            (Ok(exit::NOT_RUNNING), Some(exit::NOT_RUNNING)),
+            (Err(io(std::io::ErrorKind::BrokenPipe)), Some(exit::OK)),
+            (
+                Err(io(std::io::ErrorKind::BrokenPipe).context("writing the table")),
+                Some(exit::OK),
+            ),
+            (Err(io(std::io::ErrorKind::PermissionDenied)), None),
+            (Err(anyhow::anyhow!("Broken pipe")), None),
+        ];
+        for (result, expected) in rows {
+            let shown = format!("{result:?}");
+            assert_eq!(quiet_when_stdout_closed(result).ok(), expected, "{shown}");
+        }
+    }
 }

@@ -58,6 +58,9 @@ pub struct Global {
     /// The control socket.
     #[arg(long, global = true, env = "OPENCLAW_SUPERVISOR_SOCKET")]
     pub socket: Option<PathBuf>,
+    /// Colour client output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = client::ColorWhen::Auto)]
+    pub color: client::ColorWhen,
 }
 
 #[derive(Debug, Subcommand)]

@@ -99,6 +99,10 @@ pub struct InstanceStatus {
     /// towards its breaker (3 in 5 minutes trip it).
     #[serde(default)]
     pub supervisor_kills: u32,
+    /// The last event about this instance since the supervisor started
+    /// (null before its first, and from a daemon older than this field).
+    #[serde(default)]
+    pub last_event: Option<Event>,
 }
 
 /// The gateway's restart-loop breaker, as the gateway logged it.

@@ -69,6 +69,12 @@ fn status_fixture() -> InstanceStatus {
             ),
         }),
         supervisor_kills: 1,
+        last_event: Some(Event {
+            at: 1_760_000_002_000,
+            instance: Some(String::from("main")),
+            kind: EventKind::Command,
+            detail: String::from("stop by operator"),
+        }),
     }
 }
 
@@ -355,6 +361,7 @@ fn instance_status_carries_every_documented_field() {
         "stopping_since",
         "breaker",
         "supervisor_kills",
+        "last_event",
     ];
     let object = value.as_object().expect("an object");
     for field in fields {
@@ -364,16 +371,23 @@ fn instance_status_carries_every_documented_field() {
     assert_eq!(value["probes"]["readiness"]["failing"][0], "discord");
     assert_eq!(value["breaker"]["unclean_boots"], 3);
     assert_eq!(value["stopping_since"], 1_760_000_002_000u64);
+    assert_eq!(value["last_event"]["kind"], "command");
 }
 
 #[test]
 fn a_status_of_an_older_daemon_decodes_without_the_drain_and_breaker_fields() {
     let mut value = serde_json::to_value(status_fixture()).expect("serialises");
     let object = value.as_object_mut().expect("an object");
-    for field in ["stopping_since", "breaker", "supervisor_kills"] {
+    for field in [
+        "stopping_since",
+        "breaker",
+        "supervisor_kills",
+        "last_event",
+    ] {
         object.remove(field);
     }
     let status: InstanceStatus = serde_json::from_value(value).expect("decodes");
+    assert_eq!(status.last_event, None);
     assert_eq!(status.stopping_since, None);
     assert_eq!(status.breaker, None);
     assert_eq!(status.supervisor_kills, 0);

@@ -119,7 +119,7 @@ pub struct ValidationInput {
 #[derive(Clone)]
 pub struct SupervisorHandle {
     pub(super) messages: mpsc::UnboundedSender<Message>,
-    pub(super) events: broadcast::Sender<EventRecord>,
+    pub(super) events: super::EventBus,
     /// Closed the moment shutdown is asked for, before the loop hears of it.
     pub(super) spawner: crate::process::Spawner,
 }
@@ -221,6 +221,11 @@ impl SupervisorHandle {
 
     pub fn subscribe(&self) -> broadcast::Receiver<EventRecord> {
         self.events.subscribe()
+    }
+
+    /// The last event about `name` since the supervisor started.
+    pub fn last_event(&self, name: &str) -> Option<EventRecord> {
+        self.events.last_event(name)
     }
 }
 

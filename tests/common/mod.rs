@@ -55,6 +55,7 @@ pub fn instance(name: &str) -> InstanceStatus {
         stopping_since: None,
         breaker: None,
         supervisor_kills: 0,
+        last_event: None,
     }
 }
 

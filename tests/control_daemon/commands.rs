@@ -41,7 +41,7 @@ fn status_as_a_table_as_json_and_for_one_instance() {
             "{table}"
         );
         assert_eq!(row[7], base.to_string());
-        assert!(row[8].ends_with('%') && row[9].ends_with('M'), "{table}");
+        assert!(row[8].ends_with('%') && row[9].ends_with("iB"), "{table}");
     }
 
     let json = daemon.status_json();

@@ -26,6 +26,8 @@ use serde_json::Value;
 #[allow(unused_imports)]
 pub use events::{Events, Follower, is};
 #[allow(unused_imports)]
+pub use process_support::Lines;
+#[allow(unused_imports)]
 pub use process_support::{environ, start_time};
 #[allow(unused_imports)]
 pub use sim_support::{SIM, claim_ports, ephemeral_range, http};

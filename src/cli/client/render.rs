@@ -1,12 +1,41 @@
-//! How replies look on a terminal: the status table, one instance in
-//! detail, event lines, and colours (only on a terminal, never with NO_COLOR).
+//! How replies look on a terminal: the status table (and the live view's),
+//! fitted to the terminal's width, one instance in detail, event lines, and
+//! colours (`--color`: by default only on a terminal, never with NO_COLOR).
 
 use std::io::IsTerminal;
 use std::time::{Duration, UNIX_EPOCH};
 
 use openclaw_supervisor::protocol::{Event, InstanceStatus, ProbeStatus, RejectedFile};
 
-/// ANSI colours, only on a terminal and never when NO_COLOR is set.
+use super::layout::{self, Column, Give};
+
+/// `--color`: when client output is coloured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// Always, even when NO_COLOR is set (as cargo and clap have it).
+    Always,
+    /// Never.
+    Never,
+    /// On a terminal, unless NO_COLOR is set to anything but the empty string.
+    #[default]
+    Auto,
+}
+
+/// Whether to colour: `always` and `never` say so; `auto` colours a
+/// terminal unless NO_COLOR is set and not empty (no-color.org).
+pub(super) fn colour_enabled(
+    when: ColorWhen,
+    terminal: bool,
+    no_color: Option<&std::ffi::OsStr>,
+) -> bool {
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => terminal && no_color.is_none_or(|value| value.is_empty()),
+    }
+}
+
+/// ANSI colours, or none (see [`colour_enabled`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Paint {
     enabled: bool,
@@ -21,18 +50,19 @@ enum Colour {
 }
 
 impl Paint {
-    pub(super) fn for_stdout() -> Self {
-        Paint::new(
-            std::io::stdout().is_terminal(),
-            std::env::var_os("NO_COLOR"),
-        )
+    /// No colours (tests).
+    #[cfg(test)]
+    pub(super) fn plain() -> Self {
+        Paint { enabled: false }
     }
 
-    /// NO_COLOR counts when set to anything but the empty string.
-    fn new(terminal: bool, no_color: Option<std::ffi::OsString>) -> Self {
-        let no_color = no_color.is_some_and(|value| !value.is_empty());
+    pub(super) fn for_stdout(when: ColorWhen) -> Self {
         Paint {
-            enabled: terminal && !no_color,
+            enabled: colour_enabled(
+                when,
+                std::io::stdout().is_terminal(),
+                std::env::var_os("NO_COLOR").as_deref(),
+            ),
         }
     }
 
@@ -62,7 +92,43 @@ fn state_colour(state: &str) -> Option<Colour> {
     }
 }
 
-/// One word for the probes: what an operator scans the table for.
+/// The width tables are fitted to: `COLUMNS` when set to a number, else the
+/// terminal's (stdout's) width, else 80 (not a terminal).
+pub(super) fn terminal_width() -> usize {
+    let columns = std::env::var("COLUMNS").ok();
+    width_from(columns.as_deref(), stdout_columns())
+}
+
+/// The pure rule of [`terminal_width`].
+fn width_from(columns: Option<&str>, terminal: Option<usize>) -> usize {
+    columns
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .filter(|width| *width > 0)
+        .or(terminal.filter(|width| *width > 0))
+        .unwrap_or(80)
+}
+
+/// The width and height of the terminal on stdout, if it is one.
+pub(super) fn stdout_size() -> Option<(usize, usize)> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own; stdout
+    // stays open for the call, and a non-terminal makes it fail (-1).
+    let done = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (done == 0 && size.ws_col > 0).then(|| (usize::from(size.ws_col), usize::from(size.ws_row)))
+}
+
+fn stdout_columns() -> Option<usize> {
+    stdout_size().map(|(columns, _)| columns)
+}
+
+/// One word for the probes: what an operator scans the table for. `-`
+/// while no probe has a result: no gateway, one whose probes are all off,
+/// or one whose first result is still to come.
 fn health(instance: &InstanceStatus) -> (String, Option<Colour>) {
     let probes = &instance.probes;
     if instance.pid.is_none() {
@@ -83,36 +149,50 @@ fn health(instance: &InstanceStatus) -> (String, Option<Colour>) {
             Some(Colour::Red),
         ),
         Some(_) => (String::from("not ready"), Some(Colour::Red)),
-        None => match &probes.startup {
-            Some(ProbeStatus { ok: true, .. }) => (String::from("started"), Some(Colour::Green)),
-            _ => (String::from("starting"), Some(Colour::Yellow)),
+        None => match (&probes.liveness, &probes.startup) {
+            (Some(ProbeStatus { ok: true, .. }), _) => (String::from("live"), Some(Colour::Green)),
+            (_, Some(ProbeStatus { ok: true, .. })) => {
+                (String::from("started"), Some(Colour::Green))
+            }
+            // The startup probe has not passed yet: the state says
+            // `starting` until it does.
+            _ if instance.state == "starting" => (String::from("starting"), Some(Colour::Yellow)),
+            _ => (String::from("-"), None),
         },
     }
 }
 
+/// A duration a person reads: `42s`, `3m12s`, `1h01m`, `2d03h`.
 fn uptime(seconds: u64) -> String {
     let (days, hours, minutes) = (seconds / 86_400, seconds / 3_600 % 24, seconds / 60 % 60);
     match seconds {
         0..60 => format!("{seconds}s"),
-        60..3_600 => format!("{minutes}m"),
+        60..3_600 => format!("{minutes}m{:02}s", seconds % 60),
         3_600..86_400 => format!("{}h{minutes:02}m", seconds / 3_600),
         _ => format!("{days}d{hours:02}h"),
     }
 }
 
+/// Bytes in binary units: `512B`, `1.5KiB`, `150MiB`, `2.0GiB`; one
+/// decimal below 10. No space: a cell stays one word for `awk`.
 fn memory(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
     while value >= 1024.0 && unit + 1 < UNITS.len() {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{value:.1}{}", UNITS[unit])
+    match (unit, value < 10.0) {
+        (0, _) => format!("{bytes}B"),
+        (_, true) => format!("{value:.1}{}", UNITS[unit]),
+        (_, false) => format!("{value:.0}{}", UNITS[unit]),
     }
+}
+
+/// CPU in percent of one core.
+fn cpu(percent: f32) -> String {
+    format!("{percent:.1}%")
 }
 
 fn or_dash<T>(value: Option<T>, show: impl FnOnce(T) -> String) -> String {
@@ -127,123 +207,242 @@ fn in_or_ago(at_ms: u64, now_ms: u64) -> String {
     }
 }
 
-/// The `pm2 ls`-like table, then the notes an operator needs next to it.
+/// Which table: `status`'s, or the live view's (`status --watch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum View {
+    Status,
+    Watch,
+}
+
+const fn column(title: &'static str, narrow: &'static str, min: Option<usize>) -> Column {
+    Column { title, narrow, min }
+}
+
+const STATUS_COLUMNS: [Column; 10] = [
+    column("NAME", "NAME", Some(8)),
+    column("ROLE", "ROLE", None),
+    column("STATE", "STATE", Some(9)),
+    column("PID", "PID", None),
+    column("UPTIME", "UP", None),
+    column("RESTARTS", "RST", None),
+    column("HEALTH", "HEALTH", Some(9)),
+    column("PORT", "PORT", None),
+    column("CPU", "CPU", None),
+    column("MEM", "MEM", None),
+];
+
+/// What `status` gives up, in order, when the terminal is narrow.
+const STATUS_PLAN: [Give; 8] = [
+    Give::NarrowTitles,
+    Give::Drop("PORT"),
+    Give::Drop("ROLE"),
+    Give::Shrink,
+    Give::Drop("UPTIME"),
+    Give::Drop("CPU"),
+    Give::Drop("MEM"),
+    Give::Drop("PID"),
+];
+
+const WATCH_COLUMNS: [Column; 9] = [
+    column("NAME", "NAME", Some(8)),
+    column("STATE", "STATE", Some(9)),
+    column("HEALTH", "HEALTH", Some(9)),
+    column("PID", "PID", None),
+    column("UPTIME", "UP", None),
+    column("CPU", "CPU", None),
+    column("MEM", "MEM", None),
+    column("RESTARTS", "RST", None),
+    column("LAST EVENT", "LAST", Some(12)),
+];
+
+/// What the live view gives up, in order, when the terminal is narrow.
+const WATCH_PLAN: [Give; 6] = [
+    Give::NarrowTitles,
+    Give::Shrink,
+    Give::Drop("PID"),
+    Give::Drop("UPTIME"),
+    Give::Drop("CPU"),
+    Give::Drop("MEM"),
+];
+
+type Cell = (String, Option<Colour>);
+
+/// One instance's cells in `view`'s columns.
+fn row(instance: &InstanceStatus, view: View, now_ms: u64) -> Vec<Cell> {
+    let state = instance.state.clone();
+    let state = (
+        state_words(instance, state.clone(), now_ms),
+        state_colour(&state),
+    );
+    let name = (instance.name.clone(), None);
+    let pid = (or_dash(instance.pid, |pid| pid.to_string()), None);
+    let uptime_cell = (or_dash(instance.uptime_secs, uptime), None);
+    let restarts = (instance.restarts.to_string(), None);
+    let health_cell = with_breaker(instance, health(instance));
+    let cpu_cell = (or_dash(instance.cpu_percent, cpu), None);
+    let memory_cell = (or_dash(instance.memory_bytes, memory), None);
+    match view {
+        View::Status => vec![
+            name,
+            (instance.role.as_str().to_string(), None),
+            state,
+            pid,
+            uptime_cell,
+            restarts,
+            health_cell,
+            (instance.ports.base.to_string(), None),
+            cpu_cell,
+            memory_cell,
+        ],
+        View::Watch => vec![
+            name,
+            state,
+            health_cell,
+            pid,
+            uptime_cell,
+            cpu_cell,
+            memory_cell,
+            restarts,
+            last_event(instance.last_event.as_ref(), now_ms),
+        ],
+    }
+}
+
+/// The last event's kind and age: `stopped 12s`.
+fn last_event(event: Option<&Event>, now_ms: u64) -> Cell {
+    match event {
+        Some(event) => (
+            format!(
+                "{} {}",
+                event.kind.as_str(),
+                uptime(now_ms.saturating_sub(event.at) / 1000)
+            ),
+            event_colour(event.kind.as_str()),
+        ),
+        None => (String::from("-"), None),
+    }
+}
+
+/// The `pm2 ls`-like table fitted to `width`, then the notes an operator
+/// needs next to it: wrapped at `width` in the live view (a frame must not
+/// scroll), whole lines in `status` (a terminal wraps prose readably, and
+/// a script can find a whole note).
 pub(super) fn table(
     instances: &[InstanceStatus],
     rejected: &[RejectedFile],
+    view: View,
     paint: Paint,
     now_ms: u64,
+    width: usize,
 ) -> String {
-    let header = [
-        "NAME", "ROLE", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "PORT", "CPU", "MEM",
-    ];
-    let rows: Vec<Vec<(String, Option<Colour>)>> = instances
+    let (columns, plan): (&[Column], &[Give]) = match view {
+        View::Status => (&STATUS_COLUMNS, &STATUS_PLAN),
+        View::Watch => (&WATCH_COLUMNS, &WATCH_PLAN),
+    };
+    let rows: Vec<Vec<Cell>> = instances
         .iter()
-        .map(|instance| {
-            let state = if instance.standby && instance.pid.is_none() {
-                String::from("standby")
-            } else {
-                instance.state.clone()
-            };
-            let colour = state_colour(&state);
-            let state = state_words(instance, state, now_ms);
-            vec![
-                (instance.name.clone(), None),
-                (instance.role.as_str().to_string(), None),
-                (state, colour),
-                (or_dash(instance.pid, |pid| pid.to_string()), None),
-                (or_dash(instance.uptime_secs, uptime), None),
-                (instance.restarts.to_string(), None),
-                with_breaker(instance, health(instance)),
-                (instance.ports.base.to_string(), None),
-                (
-                    or_dash(instance.cpu_percent, |cpu| format!("{cpu:.1}%")),
-                    None,
-                ),
-                (or_dash(instance.memory_bytes, memory), None),
-            ]
-        })
+        .map(|instance| row(instance, view, now_ms))
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|title| title.len()).collect();
-    for row in &rows {
-        for (width, (cell, _)) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let line = |cells: Vec<(String, Option<Colour>)>| {
-        let last = cells.len() - 1;
+    let texts: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|(text, _)| text.clone()).collect())
+        .collect();
+    let fitted = layout::fit(columns, &texts, width, plan);
+    let line = |cells: &[Cell]| {
         let mut text = String::new();
-        for (index, ((cell, colour), width)) in cells.into_iter().zip(&widths).enumerate() {
+        for (position, &(index, width)) in fitted.columns.iter().enumerate() {
+            let (cell, colour) = &cells[index];
+            let cell = layout::cut(cell, width);
             // Pad before painting: escape codes have no width.
-            let padded = if index == last {
-                cell
-            } else {
-                format!("{cell:<width$}  ")
+            let padded = match position + 1 == fitted.columns.len() {
+                true => cell,
+                false => format!("{cell:<width$}{:gap$}", "", gap = layout::GAP),
             };
-            text.push_str(&paint.paint(&padded, colour));
+            text.push_str(&paint.paint(&padded, *colour));
         }
         text.trim_end().to_string() + "\n"
     };
-    out.push_str(&line(
-        header
-            .iter()
-            .map(|title| (title.to_string(), None))
-            .collect(),
-    ));
-    for row in rows {
+    let header: Vec<Cell> = (0..columns.len())
+        .map(|index| (fitted.title(columns, index).to_string(), None))
+        .collect();
+    let mut out = line(&header);
+    for row in &rows {
         out.push_str(&line(row));
     }
+    let note_width = match view {
+        View::Watch => width,
+        View::Status => usize::MAX,
+    };
+    let mut note = |text: String, indent: &str| {
+        for wrapped in layout::wrap(&text, note_width, indent) {
+            out.push_str(&wrapped);
+            out.push('\n');
+        }
+    };
     if instances.is_empty() {
-        out.push_str("no instances declared\n");
+        note(String::from("no instances declared"), "  ");
     }
     for instance in instances {
         if let Some(at) = instance.next_restart_at {
-            out.push_str(&format!(
-                "{}: next restart {}\n",
-                instance.name,
-                in_or_ago(at, now_ms)
-            ));
+            note(
+                format!("{}: next restart {}", instance.name, in_or_ago(at, now_ms)),
+                "  ",
+            );
         }
-        if let Some(note) = breaker_note(instance) {
-            out.push_str(&format!("{}: {note}\n", instance.name));
+        if let Some(text) = breaker_note(instance) {
+            note(format!("{}: {text}", instance.name), "  ");
         }
-        if let Some(note) = kills_note(instance) {
-            out.push_str(&format!("{}: {note}\n", instance.name));
+        if let Some(text) = kills_note(instance) {
+            note(format!("{}: {text}", instance.name), "  ");
         }
         if instance.dropped_log_lines > 0 {
-            out.push_str(&format!(
-                "{name}: {} output lines dropped: logs/{name}.log in the state dir could not take them (a full disk?)\n",
-                instance.dropped_log_lines,
-                name = instance.name,
-            ));
+            note(
+                format!(
+                    "{name}: {} output lines dropped: logs/{name}.log in the state dir could not take them (a full disk?)",
+                    instance.dropped_log_lines,
+                    name = instance.name,
+                ),
+                "  ",
+            );
         }
         if !instance.last_error_lines.is_empty() {
-            out.push_str(&format!(
-                "{}: {}:\n",
-                instance.name,
-                error_lines_title(instance)
-            ));
+            note(
+                format!("{}: {}:", instance.name, error_lines_title(instance)),
+                "  ",
+            );
             for error_line in &instance.last_error_lines {
-                out.push_str(&format!("  {error_line}\n"));
+                note(format!("  {error_line}"), "    ");
             }
         }
     }
     for file in rejected {
-        let label = paint.paint("rejected", Some(Colour::Red));
-        out.push_str(&format!("{label} {}: {}\n", file.file, file.reason));
+        let lines = layout::wrap(
+            &format!("rejected {}: {}", file.file, file.reason),
+            note_width,
+            "  ",
+        );
+        for (index, wrapped) in lines.iter().enumerate() {
+            match wrapped.strip_prefix("rejected").filter(|_| index == 0) {
+                Some(rest) => {
+                    out.push_str(&paint.paint("rejected", Some(Colour::Red)));
+                    out.push_str(rest);
+                }
+                None => out.push_str(wrapped),
+            }
+            out.push('\n');
+        }
     }
     out
 }
 
 /// The state, and while a stop waits for the gateway's drain, for how long:
-/// `stopping (draining 42 s)`.
+/// `stopping (draining 42s)`.
 fn state_words(instance: &InstanceStatus, state: String, now_ms: u64) -> String {
     match instance.stopping_since {
         Some(since) if state == "stopping" => {
             format!(
-                "stopping (draining {} s)",
-                now_ms.saturating_sub(since) / 1000
+                "stopping (draining {})",
+                uptime(now_ms.saturating_sub(since) / 1000)
             )
         }
         _ => state,
@@ -256,6 +455,7 @@ fn with_breaker(
     (text, colour): (String, Option<Colour>),
 ) -> (String, Option<Colour>) {
     match &instance.breaker {
+        Some(_) if text == "-" => (String::from("breaker"), Some(Colour::Red)),
         Some(_) => (format!("{text}, breaker"), Some(Colour::Red)),
         None => (text, colour),
     }
@@ -354,7 +554,7 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
         "cpu / mem",
         format!(
             "{} / {}",
-            or_dash(instance.cpu_percent, |cpu| format!("{cpu:.1}%")),
+            or_dash(instance.cpu_percent, cpu),
             or_dash(instance.memory_bytes, memory)
         ),
     );
@@ -397,14 +597,19 @@ fn error_lines_title(instance: &InstanceStatus) -> String {
     }
 }
 
-pub(super) fn event_line(event: &Event, paint: Paint) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(event.at);
-    let colour = match event.kind.as_str() {
-        "failed" | "exited" | "rejected" | "killed" | "breaker" => Some(Colour::Red),
+fn event_colour(kind: &str) -> Option<Colour> {
+    match kind {
+        "failed" | "exited" | "rejected" | "killed" | "breaker" | "unhealthy"
+        | "startup_timed_out" => Some(Colour::Red),
         "backoff" | "rescue_triggered" | "dropped" => Some(Colour::Yellow),
         "spawned" | "started" => Some(Colour::Green),
         _ => None,
-    };
+    }
+}
+
+pub(super) fn event_line(event: &Event, paint: Paint) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(event.at);
+    let colour = event_colour(event.kind.as_str());
     let mut line = format!(
         "{} {} {}",
         humantime::format_rfc3339_seconds(at),

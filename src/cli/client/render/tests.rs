@@ -41,6 +41,7 @@ fn instance(name: &str) -> InstanceStatus {
         stopping_since: None,
         breaker: None,
         supervisor_kills: 0,
+        last_event: None,
     }
 }
 
@@ -60,8 +61,9 @@ fn uptimes_and_sizes_are_short() {
     let uptimes = vec![
         (0, "0s"),
         (59, "59s"),
-        (60, "1m"),
-        (3_599, "59m"),
+        (60, "1m00s"),
+        (192, "3m12s"),
+        (3_599, "59m59s"),
         (3_600, "1h00m"),
         (3_700, "1h01m"),
         (86_400 + 7_200, "1d02h"),
@@ -72,9 +74,12 @@ fn uptimes_and_sizes_are_short() {
     let sizes = vec![
         (0, "0B"),
         (1023, "1023B"),
-        (1024, "1.0K"),
-        (150 * 1024 * 1024, "150.0M"),
-        (3 * 1024 * 1024 * 1024, "3.0G"),
+        (1024, "1.0KiB"),
+        (1536, "1.5KiB"),
+        (10 * 1024, "10KiB"),
+        (150 * 1024 * 1024, "150MiB"),
+        (1_100 * 1024 * 1024, "1.1GiB"),
+        (3 * 1024 * 1024 * 1024, "3.0GiB"),
     ];
     for (bytes, expected) in sizes {
         assert_eq!(memory(bytes), expected, "{bytes}");
@@ -88,9 +93,26 @@ fn health_sums_up_the_probes() {
         probes,
         ..instance("main")
     };
+    let starting = InstanceStatus {
+        state: String::from("starting"),
+        ..with(Some(1), Probes::default())
+    };
     let rows = vec![
         (with(None, Probes::default()), "-"),
-        (with(Some(1), Probes::default()), "starting"),
+        // Running with no probe result: all probes off (or none answered
+        // yet) is not `starting` for ever.
+        (with(Some(1), Probes::default()), "-"),
+        (starting, "starting"),
+        (
+            with(
+                Some(1),
+                Probes {
+                    liveness: probe(true, &[]),
+                    ..Probes::default()
+                },
+            ),
+            "live",
+        ),
         (
             with(
                 Some(1),
@@ -139,18 +161,46 @@ fn health_sums_up_the_probes() {
 }
 
 #[test]
-fn colours_only_on_a_terminal_without_no_color() {
+fn colour_follows_the_flag_the_terminal_and_no_color() {
+    use ColorWhen::{Always, Auto, Never};
+    // --color, stdout a terminal, NO_COLOR -> coloured
     let rows = vec![
-        (true, None, true),
-        (true, Some(""), true),
-        (true, Some("1"), false),
-        (false, None, false),
+        (Auto, true, None, true),
+        (Auto, true, Some(""), true),
+        (Auto, true, Some("1"), false),
+        (Auto, false, None, false),
+        (Auto, false, Some("1"), false),
+        (Always, false, None, true),
+        // `always` wins over NO_COLOR, as cargo and clap have it.
+        (Always, true, Some("1"), true),
+        (Never, true, None, false),
+        (Never, false, Some(""), false),
     ];
-    for (terminal, no_color, enabled) in rows {
-        let paint = Paint::new(terminal, no_color.map(std::ffi::OsString::from));
-        assert_eq!(paint.enabled, enabled, "{terminal} {no_color:?}");
-        let painted = paint.paint("running", Some(Colour::Green));
+    for (when, terminal, no_color, enabled) in rows {
+        let decided = colour_enabled(when, terminal, no_color.map(std::ffi::OsStr::new));
+        assert_eq!(decided, enabled, "{when:?} {terminal} {no_color:?}");
+        let painted = Paint { enabled }.paint("running", Some(Colour::Green));
         assert_eq!(painted.contains('\x1b'), enabled);
+    }
+}
+
+#[test]
+fn the_width_is_columns_else_the_terminal_else_80() {
+    let rows = vec![
+        (Some("100"), Some(120), 100),
+        (Some(" 72 "), None, 72),
+        (Some("wide"), Some(120), 120),
+        (Some("0"), None, 80),
+        (None, Some(132), 132),
+        (None, Some(0), 80),
+        (None, None, 80),
+    ];
+    for (columns, terminal, expected) in rows {
+        assert_eq!(
+            width_from(columns, terminal),
+            expected,
+            "{columns:?} {terminal:?}"
+        );
     }
 }
 
@@ -182,13 +232,15 @@ fn status_table_aligns_columns_and_lists_notes() {
     let text = table(
         &[instance("main"), failed],
         &rejected,
+        View::Status,
         Paint { enabled: false },
         5_000,
+        120,
     );
     let expected = "\
-NAME    ROLE    STATE    PID   UPTIME  RESTARTS  HEALTH    PORT   CPU   MEM
-main    main    running  4242  1h01m   1         starting  18789  2.2%  150.0M
-rescue  rescue  backoff  -     -       1         -         18789  -     -
+NAME    ROLE    STATE    PID   UPTIME  RESTARTS  HEALTH  PORT   CPU   MEM
+main    main    running  4242  1h01m   1         -       18789  2.2%  150MiB
+rescue  rescue  backoff  -     -       1         -       18789  -     -
 rescue: next restart in 5s
 rescue: 12 output lines dropped: logs/rescue.log in the state dir could not take them (a full disk?)
 rescue: last error lines (pid 4242, exit code 1):
@@ -196,7 +248,14 @@ rescue: last error lines (pid 4242, exit code 1):
 rejected /d/bad.yaml: port 18789 is also main's
 ";
     assert_eq!(text, expected);
-    let painted = table(&[instance("main")], &[], Paint { enabled: true }, 0);
+    let painted = table(
+        &[instance("main")],
+        &[],
+        View::Status,
+        Paint { enabled: true },
+        0,
+        120,
+    );
     assert!(painted.contains("\x1b[32mrunning  \x1b[0m"), "{painted:?}");
 }
 
@@ -215,11 +274,11 @@ fn detail_shows_paths_probes_and_last_exit() {
         "log dropped  3 output lines not written to logs/main.log in the state dir (a full disk?)",
         "main (main): running",
         "health       not ready: discord",
-        "last exit    killed by SIGKILL, 1m ago",
+        "last exit    killed by SIGKILL, 1m00s ago",
         "ports        18789 (block 18789-18889)",
         "config       /c/openclaw.json",
         "declared in  /d/main.yaml",
-        "readiness  failing, 4ms, 1m ago, 1 failures in a row, failing: discord",
+        "readiness  failing, 4ms, 1m01s ago, 1 failures in a row, failing: discord",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
@@ -251,14 +310,16 @@ fn a_draining_stop_a_tripped_breaker_and_kills_show_in_the_table() {
     let text = table(
         &[draining, broken, running],
         &[],
+        View::Status,
         Paint { enabled: false },
         52_500,
+        120,
     );
     let expected = "\
-NAME    ROLE    STATE                     PID   UPTIME  RESTARTS  HEALTH          PORT   CPU   MEM
-main    main    stopping (draining 42 s)  4242  1h01m   1         starting        18789  2.2%  150.0M
-rescue  rescue  running                   4242  1h01m   1         ready, breaker  18789  2.2%  150.0M
-other   main    running                   4242  1h01m   1         starting        18789  2.2%  150.0M
+NAME    ROLE    STATE                    PID   UPTIME  RESTARTS  HEALTH          PORT   CPU   MEM
+main    main    stopping (draining 42s)  4242  1h01m   1         -               18789  2.2%  150MiB
+rescue  rescue  running                  4242  1h01m   1         ready, breaker  18789  2.2%  150MiB
+other   main    running                  4242  1h01m   1         -               18789  2.2%  150MiB
 rescue: breaker tripped: channel auto-start suppressed after 3 unclean boots in 5 min (the gateway's restart-loop breaker; see `logs`)
 rescue: 2 SIGKILL(s) by the supervisor in the last 5 min (stop timeout passed): unclean boots the gateway counts, 3 trip its breaker
 ";
@@ -274,7 +335,7 @@ fn detail_shows_the_drain_the_breaker_and_the_kills() {
     status.supervisor_kills = 1;
     let text = detail(&status, Paint { enabled: false }, 8_999);
     for expected in [
-        "main (main): stopping (draining 7 s)",
+        "main (main): stopping (draining 7s)",
         "breaker      breaker tripped: channel auto-start suppressed after 3 unclean boots in 5 min",
         "killed       1 SIGKILL(s) by the supervisor in the last 5 min",
     ] {
@@ -323,4 +384,146 @@ fn event_lines_read_time_instance_kind_detail() {
     for (event, expected) in rows {
         assert_eq!(event_line(&event, Paint { enabled: false }), expected);
     }
+}
+
+/// Instances with the longest cells a table meets: a 20-character name,
+/// 7-digit pids, the drain, a readiness list, a breaker, a long last event.
+fn crowded() -> Vec<InstanceStatus> {
+    let mut main = instance("main-gateway-prod-eu1");
+    main.pid = Some(4_194_303);
+    main.uptime_secs = Some(3 * 86_400 + 7_200);
+    main.cpu_percent = Some(187.5);
+    main.memory_bytes = Some(1_300 * 1024 * 1024);
+    main.restarts = 1234;
+    main.probes.readiness = probe(false, &["discord", "slack", "telegram"]);
+    main.last_event = Some(Event {
+        at: 0,
+        instance: Some(main.name.clone()),
+        kind: EventKind::RescueTriggered,
+        detail: String::new(),
+    });
+    let mut rescue = instance("rescue-gateway-prod-e");
+    rescue.role = Role::Rescue;
+    rescue.state = String::from("stopping");
+    rescue.stopping_since = Some(0);
+    rescue.breaker = tripped();
+    rescue.pid = Some(4_194_302);
+    let mut standby = instance("standby");
+    standby.state = String::from("standby");
+    standby.pid = None;
+    standby.last_error_lines = vec![String::from(
+        "Error: gateway.port 18789 is already in use by another process on 127.0.0.1; stop it or pick another port",
+    )];
+    vec![main, rescue, standby]
+}
+
+#[test]
+fn every_line_fits_80_and_120_columns_in_both_views() {
+    let rejected = vec![RejectedFile {
+        file: String::from("/etc/openclaw-supervisor/supervisor.d/a-rather-long-file-name.yaml"),
+        reason: String::from("port 18789 is also main's; give one of them another `port:`"),
+    }];
+    for view in [View::Status, View::Watch] {
+        for width in [80, 120] {
+            let text = table(
+                &crowded(),
+                &rejected,
+                view,
+                Paint { enabled: false },
+                315_000,
+                width,
+            );
+            // The table's lines in both views; the notes too in the live view.
+            let checked = match view {
+                View::Status => 1 + crowded().len(),
+                View::Watch => usize::MAX,
+            };
+            for line in text.lines().take(checked) {
+                assert!(
+                    line.chars().count() <= width,
+                    "{view:?} at {width}: {} characters: {line}\n{text}",
+                    line.chars().count()
+                );
+            }
+            // Nothing is lost from the notes: wrapped or whole, never cut.
+            let notes: String = text.lines().skip(4).collect::<Vec<_>>().join(" ");
+            assert!(notes.contains("pick another port"), "{text}");
+            assert!(notes.contains("another `port:`"), "{text}");
+        }
+    }
+}
+
+#[test]
+fn a_narrow_terminal_gets_the_narrow_layout_and_a_wide_one_everything() {
+    let at = |view, width| {
+        table(
+            &crowded(),
+            &[],
+            view,
+            Paint { enabled: false },
+            315_000,
+            width,
+        )
+    };
+    let wide = at(View::Status, 200);
+    let titles: Vec<&str> = wide
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "NAME", "ROLE", "STATE", "PID", "UPTIME", "RESTARTS", "HEALTH", "PORT", "CPU", "MEM"
+        ],
+        "{wide}"
+    );
+    assert!(wide.contains("stopping (draining 5m15s)"), "{wide}");
+    assert!(wide.contains("  breaker  "), "{wide}");
+    assert!(wide.contains("not ready: discord,slack,telegram"), "{wide}");
+    // At 80: short titles, no PORT nor ROLE, long cells cut with an ellipsis.
+    let status = at(View::Status, 80);
+    let header = status.lines().next().unwrap_or_default();
+    assert!(header.contains("RST"), "{status}");
+    assert!(
+        !header.contains("PORT") && !header.contains("ROLE"),
+        "{status}"
+    );
+    assert!(status.contains('…'), "{status}");
+    assert!(status.contains("main-gatewa…  running"), "{status}");
+    let watch = at(View::Watch, 200);
+    assert!(watch.contains("rescue_triggered 5m15s"), "{watch}");
+    let narrow = at(View::Watch, 80);
+    let header = narrow.lines().next().unwrap_or_default();
+    assert!(header.starts_with("NAME"), "{narrow}");
+    assert!(header.contains("LAST"), "{narrow}");
+}
+
+#[test]
+fn a_stopped_standby_rescue_shows_its_state_not_standby() {
+    let mut rescue = instance("rescue");
+    rescue.role = Role::Rescue;
+    rescue.standby = true;
+    rescue.pid = None;
+    rescue.state = String::from("stopped");
+    let text = table(
+        &[rescue.clone()],
+        &[],
+        View::Status,
+        Paint { enabled: false },
+        0,
+        80,
+    );
+    assert!(text.contains("rescue  rescue  stopped"), "{text}");
+    rescue.state = String::from("standby");
+    let text = table(
+        &[rescue],
+        &[],
+        View::Status,
+        Paint { enabled: false },
+        0,
+        80,
+    );
+    assert!(text.contains("rescue  rescue  standby"), "{text}");
 }

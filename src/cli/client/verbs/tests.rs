@@ -38,6 +38,7 @@ fn instance(name: &str, state: &str, pid: Option<u32>) -> InstanceStatus {
         dropped_log_lines: 0,
         stopping_since: None,
         breaker: None,
+        last_event: None,
         supervisor_kills: 0,
     }
 }
