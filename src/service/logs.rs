@@ -71,18 +71,8 @@ pub async fn reply(
     .await;
     let reads = match reads {
         Ok(Ok(reads)) => reads,
-        Ok(Err(err)) => {
-            return Ok(Reply::One(Response::error(
-                ErrorKind::Internal,
-                format!("cannot read the log files: {err}"),
-            )));
-        }
-        Err(err) => {
-            return Ok(Reply::One(Response::error(
-                ErrorKind::Internal,
-                format!("cannot read the log files: {err}"),
-            )));
-        }
+        Ok(Err(err)) => return Ok(cannot_read(err)),
+        Err(err) => return Ok(cannot_read(err)),
     };
     let named = request.name.is_none();
     let mut followers = Vec::new();
@@ -142,6 +132,13 @@ async fn forward(
             return;
         }
     }
+}
+
+fn cannot_read(err: impl std::fmt::Display) -> Reply {
+    Reply::One(Response::error(
+        ErrorKind::Internal,
+        format!("cannot read the log files: {err}"),
+    ))
 }
 
 fn wire_line(at: Option<u64>, text: String, instance: Option<String>) -> LogLine {
