@@ -284,3 +284,50 @@ fn each_spawn_and_exit_is_marked_in_the_log() {
         .expect("the spawn marker");
     assert!(exit > spawn + 1, "the gateway's output between: {shown:#?}");
 }
+
+#[test]
+fn a_liveness_restart_is_marked_with_its_reason() {
+    let probes = "probes:\n  \
+        startup: { every: 100ms, timeout: 20s }\n  \
+        liveness: { every: 200ms, timeout: 300ms, failures: 2 }\n\
+        restart: { backoff: { initial: 100ms } }";
+    let (daemon, port) = Daemon::gateways(&[("main", probes)]);
+    daemon.wait_state("main", "running");
+    let old = daemon.instance_pid("main").expect("a pid");
+    let mut follower = Follower::spawn(&daemon, &["logs", "main", "-f", "-n", "1"]);
+    follower.wait_line("the backlog line", |_| true);
+    sim_post(port, "/__sim/wedge");
+    let new = daemon.wait_new_pid("main", Some(old));
+    let exited = format!("[openclaw-supervisor] pid {old} exited with code 0 (liveness failed)");
+    follower.wait_line("the exit marker of the wedged gateway", |line| {
+        line == exited
+    });
+    follower.wait_line("the next spawn", |line| line == spawned(new));
+}
+
+#[test]
+fn a_log_an_older_version_wrote_is_shown_as_it_is() {
+    let (mut daemon, _) = Daemon::prepare(&[("main", "")]);
+    let logs = daemon.state_dir.join("logs");
+    fs::create_dir_all(&logs).expect("logs dir");
+    fs::write(logs.join("main.log.1"), "oldest line\n").expect("a rotated file");
+    fs::write(logs.join("main.log"), "older line\n").expect("an unprefixed log");
+    daemon.start();
+    let pid = daemon.wait_new_pid("main", None);
+    assert!(daemon.client(&["stop", "main"]).status.success());
+    daemon.wait_state("main", "stopped");
+
+    let shown = client_lines(&daemon, &["logs", "main", "-n", "100000"]);
+    assert_eq!(shown[..3], ["oldest line", "older line", &spawned(pid)]);
+    // Without a time of their own or before them, they are older than any
+    // `--since`.
+    let since = client_lines(&daemon, &["logs", "main", "--since", "1h"]);
+    assert_eq!(since, shown[2..]);
+    // With `--timestamps` they are shown without a time.
+    let stamped = client_lines(&daemon, &["logs", "main", "-n", "100000", "-t"]);
+    assert_eq!(stamped[..2], ["oldest line", "older line"]);
+    assert!(
+        stamped[2].ends_with(&format!(" {}", spawned(pid))),
+        "{stamped:#?}"
+    );
+}
