@@ -293,6 +293,8 @@ struct RunningChild {
     stop: Option<process::Escalation>,
     /// When the stop signal went out.
     stopping_since: Option<SystemTime>,
+    /// What forced a stop (a failing probe), for the exit marker.
+    stop_cause: Option<&'static str>,
 }
 
 struct Actor {
@@ -564,6 +566,14 @@ impl Actor {
     }
 
     fn notify(&mut self, notice: Notice) {
+        let cause = match notice {
+            Notice::Unhealthy => Some("liveness failed"),
+            Notice::StartupTimedOut => Some("startup timed out"),
+            _ => None,
+        };
+        if let (Some(cause), Some(child)) = (cause, self.child.as_mut()) {
+            child.stop_cause = Some(cause);
+        }
         let detail = match notice {
             Notice::Exited(exit) => exit.to_string(),
             Notice::Backoff { delay } => {

@@ -8,6 +8,12 @@
 //! Writing never blocks a child or the daemon: lines go through a bounded
 //! queue to one writer thread; when the queue is full or a write fails
 //! (disk full, unwritable dir) the line is dropped and counted.
+//!
+//! Each line in the file starts with the time it was read (see [`read`]);
+//! the writer thread hands a line to followers once it is in the file, and
+//! a [`Cut`] taken on that thread is the exact boundary between what a
+//! reader finds in the files and what it will be sent: nothing is lost or
+//! sent twice, whatever rotates meanwhile.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -22,6 +28,8 @@ use tokio::sync::broadcast;
 
 use crate::declaration::LogSpec;
 
+pub mod read;
+
 /// Lines kept in memory per instance.
 pub const TAIL_LINES: usize = 200;
 /// A longer line is cut into pieces of this size.
@@ -35,28 +43,106 @@ const FOLLOW_BUFFER: usize = 256;
 struct WriteRequest {
     path: Arc<PathBuf>,
     spec: LogSpec,
-    line: Vec<u8>,
+    line: Stamped,
     dropped: Arc<AtomicU64>,
+    follow: broadcast::Sender<Stamped>,
+}
+
+/// What the writer thread is asked to do, in order.
+enum Job {
+    Write(WriteRequest),
+    Cut(CutRequest),
+}
+
+struct CutRequest {
+    path: Arc<PathBuf>,
+    follow: Option<broadcast::Sender<Stamped>>,
+    reply: std::sync::mpsc::Sender<io::Result<Cut>>,
+}
+
+/// One line as the supervisor read it: when (Unix ms) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamped {
+    pub at: u64,
+    pub text: String,
+}
+
+/// A log at one moment of its writer: its files as they were then, open
+/// (oldest first, the current one last with its length then), and, when
+/// asked, a follower subscribed at that moment.
+pub struct Cut {
+    pub files: Vec<read::FilePart>,
+    pub follow: Option<broadcast::Receiver<Stamped>>,
+}
+
+/// Rotated files beyond this number are not looked for.
+const MAX_ROTATED: u32 = 1000;
+
+/// `x.log.<n>`.
+fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.to_path_buf().into_os_string();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// Open every file of the log at `path`, oldest first. Runs on the writer
+/// thread, between two writes: the current file's length is then exactly
+/// the lines written so far, and a rename later does not move an open file.
+fn open_cut(path: &Path) -> io::Result<Vec<read::FilePart>> {
+    let mut files = Vec::new();
+    let mut open = |path: &Path| -> io::Result<bool> {
+        match File::open(path) {
+            Ok(file) => {
+                let len = file.metadata()?.len();
+                files.push(read::FilePart { file, len });
+                Ok(true)
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(err),
+        }
+    };
+    open(path)?;
+    for n in 1..=MAX_ROTATED {
+        if !open(&numbered(path, n))? {
+            break;
+        }
+    }
+    files.reverse();
+    Ok(files)
 }
 
 /// The one writer thread shared by every instance.
 #[derive(Clone)]
 pub struct LogSink {
-    queue: SyncSender<WriteRequest>,
+    queue: SyncSender<Job>,
 }
 
 impl LogSink {
     pub fn start() -> io::Result<LogSink> {
-        let (queue, requests) = sync_channel::<WriteRequest>(QUEUE);
+        let (queue, requests) = sync_channel::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || {
                 let mut files: HashMap<Arc<PathBuf>, RotatingFile> = HashMap::new();
-                for request in requests {
+                for job in requests {
+                    let request = match job {
+                        Job::Write(request) => request,
+                        Job::Cut(cut) => {
+                            let follow = cut.follow.map(|sender| sender.subscribe());
+                            let reply = open_cut(&cut.path).map(|files| Cut { files, follow });
+                            // The reader may have left.
+                            let _ = cut.reply.send(reply);
+                            continue;
+                        }
+                    };
                     let file = files
                         .entry(request.path.clone())
                         .or_insert_with(|| RotatingFile::new(request.path.as_ref().clone()));
-                    match file.write_line(&request.line, request.spec) {
+                    let mut line = read::stamp(request.line.at);
+                    line.push(' ');
+                    line.push_str(&request.line.text);
+                    line.push('\n');
+                    match file.write_line(line.as_bytes(), request.spec) {
                         Ok(()) => file.writable_again(),
                         Err(err) => {
                             request.dropped.fetch_add(1, Ordering::Relaxed);
@@ -65,6 +151,8 @@ impl LogSink {
                             file.file = None;
                         }
                     }
+                    // No follower is the usual case, not an error.
+                    let _ = request.follow.send(request.line);
                 }
             })?;
         Ok(LogSink { queue })
@@ -91,7 +179,7 @@ pub struct InstanceLog {
     path: Arc<PathBuf>,
     spec: Arc<Mutex<LogSpec>>,
     tail: Arc<Mutex<VecDeque<(i32, String)>>>,
-    follow: broadcast::Sender<String>,
+    follow: broadcast::Sender<Stamped>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -122,19 +210,22 @@ impl InstanceLog {
             }
             tail.push_back((pid, text.to_string()));
         }
-        // No follower is the usual case, not an error.
-        let _ = self.follow.send(text.to_string());
-        let mut line = Vec::with_capacity(text.len() + 1);
-        line.extend_from_slice(text.as_bytes());
-        line.push(b'\n');
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_millis() as u64)
+            .unwrap_or(0);
         let spec = *self.spec.lock().unwrap_or_else(|p| p.into_inner());
         let request = WriteRequest {
             path: self.path.clone(),
             spec,
-            line,
+            line: Stamped {
+                at,
+                text: text.to_string(),
+            },
             dropped: self.dropped.clone(),
+            follow: self.follow.clone(),
         };
-        match self.sink.queue.try_send(request) {
+        match self.sink.queue.try_send(Job::Write(request)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -166,8 +257,30 @@ impl InstanceLog {
         lines
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<String> {
-        self.follow.subscribe()
+    /// A line of the supervisor's own in the instance's log (a spawn, an
+    /// exit): `[openclaw-supervisor] <text>`. It is in no process's tail.
+    pub fn marker(&self, text: &str) {
+        self.line(0, &format!("{MARKER} {text}"));
+    }
+
+    /// The log's files as they are once every line recorded so far is
+    /// written, and with `follow` a receiver of every line written after
+    /// that. Blocks until the writer thread gets to it: call it off the
+    /// async threads.
+    pub fn cut(&self, follow: bool) -> io::Result<Cut> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        let request = CutRequest {
+            path: self.path.clone(),
+            follow: follow.then(|| self.follow.clone()),
+            reply,
+        };
+        self.sink
+            .queue
+            .send(Job::Cut(request))
+            .map_err(|_| io::Error::other("the log writer has stopped"))?;
+        answer
+            .recv()
+            .map_err(|_| io::Error::other("the log writer has stopped"))?
     }
 
     /// Lines that could not be written to the file.
@@ -218,6 +331,22 @@ impl InstanceLog {
         if !pending.is_empty() {
             record(&String::from_utf8_lossy(&pending));
         }
+    }
+}
+
+/// How the supervisor's own lines in a gateway's log begin.
+pub const MARKER: &str = "[openclaw-supervisor]";
+
+/// The marker line of a gateway's exit: `pid 1234 exited with code 1
+/// (liveness failed)`; `why` is left out when nobody asked for the exit.
+pub fn exit_marker(pid: i32, exit: crate::process::ExitKind, why: Option<&str>) -> String {
+    let how = match exit {
+        crate::process::ExitKind::Code(code) => format!("exited with code {code}"),
+        crate::process::ExitKind::Signal(_) => format!("was {exit}"),
+    };
+    match why {
+        Some(why) => format!("pid {pid} {how} ({why})"),
+        None => format!("pid {pid} {how}"),
     }
 }
 
@@ -293,11 +422,7 @@ impl RotatingFile {
 
     fn rotate(&mut self, keep: u32) -> io::Result<()> {
         self.file = None;
-        let numbered = |n: u32| {
-            let mut name = self.path.clone().into_os_string();
-            name.push(format!(".{n}"));
-            PathBuf::from(name)
-        };
+        let numbered = |n: u32| numbered(&self.path, n);
         if keep == 0 {
             fs::remove_file(&self.path)?;
         } else {
@@ -385,6 +510,71 @@ mod tests {
         );
         assert!(log.tail_of(12, 20).is_empty());
         assert_eq!(log.tail(20).len(), 5);
+    }
+
+    #[test]
+    fn exit_markers_say_pid_exit_and_why() {
+        use crate::process::ExitKind;
+        let rows = [
+            (
+                ExitKind::Code(1),
+                Some("liveness failed"),
+                "pid 1234 exited with code 1 (liveness failed)",
+            ),
+            (ExitKind::Code(0), None, "pid 1234 exited with code 0"),
+            (
+                ExitKind::Signal(9),
+                Some("stop requested"),
+                "pid 1234 was killed by SIGKILL (stop requested)",
+            ),
+        ];
+        for (exit, why, expected) in rows {
+            assert_eq!(exit_marker(1234, exit, why), expected);
+        }
+    }
+
+    /// Lines recorded before a cut are in its files, later ones reach its
+    /// follower, each exactly once, with rotations before and after it.
+    #[test]
+    fn a_cut_splits_a_log_between_its_files_and_its_follower() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = LogSink::start().unwrap();
+        let spec = LogSpec {
+            max_size: bytesize::ByteSize::b(100),
+            keep: 100,
+        };
+        let log = sink.instance_log(dir.path().join("main.log"), spec);
+        for i in 0..10 {
+            log.line(1, &format!("before {i}"));
+        }
+        log.marker("spawned pid 1");
+        let cut = log.cut(true).unwrap();
+        for i in 0..10 {
+            log.line(1, &format!("after {i}"));
+        }
+        assert!(cut.files.len() > 2, "it rotated before the cut");
+        let read = read::read_files(cut.files, None, None).unwrap();
+        let mut expected: Vec<String> = (0..10).map(|i| format!("before {i}")).collect();
+        expected.push("[openclaw-supervisor] spawned pid 1".to_string());
+        let texts: Vec<String> = read.iter().map(|entry| entry.text.clone()).collect();
+        assert_eq!(texts, expected);
+        assert!(read.iter().all(|entry| entry.at.is_some()), "{read:?}");
+        let mut follow = cut.follow.unwrap();
+        for i in 0..10 {
+            assert_eq!(follow.blocking_recv().unwrap().text, format!("after {i}"));
+        }
+        // Every file line carries its time prefix.
+        let later = log.cut(false).unwrap();
+        assert!(later.follow.is_none());
+        let all = read::read_files(later.files, None, None).unwrap();
+        assert_eq!(all.len(), 21);
+        assert_eq!(all[20].text, "after 9");
+        let current = fs::read_to_string(dir.path().join("main.log")).unwrap();
+        for line in current.lines() {
+            assert!(read::split_stamp(line).0.is_some(), "{line:?}");
+        }
+        // A marker belongs to no gateway's crash report.
+        assert!(log.tail_of(0, 50).len() == 1 && log.tail_of(1, 50).len() == 20);
     }
 
     #[test]

@@ -91,12 +91,19 @@ pub enum Request {
     },
     /// The last `lines` lines of the instance's log (daemon default when
     /// null); with `follow`, then every new line until the client leaves.
+    /// Without a name, every instance's, interleaved in time order (`lines`
+    /// per instance).
     Logs {
-        name: String,
+        #[serde(default)]
+        name: Option<String>,
         #[serde(default)]
         lines: Option<usize>,
         #[serde(default)]
         follow: bool,
+        /// Only lines read at or after this time (Unix ms); then `lines`
+        /// is no limit unless given. Absent on the wire when null.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since_ms: Option<u64>,
     },
     /// Rescan the declarations directory.
     Reload,
@@ -181,9 +188,11 @@ pub enum Response {
         #[serde(default)]
         rejected: Vec<RejectedFile>,
     },
-    /// The tail of a log (`logs` without `follow`).
+    /// The tail of a log (`logs` without `follow`); `name` is null for
+    /// every instance's (each line then names its own).
     Logs {
-        name: String,
+        #[serde(default)]
+        name: Option<String>,
         lines: Vec<LogLine>,
     },
     /// One line of a followed log.

@@ -14,11 +14,13 @@ use crate::openclaw::EnvMap;
 use crate::openclaw::validate::Verdict;
 use crate::probe::ProbeTracker;
 use crate::protocol::{
-    self, ErrorKind, ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit,
-    LogLine, Paths, Ports, Probes, RejectedFile, Request, Response,
+    self, ErrorKind, ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit, Paths,
+    Ports, Probes, RejectedFile, Request, Response,
 };
 use crate::supervisor::{ControlCommand, EventRecord, SupervisorError, SupervisorHandle, unix_ms};
 use crate::usage::Usage;
+
+mod logs;
 
 /// Lines `logs` returns when the request does not say.
 pub const DEFAULT_LOG_LINES: usize = 50;
@@ -167,43 +169,19 @@ impl Handler for ControlHandler {
                 name,
                 lines,
                 follow,
+                since_ms,
             } => {
-                let handle = match self.supervisor.instance(&name).await {
-                    Ok(handle) => handle,
-                    Err(err) => return Reply::One(self.error_response(err).await),
+                let request = logs::LogsRequest {
+                    name,
+                    // With `since` alone, every line since then.
+                    last: lines.or(since_ms.is_none().then_some(DEFAULT_LOG_LINES)),
+                    since_ms,
+                    follow,
                 };
-                let tail = handle.log.tail(lines.unwrap_or(DEFAULT_LOG_LINES));
-                if !follow {
-                    Response::Logs {
-                        name,
-                        lines: tail.into_iter().map(log_line).collect(),
-                    }
-                } else {
-                    let mut follow = handle.log.subscribe();
-                    let (tx, rx) = mpsc::channel(256);
-                    tokio::spawn(async move {
-                        for line in tail {
-                            if tx.send(Response::LogLine(log_line(line))).await.is_err() {
-                                return;
-                            }
-                        }
-                        loop {
-                            let response = match follow.recv().await {
-                                Ok(line) => Response::LogLine(log_line(line)),
-                                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                                    Response::LogLine(log_line(format!(
-                                        "[openclaw-supervisor: {n} lines skipped: the client reads too slowly]"
-                                    )))
-                                }
-                                Err(_) => return,
-                            };
-                            if tx.send(response).await.is_err() {
-                                return;
-                            }
-                        }
-                    });
-                    return Reply::Stream(rx);
-                }
+                return match logs::reply(&self.supervisor, request).await {
+                    Ok(reply) => reply,
+                    Err(err) => Reply::One(self.error_response(err).await),
+                };
             }
             Request::Reload => match self.supervisor.reload().await {
                 Ok(outcome) => {
@@ -295,14 +273,6 @@ impl ControlCommand {
             ControlCommand::Restart => format!("restarting {name}"),
             ControlCommand::Signal(signal) => format!("sending {} to {name}", signal.as_str()),
         }
-    }
-}
-
-fn log_line(text: String) -> LogLine {
-    LogLine {
-        at: None,
-        stream: None,
-        text,
     }
 }
 

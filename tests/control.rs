@@ -386,9 +386,10 @@ async fn events_arrive_in_order_and_end_on_shutdown() {
 async fn followed_logs_end_with_finished_when_the_source_ends() {
     let mut server = TestServer::start(ServerOptions::default());
     let request = Request::Logs {
-        name: String::from("main"),
+        name: Some(String::from("main")),
         lines: Some(10),
         follow: true,
+        since_ms: None,
     };
     let mut stream = control::request_stream(&server.path, request)
         .await

@@ -21,6 +21,7 @@ use openclaw_supervisor::protocol::{EndReason, Request, Response, SignalName};
 use super::{Global, exit};
 
 mod layout;
+mod logs;
 mod render;
 pub mod verbs;
 mod watch;
@@ -107,17 +108,9 @@ pub enum ClientCommand {
         /// HUP, INT, QUIT, KILL, USR1, USR2, TERM, CONT, STOP, TSTP or WINCH (SIG prefix optional).
         signal: SignalName,
     },
-    /// Print the last lines of an instance's log, or follow it.
-    Logs {
-        /// The instance's name.
-        name: String,
-        /// How many lines (the supervisor's default when omitted).
-        #[arg(short = 'n', long)]
-        lines: Option<usize>,
-        /// Keep printing new lines until interrupted.
-        #[arg(short, long)]
-        follow: bool,
-    },
+    /// Print the last lines of an instance's log (its files, rotated ones
+    /// included), or of every instance's interleaved; or follow them.
+    Logs(logs::LogsArgs),
     /// Print state changes as they happen (spawned, exited, backoff, ...).
     Events {
         /// One JSON object per line instead of text.
@@ -176,11 +169,7 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
             ClientCommand::Signal { name, signal } => {
                 action(&path, Request::Signal { name, signal }).await
             }
-            ClientCommand::Logs {
-                name,
-                lines,
-                follow,
-            } => logs(&path, name, lines, follow).await,
+            ClientCommand::Logs(args) => logs::run(&path, args).await,
             ClientCommand::Events { json } => events(&path, json, color).await,
             ClientCommand::Reload => action(&path, Request::Reload).await,
             ClientCommand::Shutdown => action(&path, Request::Shutdown).await,
@@ -317,40 +306,6 @@ async fn status(
         write!(out, "{text}")?;
     }
     Ok(exit::OK)
-}
-
-async fn logs(
-    path: &std::path::Path,
-    name: String,
-    lines: Option<usize>,
-    follow: bool,
-) -> anyhow::Result<u8> {
-    let request = Request::Logs {
-        name,
-        lines,
-        follow,
-    };
-    if !follow {
-        return match call(path, request).await {
-            Ok(Response::Logs { lines, .. }) => {
-                let mut out = std::io::stdout().lock();
-                for line in lines {
-                    writeln!(out, "{}", line.text)?;
-                }
-                Ok(exit::OK)
-            }
-            Ok(other) => Ok(unexpected(&other)),
-            Err(code) => Ok(code),
-        };
-    }
-    stream(path, request, |response, out| match response {
-        Response::LogLine(line) => writeln!(out, "{}", line.text),
-        Response::Logs { lines, .. } => lines
-            .iter()
-            .try_for_each(|line| writeln!(out, "{}", line.text)),
-        _ => Ok(()),
-    })
-    .await
 }
 
 async fn events(path: &std::path::Path, json: bool, color: ColorWhen) -> anyhow::Result<u8> {

@@ -55,6 +55,7 @@ impl Actor {
             Err(err) => return Err(err.to_string()),
         };
         tracing::info!(instance = %self.name, pid = child.pid, "spawned");
+        self.log.marker(&format!("spawned pid {}", child.pid));
         let mut captures = Vec::new();
         for pipe in [child.stdout, child.stderr].into_iter().flatten() {
             let notes = self.notes_tx.clone();
@@ -93,6 +94,7 @@ impl Actor {
             captures,
             stop: None,
             stopping_since: None,
+            stop_cause: None,
         });
         self.spawned_at = Some(SystemTime::now());
         self.last_error = None;
@@ -225,7 +227,9 @@ impl Actor {
         self.shared.spawner.forget(exit.pid);
         tracing::info!(instance = %self.name, pid = exit.pid, exit = %exit.exit, "gateway exited");
         self.clean_up_leftovers().await;
+        let mut stop_cause = None;
         if let Some(child) = self.child.take() {
+            stop_cause = child.stop_cause;
             remove_pid_record(&self.shared.state_dir, &self.name, child.pid);
             // Every process of the instance is gone, so its pipes are at EOF:
             // wait for the last lines to be read, so a crash report has the
@@ -245,6 +249,9 @@ impl Actor {
             self.error_lines = self.log.tail_of(exit.pid, ERROR_LINES);
             self.error_from = Some((exit.pid, exit.exit));
         }
+        let why = exit_reason(self.lifecycle.state, stop_cause);
+        self.log
+            .marker(&crate::logs::exit_marker(exit.pid, exit.exit, why));
         self.handle(Event::Exited(exit.exit)).await
     }
 
@@ -271,6 +278,23 @@ impl Actor {
             tracing::debug!(instance = %self.name, "the gateway left processes behind: stopping them");
             let _ = escalation.until_gone(|| self.members(child)).await;
         }
+    }
+}
+
+/// Why a gateway exited, for its exit marker: what the stop under way was
+/// for (`cause`: the probe that forced it, when one did), or nothing when
+/// nobody asked it to exit.
+pub(super) fn exit_reason(state: State, cause: Option<&'static str>) -> Option<&'static str> {
+    use crate::lifecycle::Then;
+    match state {
+        State::Stopping { then, .. } => Some(match then {
+            Then::Stop => "stop requested",
+            Then::Restart => "restart requested",
+            Then::Standby => "back to standby",
+            Then::Relaunch => cause.unwrap_or("a probe failed"),
+            Then::Forget => "declaration removed",
+        }),
+        _ => None,
     }
 }
 
@@ -303,5 +327,34 @@ fn remove_pid_record(state_dir: &Path, name: &str, pid: i32) {
         .is_some_and(|record| record.pid == pid);
     if ours {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::Then;
+
+    #[test]
+    fn an_exit_marker_says_why_the_gateway_was_stopped() {
+        let since = std::time::Instant::now();
+        let stopping = |then| State::Stopping { since, then };
+        let rows = [
+            (stopping(Then::Stop), None, Some("stop requested")),
+            (stopping(Then::Restart), None, Some("restart requested")),
+            (stopping(Then::Standby), None, Some("back to standby")),
+            (stopping(Then::Forget), None, Some("declaration removed")),
+            (
+                stopping(Then::Relaunch),
+                Some("liveness failed"),
+                Some("liveness failed"),
+            ),
+            (stopping(Then::Relaunch), None, Some("a probe failed")),
+            (State::Running { since }, None, None),
+            (State::Starting { since }, Some("liveness failed"), None),
+        ];
+        for (state, cause, expected) in rows {
+            assert_eq!(exit_reason(state, cause), expected, "{state:?}");
+        }
     }
 }

@@ -278,6 +278,10 @@ pub struct LogLine {
     #[serde(default)]
     pub stream: Option<LogStream>,
     pub text: String,
+    /// The instance it came from: set in a `logs` reply for every instance
+    /// (absent on the wire otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -138,17 +138,29 @@ fn every_request_decodes_from_its_documented_line() {
         (
             r#"{"v":1,"id":1,"request":{"type":"logs","name":"main"}}"#,
             Request::Logs {
-                name: String::from("main"),
+                name: Some(String::from("main")),
                 lines: None,
                 follow: false,
+                since_ms: None,
             },
         ),
         (
             r#"{"v":1,"id":1,"request":{"type":"logs","name":"main","lines":50,"follow":true}}"#,
             Request::Logs {
-                name: String::from("main"),
+                name: Some(String::from("main")),
                 lines: Some(50),
                 follow: true,
+                since_ms: None,
+            },
+        ),
+        (
+            // Every instance's, since a time.
+            r#"{"v":1,"id":1,"request":{"type":"logs","since_ms":1760000000000}}"#,
+            Request::Logs {
+                name: None,
+                lines: None,
+                follow: false,
+                since_ms: Some(1_760_000_000_000),
             },
         ),
         (
@@ -218,9 +230,16 @@ fn every_request_round_trips_through_the_codec() {
             signal: SignalName::Term,
         },
         Request::Logs {
-            name: String::from("a"),
+            name: Some(String::from("a")),
             lines: Some(10),
             follow: true,
+            since_ms: None,
+        },
+        Request::Logs {
+            name: None,
+            lines: None,
+            follow: false,
+            since_ms: Some(5),
         },
         Request::Reload,
         Request::Check,
@@ -273,20 +292,34 @@ fn every_response_round_trips_and_has_its_documented_shape() {
         ),
         (
             Response::Logs {
-                name: String::from("main"),
+                name: Some(String::from("main")),
                 lines: vec![LogLine {
                     at: Some(5),
                     stream: Some(LogStream::Stderr),
                     text: String::from("boom"),
+                    instance: None,
                 }],
             },
             r#"{"type":"logs","name":"main","lines":[{"at":5,"stream":"stderr","text":"boom"}]}"#,
+        ),
+        (
+            Response::Logs {
+                name: None,
+                lines: vec![LogLine {
+                    at: Some(5),
+                    stream: None,
+                    text: String::from("boom"),
+                    instance: Some(String::from("rescue")),
+                }],
+            },
+            r#"{"type":"logs","name":null,"lines":[{"at":5,"stream":null,"text":"boom","instance":"rescue"}]}"#,
         ),
         (
             Response::LogLine(LogLine {
                 at: None,
                 stream: None,
                 text: String::from("hello"),
+                instance: None,
             }),
             r#"{"type":"log_line","at":null,"stream":null,"text":"hello"}"#,
         ),
@@ -645,17 +678,19 @@ fn streaming_requests_are_events_and_followed_logs() {
         (Request::Events, true),
         (
             Request::Logs {
-                name: String::from("a"),
+                name: Some(String::from("a")),
                 lines: None,
                 follow: true,
+                since_ms: None,
             },
             true,
         ),
         (
             Request::Logs {
-                name: String::from("a"),
+                name: Some(String::from("a")),
                 lines: None,
                 follow: false,
+                since_ms: None,
             },
             false,
         ),

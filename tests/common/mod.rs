@@ -113,11 +113,9 @@ impl FakeHandler {
             | Request::Stop { name }
             | Request::Restart { name, .. }
             | Request::Signal { name, .. }
-            | Request::Logs { name, .. }
-                if !KNOWN.contains(&name.as_str()) =>
-            {
-                unknown(&name)
-            }
+            | Request::Logs {
+                name: Some(name), ..
+            } if !KNOWN.contains(&name.as_str()) => unknown(&name),
             Request::Stop { name } => Reply::One(Response::ok_with(format!("stopping {name}"))),
             Request::Events => {
                 let (sender, receiver) = mpsc::channel(16);
@@ -140,11 +138,12 @@ impl FakeHandler {
                         at: None,
                         stream: None,
                         text: text.to_string(),
+                        instance: None,
                     })
                     .collect();
                 if !follow {
                     return Reply::One(Response::Logs {
-                        name: String::from("main"),
+                        name: Some(String::from("main")),
                         lines,
                     });
                 }

@@ -477,7 +477,7 @@ pub async fn is_active(path: &Path, names: &[String], quiet: bool) -> u8 {
             .map(|i| i.state.as_str())
             .unwrap_or("unknown");
         if !quiet {
-            println!("{state}");
+            say(state);
         }
         if state != "running" {
             inactive.push(format!("{name} ({state})"));
@@ -522,17 +522,14 @@ pub async fn run(path: &Path, verb: Verb, names: &[String], wait: &WaitArgs) -> 
     for target in targets {
         let name = match target {
             Target::Skip(_, why) => {
-                println!("{why}");
+                say(why);
                 continue;
             }
             Target::Act(name) => name,
         };
         match call(path, verb.request(&name)).await {
             Called::Reply(Response::Ok { message }) => {
-                println!(
-                    "{}",
-                    message.unwrap_or_else(|| format!("{} {name}: ok", verb.word()))
-                );
+                say(message.unwrap_or_else(|| format!("{} {name}: ok", verb.word())));
                 acted.push(name);
             }
             Called::Reply(other) => {
@@ -690,4 +687,11 @@ async fn wait_for(
 enum Wake {
     Read,
     Deadline,
+}
+
+/// One line on stdout. A reader that went away (`| head`) does not stop the
+/// verbs half-way: the line is dropped, the commands still go out.
+fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
