@@ -577,6 +577,10 @@ impl Actor {
                 "exit 78: configuration error; fix the declaration or the OpenClaw config (it is retried when either changes)".to_string()
             }
             Notice::Failed(FailReason::Exited(exit)) => format!("{exit}; restart policy says not to restart"),
+            Notice::Unhealthy => format!(
+                "liveness failed {} times in a row",
+                self.config.probes.liveness.failures
+            ),
             Notice::Spawned => self
                 .child
                 .as_ref()
@@ -619,7 +623,7 @@ impl Actor {
                 crate::breaker::RECOVERED.to_string()
             }
         };
-        tracing::warn!(instance = %self.name, pid, %detail, "the gateway's restart-loop breaker");
+        tracing::debug!(instance = %self.name, pid, %detail, "the gateway's restart-loop breaker");
         let _ = self.shared.notices.send(InstanceNotice {
             name: self.name.clone(),
             notice: Notice::Breaker,

@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use crate::declaration::Role;
 use crate::instance::{self, Command, InstanceConfig, InstanceHandle, InstanceNotice, Shared};
@@ -102,7 +102,7 @@ pub struct Supervisor {
     rejected: Vec<Rejected>,
     intent: Intent,
     intent_saver: IntentSaver,
-    events: broadcast::Sender<EventRecord>,
+    events: crate::journal::EventBus,
     messages_tx: mpsc::UnboundedSender<Message>,
     /// Counts each rescued instance's starts, so a standby check armed for
     /// one healthy run is ignored after a later failure.
@@ -212,13 +212,18 @@ impl Supervisor {
         }
     }
 
+    /// Send, journal and log one event (`crate::journal::EventBus::emit`),
+    /// with the pid of the instance's gateway when one is known.
     fn emit(&self, instance: &str, kind: &str, detail: String) {
-        let _ = self.events.send(EventRecord {
-            at: SystemTime::now(),
-            instance: instance.to_string(),
-            kind: kind.to_string(),
-            detail,
+        let pid = self.instances.get(instance).and_then(|entry| {
+            let snapshot = entry.handle.snapshot.borrow();
+            // An exit's pid is the gateway that just ended.
+            let ended = matches!(kind, "exited" | "killed");
+            snapshot
+                .pid
+                .or_else(|| snapshot.error_from.filter(|_| ended).map(|(pid, _)| pid))
         });
+        self.events.emit(instance, kind, detail, pid);
     }
 
     async fn run(

@@ -14,9 +14,10 @@ use openclaw_supervisor::protocol::{EndReason, Request, Response, SignalName};
 
 use super::{Global, exit};
 
+mod events;
 mod render;
 
-use render::{Paint, detail, event_line, table};
+use render::{Paint, detail, table};
 
 /// How long a one-reply request may take before the client gives up.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -65,12 +66,10 @@ pub enum ClientCommand {
         #[arg(short, long)]
         follow: bool,
     },
-    /// Print state changes as they happen (spawned, exited, backoff, ...).
-    Events {
-        /// One JSON object per line instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Print state changes as they happen (spawned, exited, backoff, ...);
+    /// with NAME, -n or --since, those in the supervisor's journal (-f: then
+    /// the new ones).
+    Events(events::EventsArgs),
     /// Rescan the declarations directory.
     Reload,
     /// Stop every instance and the supervisor.
@@ -115,7 +114,7 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
                 lines,
                 follow,
             } => logs(&path, name, lines, follow).await,
-            ClientCommand::Events { json } => events(&path, json).await,
+            ClientCommand::Events(args) => events::run(&path, args).await,
             ClientCommand::Reload => action(&path, Request::Reload).await,
             ClientCommand::Shutdown => action(&path, Request::Shutdown).await,
             ClientCommand::Version => version(&path).await,
@@ -253,22 +252,6 @@ async fn logs(
         Response::Logs { lines, .. } => lines
             .iter()
             .try_for_each(|line| writeln!(out, "{}", line.text)),
-        _ => Ok(()),
-    })
-    .await
-}
-
-async fn events(path: &std::path::Path, json: bool) -> anyhow::Result<u8> {
-    let paint = Paint::for_stdout();
-    stream(path, Request::Events, |response, out| match response {
-        Response::Event(event) if json => {
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string(event).map_err(std::io::Error::other)?
-            )
-        }
-        Response::Event(event) => writeln!(out, "{}", event_line(event, paint)),
         _ => Ok(()),
     })
     .await

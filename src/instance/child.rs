@@ -54,7 +54,7 @@ impl Actor {
             }
             Err(err) => return Err(err.to_string()),
         };
-        tracing::info!(instance = %self.name, pid = child.pid, "spawned");
+        tracing::debug!(instance = %self.name, pid = child.pid, "spawned");
         let mut captures = Vec::new();
         for pipe in [child.stdout, child.stderr].into_iter().flatten() {
             let notes = self.notes_tx.clone();
@@ -223,7 +223,7 @@ impl Actor {
         }
         child.leader_exit = Some(exit.exit);
         self.shared.spawner.forget(exit.pid);
-        tracing::info!(instance = %self.name, pid = exit.pid, exit = %exit.exit, "gateway exited");
+        tracing::debug!(instance = %self.name, pid = exit.pid, exit = %exit.exit, "gateway exited");
         self.clean_up_leftovers().await;
         if let Some(child) = self.child.take() {
             remove_pid_record(&self.shared.state_dir, &self.name, child.pid);

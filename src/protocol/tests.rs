@@ -153,7 +153,16 @@ fn every_request_decodes_from_its_documented_line() {
         ),
         (
             r#"{"v":1,"id":1,"request":{"type":"events"}}"#,
-            Request::Events,
+            Request::live_events(),
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"events","name":"main","lines":5,"since_ms":1000,"follow":true}}"#,
+            Request::Events {
+                name: Some(String::from("main")),
+                lines: Some(5),
+                since_ms: Some(1000),
+                follow: true,
+            },
         ),
         (
             r#"{"v":1,"id":1,"request":{"type":"shutdown"}}"#,
@@ -216,7 +225,7 @@ fn every_request_round_trips_through_the_codec() {
         },
         Request::Reload,
         Request::Check,
-        Request::Events,
+        Request::live_events(),
         Request::Shutdown,
         Request::Version,
     ];
@@ -288,6 +297,7 @@ fn every_response_round_trips_and_has_its_documented_shape() {
                 instance: Some(String::from("main")),
                 kind: EventKind::RescueTriggered,
                 detail: String::from("main failed; starting rescue"),
+                seq: None,
             }),
             r#"{"type":"event","at":7,"instance":"main","kind":"rescue_triggered","detail":"main failed; starting rescue"}"#,
         ),
@@ -395,6 +405,7 @@ fn forward_compatible_values_decode_as_other() {
                 instance: None,
                 kind: EventKind::Other,
                 detail: String::new(),
+                seq: None,
             }),
         ),
     ];
@@ -605,7 +616,16 @@ fn signal_names_parse_in_every_spelling_and_map_to_numbers() {
 #[test]
 fn streaming_requests_are_events_and_followed_logs() {
     let rows = vec![
-        (Request::Events, true),
+        (Request::live_events(), true),
+        (
+            Request::Events {
+                name: Some(String::from("a")),
+                lines: Some(3),
+                since_ms: None,
+                follow: false,
+            },
+            true,
+        ),
         (
             Request::Logs {
                 name: String::from("a"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use nix::sys::signal::Signal;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use super::{
     EVENTS_BUFFER, INTENT_RETRY, Intent, IntentSaver, Options, Supervisor, SupervisorError,
@@ -55,7 +55,7 @@ pub async fn start(
     let log_sink = LogSink::start()?;
     let (notices_tx, notices_rx) = mpsc::unbounded_channel();
     let (messages_tx, messages_rx) = mpsc::unbounded_channel();
-    let (events, _) = broadcast::channel(EVENTS_BUFFER);
+    let events = crate::journal::EventBus::start(&options.state_dir, EVENTS_BUFFER)?;
     let handle = SupervisorHandle {
         messages: messages_tx.clone(),
         events: events.clone(),
