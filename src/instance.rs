@@ -81,6 +81,9 @@ pub struct InstanceNotice {
     pub notice: Notice,
     pub at: SystemTime,
     pub detail: String,
+    /// The gateway it is about, when one is known (the one that exited, for
+    /// an exit).
+    pub pid: Option<i32>,
 }
 
 #[derive(Debug)]
@@ -559,6 +562,7 @@ impl Actor {
                 notice: Notice::ProbeChanged,
                 at: SystemTime::now(),
                 detail,
+                pid: self.child.as_ref().map(|child| child.pid),
             });
         }
     }
@@ -591,11 +595,18 @@ impl Actor {
         if let Notice::Failed(FailReason::ConfigError) = notice {
             self.last_error = Some(detail.clone());
         }
+        let pid = self.child.as_ref().map(|child| child.pid).or_else(|| {
+            matches!(notice, Notice::Exited(_) | Notice::Killed)
+                .then_some(self.error_from)
+                .flatten()
+                .map(|(pid, _)| pid)
+        });
         let _ = self.shared.notices.send(InstanceNotice {
             name: self.name.clone(),
             notice,
             at: SystemTime::now(),
             detail,
+            pid,
         });
     }
 
@@ -629,6 +640,7 @@ impl Actor {
             notice: Notice::Breaker,
             at: SystemTime::now(),
             detail,
+            pid: Some(pid),
         });
     }
 

@@ -381,11 +381,11 @@ impl EventBus {
 /// The supervisor's log line of one event: at info (a rejected declaration
 /// at error), with the fields `instance`, `event` and `pid`.
 fn log(instance: &str, kind: &str, words: &str, pid: Option<i32>) {
-    let instance = (instance != "-").then_some(instance);
+    let instance = (instance != "-").then_some(tracing::field::display(instance));
     if kind == "rejected" {
-        tracing::error!(instance, event = kind, pid, "{words}");
+        tracing::error!(instance, event = %kind, pid, "{words}");
     } else {
-        tracing::info!(instance, event = kind, pid, "{words}");
+        tracing::info!(instance, event = %kind, pid, "{words}");
     }
 }
 

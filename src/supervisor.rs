@@ -213,16 +213,12 @@ impl Supervisor {
     }
 
     /// Send, journal and log one event (`crate::journal::EventBus::emit`),
-    /// with the pid of the instance's gateway when one is known.
+    /// with the pid of the instance's gateway when it has one.
     fn emit(&self, instance: &str, kind: &str, detail: String) {
-        let pid = self.instances.get(instance).and_then(|entry| {
-            let snapshot = entry.handle.snapshot.borrow();
-            // An exit's pid is the gateway that just ended.
-            let ended = matches!(kind, "exited" | "killed");
-            snapshot
-                .pid
-                .or_else(|| snapshot.error_from.filter(|_| ended).map(|(pid, _)| pid))
-        });
+        let pid = self
+            .instances
+            .get(instance)
+            .and_then(|entry| entry.handle.snapshot.borrow().pid);
         self.events.emit(instance, kind, detail, pid);
     }
 
@@ -453,7 +449,8 @@ impl Supervisor {
 
     fn notice(&mut self, notice: InstanceNotice) {
         let kind = notice_kind(&notice.notice);
-        self.emit(&notice.name, kind, notice.detail.clone());
+        self.events
+            .emit(&notice.name, kind, notice.detail.clone(), notice.pid);
         if notice.notice.is_failure() {
             // Bump the generation: a standby check armed during the last
             // healthy run no longer applies.
@@ -530,11 +527,16 @@ impl Supervisor {
                 () = &mut all_closed => break,
                 Some(notice) = notices.recv() => {
                     let kind = notice_kind(&notice.notice);
-                    self.emit(&notice.name, kind, notice.detail);
+                    self.events.emit(&notice.name, kind, notice.detail, notice.pid);
                 }
             }
         }
         tracing::info!("every instance stopped");
+        // The last events (stopped, forgotten) reach the journal before the
+        // process ends.
+        let journal = self.events.journal().clone();
+        let _ =
+            tokio::task::spawn_blocking(move || journal.flush(crate::journal::FLUSH_WAIT)).await;
     }
 }
 

@@ -148,6 +148,7 @@ impl Actor {
                 notice: Notice::Killed,
                 at: now,
                 detail,
+                pid: Some(leader),
             });
         }
     }

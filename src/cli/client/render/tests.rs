@@ -290,6 +290,7 @@ fn event_lines_read_time_instance_kind_detail() {
         instance: instance.map(str::to_string),
         kind,
         detail: detail.to_string(),
+        seq: None,
     };
     let rows = vec![
         (
