@@ -531,6 +531,12 @@ impl Supervisor {
                 }
             }
         }
+        // Notices sent just before an actor ended (its `forgotten`).
+        while let Ok(notice) = notices.try_recv() {
+            let kind = notice_kind(&notice.notice);
+            self.events
+                .emit(&notice.name, kind, notice.detail, notice.pid);
+        }
         tracing::info!("every instance stopped");
         // The last events (stopped, forgotten) reach the journal before the
         // process ends.
