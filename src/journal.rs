@@ -29,7 +29,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -269,10 +269,12 @@ impl Writer {
         if let Some(dir) = self.path.parent() {
             fs::create_dir_all(dir)?;
         }
+        // For the supervisor's user only, as the control socket is.
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .read(true)
+            .mode(0o600)
             .open(&self.path)?;
         let mut size = file.metadata()?.len();
         if size > 0 {

@@ -43,6 +43,13 @@ fn rotation_keeps_the_journal_within_two_files_of_the_bound() {
     let expected: Vec<u64> = (301 - seqs.len() as u64..=300).collect();
     assert_eq!(seqs, expected);
     assert_eq!(bus.journal().dropped(), 0);
+    for name in [FILE_NAME, ROTATED_NAME] {
+        let mode = fs::metadata(dir.path().join(name))
+            .expect("stat")
+            .permissions();
+        let mode = std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777;
+        assert_eq!(mode, 0o600, "{name} is for the supervisor's user only");
+    }
 }
 
 #[test]

@@ -675,3 +675,25 @@ fn every_example_in_protocol_md_decodes() {
         "PROTOCOL.md shows the responses ({responses})"
     );
 }
+
+#[test]
+fn only_an_events_request_with_a_field_asks_for_the_backlog() {
+    let rows = [
+        // Protocol 1's request, and what it has always meant: live only.
+        (r#"{"type":"events"}"#, false),
+        (r#"{"type":"events","follow":false}"#, false),
+        (r#"{"type":"events","follow":true}"#, true),
+        (r#"{"type":"events","name":"main"}"#, true),
+        (r#"{"type":"events","lines":0}"#, true),
+        (r#"{"type":"events","since_ms":0}"#, true),
+        (r#"{"type":"status"}"#, false),
+    ];
+    for (line, backlog) in rows {
+        let request: Request = serde_json::from_str(line).expect("decodes");
+        assert_eq!(request.wants_backlog(), backlog, "{line}");
+    }
+    assert_eq!(
+        serde_json::to_string(&Request::live_events()).expect("encodes"),
+        r#"{"type":"events"}"#
+    );
+}
