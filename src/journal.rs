@@ -215,11 +215,12 @@ impl Journal {
 
 /// Both files of the journal in `dir`, oldest first, as text (a missing
 /// file is empty; bytes that are not UTF-8 become U+FFFD and their line is
-/// skipped as torn).
+/// skipped as torn). Of a file grown past [`READ_LIMIT`] only its end is
+/// read; anything but a regular file (a device put there) is an error.
 pub fn read_text(dir: &Path) -> Result<String, JournalError> {
     let mut text = String::new();
     for path in [dir.join(ROTATED_NAME), dir.join(FILE_NAME)] {
-        match fs::read(&path) {
+        match read_end(&path) {
             Ok(bytes) => {
                 text.push_str(&String::from_utf8_lossy(&bytes));
                 if !text.is_empty() && !text.ends_with('\n') {
@@ -231,6 +232,24 @@ pub fn read_text(dir: &Path) -> Result<String, JournalError> {
         }
     }
     Ok(text)
+}
+
+/// The most of one journal file a reader takes: twice the rotation size.
+pub const READ_LIMIT: u64 = 2 * MAX_BYTES;
+
+fn read_end(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    // The first line read from the middle of a file is torn: skipped.
+    let start = metadata.len().saturating_sub(READ_LIMIT);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(READ_LIMIT).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// `events.jsonl`, rotated by size to `events.jsonl.1`.

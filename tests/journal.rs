@@ -362,3 +362,33 @@ fn under_journald_the_fields_are_journal_fields() {
         daemon.log_text()
     );
 }
+
+#[test]
+fn a_journal_that_cannot_be_written_stops_nothing() {
+    let (mut daemon, _) = Daemon::prepare(&[("main", "")]);
+    fs::create_dir_all(&daemon.state_dir).expect("state dir");
+    // Every write fails with ENOSPC, as on a full disk.
+    std::os::unix::fs::symlink("/dev/full", daemon.state_dir.join("events.jsonl"))
+        .expect("symlink");
+    daemon.start();
+    let first = daemon.wait_new_pid("main", None);
+    daemon.wait_state("main", "running");
+    assert!(daemon.client(&["restart", "main"]).status.success());
+    daemon.wait_new_pid("main", Some(first));
+    daemon.wait_state("main", "running");
+    let log = daemon.log_text();
+    let warnings = log
+        .lines()
+        .filter(|line| line.contains("cannot write the event journal"))
+        .count();
+    assert_eq!(warnings, 1, "one warning an episode:\n{log}");
+    // The events are still logged, each once.
+    assert!(log.contains("main: restart by operator"), "{log}");
+    let backlog = daemon.client(&["events", "-n", "5"]);
+    assert_eq!(backlog.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&backlog.stderr).contains("cannot read the event journal"),
+        "{}",
+        String::from_utf8_lossy(&backlog.stderr)
+    );
+}

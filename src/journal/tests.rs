@@ -189,3 +189,22 @@ async fn bare_events_is_the_live_stream_alone() {
     bus.emit("main", "stopped", String::new(), None);
     assert_eq!(next_event(&mut stream).await.and_then(|e| e.seq), Some(2));
 }
+
+#[test]
+fn a_full_disk_drops_journal_lines_and_a_device_is_not_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Every write to /dev/full fails with ENOSPC; reading it never ends.
+    std::os::unix::fs::symlink("/dev/full", dir.path().join(FILE_NAME)).expect("symlink");
+    let bus = bus(dir.path(), MAX_BYTES);
+    let mut live = bus.subscribe();
+    bus.emit("main", "stopped", String::new(), None);
+    bus.emit("main", "stopped", String::new(), None);
+    assert!(bus.journal().flush(Duration::from_secs(30)));
+    assert_eq!(bus.journal().dropped(), 2);
+    assert_eq!(live.try_recv().expect("sent live").seq, 1);
+    let err = bus
+        .journal()
+        .backlog(&Filter::default())
+        .expect_err("a device is no journal");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+}
