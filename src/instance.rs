@@ -81,6 +81,9 @@ pub struct InstanceNotice {
     pub notice: Notice,
     pub at: SystemTime,
     pub detail: String,
+    /// The gateway it is about, when one is known (the one that exited, for
+    /// an exit).
+    pub pid: Option<i32>,
 }
 
 #[derive(Debug)]
@@ -561,6 +564,7 @@ impl Actor {
                 notice: Notice::ProbeChanged,
                 at: SystemTime::now(),
                 detail,
+                pid: self.child.as_ref().map(|child| child.pid),
             });
         }
     }
@@ -587,6 +591,10 @@ impl Actor {
                 "exit 78: configuration error; fix the declaration or the OpenClaw config (it is retried when either changes)".to_string()
             }
             Notice::Failed(FailReason::Exited(exit)) => format!("{exit}; restart policy says not to restart"),
+            Notice::Unhealthy => format!(
+                "liveness failed {} times in a row",
+                self.config.probes.liveness.failures
+            ),
             Notice::Spawned => self
                 .child
                 .as_ref()
@@ -597,11 +605,18 @@ impl Actor {
         if let Notice::Failed(FailReason::ConfigError) = notice {
             self.last_error = Some(detail.clone());
         }
+        let pid = self.child.as_ref().map(|child| child.pid).or_else(|| {
+            matches!(notice, Notice::Exited(_) | Notice::Killed)
+                .then_some(self.error_from)
+                .flatten()
+                .map(|(pid, _)| pid)
+        });
         let _ = self.shared.notices.send(InstanceNotice {
             name: self.name.clone(),
             notice,
             at: SystemTime::now(),
             detail,
+            pid,
         });
     }
 
@@ -629,12 +644,13 @@ impl Actor {
                 crate::breaker::RECOVERED.to_string()
             }
         };
-        tracing::warn!(instance = %self.name, pid, %detail, "the gateway's restart-loop breaker");
+        tracing::debug!(instance = %self.name, pid, %detail, "the gateway's restart-loop breaker");
         let _ = self.shared.notices.send(InstanceNotice {
             name: self.name.clone(),
             notice: Notice::Breaker,
             at: SystemTime::now(),
             detail,
+            pid: Some(pid),
         });
     }
 

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod declaration;
 pub mod instance;
 pub mod isolation;
+pub mod journal;
 pub mod lifecycle;
 pub mod logs;
 pub mod openclaw;

@@ -109,8 +109,24 @@ pub enum Request {
     Reload,
     /// Run the isolation check over the current declarations.
     Check,
-    /// A stream of state changes until the client leaves or the daemon stops.
-    Events,
+    /// State changes. With none of `name`, `lines`, `since_ms` and with
+    /// `follow` absent or false (`{"type":"events"}`, as protocol 1 always
+    /// had it): a live stream until the client leaves or the daemon stops.
+    /// Otherwise the backlog from the daemon's event journal (only `name`'s
+    /// events, those at or after `since_ms`, the last `lines` of them), then
+    /// `end`, or with `follow` every new event after it, with no gap and no
+    /// duplicate.
+    Events {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lines: Option<usize>,
+        /// Unix time in milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        follow: bool,
+    },
     /// Stop every instance and exit.
     Shutdown,
     Version,
@@ -118,6 +134,32 @@ pub enum Request {
 
 fn is_false(value: &bool) -> bool {
     !*value
+}
+
+impl Request {
+    /// `events` as protocol 1 always had it: the live stream alone.
+    pub fn live_events() -> Request {
+        Request::Events {
+            name: None,
+            lines: None,
+            since_ms: None,
+            follow: false,
+        }
+    }
+
+    /// Whether an `events` request asks for the journal's backlog (any
+    /// field given) rather than the live stream alone.
+    pub fn wants_backlog(&self) -> bool {
+        match self {
+            Request::Events {
+                name,
+                lines,
+                since_ms,
+                follow,
+            } => name.is_some() || lines.is_some() || since_ms.is_some() || *follow,
+            _ => false,
+        }
+    }
 }
 
 impl Request {
@@ -132,7 +174,7 @@ impl Request {
             Request::Logs { .. } => "logs",
             Request::Reload => "reload",
             Request::Check => "check",
-            Request::Events => "events",
+            Request::Events { .. } => "events",
             Request::Shutdown => "shutdown",
             Request::Version => "version",
         }
@@ -140,7 +182,10 @@ impl Request {
 
     /// Whether the reply is a stream of lines closed by `end`.
     pub fn is_streaming(&self) -> bool {
-        matches!(self, Request::Events | Request::Logs { follow: true, .. })
+        matches!(
+            self,
+            Request::Events { .. } | Request::Logs { follow: true, .. }
+        )
     }
 }
 

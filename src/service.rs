@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use tokio::sync::mpsc;
-
 use crate::control::{Handler, Reply, RequestContext};
 use crate::instance::Snapshot;
 use crate::openclaw::EnvMap;
@@ -69,7 +67,10 @@ impl Handler for ControlHandler {
     async fn handle(&self, request: Request, context: RequestContext) -> Reply {
         if !matches!(
             request,
-            Request::Status { .. } | Request::Version | Request::Logs { .. } | Request::Events
+            Request::Status { .. }
+                | Request::Version
+                | Request::Logs { .. }
+                | Request::Events { .. }
         ) {
             tracing::info!(request = request.type_name(), uid = context.peer.uid, pid = ?context.peer.pid, "control request");
         }
@@ -82,6 +83,7 @@ impl Handler for ControlHandler {
                 Err(err) => self.error_response(err).await,
             }
         };
+        let wants_backlog = request.wants_backlog();
         let response = match request {
             Request::Status { name } => match self.supervisor.status(name).await {
                 Ok(report) => {
@@ -211,31 +213,19 @@ impl Handler for ControlHandler {
                     report: report.json,
                 }
             }
-            Request::Events => {
-                let mut events = self.supervisor.subscribe();
-                let (tx, rx) = mpsc::channel(256);
-                tokio::spawn(async move {
-                    loop {
-                        let response = match events.recv().await {
-                            Ok(record) => Response::Event(wire_event(&record)),
-                            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                                Response::Event(Event {
-                                    at: unix_ms(SystemTime::now()),
-                                    instance: None,
-                                    kind: EventKind::Dropped,
-                                    detail: format!(
-                                        "{n} events dropped: the client reads too slowly"
-                                    ),
-                                })
-                            }
-                            Err(_) => return,
-                        };
-                        if tx.send(response).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-                return Reply::Stream(rx);
+            Request::Events {
+                name,
+                lines,
+                since_ms,
+                follow,
+            } => {
+                let filter = crate::journal::Filter {
+                    name,
+                    since_ms,
+                    lines,
+                };
+                let bus = self.supervisor.events().clone();
+                return crate::journal::events_reply(bus, filter, wants_backlog, follow).await;
             }
             Request::Shutdown => {
                 self.supervisor.shutdown();
@@ -281,6 +271,7 @@ pub fn wire_event(record: &EventRecord) -> Event {
         .unwrap_or(EventKind::Other);
     Event {
         at: unix_ms(record.at),
+        seq: Some(record.seq),
         instance: Some(record.instance.clone()).filter(|i| i != "-"),
         kind,
         detail: if kind == EventKind::Other {

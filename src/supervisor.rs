@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -23,7 +23,6 @@ use crate::sdnotify::Notifier;
 use crate::watch::{DirWatcher, WatchMode};
 
 mod handle;
-mod last_event;
 mod reload;
 mod report;
 mod startup;
@@ -34,7 +33,6 @@ pub use handle::{
     ControlCommand, EventRecord, Rejected, ReloadOutcome, StatusReport, SupervisorHandle,
     ValidationInput,
 };
-pub use last_event::EventBus;
 /// Events an `events` follower may fall behind before it is told it missed
 /// some (a `dropped` event). Allocated whole up front.
 const EVENTS_BUFFER: usize = 512;
@@ -104,7 +102,7 @@ pub struct Supervisor {
     rejected: Vec<Rejected>,
     intent: Intent,
     intent_saver: IntentSaver,
-    events: EventBus,
+    events: crate::journal::EventBus,
     messages_tx: mpsc::UnboundedSender<Message>,
     /// Counts each rescued instance's starts, so a standby check armed for
     /// one healthy run is ignored after a later failure.
@@ -214,13 +212,14 @@ impl Supervisor {
         }
     }
 
+    /// Send, journal and log one event (`crate::journal::EventBus::emit`),
+    /// with the pid of the instance's gateway when it has one.
     fn emit(&self, instance: &str, kind: &str, detail: String) {
-        let _ = self.events.send(EventRecord {
-            at: SystemTime::now(),
-            instance: instance.to_string(),
-            kind: kind.to_string(),
-            detail,
-        });
+        let pid = self
+            .instances
+            .get(instance)
+            .and_then(|entry| entry.handle.snapshot.borrow().pid);
+        self.events.emit(instance, kind, detail, pid);
     }
 
     async fn run(
@@ -450,7 +449,8 @@ impl Supervisor {
 
     fn notice(&mut self, notice: InstanceNotice) {
         let kind = notice_kind(&notice.notice);
-        self.emit(&notice.name, kind, notice.detail.clone());
+        self.events
+            .emit(&notice.name, kind, notice.detail.clone(), notice.pid);
         if notice.notice.is_failure() {
             // Bump the generation: a standby check armed during the last
             // healthy run no longer applies.
@@ -527,11 +527,22 @@ impl Supervisor {
                 () = &mut all_closed => break,
                 Some(notice) = notices.recv() => {
                     let kind = notice_kind(&notice.notice);
-                    self.emit(&notice.name, kind, notice.detail);
+                    self.events.emit(&notice.name, kind, notice.detail, notice.pid);
                 }
             }
         }
+        // Notices sent just before an actor ended (its `forgotten`).
+        while let Ok(notice) = notices.try_recv() {
+            let kind = notice_kind(&notice.notice);
+            self.events
+                .emit(&notice.name, kind, notice.detail, notice.pid);
+        }
         tracing::info!("every instance stopped");
+        // The last events (stopped, forgotten) reach the journal before the
+        // process ends.
+        let journal = self.events.journal().clone();
+        let _ =
+            tokio::task::spawn_blocking(move || journal.flush(crate::journal::FLUSH_WAIT)).await;
     }
 }
 

@@ -241,7 +241,7 @@ async fn followers_do_not_take_the_request_slots() {
         max_followers: 1,
         ..ServerOptions::default()
     });
-    let mut events = control::request_stream(&server.path, Request::Events)
+    let mut events = control::request_stream(&server.path, Request::live_events())
         .await
         .expect("events");
     let first = tokio::time::timeout(DEADLINE, events.next())
@@ -255,7 +255,7 @@ async fn followers_do_not_take_the_request_slots() {
         .expect("a reply");
     assert!(matches!(reply, Response::Version { .. }), "{reply:?}");
     // Streams have their own limit.
-    let mut second = control::request_stream(&server.path, Request::Events)
+    let mut second = control::request_stream(&server.path, Request::live_events())
         .await
         .expect("a reply");
     let refused = tokio::time::timeout(DEADLINE, second.next())
@@ -353,7 +353,7 @@ async fn a_panicking_handler_gets_internal_and_the_connection_goes_on() {
 async fn events_arrive_in_order_and_end_on_shutdown() {
     let mut server = TestServer::start(ServerOptions::default());
     let path = server.path.clone();
-    let mut stream = control::request_stream(&path, Request::Events)
+    let mut stream = control::request_stream(&path, Request::live_events())
         .await
         .expect("events");
     for index in 0..5 {

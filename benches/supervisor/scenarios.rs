@@ -269,7 +269,7 @@ pub fn scale(report: &mut Report, ports: &mut Ports, count: usize) -> Fleet {
     // Subscribe first, then ask: an instance that started in between is in
     // both, and none is missed.
     let all_running_at = fleet.block_on(async {
-        let mut events = control::request_stream(&socket, Request::Events)
+        let mut events = control::request_stream(&socket, Request::live_events())
             .await
             .expect("follow events");
         let mut running: HashSet<String> = running_now(&socket).await;

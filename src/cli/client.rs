@@ -20,6 +20,7 @@ use openclaw_supervisor::protocol::{EndReason, Request, Response, SignalName};
 
 use super::{Global, exit};
 
+mod events;
 mod layout;
 mod logs;
 mod render;
@@ -27,7 +28,7 @@ pub mod verbs;
 mod watch;
 
 pub use render::ColorWhen;
-use render::{Paint, View, detail, event_line, table};
+use render::{Paint, View, detail, table};
 
 /// How long a one-reply request may take before the client gives up.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -111,12 +112,10 @@ pub enum ClientCommand {
     /// Print the last lines of an instance's log (its files, rotated ones
     /// included), or of every instance's interleaved; or follow them.
     Logs(logs::LogsArgs),
-    /// Print state changes as they happen (spawned, exited, backoff, ...).
-    Events {
-        /// One JSON object per line instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Print state changes as they happen (spawned, exited, backoff, ...);
+    /// with NAME, -n or --since, those in the supervisor's journal (-f: then
+    /// the new ones).
+    Events(events::EventsArgs),
     /// Rescan the declarations directory.
     Reload,
     /// Stop every instance and the supervisor.
@@ -170,7 +169,7 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
                 action(&path, Request::Signal { name, signal }).await
             }
             ClientCommand::Logs(args) => logs::run(&path, args).await,
-            ClientCommand::Events { json } => events(&path, json, color).await,
+            ClientCommand::Events(args) => events::run(&path, args, color).await,
             ClientCommand::Reload => action(&path, Request::Reload).await,
             ClientCommand::Shutdown => action(&path, Request::Shutdown).await,
             ClientCommand::Version => version(&path).await,
@@ -306,22 +305,6 @@ async fn status(
         write!(out, "{text}")?;
     }
     Ok(exit::OK)
-}
-
-async fn events(path: &std::path::Path, json: bool, color: ColorWhen) -> anyhow::Result<u8> {
-    let paint = Paint::for_stdout(color);
-    stream(path, Request::Events, |response, out| match response {
-        Response::Event(event) if json => {
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string(event).map_err(std::io::Error::other)?
-            )
-        }
-        Response::Event(event) => writeln!(out, "{}", event_line(event, paint)),
-        _ => Ok(()),
-    })
-    .await
 }
 
 /// Prints a stream until its end: 0 when the supervisor ends it, 1 on an

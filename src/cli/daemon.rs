@@ -65,6 +65,26 @@ pub enum LogFormat {
 }
 
 pub fn init_tracing(format: LogFormat) {
+    if super::journald::stderr_is_journal() {
+        match super::journald::layer() {
+            Ok(journald) => {
+                use tracing_subscriber::layer::SubscriberExt;
+                use tracing_subscriber::util::SubscriberInitExt;
+                let filter = tracing_subscriber::EnvFilter::try_from_env("OPENCLAW_SUPERVISOR_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+                tracing_subscriber::registry()
+                    .with(filter)
+                    .with(journald)
+                    .init();
+                return;
+            }
+            Err(err) => {
+                init_tracing_with_default(format, "info");
+                tracing::warn!(error = %err, "stderr is the journal, but its native socket cannot be used: logging to stderr");
+                return;
+            }
+        }
+    }
     init_tracing_with_default(format, "info")
 }
 

@@ -12,6 +12,7 @@ mod daemon;
 mod demo;
 mod host;
 mod human;
+mod journald;
 
 /// Exit codes scripts can rely on.
 #[allow(dead_code)] // some codes are used only by commands not built yet

@@ -259,7 +259,10 @@ mod tests {
 
         let client = Client::connect(&path).await.expect("connect");
         closed.recv().await.expect("closed");
-        let mut stream = client.stream(Request::Events).await.expect("a stream");
+        let mut stream = client
+            .stream(Request::live_events())
+            .await
+            .expect("a stream");
         let first = stream.next().await.expect("a line");
         assert!(
             matches!(

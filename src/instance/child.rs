@@ -54,7 +54,7 @@ impl Actor {
             }
             Err(err) => return Err(err.to_string()),
         };
-        tracing::info!(instance = %self.name, pid = child.pid, "spawned");
+        tracing::debug!(instance = %self.name, pid = child.pid, "spawned");
         self.log.marker(&format!("spawned pid {}", child.pid));
         let mut captures = Vec::new();
         for pipe in [child.stdout, child.stderr].into_iter().flatten() {
@@ -150,6 +150,7 @@ impl Actor {
                 notice: Notice::Killed,
                 at: now,
                 detail,
+                pid: Some(leader),
             });
         }
     }
@@ -225,7 +226,7 @@ impl Actor {
         }
         child.leader_exit = Some(exit.exit);
         self.shared.spawner.forget(exit.pid);
-        tracing::info!(instance = %self.name, pid = exit.pid, exit = %exit.exit, "gateway exited");
+        tracing::debug!(instance = %self.name, pid = exit.pid, exit = %exit.exit, "gateway exited");
         self.clean_up_leftovers().await;
         let mut stop_cause = None;
         if let Some(child) = self.child.take() {

@@ -205,6 +205,12 @@ pub struct Event {
     pub kind: EventKind,
     /// A human sentence, e.g. `exited with code 1`.
     pub detail: String,
+    /// The supervisor's number for this event: it grows by one with each
+    /// event, across supervisor restarts (the journal carries it on), so a
+    /// follower can tell the backlog from the live events. Absent on
+    /// `dropped` and from daemons before the journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -74,6 +74,7 @@ fn status_fixture() -> InstanceStatus {
             instance: Some(String::from("main")),
             kind: EventKind::Command,
             detail: String::from("stop by operator"),
+            seq: None,
         }),
     }
 }
@@ -173,7 +174,16 @@ fn every_request_decodes_from_its_documented_line() {
         ),
         (
             r#"{"v":1,"id":1,"request":{"type":"events"}}"#,
-            Request::Events,
+            Request::live_events(),
+        ),
+        (
+            r#"{"v":1,"id":1,"request":{"type":"events","name":"main","lines":5,"since_ms":1000,"follow":true}}"#,
+            Request::Events {
+                name: Some(String::from("main")),
+                lines: Some(5),
+                since_ms: Some(1000),
+                follow: true,
+            },
         ),
         (
             r#"{"v":1,"id":1,"request":{"type":"shutdown"}}"#,
@@ -243,7 +253,7 @@ fn every_request_round_trips_through_the_codec() {
         },
         Request::Reload,
         Request::Check,
-        Request::Events,
+        Request::live_events(),
         Request::Shutdown,
         Request::Version,
     ];
@@ -329,6 +339,7 @@ fn every_response_round_trips_and_has_its_documented_shape() {
                 instance: Some(String::from("main")),
                 kind: EventKind::RescueTriggered,
                 detail: String::from("main failed; starting rescue"),
+                seq: None,
             }),
             r#"{"type":"event","at":7,"instance":"main","kind":"rescue_triggered","detail":"main failed; starting rescue"}"#,
         ),
@@ -465,6 +476,7 @@ fn forward_compatible_values_decode_as_other() {
                 instance: None,
                 kind: EventKind::Other,
                 detail: String::new(),
+                seq: None,
             }),
         ),
     ];
@@ -675,7 +687,16 @@ fn signal_names_parse_in_every_spelling_and_map_to_numbers() {
 #[test]
 fn streaming_requests_are_events_and_followed_logs() {
     let rows = vec![
-        (Request::Events, true),
+        (Request::live_events(), true),
+        (
+            Request::Events {
+                name: Some(String::from("a")),
+                lines: Some(3),
+                since_ms: None,
+                follow: false,
+            },
+            true,
+        ),
         (
             Request::Logs {
                 name: Some(String::from("a")),
@@ -725,5 +746,27 @@ fn every_example_in_protocol_md_decodes() {
     assert!(
         responses >= 15,
         "PROTOCOL.md shows the responses ({responses})"
+    );
+}
+
+#[test]
+fn only_an_events_request_with_a_field_asks_for_the_backlog() {
+    let rows = [
+        // Protocol 1's request, and what it has always meant: live only.
+        (r#"{"type":"events"}"#, false),
+        (r#"{"type":"events","follow":false}"#, false),
+        (r#"{"type":"events","follow":true}"#, true),
+        (r#"{"type":"events","name":"main"}"#, true),
+        (r#"{"type":"events","lines":0}"#, true),
+        (r#"{"type":"events","since_ms":0}"#, true),
+        (r#"{"type":"status"}"#, false),
+    ];
+    for (line, backlog) in rows {
+        let request: Request = serde_json::from_str(line).expect("decodes");
+        assert_eq!(request.wants_backlog(), backlog, "{line}");
+    }
+    assert_eq!(
+        serde_json::to_string(&Request::live_events()).expect("encodes"),
+        r#"{"type":"events"}"#
     );
 }

@@ -20,6 +20,10 @@ pub struct EventRecord {
     pub instance: String,
     pub kind: String,
     pub detail: String,
+    /// Its number: one more than the last event's, across restarts.
+    pub seq: u64,
+    /// The gateway's pid, when one is known.
+    pub pid: Option<i32>,
 }
 
 /// A declaration file the supervisor refused, shown by status and check:
@@ -119,7 +123,7 @@ pub struct ValidationInput {
 #[derive(Clone)]
 pub struct SupervisorHandle {
     pub(super) messages: mpsc::UnboundedSender<Message>,
-    pub(super) events: super::EventBus,
+    pub(super) events: crate::journal::EventBus,
     /// Closed the moment shutdown is asked for, before the loop hears of it.
     pub(super) spawner: crate::process::Spawner,
 }
@@ -183,15 +187,15 @@ impl SupervisorHandle {
         )
         .await;
         if let Verdict::Invalid { reasons } = &verdict {
-            let _ = self.events.send(EventRecord {
-                at: SystemTime::now(),
-                instance: input.handle.name.clone(),
-                kind: "command".to_string(),
-                detail: format!(
+            self.events.emit(
+                &input.handle.name,
+                "command",
+                format!(
                     "restart refused: openclaw refuses the config: {}",
                     reasons.join("; ")
                 ),
-            });
+                input.handle.snapshot.borrow().pid,
+            );
         }
         Ok(Some(verdict))
     }
@@ -226,6 +230,11 @@ impl SupervisorHandle {
     /// The last event about `name` since the supervisor started.
     pub fn last_event(&self, name: &str) -> Option<EventRecord> {
         self.events.last_event(name)
+    }
+
+    /// Where events go: the live stream and the journal.
+    pub fn events(&self) -> &crate::journal::EventBus {
+        &self.events
     }
 }
 

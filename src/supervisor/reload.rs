@@ -15,7 +15,7 @@ impl Supervisor {
     pub(super) fn record_rejected(&mut self, rejected: Vec<Rejected>) -> Vec<String> {
         let mut names = Vec::new();
         for item in &rejected {
-            tracing::error!(file = %item.file.display(), reason = %item.reason, "declaration rejected");
+            tracing::debug!(file = %item.file.display(), reason = %item.reason, "declaration rejected");
             // A file that does not parse has no instance name: count it by
             // its file name, so a reload never reports a refusal as success.
             let label = item.label();
@@ -115,7 +115,7 @@ impl Supervisor {
         }
         self.leaving.retain(|handle| !handle.is_closed());
         self.watch_configs();
-        tracing::info!(
+        tracing::debug!(
             added = ?outcome.added,
             restarted = ?outcome.restarted,
             updated = ?outcome.updated,

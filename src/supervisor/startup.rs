@@ -55,7 +55,7 @@ pub async fn start(
     let log_sink = LogSink::start()?;
     let (notices_tx, notices_rx) = mpsc::unbounded_channel();
     let (messages_tx, messages_rx) = mpsc::unbounded_channel();
-    let events = super::EventBus::new(EVENTS_BUFFER);
+    let events = crate::journal::EventBus::start(&options.state_dir, EVENTS_BUFFER)?;
     let handle = SupervisorHandle {
         messages: messages_tx.clone(),
         events: events.clone(),

@@ -65,6 +65,7 @@ pub fn event(index: u64) -> Event {
         instance: Some(String::from("main")),
         kind: EventKind::Spawned,
         detail: format!("event {index}"),
+        seq: None,
     }
 }
 
@@ -117,7 +118,7 @@ impl FakeHandler {
                 name: Some(name), ..
             } if !KNOWN.contains(&name.as_str()) => unknown(&name),
             Request::Stop { name } => Reply::One(Response::ok_with(format!("stopping {name}"))),
-            Request::Events => {
+            Request::Events { .. } => {
                 let (sender, receiver) = mpsc::channel(16);
                 for index in 0..5 {
                     sender

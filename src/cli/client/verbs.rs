@@ -575,7 +575,7 @@ pub async fn run(path: &Path, verb: Verb, names: &[String], wait: &WaitArgs) -> 
 /// The events stream, read by a task of its own (a stream read is not
 /// cancel-safe, a channel is): `None` on the channel when it ended.
 async fn subscribe(path: &Path) -> Result<mpsc::Receiver<Option<Event>>, u8> {
-    let mut stream = match control::request_stream(path, Request::Events).await {
+    let mut stream = match control::request_stream(path, Request::live_events()).await {
         Ok(stream) => stream,
         Err(err) => return Err(client_error(&err)),
     };

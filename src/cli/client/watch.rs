@@ -140,7 +140,7 @@ pub(super) async fn run(
     // A resized terminal is redrawn at once, in the layout that fits.
     let mut resized = signal(SignalKind::window_change())?;
     // Subscribe before the first frame, so no event after it is missed.
-    let mut stream = match control::request_stream(path, Request::Events).await {
+    let mut stream = match control::request_stream(path, Request::live_events()).await {
         Ok(stream) => stream,
         Err(err) => return Ok(client_error(&err)),
     };
@@ -285,6 +285,7 @@ mod tests {
                 instance: Some(name.to_string()),
                 kind: EventKind::Spawned,
                 detail: String::new(),
+                seq: None,
             }),
         }
     }

@@ -353,6 +353,7 @@ fn event_lines_read_time_instance_kind_detail() {
         instance: instance.map(str::to_string),
         kind,
         detail: detail.to_string(),
+        seq: None,
     };
     let rows = vec![
         (
@@ -401,6 +402,7 @@ fn crowded() -> Vec<InstanceStatus> {
         instance: Some(main.name.clone()),
         kind: EventKind::RescueTriggered,
         detail: String::new(),
+        seq: None,
     });
     let mut rescue = instance("rescue-gateway-prod-e");
     rescue.role = Role::Rescue;

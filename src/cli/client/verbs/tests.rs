@@ -79,6 +79,7 @@ fn event(kind: EventKind, detail: &str) -> Event {
         instance: Some(String::from("main")),
         kind,
         detail: detail.to_string(),
+        seq: None,
     }
 }
 

@@ -1,0 +1,204 @@
+//! `events`: the live stream of state changes (bare, as it always was), or
+//! the supervisor's event journal: `events [NAME] [-n N] [--since WHEN]`
+//! prints the backlog and exits, `-f` goes on with live events after it.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use openclaw_supervisor::protocol::{Request, Response};
+
+use super::render::{Paint, event_line};
+
+/// Events `events -f` shows before the live ones when neither `-n` nor
+/// `--since` says (as `tail -f` does).
+pub const FOLLOW_BACKLOG: usize = 10;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct EventsArgs {
+    /// Only this instance's events (from the journal).
+    pub name: Option<String>,
+    /// The last N events from the journal.
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
+    /// Events from the journal since then: a duration ago (`1h`, `30m`,
+    /// `2d`) or a UTC time (`2026-12-04T18:00:00Z`).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub since: Option<Since>,
+    /// After the journal's events, keep printing new ones until interrupted.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A `--since` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    Ago(Duration),
+    At(SystemTime),
+}
+
+impl Since {
+    /// As the wire carries it: unix milliseconds, given the time now.
+    pub fn unix_ms(self, now: SystemTime) -> u64 {
+        let at = match self {
+            Since::Ago(ago) => now.checked_sub(ago).unwrap_or(UNIX_EPOCH),
+            Since::At(at) => at,
+        };
+        at.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+/// `1h`, `30m`, `90s`, `2d`; or `2026-12-04T18:00:00Z` (a space for the
+/// `T` and no `Z` are taken too: UTC either way).
+pub fn parse_since(text: &str) -> Result<Since, String> {
+    let text = text.trim();
+    if let Ok(ago) = humantime::parse_duration(text) {
+        return Ok(Since::Ago(ago));
+    }
+    humantime::parse_rfc3339_weak(text)
+        .map(Since::At)
+        .map_err(|_| {
+            format!(
+                "`{text}` is neither a duration (`1h`, `30m`) nor a UTC time (`2026-12-04T18:00:00Z`)"
+            )
+        })
+}
+
+/// The request `args` make. Bare `events` is protocol 1's live stream;
+/// `-f` alone shows the last [`FOLLOW_BACKLOG`] events first.
+pub fn request(args: &EventsArgs, now: SystemTime) -> Request {
+    let bare = args.name.is_none() && args.lines.is_none() && args.since.is_none();
+    if bare && !args.follow {
+        return Request::live_events();
+    }
+    let lines = match (args.lines, args.since, args.follow) {
+        (None, None, true) => Some(FOLLOW_BACKLOG),
+        (lines, _, _) => lines,
+    };
+    Request::Events {
+        name: args.name.clone(),
+        lines,
+        since_ms: args.since.map(|since| since.unix_ms(now)),
+        follow: args.follow,
+    }
+}
+
+/// Print the events until the supervisor ends the stream (0), or fail: 1
+/// on an error reply or a lost connection, 3 when it is not running.
+pub async fn run(path: &Path, args: EventsArgs, color: super::ColorWhen) -> anyhow::Result<u8> {
+    let paint = Paint::for_stdout(color);
+    let json = args.json;
+    let request = request(&args, SystemTime::now());
+    super::stream(path, request, |response, out| match response {
+        Response::Event(event) if json => {
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(event).map_err(std::io::Error::other)?
+            )
+        }
+        Response::Event(event) => writeln!(out, "{}", event_line(event, paint)),
+        _ => Ok(()),
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn since_takes_a_duration_ago_or_a_utc_time() {
+        let now = at(1_800_000_000);
+        let rows: Vec<(&str, Option<u64>)> = vec![
+            ("1h", Some((1_800_000_000 - 3600) * 1000)),
+            ("30m", Some((1_800_000_000 - 1800) * 1000)),
+            ("90s", Some((1_800_000_000 - 90) * 1000)),
+            ("2d", Some((1_800_000_000 - 2 * 86400) * 1000)),
+            ("2027-01-15T08:00:00Z", Some(1_800_000_000 * 1000)),
+            ("2027-01-15 08:00:00", Some(1_800_000_000 * 1000)),
+            ("2027-01-15T08:00:00.250Z", Some(1_800_000_000 * 1000 + 250)),
+            // Longer ago than the epoch is everything.
+            ("100000d", Some(0)),
+            ("yesterday", None),
+            ("", None),
+            ("1 fortnight", None),
+        ];
+        for (text, expected) in rows {
+            let got = parse_since(text).ok().map(|since| since.unix_ms(now));
+            assert_eq!(got, expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_arguments_make_a_backlog_request_only_when_one_is_asked_for() {
+        let now = at(1_000);
+        let args =
+            |name: Option<&str>, lines: Option<usize>, since: Option<&str>, follow| EventsArgs {
+                name: name.map(str::to_string),
+                lines,
+                since: since.map(|s| parse_since(s).expect("a since")),
+                follow,
+                json: false,
+            };
+        let events = |name: Option<&str>, lines, since_ms, follow| Request::Events {
+            name: name.map(str::to_string),
+            lines,
+            since_ms,
+            follow,
+        };
+        let rows = vec![
+            // Bare: the live stream, as scripts have it.
+            (args(None, None, None, false), Request::live_events()),
+            (
+                args(None, Some(5), None, false),
+                events(None, Some(5), None, false),
+            ),
+            (
+                args(Some("main"), None, None, false),
+                events(Some("main"), None, None, false),
+            ),
+            (
+                args(None, None, Some("10s"), false),
+                events(None, None, Some(990_000), false),
+            ),
+            // -f alone: the last few, then live.
+            (
+                args(None, None, None, true),
+                events(None, Some(FOLLOW_BACKLOG), None, true),
+            ),
+            (
+                args(Some("main"), None, None, true),
+                events(Some("main"), Some(FOLLOW_BACKLOG), None, true),
+            ),
+            (
+                args(None, Some(3), None, true),
+                events(None, Some(3), None, true),
+            ),
+            (
+                args(None, None, Some("10s"), true),
+                events(None, None, Some(990_000), true),
+            ),
+        ];
+        for (args, expected) in rows {
+            assert_eq!(request(&args, now), expected, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn the_wire_request_of_bare_events_is_what_old_daemons_understand() {
+        let line =
+            serde_json::to_string(&request(&EventsArgs::default(), at(0))).expect("serializes");
+        assert_eq!(line, r#"{"type":"events"}"#);
+    }
+}
