@@ -9,6 +9,7 @@ pub mod instance;
 pub mod isolation;
 pub mod lifecycle;
 pub mod logs;
+pub mod metrics;
 pub mod openclaw;
 pub mod probe;
 pub mod prober;

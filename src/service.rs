@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::control::{Handler, Reply, RequestContext};
 use crate::instance::Snapshot;
+use crate::metrics;
 use crate::openclaw::EnvMap;
 use crate::openclaw::validate::Verdict;
 use crate::probe::ProbeTracker;
@@ -67,7 +68,11 @@ impl Handler for ControlHandler {
     async fn handle(&self, request: Request, context: RequestContext) -> Reply {
         if !matches!(
             request,
-            Request::Status { .. } | Request::Version | Request::Logs { .. } | Request::Events
+            Request::Status { .. }
+                | Request::Version
+                | Request::Logs { .. }
+                | Request::Events
+                | Request::Metrics
         ) {
             tracing::info!(request = request.type_name(), uid = context.peer.uid, pid = ?context.peer.pid, "control request");
         }
@@ -261,8 +266,47 @@ impl Handler for ControlHandler {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 protocol: protocol::PROTOCOL_VERSION,
             },
+            Request::Metrics => match self.metrics_text().await {
+                Ok(text) => Response::Metrics { text },
+                Err(err) => self.error_response(err).await,
+            },
         };
         Reply::One(response)
+    }
+}
+
+impl ControlHandler {
+    /// The metrics exposition now: every instance's figures (usage from
+    /// the same readings `status` uses) and the supervisor's own.
+    pub async fn metrics_text(&self) -> Result<String, SupervisorError> {
+        let report = self.supervisor.status(None).await?;
+        let instances = {
+            let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            usage.refresh(&report.instances);
+            report
+                .instances
+                .iter()
+                .map(|snapshot| {
+                    metrics::InstanceFigures::from_snapshot(
+                        snapshot,
+                        usage.of(snapshot),
+                        usage.cpu_total(&snapshot.name),
+                    )
+                })
+                .collect()
+        };
+        let rejected = u64::try_from(report.rejected.len()).unwrap_or(u64::MAX);
+        let supervisor = metrics::own::read(env!("CARGO_PKG_VERSION"), rejected);
+        Ok(metrics::render(&metrics::Figures {
+            instances,
+            supervisor,
+        }))
+    }
+}
+
+impl metrics::listener::Source for ControlHandler {
+    async fn exposition(&self) -> Option<String> {
+        self.metrics_text().await.ok()
     }
 }
 

@@ -14,6 +14,7 @@ use openclaw_supervisor::protocol::{EndReason, Request, Response, SignalName};
 
 use super::{Global, exit};
 
+mod metrics;
 mod render;
 
 use render::{Paint, detail, event_line, table};
@@ -77,6 +78,8 @@ pub enum ClientCommand {
     Shutdown,
     /// Print the client's and the running supervisor's versions.
     Version,
+    /// Print Prometheus metrics (text format 0.0.4) of every instance and the supervisor.
+    Metrics,
 }
 
 /// The socket the client talks to: `--socket`, else the default for the
@@ -119,6 +122,7 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
             ClientCommand::Reload => action(&path, Request::Reload).await,
             ClientCommand::Shutdown => action(&path, Request::Shutdown).await,
             ClientCommand::Version => version(&path).await,
+            ClientCommand::Metrics => metrics::print(&path).await,
         }
     })
 }
