@@ -304,8 +304,9 @@ mod tests {
 
     #[test]
     fn each_reading_adds_the_cpu_time_used_since_the_previous_one() {
-        // (at, cpu) of each reading, then what it adds, in seconds.
-        let rows: &[(&str, &[(u64, u64)], &[u64])] = &[
+        // What, (at, cpu) of each reading, what each adds; in seconds.
+        type AddedRow = (&'static str, &'static [(u64, u64)], &'static [u64]);
+        let rows: &[AddedRow] = &[
             ("the first reading: all since the spawn", &[(10, 4)], &[4]),
             ("growth", &[(10, 4), (11, 6), (12, 9)], &[4, 2, 3]),
             (
