@@ -103,11 +103,11 @@ impl InstanceFigures {
         usage: Option<(f32, u64)>,
         cpu_total: Option<Duration>,
     ) -> Self {
-        let running = snapshot.state == "running";
-        let readiness = &snapshot.probes.readiness;
-        let ready = running
-            && (!snapshot.config.probes.readiness.enabled
-                || readiness.last().is_some_and(|last| last.ok));
+        let ready = is_ready(
+            snapshot.state,
+            snapshot.config.probes.readiness.enabled,
+            snapshot.probes.readiness.last().map(|last| last.ok),
+        );
         let probes = [
             ("startup", &snapshot.probes.startup),
             ("liveness", &snapshot.probes.liveness),
@@ -143,6 +143,13 @@ impl InstanceFigures {
             supervisor_kills: snapshot.kills_total,
         }
     }
+}
+
+/// Ready: running (its startup passed), and its readiness probe passed
+/// last time, or it has none. A readiness probe that has not answered yet
+/// is not ready.
+pub fn is_ready(state: &str, readiness_enabled: bool, readiness_last_ok: Option<bool>) -> bool {
+    state == "running" && (!readiness_enabled || readiness_last_ok == Some(true))
 }
 
 fn probe_figures(probe: &'static str, tracker: &ProbeTracker) -> Option<ProbeFigures> {

@@ -278,6 +278,27 @@ fn label_values_and_help_are_escaped() {
 }
 
 #[test]
+fn ready_means_running_and_readiness_passed_or_off() {
+    let rows: &[(&str, bool, Option<bool>, bool)] = &[
+        ("running", true, Some(true), true),
+        ("running", true, Some(false), false),
+        ("running", true, None, false),
+        ("running", false, None, true),
+        ("starting", false, None, false),
+        ("starting", true, Some(true), false),
+        ("stopped", false, None, false),
+        ("stopping", true, Some(true), false),
+    ];
+    for (state, enabled, last, expected) in rows {
+        assert_eq!(
+            is_ready(state, *enabled, *last),
+            *expected,
+            "{state}, readiness on: {enabled}, last: {last:?}"
+        );
+    }
+}
+
+#[test]
 fn numbers_are_spelled_as_the_format_wants() {
     let rows: &[(f64, &str)] = &[
         (0.0, "0"),
