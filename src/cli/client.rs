@@ -14,13 +14,15 @@ use openclaw_supervisor::protocol::{EndReason, Request, Response, SignalName};
 
 use super::{Global, exit};
 
-mod metrics;
 mod render;
 
 use render::{Paint, detail, event_line, table};
 
 /// How long a one-reply request may take before the client gives up.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+// `metrics`: the Prometheus exposition on stdout.
+mod metrics;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
