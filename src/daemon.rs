@@ -19,6 +19,8 @@ pub enum DaemonError {
     Supervisor(#[from] SupervisorError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::listener::BindError),
 }
 
 /// Options of the control socket.
@@ -26,6 +28,8 @@ pub enum DaemonError {
 pub struct SocketSettings {
     /// A group whose members may use the socket (mode 0660).
     pub group: Option<u32>,
+    /// Where to serve `GET /metrics` (`start --metrics`); off when None.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Take the state dir, bind the socket, start every instance. Returns the
@@ -45,6 +49,11 @@ pub async fn launch(
             group: socket.group,
         },
     )?;
+    // Before anything is spawned: a taken port refuses the start.
+    let metrics_listener = match socket.metrics {
+        Some(addr) => Some(crate::metrics::listener::bind(addr).await?),
+        None => None,
+    };
     let dir = options.dir.clone();
     let env = Arc::new(options.inherited_env.clone());
     // Before anything is spawned: a SIGTERM during the first spawns shuts
@@ -56,6 +65,16 @@ pub async fn launch(
         allowed_group: socket.group,
         ..ServerOptions::default()
     };
+    let (stop_metrics_tx, stop_metrics_rx) = tokio::sync::oneshot::channel::<()>();
+    let metrics_server = metrics_listener.map(|listener| {
+        let source = Arc::clone(&handler);
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop_metrics_rx.await;
+            };
+            crate::metrics::listener::serve(listener, source, shutdown).await;
+        })
+    });
     let (stop_server_tx, stop_server_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let shutdown = async move {
@@ -67,6 +86,10 @@ pub async fn launch(
     });
     let everything = async move {
         run.await;
+        let _ = stop_metrics_tx.send(());
+        if let Some(metrics_server) = metrics_server {
+            let _ = metrics_server.await;
+        }
         let _ = stop_server_tx.send(());
         let _ = server.await;
         drop(lock);

@@ -132,6 +132,8 @@ pub struct Snapshot {
     pub breaker: Option<crate::breaker::Tripped>,
     /// When the supervisor SIGKILLed this instance's gateway (the last 5 min).
     pub kills: Vec<SystemTime>,
+    /// Every such SIGKILL since the supervisor started (the metrics' counter).
+    pub kills_total: u64,
 }
 
 /// The handle the supervisor keeps for one instance.
@@ -216,6 +218,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         stopping_since: None,
         breaker: None,
         kills: Vec::new(),
+        kills_total: 0,
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
     let actor = Actor {
@@ -240,6 +243,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         notes_tx,
         breaker: None,
         kills: Vec::new(),
+        kills_total: 0,
     };
     tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start));
     InstanceHandle {
@@ -325,6 +329,8 @@ struct Actor {
     breaker: Option<crate::breaker::Tripped>,
     /// The supervisor's SIGKILLs of this instance's gateway (last 5 min).
     kills: Vec<SystemTime>,
+    /// All of them since the supervisor started.
+    kills_total: u64,
 }
 
 impl Actor {
@@ -703,6 +709,7 @@ impl Actor {
                 .and_then(|c| c.stopping_since),
             breaker: self.breaker.clone(),
             kills: self.kills.clone(),
+            kills_total: self.kills_total,
         };
         self.snapshot.send_replace(snapshot);
     }

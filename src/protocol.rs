@@ -130,6 +130,8 @@ pub enum Request {
     /// Stop every instance and exit.
     Shutdown,
     Version,
+    /// The Prometheus text exposition of every instance and the supervisor.
+    Metrics,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -177,6 +179,7 @@ impl Request {
             Request::Events { .. } => "events",
             Request::Shutdown => "shutdown",
             Request::Version => "version",
+            Request::Metrics => "metrics",
         }
     }
 
@@ -192,7 +195,7 @@ impl Request {
 /// Every request type, as spelled on the wire.
 pub const REQUEST_TYPES: &[&str] = &[
     "status", "start", "stop", "restart", "signal", "logs", "reload", "check", "events",
-    "shutdown", "version",
+    "shutdown", "version", "metrics",
 ];
 
 /// One reply line. `id` is null only for errors about the connection or a
@@ -257,6 +260,11 @@ pub enum Response {
     /// The last line of a stream.
     End {
         reason: EndReason,
+    },
+    /// The Prometheus text exposition (format 0.0.4), as `GET /metrics`
+    /// of the metrics listener serves it.
+    Metrics {
+        text: String,
     },
 }
 

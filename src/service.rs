@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use crate::control::{Handler, Reply, RequestContext};
 use crate::instance::Snapshot;
+use crate::metrics;
 use crate::openclaw::EnvMap;
 use crate::openclaw::validate::Verdict;
 use crate::probe::ProbeTracker;
@@ -71,6 +72,7 @@ impl Handler for ControlHandler {
                 | Request::Version
                 | Request::Logs { .. }
                 | Request::Events { .. }
+                | Request::Metrics
         ) {
             tracing::info!(request = request.type_name(), uid = context.peer.uid, pid = ?context.peer.pid, "control request");
         }
@@ -235,8 +237,48 @@ impl Handler for ControlHandler {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 protocol: protocol::PROTOCOL_VERSION,
             },
+            Request::Metrics => match self.metrics_text().await {
+                Ok(text) => Response::Metrics { text },
+                Err(err) => self.error_response(err).await,
+            },
         };
         Reply::One(response)
+    }
+}
+
+impl ControlHandler {
+    /// The metrics exposition now: every instance's figures (usage from
+    /// the same readings `status` uses) and the supervisor's own.
+    pub async fn metrics_text(&self) -> Result<String, SupervisorError> {
+        let report = self.supervisor.status(None).await?;
+        let instances = {
+            let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+            usage.refresh(&report.instances);
+            report
+                .instances
+                .iter()
+                .map(|snapshot| {
+                    metrics::InstanceFigures::from_snapshot(
+                        snapshot,
+                        usage.of(snapshot),
+                        usage.cpu_total(&snapshot.name),
+                    )
+                })
+                .collect()
+        };
+        let rejected = u64::try_from(report.rejected.len()).unwrap_or(u64::MAX);
+        let mut supervisor = metrics::own::read(env!("CARGO_PKG_VERSION"), rejected);
+        supervisor.journal_dropped = self.supervisor.events().journal().dropped();
+        Ok(metrics::render(&metrics::Figures {
+            instances,
+            supervisor,
+        }))
+    }
+}
+
+impl metrics::listener::Source for ControlHandler {
+    async fn exposition(&self) -> Option<String> {
+        self.metrics_text().await.ok()
     }
 }
 

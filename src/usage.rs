@@ -61,14 +61,21 @@ impl Window {
     }
 
     /// Adds a reading and forgets those no figure needs any more: all but
-    /// the newest of those at least [`WINDOW`] older than it.
-    pub fn record(&mut self, reading: Reading, memory: u64) {
+    /// the newest of those at least [`WINDOW`] older than it. Returns the
+    /// CPU time the tree used since the previous reading (since the spawn,
+    /// at none, for the first); nothing when it shrank (a member exited).
+    pub fn record(&mut self, reading: Reading, memory: u64) -> Duration {
+        let added = match self.readings.back() {
+            Some(previous) => reading.cpu.saturating_sub(previous.cpu),
+            None => reading.cpu,
+        };
         self.readings.push_back(reading);
         self.memory = memory;
         let old_enough = |r: &Reading| reading.at.saturating_sub(r.at) >= WINDOW;
         while self.readings.get(1).is_some_and(old_enough) {
             self.readings.pop_front();
         }
+        added
     }
 
     /// Percent of one core over the window ending at the newest reading;
@@ -107,6 +114,9 @@ fn since_epoch(at: SystemTime) -> Duration {
 pub struct Usage {
     system: Option<sysinfo::System>,
     windows: HashMap<String, Window>,
+    /// CPU time of each instance's trees so far (what its readings saw),
+    /// across its gateways: the metrics' counter.
+    cpu_totals: HashMap<String, Duration>,
 }
 
 impl Default for Usage {
@@ -120,6 +130,7 @@ impl Usage {
         Usage {
             system: sysinfo::System::new().ok(),
             windows: HashMap::new(),
+            cpu_totals: HashMap::new(),
         }
     }
 
@@ -185,9 +196,17 @@ impl Usage {
             }
             if let Some(window) = self.windows.get_mut(name) {
                 let cpu = Duration::from_millis(cpu_ms);
-                window.record(Reading { at: now, cpu }, memory);
+                let added = window.record(Reading { at: now, cpu }, memory);
+                *self.cpu_totals.entry(name.to_string()).or_default() += added;
             }
         }
+    }
+
+    /// The CPU time the instance's trees used, as far as readings saw it
+    /// (a member that exits between two readings takes its time since the
+    /// first with it); `None` before its first reading.
+    pub fn cpu_total(&self, name: &str) -> Option<Duration> {
+        self.cpu_totals.get(name).copied()
     }
 
     /// The instance's CPU percent and memory bytes, if measured.
@@ -280,6 +299,35 @@ mod tests {
                 (Some(got), Some(want)) => assert!((got - want).abs() < 1e-3, "{what}: {got}"),
                 _ => assert_eq!(figure, *expected, "{what}"),
             }
+        }
+    }
+
+    #[test]
+    fn each_reading_adds_the_cpu_time_used_since_the_previous_one() {
+        // What, (at, cpu) of each reading, what each adds; in seconds.
+        type AddedRow = (&'static str, &'static [(u64, u64)], &'static [u64]);
+        let rows: &[AddedRow] = &[
+            ("the first reading: all since the spawn", &[(10, 4)], &[4]),
+            ("growth", &[(10, 4), (11, 6), (12, 9)], &[4, 2, 3]),
+            (
+                "a member exits: nothing is taken back, later growth counts",
+                &[(10, 4), (11, 2), (12, 5)],
+                &[4, 0, 3],
+            ),
+        ];
+        for (what, readings, expected) in rows {
+            let mut w = Window::new(1, Some(secs(0)));
+            let added: Vec<u64> = readings
+                .iter()
+                .map(|(at, cpu)| {
+                    let reading = Reading {
+                        at: secs(*at),
+                        cpu: secs(*cpu),
+                    };
+                    w.record(reading, 0).as_secs()
+                })
+                .collect();
+            assert_eq!(added, *expected, "{what}");
         }
     }
 

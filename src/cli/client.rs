@@ -33,6 +33,9 @@ use render::{Paint, View, detail, table};
 /// How long a one-reply request may take before the client gives up.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
+// `metrics`: the Prometheus exposition on stdout.
+mod metrics;
+
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Show every instance (a table), or one in detail.
@@ -122,6 +125,8 @@ pub enum ClientCommand {
     Shutdown,
     /// Print the client's and the running supervisor's versions.
     Version,
+    /// Print Prometheus metrics (text format 0.0.4) of every instance and the supervisor.
+    Metrics,
 }
 
 /// The socket the client talks to: `--socket`, else the default for the
@@ -173,6 +178,7 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
             ClientCommand::Reload => action(&path, Request::Reload).await,
             ClientCommand::Shutdown => action(&path, Request::Shutdown).await,
             ClientCommand::Version => version(&path).await,
+            ClientCommand::Metrics => metrics::print(&path).await,
         }
     });
     quiet_when_stdout_closed(result)

@@ -38,6 +38,15 @@ pub struct StartArgs {
     /// broken or conflicts, instead of running the sound ones.
     #[arg(long)]
     pub strict: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics: a port (on
+    /// 127.0.0.1) or an address with a port, e.g. `127.0.0.1:9464`. Off
+    /// unless given; an address beyond loopback is logged as a warning.
+    #[arg(long, value_name = "ADDR", value_parser = parse_metrics_addr)]
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+pub fn parse_metrics_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    openclaw_supervisor::metrics::parse_listen_addr(text).map_err(|err| err.to_string())
 }
 
 /// A group name or number, to a gid.
@@ -134,6 +143,7 @@ pub fn run(global: &Global, args: StartArgs) -> anyhow::Result<u8> {
         options,
         SocketSettings {
             group: args.socket_group,
+            metrics: args.metrics,
         },
     )
 }

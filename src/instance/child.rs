@@ -141,6 +141,7 @@ impl Actor {
             let now = SystemTime::now();
             crate::breaker::forget_old_kills(&mut self.kills, now);
             self.kills.push(now);
+            self.kills_total += 1;
             let detail = crate::breaker::killed_detail(
                 self.config.effective.declaration.stop.timeout.get(),
                 crate::breaker::recent_kills(&self.kills, now),

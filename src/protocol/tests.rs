@@ -256,6 +256,7 @@ fn every_request_round_trips_through_the_codec() {
         Request::live_events(),
         Request::Shutdown,
         Request::Version,
+        Request::Metrics,
     ];
     let covered: std::collections::BTreeSet<&str> =
         requests.iter().map(Request::type_name).collect();
@@ -362,6 +363,12 @@ fn every_response_round_trips_and_has_its_documented_shape() {
                 reason: EndReason::Shutdown,
             },
             r#"{"type":"end","reason":"shutdown"}"#,
+        ),
+        (
+            Response::Metrics {
+                text: String::from("# TYPE x gauge\nx 1\n"),
+            },
+            r##"{"type":"metrics","text":"# TYPE x gauge\nx 1\n"}"##,
         ),
     ];
     for (response, expected_json) in rows {
