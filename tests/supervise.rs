@@ -210,6 +210,30 @@ fn sigterm_to_the_supervisor_stops_every_child_and_exits_0() {
 }
 
 #[test]
+fn a_supervisor_whose_stderr_reader_went_away_keeps_supervising_and_stops_on_sigterm() {
+    // `start 2>&1 | head -1`: every log line after the first meets a closed
+    // pipe. tracing-subscriber used to report that with `eprintln!`, which
+    // panicked on the same pipe: the supervisor died, its gateways orphaned.
+    let (mut daemon, _) = Daemon::prepare(&[("main", "")]);
+    let (reader, writer) = nix::unistd::pipe().expect("pipe");
+    drop(reader);
+    daemon.start_with_setup(|command| {
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(writer));
+    });
+    daemon.wait_state("main", "running");
+    let gateway = daemon.instance_pid("main").expect("pid");
+    daemon.client(&["restart", "main", "--force"]);
+    let new = daemon.wait_new_pid("main", Some(gateway));
+    daemon.signal(Signal::SIGTERM);
+    let status = daemon.wait_exit();
+    assert!(status.success(), "exit 0, got {status}");
+    assert!(!alive(new), "gateway {new} outlived the supervisor");
+    assert!(tagged(&daemon.tag).is_empty());
+}
+
+#[test]
 fn a_new_supervisor_stops_the_gateway_an_old_one_left_behind() {
     let (mut daemon, _) = Daemon::gateways(&[("main", "")]);
     daemon.wait_state("main", "running");

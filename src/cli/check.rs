@@ -141,7 +141,7 @@ pub fn run(global: &Global, args: CheckArgs) -> anyhow::Result<u8> {
         Err(err) => {
             if args.json {
                 let json = serde_json::json!({ "sound": false, "error": err.to_string() });
-                println!("{}", serde_json::to_string_pretty(&json)?);
+                say!("{}", serde_json::to_string_pretty(&json)?);
             } else {
                 eprintln!("openclaw-supervisor: {err}");
             }
@@ -160,7 +160,7 @@ pub fn run(global: &Global, args: CheckArgs) -> anyhow::Result<u8> {
         let mut json = JsonReport::from(&report);
         json.sound &= !refused;
         json.deep = verdicts.as_deref();
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        say!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         print!("{}", render(&report));
         if let Some(verdicts) = &verdicts {

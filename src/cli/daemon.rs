@@ -104,6 +104,11 @@ pub fn init_tracing_with_default(format: LogFormat, default: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A write that fails (stderr a pipe whose reader went away) loses
+        // that line; by default tracing-subscriber reports it with
+        // `eprintln!`, which panics on the same closed stderr and took the
+        // supervisor down with its gateways orphaned.
+        .log_internal_errors(false)
         .with_ansi(
             std::io::IsTerminal::is_terminal(&std::io::stderr())
                 && std::env::var_os("NO_COLOR").is_none(),

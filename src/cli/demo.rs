@@ -191,7 +191,7 @@ async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<
     })
     .await
     .context("main did not start")?;
-    println!(
+    say!(
         "main started (startup probe passed) after {}",
         human(started)
     );
@@ -206,7 +206,7 @@ async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<
         nix::sys::signal::Signal::SIGKILL,
     )
     .context("cannot kill main's gateway")?;
-    println!("SIGKILL sent to main's gateway (pid {old})");
+    say!("SIGKILL sent to main's gateway (pid {old})");
     let rescue_port = layout.rescue_port;
     let (new_pid, rescue_up) = tokio::join!(
         wait_until(limit, || async {
@@ -232,7 +232,7 @@ async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<
         .context("main has no pid")?;
     let main_port = layout.main_port;
     http("POST", main_port, "/__sim/wedge").await;
-    println!("main's gateway wedged (answers nothing; its process is alive)");
+    say!("main's gateway wedged (answers nothing; its process is alive)");
     let wedge_restart = wait_until(limit, || async {
         snapshot(handle, "main")
             .await
@@ -240,24 +240,24 @@ async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<
     })
     .await
     .context("the wedged main was not restarted")?;
-    println!();
-    println!("{:<56} {:>8}", "what", "time");
-    println!(
+    say!();
+    say!("{:<56} {:>8}", "what", "time");
+    say!(
         "{:<56} {:>8}",
         "SIGKILL of main -> replacement pid (backoff 500 ms)",
         human(new_pid)
     );
-    println!(
+    say!(
         "{:<56} {:>8}",
         "SIGKILL of main -> standby rescue answers /startupz",
         human(rescue_up)
     );
-    println!(
+    say!(
         "{:<56} {:>8}",
         "SIGKILL of main -> main running again",
         human(killed_at.elapsed().min(new_pid + main_ready))
     );
-    println!(
+    say!(
         "{:<56} {:>8}",
         "main wedged -> restarted (liveness 2 x 1s, timeout 1s)",
         human(wedge_restart)
@@ -331,7 +331,7 @@ pub fn run(_global: &Global, args: DemoArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&root)?;
     let result = runtime.block_on(demo(&root, &args, signals));
     if args.keep {
-        println!("kept {}", root.display());
+        say!("kept {}", root.display());
     } else {
         let _ = std::fs::remove_dir_all(&root);
     }
@@ -343,21 +343,22 @@ async fn demo(root: &Path, args: &DemoArgs, mut signals: StopSignals) -> anyhow:
     // Laying out is quick and spawns nothing; a signal meanwhile waits.
     let layout = lay_out(root)?;
     if signals.pending().await {
-        println!("stopped before anything was started");
+        say!("stopped before anything was started");
         return Ok(());
     }
-    println!("openclaw-supervisor demo: a simulated main and a standby rescue gateway");
-    println!("  declarations: {}", layout.dir.display());
-    println!(
+    say!("openclaw-supervisor demo: a simulated main and a standby rescue gateway");
+    say!("  declarations: {}", layout.dir.display());
+    say!(
         "  child logs:   {}",
         layout.state_dir.join("logs").display()
     );
-    println!("  socket:       {}", layout.socket.display());
-    println!(
+    say!("  socket:       {}", layout.socket.display());
+    say!(
         "  ports:        main {}, rescue {} (each owns a block of 111 ports)",
-        layout.main_port, layout.rescue_port
+        layout.main_port,
+        layout.rescue_port
     );
-    println!();
+    say!();
     let options = Options {
         dir: layout.dir.clone(),
         state_dir: layout.state_dir.clone(),
@@ -379,19 +380,19 @@ async fn demo(root: &Path, args: &DemoArgs, mut signals: StopSignals) -> anyhow:
     let outcome = tokio::select! {
         outcome = scenario(&handle, &layout) => outcome,
         _ = &mut supervisor => {
-            println!("{stopped}");
+            say!("{stopped}");
             return Ok(());
         }
     };
     if let Err(err) = &outcome {
         eprintln!("demo: {err:#}");
     }
-    println!();
+    say!();
     match args.duration {
         Some(duration) => {
-            println!("the supervisor keeps running for {duration}; then it stops both gateways")
+            say!("the supervisor keeps running for {duration}; then it stops both gateways")
         }
-        None => println!(
+        None => say!(
             "the supervisor keeps running; in another terminal try:\n  {}\n\
              press Ctrl-C to stop it (both gateways are stopped gracefully)",
             status_command(&layout.socket)
@@ -401,12 +402,12 @@ async fn demo(root: &Path, args: &DemoArgs, mut signals: StopSignals) -> anyhow:
         tokio::select! {
             () = tokio::time::sleep(duration.get()) => handle.shutdown(),
             _ = &mut supervisor => {
-                println!("{stopped}");
+                say!("{stopped}");
                 return outcome;
             }
         }
     }
     let _ = supervisor.await;
-    println!("{stopped}");
+    say!("{stopped}");
     outcome
 }

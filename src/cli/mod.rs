@@ -6,6 +6,20 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `println!` that never panics: a reader of stdout that went away
+/// (`demo | head -3`, `check | head`) loses the line, and the command goes
+/// on to its end (the demo still stops its gateways).
+macro_rules! say {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod check;
 mod client;
 mod daemon;
