@@ -392,3 +392,74 @@ fn a_journal_that_cannot_be_written_stops_nothing() {
         String::from_utf8_lossy(&backlog.stderr)
     );
 }
+
+/// The same under a real systemd-journald (started by
+/// `tests/journald/real.sh` in a private mount namespace, over a temp /run
+/// and /var/log), read back with journalctl: `journalctl INSTANCE=main`
+/// lists main's events, and each entry carries `INSTANCE=`, `EVENT=` and
+/// `PID=` as journal fields. Skipped where there is no journald or no root.
+#[test]
+fn a_real_journald_files_each_event_under_its_instance() {
+    let journald = std::path::Path::new("/lib/systemd/systemd-journald");
+    let journalctl = ["/usr/bin/journalctl", "/bin/journalctl"]
+        .iter()
+        .any(|path| std::path::Path::new(path).exists());
+    if !nix::unistd::geteuid().is_root() || !journald.exists() || !journalctl {
+        eprintln!("skipped: needs root, /lib/systemd/systemd-journald and journalctl");
+        return;
+    }
+    let (daemon, _) = Daemon::prepare(&[("main", "")]);
+    let work = daemon.root.path().join("journald");
+    fs::create_dir_all(&work).expect("work dir");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/journald/real.sh");
+    let output = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "bash", script])
+        .arg(SUPERVISOR)
+        .arg(&daemon.dir)
+        .arg(&work)
+        .env("OPENCLAW_TEST_TAG", &daemon.tag)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run tests/journald/real.sh");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "real.sh failed ({}):\n{text}\n{stderr}",
+        output.status
+    );
+    let section = |title: &str| -> String {
+        text.split("---- ")
+            .find(|part| part.starts_with(title))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let listed = section("journalctl INSTANCE=main\n");
+    let spawned = listed
+        .lines()
+        .filter(|line| line.starts_with("main: spawned (pid "))
+        .count();
+    assert_eq!(spawned, 2, "a start and a restart: {text}");
+    assert!(listed.contains("main: declared"), "{text}");
+    let verbose = section("journalctl INSTANCE=main EVENT=spawned");
+    for field in [
+        "INSTANCE=main",
+        "EVENT=spawned",
+        "SYSLOG_IDENTIFIER=openclaw-supervisor",
+        "PRIORITY=6",
+        "MESSAGE=main: spawned (pid ",
+    ] {
+        assert!(verbose.contains(field), "no {field} in:\n{verbose}");
+    }
+    assert!(
+        verbose.lines().any(|line| line.trim_start().starts_with("PID=")),
+        "no PID field in:\n{verbose}"
+    );
+    // Everything went to the journal, nothing to stderr.
+    assert!(
+        section("stderr").trim() == "stderr",
+        "the supervisor wrote to stderr under journald: {text}"
+    );
+}
