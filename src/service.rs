@@ -89,21 +89,14 @@ impl Handler for ControlHandler {
         let response = match request {
             Request::Status { name } => match self.supervisor.status(name).await {
                 Ok(report) => {
-                    let instances = {
-                        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-                        usage.refresh(&report.instances);
-                        report
-                            .instances
-                            .iter()
-                            .map(|snapshot| InstanceStatus {
-                                last_event: self
-                                    .supervisor
-                                    .last_event(&snapshot.name)
-                                    .map(|record| wire_event(&record)),
-                                ..wire_status(snapshot, usage.of(snapshot))
-                            })
-                            .collect()
-                    };
+                    let instances =
+                        self.each_with_usage(&report.instances, |snapshot, usage| InstanceStatus {
+                            last_event: self
+                                .supervisor
+                                .last_event(&snapshot.name)
+                                .map(|record| wire_event(&record)),
+                            ..wire_status(snapshot, usage.of(snapshot))
+                        });
                     Response::Status {
                         instances,
                         rejected: report
@@ -249,23 +242,30 @@ impl Handler for ControlHandler {
 impl ControlHandler {
     /// The metrics exposition now: every instance's figures (usage from
     /// the same readings `status` uses) and the supervisor's own.
+    /// Each snapshot mapped by `each` with the usage figures, read first
+    /// (at most once a second, for every client alike): status and metrics.
+    fn each_with_usage<T>(
+        &self,
+        snapshots: &[Snapshot],
+        mut each: impl FnMut(&Snapshot, &Usage) -> T,
+    ) -> Vec<T> {
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        usage.refresh(snapshots);
+        snapshots
+            .iter()
+            .map(|snapshot| each(snapshot, &usage))
+            .collect()
+    }
+
     pub async fn metrics_text(&self) -> Result<String, SupervisorError> {
         let report = self.supervisor.status(None).await?;
-        let instances = {
-            let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-            usage.refresh(&report.instances);
-            report
-                .instances
-                .iter()
-                .map(|snapshot| {
-                    metrics::InstanceFigures::from_snapshot(
-                        snapshot,
-                        usage.of(snapshot),
-                        usage.cpu_total(&snapshot.name),
-                    )
-                })
-                .collect()
-        };
+        let instances = self.each_with_usage(&report.instances, |snapshot, usage| {
+            metrics::InstanceFigures::from_snapshot(
+                snapshot,
+                usage.of(snapshot),
+                usage.cpu_total(&snapshot.name),
+            )
+        });
         let rejected = u64::try_from(report.rejected.len()).unwrap_or(u64::MAX);
         let mut supervisor = metrics::own::read(env!("CARGO_PKG_VERSION"), rejected);
         supervisor.journal_dropped = self.supervisor.events().journal().dropped();

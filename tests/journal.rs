@@ -454,7 +454,9 @@ fn a_real_journald_files_each_event_under_its_instance() {
         assert!(verbose.contains(field), "no {field} in:\n{verbose}");
     }
     assert!(
-        verbose.lines().any(|line| line.trim_start().starts_with("PID=")),
+        verbose
+            .lines()
+            .any(|line| line.trim_start().starts_with("PID=")),
         "no PID field in:\n{verbose}"
     );
     // Everything went to the journal, nothing to stderr.

@@ -21,9 +21,12 @@ use openclaw_supervisor::protocol::{EndReason, Request, Response, SignalName};
 use super::{Global, exit};
 
 mod events;
+#[cfg(test)]
+mod fixture;
 mod layout;
 mod logs;
 mod render;
+mod since;
 pub mod verbs;
 mod watch;
 

@@ -242,44 +242,17 @@ async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use openclaw_supervisor::protocol::{Event, EventKind, Paths, Ports, Probes, Role};
+    use openclaw_supervisor::protocol::{Event, EventKind};
 
     fn instance(name: &str, state: &str) -> InstanceStatus {
         InstanceStatus {
-            name: name.to_string(),
-            role: Role::Main,
             state: state.to_string(),
             pid: Some(1_234_567),
             uptime_secs: Some(192),
             spawned_at: Some(1_000),
-            probes_off: vec![],
             restarts: 2,
-            last_exit: None,
-            probes: Probes::default(),
-            next_restart_at: None,
-            ports: Ports {
-                base: 18789,
-                block_start: 18789,
-                block_end: 18899,
-                explicit: vec![],
-            },
-            paths: Paths {
-                config: String::from("/c"),
-                state_dir: String::from("/s"),
-                workspace: String::from("/w"),
-                log_file: String::from("/l"),
-            },
-            declaration_file: String::from("/d/main.yaml"),
             cpu_percent: Some(12.5),
             memory_bytes: Some(1_100 * 1024 * 1024),
-            last_error_lines: vec![],
-            last_error_from: None,
-            standby: false,
-            rescue_of: None,
-            dropped_log_lines: 0,
-            stopping_since: None,
-            breaker: None,
-            supervisor_kills: 0,
             last_event: Some(Event {
                 at: 1_760_000_000_000,
                 instance: Some(name.to_string()),
@@ -287,6 +260,7 @@ mod tests {
                 detail: String::new(),
                 seq: None,
             }),
+            ..crate::cli::client::fixture::instance(name)
         }
     }
 

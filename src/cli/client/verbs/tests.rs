@@ -1,45 +1,18 @@
 //! Tables: what `all` acts on, the wait's verdicts, the exit codes.
 
 use super::*;
-use openclaw_supervisor::protocol::{LastExit, Paths, Ports, ProbeStatus, Probes, Role};
+use openclaw_supervisor::protocol::{LastExit, ProbeStatus, Probes, Role};
 
 fn instance(name: &str, state: &str, pid: Option<u32>) -> InstanceStatus {
     InstanceStatus {
-        name: name.to_string(),
-        role: Role::Main,
         state: state.to_string(),
         pid,
         uptime_secs: pid.map(|_| 3),
         spawned_at: pid.map(|_| 1_000),
-        probes_off: vec![],
         restarts: 0,
-        last_exit: None,
-        probes: Probes::default(),
-        next_restart_at: None,
-        ports: Ports {
-            base: 18789,
-            block_start: 18789,
-            block_end: 18889,
-            explicit: vec![],
-        },
-        paths: Paths {
-            config: String::from("/c"),
-            state_dir: String::from("/s"),
-            workspace: String::from("/w"),
-            log_file: String::from("/l"),
-        },
-        declaration_file: String::from("/d.yaml"),
         cpu_percent: None,
         memory_bytes: None,
-        last_error_lines: vec![],
-        last_error_from: None,
-        standby: false,
-        rescue_of: None,
-        dropped_log_lines: 0,
-        stopping_since: None,
-        breaker: None,
-        last_event: None,
-        supervisor_kills: 0,
+        ..crate::cli::client::fixture::instance(name)
     }
 }
 
