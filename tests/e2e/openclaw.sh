@@ -6,12 +6,17 @@
 # reaches for the internet after start), runs `openclaw-supervisor start`
 # over a main and a rescue gateway and checks the contract: both start and
 # get ready; a SIGKILLed main comes back while the rescue is untouched;
-# restart/stop/start of main leave the rescue alone; `check --deep` and a
+# restart/stop/start of main leave the rescue alone (`restart --wait`
+# returns once the new gateway is ready, `stop --wait` once it is gone,
+# `is-active` says 0 then 3); `check --deep` and a
 # restart validate the configs with openclaw itself (an unknown key refuses
 # the restart and keeps main); a foreign [::1] listener on main's port
 # refuses main's start, naming it; SIGUSR2 to main -> exit 0 and a new pid,
-# ready; a broken config (unknown key) + `restart --force` -> failed (exit
-# 78), the fixed config -> ready again; a SIGKILLed supervisor's successor
+# ready; a broken config (unknown key) + `restart --force --wait` -> exit 1
+# early, main failed (exit 78), the fixed config -> ready again; `logs`
+# (spawn and exit markers, every instance prefixed), `events NAME -n` (the
+# journal) and `metrics` over the real gateways, no token in any of them
+# nor in status; a SIGKILLed supervisor's successor
 # leaves exactly one gateway per instance; SIGTERM to the
 # supervisor stops everything, workers included, and leaves no gateway lock.
 # First, the conformance scenario (tests/conformance.rs) runs against the
@@ -259,13 +264,21 @@ grep -q 'gateway: Unrecognized key: "wibble"' "$WORK/refused.txt" || fail "the r
 [ "$(json "i['main']['pid']")" = "$main_pid" ] || fail "main's gateway was replaced after a refused restart"
 mv "$WORK/main/openclaw.json.good" "$WORK/main/openclaw.json"
 
-say "restart main"
-client restart main >&2
-wait_until "$READY_LIMIT" "main restarted by the operator" \
-  "i['main']['pid'] not in (None, $main_pid) and $(ready_expr main)"
-say "stop main"
-client stop main >&2
-wait_until 60 "main stopped" "i['main']['state']=='stopped' and i['main']['pid'] is None"
+say "restart main --wait (returns once the new gateway is ready)"
+restart_wait_ms=$(now_ms)
+client restart main --wait >&2 || fail "restart main --wait did not see main come back"
+restart_wait_ms=$(( $(now_ms) - restart_wait_ms ))
+[ "$(json "i['main']['pid'] not in (None, $main_pid) and $(ready_expr main)")" = "True" ] \
+  || fail "restart --wait returned before main's new gateway was ready: $(json "i['main']")"
+client is-active main rescue >&2 || fail "is-active main rescue: not both running"
+say "stop main --wait (returns once its processes are gone: a real drain)"
+stop_wait_ms=$(now_ms)
+client stop main --wait >&2 || fail "stop main --wait failed"
+stop_wait_ms=$(( $(now_ms) - stop_wait_ms ))
+[ "$(json "i['main']['state']=='stopped' and i['main']['pid'] is None")" = "True" ] \
+  || fail "stop --wait returned before main was stopped: $(json "i['main']")"
+is_active=0; client is-active main > /dev/null 2>&1 || is_active=$?
+[ "$is_active" = 3 ] || fail "is-active of a stopped main exited $is_active, not 3"
 [ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "the rescue's pid changed after stop main"
 # A foreign listener on [::1]:18789 alone: openclaw would log "failed to bind
 # loopback alias ::1:18789" and serve on 127.0.0.1 only while `localhost`
@@ -306,10 +319,15 @@ sed 's/^  update: /  bogusKey: 1,\n  update: /' "$WORK/main.good.json" > "$WORK/
 grep -q bogusKey "$WORK/main.bad.json" || fail "could not break the config"
 cp "$WORK/main.bad.json" "$WORK/main/openclaw.json.tmp" && mv "$WORK/main/openclaw.json.tmp" "$WORK/main/openclaw.json"
 broken_ms=$(now_ms)
-client restart --force main >&2
-wait_until "$READY_LIMIT" "main failed with exit 78" \
-  "i['main']['state']=='failed' and (i['main']['last_exit'] or {}).get('code')==78"
+# --wait ends early, exit 1, when the new gateway exits 78.
+if client restart --force main --wait 2> "$WORK/broken-wait.txt"; then
+  fail "restart --force main --wait succeeded over a config openclaw refuses"
+fi
+cat "$WORK/broken-wait.txt" >&2
+grep -q "main: failed" "$WORK/broken-wait.txt" || fail "restart --wait did not report main's failure"
 broken_ms=$(( $(now_ms) - broken_ms ))
+[ "$(json "i['main']['state']=='failed' and (i['main']['last_exit'] or {}).get('code')==78")" = "True" ] \
+  || fail "main is not failed with exit 78: $(json "i['main']['state']") $(json "i['main']['last_exit']")"
 json "'\n'.join(i['main']['last_error_lines'])" >&2
 [ "$(json "'bogusKey' in ' '.join(i['main']['last_error_lines'])")" = "True" ] \
   || fail "main's failure does not name the unknown key: $(json "i['main']['last_error_lines']")"
@@ -319,6 +337,28 @@ fixed_ms=$(now_ms)
 wait_until "$READY_LIMIT" "main ready again after the config was fixed" "$(ready_expr main)"
 fixed_ms=$(( $(now_ms) - fixed_ms ))
 [ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "the rescue's pid changed while main was broken"
+
+say "day-2 views over the real gateways: logs from disk, the event journal, metrics"
+client logs main -n 400 > "$WORK/logs-main.txt" || fail "logs main failed"
+grep -q '^\[openclaw-supervisor\] spawned pid ' "$WORK/logs-main.txt" || fail "no spawn marker in main's log"
+grep -q 'exited with code 78' "$WORK/logs-main.txt" || fail "no exit-78 marker in main's log"
+grep -q '\[gateway\]' "$WORK/logs-main.txt" || fail "no gateway line in logs main"
+client logs -n 1 > "$WORK/logs-all.txt" || fail "logs (every instance) failed"
+grep -q '^main   | ' "$WORK/logs-all.txt" && grep -q '^rescue | ' "$WORK/logs-all.txt" \
+  || fail "logs without a name does not prefix both instances: $(cat "$WORK/logs-all.txt")"
+client events main -n 200 --json > "$WORK/events-main.jsonl" || fail "events main -n failed"
+for kind in spawned exited failed; do
+  grep -q "\"kind\":\"$kind\"" "$WORK/events-main.jsonl" || fail "the journal has no $kind event of main"
+done
+client metrics > "$WORK/metrics.txt" || fail "metrics failed"
+grep -q '^openclaw_supervisor_instance_ready{instance="main"} 1$' "$WORK/metrics.txt" \
+  || fail "metrics do not say main is ready: $(grep instance_ready "$WORK/metrics.txt")"
+grep -q '^openclaw_supervisor_instance_memory_bytes{instance="rescue"} [1-9]' "$WORK/metrics.txt" \
+  || fail "metrics have no memory figure for the rescue"
+client status --json > "$WORK/status.json"
+if grep -q 'tok-e2e-' "$WORK/metrics.txt" "$WORK/events-main.jsonl" "$WORK/logs-main.txt" "$WORK/status.json"; then
+  fail "a gateway token appears in metrics, events, logs or status"
+fi
 
 say "SIGKILL the supervisor, then start a successor on the same dirs"
 old_main=$(json "i['main']['pid']"); old_rescue=$(json "i['rescue']['pid']")
@@ -366,7 +406,9 @@ printf '%-44s %s\n' "main: start -> ready (/readyz)" "${main_ready_ms} ms"
 printf '%-44s %s\n' "rescue: start -> ready (/readyz)" "${rescue_ready_ms} ms"
 printf '%-44s %s\n' "SIGKILL of main -> main ready again" "${main_back_ms} ms"
 printf '%-44s %s\n' "SIGUSR2 to main -> new pid ready" "${usr2_back_ms} ms"
-printf '%-44s %s\n' "broken config + restart -> failed (78)" "${broken_ms} ms"
+printf '%-44s %s\n' "restart main --wait -> returned, ready" "${restart_wait_ms} ms"
+printf '%-44s %s\n' "stop main --wait -> returned, gone" "${stop_wait_ms} ms"
+printf '%-44s %s\n' "broken config + restart --wait -> exit 1 (78)" "${broken_ms} ms"
 printf '%-44s %s\n' "config fixed -> main ready (file watcher)" "${fixed_ms} ms"
 printf '%-44s %s\n' "supervisor SIGKILL + successor -> both ready" "${successor_ms} ms"
 printf '%-44s %s\n' "conformance scenario (3 real boots)" "${conformance_ms} ms"
