@@ -21,14 +21,14 @@ pub struct StartArgs {
     #[command(flatten)]
     pub wait: super::client::verbs::WaitArgs,
     /// Log format of the supervisor's own logs (level from OPENCLAW_SUPERVISOR_LOG).
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_enum, default_value = "text", conflicts_with = "names")]
     pub log_format: LogFormat,
     /// Poll the declarations at this interval instead of using file events
     /// (for network filesystems), e.g. `2s`.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration, conflicts_with = "names")]
     pub poll: Option<HumanDuration>,
     /// Do not watch the declarations; rescan only on SIGHUP or `reload`.
-    #[arg(long, conflicts_with = "poll")]
+    #[arg(long, conflicts_with_all = ["poll", "names"])]
     pub no_watch: bool,
     /// Let this group (a name or a gid) use the control socket too: the
     /// socket becomes 0660 and peers in the group pass the credential check.
@@ -36,12 +36,12 @@ pub struct StartArgs {
     pub socket_group: Option<u32>,
     /// All or nothing: refuse to start (exit 1) when any declaration is
     /// broken or conflicts, instead of running the sound ones.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "names")]
     pub strict: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics: a port (on
     /// 127.0.0.1) or an address with a port, e.g. `127.0.0.1:9464`. Off
     /// unless given; an address beyond loopback is logged as a warning.
-    #[arg(long, value_name = "ADDR", value_parser = parse_metrics_addr)]
+    #[arg(long, value_name = "ADDR", value_parser = parse_metrics_addr, conflicts_with = "names")]
     pub metrics: Option<std::net::SocketAddr>,
 }
 

@@ -119,3 +119,36 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The options of running a supervisor are refused beside instance
+    /// names (`start NAME` asks the running one), not silently ignored.
+    #[test]
+    fn daemon_options_and_instance_names_exclude_each_other() {
+        let parses = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("openclaw-supervisor").chain(args.iter().copied()))
+                .is_ok()
+        };
+        for daemon_only in [
+            &["--metrics", "9464"][..],
+            &["--strict"],
+            &["--no-watch"],
+            &["--poll", "2s"],
+            &["--log-format", "json"],
+        ] {
+            let alone: Vec<&str> = ["start"].iter().chain(daemon_only).copied().collect();
+            let named: Vec<&str> = ["start", "main"]
+                .iter()
+                .chain(daemon_only)
+                .copied()
+                .collect();
+            assert!(parses(&alone), "{alone:?}");
+            assert!(!parses(&named), "{named:?} is refused");
+        }
+        assert!(parses(&["start", "main", "--wait"]));
+        assert!(parses(&["start", "main", "rescue"]));
+    }
+}
