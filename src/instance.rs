@@ -72,6 +72,8 @@ pub struct Shared {
     pub notices: mpsc::UnboundedSender<InstanceNotice>,
     /// Unique per supervisor process, part of every spawn marker.
     pub supervisor_id: String,
+    /// A cgroup per instance, or the spawn marker alone (and why).
+    pub cgroups: crate::cgroup::Mode,
 }
 
 /// A lifecycle notice, tagged with the instance and the time.
@@ -134,6 +136,8 @@ pub struct Snapshot {
     pub kills: Vec<SystemTime>,
     /// Every such SIGKILL since the supervisor started (the metrics' counter).
     pub kills_total: u64,
+    /// How its processes are tracked: its cgroup, or the marker and why.
+    pub tracking: crate::cgroup::Tracking,
 }
 
 /// The handle the supervisor keeps for one instance.
@@ -219,6 +223,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         breaker: None,
         kills: Vec::new(),
         kills_total: 0,
+        tracking: crate::cgroup::Tracking::of(&shared.cgroups, &name),
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
     let actor = Actor {
@@ -710,6 +715,7 @@ impl Actor {
             breaker: self.breaker.clone(),
             kills: self.kills.clone(),
             kills_total: self.kills_total,
+            tracking: crate::cgroup::Tracking::of(&self.shared.cgroups, &self.name),
         };
         self.snapshot.send_replace(snapshot);
     }

@@ -2,6 +2,7 @@
 //! side and isolated. See ARCHITECTURE.md for the code map and invariants.
 
 pub mod breaker;
+pub mod cgroup;
 pub mod control;
 pub mod daemon;
 pub mod declaration;

@@ -91,6 +91,14 @@ pub enum SpawnError {
     Pipe(io::Error),
     #[error("the supervisor is shutting down: nothing more is spawned")]
     ShuttingDown,
+    #[error("cannot open {path} to spawn into its cgroup: {source}")]
+    CgroupOpen { path: PathBuf, source: io::Error },
+    #[error("cannot execute {path} in cgroup {cgroup}: {source}")]
+    ExecInCgroup {
+        path: PathBuf,
+        cgroup: PathBuf,
+        source: io::Error,
+    },
 }
 
 /// Resolve a declared command the way a shell would, without a shell: a bare
@@ -215,6 +223,19 @@ impl Spawner {
         spec: &SpawnSpec,
         exits: mpsc::UnboundedSender<ChildExit>,
     ) -> Result<SpawnedChild, SpawnError> {
+        self.spawn_into(spec, exits, None)
+    }
+
+    /// [`Spawner::spawn`], into the cgroup directory `cgroup` when given:
+    /// its `cgroup.procs` is opened before the fork and the child writes `0`
+    /// to it before exec, so nothing of the child ever runs outside the
+    /// cgroup; when that write fails the spawn fails.
+    pub fn spawn_into(
+        &self,
+        spec: &SpawnSpec,
+        exits: mpsc::UnboundedSender<ChildExit>,
+        cgroup: Option<&Path>,
+    ) -> Result<SpawnedChild, SpawnError> {
         let mut command = Command::new(&spec.program);
         command
             .args(&spec.args)
@@ -230,15 +251,43 @@ impl Spawner {
         } else {
             command.stdout(Stdio::null()).stderr(Stdio::null());
         }
+        if let Some(dir) = cgroup {
+            let path = dir.join("cgroup.procs");
+            // Opened with O_CLOEXEC (std's default): the exec'd gateway does
+            // not inherit it.
+            let procs = fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|source| SpawnError::CgroupOpen { path, source })?;
+            // SAFETY: the closure only calls write(2) on a descriptor opened
+            // before the fork (async-signal-safe) and allocates nothing.
+            unsafe {
+                command.pre_exec(move || {
+                    let written = nix::unistd::write(&procs, b"0").map_err(io::Error::from)?;
+                    if written == 1 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::from(io::ErrorKind::WriteZero))
+                    }
+                });
+            }
+        }
         // Held across fork and registration: the reaper takes this lock
         // before it calls waitpid, so it cannot reap an unregistered child.
         let mut registry = lock(&self.registry);
         if registry.closed {
             return Err(SpawnError::ShuttingDown);
         }
-        let mut child = command.spawn().map_err(|source| SpawnError::Exec {
-            path: spec.program.clone(),
-            source,
+        let mut child = command.spawn().map_err(|source| match cgroup {
+            Some(dir) => SpawnError::ExecInCgroup {
+                path: spec.program.clone(),
+                cgroup: dir.to_path_buf(),
+                source,
+            },
+            None => SpawnError::Exec {
+                path: spec.program.clone(),
+                source,
+            },
         })?;
         let pid = child.id() as i32;
         registry.owners.insert(pid, exits);

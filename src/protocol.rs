@@ -21,6 +21,7 @@ mod status;
 mod tests;
 
 pub use signal::{SignalName, UnknownSignal};
+pub use status::Tracking;
 pub use status::{
     Breaker, ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit, LogLine,
     LogStream, Paths, Ports, ProbeStatus, Probes, RejectedFile, Role,

@@ -448,5 +448,17 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
         ))
         .unwrap_or(u32::MAX),
         last_event: None,
+        tracking: Some(match &snapshot.tracking {
+            crate::cgroup::Tracking::Cgroup(dir) => protocol::Tracking {
+                mode: "cgroup".to_string(),
+                cgroup: Some(dir.display().to_string()),
+                reason: None,
+            },
+            crate::cgroup::Tracking::Marker(why) => protocol::Tracking {
+                mode: "marker".to_string(),
+                cgroup: None,
+                reason: Some(why.clone()),
+            },
+        }),
     }
 }

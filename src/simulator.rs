@@ -93,6 +93,15 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
         }
     };
     if cli.sim_grandchild {
+        if cli.sim_grandchild_ignore_sigterm {
+            // SAFETY: SIG_IGN installs no handler code.
+            let _ = unsafe {
+                nix::sys::signal::signal(
+                    nix::sys::signal::Signal::SIGTERM,
+                    nix::sys::signal::SigHandler::SigIgn,
+                )
+            };
+        }
         wait_until_killed();
     }
     if let Some(SimCommand::Config {
@@ -302,18 +311,28 @@ fn start_grandchildren(
     pid: u32,
 ) -> Result<Vec<Child>, String> {
     let mut children = Vec::new();
-    let wanted = behaviour.sim_grandchildren + behaviour.sim_setsid_grandchildren;
+    let wanted = behaviour.sim_grandchildren
+        + behaviour.sim_setsid_grandchildren
+        + u32::from(behaviour.sim_child_clean_env);
     if wanted > 0 {
         let exe = std::env::current_exe().map_err(|err| {
             format!("sim: cannot find its own executable to start grandchildren: {err}")
         })?;
         for index in 0..wanted {
             let escape = index >= behaviour.sim_grandchildren;
+            let clean_env =
+                index >= behaviour.sim_grandchildren + behaviour.sim_setsid_grandchildren;
             let mut command = Command::new(&exe);
             command
                 .args(reexec_prefix)
                 .arg("--sim-grandchild")
                 .stdin(Stdio::null());
+            if clean_env {
+                command.env_clear();
+                if behaviour.sim_child_ignore_sigterm {
+                    command.arg("--sim-grandchild-ignore-sigterm");
+                }
+            }
             if escape {
                 // SAFETY: setsid is async-signal-safe and touches no memory of
                 // the parent; it runs in the forked child just before exec.
@@ -333,7 +352,9 @@ fn start_grandchildren(
             log(&format!(
                 "sim: started grandchild {} ({})",
                 child.id(),
-                if escape {
+                if clean_env {
+                    "escaped with setsid, with an empty environment"
+                } else if escape {
                     "escaped with setsid"
                 } else {
                     "in the gateway's process group"

@@ -538,6 +538,9 @@ impl Supervisor {
                 .emit(&notice.name, kind, notice.detail, notice.pid);
         }
         tracing::info!("every instance stopped");
+        if let crate::cgroup::Mode::Cgroup(subtree) = &self.shared.cgroups {
+            subtree.remove();
+        }
         // The last events (stopped, forgotten) reach the journal before the
         // process ends.
         let journal = self.events.journal().clone();

@@ -97,6 +97,9 @@ pub fn render(spec: &UnitSpec) -> String {
          # The supervisor stops its gateways itself (gracefully, in parallel);\n\
          # systemd signals only the supervisor, and kills what is left at the end.\n\
          KillMode=mixed\n\
+         # The unit's cgroup subtree is the supervisor's: each gateway runs in a\n\
+         # cgroup v2 of its own under it (tracked, killed and counted as a tree).\n\
+         Delegate=yes\n\
          TimeoutStopSec={timeout_stop}\n\
          \n\
          [Install]\n\
@@ -165,6 +168,7 @@ mod tests {
             "Restart=on-failure",
             "WatchdogSec=30",
             "KillMode=mixed",
+            "Delegate=yes",
             "TimeoutStopSec=360",
             "WantedBy=default.target",
             "ExecStart=/usr/local/bin/openclaw-supervisor --dir /home/me/supervisor.d --state-dir \"/home/me/.local/state/openclaw supervisor\" start",

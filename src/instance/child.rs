@@ -46,7 +46,22 @@ impl Actor {
         let spec = effective
             .spawn_spec(&self.shared.inherited_env, extra)
             .map_err(|err| err.to_string())?;
-        let child = match self.shared.spawner.spawn(&spec, self.exits_tx.clone()) {
+        let cgroup = match &self.shared.cgroups {
+            crate::cgroup::Mode::Cgroup(subtree) => {
+                Some(subtree.create_instance(&self.name).map_err(|err| {
+                    format!(
+                        "cannot create the instance's cgroup {}: {err}",
+                        subtree.instance_dir(&self.name).display()
+                    )
+                })?)
+            }
+            crate::cgroup::Mode::Marker(_) => None,
+        };
+        let spawned =
+            self.shared
+                .spawner
+                .spawn_into(&spec, self.exits_tx.clone(), cgroup.as_deref());
+        let child = match spawned {
             Ok(child) => child,
             Err(err @ SpawnError::ShuttingDown) => {
                 tracing::info!(instance = %self.name, "not spawned: the supervisor is shutting down");
@@ -161,12 +176,21 @@ impl Actor {
         let name = self.name.clone();
         let signal = self.stop_signal();
         let timeout = self.config.effective.declaration.stop.timeout.get();
+        let cgroup = self.cgroup_dir();
         let child = self.child.as_mut()?;
         Some(
-            child
-                .stop
-                .get_or_insert_with(|| Escalation::begin(&name, signal, timeout)),
+            child.stop.get_or_insert_with(|| {
+                Escalation::begin(&name, signal, timeout).with_cgroup(cgroup)
+            }),
         )
+    }
+
+    /// The instance's cgroup directory, in cgroup mode.
+    pub(super) fn cgroup_dir(&self) -> Option<std::path::PathBuf> {
+        match &self.shared.cgroups {
+            crate::cgroup::Mode::Cgroup(subtree) => Some(subtree.instance_dir(&self.name)),
+            crate::cgroup::Mode::Marker(_) => None,
+        }
     }
 
     /// Every living process of the child: the leader's tree while it is
@@ -189,6 +213,11 @@ impl Actor {
             if ours {
                 pids.extend(process::process_tree(orphan));
             }
+        }
+        // In cgroup mode every member of the instance's cgroup is provably
+        // one of its processes, whatever it did with its environment.
+        if let Some(dir) = self.cgroup_dir() {
+            pids.extend(crate::cgroup::members(&dir));
         }
         pids.sort_unstable();
         pids.dedup();
@@ -229,6 +258,10 @@ impl Actor {
         self.shared.spawner.forget(exit.pid);
         tracing::debug!(instance = %self.name, pid = exit.pid, exit = %exit.exit, "gateway exited");
         self.clean_up_leftovers().await;
+        if let Some(dir) = self.cgroup_dir() {
+            // Empty now; made again at the next spawn.
+            crate::cgroup::remove_dir(&dir);
+        }
         let mut stop_cause = None;
         if let Some(child) = self.child.take() {
             stop_cause = child.stop_cause;
@@ -274,7 +307,8 @@ impl Actor {
                 &self.name,
                 self.stop_signal(),
                 self.config.effective.declaration.stop.timeout.get(),
-            ),
+            )
+            .with_cgroup(self.cgroup_dir()),
         };
         if let Some(child) = self.child.as_ref() {
             tracing::debug!(instance = %self.name, "the gateway left processes behind: stopping them");

@@ -9,6 +9,7 @@
 //! signal only goes to the process that was identified.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -36,6 +37,10 @@ pub struct Escalation {
     killed: HashSet<(i32, u64)>,
     /// The SIGKILL warning was logged.
     warned: bool,
+    /// The set's cgroup, in cgroup mode: SIGKILL is one write to its
+    /// `cgroup.kill`, and the wait for the set to empty is woken by its
+    /// `cgroup.events` instead of looking every [`LOOK_AGAIN`].
+    cgroup: Option<PathBuf>,
 }
 
 impl Escalation {
@@ -48,7 +53,14 @@ impl Escalation {
             signalled: HashSet::new(),
             killed: HashSet::new(),
             warned: false,
+            cgroup: None,
         }
+    }
+
+    /// The same stop of a set that lives in the cgroup `dir` (when given).
+    pub fn with_cgroup(mut self, dir: Option<PathBuf>) -> Escalation {
+        self.cgroup = dir;
+        self
     }
 
     /// Whether SIGKILL is due (the deadline passed, or [`Escalation::kill`]
@@ -78,7 +90,25 @@ impl Escalation {
         if now < self.kill_at {
             self.kill_at = now;
         }
+        // One write kills every process of the cgroup, those forked since
+        // the members were listed included; a member outside it (none is
+        // expected) still gets its own SIGKILL.
+        let in_cgroup: HashSet<i32> = match &self.cgroup {
+            Some(dir) => {
+                let before: HashSet<i32> = crate::cgroup::members(dir).into_iter().collect();
+                if crate::cgroup::kill(dir) {
+                    before
+                } else {
+                    HashSet::new()
+                }
+            }
+            None => HashSet::new(),
+        };
         for &(pid, start) in members {
+            if in_cgroup.contains(&pid) {
+                self.killed.insert((pid, start));
+                continue;
+            }
             if self.killed.insert((pid, start)) {
                 super::signal_if_same(pid, Some(start), Signal::SIGKILL);
             }
@@ -116,13 +146,39 @@ impl Escalation {
         &mut self,
         mut find: impl FnMut() -> Vec<Member>,
     ) -> Result<(), Vec<Member>> {
+        // Watched before the first look, so an emptying in between is not
+        // missed.
+        let mut emptied = self
+            .cgroup
+            .as_deref()
+            .and_then(|dir| crate::cgroup::EventsWatch::new(dir, &self.label));
         loop {
             let left = find();
             match self.advance(&left) {
                 Progress::Gone => return Ok(()),
                 Progress::GaveUp => return Err(left),
-                Progress::LookAgainAt(at) => tokio::time::sleep_until(at).await,
+                Progress::LookAgainAt(at) => match emptied.as_mut() {
+                    // Woken when `cgroup.events` changes (populated 0), else
+                    // at the next step of the escalation: no polling.
+                    Some(watch) => {
+                        let deadline = self.next_deadline();
+                        tokio::select! {
+                            () = watch.changed() => {}
+                            () = tokio::time::sleep_until(deadline) => {}
+                        }
+                    }
+                    None => tokio::time::sleep_until(at).await,
+                },
             }
+        }
+    }
+
+    /// When the escalation moves on by itself: SIGKILL, then giving up.
+    fn next_deadline(&self) -> Instant {
+        if Instant::now() < self.kill_at {
+            self.kill_at
+        } else {
+            self.kill_at + KILL_GRACE
         }
     }
 }

@@ -103,6 +103,24 @@ pub struct InstanceStatus {
     /// (null before its first, and from a daemon older than this field).
     #[serde(default)]
     pub last_event: Option<Event>,
+    /// How the instance's processes are tracked: in a cgroup v2 of its own,
+    /// or by the spawn marker (and why). Null from daemons before it was
+    /// added.
+    #[serde(default)]
+    pub tracking: Option<Tracking>,
+}
+
+/// How an instance's processes are tracked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracking {
+    /// `cgroup` or `marker` (a string: a newer daemon may add a mode).
+    pub mode: String,
+    /// The instance's cgroup directory, in `cgroup` mode.
+    #[serde(default)]
+    pub cgroup: Option<String>,
+    /// Why there is no cgroup, in `marker` mode.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// The gateway's restart-loop breaker, as the gateway logged it.

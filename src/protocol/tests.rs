@@ -76,6 +76,13 @@ fn status_fixture() -> InstanceStatus {
             detail: String::from("stop by operator"),
             seq: None,
         }),
+        tracking: Some(Tracking {
+            mode: String::from("cgroup"),
+            cgroup: Some(String::from(
+                "/sys/fs/cgroup/unified/openclaw-supervisor.0123456789ab/main",
+            )),
+            reason: None,
+        }),
     }
 }
 
@@ -413,6 +420,7 @@ fn instance_status_carries_every_documented_field() {
         "breaker",
         "supervisor_kills",
         "last_event",
+        "tracking",
     ];
     let object = value.as_object().expect("an object");
     for field in fields {
@@ -423,6 +431,16 @@ fn instance_status_carries_every_documented_field() {
     assert_eq!(value["breaker"]["unclean_boots"], 3);
     assert_eq!(value["stopping_since"], 1_760_000_002_000u64);
     assert_eq!(value["last_event"]["kind"], "command");
+    assert_eq!(value["tracking"]["mode"], "cgroup");
+}
+
+#[test]
+fn a_status_of_an_older_daemon_decodes_without_the_tracking() {
+    let mut value = serde_json::to_value(status_fixture()).expect("serialises");
+    let object = value.as_object_mut().expect("an object");
+    object.remove("tracking");
+    let status: InstanceStatus = serde_json::from_value(value).expect("decodes");
+    assert_eq!(status.tracking, None);
 }
 
 #[test]

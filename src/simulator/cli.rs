@@ -23,6 +23,10 @@ pub struct SimCli {
     #[arg(long, hide = true)]
     pub sim_grandchild: bool,
 
+    /// Internal: as such a grandchild, ignore SIGTERM (only SIGKILL ends it).
+    #[arg(long, hide = true)]
+    pub sim_grandchild_ignore_sigterm: bool,
+
     #[command(subcommand)]
     pub command: Option<SimCommand>,
 }
@@ -121,6 +125,15 @@ pub struct SimBehaviour {
     /// Start this many grandchildren that escape the group with setsid (like a browser).
     #[arg(long, env = "OPENCLAW_SIM_SETSID_GRANDCHILDREN", default_value_t = 0)]
     pub sim_setsid_grandchildren: u32,
+
+    /// Start one more grandchild that escapes with setsid and execs with an
+    /// empty environment (no spawn marker: only a cgroup still holds it).
+    #[arg(long, env = "OPENCLAW_SIM_CHILD_CLEAN_ENV", value_parser = FalseyValueParser::new())]
+    pub sim_child_clean_env: bool,
+
+    /// That grandchild ignores SIGTERM: it outlives the gateway's stop until SIGKILL.
+    #[arg(long, env = "OPENCLAW_SIM_CHILD_IGNORE_SIGTERM", value_parser = FalseyValueParser::new())]
+    pub sim_child_ignore_sigterm: bool,
 
     /// Write the simulator's pid, then every grandchild's pid, one per line, to this file.
     #[arg(long, env = "OPENCLAW_SIM_PIDFILE")]

@@ -69,6 +69,7 @@ pub async fn start(
         inherited_env: Arc::new(options.inherited_env.clone()),
         notices: notices_tx,
         supervisor_id: format!("{}.{}", std::process::id(), unix_ms(SystemTime::now())),
+        cgroups: crate::cgroup::set_up(&options.state_dir),
     };
     // Leftovers of an earlier supervisor go first, all in parallel: every
     // record, declared or not.

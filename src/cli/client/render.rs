@@ -507,6 +507,17 @@ fn probe_line(name: &str, probe: &Option<ProbeStatus>, now_ms: u64) -> String {
 }
 
 /// `status NAME`: everything known about one instance.
+/// How an instance's processes are tracked, in words: `cgroup PATH`, or
+/// `marker (REASON)`.
+fn tracking_text(tracking: &openclaw_supervisor::protocol::Tracking) -> String {
+    match (tracking.mode.as_str(), &tracking.cgroup, &tracking.reason) {
+        ("cgroup", Some(path), _) => format!("cgroup {path}"),
+        (mode, _, Some(reason)) => format!("{mode} ({reason})"),
+        (mode, Some(path), None) => format!("{mode} {path}"),
+        (mode, None, None) => mode.to_string(),
+    }
+}
+
 pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> String {
     let state = paint.paint(
         &state_words(instance, instance.state.clone(), now_ms),
@@ -572,6 +583,9 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
         );
     }
     field("declared in", instance.declaration_file.clone());
+    if let Some(tracking) = &instance.tracking {
+        field("tracking", tracking_text(tracking));
+    }
     if let Some(main) = &instance.rescue_of {
         let standby = if instance.standby { ", standby" } else { "" };
         field("rescue of", format!("{main}{standby}"));

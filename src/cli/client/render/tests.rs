@@ -309,6 +309,48 @@ fn detail_shows_the_drain_the_breaker_and_the_kills() {
 }
 
 #[test]
+fn detail_says_how_the_processes_are_tracked() {
+    use openclaw_supervisor::protocol::Tracking;
+    let tracking = |mode: &str, cgroup: Option<&str>, reason: Option<&str>| Tracking {
+        mode: mode.to_string(),
+        cgroup: cgroup.map(str::to_string),
+        reason: reason.map(str::to_string),
+    };
+    let rows = [
+        (
+            Some(tracking(
+                "cgroup",
+                Some("/sys/fs/cgroup/unified/x/main"),
+                None,
+            )),
+            Some("tracking     cgroup /sys/fs/cgroup/unified/x/main"),
+        ),
+        (
+            Some(tracking(
+                "marker",
+                None,
+                Some("no cgroup v2 hierarchy is mounted"),
+            )),
+            Some("tracking     marker (no cgroup v2 hierarchy is mounted)"),
+        ),
+        (
+            Some(tracking("jail", None, None)),
+            Some("tracking     jail"),
+        ),
+        (None, None),
+    ];
+    for (given, expected) in rows {
+        let mut status = instance("main");
+        status.tracking = given;
+        let text = detail(&status, Paint { enabled: false }, 8_999);
+        match expected {
+            Some(line) => assert!(text.contains(line), "missing {line:?} in\n{text}"),
+            None => assert!(!text.contains("tracking"), "{text}"),
+        }
+    }
+}
+
+#[test]
 fn event_lines_read_time_instance_kind_detail() {
     let event = |instance: Option<&str>, kind: EventKind, detail: &str| Event {
         at: 1_760_000_002_000,
