@@ -152,7 +152,7 @@ impl Usage {
                 *window = Window::new(pid, snapshot.spawned_at.map(since_epoch));
             }
             if window.due(now) {
-                due.push((&snapshot.name, crate::process::process_tree(pid)));
+                due.push((&snapshot.name, tree_of(snapshot, pid)));
             }
         }
         let Some(system) = self.system.as_mut() else {
@@ -194,8 +194,23 @@ impl Usage {
                 cpu_ms += process.accumulated_cpu_time();
                 memory += process.memory();
             }
+            // In cgroup mode the kernel's own count of the tree, exited
+            // members included: cpu.stat (there without the cpu
+            // controller), memory.current (with the memory controller).
+            let cgroup = snapshots
+                .iter()
+                .find(|snapshot| snapshot.name == name)
+                .and_then(|snapshot| cgroup_dir(&snapshot.tracking));
+            let mut cpu = Duration::from_millis(cpu_ms);
+            if let Some(dir) = &cgroup {
+                if let Some(usage) = read_cgroup_cpu(dir) {
+                    cpu = usage;
+                }
+                if let Some(current) = read_cgroup_memory(dir) {
+                    memory = current;
+                }
+            }
             if let Some(window) = self.windows.get_mut(name) {
-                let cpu = Duration::from_millis(cpu_ms);
                 let added = window.record(Reading { at: now, cpu }, memory);
                 *self.cpu_totals.entry(name.to_string()).or_default() += added;
             }
@@ -219,9 +234,112 @@ impl Usage {
     }
 }
 
+/// The processes of an instance's tree: its cgroup's members in cgroup
+/// mode (a descendant that left the leader's tree included), else the
+/// leader and its descendants.
+fn tree_of(snapshot: &Snapshot, leader: i32) -> Vec<i32> {
+    match cgroup_dir(&snapshot.tracking) {
+        Some(dir) => crate::cgroup::members(dir),
+        None => crate::process::process_tree(leader),
+    }
+}
+
+fn cgroup_dir(tracking: &crate::cgroup::Tracking) -> Option<&std::path::Path> {
+    match tracking {
+        crate::cgroup::Tracking::Cgroup(dir) => Some(dir),
+        crate::cgroup::Tracking::Marker(_) => None,
+    }
+}
+
+/// The memory of an instance's process tree in bytes, for the memory guard:
+/// `memory.current` of its cgroup where the memory controller is enabled
+/// there, else the sum of the resident memory (`/proc/<pid>/statm`) of the
+/// tree (its cgroup's members in cgroup mode, else the leader `leader` and
+/// its descendants). None when no process of it could be read.
+pub fn tree_memory_bytes(tracking: &crate::cgroup::Tracking, leader: i32) -> Option<u64> {
+    let tree = match cgroup_dir(tracking) {
+        Some(dir) => {
+            if let Some(current) = read_cgroup_memory(dir) {
+                return Some(current);
+            }
+            crate::cgroup::members(dir)
+        }
+        None => crate::process::process_tree(leader),
+    };
+    // SAFETY: sysconf only reads a constant of the system.
+    let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    let pages: Vec<u64> = tree
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/statm")).ok())
+        .filter_map(|statm| parse_statm_resident(&statm))
+        .collect();
+    (!pages.is_empty()).then(|| pages.iter().sum::<u64>() * page)
+}
+
+/// The resident pages of `/proc/<pid>/statm` (its second field).
+pub fn parse_statm_resident(text: &str) -> Option<u64> {
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `usage_usec` of a cgroup's `cpu.stat`: the CPU time of every process
+/// that ever was in it.
+pub fn parse_cpu_stat_usage(text: &str) -> Option<Duration> {
+    text.lines().find_map(|line| {
+        let micros = line.strip_prefix("usage_usec ")?.trim().parse().ok()?;
+        Some(Duration::from_micros(micros))
+    })
+}
+
+fn read_cgroup_cpu(dir: &std::path::Path) -> Option<Duration> {
+    parse_cpu_stat_usage(&std::fs::read_to_string(dir.join("cpu.stat")).ok()?)
+}
+
+/// `memory.current`, there only where the memory controller is enabled.
+fn read_cgroup_memory(dir: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(dir.join("memory.current"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_and_proc_figures_are_parsed() {
+        let cpu_rows: &[(&str, Option<Duration>)] = &[
+            (
+                "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n",
+                Some(Duration::from_millis(1500)),
+            ),
+            ("user_usec 10\n", None),
+            ("usage_usec x\n", None),
+            ("", None),
+        ];
+        for (text, expected) in cpu_rows {
+            assert_eq!(parse_cpu_stat_usage(text), *expected, "{text:?}");
+        }
+        let statm_rows: &[(&str, Option<u64>)] = &[
+            ("5536 2510 1802 26 0 344 0\n", Some(2510)),
+            ("5536\n", None),
+            ("", None),
+        ];
+        for (text, expected) in statm_rows {
+            assert_eq!(parse_statm_resident(text), *expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn tree_memory_is_the_resident_sum_without_a_memory_controller() {
+        let own = std::process::id() as i32;
+        let marker = crate::cgroup::Tracking::Marker(String::from("test"));
+        let bytes = tree_memory_bytes(&marker, own).expect("this process's memory");
+        assert!(bytes > 0);
+        let gone = crate::cgroup::Tracking::Cgroup(std::path::PathBuf::from("/nonexistent/cgroup"));
+        assert_eq!(tree_memory_bytes(&gone, own), None);
+    }
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
