@@ -152,6 +152,22 @@ pub fn decide(host: &Host, subtree: Option<PathBuf>) -> Mode {
     }
 }
 
+/// The environment variable that turns cgroups off (`off`): the marker
+/// alone, as on a host without cgroup v2 (to compare the modes, or when
+/// another tool owns the supervisor's cgroup).
+pub const SWITCH_VAR: &str = "OPENCLAW_SUPERVISOR_CGROUPS";
+
+/// The mode given the switch's value (`off`, else cgroups where the host
+/// allows them).
+pub fn set_up_unless_off(state_dir: &Path, switch: Option<&str>) -> Mode {
+    if switch.is_some_and(|value| value.trim().eq_ignore_ascii_case("off")) {
+        let mode = Mode::Marker(format!("cgroups turned off ({SWITCH_VAR}=off)"));
+        tracing::info!("processes are tracked by their spawn marker: {SWITCH_VAR}=off");
+        return mode;
+    }
+    set_up(state_dir)
+}
+
 /// Find the hierarchy and create the supervisor's subtree (IO edge).
 pub fn set_up(state_dir: &Path) -> Mode {
     let mount = fs::read_to_string("/proc/self/mountinfo")

@@ -189,3 +189,25 @@ fn status_names_the_cgroup_and_the_subtree_goes_at_exit() {
     assert!(daemon.wait_exit().success());
     assert!(!subtree.exists(), "{} removed at exit", subtree.display());
 }
+
+#[test]
+fn with_cgroups_turned_off_status_says_marker_and_why() {
+    let mut daemon = Daemon::new(&[]);
+    let port = free_base_port();
+    let declaration = sim_declaration(daemon.root.path(), "main", port, "");
+    fs::write(daemon.dir.join("main.yaml"), declaration).expect("write declaration");
+    daemon.start_with_env(&[("OPENCLAW_SUPERVISOR_CGROUPS", "off")]);
+    let status = daemon.wait_state("main", "running");
+    assert_eq!(status["tracking"]["mode"], "marker", "{status}");
+    assert_eq!(
+        status["tracking"]["reason"],
+        "cgroups turned off (OPENCLAW_SUPERVISOR_CGROUPS=off)"
+    );
+    assert_eq!(status["tracking"]["cgroup"], Value::Null);
+    let detail = daemon.client(&["status", "main"]);
+    let text = String::from_utf8_lossy(&detail.stdout);
+    assert!(
+        text.contains("tracking     marker (cgroups turned off (OPENCLAW_SUPERVISOR_CGROUPS=off))"),
+        "{text}"
+    );
+}

@@ -69,7 +69,13 @@ pub async fn start(
         inherited_env: Arc::new(options.inherited_env.clone()),
         notices: notices_tx,
         supervisor_id: format!("{}.{}", std::process::id(), unix_ms(SystemTime::now())),
-        cgroups: crate::cgroup::set_up(&options.state_dir),
+        cgroups: crate::cgroup::set_up_unless_off(
+            &options.state_dir,
+            options
+                .inherited_env
+                .get(crate::cgroup::SWITCH_VAR)
+                .map(String::as_str),
+        ),
     };
     // Leftovers of an earlier supervisor go first, all in parallel: every
     // record, declared or not.
