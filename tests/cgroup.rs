@@ -211,3 +211,38 @@ fn with_cgroups_turned_off_status_says_marker_and_why() {
         "{text}"
     );
 }
+
+#[test]
+fn in_marker_mode_a_leftover_with_an_empty_environment_escapes_the_stop() {
+    // What cgroup mode fixes, shown where it is turned off: once its
+    // gateway exited, a descendant with no marker in its own session is
+    // not found, so it outlives the stop (the guard kills it).
+    let mut daemon = Daemon::new(&[]);
+    let root = daemon.root.path().to_path_buf();
+    let pidfile = root.join("pids");
+    let declaration = sim_declaration(
+        &root,
+        "main",
+        free_base_port(),
+        &format!(
+            "env: {{ OPENCLAW_SIM_CHILD_CLEAN_ENV: \"1\", OPENCLAW_SIM_CHILD_IGNORE_SIGTERM: \"1\", OPENCLAW_SIM_PIDFILE: \"{}\" }}\nstop: {{ timeout: 20s }}",
+            pidfile.display()
+        ),
+    );
+    fs::write(daemon.dir.join("main.yaml"), declaration).expect("write declaration");
+    let _guard = PidfileGuard(pidfile.clone());
+    daemon.start_with_env(&[("OPENCLAW_SUPERVISOR_CGROUPS", "off")]);
+    let status = daemon.wait_state("main", "running");
+    assert_eq!(status["tracking"]["mode"], "marker", "{status}");
+    let both = wait_for("the pid file with the gateway and its grandchild", || {
+        let pids = pids(&pidfile);
+        (pids.len() >= 2).then_some(pids)
+    });
+    assert!(daemon.client(&["stop", "main"]).status.success());
+    daemon.wait_state("main", "stopped");
+    assert!(!alive(both[0]));
+    assert!(
+        alive(both[1]),
+        "marker mode cannot find a descendant without the marker once its gateway is gone"
+    );
+}
