@@ -178,6 +178,25 @@ fn transitions_table() {
             ),
         ),
         (
+            "the memory guard is a graceful restart, not a failure",
+            running,
+            policy(),
+            Event::MemoryAbove,
+            stopping_now(Then::Restart),
+            concat(
+                vec![Action::Notify(Notice::MemoryGuard)],
+                stop_actions.clone(),
+            ),
+        ),
+        (
+            "the memory guard during startup is ignored",
+            starting,
+            policy(),
+            Event::MemoryAbove,
+            starting,
+            vec![],
+        ),
+        (
             "liveness failure during startup is ignored",
             starting,
             policy(),
@@ -645,6 +664,7 @@ fn failure_notices_are_the_rescue_triggers() {
         (Notice::Spawned, false),
         (Notice::Stopped, false),
         (Notice::Standby, false),
+        (Notice::MemoryGuard, false),
     ];
     for (notice, expected) in rows {
         assert_eq!(notice.is_failure(), expected, "{notice:?}");

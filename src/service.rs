@@ -448,5 +448,6 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
         ))
         .unwrap_or(u32::MAX),
         last_event: None,
+        last_restart_reason: snapshot.last_restart_reason.clone(),
     }
 }

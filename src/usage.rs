@@ -161,39 +161,13 @@ impl Usage {
         if due.is_empty() {
             return;
         }
-        let sysinfo_pid = |pid: &i32| sysinfo::Pid::from_u32(pid.unsigned_abs());
-        let pids: Vec<sysinfo::Pid> = due
-            .iter()
-            .flat_map(|(_, tree)| tree.iter().map(sysinfo_pid))
-            .collect();
+        let pids: Vec<i32> = due.iter().flat_map(|(_, tree)| tree.clone()).collect();
         let kind = sysinfo::ProcessRefreshKind::nothing()
             .with_cpu()
             .with_memory();
-        // sysinfo has no CPU time for a process it reads the first time.
-        let new: Vec<sysinfo::Pid> = pids
-            .iter()
-            .filter(|pid| system.process(**pid).is_none())
-            .copied()
-            .collect();
-        for list in [&pids, &new] {
-            if !list.is_empty() {
-                system.refresh_processes_specifics(
-                    sysinfo::ProcessesToUpdate::Some(list),
-                    true,
-                    kind,
-                );
-            }
-        }
+        read_processes(system, &pids, kind);
         for (name, tree) in due {
-            let mut cpu_ms = 0;
-            let mut memory = 0;
-            for process in tree
-                .iter()
-                .filter_map(|pid| system.process(sysinfo_pid(pid)))
-            {
-                cpu_ms += process.accumulated_cpu_time();
-                memory += process.memory();
-            }
+            let (cpu_ms, memory) = tree_sums(system, &tree);
             if let Some(window) = self.windows.get_mut(name) {
                 let cpu = Duration::from_millis(cpu_ms);
                 let added = window.record(Reading { at: now, cpu }, memory);
@@ -216,6 +190,78 @@ impl Usage {
             return None;
         }
         window.figures()
+    }
+}
+
+/// Reads these pids through sysinfo (`kind` says which figures): the one
+/// way a process tree is read, for status and for the memory guard.
+fn read_processes(system: &mut sysinfo::System, pids: &[i32], kind: sysinfo::ProcessRefreshKind) {
+    let pids: Vec<sysinfo::Pid> = pids.iter().map(sysinfo_pid).collect();
+    // sysinfo has no CPU time for a process it reads the first time.
+    let new: Vec<sysinfo::Pid> = pids
+        .iter()
+        .filter(|pid| system.process(**pid).is_none())
+        .copied()
+        .collect();
+    for list in [&pids, &new] {
+        if !list.is_empty() {
+            system.refresh_processes_specifics(sysinfo::ProcessesToUpdate::Some(list), true, kind);
+        }
+    }
+}
+
+fn sysinfo_pid(pid: &i32) -> sysinfo::Pid {
+    sysinfo::Pid::from_u32(pid.unsigned_abs())
+}
+
+/// The tree's CPU time in ms and resident memory in bytes (the sum of RSS),
+/// over the members sysinfo has read.
+fn tree_sums(system: &sysinfo::System, tree: &[i32]) -> (u64, u64) {
+    let mut cpu_ms = 0;
+    let mut memory = 0;
+    for process in tree
+        .iter()
+        .filter_map(|pid| system.process(sysinfo_pid(pid)))
+    {
+        cpu_ms += process.accumulated_cpu_time();
+        memory += process.memory();
+    }
+    (cpu_ms, memory)
+}
+
+/// Reads of one instance's tree memory, for its memory guard. The actor
+/// keeps one; each read refreshes only the tree's pids.
+pub struct TreeMemory {
+    system: Option<sysinfo::System>,
+}
+
+impl Default for TreeMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TreeMemory {
+    pub fn new() -> Self {
+        TreeMemory {
+            system: sysinfo::System::new().ok(),
+        }
+    }
+
+    /// The memory of the tree led by `leader`, in bytes: the sum of RSS
+    /// over the tree from /proc, read as `status` reads it. `None` when the
+    /// leader cannot be read (gone, or no /proc). The one place the guard's
+    /// reading comes from, so a cgroup's `memory.current` can stand in here.
+    pub fn tree_memory_bytes(&mut self, leader: i32) -> Option<u64> {
+        let system = self.system.as_mut()?;
+        let tree = crate::process::process_tree(leader);
+        read_processes(
+            system,
+            &tree,
+            sysinfo::ProcessRefreshKind::nothing().with_memory(),
+        );
+        system.process(sysinfo_pid(&leader))?;
+        Some(tree_sums(system, &tree).1)
     }
 }
 
