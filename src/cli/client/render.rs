@@ -604,7 +604,7 @@ fn event_colour(kind: &str) -> Option<Colour> {
     match kind {
         "failed" | "exited" | "rejected" | "killed" | "breaker" | "unhealthy"
         | "startup_timed_out" => Some(Colour::Red),
-        "backoff" | "rescue_triggered" | "dropped" => Some(Colour::Yellow),
+        "backoff" | "rescue_triggered" | "dropped" | "memory_guard" => Some(Colour::Yellow),
         "spawned" | "started" => Some(Colour::Green),
         _ => None,
     }
