@@ -694,3 +694,34 @@ fn new_spawn_settings_restart_only_a_gateway_that_runs_or_is_on_its_way() {
         assert_eq!(lifecycle.state.name(), expected, "from {}", state.name());
     }
 }
+
+#[test]
+fn a_memory_guard_restart_is_no_failure_unless_the_new_gateway_fails() {
+    let t0 = Instant::now();
+    let mut lifecycle = machine(State::Running { since: t0 }, policy());
+    let notices = |actions: &[Action]| -> Vec<Notice> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Notify(notice) => Some(*notice),
+                _ => None,
+            })
+            .collect()
+    };
+    let guard = lifecycle.step(Event::MemoryAbove, ctx(t0));
+    assert_eq!(notices(&guard), [Notice::MemoryGuard]);
+    assert!(guard.contains(&Action::SignalStop), "{guard:?}");
+    // The drained gateway exits 0: a new one at once, no backoff, no failure.
+    let exited = lifecycle.step(Event::Exited(ExitKind::Code(0)), ctx(t0 + SEC));
+    assert!(exited.contains(&Action::Spawn), "{exited:?}");
+    assert!(notices(&exited).iter().all(|notice| !notice.is_failure()));
+    assert_eq!(lifecycle.failures, 0);
+    assert_eq!(lifecycle.restarts, 1);
+    // The new gateway cannot be spawned: that is a failure, a rescue's trigger.
+    let failed = lifecycle.step(Event::SpawnFailed, ctx(t0 + 2 * SEC));
+    assert!(
+        notices(&failed).iter().any(Notice::is_failure),
+        "{failed:?}"
+    );
+    assert!(matches!(lifecycle.state, State::Backoff { .. }));
+}
