@@ -120,3 +120,38 @@ fn a_gateway_above_its_memory_guard_is_restarted_once_gracefully_and_wakes_no_re
         "calm stays below its guard"
     );
 }
+
+#[test]
+fn a_guard_added_by_a_reload_applies_to_the_running_gateway_without_a_restart() {
+    let holding = "env: { OPENCLAW_SIM_ALLOCATE_MIB: '128' }";
+    let (daemon, port) = Daemon::gateways(&[("main", &format!("{holding}\n{PROBES}"))]);
+    let running = daemon.wait_state("main", "running");
+    let pid = running["pid"].as_u64().expect("a pid");
+    let mut events = Events::follow(&daemon);
+
+    let text = sim_declaration(
+        daemon.path(),
+        "main",
+        port,
+        &format!("{holding}\n{GUARD}\n{PROBES}"),
+    );
+    let temp = daemon.dir.join(".main.yaml.tmp");
+    std::fs::write(&temp, text).expect("write the declaration");
+    std::fs::rename(&temp, daemon.dir.join("main.yaml")).expect("rename it into place");
+    let reload = events.reloaded("main");
+    assert_eq!(reload["detail"], "updated: main", "applied in place");
+
+    // The same gateway, now under the guard, is restarted by it.
+    let guard = events.wait_count("main's memory guard", 1, is("main", "memory_guard"));
+    assert_eq!(
+        events.count("main", "spawned"),
+        0,
+        "no restart before the guard's: {:#?}",
+        events.seen
+    );
+    let detail = guard["detail"].as_str().expect("a detail");
+    assert!(detail.ends_with(" MiB above 64.0 MiB for 1s"), "{guard}");
+    events.wait("main's new gateway", is("main", "spawned"));
+    let main = daemon.wait_state("main", "running");
+    assert_ne!(main["pid"].as_u64(), Some(pid), "{main}");
+}
