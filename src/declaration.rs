@@ -154,6 +154,22 @@ pub struct RestartSpec {
     pub backoff: BackoffSpec,
     /// Running this long resets the backoff to `initial`.
     pub reset_after: HumanDuration,
+    /// Restart the gateway gracefully when its process tree's memory stays
+    /// above `size` for `for`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_above: Option<MemoryAboveSpec>,
+}
+
+/// `restart.memory_above`: the memory guard (see `memory_guard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryAboveSpec {
+    /// The size the tree's memory must stay above (`1.5GiB`).
+    #[schemars(with = "ByteSizeSchema")]
+    pub size: bytesize::ByteSize,
+    /// For this long, every reading above (`5m`; at least `1s`).
+    #[serde(rename = "for")]
+    pub duration: HumanDuration,
 }
 
 impl Default for RestartSpec {
@@ -162,6 +178,7 @@ impl Default for RestartSpec {
             policy: RestartPolicy::Always,
             backoff: BackoffSpec::default(),
             reset_after: HumanDuration::from_secs(600),
+            memory_above: None,
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::lifecycle::{
     Action, Ctx, Event, FailReason, Lifecycle, Notice, Policy, ProbePhase, State, TimerKind,
 };
 use crate::logs::{InstanceLog, LogSink};
+use crate::memory_guard::{Guard as MemoryGuard, Verdict};
 use crate::openclaw::{Effective, EnvMap};
 use crate::prober::{EffectiveProbes, ProbesReport};
 use crate::process::{self, ChildExit, ExitKind, Spawner};
@@ -136,6 +137,9 @@ pub struct Snapshot {
     pub kills: Vec<SystemTime>,
     /// Every such SIGKILL since the supervisor started (the metrics' counter).
     pub kills_total: u64,
+    /// Why the supervisor last restarted the gateway on its own (the memory
+    /// guard, a failed liveness probe, a startup deadline), in words.
+    pub last_restart_reason: Option<String>,
     /// How its processes are tracked: its cgroup, or the marker and why.
     pub tracking: crate::cgroup::Tracking,
 }
@@ -223,8 +227,10 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         breaker: None,
         kills: Vec::new(),
         kills_total: 0,
+        last_restart_reason: None,
         tracking: crate::cgroup::Tracking::of(&shared.cgroups, &name),
     };
+    let memory_guard = memory_guard_of(&config);
     let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
     let actor = Actor {
         name: name.clone(),
@@ -249,6 +255,11 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         breaker: None,
         kills: Vec::new(),
         kills_total: 0,
+        memory_guard,
+        tree_memory: crate::usage::TreeMemory::new(),
+        memory_check_at: None,
+        memory_guard_detail: None,
+        last_restart_reason: None,
     };
     tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start));
     InstanceHandle {
@@ -257,6 +268,15 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         snapshot: snapshot_rx,
         log,
     }
+}
+
+fn memory_guard_of(config: &InstanceConfig) -> Option<MemoryGuard> {
+    config
+        .effective
+        .declaration
+        .restart
+        .memory_above
+        .map(MemoryGuard::new)
 }
 
 fn policy_of(config: &InstanceConfig) -> Policy {
@@ -336,6 +356,15 @@ struct Actor {
     kills: Vec<SystemTime>,
     /// All of them since the supervisor started.
     kills_total: u64,
+    /// `restart.memory_above`, fed a reading of the tree every
+    /// `memory_guard::sample_interval` while the gateway runs.
+    memory_guard: Option<MemoryGuard>,
+    tree_memory: crate::usage::TreeMemory,
+    /// When the next reading is due; none unless running with a guard.
+    memory_check_at: Option<Instant>,
+    /// The guard's words for the restart it asked for (the notice's detail).
+    memory_guard_detail: Option<String>,
+    last_restart_reason: Option<String>,
 }
 
 impl Actor {
@@ -352,6 +381,14 @@ impl Actor {
         }
         loop {
             self.publish();
+            self.arm_memory_check();
+            let memory_check_at = self.memory_check_at;
+            let memory_check = async move {
+                match memory_check_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             let next_timer = self.timers.values().min().copied();
             let sleep = async move {
                 match next_timer {
@@ -398,6 +435,11 @@ impl Actor {
                     }
                 }
                 Some((pid, line)) = notes.recv() => self.breaker_line(pid, line),
+                () = memory_check => {
+                    if self.check_memory().await {
+                        break;
+                    }
+                }
                 () = sleep => {
                     let now = Instant::now();
                     let due: Vec<TimerKind> = self
@@ -442,6 +484,14 @@ impl Actor {
                 }
                 self.config = Arc::new(*config);
                 self.lifecycle.policy = policy_of(&self.config);
+                let guard = memory_guard_of(&self.config);
+                if guard.as_ref().map(MemoryGuard::spec)
+                    != self.memory_guard.as_ref().map(MemoryGuard::spec)
+                {
+                    // A new guard counts from its first reading.
+                    self.memory_guard = guard;
+                    self.memory_check_at = None;
+                }
                 self.log.set_spec(self.config.effective.declaration.logs);
                 if restart {
                     self.handle(Event::Respawn).await
@@ -491,6 +541,50 @@ impl Actor {
         }
         self.publish();
         forget
+    }
+
+    /// Readings are due every interval while the gateway runs with a
+    /// guard; leaving `running` ends the episode, so each new gateway (and
+    /// each new guard) counts from nothing.
+    fn arm_memory_check(&mut self) {
+        let running = matches!(self.lifecycle.state, State::Running { .. });
+        match (&mut self.memory_guard, running) {
+            (Some(guard), true) => {
+                if self.memory_check_at.is_none() {
+                    guard.reset();
+                    let interval = crate::memory_guard::sample_interval(&guard.spec());
+                    self.memory_check_at = Some(Instant::now() + interval);
+                }
+            }
+            _ => self.memory_check_at = None,
+        }
+    }
+
+    /// One reading of the tree for the guard; a restart when it says so.
+    /// True when the instance is to be forgotten.
+    async fn check_memory(&mut self) -> bool {
+        let Some(guard) = self.memory_guard.as_mut() else {
+            self.memory_check_at = None;
+            return false;
+        };
+        let spec = guard.spec();
+        let tracking = crate::cgroup::Tracking::of(&self.shared.cgroups, &self.name);
+        let bytes = self
+            .child
+            .as_ref()
+            .filter(|child| child.leader_exit.is_none())
+            .and_then(|child| self.tree_memory.tree_memory_bytes(&tracking, child.pid));
+        let now = Instant::now();
+        self.memory_check_at = Some(now + crate::memory_guard::sample_interval(&spec));
+        match guard.reading(now, bytes) {
+            Verdict::Keep => false,
+            Verdict::Restart { bytes, .. } => {
+                let detail = crate::memory_guard::describe(&spec, bytes);
+                tracing::debug!(instance = %self.name, %detail, "the memory guard restarts the gateway");
+                self.memory_guard_detail = Some(detail);
+                self.handle(Event::MemoryAbove).await
+            }
+        }
     }
 
     /// The environment of the gateway (and of its exec probes).
@@ -584,6 +678,7 @@ impl Actor {
         let cause = match notice {
             Notice::Unhealthy => Some("liveness failed"),
             Notice::StartupTimedOut => Some("startup timed out"),
+            Notice::MemoryGuard => Some("memory guard"),
             _ => None,
         };
         if let (Some(cause), Some(child)) = (cause, self.child.as_mut()) {
@@ -606,6 +701,7 @@ impl Actor {
                 "liveness failed {} times in a row",
                 self.config.probes.liveness.failures
             ),
+            Notice::MemoryGuard => self.memory_guard_detail.take().unwrap_or_default(),
             Notice::Spawned => self
                 .child
                 .as_ref()
@@ -615,6 +711,15 @@ impl Actor {
         };
         if let Notice::Failed(FailReason::ConfigError) = notice {
             self.last_error = Some(detail.clone());
+        }
+        match notice {
+            Notice::MemoryGuard | Notice::Unhealthy => {
+                self.last_restart_reason = Some(detail.clone());
+            }
+            Notice::StartupTimedOut => {
+                self.last_restart_reason = Some("startup timed out".to_string());
+            }
+            _ => {}
         }
         let pid = self.child.as_ref().map(|child| child.pid).or_else(|| {
             matches!(notice, Notice::Exited(_) | Notice::Killed)
@@ -715,6 +820,7 @@ impl Actor {
             breaker: self.breaker.clone(),
             kills: self.kills.clone(),
             kills_total: self.kills_total,
+            last_restart_reason: self.last_restart_reason.clone(),
             tracking: crate::cgroup::Tracking::of(&self.shared.cgroups, &self.name),
         };
         self.snapshot.send_replace(snapshot);

@@ -11,6 +11,7 @@ pub mod isolation;
 pub mod journal;
 pub mod lifecycle;
 pub mod logs;
+pub mod memory_guard;
 pub mod metrics;
 pub mod openclaw;
 pub mod probe;

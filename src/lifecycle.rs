@@ -147,6 +147,8 @@ pub enum Event {
     StartupPassed,
     /// Liveness failed `failures` times in a row.
     LivenessFailed,
+    /// The memory guard fired: the tree stayed above `restart.memory_above`.
+    MemoryAbove,
     Timer(TimerKind),
     /// The declaration or the OpenClaw config file changed.
     Changed,
@@ -185,6 +187,9 @@ pub enum Notice {
     /// The gateway logged its restart-loop breaker tripped or recovered
     /// (reported by the actor, from the gateway's output).
     Breaker,
+    /// The memory guard is restarting the gateway: not a failure (a rescue
+    /// is woken only if the new gateway then fails).
+    MemoryGuard,
 }
 
 impl Notice {
@@ -346,6 +351,12 @@ impl Lifecycle {
             (S::Running { .. }, E::LivenessFailed) => {
                 let mut actions = vec![Action::Notify(Notice::Unhealthy)];
                 actions.extend(self.begin_stop(ctx, Then::Relaunch));
+                actions
+            }
+            // A graceful restart as an operator's: no backoff, no failure.
+            (S::Running { .. }, E::MemoryAbove) => {
+                let mut actions = vec![Action::Notify(Notice::MemoryGuard)];
+                actions.extend(self.begin_stop(ctx, Then::Restart));
                 actions
             }
             (S::Starting { .. } | S::Running { .. }, E::Exited(exit)) => {

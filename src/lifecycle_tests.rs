@@ -178,6 +178,25 @@ fn transitions_table() {
             ),
         ),
         (
+            "the memory guard is a graceful restart, not a failure",
+            running,
+            policy(),
+            Event::MemoryAbove,
+            stopping_now(Then::Restart),
+            concat(
+                vec![Action::Notify(Notice::MemoryGuard)],
+                stop_actions.clone(),
+            ),
+        ),
+        (
+            "the memory guard during startup is ignored",
+            starting,
+            policy(),
+            Event::MemoryAbove,
+            starting,
+            vec![],
+        ),
+        (
             "liveness failure during startup is ignored",
             starting,
             policy(),
@@ -645,6 +664,7 @@ fn failure_notices_are_the_rescue_triggers() {
         (Notice::Spawned, false),
         (Notice::Stopped, false),
         (Notice::Standby, false),
+        (Notice::MemoryGuard, false),
     ];
     for (notice, expected) in rows {
         assert_eq!(notice.is_failure(), expected, "{notice:?}");
@@ -673,4 +693,35 @@ fn new_spawn_settings_restart_only_a_gateway_that_runs_or_is_on_its_way() {
         lifecycle.step(Event::Respawn, ctx(t0));
         assert_eq!(lifecycle.state.name(), expected, "from {}", state.name());
     }
+}
+
+#[test]
+fn a_memory_guard_restart_is_no_failure_unless_the_new_gateway_fails() {
+    let t0 = Instant::now();
+    let mut lifecycle = machine(State::Running { since: t0 }, policy());
+    let notices = |actions: &[Action]| -> Vec<Notice> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Notify(notice) => Some(*notice),
+                _ => None,
+            })
+            .collect()
+    };
+    let guard = lifecycle.step(Event::MemoryAbove, ctx(t0));
+    assert_eq!(notices(&guard), [Notice::MemoryGuard]);
+    assert!(guard.contains(&Action::SignalStop), "{guard:?}");
+    // The drained gateway exits 0: a new one at once, no backoff, no failure.
+    let exited = lifecycle.step(Event::Exited(ExitKind::Code(0)), ctx(t0 + SEC));
+    assert!(exited.contains(&Action::Spawn), "{exited:?}");
+    assert!(notices(&exited).iter().all(|notice| !notice.is_failure()));
+    assert_eq!(lifecycle.failures, 0);
+    assert_eq!(lifecycle.restarts, 1);
+    // The new gateway cannot be spawned: that is a failure, a rescue's trigger.
+    let failed = lifecycle.step(Event::SpawnFailed, ctx(t0 + 2 * SEC));
+    assert!(
+        notices(&failed).iter().any(Notice::is_failure),
+        "{failed:?}"
+    );
+    assert!(matches!(lifecycle.state, State::Backoff { .. }));
 }

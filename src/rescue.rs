@@ -164,6 +164,16 @@ mod tests {
                 vec![],
             ),
             (
+                "the memory guard's restart wakes no rescue",
+                Notice::MemoryGuard,
+                "memory 1.6 GiB above 1.5 GiB for 5m",
+                vec![
+                    view("rescue", "standby", false),
+                    view("b", "backoff", false),
+                ],
+                vec![],
+            ),
+            (
                 "a final failure names its detail",
                 Notice::Failed(FailReason::ConfigError),
                 "exit 78: configuration error",

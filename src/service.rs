@@ -448,6 +448,7 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
         ))
         .unwrap_or(u32::MAX),
         last_event: None,
+        last_restart_reason: snapshot.last_restart_reason.clone(),
         tracking: Some(match &snapshot.tracking {
             crate::cgroup::Tracking::Cgroup(dir) => protocol::Tracking {
                 mode: "cgroup".to_string(),

@@ -22,6 +22,7 @@ mod bind;
 mod boots;
 mod cli;
 mod logfile;
+mod memory;
 mod output;
 mod schema;
 mod server;
@@ -224,6 +225,8 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
             return ExitCode::from(1);
         }
     };
+
+    memory::start(behaviour.sim_allocate_mib, behaviour.sim_grow_mib_per_sec);
 
     if behaviour.sim_busy {
         log("sim: keeping one core busy as asked");

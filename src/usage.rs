@@ -161,39 +161,13 @@ impl Usage {
         if due.is_empty() {
             return;
         }
-        let sysinfo_pid = |pid: &i32| sysinfo::Pid::from_u32(pid.unsigned_abs());
-        let pids: Vec<sysinfo::Pid> = due
-            .iter()
-            .flat_map(|(_, tree)| tree.iter().map(sysinfo_pid))
-            .collect();
+        let pids: Vec<i32> = due.iter().flat_map(|(_, tree)| tree.clone()).collect();
         let kind = sysinfo::ProcessRefreshKind::nothing()
             .with_cpu()
             .with_memory();
-        // sysinfo has no CPU time for a process it reads the first time.
-        let new: Vec<sysinfo::Pid> = pids
-            .iter()
-            .filter(|pid| system.process(**pid).is_none())
-            .copied()
-            .collect();
-        for list in [&pids, &new] {
-            if !list.is_empty() {
-                system.refresh_processes_specifics(
-                    sysinfo::ProcessesToUpdate::Some(list),
-                    true,
-                    kind,
-                );
-            }
-        }
+        read_processes(system, &pids, kind);
         for (name, tree) in due {
-            let mut cpu_ms = 0;
-            let mut memory = 0;
-            for process in tree
-                .iter()
-                .filter_map(|pid| system.process(sysinfo_pid(pid)))
-            {
-                cpu_ms += process.accumulated_cpu_time();
-                memory += process.memory();
-            }
+            let (cpu_ms, mut memory) = tree_sums(system, &tree);
             // In cgroup mode the kernel's own count of the tree, exited
             // members included: cpu.stat (there without the cpu
             // controller), memory.current (with the memory controller).
@@ -234,6 +208,91 @@ impl Usage {
     }
 }
 
+/// Reads these pids through sysinfo (`kind` says which figures): the one
+/// way a process tree is read, for status and for the memory guard.
+fn read_processes(system: &mut sysinfo::System, pids: &[i32], kind: sysinfo::ProcessRefreshKind) {
+    let pids: Vec<sysinfo::Pid> = pids.iter().map(sysinfo_pid).collect();
+    // sysinfo has no CPU time for a process it reads the first time.
+    let new: Vec<sysinfo::Pid> = pids
+        .iter()
+        .filter(|pid| system.process(**pid).is_none())
+        .copied()
+        .collect();
+    for list in [&pids, &new] {
+        if !list.is_empty() {
+            system.refresh_processes_specifics(sysinfo::ProcessesToUpdate::Some(list), true, kind);
+        }
+    }
+}
+
+fn sysinfo_pid(pid: &i32) -> sysinfo::Pid {
+    sysinfo::Pid::from_u32(pid.unsigned_abs())
+}
+
+/// The tree's CPU time in ms and resident memory in bytes (the sum of RSS),
+/// over the members sysinfo has read.
+fn tree_sums(system: &sysinfo::System, tree: &[i32]) -> (u64, u64) {
+    let mut cpu_ms = 0;
+    let mut memory = 0;
+    for process in tree
+        .iter()
+        .filter_map(|pid| system.process(sysinfo_pid(pid)))
+    {
+        cpu_ms += process.accumulated_cpu_time();
+        memory += process.memory();
+    }
+    (cpu_ms, memory)
+}
+
+/// Reads of one instance's tree memory, for its memory guard. The actor
+/// keeps one; each read refreshes only the tree's pids.
+pub struct TreeMemory {
+    system: Option<sysinfo::System>,
+}
+
+impl Default for TreeMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TreeMemory {
+    pub fn new() -> Self {
+        TreeMemory {
+            system: sysinfo::System::new().ok(),
+        }
+    }
+
+    /// The memory of the tree led by `leader`, in bytes: in cgroup mode
+    /// (`tracking`) the cgroup's `memory.current` where the memory
+    /// controller is enabled there, else the sum of RSS over the tree from
+    /// /proc (the cgroup's members in cgroup mode, else the leader's tree),
+    /// read as `status` reads it. `None` when the leader cannot be read
+    /// (gone, or no /proc). The one place the guard's reading comes from.
+    pub fn tree_memory_bytes(
+        &mut self,
+        tracking: &crate::cgroup::Tracking,
+        leader: i32,
+    ) -> Option<u64> {
+        let cgroup = cgroup_dir(tracking);
+        if let Some(current) = cgroup.and_then(read_cgroup_memory) {
+            return Some(current);
+        }
+        let system = self.system.as_mut()?;
+        let tree = match cgroup {
+            Some(dir) => crate::cgroup::members(dir),
+            None => crate::process::process_tree(leader),
+        };
+        read_processes(
+            system,
+            &tree,
+            sysinfo::ProcessRefreshKind::nothing().with_memory(),
+        );
+        system.process(sysinfo_pid(&leader))?;
+        Some(tree_sums(system, &tree).1)
+    }
+}
+
 /// The processes of an instance's tree: its cgroup's members in cgroup
 /// mode (a descendant that left the leader's tree included), else the
 /// leader and its descendants.
@@ -249,36 +308,6 @@ fn cgroup_dir(tracking: &crate::cgroup::Tracking) -> Option<&std::path::Path> {
         crate::cgroup::Tracking::Cgroup(dir) => Some(dir),
         crate::cgroup::Tracking::Marker(_) => None,
     }
-}
-
-/// The memory of an instance's process tree in bytes, for the memory guard:
-/// `memory.current` of its cgroup where the memory controller is enabled
-/// there, else the sum of the resident memory (`/proc/<pid>/statm`) of the
-/// tree (its cgroup's members in cgroup mode, else the leader `leader` and
-/// its descendants). None when no process of it could be read.
-pub fn tree_memory_bytes(tracking: &crate::cgroup::Tracking, leader: i32) -> Option<u64> {
-    let tree = match cgroup_dir(tracking) {
-        Some(dir) => {
-            if let Some(current) = read_cgroup_memory(dir) {
-                return Some(current);
-            }
-            crate::cgroup::members(dir)
-        }
-        None => crate::process::process_tree(leader),
-    };
-    // SAFETY: sysconf only reads a constant of the system.
-    let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    let pages: Vec<u64> = tree
-        .iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/statm")).ok())
-        .filter_map(|statm| parse_statm_resident(&statm))
-        .collect();
-    (!pages.is_empty()).then(|| pages.iter().sum::<u64>() * page)
-}
-
-/// The resident pages of `/proc/<pid>/statm` (its second field).
-pub fn parse_statm_resident(text: &str) -> Option<u64> {
-    text.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// `usage_usec` of a cgroup's `cpu.stat`: the CPU time of every process
@@ -321,24 +350,21 @@ mod tests {
         for (text, expected) in cpu_rows {
             assert_eq!(parse_cpu_stat_usage(text), *expected, "{text:?}");
         }
-        let statm_rows: &[(&str, Option<u64>)] = &[
-            ("5536 2510 1802 26 0 344 0\n", Some(2510)),
-            ("5536\n", None),
-            ("", None),
-        ];
-        for (text, expected) in statm_rows {
-            assert_eq!(parse_statm_resident(text), *expected, "{text:?}");
-        }
     }
 
     #[test]
     fn tree_memory_is_the_resident_sum_without_a_memory_controller() {
         let own = std::process::id() as i32;
         let marker = crate::cgroup::Tracking::Marker(String::from("test"));
-        let bytes = tree_memory_bytes(&marker, own).expect("this process's memory");
+        let mut reader = TreeMemory::new();
+        let bytes = reader
+            .tree_memory_bytes(&marker, own)
+            .expect("this process's memory");
         assert!(bytes > 0);
+        // A cgroup without memory.current (no memory controller, or gone):
+        // the RSS sum over its members, none here.
         let gone = crate::cgroup::Tracking::Cgroup(std::path::PathBuf::from("/nonexistent/cgroup"));
-        assert_eq!(tree_memory_bytes(&gone, own), None);
+        assert_eq!(reader.tree_memory_bytes(&gone, own), Some(0));
     }
 
     fn secs(s: u64) -> Duration {

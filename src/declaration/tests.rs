@@ -513,3 +513,64 @@ fn the_file_a_name_runs_from_keeps_it() {
         );
     }
 }
+
+#[test]
+fn the_memory_guard_takes_a_size_and_a_duration_and_refuses_nonsense() {
+    // Written, then the size in bytes and `for` in seconds, or the key and
+    // words of the error.
+    type Row = (
+        &'static str,
+        Result<(u64, u64), (&'static str, &'static str)>,
+    );
+    let rows: &[Row] = &[
+        (
+            "restart: { memory_above: { size: 1.5GiB, for: 5m } }\n",
+            Ok((1_610_612_736, 300)),
+        ),
+        (
+            "restart: { memory_above: { size: 512 MiB, for: 1s } }\n",
+            Ok((536_870_912, 1)),
+        ),
+        (
+            "restart: { memory_above: { size: 1048576, for: 90s } }\n",
+            Ok((1_048_576, 90)),
+        ),
+        (
+            "restart: { memory_above: { size: 0, for: 5m } }\n",
+            Err(("restart.memory_above.size", "a zero size")),
+        ),
+        (
+            "restart: { memory_above: { size: 1GiB, for: 500ms } }\n",
+            Err(("restart.memory_above.for", "minimum of 1s")),
+        ),
+        (
+            "restart: { memory_above: { size: 1GiB } }\n",
+            // The locator names the last key it passed.
+            Err(("restart.memory_above.size", "missing field `for`")),
+        ),
+        (
+            "restart: { memory_above: { size: lots, for: 5m } }\n",
+            Err(("restart.memory_above.size", "")),
+        ),
+        (
+            "restart: { memory_above: { size: 1GiB, for: 5m, every: 1s } }\n",
+            Err(("restart.memory_above.every", "unknown field `every`")),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (text, expected) in rows {
+        match (parse_text("/d/main.yaml", text), expected) {
+            (Ok(loaded), Ok((bytes, secs))) => {
+                let guard = loaded.declaration.restart.memory_above;
+                let got = guard.map(|g| (g.size.as_u64(), g.duration.get().as_secs()));
+                if got != Some((*bytes, *secs)) {
+                    failures.push(format!("{text:?}: {got:?}"));
+                }
+            }
+            (Err(DeclarationError::Invalid { key, message, .. }), Err((want_key, words)))
+                if key.as_deref() == Some(*want_key) && message.contains(words) => {}
+            (got, _) => failures.push(format!("{text:?}: {got:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -200,6 +200,23 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
             ),
         ));
     }
+    if let Some(guard) = decl.restart.memory_above {
+        if guard.size.as_u64() == 0 {
+            return Err(invalid(
+                "restart.memory_above.size",
+                "a zero size would restart the gateway for ever: use e.g. `1.5GiB`",
+            ));
+        }
+        if guard.duration.get() < crate::memory_guard::MIN_FOR {
+            return Err(invalid(
+                "restart.memory_above.for",
+                format!(
+                    "`{}` is shorter than the guard's minimum of 1s, which would restart the gateway for one allocation burst: use e.g. `5m`",
+                    guard.duration
+                ),
+            ));
+        }
+    }
     decl.stop.signal = stop_signal(&decl.stop.signal)?;
     if decl.stop.timeout.get().is_zero() {
         return Err(invalid(

@@ -325,7 +325,7 @@ pub(super) fn exit_reason(state: State, cause: Option<&'static str>) -> Option<&
     match state {
         State::Stopping { then, .. } => Some(match then {
             Then::Stop => "stop requested",
-            Then::Restart => "restart requested",
+            Then::Restart => cause.unwrap_or("restart requested"),
             Then::Standby => "back to standby",
             Then::Relaunch => cause.unwrap_or("a probe failed"),
             Then::Forget => "declaration removed",
@@ -378,6 +378,11 @@ mod tests {
         let rows = [
             (stopping(Then::Stop), None, Some("stop requested")),
             (stopping(Then::Restart), None, Some("restart requested")),
+            (
+                stopping(Then::Restart),
+                Some("memory guard"),
+                Some("memory guard"),
+            ),
             (stopping(Then::Standby), None, Some("back to standby")),
             (stopping(Then::Forget), None, Some("declaration removed")),
             (

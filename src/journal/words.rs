@@ -56,6 +56,11 @@ pub fn sentence(instance: &str, kind: &str, detail: &str) -> String {
             detail,
             &format!("restart-loop breaker: {detail}"),
         ),
+        ("memory_guard", detail) => with_detail(
+            "memory guard; restarting",
+            detail,
+            &format!("{detail}; restarting"),
+        ),
         (kind, "") => kind.replace('_', " "),
         (kind, detail) => format!("{}: {detail}", kind.replace('_', " ")),
     };
@@ -156,6 +161,12 @@ mod tests {
                 "probe_changed",
                 "readiness failing (2 in a row)",
                 "main: readiness failing (2 in a row)",
+            ),
+            (
+                "main",
+                "memory_guard",
+                "memory 1.6 GiB above 1.5 GiB for 5m",
+                "main: memory 1.6 GiB above 1.5 GiB for 5m; restarting",
             ),
             ("main", "from_the_future", "x", "main: from the future: x"),
         ];

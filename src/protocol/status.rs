@@ -103,6 +103,12 @@ pub struct InstanceStatus {
     /// (null before its first, and from a daemon older than this field).
     #[serde(default)]
     pub last_event: Option<Event>,
+    /// Why the supervisor last restarted the gateway on its own, in words:
+    /// `memory 1.6 GiB above 1.5 GiB for 5m` (the memory guard), `liveness
+    /// failed 3 times in a row`, `startup timed out`. Null before the first
+    /// such restart, and from a daemon older than this field.
+    #[serde(default)]
+    pub last_restart_reason: Option<String>,
     /// How the instance's processes are tracked: in a cgroup v2 of its own,
     /// or by the spawn marker (and why). Null from daemons before it was
     /// added.
@@ -259,6 +265,9 @@ pub enum EventKind {
     Killed,
     /// The gateway reported its restart-loop breaker tripped (or recovered).
     Breaker,
+    /// The memory guard restarts a gateway whose tree stayed above
+    /// `restart.memory_above`.
+    MemoryGuard,
     /// A newer daemon's kind this client does not know.
     #[serde(other)]
     Other,
@@ -287,6 +296,7 @@ impl EventKind {
             EventKind::Command => "command",
             EventKind::Killed => "killed",
             EventKind::Breaker => "breaker",
+            EventKind::MemoryGuard => "memory_guard",
             EventKind::Other => "other",
         }
     }

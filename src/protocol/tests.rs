@@ -76,6 +76,7 @@ fn status_fixture() -> InstanceStatus {
             detail: String::from("stop by operator"),
             seq: None,
         }),
+        last_restart_reason: Some(String::from("memory 1.6 GiB above 1.5 GiB for 5m")),
         tracking: Some(Tracking {
             mode: String::from("cgroup"),
             cgroup: Some(String::from(
@@ -420,6 +421,7 @@ fn instance_status_carries_every_documented_field() {
         "breaker",
         "supervisor_kills",
         "last_event",
+        "last_restart_reason",
         "tracking",
     ];
     let object = value.as_object().expect("an object");
@@ -431,6 +433,10 @@ fn instance_status_carries_every_documented_field() {
     assert_eq!(value["breaker"]["unclean_boots"], 3);
     assert_eq!(value["stopping_since"], 1_760_000_002_000u64);
     assert_eq!(value["last_event"]["kind"], "command");
+    assert_eq!(
+        value["last_restart_reason"],
+        "memory 1.6 GiB above 1.5 GiB for 5m"
+    );
     assert_eq!(value["tracking"]["mode"], "cgroup");
 }
 
@@ -452,11 +458,13 @@ fn a_status_of_an_older_daemon_decodes_without_the_drain_and_breaker_fields() {
         "breaker",
         "supervisor_kills",
         "last_event",
+        "last_restart_reason",
     ] {
         object.remove(field);
     }
     let status: InstanceStatus = serde_json::from_value(value).expect("decodes");
     assert_eq!(status.last_event, None);
+    assert_eq!(status.last_restart_reason, None);
     assert_eq!(status.stopping_since, None);
     assert_eq!(status.breaker, None);
     assert_eq!(status.supervisor_kills, 0);

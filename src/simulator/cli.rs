@@ -147,6 +147,14 @@ pub struct SimBehaviour {
     #[arg(long, env = "OPENCLAW_SIM_BUSY", value_parser = FalseyValueParser::new())]
     pub sim_busy: bool,
 
+    /// Hold this many MiB from the start, every page written (resident).
+    #[arg(long, env = "OPENCLAW_SIM_ALLOCATE_MIB", default_value_t = 0)]
+    pub sim_allocate_mib: u32,
+
+    /// Grow by this many MiB a second, every page written, up to 2048 MiB in all.
+    #[arg(long, env = "OPENCLAW_SIM_GROW_MIB_PER_SEC", default_value_t = 0)]
+    pub sim_grow_mib_per_sec: u32,
+
     /// Comma-separated names /readyz reports as failing (503 while the list is not empty).
     #[arg(long, env = "OPENCLAW_SIM_READY_FAILING", value_delimiter = ',')]
     pub sim_ready_failing: Vec<String>,

@@ -36,6 +36,7 @@ pub fn notice_kind(notice: &Notice) -> &'static str {
         Notice::ProbeChanged => "probe_changed",
         Notice::Killed => "killed",
         Notice::Breaker => "breaker",
+        Notice::MemoryGuard => "memory_guard",
     }
 }
 

@@ -42,6 +42,7 @@ pub fn instance(name: &str) -> InstanceStatus {
         breaker: None,
         supervisor_kills: 0,
         last_event: None,
+        last_restart_reason: None,
         tracking: None,
     }
 }

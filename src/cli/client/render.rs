@@ -532,6 +532,9 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
     field("pid", or_dash(instance.pid, |pid| pid.to_string()));
     field("uptime", or_dash(instance.uptime_secs, uptime));
     field("restarts", instance.restarts.to_string());
+    if let Some(reason) = &instance.last_restart_reason {
+        field("restarted", reason.clone());
+    }
     if let Some(note) = breaker_note(instance) {
         field("breaker", paint.paint(&note, Some(Colour::Red)));
     }
@@ -615,7 +618,7 @@ fn event_colour(kind: &str) -> Option<Colour> {
     match kind {
         "failed" | "exited" | "rejected" | "killed" | "breaker" | "unhealthy"
         | "startup_timed_out" => Some(Colour::Red),
-        "backoff" | "rescue_triggered" | "dropped" => Some(Colour::Yellow),
+        "backoff" | "rescue_triggered" | "dropped" | "memory_guard" => Some(Colour::Yellow),
         "spawned" | "started" => Some(Colour::Green),
         _ => None,
     }

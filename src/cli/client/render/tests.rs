@@ -309,6 +309,17 @@ fn detail_shows_the_drain_the_breaker_and_the_kills() {
 }
 
 #[test]
+fn detail_shows_why_the_supervisor_last_restarted_the_gateway() {
+    let mut status = instance("main");
+    status.last_restart_reason = Some(String::from("memory 1.6 GiB above 1.5 GiB for 5m"));
+    let text = detail(&status, Paint { enabled: false }, 8_999);
+    let expected = "  restarted    memory 1.6 GiB above 1.5 GiB for 5m\n";
+    assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    let quiet = detail(&instance("main"), Paint { enabled: false }, 8_999);
+    assert!(!quiet.contains("restarted"), "{quiet}");
+}
+
+#[test]
 fn detail_says_how_the_processes_are_tracked() {
     use openclaw_supervisor::protocol::Tracking;
     let tracking = |mode: &str, cgroup: Option<&str>, reason: Option<&str>| Tracking {
