@@ -14,10 +14,17 @@
 //! mode is [`Mode::Marker`] with the reason, and processes are tracked by the
 //! spawn marker alone, as before.
 //!
-//! No controller is enabled in any `cgroup.subtree_control`, so cgroup v2's
-//! no-internal-processes rule never applies: the supervisor stays in its own
-//! cgroup, beside its subtree (moving itself into a leaf is only needed to
-//! enable controllers, which limits will do).
+//! For `limits` (and `memory.current`) the `memory`, `cpu` and `pids`
+//! controllers are enabled in the subtree's `cgroup.subtree_control`, each
+//! where the supervisor's own cgroup has it ([`enable_controllers`]). When
+//! the own cgroup has a controller without passing it down (a systemd unit
+//! with `Delegate=yes`: the unit's cgroup gets the controllers, its
+//! `subtree_control` is empty), the supervisor passes it down itself; cgroup
+//! v2's no-internal-processes rule allows that only once the own cgroup
+//! holds no process, so the supervisor, when it is the only process there,
+//! first moves itself into the leaf `<own>/openclaw-supervisor.self` (what
+//! systemd's delegation documentation asks of a delegated service). A
+//! controller it cannot have is reported with the reason, per limit.
 //!
 //! A cgroup member is provably an instance's process (membership cannot be
 //! escaped, whatever it does with its environment, group or session), so
@@ -31,6 +38,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use sha2::Digest;
+
+use crate::limits::{Controller, Controllers};
+
+/// The leaf the supervisor moves itself into to pass controllers down (see
+/// the module's documentation).
+pub const SELF_LEAF: &str = "openclaw-supervisor.self";
 
 /// How an instance's processes are tracked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +77,7 @@ impl Tracking {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subtree {
     root: PathBuf,
+    controllers: Controllers,
 }
 
 /// A v2 hierarchy's mount point, found in `/proc/self/mountinfo`: the fifth
@@ -100,11 +114,17 @@ fn unescape_mount_path(path: &str) -> String {
 }
 
 /// The v2 cgroup of a process, from `/proc/<pid>/cgroup`: the path of the
-/// `0::` line (absent on a v1-only host).
+/// `0::` line (absent on a v1-only host); a supervisor that moved itself
+/// into its leaf ([`SELF_LEAF`]) answers the cgroup above it.
 pub fn parse_own_cgroup(text: &str) -> Option<String> {
     text.lines()
         .find_map(|line| line.strip_prefix("0::"))
-        .map(|path| path.trim().to_string())
+        .map(|path| path.trim())
+        .map(|path| match path.rsplit_once('/') {
+            Some(("", leaf)) if leaf == SELF_LEAF => "/".to_string(),
+            Some((above, leaf)) if leaf == SELF_LEAF => above.to_string(),
+            _ => path.to_string(),
+        })
         .filter(|path| path.starts_with('/'))
 }
 
@@ -143,7 +163,10 @@ pub fn decide(host: &Host, subtree: Option<PathBuf>) -> Mode {
         ));
     };
     match (&host.created, subtree) {
-        (Some(Ok(())), Some(root)) => Mode::Cgroup(Subtree { root }),
+        (Some(Ok(())), Some(root)) => Mode::Cgroup(Subtree {
+            root,
+            controllers: Controllers::none("not enabled yet"),
+        }),
         (Some(Err(why)), Some(root)) => Mode::Marker(format!(
             "cannot create {}: {why} (not root over a writable hierarchy, and no delegation)",
             root.display()
@@ -176,6 +199,10 @@ pub fn set_up(state_dir: &Path) -> Mode {
     let own = fs::read_to_string("/proc/self/cgroup")
         .ok()
         .and_then(|text| parse_own_cgroup(&text));
+    let own_dir = match (&mount, &own) {
+        (Some(mount), Some(own)) => Some(mount.join(own.trim_start_matches('/'))),
+        _ => None,
+    };
     let subtree = match (&mount, &own) {
         (Some(mount), Some(own)) => Some(subtree_path(mount, own, state_dir)),
         _ => None,
@@ -185,7 +212,7 @@ pub fn set_up(state_dir: &Path) -> Mode {
             .and_then(|()| writable_procs(root))
             .map_err(|err| err.to_string())
     });
-    let mode = decide(
+    let mut mode = decide(
         &Host {
             mount,
             own,
@@ -193,15 +220,128 @@ pub fn set_up(state_dir: &Path) -> Mode {
         },
         subtree,
     );
+    if let (Mode::Cgroup(subtree), Some(own_dir)) = (&mut mode, &own_dir) {
+        subtree.controllers = enable_controllers(own_dir, &subtree.root);
+    }
     match &mode {
         Mode::Cgroup(subtree) => {
-            tracing::info!(cgroup = %subtree.root.display(), "each instance runs in a cgroup of its own")
+            tracing::info!(
+                cgroup = %subtree.root.display(),
+                controllers = %subtree.controllers.enabled().join(" "),
+                "each instance runs in a cgroup of its own"
+            );
+            for controller in Controller::ALL {
+                if let Err(why) = subtree.controllers.get(controller) {
+                    tracing::debug!(
+                        controller = controller.name(),
+                        reason = why,
+                        "controller not enabled"
+                    );
+                }
+            }
         }
         Mode::Marker(why) => {
             tracing::info!(reason = %why, "processes are tracked by their spawn marker")
         }
     }
     mode
+}
+
+/// The names in a `cgroup.controllers` or `cgroup.subtree_control` file.
+pub fn parse_controller_list(text: &str) -> Vec<&str> {
+    text.split_whitespace().collect()
+}
+
+fn has_controller(dir: &Path, file: &str, controller: Controller) -> bool {
+    fs::read_to_string(dir.join(file))
+        .is_ok_and(|text| parse_controller_list(&text).contains(&controller.name()))
+}
+
+fn pass_down(dir: &Path, controller: Controller) -> io::Result<()> {
+    fs::write(
+        dir.join("cgroup.subtree_control"),
+        format!("+{}", controller.name()),
+    )
+}
+
+/// Enable the limits' controllers for the instances' cgroups: in the own
+/// cgroup's `subtree_control` when it does not pass one down yet (moving
+/// the supervisor into [`SELF_LEAF`] first when it is alone there), then in
+/// the subtree's. Each controller it cannot enable says why (IO edge).
+pub fn enable_controllers(own_dir: &Path, subtree: &Path) -> Controllers {
+    let mut controllers = Controllers::default();
+    let mut moved = false;
+    for controller in Controller::ALL {
+        let name = controller.name();
+        let state = if !has_controller(own_dir, "cgroup.controllers", controller) {
+            Err(format!(
+                "the cgroup v2 hierarchy does not offer it to {} (a hybrid host keeps it on cgroup v1; a systemd unit needs Delegate=yes)",
+                own_dir.display()
+            ))
+        } else {
+            let mut passed = if has_controller(own_dir, "cgroup.subtree_control", controller) {
+                Ok(())
+            } else {
+                pass_down(own_dir, controller)
+            };
+            if passed
+                .as_ref()
+                .is_err_and(|err| err.raw_os_error() == Some(nix::libc::EBUSY))
+                && !moved
+                && members(own_dir) == [std::process::id() as i32]
+            {
+                match move_into_leaf(own_dir) {
+                    Ok(()) => {
+                        moved = true;
+                        passed = pass_down(own_dir, controller);
+                    }
+                    Err(err) => {
+                        tracing::warn!(cgroup = %own_dir.display(), error = %err, "cannot move the supervisor into its own leaf")
+                    }
+                }
+            }
+            match passed {
+                Err(err) if err.raw_os_error() == Some(nix::libc::EBUSY) => Err(format!(
+                    "{} holds other processes than the supervisor, so cgroup v2 lets none of its controllers pass down (run the supervisor as a unit with Delegate=yes)",
+                    own_dir.display()
+                )),
+                Err(err) => Err(format!(
+                    "cannot pass it down from {}: {err}",
+                    own_dir.display()
+                )),
+                Ok(()) => pass_down(subtree, controller)
+                    .map_err(|err| format!("cannot enable it in {}: {err}", subtree.display())),
+            }
+        };
+        if state.is_ok() {
+            tracing::debug!(controller = name, "controller enabled for the instances");
+        }
+        controllers.set(controller, state);
+    }
+    controllers
+}
+
+/// Move the supervisor into `<own>/openclaw-supervisor.self`.
+fn move_into_leaf(own_dir: &Path) -> io::Result<()> {
+    let leaf = own_dir.join(SELF_LEAF);
+    create_dir(&leaf)?;
+    fs::write(leaf.join("cgroup.procs"), "0")?;
+    tracing::info!(cgroup = %leaf.display(), "the supervisor moved into a leaf of its cgroup, to pass controllers down to the instances");
+    Ok(())
+}
+
+/// Write a plan's files into an instance's cgroup; a write that fails makes
+/// its limit "not applied" with the error (IO edge).
+pub fn apply_limits(dir: &Path, plan: &mut crate::limits::Plan) {
+    let writes = plan.writes.clone();
+    for (controller, write) in writes {
+        if let Err(err) = fs::write(dir.join(write.file), &write.value) {
+            plan.failed(
+                controller,
+                format!("cannot write {} to {}: {err}", write.value, write.file),
+            );
+        }
+    }
 }
 
 fn create_dir(dir: &Path) -> io::Result<()> {
@@ -219,6 +359,16 @@ fn writable_procs(dir: &Path) -> io::Result<()> {
         .write(true)
         .open(dir.join("cgroup.procs"))
         .map(drop)
+}
+
+impl Mode {
+    /// The controllers the instances' cgroups have, or why not.
+    pub fn controllers(&self) -> Controllers {
+        match self {
+            Mode::Cgroup(subtree) => subtree.controllers.clone(),
+            Mode::Marker(why) => Controllers::none(&format!("no cgroup ({why})")),
+        }
+    }
 }
 
 impl Subtree {
@@ -396,6 +546,15 @@ mod tests {
             ("12:memory:/user.slice\n", None),
             ("", None),
             ("0::garbage\n", None),
+            (
+                "0::/system.slice/oc.service/openclaw-supervisor.self\n",
+                Some("/system.slice/oc.service"),
+            ),
+            ("0::/openclaw-supervisor.self\n", Some("/")),
+            (
+                "0::/x/not-openclaw-supervisor.self\n",
+                Some("/x/not-openclaw-supervisor.self"),
+            ),
         ];
         for (text, expected) in rows {
             assert_eq!(parse_own_cgroup(text).as_deref(), *expected, "{text:?}");
@@ -468,5 +627,91 @@ mod tests {
         assert_eq!(parse_populated("populated 1\nfrozen 0\n"), Some(true));
         assert_eq!(parse_populated("populated 0\nfrozen 0\n"), Some(false));
         assert_eq!(parse_populated("frozen 0\n"), None);
+    }
+
+    /// A fake cgroup directory: regular files stand in for the kernel's.
+    fn fake(dir: &Path, files: &[(&str, &str)]) {
+        fs::create_dir_all(dir).expect("dir");
+        for (file, text) in files {
+            fs::write(dir.join(file), text).expect("file");
+        }
+    }
+
+    #[test]
+    fn a_controller_the_own_cgroup_lacks_is_missing_with_the_reason() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let own = root.path().join("own");
+        let subtree = own.join("openclaw-supervisor.x");
+        fake(
+            &own,
+            &[
+                ("cgroup.controllers", "cpuset cpu io pids\n"),
+                ("cgroup.subtree_control", "cpu pids\n"),
+            ],
+        );
+        fake(&subtree, &[("cgroup.subtree_control", "")]);
+        let controllers = enable_controllers(&own, &subtree);
+        assert_eq!(controllers.enabled(), ["cpu", "pids"]);
+        let why = controllers.get(Controller::Memory).expect_err("no memory");
+        assert!(
+            why.starts_with(&format!(
+                "the cgroup v2 hierarchy does not offer it to {}",
+                own.display()
+            )),
+            "{why}"
+        );
+        // Enabled in the subtree: the last write was the last controller's.
+        assert_eq!(
+            fs::read_to_string(subtree.join("cgroup.subtree_control")).expect("read"),
+            "+pids"
+        );
+    }
+
+    #[test]
+    fn a_subtree_that_cannot_enable_a_controller_says_so() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let own = root.path().join("own");
+        fake(
+            &own,
+            &[
+                ("cgroup.controllers", "memory\n"),
+                ("cgroup.subtree_control", "memory\n"),
+            ],
+        );
+        let gone = own.join("gone");
+        let controllers = enable_controllers(&own, &gone);
+        let why = controllers
+            .get(Controller::Memory)
+            .expect_err("not enabled");
+        assert!(
+            why.starts_with(&format!("cannot enable it in {}: ", gone.display())),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn limits_are_written_into_the_cgroup_and_a_failed_write_is_reported() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let spec: crate::declaration::LimitsSpec =
+            serde_saphyr::from_str("{ memory: 1GiB, pids: 64 }").expect("limits");
+        let mut enabled = Controllers::default();
+        for controller in Controller::ALL {
+            enabled.set(controller, Ok(()));
+        }
+        let mut plan = crate::limits::plan(&spec, &enabled);
+        apply_limits(root.path(), &mut plan);
+        let read = |file: &str| fs::read_to_string(root.path().join(file)).expect(file);
+        assert_eq!(read("memory.max"), "1073741824");
+        assert_eq!(read("memory.high"), "966365184");
+        assert_eq!(read("cpu.max"), "max");
+        assert_eq!(read("pids.max"), "64");
+        assert!(plan.limits.iter().all(|limit| limit.applied.is_ok()));
+
+        let mut plan = crate::limits::plan(&spec, &enabled);
+        apply_limits(&root.path().join("gone"), &mut plan);
+        for limit in &plan.limits {
+            let why = limit.applied.clone().expect_err("not applied");
+            assert!(why.starts_with("cannot write "), "{why}");
+        }
     }
 }

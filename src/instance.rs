@@ -142,6 +142,8 @@ pub struct Snapshot {
     pub last_restart_reason: Option<String>,
     /// How its processes are tracked: its cgroup, or the marker and why.
     pub tracking: crate::cgroup::Tracking,
+    /// Each declared limit, applied or why not.
+    pub limits: Vec<crate::limits::Limit>,
 }
 
 /// The handle the supervisor keeps for one instance.
@@ -203,6 +205,8 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
     );
     let config = Arc::new(config);
     let probes_report = ProbesReport::new(&config.probes);
+    let limits = limits_of(&config, &shared.cgroups);
+    warn_not_applied(&name, &limits);
     let policy = policy_of(&config);
     let lifecycle = Lifecycle::new(policy);
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
@@ -229,6 +233,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         kills_total: 0,
         last_restart_reason: None,
         tracking: crate::cgroup::Tracking::of(&shared.cgroups, &name),
+        limits: limits.limits.clone(),
     };
     let memory_guard = memory_guard_of(&config);
     let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
@@ -260,6 +265,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         memory_check_at: None,
         memory_guard_detail: None,
         last_restart_reason: None,
+        limits,
     };
     tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start));
     InstanceHandle {
@@ -277,6 +283,24 @@ fn memory_guard_of(config: &InstanceConfig) -> Option<MemoryGuard> {
         .restart
         .memory_above
         .map(MemoryGuard::new)
+}
+
+fn limits_of(config: &InstanceConfig, cgroups: &crate::cgroup::Mode) -> crate::limits::Plan {
+    crate::limits::plan(&config.effective.declaration.limits, &cgroups.controllers())
+}
+
+/// One warning per declared limit that is not applied.
+fn warn_not_applied(name: &str, plan: &crate::limits::Plan) {
+    for limit in &plan.limits {
+        if let Err(why) = &limit.applied {
+            tracing::warn!(
+                instance = %name,
+                "{name}: limits.{} {} is not applied: {why}",
+                limit.controller.name(),
+                limit.value
+            );
+        }
+    }
 }
 
 fn policy_of(config: &InstanceConfig) -> Policy {
@@ -365,6 +389,9 @@ struct Actor {
     /// The guard's words for the restart it asked for (the notice's detail).
     memory_guard_detail: Option<String>,
     last_restart_reason: Option<String>,
+    /// The declared limits: the files to write into the instance's cgroup
+    /// and whether each limit is applied.
+    limits: crate::limits::Plan,
 }
 
 impl Actor {
@@ -482,6 +509,7 @@ impl Actor {
                     // `failures` it was made with.
                     self.probe_status = ProbesReport::new(&config.probes);
                 }
+                let limits_before = self.config.effective.declaration.limits;
                 self.config = Arc::new(*config);
                 self.lifecycle.policy = policy_of(&self.config);
                 let guard = memory_guard_of(&self.config);
@@ -491,6 +519,19 @@ impl Actor {
                     // A new guard counts from its first reading.
                     self.memory_guard = guard;
                     self.memory_check_at = None;
+                }
+                if self.config.effective.declaration.limits != limits_before {
+                    self.limits = limits_of(&self.config, &self.shared.cgroups);
+                    if self.child.is_some()
+                        && let crate::cgroup::Mode::Cgroup(subtree) = &self.shared.cgroups
+                    {
+                        // In place: the kernel applies them to the running tree.
+                        crate::cgroup::apply_limits(
+                            &subtree.instance_dir(&self.name),
+                            &mut self.limits,
+                        );
+                    }
+                    warn_not_applied(&self.name, &self.limits);
                 }
                 self.log.set_spec(self.config.effective.declaration.logs);
                 if restart {
@@ -822,6 +863,7 @@ impl Actor {
             kills_total: self.kills_total,
             last_restart_reason: self.last_restart_reason.clone(),
             tracking: crate::cgroup::Tracking::of(&self.shared.cgroups, &self.name),
+            limits: self.limits.limits.clone(),
         };
         self.snapshot.send_replace(snapshot);
     }

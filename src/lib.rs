@@ -10,6 +10,7 @@ pub mod instance;
 pub mod isolation;
 pub mod journal;
 pub mod lifecycle;
+pub mod limits;
 pub mod logs;
 pub mod memory_guard;
 pub mod metrics;

@@ -21,11 +21,11 @@ mod status;
 mod tests;
 
 pub use signal::{SignalName, UnknownSignal};
-pub use status::Tracking;
 pub use status::{
     Breaker, ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit, LogLine,
     LogStream, Paths, Ports, ProbeStatus, Probes, RejectedFile, Role,
 };
+pub use status::{Limit, Tracking};
 
 /// The protocol's major version. A request carrying another `v` gets an
 /// `unsupported_version` error; additions that old clients can ignore (new

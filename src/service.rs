@@ -461,5 +461,15 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
                 reason: Some(why.clone()),
             },
         }),
+        limits: snapshot
+            .limits
+            .iter()
+            .map(|limit| protocol::Limit {
+                key: limit.controller.name().to_string(),
+                value: limit.value.clone(),
+                applied: limit.applied.is_ok(),
+                reason: limit.applied.clone().err(),
+            })
+            .collect(),
     }
 }

@@ -246,3 +246,142 @@ fn in_marker_mode_a_leftover_with_an_empty_environment_escapes_the_stop() {
         "marker mode cannot find a descendant without the marker once its gateway is gone"
     );
 }
+
+/// Every limit, with the files each one writes (a page-aligned
+/// `memory.high` at 90 % of `memory.max`).
+const LIMITS: &str = "limits: { memory: 1GiB, cpu: 1.5, pids: 256 }";
+const LIMIT_FILES: [(&str, &[(&str, &str)]); 3] = [
+    (
+        "memory",
+        &[("memory.max", "1073741824"), ("memory.high", "966365184")],
+    ),
+    ("cpu", &[("cpu.max", "150000 100000")]),
+    ("pids", &[("pids.max", "256")]),
+];
+
+fn limit<'a>(status: &'a Value, key: &str) -> &'a Value {
+    status["limits"]
+        .as_array()
+        .and_then(|limits| limits.iter().find(|limit| limit["key"] == key))
+        .unwrap_or_else(|| panic!("no {key} limit in {status}"))
+}
+
+#[test]
+fn each_limit_is_applied_where_its_controller_is_and_else_reported_with_the_reason() {
+    require_cgroup_v2!();
+    let (daemon, _) = Daemon::gateways(&[("main", LIMITS)]);
+    let status = daemon.wait_state("main", "running");
+    let dir = cgroup_of(&status);
+    let controllers = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    let detail = daemon.client(&["status", "main"]);
+    let text = String::from_utf8_lossy(&detail.stdout);
+    for (key, files) in LIMIT_FILES {
+        let limit = limit(&status, key);
+        if controllers.split_whitespace().any(|name| name == key) {
+            assert_eq!(limit["applied"], true, "{limit}");
+            for (file, value) in files {
+                let written = fs::read_to_string(dir.join(file)).expect("the limit's file");
+                assert_eq!(written.trim(), *value, "{file}");
+            }
+        } else {
+            // This host's hierarchy has no such controller (a hybrid host
+            // keeps memory, cpu and pids on cgroup v1): said, not hidden.
+            assert_eq!(limit["applied"], false, "{limit}");
+            let reason = limit["reason"].as_str().expect("a reason");
+            assert!(
+                reason.starts_with(&format!("the {key} controller is not available: ")),
+                "{reason}"
+            );
+            assert!(
+                text.contains(&format!(
+                    "{key} {}: not applied: {reason}",
+                    limit["value"].as_str().unwrap_or_default()
+                )),
+                "{text}"
+            );
+        }
+    }
+    assert!(
+        text.contains("  limits       memory 1.0 GiB (high 921.6 MiB)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_reload_that_changes_a_limit_applies_it_to_the_running_gateway() {
+    require_cgroup_v2!();
+    let (daemon, port) = Daemon::gateways(&[("main", LIMITS)]);
+    let status = daemon.wait_state("main", "running");
+    let pid = status["pid"].as_u64().expect("a pid");
+    let dir = cgroup_of(&status);
+    let text = sim_declaration(
+        daemon.path(),
+        "main",
+        port,
+        "limits: { memory: 1GiB, cpu: 1.5, pids: 512 }",
+    );
+    let temp = daemon.dir.join(".main.yaml.tmp");
+    fs::write(&temp, text).expect("write the declaration");
+    fs::rename(&temp, daemon.dir.join("main.yaml")).expect("rename it into place");
+    let status = wait_for("the new pids limit in status", || {
+        daemon
+            .instance("main")
+            .filter(|main| limit(main, "pids")["value"] == "512")
+    });
+    assert_eq!(status["pid"].as_u64(), Some(pid), "no restart: {status}");
+    assert_eq!(status["restarts"], 0, "{status}");
+    let controllers = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    if controllers.split_whitespace().any(|name| name == "pids") {
+        let written = fs::read_to_string(dir.join("pids.max")).expect("pids.max");
+        assert_eq!(written.trim(), "512");
+    }
+}
+
+#[test]
+fn with_cgroups_turned_off_each_limit_is_not_applied_and_says_why() {
+    let (mut daemon, _) = Daemon::prepare(&[("main", LIMITS)]);
+    daemon.start_with_env(&[("OPENCLAW_SUPERVISOR_CGROUPS", "off")]);
+    let status = daemon.wait_state("main", "running");
+    let shown: Vec<(&str, &str, bool, &str)> = status["limits"]
+        .as_array()
+        .expect("limits")
+        .iter()
+        .map(|limit| {
+            (
+                limit["key"].as_str().unwrap_or_default(),
+                limit["value"].as_str().unwrap_or_default(),
+                limit["applied"].as_bool().unwrap_or(true),
+                limit["reason"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let why = "no cgroup (cgroups turned off (OPENCLAW_SUPERVISOR_CGROUPS=off))";
+    assert_eq!(
+        shown,
+        [
+            (
+                "memory",
+                "1.0 GiB (high 921.6 MiB)",
+                false,
+                &*format!("the memory controller is not available: {why}")
+            ),
+            (
+                "cpu",
+                "1.5 CPUs",
+                false,
+                &*format!("the cpu controller is not available: {why}")
+            ),
+            (
+                "pids",
+                "256",
+                false,
+                &*format!("the pids controller is not available: {why}")
+            ),
+        ]
+    );
+    let log = daemon.log_text();
+    assert!(
+        log.contains("main: limits.memory 1.0 GiB (high 921.6 MiB) is not applied: the memory controller is not available"),
+        "a warning in the log: {log}"
+    );
+}

@@ -155,3 +155,39 @@ fn a_guard_added_by_a_reload_applies_to_the_running_gateway_without_a_restart() 
     let main = daemon.wait_state("main", "running");
     assert_ne!(main["pid"].as_u64(), Some(pid), "{main}");
 }
+
+#[test]
+fn in_marker_mode_the_guard_restarts_a_growing_gateway_once_from_its_trees_rss() {
+    // No cgroup: the guard reads the RSS of the gateway's tree from /proc.
+    let (mut daemon, _) = Daemon::prepare(&[(
+        "main",
+        &format!("env: {{ OPENCLAW_SIM_GROW_MIB_PER_SEC: '64' }}\n{GUARD}\n{PROBES}"),
+    )]);
+    daemon.start_with_env(&[("OPENCLAW_SUPERVISOR_CGROUPS", "off")]);
+    let main = wait_for("main restarted by its memory guard", || {
+        daemon
+            .instance("main")
+            .filter(|main| main["state"] == "running" && !main["last_restart_reason"].is_null())
+    });
+    assert_eq!(main["tracking"]["mode"], "marker", "{main}");
+    let reason = main["last_restart_reason"].as_str().expect("a reason");
+    assert!(reason.ends_with(" MiB above 64.0 MiB for 1s"), "{main}");
+    let events = journal(&daemon, "main");
+    let second_start = events
+        .iter()
+        .enumerate()
+        .filter(|(_, event)| kind(event) == "started")
+        .nth(1)
+        .map(|(at, _)| at)
+        .unwrap_or_else(|| panic!("main started twice: {events:#?}"));
+    let kinds: Vec<&str> = events[..=second_start]
+        .iter()
+        .map(kind)
+        .filter(|kind| *kind != "added")
+        .collect();
+    assert_eq!(
+        kinds,
+        ["spawned", "started", "memory_guard", "spawned", "started"],
+        "one graceful restart, no failure: {events:#?}"
+    );
+}

@@ -574,3 +574,67 @@ fn the_memory_guard_takes_a_size_and_a_duration_and_refuses_nonsense() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn limits_take_a_size_cpus_and_a_count_and_refuse_nonsense() {
+    // Written, then (memory bytes, thousandths of a CPU, pids), or the key
+    // and words of the error.
+    type Row = (
+        &'static str,
+        Result<(Option<u64>, Option<u32>, Option<u64>), (&'static str, &'static str)>,
+    );
+    let rows: &[Row] = &[
+        (
+            "limits: { memory: 2GiB, cpu: 1.5, pids: 512 }\n",
+            Ok((Some(2_147_483_648), Some(1500), Some(512))),
+        ),
+        ("limits: { cpu: 50% }\n", Ok((None, Some(500), None))),
+        ("limits: { cpu: 2 }\n", Ok((None, Some(2000), None))),
+        ("limits: {}\n", Ok((None, None, None))),
+        (
+            "limits: { memory: 1MiB }\n",
+            Err(("limits.memory", "below the least a gateway can start in")),
+        ),
+        (
+            "limits: { pids: 4 }\n",
+            Err(("limits.pids", "Node alone runs about 11")),
+        ),
+        ("limits: { cpu: 0 }\n", Err(("limits.cpu", "above zero"))),
+        (
+            "limits: { cpu: fast }\n",
+            Err(("limits.cpu", "not a number of CPUs")),
+        ),
+        (
+            "limits: { memory: 1GiB }\nrestart: { memory_above: { size: 1GiB, for: 5m } }\n",
+            Err(("restart.memory_above.size", "not below `limits.memory`")),
+        ),
+        (
+            "limits: { memory: 1GiB }\nrestart: { memory_above: { size: 768MiB, for: 5m } }\n",
+            Ok((Some(1_073_741_824), None, None)),
+        ),
+        (
+            "limits: { swap: 1GiB }\n",
+            Err(("limits.swap", "unknown field `swap`")),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (text, expected) in rows {
+        match (parse_text("/d/main.yaml", text), expected) {
+            (Ok(loaded), Ok(want)) => {
+                let limits = loaded.declaration.limits;
+                let got = (
+                    limits.memory.map(|size| size.as_u64()),
+                    limits.cpu.map(|cpu| cpu.0),
+                    limits.pids,
+                );
+                if got != *want {
+                    failures.push(format!("{text:?}: {got:?}"));
+                }
+            }
+            (Err(DeclarationError::Invalid { key, message, .. }), Err((want_key, words)))
+                if key.as_deref() == Some(*want_key) && message.contains(words) => {}
+            (got, _) => failures.push(format!("{text:?}: {got:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

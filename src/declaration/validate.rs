@@ -217,6 +217,40 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
             ));
         }
     }
+    if let Some(memory) = decl.limits.memory {
+        if memory.as_u64() < crate::limits::MIN_MEMORY {
+            return Err(invalid(
+                "limits.memory",
+                format!(
+                    "{} is below the least a gateway can start in (64 MiB): the kernel would kill it at once; a real gateway needs about 1GiB, e.g. `limits: {{ memory: 2GiB }}`",
+                    memory.display().iec()
+                ),
+            ));
+        }
+        if let Some(guard) = decl.restart.memory_above
+            && guard.size >= memory
+        {
+            return Err(invalid(
+                "restart.memory_above.size",
+                format!(
+                    "the guard's {} is not below `limits.memory` ({}): the kernel would kill the gateway before the guard restarts it gracefully; set the guard lower, e.g. 75% of the limit",
+                    guard.size.display().iec(),
+                    memory.display().iec()
+                ),
+            ));
+        }
+    }
+    if let Some(pids) = decl.limits.pids
+        && pids < crate::limits::MIN_PIDS
+    {
+        return Err(invalid(
+            "limits.pids",
+            format!(
+                "{pids} is below {}: every thread counts, and Node alone runs about 11; use e.g. `512`",
+                crate::limits::MIN_PIDS
+            ),
+        ));
+    }
     decl.stop.signal = stop_signal(&decl.stop.signal)?;
     if decl.stop.timeout.get().is_zero() {
         return Err(invalid(

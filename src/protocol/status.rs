@@ -114,6 +114,24 @@ pub struct InstanceStatus {
     /// added.
     #[serde(default)]
     pub tracking: Option<Tracking>,
+    /// Each declared `limits` key, applied or not (and why). Empty when
+    /// none is declared, and from daemons before it was added.
+    #[serde(default)]
+    pub limits: Vec<Limit>,
+}
+
+/// One declared limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    /// `memory`, `cpu` or `pids`.
+    pub key: String,
+    /// As a person reads it: `2 GiB (high 1.8 GiB)`, `1.5 CPUs`, `512`.
+    pub value: String,
+    /// Whether the kernel enforces it.
+    pub applied: bool,
+    /// Why not, when not applied.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// How an instance's processes are tracked.

@@ -84,6 +84,22 @@ fn status_fixture() -> InstanceStatus {
             )),
             reason: None,
         }),
+        limits: vec![
+            Limit {
+                key: String::from("memory"),
+                value: String::from("2 GiB (high 1.8 GiB)"),
+                applied: false,
+                reason: Some(String::from(
+                    "the memory controller is not available: the host keeps it on cgroup v1",
+                )),
+            },
+            Limit {
+                key: String::from("pids"),
+                value: String::from("512"),
+                applied: true,
+                reason: None,
+            },
+        ],
     }
 }
 
@@ -423,6 +439,7 @@ fn instance_status_carries_every_documented_field() {
         "last_event",
         "last_restart_reason",
         "tracking",
+        "limits",
     ];
     let object = value.as_object().expect("an object");
     for field in fields {
@@ -438,15 +455,19 @@ fn instance_status_carries_every_documented_field() {
         "memory 1.6 GiB above 1.5 GiB for 5m"
     );
     assert_eq!(value["tracking"]["mode"], "cgroup");
+    assert_eq!(value["limits"][0]["applied"], false);
+    assert_eq!(value["limits"][1]["key"], "pids");
 }
 
 #[test]
-fn a_status_of_an_older_daemon_decodes_without_the_tracking() {
+fn a_status_of_an_older_daemon_decodes_without_the_tracking_and_limits() {
     let mut value = serde_json::to_value(status_fixture()).expect("serialises");
     let object = value.as_object_mut().expect("an object");
     object.remove("tracking");
+    object.remove("limits");
     let status: InstanceStatus = serde_json::from_value(value).expect("decodes");
     assert_eq!(status.tracking, None);
+    assert!(status.limits.is_empty());
 }
 
 #[test]

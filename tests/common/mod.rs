@@ -58,6 +58,7 @@ pub fn instance(name: &str) -> InstanceStatus {
         last_event: None,
         last_restart_reason: None,
         tracking: None,
+        limits: Vec::new(),
     }
 }
 

@@ -44,5 +44,6 @@ pub fn instance(name: &str) -> InstanceStatus {
         last_event: None,
         last_restart_reason: None,
         tracking: None,
+        limits: Vec::new(),
     }
 }

@@ -506,7 +506,6 @@ fn probe_line(name: &str, probe: &Option<ProbeStatus>, now_ms: u64) -> String {
     text + "\n"
 }
 
-/// `status NAME`: everything known about one instance.
 /// How an instance's processes are tracked, in words: `cgroup PATH`, or
 /// `marker (REASON)`.
 fn tracking_text(tracking: &openclaw_supervisor::protocol::Tracking) -> String {
@@ -518,6 +517,17 @@ fn tracking_text(tracking: &openclaw_supervisor::protocol::Tracking) -> String {
     }
 }
 
+/// A declared limit, in words: `memory 2 GiB (high 1.8 GiB)`, with
+/// `not applied: REASON` when the kernel does not enforce it.
+fn limit_text(limit: &openclaw_supervisor::protocol::Limit) -> String {
+    match (limit.applied, &limit.reason) {
+        (true, _) => format!("{} {}", limit.key, limit.value),
+        (false, Some(reason)) => format!("{} {}: not applied: {reason}", limit.key, limit.value),
+        (false, None) => format!("{} {}: not applied", limit.key, limit.value),
+    }
+}
+
+/// `status NAME`: everything known about one instance.
 pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> String {
     let state = paint.paint(
         &state_words(instance, instance.state.clone(), now_ms),
@@ -588,6 +598,9 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
     field("declared in", instance.declaration_file.clone());
     if let Some(tracking) = &instance.tracking {
         field("tracking", tracking_text(tracking));
+    }
+    for (index, limit) in instance.limits.iter().enumerate() {
+        field(if index == 0 { "limits" } else { "" }, limit_text(limit));
     }
     if let Some(main) = &instance.rescue_of {
         let standby = if instance.standby { ", standby" } else { "" };
