@@ -41,6 +41,8 @@ struct Counts {
     large: usize,
     reload: usize,
     reload_large: usize,
+    /// Stops of one gateway in each tracking mode.
+    stops: usize,
 }
 
 const FULL: Counts = Counts {
@@ -52,6 +54,7 @@ const FULL: Counts = Counts {
     large: 200,
     reload: 20,
     reload_large: 5,
+    stops: 50,
 };
 
 const QUICK: Counts = Counts {
@@ -63,9 +66,10 @@ const QUICK: Counts = Counts {
     large: 20,
     reload: 5,
     reload_large: 2,
+    stops: 5,
 };
 
-const SECTIONS: [&str; 5] = ["respawn", "status", "idle", "scale", "reload"];
+const SECTIONS: [&str; 6] = ["respawn", "status", "idle", "scale", "reload", "tracking"];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -116,7 +120,7 @@ fn main() {
         fleet.start();
         fleet.wait_all_running();
         if wants("idle") {
-            scenarios::idle(&mut report, &fleet, counts.idle);
+            scenarios::idle(&mut report, &fleet, counts.idle, "");
         }
         if wants("status") {
             scenarios::status(&mut report, &fleet, counts.status_requests, &[1, 32]);
@@ -128,12 +132,20 @@ fn main() {
         }
     }
 
-    if SECTIONS.iter().any(|section| wants(section)) {
+    if wants("tracking") {
+        println!("cgroup and marker mode ({} stops each)", counts.stops);
+        scenarios::tracking(&mut report, counts.stops, counts.idle);
+    }
+
+    if ["respawn", "status", "idle", "scale", "reload"]
+        .iter()
+        .any(|section| wants(section))
+    {
         println!("{} instances", counts.large);
         let mut ports = Ports::new();
         let mut fleet = scenarios::scale(&mut report, &mut ports, counts.large);
         if wants("idle") {
-            scenarios::idle(&mut report, &fleet, counts.idle);
+            scenarios::idle(&mut report, &fleet, counts.idle, "");
         }
         if wants("status") {
             scenarios::status(&mut report, &fleet, counts.status_requests / 4, &[1]);

@@ -200,6 +200,7 @@ pub fn set_up(state_dir: &Path) -> Mode {
         .ok()
         .and_then(|text| parse_own_cgroup(&text));
     let own_dir = match (&mount, &own) {
+        (Some(mount), Some(own)) if own == "/" => Some(mount.clone()),
         (Some(mount), Some(own)) => Some(mount.join(own.trim_start_matches('/'))),
         _ => None,
     };
@@ -227,7 +228,10 @@ pub fn set_up(state_dir: &Path) -> Mode {
         Mode::Cgroup(subtree) => {
             tracing::info!(
                 cgroup = %subtree.root.display(),
-                controllers = %subtree.controllers.enabled().join(" "),
+                controllers = %match subtree.controllers.enabled().join(" ") {
+                    enabled if enabled.is_empty() => "none".to_string(),
+                    enabled => enabled,
+                },
                 "each instance runs in a cgroup of its own"
             );
             for controller in Controller::ALL {
@@ -275,7 +279,7 @@ pub fn enable_controllers(own_dir: &Path, subtree: &Path) -> Controllers {
         let name = controller.name();
         let state = if !has_controller(own_dir, "cgroup.controllers", controller) {
             Err(format!(
-                "the cgroup v2 hierarchy does not offer it to {} (a hybrid host keeps it on cgroup v1; a systemd unit needs Delegate=yes)",
+                "{} does not have it (a hybrid host keeps the controllers on cgroup v1; under systemd the unit needs Delegate=yes)",
                 own_dir.display()
             ))
         } else {
@@ -654,10 +658,7 @@ mod tests {
         assert_eq!(controllers.enabled(), ["cpu", "pids"]);
         let why = controllers.get(Controller::Memory).expect_err("no memory");
         assert!(
-            why.starts_with(&format!(
-                "the cgroup v2 hierarchy does not offer it to {}",
-                own.display()
-            )),
+            why.starts_with(&format!("{} does not have it (", own.display())),
             "{why}"
         );
         // Enabled in the subtree: the last write was the last controller's.

@@ -253,6 +253,8 @@ pub struct Fleet {
     /// Base port of each declared instance, by name.
     pub ports: Vec<(String, u16)>,
     tag: String,
+    /// More environment for the supervisor.
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
     log: PathBuf,
     runtime: tokio::runtime::Runtime,
@@ -279,6 +281,7 @@ impl Fleet {
             root,
             ports: Vec::new(),
             tag,
+            env: Vec::new(),
             child: None,
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -343,6 +346,7 @@ impl Fleet {
             .arg(&self.socket)
             .arg("start")
             .env("OPENCLAW_BENCH_TAG", &self.tag)
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .env_remove("OPENCLAW_SUPERVISOR_LOG")
             .env_remove("XDG_RUNTIME_DIR")
             .env_remove("NOTIFY_SOCKET")

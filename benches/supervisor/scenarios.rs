@@ -190,7 +190,7 @@ pub fn status_command(report: &mut Report, fleet: &Fleet, count: usize) {
 
 /// The supervisor's own RSS and CPU time while nothing happens but the
 /// default probes (liveness and readiness every 10 s per instance).
-pub fn idle(report: &mut Report, fleet: &Fleet, window: Duration) {
+pub fn idle(report: &mut Report, fleet: &Fleet, window: Duration, label: &str) {
     fleet.wait_all_running();
     let instances = fleet.ports.len();
     let probed_before = probe_times(fleet);
@@ -217,7 +217,10 @@ pub fn idle(report: &mut Report, fleet: &Fleet, window: Duration) {
     let ticks = after.cpu.saturating_sub(before.cpu);
     let probes = (instances as f64 * 2.0 * elapsed.as_secs_f64() / 10.0).round();
     report.cost(CostRow {
-        figure: format!("idle, {instances} instances, {:.0} s", elapsed.as_secs_f64()),
+        figure: format!(
+            "idle, {instances} instances{label}, {:.0} s",
+            elapsed.as_secs_f64()
+        ),
         rss: format!("{} ({} anon)", mib(after.rss_bytes), mib(after.anon_bytes)),
         cpu: format!(
             "{} ({:.3} %)",
@@ -361,4 +364,57 @@ pub fn reload(
         &samples,
         note,
     );
+}
+
+/// Stop latency and idle CPU in each way of tracking a gateway's processes,
+/// from one run: a supervisor over one gateway in cgroup mode (where the
+/// host allows it), then one with `OPENCLAW_SUPERVISOR_CGROUPS=off`. Each
+/// stop is timed from the request to the state `stopped`, which the
+/// supervisor reaches only once every process of the instance is gone
+/// (`cgroup.events` in cgroup mode, a look at /proc every 20 ms in marker
+/// mode); the gateway is started again between stops.
+pub fn tracking(report: &mut Report, count: usize, window: Duration) {
+    for (mode, switch) in [("cgroup", None), ("marker", Some("off"))] {
+        let mut ports = Ports::new();
+        let mut fleet = Fleet::new();
+        if let Some(switch) = switch {
+            fleet.env.push((
+                "OPENCLAW_SUPERVISOR_CGROUPS".to_string(),
+                switch.to_string(),
+            ));
+        }
+        fleet.declare("main", ports.take(), "");
+        fleet.start();
+        fleet.wait_all_running();
+        let tracking = fleet.status()[0].tracking.clone();
+        let actual = tracking.as_ref().map_or("-", |t| t.mode.as_str());
+        if actual != mode {
+            let why = tracking.and_then(|t| t.reason).unwrap_or_default();
+            println!("  {mode} mode not available here ({why}): skipped");
+            continue;
+        }
+        let state = |fleet: &Fleet| fleet.status()[0].state.clone();
+        let mut samples = Vec::with_capacity(count);
+        for _ in 0..count {
+            let asked = Instant::now();
+            let answer = fleet.call(Request::Stop {
+                name: "main".to_string(),
+            });
+            assert!(matches!(answer, Some(Response::Ok { .. })), "{answer:?}");
+            wait_for("main stopped", Duration::from_millis(1), || {
+                (state(&fleet) == "stopped").then_some(())
+            });
+            samples.push(asked.elapsed());
+            fleet.call(Request::Start {
+                name: "main".to_string(),
+            });
+            fleet.wait_all_running();
+        }
+        report.latency(
+            format!("stop, {mode} mode"),
+            &samples,
+            "stop request -> `stopped`: the gateway exited on SIGTERM and every process of the instance is gone",
+        );
+        idle(report, &fleet, window, &format!(", {mode} mode"));
+    }
 }
