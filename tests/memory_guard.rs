@@ -31,6 +31,22 @@ fn kind(event: &Value) -> &str {
     event["kind"].as_str().unwrap_or_default()
 }
 
+/// The kinds of events up to the second `started` (the `added` left out).
+fn kinds_until_the_second_start(events: &[Value]) -> Vec<&str> {
+    let second_start = events
+        .iter()
+        .enumerate()
+        .filter(|(_, event)| kind(event) == "started")
+        .nth(1)
+        .map(|(at, _)| at)
+        .unwrap_or_else(|| panic!("started twice: {events:#?}"));
+    events[..=second_start]
+        .iter()
+        .map(kind)
+        .filter(|kind| *kind != "added")
+        .collect()
+}
+
 #[test]
 fn a_gateway_above_its_memory_guard_is_restarted_once_gracefully_and_wakes_no_rescue() {
     // main holds 128 MiB from the start and drains 300 ms on a stop; calm
@@ -68,18 +84,7 @@ fn a_gateway_above_its_memory_guard_is_restarted_once_gracefully_and_wakes_no_re
     // From the first gateway to the second's start: one guard event, no
     // failure of any kind (no exit, backoff, unhealthy, SIGKILL).
     let events = journal(&daemon, "main");
-    let second_start = events
-        .iter()
-        .enumerate()
-        .filter(|(_, event)| kind(event) == "started")
-        .nth(1)
-        .map(|(at, _)| at)
-        .unwrap_or_else(|| panic!("main started twice: {events:#?}"));
-    let kinds: Vec<&str> = events[..=second_start]
-        .iter()
-        .map(kind)
-        .filter(|kind| *kind != "added")
-        .collect();
+    let kinds = kinds_until_the_second_start(&events);
     assert_eq!(
         kinds,
         ["spawned", "started", "memory_guard", "spawned", "started"],
@@ -173,18 +178,7 @@ fn in_marker_mode_the_guard_restarts_a_growing_gateway_once_from_its_trees_rss()
     let reason = main["last_restart_reason"].as_str().expect("a reason");
     assert!(reason.ends_with(" MiB above 64.0 MiB for 1s"), "{main}");
     let events = journal(&daemon, "main");
-    let second_start = events
-        .iter()
-        .enumerate()
-        .filter(|(_, event)| kind(event) == "started")
-        .nth(1)
-        .map(|(at, _)| at)
-        .unwrap_or_else(|| panic!("main started twice: {events:#?}"));
-    let kinds: Vec<&str> = events[..=second_start]
-        .iter()
-        .map(kind)
-        .filter(|kind| *kind != "added")
-        .collect();
+    let kinds = kinds_until_the_second_start(&events);
     assert_eq!(
         kinds,
         ["spawned", "started", "memory_guard", "spawned", "started"],

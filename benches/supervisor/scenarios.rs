@@ -367,13 +367,23 @@ pub fn reload(
 }
 
 /// Stop latency and idle CPU in each way of tracking a gateway's processes,
-/// from one run: a supervisor over one gateway in cgroup mode (where the
-/// host allows it), then one with `OPENCLAW_SUPERVISOR_CGROUPS=off`. Each
-/// stop is timed from the request to the state `stopped`, which the
-/// supervisor reaches only once every process of the instance is gone
-/// (`cgroup.events` in cgroup mode, a look at /proc every 20 ms in marker
-/// mode); the gateway is started again between stops.
+/// from one run: a supervisor in cgroup mode (where the host allows it),
+/// then one with `OPENCLAW_SUPERVISOR_CGROUPS=off`, each over a lone
+/// gateway and one with two workers that left its process group (setsid,
+/// as a browser does: leftovers once the gateway exits). Each stop is timed
+/// from the request to the state `stopped`, which the supervisor reaches
+/// only once every process of the instance is gone (`cgroup.events` in
+/// cgroup mode, a look at /proc every 20 ms in marker mode); the gateway is
+/// started again between stops.
 pub fn tracking(report: &mut Report, count: usize, window: Duration) {
+    const GATEWAYS: [(&str, &str, &str); 2] = [
+        ("lone", "", "a lone gateway"),
+        (
+            "workers",
+            "env: { OPENCLAW_SIM_SETSID_GRANDCHILDREN: '2' }",
+            "a gateway and 2 setsid workers",
+        ),
+    ];
     for (mode, switch) in [("cgroup", None), ("marker", Some("off"))] {
         let mut ports = Ports::new();
         let mut fleet = Fleet::new();
@@ -383,7 +393,9 @@ pub fn tracking(report: &mut Report, count: usize, window: Duration) {
                 switch.to_string(),
             ));
         }
-        fleet.declare("main", ports.take(), "");
+        for (name, extra, _) in GATEWAYS {
+            fleet.declare(name, ports.take(), extra);
+        }
         fleet.start();
         fleet.wait_all_running();
         let tracking = fleet.status()[0].tracking.clone();
@@ -393,28 +405,36 @@ pub fn tracking(report: &mut Report, count: usize, window: Duration) {
             println!("  {mode} mode not available here ({why}): skipped");
             continue;
         }
-        let state = |fleet: &Fleet| fleet.status()[0].state.clone();
-        let mut samples = Vec::with_capacity(count);
-        for _ in 0..count {
-            let asked = Instant::now();
-            let answer = fleet.call(Request::Stop {
-                name: "main".to_string(),
-            });
-            assert!(matches!(answer, Some(Response::Ok { .. })), "{answer:?}");
-            wait_for("main stopped", Duration::from_millis(1), || {
-                (state(&fleet) == "stopped").then_some(())
-            });
-            samples.push(asked.elapsed());
-            fleet.call(Request::Start {
-                name: "main".to_string(),
-            });
-            fleet.wait_all_running();
+        let state = |fleet: &Fleet, name: &str| {
+            fleet
+                .status()
+                .into_iter()
+                .find(|instance| instance.name == name)
+                .map(|instance| instance.state)
+        };
+        for (name, _, what) in GATEWAYS {
+            let mut samples = Vec::with_capacity(count);
+            for _ in 0..count {
+                let asked = Instant::now();
+                let answer = fleet.call(Request::Stop {
+                    name: name.to_string(),
+                });
+                assert!(matches!(answer, Some(Response::Ok { .. })), "{answer:?}");
+                wait_for("stopped", Duration::from_millis(1), || {
+                    (state(&fleet, name).as_deref() == Some("stopped")).then_some(())
+                });
+                samples.push(asked.elapsed());
+                fleet.call(Request::Start {
+                    name: name.to_string(),
+                });
+                fleet.wait_all_running();
+            }
+            report.latency(
+                format!("stop, {mode} mode, {what}"),
+                &samples,
+                "stop request -> `stopped`: SIGTERM, and every process of the instance gone",
+            );
         }
-        report.latency(
-            format!("stop, {mode} mode"),
-            &samples,
-            "stop request -> `stopped`: the gateway exited on SIGTERM and every process of the instance is gone",
-        );
         idle(report, &fleet, window, &format!(", {mode} mode"));
     }
 }
