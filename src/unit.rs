@@ -20,12 +20,81 @@ pub struct UnitSpec {
     pub scope: Scope,
     /// Absolute path of the supervisor binary.
     pub binary: PathBuf,
-    /// Absolute declarations dir.
-    pub dir: PathBuf,
-    /// Absolute supervisor state dir.
-    pub state_dir: PathBuf,
+    /// What the service inherits from the shell that ran `install`.
+    pub settings: Settings,
     /// The largest stop timeout of any instance.
     pub max_stop_timeout: Duration,
+}
+
+/// The shell's settings the service must run with, so it finds what the
+/// shell found: `openclaw`/`node` on `PATH`, the same home, declarations,
+/// state dir and socket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// The shell's `PATH`, when set.
+    pub path: Option<String>,
+    /// `OPENCLAW_HOME`, when set.
+    pub openclaw_home: Option<String>,
+    /// Absolute declarations dir (always recorded: its default is relative).
+    pub dir: PathBuf,
+    /// Absolute state dir, when not the default.
+    pub state_dir: Option<PathBuf>,
+    /// Absolute control socket, when not the default.
+    pub socket: Option<PathBuf>,
+}
+
+/// The variables the unit sets, in order: only those the shell had.
+pub fn environment(settings: &Settings) -> Vec<(&'static str, String)> {
+    let path_text = |p: &PathBuf| p.display().to_string();
+    [
+        ("PATH", settings.path.clone()),
+        ("OPENCLAW_HOME", settings.openclaw_home.clone()),
+        ("OPENCLAW_SUPERVISOR_DIR", Some(path_text(&settings.dir))),
+        (
+            "OPENCLAW_SUPERVISOR_STATE_DIR",
+            settings.state_dir.as_ref().map(path_text),
+        ),
+        (
+            "OPENCLAW_SUPERVISOR_SOCKET",
+            settings.socket.as_ref().map(path_text),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|v| (name, v)))
+    .collect()
+}
+
+/// One `Environment=` line, quoted as systemd reads it: the whole
+/// assignment in double quotes, C escapes for `\`, `"` and control
+/// characters, `%%` for a literal `%` (specifiers are expanded here); `$` is
+/// literal in `Environment=` (no variable expansion), so it stays as is.
+pub fn environment_line(name: &str, value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len() + 2);
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '%' => escaped.push_str("%%"),
+            '\n' => escaped.push_str("\\n"),
+            '\t' => escaped.push_str("\\t"),
+            c if c.is_control() => escaped.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => escaped.push(c),
+        }
+    }
+    format!("Environment=\"{name}={escaped}\"")
+}
+
+/// Whether `binary` is a cargo debug build (`target/debug/…` or
+/// `target/<triple>/debug/…`): slow, and replaced by the next `cargo build`.
+pub fn is_debug_build(binary: &Path) -> bool {
+    let parts: Vec<_> = binary
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().to_string())
+        .collect();
+    parts.iter().enumerate().any(|(i, part)| {
+        part == "debug"
+            && (i >= 1 && parts[i - 1] == "target" || i >= 2 && parts[i - 2] == "target")
+    })
 }
 
 /// The watchdog interval systemd enforces; the supervisor pings at half.
@@ -60,18 +129,11 @@ fn quote(word: &str) -> String {
 }
 
 pub fn render(spec: &UnitSpec) -> String {
-    let exec_start = [
-        spec.binary.display().to_string(),
-        "--dir".to_string(),
-        spec.dir.display().to_string(),
-        "--state-dir".to_string(),
-        spec.state_dir.display().to_string(),
-        "start".to_string(),
-    ]
-    .iter()
-    .map(|w| quote(w))
-    .collect::<Vec<_>>()
-    .join(" ");
+    let exec_start = format!("{} start", quote(&spec.binary.display().to_string()));
+    let environment: String = environment(&spec.settings)
+        .iter()
+        .map(|(name, value)| environment_line(name, value) + "\n")
+        .collect();
     let wanted_by = match spec.scope {
         Scope::User => "default.target",
         Scope::System => "multi-user.target",
@@ -89,6 +151,8 @@ pub fn render(spec: &UnitSpec) -> String {
          [Service]\n\
          Type=notify\n\
          NotifyAccess=main\n\
+         # The shell's PATH and settings, as they were when `install` ran.\n\
+         {environment}\
          ExecStart={exec_start}\n\
          ExecReload=/bin/kill -HUP $MAINPID\n\
          Restart=on-failure\n\
@@ -117,16 +181,18 @@ pub fn unit_path(scope: Scope, home: &Path) -> PathBuf {
     }
 }
 
-/// The commands that enable the unit (printed, never run).
+/// The commands that follow `install` (printed, never run): load the unit,
+/// enable and start it, then follow its log.
 pub fn enable_commands(scope: Scope) -> Vec<String> {
-    let systemctl = match scope {
-        Scope::User => "systemctl --user",
-        Scope::System => "systemctl",
+    let user = match scope {
+        Scope::User => " --user",
+        Scope::System => "",
     };
+    let unit = UNIT_NAME.trim_end_matches(".service");
     vec![
-        format!("{systemctl} daemon-reload"),
-        format!("{systemctl} enable --now {UNIT_NAME}"),
-        format!("{systemctl} status {UNIT_NAME}"),
+        format!("systemctl{user} daemon-reload"),
+        format!("systemctl{user} enable --now {unit}"),
+        format!("journalctl{user} -u {unit} -f"),
     ]
 }
 
@@ -138,8 +204,13 @@ mod tests {
         UnitSpec {
             scope,
             binary: "/usr/local/bin/openclaw-supervisor".into(),
-            dir: "/home/me/supervisor.d".into(),
-            state_dir: "/home/me/.local/state/openclaw supervisor".into(),
+            settings: Settings {
+                path: Some("/home/me/.nvm/versions/node/v24/bin:/usr/bin".into()),
+                openclaw_home: None,
+                dir: "/home/me/supervisor.d".into(),
+                state_dir: Some("/home/me/.local/state/openclaw supervisor".into()),
+                socket: None,
+            },
             max_stop_timeout: crate::declaration::DEFAULT_STOP_TIMEOUT,
         }
     }
@@ -171,7 +242,10 @@ mod tests {
             "Delegate=yes",
             "TimeoutStopSec=360",
             "WantedBy=default.target",
-            "ExecStart=/usr/local/bin/openclaw-supervisor --dir /home/me/supervisor.d --state-dir \"/home/me/.local/state/openclaw supervisor\" start",
+            "ExecStart=/usr/local/bin/openclaw-supervisor start",
+            "Environment=\"PATH=/home/me/.nvm/versions/node/v24/bin:/usr/bin\"",
+            "Environment=\"OPENCLAW_SUPERVISOR_DIR=/home/me/supervisor.d\"",
+            "Environment=\"OPENCLAW_SUPERVISOR_STATE_DIR=/home/me/.local/state/openclaw supervisor\"",
         ] {
             assert!(
                 unit.lines().any(|l| l == line),
@@ -179,6 +253,120 @@ mod tests {
             );
         }
         assert!(render(&spec(Scope::System)).contains("WantedBy=multi-user.target"));
+        assert!(!unit.contains("OPENCLAW_HOME"), "unset, not recorded");
+        assert!(!unit.contains("OPENCLAW_SUPERVISOR_SOCKET"), "the default");
+    }
+
+    #[test]
+    fn environment_records_only_what_the_shell_had() {
+        let dir = PathBuf::from("/d");
+        let rows: [(Settings, &[&str]); 3] = [
+            (
+                Settings {
+                    dir: dir.clone(),
+                    ..Settings::default()
+                },
+                &["OPENCLAW_SUPERVISOR_DIR"],
+            ),
+            (
+                Settings {
+                    path: Some("/usr/bin".into()),
+                    openclaw_home: Some("/oc".into()),
+                    dir: dir.clone(),
+                    state_dir: None,
+                    socket: Some("/run/s.sock".into()),
+                },
+                &[
+                    "PATH",
+                    "OPENCLAW_HOME",
+                    "OPENCLAW_SUPERVISOR_DIR",
+                    "OPENCLAW_SUPERVISOR_SOCKET",
+                ],
+            ),
+            (
+                Settings {
+                    path: Some("/usr/bin".into()),
+                    openclaw_home: None,
+                    dir,
+                    state_dir: Some("/s".into()),
+                    socket: Some("/run/s.sock".into()),
+                },
+                &[
+                    "PATH",
+                    "OPENCLAW_SUPERVISOR_DIR",
+                    "OPENCLAW_SUPERVISOR_STATE_DIR",
+                    "OPENCLAW_SUPERVISOR_SOCKET",
+                ],
+            ),
+        ];
+        for (settings, names) in rows {
+            let got: Vec<&str> = environment(&settings).iter().map(|(n, _)| *n).collect();
+            assert_eq!(got, names, "{settings:?}");
+        }
+    }
+
+    #[test]
+    fn environment_line_quoting_table() {
+        let rows = [
+            (
+                "PATH",
+                "/usr/bin:/bin",
+                r#"Environment="PATH=/usr/bin:/bin""#,
+            ),
+            (
+                "PATH",
+                "/opt/my tools/bin:/usr/bin",
+                r#"Environment="PATH=/opt/my tools/bin:/usr/bin""#,
+            ),
+            (
+                "OPENCLAW_HOME",
+                "/home/me/100%",
+                r#"Environment="OPENCLAW_HOME=/home/me/100%%""#,
+            ),
+            (
+                "OPENCLAW_HOME",
+                "/home/$USER",
+                r#"Environment="OPENCLAW_HOME=/home/$USER""#,
+            ),
+            (
+                "OPENCLAW_HOME",
+                r#"/a"b\c"#,
+                r#"Environment="OPENCLAW_HOME=/a\"b\\c""#,
+            ),
+            (
+                "OPENCLAW_HOME",
+                "/a\nb\tc\u{7}",
+                r#"Environment="OPENCLAW_HOME=/a\nb\tc\u0007""#,
+            ),
+            (
+                "OPENCLAW_HOME",
+                "/héllo'x",
+                r#"Environment="OPENCLAW_HOME=/héllo'x""#,
+            ),
+        ];
+        for (name, value, expected) in rows {
+            assert_eq!(environment_line(name, value), expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn debug_builds_table() {
+        let rows = [
+            ("/work/app/target/debug/openclaw-supervisor", true),
+            (
+                "/work/app/target/x86_64-unknown-linux-gnu/debug/openclaw-supervisor",
+                true,
+            ),
+            ("/work/app/target/debug/deps/openclaw_supervisor-1a2b", true),
+            ("/work/app/target/release/openclaw-supervisor", false),
+            ("/home/me/.cargo/bin/openclaw-supervisor", false),
+            ("/usr/local/bin/openclaw-supervisor", false),
+            ("/home/me/debug/openclaw-supervisor", false),
+            ("/home/me/target/openclaw-supervisor", false),
+        ];
+        for (path, debug) in rows {
+            assert_eq!(is_debug_build(Path::new(path)), debug, "{path}");
+        }
     }
 
     #[test]
@@ -207,9 +395,20 @@ mod tests {
             PathBuf::from("/etc/systemd/system/openclaw-supervisor.service")
         );
         assert_eq!(
-            enable_commands(Scope::User)[1],
-            "systemctl --user enable --now openclaw-supervisor.service"
+            enable_commands(Scope::User),
+            [
+                "systemctl --user daemon-reload",
+                "systemctl --user enable --now openclaw-supervisor",
+                "journalctl --user -u openclaw-supervisor -f",
+            ]
         );
-        assert_eq!(enable_commands(Scope::System)[0], "systemctl daemon-reload");
+        assert_eq!(
+            enable_commands(Scope::System),
+            [
+                "systemctl daemon-reload",
+                "systemctl enable --now openclaw-supervisor",
+                "journalctl -u openclaw-supervisor -f",
+            ]
+        );
     }
 }

@@ -91,8 +91,8 @@ pub enum Command {
     Install(host::InstallArgs),
     /// Print shell completions.
     Completions(host::CompletionsArgs),
-    /// Print the man page (roff).
-    Man,
+    /// Print the man page (roff), or write one page per command (--out DIR).
+    Man(host::ManArgs),
     /// Print the JSON Schema of a declaration file.
     Schema,
     #[command(flatten)]
@@ -100,6 +100,10 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
+    // `COMPLETE=SHELL openclaw-supervisor -- WORDS`: answer a TAB and exit.
+    clap_complete::CompleteEnv::with_factory(host::completing_command)
+        .var(host::COMPLETE_VAR)
+        .complete();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Start(args) => daemon::run(&cli.global, args),
@@ -107,7 +111,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::Install(args) => host::install(&cli.global, args),
         Command::Completions(args) => host::completions(args),
-        Command::Man => host::man(),
+        Command::Man(args) => host::man(args),
         Command::Schema => host::schema(),
         Command::Client(command) => client::run(&cli.global, command),
     };
