@@ -89,8 +89,79 @@ fn completions_generate_for_each_shell() {
         assert!(output.status.success(), "{shell}");
         let text = String::from_utf8_lossy(&output.stdout);
         assert!(text.contains("openclaw-supervisor"), "{shell}: {text}");
-        assert!(text.contains("check"), "{shell} completes subcommands");
+        assert!(
+            text.contains("COMPLETE") && text.contains(shell),
+            "{shell}: the script calls back into the binary: {text}"
+        );
     }
+}
+
+/// What `COMPLETE=fish openclaw-supervisor -- WORDS` answers, one
+/// candidate per line, without the help after a tab.
+fn complete(dir: Option<&Path>, env_dir: Option<&Path>, words: &[&str]) -> Vec<String> {
+    let mut command = Command::new(SUPERVISOR);
+    command
+        .env("COMPLETE", "fish")
+        .env_remove("OPENCLAW_SUPERVISOR_DIR")
+        .current_dir(repo())
+        .args(["--", "openclaw-supervisor"]);
+    if let Some(dir) = dir {
+        command.arg("--dir").arg(dir);
+    }
+    if let Some(env_dir) = env_dir {
+        command.env("OPENCLAW_SUPERVISOR_DIR", env_dir);
+    }
+    let output = command.args(words).output().expect("run the completer");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| line.split('\t').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn completion_lists_the_declared_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, port) in [("alpha", 20111), ("bravo-2", 20222), ("charlie", 20333)] {
+        std::fs::write(
+            dir.path().join(format!("{name}.yaml")),
+            format!("port: {port}\n"),
+        )
+        .expect("write a declaration");
+    }
+    let declared = ["alpha", "bravo-2", "charlie"];
+    for command in [
+        "status",
+        "start",
+        "stop",
+        "restart",
+        "logs",
+        "events",
+        "is-active",
+    ] {
+        let got = complete(Some(dir.path()), None, &[command, ""]);
+        for name in declared {
+            assert!(
+                got.iter().any(|c| c == name),
+                "{command}: {name} in {got:?}"
+            );
+        }
+        assert!(
+            !got.iter().any(|c| c == "main"),
+            "{command}: the repo's supervisor.d is not the dir asked for: {got:?}"
+        );
+    }
+    // A prefix narrows; the dir can come from the environment.
+    assert_eq!(
+        complete(None, Some(dir.path()), &["stop", "b"]),
+        ["bravo-2"]
+    );
+    // Without --dir or the variable: ./supervisor.d (the repo's).
+    let got = complete(None, None, &["status", ""]);
+    assert!(
+        got.iter().any(|c| c == "main") && got.iter().any(|c| c == "rescue"),
+        "{got:?}"
+    );
 }
 
 #[test]
@@ -102,11 +173,62 @@ fn the_man_page_renders() {
     assert!(text.contains("install"));
 }
 
+/// The `openclaw-supervisor-X(1)` pages a page refers to.
+fn references(page: &str) -> Vec<String> {
+    page.split_whitespace()
+        .filter_map(|word| {
+            let name = word.replace("\\-", "-");
+            let name = name.strip_suffix("(1)")?;
+            name.starts_with("openclaw-supervisor-")
+                .then(|| name.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_page_the_main_page_refers_to_is_generated() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = run(&["man", "--out", out.path().to_str().expect("UTF-8 path")]);
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(run(&["man"]).stdout).expect("UTF-8");
+    let written = std::fs::read_to_string(out.path().join("openclaw-supervisor.1"))
+        .expect("the main page is written");
+    assert_eq!(printed, written, "`man` prints the page `man --out` writes");
+    let referred = references(&written);
+    for expected in [
+        "openclaw-supervisor-start",
+        "openclaw-supervisor-status",
+        "openclaw-supervisor-install",
+    ] {
+        assert!(
+            referred.iter().any(|r| r == expected),
+            "{expected} in {referred:?}"
+        );
+    }
+    for page in &referred {
+        let path = out.path().join(format!("{page}.1"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!("{page}(1) is referred to but {} is missing", path.display())
+        });
+        assert!(text.contains(&format!(".TH {page} 1")), "{page}: {text}");
+    }
+    assert!(
+        !referred.iter().any(|r| r == "openclaw-supervisor-help"),
+        "{referred:?}"
+    );
+}
+
 #[test]
 fn the_unit_from_install_print_passes_systemd_analyze_verify() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = run(&["--dir", "supervisor.d", "install", "--print"]);
-    assert!(output.status.success());
+    let output = run(&[
+        "--dir",
+        "supervisor.d",
+        "install",
+        "--print",
+        "--allow-debug",
+    ]);
+    assert!(output.status.success(), "{output:?}");
     let unit = String::from_utf8(output.stdout).expect("UTF-8");
     for line in [
         "Type=notify",
@@ -115,7 +237,7 @@ fn the_unit_from_install_print_passes_systemd_analyze_verify() {
     ] {
         assert!(unit.contains(line), "{line} in {unit}");
     }
-    assert!(unit.contains(&format!("ExecStart={SUPERVISOR} --dir ")));
+    assert!(unit.contains(&format!("ExecStart={SUPERVISOR} start")));
     let path = dir.path().join("openclaw-supervisor.service");
     std::fs::write(&path, &unit).expect("write the unit");
     let Ok(verify) = Command::new("systemd-analyze")
@@ -134,22 +256,154 @@ fn the_unit_from_install_print_passes_systemd_analyze_verify() {
     );
 }
 
-#[test]
-fn install_writes_the_unit_and_enables_nothing() {
-    let home = tempfile::tempdir().expect("temp dir");
-    let output = Command::new(SUPERVISOR)
-        .args(["--dir", "supervisor.d", "install", "--user"])
+/// The supervisor binary placed at `relative` under `root` (a hard link,
+/// else a copy): `install` looks at its own path.
+fn binary_at(root: &Path, relative: &str) -> PathBuf {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("create its dir");
+    if std::fs::hard_link(SUPERVISOR, &path).is_err() {
+        std::fs::copy(SUPERVISOR, &path).expect("copy the binary");
+    }
+    path
+}
+
+/// Run `binary install ARGS` with a clean, known environment.
+fn install(
+    binary: &Path,
+    home: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
+    Command::new(binary)
+        .args(["--dir", "supervisor.d", "install"])
+        .args(args)
         .current_dir(repo())
-        .env("HOME", home.path())
+        .env_clear()
+        .env("HOME", home)
+        .envs(env.iter().copied())
         .output()
-        .expect("run install");
+        .expect("run install")
+}
+
+#[test]
+fn install_refuses_a_debug_build_and_says_what_to_do() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let debug = binary_at(root.path(), "app/target/debug/openclaw-supervisor");
+    let output = install(&debug, root.path(), &[], &["--user"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for words in [
+        "is a debug build",
+        "cargo install --path .",
+        "target/release",
+        "--allow-debug",
+    ] {
+        assert!(stderr.contains(words), "{words:?} in {stderr}");
+    }
+    assert!(
+        !root.path().join(".config/systemd/user").exists(),
+        "nothing is written"
+    );
+    // --print too: it would print a unit that runs the debug build.
+    assert!(
+        !install(&debug, root.path(), &[], &["--print"])
+            .status
+            .success()
+    );
+    // The override accepts it.
+    let output = install(&debug, root.path(), &[], &["--print", "--allow-debug"]);
     assert!(output.status.success(), "{output:?}");
-    let path = home
-        .path()
-        .join(".config/systemd/user/openclaw-supervisor.service");
-    let unit = std::fs::read_to_string(&path).expect("the unit was written");
-    assert!(unit.contains("WantedBy=default.target"));
+}
+
+#[test]
+fn install_writes_the_unit_with_the_shells_environment_and_enables_nothing() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let home = root.path().join("home");
+    let binary = binary_at(root.path(), "bin/openclaw-supervisor");
+    let path_var = "/opt/node 24/bin:/home/me/100%/bin:/usr/bin";
+    let openclaw_home = "/srv/claw \"home\"$x";
+    let output = install(
+        &binary,
+        &home,
+        &[("PATH", path_var), ("OPENCLAW_HOME", openclaw_home)],
+        &["--user"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let unit_path = home.join(".config/systemd/user/openclaw-supervisor.service");
+    let unit = std::fs::read_to_string(&unit_path).expect("the unit was written");
+    let dir = repo().join("supervisor.d");
+    for line in [
+        "WantedBy=default.target".to_string(),
+        format!("ExecStart={} start", binary.display()),
+        r#"Environment="PATH=/opt/node 24/bin:/home/me/100%%/bin:/usr/bin""#.to_string(),
+        r#"Environment="OPENCLAW_HOME=/srv/claw \"home\"$x""#.to_string(),
+        format!(r#"Environment="OPENCLAW_SUPERVISOR_DIR={}""#, dir.display()),
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} in\n{unit}");
+    }
+    for default in [
+        "OPENCLAW_SUPERVISOR_STATE_DIR",
+        "OPENCLAW_SUPERVISOR_SOCKET",
+    ] {
+        assert!(
+            !unit.contains(default),
+            "{default} is the default: not recorded"
+        );
+    }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("systemctl --user enable --now openclaw-supervisor.service"));
-    assert!(stdout.contains("nothing was enabled"));
+    assert!(stdout.contains("nothing was enabled"), "{stdout}");
+    for command in [
+        "  systemctl --user daemon-reload\n",
+        "  systemctl --user enable --now openclaw-supervisor\n",
+        "  journalctl --user -u openclaw-supervisor -f\n",
+    ] {
+        assert!(stdout.contains(command), "{command:?} in {stdout}");
+    }
+}
+
+#[test]
+fn install_records_the_state_dir_and_socket_in_use() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let binary = binary_at(root.path(), "bin/openclaw-supervisor");
+    let state = root.path().join("state dir");
+    let output = install(
+        &binary,
+        root.path(),
+        &[("OPENCLAW_SUPERVISOR_SOCKET", "/run/claw/ctl.sock")],
+        &["--print", "--state-dir", state.to_str().expect("UTF-8")],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let unit = String::from_utf8(output.stdout).expect("UTF-8");
+    for line in [
+        format!(
+            r#"Environment="OPENCLAW_SUPERVISOR_STATE_DIR={}""#,
+            state.display()
+        ),
+        r#"Environment="OPENCLAW_SUPERVISOR_SOCKET=/run/claw/ctl.sock""#.to_string(),
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} in\n{unit}");
+    }
+    assert!(
+        !unit.contains("PATH="),
+        "no PATH in the shell, none recorded: {unit}"
+    );
+}
+
+#[test]
+fn install_system_prints_the_system_commands() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let binary = binary_at(root.path(), "bin/openclaw-supervisor");
+    let output = install(&binary, root.path(), &[], &["--system", "--print"]);
+    assert!(output.status.success(), "{output:?}");
+    let unit = String::from_utf8(output.stdout).expect("UTF-8");
+    assert!(unit.contains("WantedBy=multi-user.target"));
+    // A system service has no user session: both are pinned.
+    assert!(
+        unit.contains("Environment=\"OPENCLAW_SUPERVISOR_STATE_DIR="),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("Environment=\"OPENCLAW_SUPERVISOR_SOCKET="),
+        "{unit}"
+    );
 }

@@ -225,7 +225,15 @@ fn with_name_candidates(mut command: clap::Command, dir: PathBuf) -> clap::Comma
 fn declared_names(dir: &Path) -> Vec<String> {
     let env = std::env::vars().collect();
     let scan = openclaw_supervisor::resolution::scan(dir, &env);
-    let mut names: Vec<String> = scan.effective.into_iter().map(|e| e.name).collect();
+    // A file that does not resolve (or is refused) still names an instance
+    // `status NAME` can ask about.
+    let mut names: Vec<String> = scan
+        .effective
+        .into_iter()
+        .map(|e| e.name)
+        .chain(scan.file_errors.into_iter().filter_map(|e| e.name))
+        .chain(scan.refused)
+        .collect();
     names.sort();
     names.dedup();
     names
