@@ -166,9 +166,16 @@ fn normalize_profile(profile: &str) -> Option<String> {
 /// Variables that hold secrets: never copied, only named.
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["TOKEN", "PASSWORD", "SECRET", "KEY", "CREDENTIAL", "PRIVATE"]
-        .iter()
-        .any(|word| upper.contains(word))
+    [
+        "TOKEN",
+        "PASSWORD",
+        "SECRET",
+        "KEY",
+        "CREDENTIAL",
+        "PRIVATE",
+    ]
+    .iter()
+    .any(|word| upper.contains(word))
 }
 
 /// Variables of the vendor's unit that a declaration says otherwise (its
@@ -467,7 +474,13 @@ WantedBy=default.target
             ),
             ("oc gateway", "OPENCLAW_PROFILE=x", None, Some("x"), None),
             ("oc gateway", "", Some("y"), Some("y"), None),
-            ("oc gateway", "OPENCLAW_PROFILE=Default", Some("y"), None, None),
+            (
+                "oc gateway",
+                "OPENCLAW_PROFILE=Default",
+                Some("y"),
+                None,
+                None,
+            ),
             ("oc --dev gateway", "", None, Some("dev"), None),
             ("oc gateway --port 0", "", None, None, None),
         ];
@@ -482,7 +495,10 @@ WantedBy=default.target
     #[test]
     fn rendered_declarations_read_back() {
         let mut env = BTreeMap::new();
-        env.insert("NODE_OPTIONS".to_string(), "--x=\"1\" # not a comment".to_string());
+        env.insert(
+            "NODE_OPTIONS".to_string(),
+            "--x=\"1\" # not a comment".to_string(),
+        );
         let decl = Declaration {
             name: Some("rescue".into()),
             profile: Some("rescue".into()),
