@@ -414,7 +414,8 @@ WantedBy=default.target
     #[test]
     fn unit_lines_table() {
         // (unit text, ExecStart words, environment)
-        let rows: &[(&str, &[&str], &[(&str, &str)])] = &[
+        type Row<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+        let rows: &[Row] = &[
             ("[Service]\nExecStart=a b\n", &["a", "b"], &[]),
             // The last ExecStart wins; prefixes are dropped.
             (
@@ -455,7 +456,14 @@ WantedBy=default.target
     #[test]
     fn profile_port_and_paths_table() {
         // (ExecStart, environment, name's profile) -> (profile, port)
-        let rows: &[(&str, &str, Option<&str>, Option<&str>, Option<u16>)] = &[
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<u16>,
+        );
+        let rows: &[Row] = &[
             ("oc gateway --port 18789", "", None, None, Some(18789)),
             ("oc gateway --port=19000", "", None, None, Some(19000)),
             (
