@@ -139,18 +139,18 @@ pub fn parse_unit(text: &str) -> UnitFile {
 /// `openclaw-gateway-<p>.service`, `None` for any other file.
 pub fn unit_name_profile(file_name: &str) -> Option<Option<String>> {
     let stem = file_name.strip_suffix(".service")?;
-    let rest = stem.strip_prefix(UNIT_PREFIX)?;
-    if rest.is_empty() {
-        return Some(None);
-    }
-    let profile = rest.strip_prefix('-')?;
-    is_valid_name(profile).then(|| normalize_profile(profile))
+    suffix_profile(stem.strip_prefix(UNIT_PREFIX)?)
 }
 
 /// The profile a state dir's name stands for (`.openclaw` -> default,
 /// `.openclaw-<p>` -> `p`); `None` for any other name.
 pub fn dir_name_profile(dir_name: &str) -> Option<Option<String>> {
-    let rest = dir_name.strip_prefix(".openclaw")?;
+    suffix_profile(dir_name.strip_prefix(".openclaw")?)
+}
+
+/// What follows a name's fixed part: nothing (the default profile) or
+/// `-<profile>` with a valid profile name.
+fn suffix_profile(rest: &str) -> Option<Option<String>> {
     if rest.is_empty() {
         return Some(None);
     }
@@ -531,7 +531,14 @@ WantedBy=default.target
 
     #[test]
     fn names_table() {
-        let units: &[(&str, Option<Option<&str>>)] = &[
+        type Row<'a> = (&'a str, Option<Option<&'a str>>);
+        let check = |rows: &[Row], of: fn(&str) -> Option<Option<String>>| {
+            for (name, expected) in rows {
+                let expected = expected.map(|p| p.map(str::to_string));
+                assert_eq!(of(name), expected, "{name}");
+            }
+        };
+        let units: &[Row] = &[
             ("openclaw-gateway.service", Some(None)),
             ("openclaw-gateway-rescue.service", Some(Some("rescue"))),
             ("openclaw-gateway-default.service", Some(None)),
@@ -541,11 +548,8 @@ WantedBy=default.target
             ("openclaw-gateway-a.b.service", None),
             ("openclaw-gateway.timer", None),
         ];
-        for (name, expected) in units {
-            let expected = expected.map(|p| p.map(str::to_string));
-            assert_eq!(unit_name_profile(name), expected, "{name}");
-        }
-        let dirs: &[(&str, Option<Option<&str>>)] = &[
+        check(units, unit_name_profile);
+        let dirs: &[Row] = &[
             (".openclaw", Some(None)),
             (".openclaw-rescue", Some(Some("rescue"))),
             (".openclaw-Work_1", Some(Some("Work_1"))),
@@ -553,10 +557,7 @@ WantedBy=default.target
             (".openclawx", None),
             ("openclaw", None),
         ];
-        for (name, expected) in dirs {
-            let expected = expected.map(|p| p.map(str::to_string));
-            assert_eq!(dir_name_profile(name), expected, "{name}");
-        }
+        check(dirs, dir_name_profile);
         let profiles = vec![None, Some("rescue".to_string())];
         assert_eq!(instance_name(None, &profiles), "main");
         assert_eq!(instance_name(Some("Rescue"), &profiles), "rescue");

@@ -101,6 +101,15 @@ fn import(home: &Path, dir: &Path, root: &Path, extra: &[&str]) -> Run {
     }
 }
 
+/// `words` are in the run's stdout.
+fn says(run: &Run, words: &str) {
+    assert!(
+        run.stdout.contains(words),
+        "`{words}` not in:\n{}",
+        run.stdout
+    );
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
@@ -155,16 +164,8 @@ fn import_writes_one_checked_declaration_per_gateway_and_names_the_units() {
     assert!(!main.contains("role:"), "main is not a rescue:\n{main}");
 
     // The same check `check` runs, in-process: sound, with both instances.
-    assert!(
-        run.stdout.contains("sound: 2 instances, no conflicts"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("rescue    rescue   19789"),
-        "{}",
-        run.stdout
-    );
+    says(&run, "sound: 2 instances, no conflicts");
+    says(&run, "rescue    rescue   19789");
     let checked = Command::new(env!("CARGO_BIN_EXE_openclaw-supervisor"))
         .arg("check")
         .arg(&dir)
@@ -186,11 +187,7 @@ fn import_writes_one_checked_declaration_per_gateway_and_names_the_units() {
             .unwrap_or_else(|| panic!("{command}\n{}", run.stdout));
         assert!(at > check_at, "{command} comes after the check");
     }
-    assert!(
-        run.stdout.contains("two supervisors never run one gateway"),
-        "{}",
-        run.stdout
-    );
+    says(&run, "two supervisors never run one gateway");
 }
 
 #[test]
@@ -200,13 +197,11 @@ fn dry_run_writes_nothing() {
     let run = import(&home, &dir, &temp.path().join("root"), &["--dry-run"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(!dir.exists(), "the declarations dir is not even created");
-    assert!(run.stdout.contains("would write"), "{}", run.stdout);
-    assert!(run.stdout.contains("nothing written"), "{}", run.stdout);
-    assert!(
-        run.stdout
-            .contains("systemctl --user disable --now openclaw-gateway-rescue.service"),
-        "{}",
-        run.stdout
+    says(&run, "would write");
+    says(&run, "nothing written");
+    says(
+        &run,
+        "systemctl --user disable --now openclaw-gateway-rescue.service",
     );
 }
 
@@ -242,11 +237,9 @@ fn no_secret_from_the_units_is_copied_or_printed() {
     }
     // The system unit is imported too, and its own command printed.
     assert!(read(&dir.join("work.yaml")).contains("port: 20789"));
-    assert!(
-        run.stdout
-            .contains("\n  systemctl disable --now openclaw-gateway-work.service\n"),
-        "{}",
-        run.stdout
+    says(
+        &run,
+        "\n  systemctl disable --now openclaw-gateway-work.service\n",
     );
 }
 
