@@ -29,4 +29,5 @@ pub mod supervisor;
 pub mod unit;
 pub mod usage;
 pub mod validator;
+pub mod vendor;
 pub mod watch;

@@ -26,6 +26,7 @@ mod daemon;
 mod demo;
 mod host;
 mod human;
+mod import;
 mod journald;
 
 /// Exit codes scripts can rely on.
@@ -89,6 +90,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Write a systemd unit that runs the supervisor (prints the enable commands; enables nothing).
     Install(host::InstallArgs),
+    /// Write declarations for the gateways `openclaw gateway install` set up (changes nothing else).
+    Import(import::ImportArgs),
     /// Print shell completions.
     Completions(host::CompletionsArgs),
     /// Print the man page (roff), or write one page per command (--out DIR).
@@ -110,6 +113,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(&cli.global, args),
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::Install(args) => host::install(&cli.global, args),
+        Command::Import(args) => import::run(&cli.global, args),
         Command::Completions(args) => host::completions(args),
         Command::Man(args) => host::man(args),
         Command::Schema => host::schema(),
