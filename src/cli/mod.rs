@@ -26,6 +26,7 @@ mod daemon;
 mod demo;
 mod host;
 mod human;
+mod init;
 mod journald;
 
 /// Exit codes scripts can rely on.
@@ -85,6 +86,8 @@ pub enum Command {
     Start(daemon::StartArgs),
     /// Prove the declarations cannot trample each other; print the footprint table.
     Check(check::CheckArgs),
+    /// Declare a new instance: its YAML file and a minimal OpenClaw config, on a free port block.
+    Init(init::InitArgs),
     /// Run the supervisor over a simulated main and rescue gateway in a temp dir.
     Demo(demo::DemoArgs),
     /// Write a systemd unit that runs the supervisor (prints the enable commands; enables nothing).
@@ -104,6 +107,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Start(args) => daemon::run(&cli.global, args),
         Command::Check(args) => check::run(&cli.global, args),
+        Command::Init(args) => init::run(&cli.global, args),
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::Install(args) => host::install(&cli.global, args),
         Command::Completions(args) => host::completions(args),

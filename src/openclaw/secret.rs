@@ -90,14 +90,16 @@ impl Token {
 fn process_key() -> &'static [u8; 32] {
     static KEY: OnceLock<[u8; 32]> = OnceLock::new();
     KEY.get_or_init(|| {
-        let mut key = [0u8; 32];
-        let read = std::fs::File::open("/dev/urandom")
-            .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut key));
-        if read.is_err() {
-            key.iter_mut().for_each(|byte| *byte = fastrand::u8(..));
-        }
-        key
+        random_bytes().unwrap_or_else(|_| std::array::from_fn(|_| fastrand::u8(..)))
     })
+}
+
+/// 32 bytes from the kernel's random source (for keys and generated tokens).
+pub fn random_bytes() -> std::io::Result<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut bytes))?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
