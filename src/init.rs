@@ -294,7 +294,10 @@ mod tests {
                 18850,
                 Some("its block 18850..18960 meets ports 18789..18899 of `main`"),
             ),
-            (19950, Some("port 20000 of its block 19950..20060 is in use now")),
+            (
+                19950,
+                Some("port 20000 of its block 19950..20060 is in use now"),
+            ),
             (
                 32700,
                 Some(
@@ -305,7 +308,10 @@ mod tests {
                 65500,
                 Some("its block 65500..65610 does not lie within 1024..65535"),
             ),
-            (80, Some("its block 80..190 does not lie within 1024..65535")),
+            (
+                80,
+                Some("its block 80..190 does not lie within 1024..65535"),
+            ),
             (18900, None),
         ];
         for (base, expected) in cases {
@@ -362,10 +368,9 @@ mod tests {
             "models": { "catalogRefresh": { "enabled": false } },
         });
         assert_eq!(main, expected);
-        let rescue: serde_json::Value = json5::from_str(
-            &instance(Some("main"), true).config_json("g-token", Some("h-token")),
-        )
-        .expect("JSON5");
+        let rescue: serde_json::Value =
+            json5::from_str(&instance(Some("main"), true).config_json("g-token", Some("h-token")))
+                .expect("JSON5");
         assert_eq!(
             rescue["hooks"],
             serde_json::json!({ "enabled": true, "token": "h-token", "path": "/hooks" })

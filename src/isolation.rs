@@ -32,11 +32,11 @@ mod route_tests;
 #[cfg(test)]
 mod tests;
 
+pub use ports::taken_ranges;
 pub use report::{
     FileError, Loaded, Report, Warning, check_dir, ephemeral_port_range, load_dir_resolved,
 };
 pub use routes::GATEWAY_HTTPS_PORT;
-pub use ports::taken_ranges;
 pub use secrets::shared_secret_warnings;
 
 /// What two instances share (or what one instance gets wrong).

@@ -69,7 +69,11 @@ impl World {
 }
 
 fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).expect("exists").permissions().mode() & 0o777
+    std::fs::metadata(path)
+        .expect("exists")
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 fn port_of(declaration: &str) -> u32 {
@@ -172,7 +176,11 @@ fn the_config_is_0600_and_no_token_is_printed() {
     }
     let rescue_config = world.read_config("rescue");
     assert_eq!(rescue_config["hooks"]["enabled"], true);
-    assert!(rescue.stdout.contains("role rescue of main, running beside it"));
+    assert!(
+        rescue
+            .stdout
+            .contains("role rescue of main, running beside it")
+    );
     let printed = format!("{}{}", main.output(), rescue.output());
     // The path is printed, the tokens never.
     assert!(
@@ -203,15 +211,16 @@ fn it_refuses_to_overwrite_a_declaration_or_a_config() {
     let again = world.run(&["init", "main", "--port", "30000"]);
     assert_eq!(again.code, 1, "{}", again.output());
     assert!(
-        again
-            .stderr
-            .contains("refused, nothing written: ")
+        again.stderr.contains("refused, nothing written: ")
             && again.stderr.contains("main.yaml already exists"),
         "{}",
         again.stderr
     );
     assert_eq!(std::fs::read(&declaration).expect("main.yaml"), before_yaml);
-    assert_eq!(std::fs::read(world.config("main")).expect("config"), before_config);
+    assert_eq!(
+        std::fs::read(world.config("main")).expect("config"),
+        before_config
+    );
 
     // An OpenClaw config already there (a gateway set up by hand).
     let existing = world.config("work");
@@ -234,7 +243,11 @@ fn it_refuses_to_overwrite_a_declaration_or_a_config() {
     // A rescue of nothing declared.
     let orphan = world.run(&["init", "rescue", "--rescue-of", "nope"]);
     assert_eq!(orphan.code, 1, "{}", orphan.output());
-    assert!(orphan.stderr.contains("no instance named `nope`"), "{}", orphan.stderr);
+    assert!(
+        orphan.stderr.contains("no instance named `nope`"),
+        "{}",
+        orphan.stderr
+    );
     assert!(!world.dir().join("rescue.yaml").exists());
     assert!(!world.config("rescue").exists());
 }
@@ -254,12 +267,19 @@ fn a_chosen_port_in_use_or_taken_is_refused_with_the_reason() {
     );
     // A port held now (the kernel's choice, which also lies in the
     // ephemeral range: being held is said first).
-    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind");
-    let held = listener.local_addr().expect("address").port();
+    let (_listener, held) = (0..100)
+        .map(|_| {
+            let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+            let port = listener.local_addr().expect("address").port();
+            (listener, port)
+        })
+        .find(|(_, port)| u32::from(*port) + 110 <= 65535)
+        .expect("a port whose block fits below 65535");
     let run = world.run(&["init", "other", "--port", &held.to_string()]);
     assert_eq!(run.code, 1, "{}", run.output());
     assert!(
-        run.stderr.contains(&format!("port {held} of its block {held}..")),
+        run.stderr
+            .contains(&format!("port {held} of its block {held}..")),
         "{}",
         run.stderr
     );

@@ -89,9 +89,7 @@ impl Token {
 /// (should that fail) from `fastrand`, which is seeded per process too.
 fn process_key() -> &'static [u8; 32] {
     static KEY: OnceLock<[u8; 32]> = OnceLock::new();
-    KEY.get_or_init(|| {
-        random_bytes().unwrap_or_else(|_| std::array::from_fn(|_| fastrand::u8(..)))
-    })
+    KEY.get_or_init(|| random_bytes().unwrap_or_else(|_| std::array::from_fn(|_| fastrand::u8(..))))
 }
 
 /// 32 bytes from the kernel's random source (for keys and generated tokens).

@@ -209,6 +209,13 @@ mod tests {
     }
 
     #[test]
+    fn a_listening_port_is_in_use() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        assert!(ports_in_use().contains(&port));
+    }
+
+    #[test]
     fn local_addresses_parse_as_the_kernel_writes_them() {
         // Rows as /proc/net/tcp{,6} show them on a little-endian host.
         let rows: &[(&str, Option<(&str, u16)>)] = &[
