@@ -8,16 +8,14 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+#[path = "cli_support/mod.rs"]
+mod cli_support;
 
-impl Run {
-    fn output(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
+use cli_support::Run;
+
+/// All a run printed, for failure messages and the token check.
+fn said(run: &Run) -> String {
+    format!("{}{}", run.stdout, run.stderr)
 }
 
 /// A temp HOME with a declarations dir `sup` inside it.
@@ -41,19 +39,14 @@ impl World {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_openclaw-supervisor"))
-            .arg("--dir")
-            .arg(self.dir())
-            .args(args)
-            .env_clear()
-            .env("HOME", self.home())
-            .output()
-            .expect("the binary runs");
-        Run {
-            code: output.status.code().expect("exited, not killed"),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Run::of(
+            Command::new(env!("CARGO_BIN_EXE_openclaw-supervisor"))
+                .arg("--dir")
+                .arg(self.dir())
+                .args(args)
+                .env_clear()
+                .env("HOME", self.home()),
+        )
     }
 
     fn config(&self, profile: &str) -> PathBuf {
@@ -66,6 +59,11 @@ impl World {
         let text = std::fs::read_to_string(self.config(profile)).expect("config written");
         json5::from_str(&text).expect("the config is JSON5")
     }
+}
+
+/// `text` holds `part`; the failure shows both.
+fn assert_has(text: &str, part: &str) {
+    assert!(text.contains(part), "`{part}` not in:\n{text}");
 }
 
 fn mode(path: &Path) -> u32 {
@@ -88,14 +86,14 @@ fn port_of(declaration: &str) -> u32 {
 fn main_then_a_standby_rescue_pass_check() {
     let world = World::new();
     let main = world.run(&["init", "main"]);
-    assert_eq!(main.code, 0, "{}", main.output());
+    assert_eq!(main.code, 0, "{}", said(&main));
     let rescue = world.run(&["init", "rescue", "--rescue-of", "main", "--standby"]);
-    assert_eq!(rescue.code, 0, "{}", rescue.output());
+    assert_eq!(rescue.code, 0, "{}", said(&rescue));
 
     let main_yaml = std::fs::read_to_string(world.dir().join("main.yaml")).expect("main.yaml");
     let rescue_yaml =
         std::fs::read_to_string(world.dir().join("rescue.yaml")).expect("rescue.yaml");
-    assert!(main_yaml.contains("profile: main\n"), "{main_yaml}");
+    assert_has(&main_yaml, "profile: main\n");
     assert!(!main_yaml.contains("role:"), "{main_yaml}");
     for line in [
         "profile: rescue\n",
@@ -103,7 +101,7 @@ fn main_then_a_standby_rescue_pass_check() {
         "rescue_of: main\n",
         "standby: true\n",
     ] {
-        assert!(rescue_yaml.contains(line), "{line} in {rescue_yaml}");
+        assert_has(&rescue_yaml, line);
     }
     // Blocks of 111 ports that do not meet, preferably in steps of 111.
     let (main_port, rescue_port) = (port_of(&main_yaml), port_of(&rescue_yaml));
@@ -135,12 +133,8 @@ fn main_then_a_standby_rescue_pass_check() {
     assert!(tokens[0] != tokens[1] && tokens[1] != tokens[2] && tokens[0] != tokens[2]);
 
     let check = world.run(&["check"]);
-    assert_eq!(check.code, 0, "{}", check.output());
-    assert!(
-        check.stdout.contains("sound: 2 instances, no conflicts"),
-        "{}",
-        check.output()
-    );
+    assert_eq!(check.code, 0, "{}", said(&check));
+    assert_has(&check.stdout, "sound: 2 instances, no conflicts");
     let home = world.home().display().to_string();
     for owned in [
         format!("main      state dir  {home}/.openclaw-main\n"),
@@ -148,7 +142,7 @@ fn main_then_a_standby_rescue_pass_check() {
         format!("rescue    state dir  {home}/.openclaw-rescue\n"),
         format!("rescue    workspace  {home}/.openclaw-rescue/workspace\n"),
     ] {
-        assert!(check.stdout.contains(&owned), "{owned} in {}", check.stdout);
+        assert_has(&check.stdout, &owned);
     }
     // What to do next, with the dir it was given.
     let dir = world.dir().display().to_string();
@@ -157,7 +151,7 @@ fn main_then_a_standby_rescue_pass_check() {
         format!("openclaw-supervisor --dir {dir} start"),
         format!("openclaw-supervisor --dir {dir} install"),
     ] {
-        assert!(rescue.stdout.contains(&next), "{next} in {}", rescue.stdout);
+        assert_has(&rescue.stdout, &next);
     }
 }
 
@@ -165,9 +159,9 @@ fn main_then_a_standby_rescue_pass_check() {
 fn the_config_is_0600_and_no_token_is_printed() {
     let world = World::new();
     let main = world.run(&["init", "main"]);
-    assert_eq!(main.code, 0, "{}", main.output());
+    assert_eq!(main.code, 0, "{}", said(&main));
     let rescue = world.run(&["init", "rescue", "--rescue-of", "main"]);
-    assert_eq!(rescue.code, 0, "{}", rescue.output());
+    assert_eq!(rescue.code, 0, "{}", said(&rescue));
     for profile in ["main", "rescue"] {
         let config = world.config(profile);
         assert_eq!(mode(&config), 0o600, "{}", config.display());
@@ -176,19 +170,13 @@ fn the_config_is_0600_and_no_token_is_printed() {
     }
     let rescue_config = world.read_config("rescue");
     assert_eq!(rescue_config["hooks"]["enabled"], true);
-    assert!(
-        rescue
-            .stdout
-            .contains("role rescue of main, running beside it")
-    );
-    let printed = format!("{}{}", main.output(), rescue.output());
+    assert_has(&rescue.stdout, "role rescue of main, running beside it");
+    let printed = format!("{}{}", said(&main), said(&rescue));
     // The path is printed, the tokens never.
-    assert!(
-        printed.contains(&format!(
-            "gateway.auth.token: generated, in {}",
-            world.config("rescue").display()
-        )),
-        "{printed}"
+    let path = world.config("rescue").display().to_string();
+    assert_has(
+        &printed,
+        &format!("gateway.auth.token: generated, in {path}"),
     );
     for token in [
         world.read_config("main")["gateway"]["auth"]["token"].clone(),
@@ -209,13 +197,9 @@ fn it_refuses_to_overwrite_a_declaration_or_a_config() {
     let before_config = std::fs::read(world.config("main")).expect("config");
 
     let again = world.run(&["init", "main", "--port", "30000"]);
-    assert_eq!(again.code, 1, "{}", again.output());
-    assert!(
-        again.stderr.contains("refused, nothing written: ")
-            && again.stderr.contains("main.yaml already exists"),
-        "{}",
-        again.stderr
-    );
+    assert_eq!(again.code, 1, "{}", said(&again));
+    assert_has(&again.stderr, "init: refused, nothing written: ");
+    assert_has(&again.stderr, "main.yaml already exists");
     assert_eq!(std::fs::read(&declaration).expect("main.yaml"), before_yaml);
     assert_eq!(
         std::fs::read(world.config("main")).expect("config"),
@@ -227,12 +211,10 @@ fn it_refuses_to_overwrite_a_declaration_or_a_config() {
     std::fs::create_dir_all(existing.parent().expect("state dir")).expect("mkdir");
     std::fs::write(&existing, "{ gateway: { mode: \"local\" } }\n").expect("write");
     let work = world.run(&["init", "work"]);
-    assert_eq!(work.code, 1, "{}", work.output());
-    assert!(
-        work.stderr
-            .contains(&format!("{} already exists", existing.display())),
-        "{}",
-        work.stderr
+    assert_eq!(work.code, 1, "{}", said(&work));
+    assert_has(
+        &work.stderr,
+        &format!("{} already exists", existing.display()),
     );
     assert_eq!(
         std::fs::read_to_string(&existing).expect("config"),
@@ -242,12 +224,8 @@ fn it_refuses_to_overwrite_a_declaration_or_a_config() {
 
     // A rescue of nothing declared.
     let orphan = world.run(&["init", "rescue", "--rescue-of", "nope"]);
-    assert_eq!(orphan.code, 1, "{}", orphan.output());
-    assert!(
-        orphan.stderr.contains("no instance named `nope`"),
-        "{}",
-        orphan.stderr
-    );
+    assert_eq!(orphan.code, 1, "{}", said(&orphan));
+    assert_has(&orphan.stderr, "no instance named `nope`");
     assert!(!world.dir().join("rescue.yaml").exists());
     assert!(!world.config("rescue").exists());
 }
@@ -257,13 +235,10 @@ fn a_chosen_port_in_use_or_taken_is_refused_with_the_reason() {
     let world = World::new();
     assert_eq!(world.run(&["init", "main", "--port", "20000"]).code, 0);
     let taken = world.run(&["init", "other", "--port", "20050"]);
-    assert_eq!(taken.code, 1, "{}", taken.output());
-    assert!(
-        taken
-            .stderr
-            .contains("its block 20050..20160 meets ports 20000..20110 of `main`"),
-        "{}",
-        taken.stderr
+    assert_eq!(taken.code, 1, "{}", said(&taken));
+    assert_has(
+        &taken.stderr,
+        "its block 20050..20160 meets ports 20000..20110 of `main`",
     );
     // A port held now (the kernel's choice, which also lies in the
     // ephemeral range: being held is said first).
@@ -276,14 +251,9 @@ fn a_chosen_port_in_use_or_taken_is_refused_with_the_reason() {
         .find(|(_, port)| u32::from(*port) + 110 <= 65535)
         .expect("a port whose block fits below 65535");
     let run = world.run(&["init", "other", "--port", &held.to_string()]);
-    assert_eq!(run.code, 1, "{}", run.output());
-    assert!(
-        run.stderr
-            .contains(&format!("port {held} of its block {held}..")),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("is in use now"), "{}", run.stderr);
+    assert_eq!(run.code, 1, "{}", said(&run));
+    assert_has(&run.stderr, &format!("port {held} of its block {held}.."));
+    assert_has(&run.stderr, "is in use now");
     assert!(!world.dir().join("other.yaml").exists());
     assert!(!world.config("other").exists());
 }
