@@ -32,7 +32,10 @@ mod route_tests;
 #[cfg(test)]
 mod tests;
 
-pub use report::{FileError, Loaded, Report, Warning, check_dir, load_dir_resolved};
+pub use ports::taken_ranges;
+pub use report::{
+    FileError, Loaded, Report, Warning, check_dir, ephemeral_port_range, load_dir_resolved,
+};
 pub use routes::GATEWAY_HTTPS_PORT;
 pub use secrets::shared_secret_warnings;
 

@@ -39,7 +39,7 @@ mod test_world;
 mod tests;
 
 pub use child::STRIPPED_ENV;
-pub use secret::{Secret, Token};
+pub use secret::{Secret, Token, random_bytes};
 pub use tailscale::{Tailscale, TailscaleMode};
 
 pub use paths::{canonical as canonical_path, expand as expand_path, fold as fold_path};

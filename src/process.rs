@@ -29,7 +29,7 @@ mod escalation;
 mod ports;
 
 pub use escalation::{Escalation, Member, Progress};
-pub use ports::{PortTaken, check_port, port_holder};
+pub use ports::{PortTaken, check_port, port_holder, ports_in_use};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;

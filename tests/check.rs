@@ -2,17 +2,15 @@
 //! declarations and on each example set, in a controlled environment: a
 //! fresh HOME and nothing else inherited.
 
+#[path = "cli_support/mod.rs"]
+mod cli_support;
 #[path = "process_support/mod.rs"]
 mod process_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use cli_support::Run;
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -20,19 +18,14 @@ fn repo(path: &str) -> PathBuf {
 
 /// Run `check` with `args`, HOME set to `home` and no other environment.
 fn check(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_openclaw-supervisor"))
-        .arg("check")
-        .args(args)
-        .env_clear()
-        .env("HOME", home)
-        .envs(env.iter().copied())
-        .output()
-        .expect("the binary runs");
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::of(
+        Command::new(env!("CARGO_BIN_EXE_openclaw-supervisor"))
+            .arg("check")
+            .args(args)
+            .env_clear()
+            .env("HOME", home)
+            .envs(env.iter().copied()),
+    )
 }
 
 fn home() -> tempfile::TempDir {

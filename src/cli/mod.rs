@@ -27,6 +27,7 @@ mod demo;
 mod host;
 mod human;
 mod import;
+mod init;
 mod journald;
 
 /// Exit codes scripts can rely on.
@@ -86,6 +87,8 @@ pub enum Command {
     Start(daemon::StartArgs),
     /// Prove the declarations cannot trample each other; print the footprint table.
     Check(check::CheckArgs),
+    /// Declare a new instance: its YAML file and a minimal OpenClaw config, on a free port block.
+    Init(init::InitArgs),
     /// Run the supervisor over a simulated main and rescue gateway in a temp dir.
     Demo(demo::DemoArgs),
     /// Write a systemd unit that runs the supervisor (prints the enable commands; enables nothing).
@@ -111,6 +114,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Start(args) => daemon::run(&cli.global, args),
         Command::Check(args) => check::run(&cli.global, args),
+        Command::Init(args) => init::run(&cli.global, args),
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::Install(args) => host::install(&cli.global, args),
         Command::Import(args) => import::run(&cli.global, args),

@@ -60,6 +60,20 @@ fn footprint(instance: &Effective) -> Vec<Segment> {
     segments
 }
 
+/// Every port range the instances own (blocks, the fallback CDP range a
+/// block past 65535 uses, explicit CDP ports): what a new instance's block
+/// must not meet.
+pub fn taken_ranges(instances: &[Effective]) -> Vec<(String, RangeInclusive<u32>)> {
+    instances
+        .iter()
+        .flat_map(|instance| {
+            footprint(instance)
+                .into_iter()
+                .map(|segment| (instance.name.clone(), segment.range))
+        })
+        .collect()
+}
+
 fn intersect(a: &RangeInclusive<u32>, b: &RangeInclusive<u32>) -> Option<RangeInclusive<u32>> {
     let start = *a.start().max(b.start());
     let end = *a.end().min(b.end());

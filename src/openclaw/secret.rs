@@ -89,15 +89,15 @@ impl Token {
 /// (should that fail) from `fastrand`, which is seeded per process too.
 fn process_key() -> &'static [u8; 32] {
     static KEY: OnceLock<[u8; 32]> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let mut key = [0u8; 32];
-        let read = std::fs::File::open("/dev/urandom")
-            .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut key));
-        if read.is_err() {
-            key.iter_mut().for_each(|byte| *byte = fastrand::u8(..));
-        }
-        key
-    })
+    KEY.get_or_init(|| random_bytes().unwrap_or_else(|_| std::array::from_fn(|_| fastrand::u8(..))))
+}
+
+/// 32 bytes from the kernel's random source (for keys and generated tokens).
+pub fn random_bytes() -> std::io::Result<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut bytes))?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -102,6 +102,26 @@ fn parse_local(local: &str) -> Option<(IpAddr, u16)> {
 
 /// Every TCP socket (IPv4 and IPv6) whose local port is `port`.
 fn sockets_on(port: u16) -> Vec<PortSocket> {
+    all_sockets()
+        .into_iter()
+        .filter(|(local_port, _)| *local_port == port)
+        .map(|(_, socket)| socket)
+        .collect()
+}
+
+/// Every local TCP port (IPv4 and IPv6) held now by a socket that is not in
+/// TIME-WAIT: listeners and connections alike, as `/proc/net/tcp{,6}` show
+/// them for this network namespace.
+pub fn ports_in_use() -> std::collections::BTreeSet<u16> {
+    all_sockets()
+        .into_iter()
+        .filter(|(_, socket)| socket.state != TCP_TIME_WAIT)
+        .map(|(port, _)| port)
+        .collect()
+}
+
+/// Every TCP socket (IPv4 and IPv6) with its local port.
+fn all_sockets() -> Vec<(u16, PortSocket)> {
     let mut sockets = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = fs::read_to_string(table) else {
@@ -114,14 +134,15 @@ fn sockets_on(port: u16) -> Vec<PortSocket> {
             else {
                 continue;
             };
-            if let Some((address, local_port)) = parse_local(local)
-                && local_port == port
-            {
-                sockets.push(PortSocket {
-                    address,
-                    state: state.to_string(),
-                    inode: inode.to_string(),
-                });
+            if let Some((address, local_port)) = parse_local(local) {
+                sockets.push((
+                    local_port,
+                    PortSocket {
+                        address,
+                        state: state.to_string(),
+                        inode: inode.to_string(),
+                    },
+                ));
             }
         }
     }
@@ -185,6 +206,13 @@ mod tests {
 
     fn own_pid() -> i32 {
         std::process::id() as i32
+    }
+
+    #[test]
+    fn a_listening_port_is_in_use() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        assert!(ports_in_use().contains(&port));
     }
 
     #[test]
