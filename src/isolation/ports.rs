@@ -174,7 +174,18 @@ pub(super) fn range_problems(instance: &Effective, all: &[Effective]) -> Vec<Pro
         )
     };
     let base = u32::from(instance.port);
-    if base < MIN_PORT {
+    if base == 0 {
+        problems.push(Problem {
+            resource: Resource::PortRange,
+            instances: vec![name.clone()],
+            shared: base.to_string(),
+            message: format!(
+                "ports: {name}'s gateway port is 0 ({}): port 0 lets the system pick any free port, a new one at every start, so neither the supervisor's probes nor clients could find the gateway",
+                instance.port_source.describe()
+            ),
+            fix: move_fix("a supervised gateway needs a fixed port"),
+        });
+    } else if base < MIN_PORT {
         problems.push(Problem {
             resource: Resource::PortRange,
             instances: vec![name.clone()],
@@ -201,7 +212,23 @@ pub(super) fn range_problems(instance: &Effective, all: &[Effective]) -> Vec<Pro
         });
     }
     for explicit in &instance.explicit_ports {
-        if u32::from(explicit.port) < MIN_PORT {
+        if explicit.port == 0 {
+            problems.push(Problem {
+                resource: Resource::PortRange,
+                instances: vec![name.clone()],
+                shared: explicit.port.to_string(),
+                message: format!(
+                    "ports: {name}'s `{}` port is 0: port 0 lets the system pick any free port, a new one at every start, so nothing could find it",
+                    explicit.key
+                ),
+                fix: format!(
+                    "give `{}` in {} a fixed port inside {name}'s own block {}, or remove it (the default CDP port is base+3)",
+                    explicit.key,
+                    show(&instance.config_path),
+                    block_text(instance)
+                ),
+            });
+        } else if u32::from(explicit.port) < MIN_PORT {
             problems.push(Problem {
                 resource: Resource::PortRange,
                 instances: vec![name.clone()],
