@@ -98,6 +98,10 @@ impl schemars::JsonSchema for ByteSizeSchema {
     }
 }
 
+/// What port 0 means, for the messages that refuse it.
+pub const PORT_ZERO_MEANS: &str =
+    "port 0 lets the system pick any free port, a new one at every start";
+
 /// A gateway port, with words for the mistakes serde would report as
 /// `expected u16`: out of range, 0 (any free port), not a number.
 fn deserialize_port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u16>, D::Error> {
@@ -108,9 +112,9 @@ fn deserialize_port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option
         port: Option<u16>,
     ) -> Result<Option<u16>, E> {
         match port {
-            Some(0) => Err(E::custom(
-                "port 0 lets the system pick any free port, a new one at every start, so neither the supervisor's probes nor clients could find the gateway: it needs a fixed port, e.g. `port: 18789`",
-            )),
+            Some(0) => Err(E::custom(format!(
+                "{PORT_ZERO_MEANS}, so neither the supervisor's probes nor clients could find the gateway: it needs a fixed port, e.g. `port: 18789`"
+            ))),
             Some(port) => Ok(Some(port)),
             None => Err(E::custom(format!(
                 "`{written}` is out of range: a gateway port is a number from 1024 to 65535, e.g. `port: 18789`"

@@ -231,15 +231,10 @@ fn locate(file: &Path, text: &str, invalid: Invalid) -> DeclarationError {
 }
 
 fn yaml_error(file: &Path, text: &str, err: &serde_saphyr::Error) -> DeclarationError {
-    let location = err
+    let mut location = err
         .location()
         .filter(|location| location.line() > 0)
         .map(|location| (location.line(), location.column()));
-    let key = location.and_then(|(line, column)| {
-        KeyIndex::build(text)
-            .key_at(line, column)
-            .map(str::to_string)
-    });
     let mut message = err.to_string();
     if let Some((line, column)) = location {
         // The library appends the position; we print it in front instead.
@@ -248,6 +243,24 @@ fn yaml_error(file: &Path, text: &str, err: &serde_saphyr::Error) -> Declaration
             message = stripped.to_string();
         }
     }
+    // A flow bracket left open: the fault is where it opens, not lines later
+    // where the parser stumbles on the next key.
+    let stumbled = message.contains("flow") || message.contains("indicator");
+    if let Some((line, column)) = location
+        && stumbled
+        && let Some((open_line, open_column, bracket)) = messages::unclosed_flow(text, line)
+    {
+        let close = if bracket == '[' { ']' } else { '}' };
+        message = format!(
+            "this `{bracket}` is never closed: end it with `{close}` (the parser stumbled at line {line}, column {column}: {message})"
+        );
+        location = Some((open_line, open_column));
+    }
+    let key = location.and_then(|(line, column)| {
+        KeyIndex::build(text)
+            .key_at(line, column)
+            .map(str::to_string)
+    });
     let written = location.and_then(|(line, column)| scalar_at(text, line, column));
     if let Some(words) = messages::yaml_words(err, key.as_deref(), written) {
         message = words;

@@ -84,6 +84,36 @@ fn nearest<'a>(written: &str, known: &[&'a str]) -> Option<&'a str> {
         .map(|(_, key)| key)
 }
 
+/// The flow collection (`[` or `{`) still open at `line` (1-based) that was
+/// opened on an earlier line: its line, column and bracket. A bracket left
+/// open makes the parser stumble lines later, on the next key; the fault is
+/// where the bracket opens. Quoted text and comments are skipped, and only a
+/// bracket where a value starts counts (`command: /x[1]` opens nothing).
+pub(super) fn unclosed_flow(text: &str, line: u64) -> Option<(u64, u64, char)> {
+    let mut open: Vec<(u64, u64, char)> = Vec::new();
+    for (number, row) in (1..line).zip(text.lines()) {
+        let mut quote: Option<char> = None;
+        let mut previous = ' ';
+        for (index, ch) in row.chars().enumerate() {
+            match (quote, ch) {
+                (Some(q), c) if c == q && previous != '\\' => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => quote = Some(ch),
+                (None, '#') if previous == ' ' || index == 0 => break,
+                (None, '[' | '{') if matches!(previous, ' ' | '[' | '{' | ',') => {
+                    open.push((number, index as u64 + 1, ch));
+                }
+                (None, ']' | '}') if !open.is_empty() => {
+                    open.pop();
+                }
+                _ => {}
+            }
+            previous = ch;
+        }
+    }
+    open.pop()
+}
+
 /// A breached parser budget, in words: what the file does too much of, and
 /// that a declaration never needs it.
 fn budget(breach: &BudgetBreach) -> String {
@@ -137,6 +167,22 @@ mod tests {
         ];
         for (name, expected) in rows {
             assert_eq!(quoted(&name), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_bracket_left_open_is_found() {
+        let rows: &[(&str, u64, Option<(u64, u64, char)>)] = &[
+            ("args: [a, b\nrole: main\n", 2, Some((1, 7, '['))),
+            ("env: { A: b\nrole: main\n", 2, Some((1, 6, '{'))),
+            ("args: [a, b]\nrole: main: x\n", 2, None),
+            ("args: [a,\n  b]\nrole: main: x\n", 3, None),
+            ("args: ['[', b\nrole: main\n", 2, Some((1, 7, '['))),
+            ("command: /x[1 # [\nrole: main: x\n", 2, None),
+            ("args: [a, b\n", 1, None),
+        ];
+        for (text, line, expected) in rows {
+            assert_eq!(unclosed_flow(text, *line), *expected, "{text:?}");
         }
     }
 

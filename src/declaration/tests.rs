@@ -203,6 +203,35 @@ fn errors_name_the_line_the_column_and_the_key() {
             Some("args"),
             "unclosed bracket",
         ),
+        // A syntax error is placed where the fault is.
+        (
+            "name: a\nenv:\n  A: 'unterminated\nrole: main\nport: 1\n",
+            Some(3),
+            Some(6),
+            Some("env.A"),
+            "unclosed quote",
+        ),
+        (
+            "name: a\nargs: [a, b\nrole: main\nport: 1\n",
+            Some(2),
+            Some(7),
+            Some("args"),
+            "this `[` is never closed: end it with `]` (the parser stumbled at line 3, column 5",
+        ),
+        (
+            "name: a\nenv: { A: b\nrole: main\n",
+            Some(2),
+            Some(6),
+            Some("env"),
+            "this `{` is never closed: end it with `}`",
+        ),
+        (
+            "name: a\nenv:\n  A: b\n B: c\nrole: main\n",
+            Some(4),
+            Some(2),
+            Some("env.A"),
+            "did not find expected key",
+        ),
         // Validation errors are placed at their key too.
         (
             "port: 1\nrescue_of: main\n",

@@ -180,8 +180,9 @@ pub(super) fn range_problems(instance: &Effective, all: &[Effective]) -> Vec<Pro
             instances: vec![name.clone()],
             shared: base.to_string(),
             message: format!(
-                "ports: {name}'s gateway port is 0 ({}): port 0 lets the system pick any free port, a new one at every start, so neither the supervisor's probes nor clients could find the gateway",
-                instance.port_source.describe()
+                "ports: {name}'s gateway port is 0 ({}): {}, so neither the supervisor's probes nor clients could find the gateway",
+                instance.port_source.describe(),
+                crate::declaration::PORT_ZERO_MEANS
             ),
             fix: move_fix("a supervised gateway needs a fixed port"),
         });
@@ -218,8 +219,9 @@ pub(super) fn range_problems(instance: &Effective, all: &[Effective]) -> Vec<Pro
                 instances: vec![name.clone()],
                 shared: explicit.port.to_string(),
                 message: format!(
-                    "ports: {name}'s `{}` port is 0: port 0 lets the system pick any free port, a new one at every start, so nothing could find it",
-                    explicit.key
+                    "ports: {name}'s `{}` port is 0: {}, so nothing could find it",
+                    explicit.key,
+                    crate::declaration::PORT_ZERO_MEANS
                 ),
                 fix: format!(
                     "give `{}` in {} a fixed port inside {name}'s own block {}, or remove it (the default CDP port is base+3)",
