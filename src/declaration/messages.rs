@@ -172,7 +172,8 @@ mod tests {
 
     #[test]
     fn the_bracket_left_open_is_found() {
-        let rows: &[(&str, u64, Option<(u64, u64, char)>)] = &[
+        type Open = Option<(u64, u64, char)>;
+        let rows: &[(&str, u64, Open)] = &[
             ("args: [a, b\nrole: main\n", 2, Some((1, 7, '['))),
             ("env: { A: b\nrole: main\n", 2, Some((1, 6, '{'))),
             ("args: [a, b]\nrole: main: x\n", 2, None),
