@@ -20,6 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod keys;
 mod load;
+mod messages;
 mod validate;
 
 #[cfg(test)]
@@ -95,6 +96,61 @@ impl schemars::JsonSchema for ByteSizeSchema {
             ]
         })
     }
+}
+
+/// What port 0 means, for the messages that refuse it.
+pub const PORT_ZERO_MEANS: &str =
+    "port 0 lets the system pick any free port, a new one at every start";
+
+/// A gateway port, with words for the mistakes serde would report as
+/// `expected u16`: out of range, 0 (any free port), not a number.
+fn deserialize_port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u16>, D::Error> {
+    struct PortVisitor;
+
+    fn in_range<E: serde::de::Error>(
+        written: &dyn fmt::Display,
+        port: Option<u16>,
+    ) -> Result<Option<u16>, E> {
+        match port {
+            Some(0) => Err(E::custom(format!(
+                "{PORT_ZERO_MEANS}, so neither the supervisor's probes nor clients could find the gateway: it needs a fixed port, e.g. `port: 18789`"
+            ))),
+            Some(port) => Ok(Some(port)),
+            None => Err(E::custom(format!(
+                "`{written}` is out of range: a gateway port is a number from 1024 to 65535, e.g. `port: 18789`"
+            ))),
+        }
+    }
+
+    impl<'de> serde::de::Visitor<'de> for PortVisitor {
+        type Value = Option<u16>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a port number from 1024 to 65535")
+        }
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            in_range(&value, u16::try_from(value).ok())
+        }
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            in_range(&value, u16::try_from(value).ok())
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(
+            self,
+            deserializer: D2,
+        ) -> Result<Self::Value, D2::Error> {
+            deserializer.deserialize_i64(PortVisitor)
+        }
+    }
+
+    // As an integer, not `deserialize_any`: the parser then reports a
+    // sequence or a mapping at the value, and a YAML syntax error first.
+    deserializer.deserialize_option(PortVisitor)
 }
 
 impl Serialize for HumanDuration {
@@ -397,7 +453,8 @@ pub struct Declaration {
     #[serde(default)]
     pub profile: Option<String>,
     /// Gateway port, passed as `--port`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "deserialize_port")]
+    #[schemars(with = "Option<u16>")]
     pub port: Option<u16>,
     /// Gateway bind mode, passed as `--bind` (default `loopback`).
     #[serde(default)]

@@ -74,7 +74,12 @@ impl Handler for ControlHandler {
                 | Request::Events { .. }
                 | Request::Metrics
         ) {
-            tracing::info!(request = request.type_name(), uid = context.peer.uid, pid = ?context.peer.pid, "control request");
+            tracing::info!(
+                request = request.type_name(),
+                uid = context.peer.uid,
+                pid = context.peer.pid,
+                "control request"
+            );
         }
         let control = |name: String, command: ControlCommand| async move {
             match self.supervisor.control(&name, command).await {
@@ -123,7 +128,7 @@ impl Handler for ControlHandler {
                 };
                 match verdict {
                     Some(Verdict::Invalid { reasons }) => {
-                        tracing::warn!(instance = %name, ?reasons, "restart refused: openclaw refuses the config");
+                        tracing::warn!(instance = %name, reasons = %reasons.join("; "), "restart refused: openclaw refuses the config");
                         Response::error(ErrorKind::Refused, refused_restart(&name, &reasons))
                     }
                     Some(Verdict::Unavailable { why }) => {

@@ -261,7 +261,7 @@ fn a_broken_file_exits_2_naming_file_line_column_and_key_and_the_rest_is_checked
     let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     let expected = format!(
-        "error: {}:3:15: `probes.liveness.evry`: unknown field `evry`",
+        "error: {}:3:15: `probes.liveness.evry`: unknown key `evry`: did you mean `every`?",
         dir.join("rescue.yaml").display()
     );
     assert!(

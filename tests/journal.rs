@@ -208,7 +208,13 @@ fn each_event_is_one_sentence_in_the_supervisors_log() {
         .lines()
         .find(|line| line.contains(&format!("main: spawned (pid {first})")))
         .expect("the spawned line");
-    assert!(spawned.contains(" INFO "), "{spawned}");
+    // A sentence right after the level: no module path, no Rust values.
+    assert!(
+        spawned.contains(&format!(" INFO main: spawned (pid {first})")),
+        "{spawned}"
+    );
+    assert!(!log.contains("openclaw_supervisor::"), "{log}");
+    assert!(!log.contains("Some("), "{log}");
     assert!(spawned.contains("instance=main"), "{spawned}");
     assert!(spawned.contains("event=spawned"), "{spawned}");
     assert!(spawned.contains(&format!("pid={first}")), "{spawned}");

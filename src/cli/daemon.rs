@@ -114,7 +114,9 @@ pub fn init_tracing_with_default(format: LogFormat, default: &str) {
                 && std::env::var_os("NO_COLOR").is_none(),
         );
     match format {
-        LogFormat::Text => builder.init(),
+        // A person reads the text format: sentences, not module paths
+        // (`openclaw_supervisor::journal:`). JSON keeps its `target` field.
+        LogFormat::Text => builder.with_target(false).init(),
         LogFormat::Json => builder.json().init(),
     }
 }

@@ -71,10 +71,17 @@ impl KeyIndex {
                         *key = Some(value.into_owned());
                         *expecting = false;
                     }
-                    _ => value_done(&mut frames),
+                    _ => {
+                        push_item(&mut entries, &frames, line, column);
+                        value_done(&mut frames);
+                    }
                 },
-                Event::Alias(_) => value_done(&mut frames),
+                Event::Alias(_) => {
+                    push_item(&mut entries, &frames, line, column);
+                    value_done(&mut frames);
+                }
                 Event::MappingStart(..) | Event::SequenceStart(..) => {
+                    push_item(&mut entries, &frames, line, column);
                     let (path, is_key) = match frames.last_mut() {
                         Some(Frame::Map {
                             path,
@@ -142,6 +149,18 @@ impl KeyIndex {
     }
 }
 
+/// An item of a sequence is indexed like a key (`args[0]`), so that errors
+/// about one item name its line and column.
+fn push_item(entries: &mut Vec<KeyEntry>, frames: &[Frame], line: u64, column: u64) {
+    if let Some(Frame::Seq { path, index, .. }) = frames.last() {
+        entries.push(KeyEntry {
+            path: format!("{path}[{index}]"),
+            line,
+            column,
+        });
+    }
+}
+
 /// A value finished inside the innermost collection: a mapping now expects
 /// its next key, a sequence moves to its next index.
 fn value_done(frames: &mut [Frame]) {
@@ -168,6 +187,8 @@ mod tests {
             ("probes.liveness.http", Some((3, 27))),
             ("args", Some((4, 1))),
             ("env.A", Some((6, 3))),
+            ("args[0]", Some((4, 8))),
+            ("args[1]", Some((4, 11))),
             ("nothere", None),
         ];
         for (path, expected) in rows {

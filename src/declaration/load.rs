@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::Declaration;
 use super::keys::KeyIndex;
+use super::messages::{self, quoted};
 use super::validate::{self, Invalid, is_valid_name};
 
 /// The largest declaration file accepted. Real ones are a few hundred bytes;
@@ -196,7 +197,7 @@ fn instance_name(file: &Path, declaration: &Declaration) -> Result<String, Inval
         if !is_valid_name(name) {
             return Err(Invalid {
                 key: "name".to_string(),
-                message: format!("`{name}` is not a valid instance name: {rule}"),
+                message: format!("{} is not a valid instance name: {rule}", quoted(name)),
             });
         }
         return Ok(name.to_ascii_lowercase());
@@ -209,7 +210,8 @@ fn instance_name(file: &Path, declaration: &Declaration) -> Result<String, Inval
         return Err(Invalid {
             key: "name".to_string(),
             message: format!(
-                "the file name `{stem}` is not a valid instance name ({rule}): rename the file or set `name:`"
+                "the file name {} is not a valid instance name ({rule}): rename the file or set `name:`",
+                quoted(stem)
             ),
         });
     }
@@ -229,7 +231,7 @@ fn locate(file: &Path, text: &str, invalid: Invalid) -> DeclarationError {
 }
 
 fn yaml_error(file: &Path, text: &str, err: &serde_saphyr::Error) -> DeclarationError {
-    let location = err
+    let mut location = err
         .location()
         .filter(|location| location.line() > 0)
         .map(|location| (location.line(), location.column()));
@@ -241,16 +243,28 @@ fn yaml_error(file: &Path, text: &str, err: &serde_saphyr::Error) -> Declaration
             message = stripped.to_string();
         }
     }
-    if let Some(detail) = message.strip_prefix("budget breached: ") {
+    // A flow bracket left open: the fault is where it opens, not lines later
+    // where the parser stumbles on the next key.
+    let stumbled = message.contains("flow") || message.contains("indicator");
+    if let Some((line, column)) = location
+        && stumbled
+        && let Some((open_line, open_column, bracket)) = messages::unclosed_flow(text, line)
+    {
+        let close = if bracket == '[' { ']' } else { '}' };
         message = format!(
-            "the file breaks the parser's safety budget ({detail}): a declaration never needs this many aliases, nodes or documents"
+            "this `{bracket}` is never closed: end it with `{close}` (the parser stumbled at line {line}, column {column}: {message})"
         );
+        location = Some((open_line, open_column));
     }
     let key = location.and_then(|(line, column)| {
         KeyIndex::build(text)
             .key_at(line, column)
             .map(str::to_string)
     });
+    let written = location.and_then(|(line, column)| scalar_at(text, line, column));
+    if let Some(words) = messages::yaml_words(err, key.as_deref(), written) {
+        message = words;
+    }
     DeclarationError::Invalid {
         file: file.to_path_buf(),
         line: location.map(|(line, _)| line),
@@ -258,6 +272,16 @@ fn yaml_error(file: &Path, text: &str, err: &serde_saphyr::Error) -> Declaration
         key,
         message,
     }
+}
+
+/// The plain scalar written at `line`:`column` (1-based), up to a comment.
+fn scalar_at(text: &str, line: u64, column: u64) -> Option<&str> {
+    let line = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let rest = line.get(usize::try_from(column).ok()?.checked_sub(1)?..)?;
+    let value = rest.split(" #").next().unwrap_or(rest).trim();
+    (!value.is_empty()).then_some(value)
 }
 
 /// Whether `path` names a declaration: `*.yaml` or `*.yml`, and not a

@@ -109,14 +109,7 @@ fn errors_name_the_line_the_column_and_the_key() {
             Some(2),
             Some(1),
             Some("bogus"),
-            "unknown field `bogus`",
-        ),
-        (
-            "probes:\n  liveness:\n    evry: 10s\n",
-            Some(3),
-            Some(5),
-            Some("probes.liveness.evry"),
-            "unknown field `evry`",
+            "unknown key `bogus`: the keys here are `name`, `profile`, `port`",
         ),
         (
             "stop:\n  timeout: 10x\n",
@@ -132,7 +125,62 @@ fn errors_name_the_line_the_column_and_the_key() {
             Some("restart.backoff.initial"),
             "invalid duration `soon`",
         ),
-        ("port: 70000\n", Some(1), Some(7), Some("port"), "u16"),
+        (
+            "port: 70000\n",
+            Some(1),
+            Some(7),
+            Some("port"),
+            "`70000` is out of range: a gateway port is a number from 1024 to 65535, e.g. `port: 18789`",
+        ),
+        (
+            "port: -1\n",
+            Some(1),
+            Some(7),
+            Some("port"),
+            "`-1` is out of range: a gateway port is a number from 1024 to 65535",
+        ),
+        (
+            "port: 0\n",
+            Some(1),
+            Some(7),
+            Some("port"),
+            "port 0 lets the system pick any free port, a new one at every start, so neither the supervisor's probes nor clients could find the gateway: it needs a fixed port, e.g. `port: 18789`",
+        ),
+        (
+            "port: eighty\n",
+            Some(1),
+            Some(7),
+            Some("port"),
+            "`eighty` is not a port: write a number from 1024 to 65535",
+        ),
+        (
+            "probes:\n  liveness:\n    evry: 10s\n",
+            Some(3),
+            Some(5),
+            Some("probes.liveness.evry"),
+            "unknown key `evry`: did you mean `every`?",
+        ),
+        (
+            "restart:\n  polcy: never\n",
+            Some(2),
+            Some(3),
+            Some("restart.polcy"),
+            "unknown key `polcy`: did you mean `policy`?",
+        ),
+        (
+            "limits: { memroy: 2GiB }\n",
+            Some(1),
+            Some(11),
+            Some("limits.memroy"),
+            "unknown key `memroy`: did you mean `memory`?",
+        ),
+        (
+            "prot: 1\n",
+            Some(1),
+            Some(1),
+            Some("prot"),
+            "unknown key `prot`: did you mean `port`?",
+        ),
         ("role: boss\n", Some(1), Some(7), Some("role"), "boss"),
         (
             "port: 1\nport: 2\n",
@@ -146,7 +194,7 @@ fn errors_name_the_line_the_column_and_the_key() {
             Some(2),
             Some(1),
             Some("port"),
-            "safety budget",
+            "the file holds more than one YAML document (`---`): a declaration is a single document",
         ),
         (
             "args: [a\n",
@@ -154,6 +202,35 @@ fn errors_name_the_line_the_column_and_the_key() {
             Some(7),
             Some("args"),
             "unclosed bracket",
+        ),
+        // A syntax error is placed where the fault is.
+        (
+            "name: a\nenv:\n  A: 'unterminated\nrole: main\nport: 1\n",
+            Some(3),
+            Some(6),
+            Some("env.A"),
+            "unclosed quote",
+        ),
+        (
+            "name: a\nargs: [a, b\nrole: main\nport: 1\n",
+            Some(2),
+            Some(7),
+            Some("args"),
+            "this `[` is never closed: end it with `]` (the parser stumbled at line 3, column 5",
+        ),
+        (
+            "name: a\nenv: { A: b\nrole: main\n",
+            Some(2),
+            Some(6),
+            Some("env"),
+            "this `{` is never closed: end it with `}`",
+        ),
+        (
+            "name: a\nenv:\n  A: b\n B: c\nrole: main\n",
+            Some(4),
+            Some(2),
+            Some("env.A"),
+            "did not find expected key",
         ),
         // Validation errors are placed at their key too.
         (
@@ -193,22 +270,22 @@ fn errors_name_the_line_the_column_and_the_key() {
         ),
         (
             "args: [--verbose, '--port=1']\n",
-            None,
-            None,
+            Some(1),
+            Some(19),
             Some("args[1]"),
             "use the `port` key",
         ),
         (
             "args: [--bind, lan]\n",
-            None,
-            None,
+            Some(1),
+            Some(8),
             Some("args[0]"),
             "use the `bind` key",
         ),
         (
-            "args: [--profile, x]\n",
-            None,
-            None,
+            "args:\n  - --profile\n  - x\n",
+            Some(2),
+            Some(5),
             Some("args[0]"),
             "use the `profile` key",
         ),
@@ -330,7 +407,7 @@ fn an_alias_bomb_is_a_clean_error() {
     // its first unknown key, before a single alias is replayed.
     assert!(
         err.to_string()
-            .contains("bomb.yaml:3:1: `x0`: unknown field"),
+            .contains("bomb.yaml:3:1: `x0`: unknown key `x0`"),
         "{err}"
     );
 
@@ -339,7 +416,50 @@ fn an_alias_bomb_is_a_clean_error() {
     let aliases = vec!["*a"; 200].join(", ");
     let text = format!("command: &a {long}\nargs: [{aliases}]\n");
     let err = parse_text("bomb.yaml", &text).expect_err("too many aliases");
-    assert!(err.to_string().contains("safety budget"), "{err}");
+    let shown = err.to_string();
+    assert!(
+        shown.contains(
+            "the file uses more than 100 YAML aliases (`*name`): a declaration needs a few at most"
+        ),
+        "{shown}"
+    );
+    assert!(!shown.contains('{'), "no Rust debug text: {shown}");
+}
+
+#[test]
+fn a_long_name_is_cut_in_messages() {
+    let long = format!("a b{}", "c".repeat(297));
+    let cut = format!("`a b{}…` (300 characters)", "c".repeat(37));
+    let rows = [
+        (
+            "x.yaml".to_string(),
+            format!("name: '{long}'\n"),
+            cut.clone(),
+        ),
+        (
+            "x.yaml".to_string(),
+            format!("profile: '{long}'\n"),
+            cut.clone(),
+        ),
+        (
+            "x.yaml".to_string(),
+            format!("role: rescue\nrescue_of: '{long}'\n"),
+            cut.clone(),
+        ),
+        (
+            format!("{}.yaml", long.replace(' ', ".")),
+            String::new(),
+            format!("`a.b{}…` (300 characters)", "c".repeat(37)),
+        ),
+    ];
+    for (file, text, cut) in rows {
+        let err = parse_text(&file, &text).expect_err("too long");
+        let DeclarationError::Invalid { message, .. } = &err else {
+            panic!("not Invalid: {err:?}");
+        };
+        assert!(message.contains(&cut), "{message}");
+        assert!(!message.contains(&"c".repeat(40)), "{message}");
+    }
 }
 
 #[test]
@@ -554,7 +674,10 @@ fn the_memory_guard_takes_a_size_and_a_duration_and_refuses_nonsense() {
         ),
         (
             "restart: { memory_above: { size: 1GiB, for: 5m, every: 1s } }\n",
-            Err(("restart.memory_above.every", "unknown field `every`")),
+            Err((
+                "restart.memory_above.every",
+                "unknown key `every`: the keys here are `size`, `for`",
+            )),
         ),
     ];
     let mut failures = Vec::new();
@@ -614,7 +737,10 @@ fn limits_take_a_size_cpus_and_a_count_and_refuse_nonsense() {
         ),
         (
             "limits: { swap: 1GiB }\n",
-            Err(("limits.swap", "unknown field `swap`")),
+            Err((
+                "limits.swap",
+                "unknown key `swap`: the keys here are `memory`, `cpu`, `pids`",
+            )),
         ),
     ];
     let mut failures = Vec::new();

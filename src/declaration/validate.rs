@@ -1,6 +1,7 @@
 //! Rules a declaration must follow that serde's types cannot express.
 //! Pure: works on the parsed value only.
 
+use super::messages::quoted;
 use super::{Declaration, Role};
 
 /// A rule broken by a declaration: the key (dotted path) and what to do.
@@ -84,8 +85,9 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
         return Err(invalid(
             "profile",
             format!(
-                "`{profile}` is not a valid openclaw profile name: use 1 to 64 letters, digits, \
-                 `_` or `-`, starting with a letter or digit"
+                "{} is not a valid openclaw profile name: use 1 to 64 letters, digits, \
+                 `_` or `-`, starting with a letter or digit",
+                quoted(profile)
             ),
         ));
     }
@@ -163,13 +165,16 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
         (Role::Rescue, Some(target)) if target.to_ascii_lowercase() == name => {
             return Err(invalid(
                 "rescue_of",
-                format!("`{name}` cannot rescue itself: name the instance it stands by for"),
+                format!(
+                    "{} cannot rescue itself: name the instance it stands by for",
+                    quoted(name)
+                ),
             ));
         }
         (_, Some(target)) if !is_valid_name(target) => {
             return Err(invalid(
                 "rescue_of",
-                format!("`{target}` is not a valid instance name"),
+                format!("{} is not a valid instance name", quoted(target)),
             ));
         }
         _ => {}

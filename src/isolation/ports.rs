@@ -188,7 +188,19 @@ pub(super) fn range_problems(instance: &Effective, all: &[Effective]) -> Vec<Pro
         )
     };
     let base = u32::from(instance.port);
-    if base < MIN_PORT {
+    if base == 0 {
+        problems.push(Problem {
+            resource: Resource::PortRange,
+            instances: vec![name.clone()],
+            shared: base.to_string(),
+            message: format!(
+                "ports: {name}'s gateway port is 0 ({}): {}, so neither the supervisor's probes nor clients could find the gateway",
+                instance.port_source.describe(),
+                crate::declaration::PORT_ZERO_MEANS
+            ),
+            fix: move_fix("a supervised gateway needs a fixed port"),
+        });
+    } else if base < MIN_PORT {
         problems.push(Problem {
             resource: Resource::PortRange,
             instances: vec![name.clone()],
@@ -215,7 +227,24 @@ pub(super) fn range_problems(instance: &Effective, all: &[Effective]) -> Vec<Pro
         });
     }
     for explicit in &instance.explicit_ports {
-        if u32::from(explicit.port) < MIN_PORT {
+        if explicit.port == 0 {
+            problems.push(Problem {
+                resource: Resource::PortRange,
+                instances: vec![name.clone()],
+                shared: explicit.port.to_string(),
+                message: format!(
+                    "ports: {name}'s `{}` port is 0: {}, so nothing could find it",
+                    explicit.key,
+                    crate::declaration::PORT_ZERO_MEANS
+                ),
+                fix: format!(
+                    "give `{}` in {} a fixed port inside {name}'s own block {}, or remove it (the default CDP port is base+3)",
+                    explicit.key,
+                    show(&instance.config_path),
+                    block_text(instance)
+                ),
+            });
+        } else if u32::from(explicit.port) < MIN_PORT {
             problems.push(Problem {
                 resource: Resource::PortRange,
                 instances: vec![name.clone()],

@@ -409,6 +409,24 @@ fn ports_lie_in_1024_to_65535() {
             )],
         ),
         (
+            "port 0 is not privileged: it is no fixed port at all",
+            vec![instance("a", 0)],
+            vec![(
+                Resource::PortRange,
+                "a's gateway port is 0 (declaration): port 0 lets the system pick any free port",
+            )],
+        ),
+        (
+            "a CDP port 0",
+            vec![with(instance("a", 18789), |a| {
+                a.explicit_ports.push(explicit("browser.cdpUrl", 0))
+            })],
+            vec![(
+                Resource::PortRange,
+                "`browser.cdpUrl` port is 0: port 0 lets the system pick any free port",
+            )],
+        ),
+        (
             "a privileged CDP port",
             vec![with(instance("a", 18789), |a| {
                 a.explicit_ports.push(explicit("browser.cdpUrl", 443))

@@ -18,6 +18,15 @@ use tokio::time::Instant;
 /// A process of the set: its pid and its start time when it was identified.
 pub type Member = (i32, u64);
 
+/// The pids of `members`, for a log line a person reads: `31300, 31301`.
+fn pid_list(members: &[Member]) -> String {
+    members
+        .iter()
+        .map(|(pid, _)| pid.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// How long processes may outlive SIGKILL before they are given up on (one
 /// in uninterruptible sleep on a dead disk).
 const KILL_GRACE: Duration = Duration::from_secs(10);
@@ -125,11 +134,11 @@ impl Escalation {
         }
         let now = Instant::now();
         if now >= self.kill_at + KILL_GRACE {
-            tracing::error!(label = %self.label, pids = ?left, "processes survive SIGKILL; giving up waiting for them");
+            tracing::error!(label = %self.label, pids = %pid_list(left), "processes survive SIGKILL; giving up waiting for them");
             return Progress::GaveUp;
         }
         if self.killing() && !self.warned {
-            tracing::warn!(label = %self.label, pids = ?left, "processes outlived the stop timeout: SIGKILL");
+            tracing::warn!(label = %self.label, pids = %pid_list(left), "processes outlived the stop timeout: SIGKILL");
             self.warned = true;
         }
         self.signal(left);
