@@ -249,7 +249,7 @@ fn nothing_is_spawned_once_shutdown_has_begun() {
         .unwrap_or_else(|| panic!("the count of spawns: {closing}"));
     let gateways = log
         .lines()
-        .filter(|line| line.contains(": spawned instance="))
+        .filter(|line| line.contains(" DEBUG spawned instance="))
         .count();
     eprintln!("{gateways} of {INSTANCES} gateways spawned before shutdown began");
     assert_eq!(
