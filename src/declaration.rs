@@ -102,6 +102,37 @@ impl schemars::JsonSchema for ByteSizeSchema {
 pub const PORT_ZERO_MEANS: &str =
     "port 0 lets the system pick any free port, a new one at every start";
 
+/// A gateway port as read (`None`: beyond 0..=65535), or the words for it:
+/// 0 (any free port) or out of range; `example` is the fix as written
+/// where the port was (`port: 18789`, `--port 18789`).
+pub fn port_in_range(
+    written: &dyn fmt::Display,
+    port: Option<u16>,
+    example: &str,
+) -> Result<u16, String> {
+    match port {
+        Some(0) => Err(format!(
+            "{PORT_ZERO_MEANS}, so neither the supervisor's probes nor clients could find the gateway: it needs a fixed port, e.g. `{example}`"
+        )),
+        Some(port) => Ok(port),
+        None => Err(format!(
+            "`{written}` is out of range: a gateway port is a number from 1024 to 65535, e.g. `{example}`"
+        )),
+    }
+}
+
+/// A port given on the command line (`--port N`), with the same words as
+/// a declaration's `port`.
+pub fn parse_cli_port(text: &str) -> Result<u16, String> {
+    let written = text.trim();
+    match written.parse::<i128>() {
+        Ok(number) => port_in_range(&written, u16::try_from(number).ok(), "--port 18789"),
+        Err(_) => Err(format!(
+            "`{written}` is not a port: write a number from 1024 to 65535, e.g. `--port 18789`"
+        )),
+    }
+}
+
 /// A gateway port, with words for the mistakes serde would report as
 /// `expected u16`: out of range, 0 (any free port), not a number.
 fn deserialize_port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u16>, D::Error> {
@@ -111,15 +142,9 @@ fn deserialize_port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option
         written: &dyn fmt::Display,
         port: Option<u16>,
     ) -> Result<Option<u16>, E> {
-        match port {
-            Some(0) => Err(E::custom(format!(
-                "{PORT_ZERO_MEANS}, so neither the supervisor's probes nor clients could find the gateway: it needs a fixed port, e.g. `port: 18789`"
-            ))),
-            Some(port) => Ok(Some(port)),
-            None => Err(E::custom(format!(
-                "`{written}` is out of range: a gateway port is a number from 1024 to 65535, e.g. `port: 18789`"
-            ))),
-        }
+        port_in_range(written, port, "port: 18789")
+            .map(Some)
+            .map_err(E::custom)
     }
 
     impl<'de> serde::de::Visitor<'de> for PortVisitor {

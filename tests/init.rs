@@ -257,3 +257,25 @@ fn a_chosen_port_in_use_or_taken_is_refused_with_the_reason() {
     assert!(!world.dir().join("other.yaml").exists());
     assert!(!world.config("other").exists());
 }
+
+#[test]
+fn a_port_that_is_not_one_is_refused_with_the_range_and_a_fix() {
+    let world = World::new();
+    for (written, words) in [
+        (
+            "70000",
+            "`70000` is out of range: a gateway port is a number from 1024 to 65535, e.g. `--port 18789`",
+        ),
+        ("0", "port 0 lets the system pick any free port"),
+        (
+            "eighty",
+            "`eighty` is not a port: write a number from 1024 to 65535, e.g. `--port 18789`",
+        ),
+    ] {
+        let run = world.run(&["init", "main", "--port", written]);
+        assert_eq!(run.code, 2, "{written}: {}", said(&run));
+        assert_has(&run.stderr, words);
+        assert!(!run.stderr.contains("u16"), "{}", run.stderr);
+        assert!(!world.dir().join("main.yaml").exists());
+    }
+}

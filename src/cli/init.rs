@@ -33,7 +33,7 @@ pub struct InitArgs {
     #[arg(long, requires = "rescue_of")]
     pub standby: bool,
     /// The base port (default: 18789, or the first free 111-port block above it).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = openclaw_supervisor::declaration::parse_cli_port)]
     pub port: Option<u16>,
 }
 
