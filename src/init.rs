@@ -139,12 +139,13 @@ impl NewInstance {
         let path = |path: &PathBuf| quoted(&path.to_string_lossy());
         let mut yaml = format!(
             "# Written by `openclaw-supervisor init {name}`; keys: README.md, \"Declaration reference\".\n\
-             profile: {name}\n\
+             profile: {profile}\n\
              port: {port}\n\
              config: {config}\n\
              state_dir: {state_dir}\n\
              workspace: {workspace}\n",
             name = self.name,
+            profile = quoted(&self.name),
             port = self.port,
             config = path(&self.config),
             state_dir = path(&self.state_dir),
@@ -152,7 +153,8 @@ impl NewInstance {
         );
         if let Some(main) = &self.rescue_of {
             yaml.push_str(&format!(
-                "role: rescue\nrescue_of: {main}\nstandby: {}\n",
+                "role: rescue\nrescue_of: {}\nstandby: {}\n",
+                quoted(main),
                 self.standby
             ));
         }
@@ -354,6 +356,19 @@ mod tests {
                 crate::declaration::Role::Main
             };
             assert_eq!(declaration.role, role, "{text}");
+        }
+    }
+
+    #[test]
+    fn names_that_yaml_reads_as_other_things_stay_names() {
+        for name in ["null", "true", "no", "off", "123", "0x1f", "1e3"] {
+            let mut new = instance(Some(name), false);
+            new.name = name.to_string();
+            let text = new.declaration_yaml();
+            let loaded = crate::declaration::parse(std::path::Path::new("x.yaml"), &text)
+                .unwrap_or_else(|err| panic!("{name}: {err}\n{text}"));
+            assert_eq!(loaded.declaration.profile.as_deref(), Some(name), "{text}");
+            assert_eq!(loaded.declaration.rescue_of.as_deref(), Some(name), "{text}");
         }
     }
 
