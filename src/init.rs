@@ -368,7 +368,11 @@ mod tests {
             let loaded = crate::declaration::parse(std::path::Path::new("x.yaml"), &text)
                 .unwrap_or_else(|err| panic!("{name}: {err}\n{text}"));
             assert_eq!(loaded.declaration.profile.as_deref(), Some(name), "{text}");
-            assert_eq!(loaded.declaration.rescue_of.as_deref(), Some(name), "{text}");
+            assert_eq!(
+                loaded.declaration.rescue_of.as_deref(),
+                Some(name),
+                "{text}"
+            );
         }
     }
 

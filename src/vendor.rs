@@ -65,8 +65,10 @@ fn entries(text: &str) -> Vec<(String, String, String)> {
     out
 }
 
-/// Words as systemd splits them: whitespace separates, a word may be quoted
-/// with `"` or `'` (backslash escapes inside double quotes and outside).
+/// Words as systemd splits them (`extract_first_word` with unquoting):
+/// whitespace separates; `"` or `'` open a quoted part anywhere in a word
+/// (`A="two words"` is one word, `A=two words`); a backslash escapes the
+/// next character outside single quotes; `%%` is `%`.
 pub fn split_words(value: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut chars = value.chars().peekable();
@@ -74,30 +76,19 @@ pub fn split_words(value: &str) -> Vec<String> {
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
         }
-        let Some(&first) = chars.peek() else {
+        if chars.peek().is_none() {
             return words;
-        };
+        }
         let mut word = String::new();
-        if first == '"' || first == '\'' {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' if first == '"' => word.extend(chars.next()),
-                    c if c == first => break,
-                    c => word.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                chars.next();
-                if c == '\\' {
-                    word.extend(chars.next());
-                } else {
-                    word.push(c);
-                }
+        let mut quote: Option<char> = None;
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (None, c) if c.is_whitespace() => break,
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(open), c) if c == open => quote = None,
+                (Some('\''), c) => word.push(c),
+                (_, '\\') => word.extend(chars.next()),
+                (_, c) => word.push(c),
             }
         }
         words.push(word.replace("%%", "%"));
@@ -158,9 +149,24 @@ fn suffix_profile(rest: &str) -> Option<Option<String>> {
     is_valid_name(profile).then(|| normalize_profile(profile))
 }
 
-/// `default` (any case) is the default profile, as openclaw has it.
+/// A profile as openclaw normalizes it (`normalizeProfileName` in its
+/// `dist/profile-utils-*.mjs`): trimmed; empty, `default` (any case) or not
+/// a valid name is the default profile. So a unit's `OPENCLAW_PROFILE` of
+/// `../x` is the default profile, as the gateway would run it, and never a
+/// path.
 fn normalize_profile(profile: &str) -> Option<String> {
-    (!profile.eq_ignore_ascii_case("default")).then(|| profile.to_string())
+    let profile = profile.trim();
+    (!profile.is_empty() && !profile.eq_ignore_ascii_case("default") && is_valid_name(profile))
+        .then(|| profile.to_string())
+}
+
+/// A value that is a URL with credentials in it (`http://user:pass@host`,
+/// as `OPENCLAW_PROXY_URL` may be): a secret whatever its name.
+pub fn has_url_credentials(value: &str) -> bool {
+    value
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
+        .is_some_and(|authority| authority.contains('@'))
 }
 
 /// Variables that hold secrets: never copied, only named.
@@ -247,6 +253,7 @@ pub fn unit_gateway(unit: &UnitFile, name_profile: Option<String>) -> UnitGatewa
         .or_else(|| env.get("OPENCLAW_PROFILE").cloned())
         .filter(|profile| !profile.trim().is_empty())
         .map_or(name_profile, |profile| normalize_profile(&profile));
+    debug_assert!(profile.as_deref().is_none_or(is_valid_name));
     let port = option_value(&unit.exec_start, "--port")
         .and_then(parse_port)
         .or_else(|| env.get("OPENCLAW_GATEWAY_PORT").and_then(|v| parse_port(v)));
@@ -258,7 +265,7 @@ pub fn unit_gateway(unit: &UnitFile, name_profile: Option<String>) -> UnitGatewa
     let mut copied = BTreeMap::new();
     let mut secret_names = Vec::new();
     for (name, value) in env {
-        if is_secret_name(name) {
+        if is_secret_name(name) || has_url_credentials(value) {
             secret_names.push(name.clone());
         } else if !NOT_COPIED.contains(&name.as_str()) && !value.trim().is_empty() {
             copied.insert(name.clone(), value.clone());
@@ -441,6 +448,12 @@ WantedBy=default.target
                 &[],
                 &[("A", "2")],
             ),
+            // Quotes anywhere in a word, as systemd unquotes them.
+            (
+                "[Service]\nEnvironment=P=\"http://p:3128\" B=\"two words\" C='a \\b'\n",
+                &[],
+                &[("P", "http://p:3128"), ("B", "two words"), ("C", "a \\b")],
+            ),
         ];
         for (text, exec, env) in rows {
             let unit = parse_unit(text);
@@ -490,6 +503,23 @@ WantedBy=default.target
                 None,
             ),
             ("oc --dev gateway", "", None, Some("dev"), None),
+            // Not a valid profile name: the default profile, as openclaw
+            // normalizes it, and never a path to write to.
+            (
+                "oc gateway",
+                "OPENCLAW_PROFILE=../../escaped",
+                None,
+                None,
+                None,
+            ),
+            ("oc --profile a/b gateway", "", None, None, None),
+            (
+                "oc gateway",
+                "OPENCLAW_PROFILE=\" work \"",
+                None,
+                Some("work"),
+                None,
+            ),
             ("oc gateway --port 0", "", None, None, None),
         ];
         for (exec, env, named, profile, port) in rows {
@@ -527,6 +557,19 @@ WantedBy=default.target
             .expect("the rendered declaration parses");
         assert_eq!(loaded.declaration, decl, "{text}");
         assert!(text.contains("OPENCLAW_GATEWAY_TOKEN"));
+    }
+
+    #[test]
+    fn a_url_with_credentials_is_a_secret_whatever_its_name() {
+        let text = "[Service]\nExecStart=oc gateway\nEnvironment=OPENCLAW_PROXY_URL=http://u:pw@proxy:3128 NO_PROXY=localhost PLAIN_URL=http://proxy:3128/a@b\n";
+        let gateway = unit_gateway(&parse_unit(text), None);
+        assert_eq!(gateway.secret_names, ["OPENCLAW_PROXY_URL"]);
+        assert_eq!(
+            gateway.env.get("PLAIN_URL").map(String::as_str),
+            Some("http://proxy:3128/a@b"),
+            "an @ in the path is no credential"
+        );
+        assert!(!format!("{gateway:?}").contains("pw@"));
     }
 
     #[test]

@@ -263,3 +263,55 @@ fn an_existing_declaration_is_never_overwritten() {
         "nothing else written either"
     );
 }
+
+#[test]
+fn two_gateways_that_would_be_one_instance_are_refused_before_anything_is_written() {
+    let (temp, home) = fake_home();
+    for profile in ["Work", "work"] {
+        let state = home.join(format!(".openclaw-{profile}"));
+        std::fs::create_dir_all(&state).expect("mkdir state");
+        std::fs::write(
+            state.join("openclaw.json"),
+            "{ gateway: { mode: \"local\" } }\n",
+        )
+        .expect("config");
+    }
+    let dir = temp.path().join("supervisor.d");
+    let run = import(&home, &dir, &temp.path().join("root"), &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("would both be instance `work`"),
+        "{}",
+        run.stderr
+    );
+    let written: Vec<_> = std::fs::read_dir(&dir)
+        .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
+        .unwrap_or_default();
+    assert!(written.is_empty(), "nothing written: {written:?}");
+}
+
+#[test]
+fn a_unit_profile_that_is_no_name_imports_as_the_default_profile_inside_the_dir() {
+    let (temp, home) = fake_home();
+    let unit = home.join(".config/systemd/user/openclaw-gateway.service");
+    let text = read(&unit).replace(
+        "[Service]\n",
+        "[Service]\nEnvironment=OPENCLAW_PROFILE=../../escaped\n",
+    );
+    assert!(text.contains("OPENCLAW_PROFILE=../../escaped"), "{text}");
+    std::fs::write(&unit, text).expect("unit");
+    let dir = temp.path().join("supervisor.d");
+    let run = import(&home, &dir, &temp.path().join("root"), &[]);
+    assert!(
+        !dir.join("../../escaped.yaml").exists(),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        dir.join("main.yaml").exists(),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+}

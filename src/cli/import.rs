@@ -223,6 +223,16 @@ pub fn run(global: &Global, args: ImportArgs) -> anyhow::Result<u8> {
         });
     }
 
+    let mut seen = std::collections::BTreeSet::new();
+    for plan in &planned {
+        if !seen.insert(plan.name.as_str()) {
+            eprintln!(
+                "openclaw-supervisor: two gateways would both be instance `{}` (profile names that differ only in case?): nothing was written; import one, then declare the other by hand under another name",
+                plan.name
+            );
+            return Ok(exit::FAILED);
+        }
+    }
     for plan in &planned {
         for existing in [plan.file.clone(), plan.file.with_extension("yml")] {
             if existing.exists() {
