@@ -181,6 +181,13 @@ pub fn unit_path(scope: Scope, home: &Path) -> PathBuf {
     }
 }
 
+/// A system unit's state dir when none is given.
+pub const SYSTEM_STATE_DIR: &str = "/var/lib/openclaw-supervisor";
+
+/// A system unit's socket when none is given (its directory is made at
+/// start, mode 0700).
+pub const SYSTEM_SOCKET: &str = "/run/openclaw-supervisor/supervisor.sock";
+
 /// The commands that follow `install` (printed, never run): load the unit,
 /// enable and start it, then follow its log.
 pub fn enable_commands(scope: Scope) -> Vec<String> {

@@ -393,17 +393,41 @@ fn install_records_the_state_dir_and_socket_in_use() {
 fn install_system_prints_the_system_commands() {
     let root = tempfile::tempdir().expect("temp dir");
     let binary = binary_at(root.path(), "bin/openclaw-supervisor");
-    let output = install(&binary, root.path(), &[], &["--system", "--print"]);
+    // As after `sudo -E`: the user's session variables are still there.
+    let session = [
+        ("XDG_RUNTIME_DIR", "/run/user/1000"),
+        ("XDG_STATE_HOME", "/home/alice/.local/state"),
+    ];
+    let output = install(&binary, root.path(), &session, &["--system", "--print"]);
     assert!(output.status.success(), "{output:?}");
     let unit = String::from_utf8(output.stdout).expect("UTF-8");
     assert!(unit.contains("WantedBy=multi-user.target"));
-    // A system service has no user session: both are pinned.
+    // A system service has no user session: both are pinned, to the
+    // system's places, never to the installing shell's session.
     assert!(
-        unit.contains("Environment=\"OPENCLAW_SUPERVISOR_STATE_DIR="),
+        unit.contains("Environment=\"OPENCLAW_SUPERVISOR_STATE_DIR=/var/lib/openclaw-supervisor\""),
         "{unit}"
     );
     assert!(
-        unit.contains("Environment=\"OPENCLAW_SUPERVISOR_SOCKET="),
+        unit.contains(
+            "Environment=\"OPENCLAW_SUPERVISOR_SOCKET=/run/openclaw-supervisor/supervisor.sock\""
+        ),
+        "{unit}"
+    );
+    assert!(
+        !unit.contains("/run/user/") && !unit.contains("/home/alice"),
+        "{unit}"
+    );
+    // Given explicitly, they are kept.
+    let output = install(
+        &binary,
+        root.path(),
+        &[("OPENCLAW_SUPERVISOR_STATE_DIR", "/srv/oc")],
+        &["--system", "--print"],
+    );
+    let unit = String::from_utf8(output.stdout).expect("UTF-8");
+    assert!(
+        unit.contains("Environment=\"OPENCLAW_SUPERVISOR_STATE_DIR=/srv/oc\""),
         "{unit}"
     );
 }

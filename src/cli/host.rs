@@ -62,20 +62,22 @@ fn max_stop_timeout(global: &Global) -> Duration {
 }
 
 /// What the service must inherit from this shell. A state dir or socket
-/// is recorded when given (flag or env); a system unit records both always,
-/// since a system service has no user session (`XDG_RUNTIME_DIR`, `HOME`)
-/// to derive the defaults from as this shell did.
+/// is recorded when given (flag or env). A system unit records both
+/// always, and when not given uses the system's places
+/// ([`unit::SYSTEM_STATE_DIR`], [`unit::SYSTEM_SOCKET`]), never this
+/// shell's session-derived defaults: `sudo -E` or `su` keep the user's
+/// `XDG_RUNTIME_DIR` (gone at logout) and `HOME`.
 fn shell_settings(global: &Global, scope: Scope) -> anyhow::Result<unit::Settings> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let system = scope == Scope::System;
     let state_dir = match &global.state_dir {
         Some(dir) => Some(absolute(dir)?),
-        None if system => Some(absolute(&super::daemon::state_dir(global))?),
+        None if system => Some(PathBuf::from(unit::SYSTEM_STATE_DIR)),
         None => None,
     };
     let socket = match &global.socket {
         Some(socket) => Some(absolute(socket)?),
-        None if system => Some(absolute(&super::client::socket_path(global))?),
+        None if system => Some(PathBuf::from(unit::SYSTEM_SOCKET)),
         None => None,
     };
     Ok(unit::Settings {
@@ -131,6 +133,18 @@ pub fn install(global: &Global, args: InstallArgs) -> anyhow::Result<u8> {
     )?;
     for command in unit::enable_commands(scope) {
         writeln!(out, "  {command}")?;
+    }
+    if let Some(socket) = spec
+        .settings
+        .socket
+        .as_ref()
+        .filter(|_| scope == Scope::System)
+    {
+        writeln!(
+            out,
+            "clients reach it with `--socket {}` (or OPENCLAW_SUPERVISOR_SOCKET set to it)",
+            socket.display()
+        )?;
     }
     writeln!(
         out,
