@@ -93,12 +93,12 @@ fn main_then_a_standby_rescue_pass_check() {
     let main_yaml = std::fs::read_to_string(world.dir().join("main.yaml")).expect("main.yaml");
     let rescue_yaml =
         std::fs::read_to_string(world.dir().join("rescue.yaml")).expect("rescue.yaml");
-    assert_has(&main_yaml, "profile: main\n");
+    assert_has(&main_yaml, "profile: \"main\"\n");
     assert!(!main_yaml.contains("role:"), "{main_yaml}");
     for line in [
-        "profile: rescue\n",
+        "profile: \"rescue\"\n",
         "role: rescue\n",
-        "rescue_of: main\n",
+        "rescue_of: \"main\"\n",
         "standby: true\n",
     ] {
         assert_has(&rescue_yaml, line);
