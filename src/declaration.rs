@@ -22,6 +22,7 @@ mod keys;
 mod load;
 mod messages;
 mod validate;
+mod write;
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ pub use load::{
     keeper, load_dir, load_dir_keeping, parse,
 };
 pub use validate::{STOP_SIGNALS, is_valid_name};
+pub use write::to_yaml;
 
 /// A human duration (`10s`, `5m`, `1h 30m`, `250ms`), parsed with `humantime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -128,37 +128,29 @@ pub struct NewInstance {
     pub standby: bool,
 }
 
-/// A YAML scalar for `text`: JSON's double-quoted string is one.
-fn quoted(text: &str) -> String {
-    serde_json::Value::from(text).to_string()
-}
-
 impl NewInstance {
     /// The declaration file's text.
     pub fn declaration_yaml(&self) -> String {
-        let path = |path: &PathBuf| quoted(&path.to_string_lossy());
-        let mut yaml = format!(
-            "# Written by `openclaw-supervisor init {name}`; keys: README.md, \"Declaration reference\".\n\
-             profile: {profile}\n\
-             port: {port}\n\
-             config: {config}\n\
-             state_dir: {state_dir}\n\
-             workspace: {workspace}\n",
-            name = self.name,
-            profile = quoted(&self.name),
-            port = self.port,
-            config = path(&self.config),
-            state_dir = path(&self.state_dir),
-            workspace = path(&self.workspace),
+        let declaration = crate::declaration::Declaration {
+            profile: Some(self.name.clone()),
+            port: Some(self.port),
+            config: Some(self.config.clone()),
+            state_dir: Some(self.state_dir.clone()),
+            workspace: Some(self.workspace.clone()),
+            role: if self.rescue_of.is_some() {
+                crate::declaration::Role::Rescue
+            } else {
+                crate::declaration::Role::Main
+            },
+            rescue_of: self.rescue_of.clone(),
+            standby: self.standby,
+            ..Default::default()
+        };
+        let header = format!(
+            "Written by `openclaw-supervisor init {}`; keys: README.md, \"Declaration reference\".",
+            self.name
         );
-        if let Some(main) = &self.rescue_of {
-            yaml.push_str(&format!(
-                "role: rescue\nrescue_of: {}\nstandby: {}\n",
-                quoted(main),
-                self.standby
-            ));
-        }
-        yaml
+        crate::declaration::to_yaml(&declaration, &[header], &[])
     }
 
     /// The minimal OpenClaw config: local mode on loopback at the port,

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::declaration::{Declaration, Role, is_valid_name};
+use crate::declaration::{Declaration, is_valid_name};
 
 /// The vendor's unit name without a profile.
 pub const UNIT_PREFIX: &str = "openclaw-gateway";
@@ -312,47 +312,13 @@ pub fn disable_command(scope: Scope, unit_name: &str) -> String {
 /// first, only the keys import sets, and each secret variable named in a
 /// comment (its value is never known here).
 pub fn render(decl: &Declaration, header: &[String], secret_names: &[String]) -> String {
-    use std::fmt::Write as _;
-    let quote = |text: &str| serde_json::Value::from(text).to_string();
-    let path = |path: &std::path::Path| quote(&path.display().to_string());
-    let mut out = String::new();
-    for line in header {
-        let _ = writeln!(out, "# {line}");
-    }
-    if let Some(name) = &decl.name {
-        let _ = writeln!(out, "name: {}", quote(name));
-    }
-    if let Some(profile) = &decl.profile {
-        let _ = writeln!(out, "profile: {}", quote(profile));
-    }
-    if let Some(port) = decl.port {
-        let _ = writeln!(out, "port: {port}");
-    }
-    if let Some(state_dir) = &decl.state_dir {
-        let _ = writeln!(out, "state_dir: {}", path(state_dir));
-    }
-    if let Some(config) = &decl.config {
-        let _ = writeln!(out, "config: {}", path(config));
-    }
-    if decl.role == Role::Rescue {
-        let _ = writeln!(out, "role: rescue");
-    }
-    if let Some(rescued) = &decl.rescue_of {
-        let _ = writeln!(out, "rescue_of: {}", quote(rescued));
-    }
-    if !decl.env.is_empty() {
-        let _ = writeln!(out, "env:");
-        for (key, value) in &decl.env {
-            let _ = writeln!(out, "  {}: {}", quote(key), quote(value));
-        }
-    }
-    for name in secret_names {
-        let _ = writeln!(
-            out,
-            "# The vendor's unit set {name} in Environment=; its value is not copied here."
-        );
-    }
-    out
+    let footer: Vec<String> = secret_names
+        .iter()
+        .map(|name| {
+            format!("The vendor's unit set {name} in Environment=; its value is not copied here.")
+        })
+        .collect();
+    crate::declaration::to_yaml(decl, header, &footer)
 }
 
 #[cfg(test)]
@@ -544,7 +510,7 @@ WantedBy=default.target
             state_dir: Some(PathBuf::from("/home/u/.openclaw-rescue")),
             config: Some(PathBuf::from("/home/u/my: config.json")),
             env,
-            role: Role::Rescue,
+            role: crate::declaration::Role::Rescue,
             rescue_of: Some("main".into()),
             ..Declaration::default()
         };

@@ -8,9 +8,10 @@
 use serde::{Deserialize, Serialize};
 
 /// What an instance is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    #[default]
     Main,
     Rescue,
     /// A newer daemon's role this client does not know.
@@ -28,8 +29,9 @@ impl Role {
     }
 }
 
-/// One instance as the daemon sees it now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One instance as the daemon sees it now. `Default` is an empty one
+/// (no state, no pid, port 0), for building one field by field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceStatus {
     pub name: String,
     pub role: Role,
@@ -207,7 +209,7 @@ pub struct ProbeStatus {
 
 /// The instance's ports: the gateway port (`base`), the derived block it owns
 /// and ports set explicitly in its config.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ports {
     pub base: u16,
     pub block_start: u16,
@@ -223,7 +225,7 @@ pub struct ExplicitPort {
     pub port: u16,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Paths {
     pub config: String,
     pub state_dir: String,

@@ -11,8 +11,8 @@ use openclaw_supervisor::control::{
     self, ControlSocket, Handler, Reply, RequestContext, ServerOptions, SocketOptions,
 };
 use openclaw_supervisor::protocol::{
-    ErrorKind, Event, EventKind, InstanceStatus, LogLine, PROTOCOL_VERSION, Paths, Ports, Probes,
-    Request, Response, Role,
+    ErrorKind, Event, EventKind, InstanceStatus, LogLine, PROTOCOL_VERSION, Paths, Ports, Request,
+    Response,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -22,16 +22,9 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 pub fn instance(name: &str) -> InstanceStatus {
     InstanceStatus {
         name: name.to_string(),
-        role: Role::Main,
         state: String::from("running"),
         pid: Some(100),
         uptime_secs: Some(5),
-        spawned_at: None,
-        probes_off: vec![],
-        restarts: 0,
-        last_exit: None,
-        probes: Probes::default(),
-        next_restart_at: None,
         ports: Ports {
             base: 18789,
             block_start: 18789,
@@ -47,18 +40,7 @@ pub fn instance(name: &str) -> InstanceStatus {
         declaration_file: format!("/d/{name}.yaml"),
         cpu_percent: Some(0.5),
         memory_bytes: Some(1 << 20),
-        last_error_lines: vec![],
-        last_error_from: None,
-        standby: false,
-        rescue_of: None,
-        dropped_log_lines: 0,
-        stopping_since: None,
-        breaker: None,
-        supervisor_kills: 0,
-        last_event: None,
-        last_restart_reason: None,
-        tracking: None,
-        limits: Vec::new(),
+        ..InstanceStatus::default()
     }
 }
 

@@ -1,23 +1,17 @@
 //! One instance's status as the supervisor sends it, for the client's
 //! table tests (render, verbs, watch): each test changes what it is about.
 
-use openclaw_supervisor::protocol::{InstanceStatus, Paths, Ports, Probes, Role};
+use openclaw_supervisor::protocol::{InstanceStatus, Paths, Ports};
 
 /// A running main `name` (pid 4242, up 1h01m40s, one restart, 2.25 % CPU,
 /// 150 MiB).
 pub fn instance(name: &str) -> InstanceStatus {
     InstanceStatus {
         name: name.to_string(),
-        role: Role::Main,
         state: String::from("running"),
         pid: Some(4242),
         uptime_secs: Some(3_700),
-        spawned_at: None,
-        probes_off: vec![],
         restarts: 1,
-        last_exit: None,
-        probes: Probes::default(),
-        next_restart_at: None,
         ports: Ports {
             base: 18789,
             block_start: 18789,
@@ -33,17 +27,6 @@ pub fn instance(name: &str) -> InstanceStatus {
         declaration_file: String::from("/d/main.yaml"),
         cpu_percent: Some(2.25),
         memory_bytes: Some(150 * 1024 * 1024),
-        last_error_lines: vec![],
-        last_error_from: None,
-        standby: false,
-        rescue_of: None,
-        dropped_log_lines: 0,
-        stopping_since: None,
-        breaker: None,
-        supervisor_kills: 0,
-        last_event: None,
-        last_restart_reason: None,
-        tracking: None,
-        limits: Vec::new(),
+        ..InstanceStatus::default()
     }
 }
