@@ -311,15 +311,12 @@ fn no_reply_and_no_supervisor_log_line_carries_a_secret() {
         &format!("env: {{ OPENCLAW_GATEWAY_TOKEN_TEST: \"{ENV_SECRET}\" }}"),
     )]);
     // The gateway's own config, with a token in it.
-    let home = daemon.path().join("instances").join("main");
-    fs::write(
-        home.join("openclaw.json"),
-        format!(
-            "{{ gateway: {{ mode: \"local\", port: {port}, auth: {{ token: \"{CONFIG_SECRET}\" }} }}, logging: {{ file: \"{}\" }} }}\n",
-            home.join("gateway.log").display()
-        ),
-    )
-    .expect("config");
+    write_sim_config(
+        daemon.path(),
+        "main",
+        port,
+        &format!("auth: {{ token: \"{CONFIG_SECRET}\" }}"),
+    );
     daemon.start();
     let pid = pid_of(&daemon.wait_state("main", "running")) as i32;
     // The secret does reach the gateway, so its absence below means something.

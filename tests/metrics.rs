@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use daemon_support::{Daemon, crash, wait_for};
+use daemon_support::{Daemon, crash, wait_for, write_sim_config};
 use openmetrics_parser::prometheus::parse_prometheus;
 use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
 
@@ -107,15 +107,12 @@ fn metrics_and_the_listener_show_each_instance_and_restarts_grow_after_a_crash()
         ),
         ("second", ""),
     ]);
-    let home = daemon.path().join("instances").join("main");
-    fs::write(
-        home.join("openclaw.json"),
-        format!(
-            "{{ gateway: {{ mode: \"local\", port: {port}, auth: {{ token: \"{CONFIG_SECRET}\" }} }}, logging: {{ file: \"{}\" }} }}\n",
-            home.join("gateway.log").display()
-        ),
-    )
-    .expect("config");
+    write_sim_config(
+        daemon.path(),
+        "main",
+        port,
+        &format!("auth: {{ token: \"{CONFIG_SECRET}\" }}"),
+    );
     // The third port block of this test is free: the listener's.
     let listen = SocketAddr::from(([127, 0, 0, 1], port + 2000));
     let listen_arg = listen.to_string();

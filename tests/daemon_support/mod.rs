@@ -76,19 +76,29 @@ pub fn tagged(tag: &str) -> Vec<i32> {
 }
 
 /// A simulated gateway's declaration: `extra` is more YAML (keys at top level).
-pub fn sim_declaration(root: &Path, name: &str, port: u16, extra: &str) -> String {
+/// Write `name`'s OpenClaw config under `root`: local mode on `port`, its
+/// own log file, and `gateway_extra` (more keys of `gateway`, e.g. an
+/// `auth` token). Returns its path.
+pub fn write_sim_config(root: &Path, name: &str, port: u16, gateway_extra: &str) -> PathBuf {
     let home = root.join("instances").join(name);
     fs::create_dir_all(&home).expect("instance dir");
     let config = home.join("openclaw.json");
+    fs::write(
+        &config,
+        format!(
+            "{{ gateway: {{ mode: \"local\", port: {port}, {gateway_extra} }}, logging: {{ file: \"{}\" }} }}\n",
+            home.join("gateway.log").display()
+        ),
+    )
+    .expect("write config");
+    config
+}
+
+pub fn sim_declaration(root: &Path, name: &str, port: u16, extra: &str) -> String {
+    let home = root.join("instances").join(name);
+    let config = home.join("openclaw.json");
     if !config.exists() {
-        fs::write(
-            &config,
-            format!(
-                "{{ gateway: {{ mode: \"local\", port: {port} }}, logging: {{ file: \"{}\" }} }}\n",
-                home.join("gateway.log").display()
-            ),
-        )
-        .expect("write config");
+        write_sim_config(root, name, port, "");
     }
     format!(
         "command: {SIM}\nport: {port}\nstate_dir: {state}\nconfig: {config}\n{extra}\n",
