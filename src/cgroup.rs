@@ -41,6 +41,12 @@ use sha2::Digest;
 
 use crate::limits::{Controller, Controllers};
 
+mod controllers;
+mod events;
+
+pub use controllers::{apply_limits, enable_controllers, parse_controller_list};
+pub use events::EventsWatch;
+
 /// The leaf the supervisor moves itself into to pass controllers down (see
 /// the module's documentation).
 pub const SELF_LEAF: &str = "openclaw-supervisor.self";
@@ -251,103 +257,6 @@ pub fn set_up(state_dir: &Path) -> Mode {
     mode
 }
 
-/// The names in a `cgroup.controllers` or `cgroup.subtree_control` file.
-pub fn parse_controller_list(text: &str) -> Vec<&str> {
-    text.split_whitespace().collect()
-}
-
-fn has_controller(dir: &Path, file: &str, controller: Controller) -> bool {
-    fs::read_to_string(dir.join(file))
-        .is_ok_and(|text| parse_controller_list(&text).contains(&controller.name()))
-}
-
-fn pass_down(dir: &Path, controller: Controller) -> io::Result<()> {
-    fs::write(
-        dir.join("cgroup.subtree_control"),
-        format!("+{}", controller.name()),
-    )
-}
-
-/// Enable the limits' controllers for the instances' cgroups: in the own
-/// cgroup's `subtree_control` when it does not pass one down yet (moving
-/// the supervisor into [`SELF_LEAF`] first when it is alone there), then in
-/// the subtree's. Each controller it cannot enable says why (IO edge).
-pub fn enable_controllers(own_dir: &Path, subtree: &Path) -> Controllers {
-    let mut controllers = Controllers::default();
-    let mut moved = false;
-    for controller in Controller::ALL {
-        let name = controller.name();
-        let state = if !has_controller(own_dir, "cgroup.controllers", controller) {
-            Err(format!(
-                "{} does not have it (a hybrid host keeps the controllers on cgroup v1; under systemd the unit needs Delegate=yes)",
-                own_dir.display()
-            ))
-        } else {
-            let mut passed = if has_controller(own_dir, "cgroup.subtree_control", controller) {
-                Ok(())
-            } else {
-                pass_down(own_dir, controller)
-            };
-            if passed
-                .as_ref()
-                .is_err_and(|err| err.raw_os_error() == Some(nix::libc::EBUSY))
-                && !moved
-                && members(own_dir) == [std::process::id() as i32]
-            {
-                match move_into_leaf(own_dir) {
-                    Ok(()) => {
-                        moved = true;
-                        passed = pass_down(own_dir, controller);
-                    }
-                    Err(err) => {
-                        tracing::warn!(cgroup = %own_dir.display(), error = %err, "cannot move the supervisor into its own leaf")
-                    }
-                }
-            }
-            match passed {
-                Err(err) if err.raw_os_error() == Some(nix::libc::EBUSY) => Err(format!(
-                    "{} holds other processes than the supervisor, so cgroup v2 lets none of its controllers pass down (run the supervisor as a unit with Delegate=yes)",
-                    own_dir.display()
-                )),
-                Err(err) => Err(format!(
-                    "cannot pass it down from {}: {err}",
-                    own_dir.display()
-                )),
-                Ok(()) => pass_down(subtree, controller)
-                    .map_err(|err| format!("cannot enable it in {}: {err}", subtree.display())),
-            }
-        };
-        if state.is_ok() {
-            tracing::debug!(controller = name, "controller enabled for the instances");
-        }
-        controllers.set(controller, state);
-    }
-    controllers
-}
-
-/// Move the supervisor into `<own>/openclaw-supervisor.self`.
-fn move_into_leaf(own_dir: &Path) -> io::Result<()> {
-    let leaf = own_dir.join(SELF_LEAF);
-    create_dir(&leaf)?;
-    fs::write(leaf.join("cgroup.procs"), "0")?;
-    tracing::info!(cgroup = %leaf.display(), "the supervisor moved into a leaf of its cgroup, to pass controllers down to the instances");
-    Ok(())
-}
-
-/// Write a plan's files into an instance's cgroup; a write that fails makes
-/// its limit "not applied" with the error (IO edge).
-pub fn apply_limits(dir: &Path, plan: &mut crate::limits::Plan) {
-    let writes = plan.writes.clone();
-    for (controller, write) in writes {
-        if let Err(err) = fs::write(dir.join(write.file), &write.value) {
-            plan.failed(
-                controller,
-                format!("cannot write {} to {}: {err}", write.value, write.file),
-            );
-        }
-    }
-}
-
 fn create_dir(dir: &Path) -> io::Result<()> {
     match fs::create_dir(dir) {
         Err(err) if err.kind() != io::ErrorKind::AlreadyExists => Err(err),
@@ -449,56 +358,6 @@ pub fn parse_populated(text: &str) -> Option<bool> {
 pub fn kill(dir: &Path) -> bool {
     let path = dir.join("cgroup.kill");
     path.exists() && fs::write(&path, "1").is_ok()
-}
-
-/// An inotify watch of a cgroup's `cgroup.events` (the kernel notifies a
-/// change of `populated` or `frozen` as a modification of that file).
-pub struct EventsWatch {
-    changes: tokio::sync::mpsc::UnboundedReceiver<()>,
-    // Kept alive: dropping it ends the watch.
-    _watcher: notify::RecommendedWatcher,
-}
-
-impl EventsWatch {
-    /// Watch `<dir>/cgroup.events`; none (the caller looks again on a timer)
-    /// when the watch cannot be set up, which is logged.
-    pub fn new(dir: &Path, label: &str) -> Option<EventsWatch> {
-        use notify::Watcher;
-        let (tx, changes) = tokio::sync::mpsc::unbounded_channel();
-        let watched = notify::recommended_watcher(move |_event| {
-            let _ = tx.send(());
-        })
-        .and_then(|mut watcher| {
-            watcher
-                .watch(
-                    &dir.join("cgroup.events"),
-                    notify::RecursiveMode::NonRecursive,
-                )
-                .map(|()| watcher)
-        });
-        match watched {
-            Ok(watcher) => {
-                tracing::debug!(label, cgroup = %dir.display(), "waiting for cgroup.events to say populated 0");
-                Some(EventsWatch {
-                    changes,
-                    _watcher: watcher,
-                })
-            }
-            Err(err) => {
-                tracing::warn!(label, cgroup = %dir.display(), error = %err, "cannot watch cgroup.events: looking again on a timer");
-                None
-            }
-        }
-    }
-
-    /// The next change (pending ones coalesced); never when the watcher
-    /// ended.
-    pub async fn changed(&mut self) {
-        match self.changes.recv().await {
-            Some(()) => while self.changes.try_recv().is_ok() {},
-            None => std::future::pending::<()>().await,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -631,88 +490,5 @@ mod tests {
         assert_eq!(parse_populated("populated 1\nfrozen 0\n"), Some(true));
         assert_eq!(parse_populated("populated 0\nfrozen 0\n"), Some(false));
         assert_eq!(parse_populated("frozen 0\n"), None);
-    }
-
-    /// A fake cgroup directory: regular files stand in for the kernel's.
-    fn fake(dir: &Path, files: &[(&str, &str)]) {
-        fs::create_dir_all(dir).expect("dir");
-        for (file, text) in files {
-            fs::write(dir.join(file), text).expect("file");
-        }
-    }
-
-    #[test]
-    fn a_controller_the_own_cgroup_lacks_is_missing_with_the_reason() {
-        let root = tempfile::tempdir().expect("temp dir");
-        let own = root.path().join("own");
-        let subtree = own.join("openclaw-supervisor.x");
-        fake(
-            &own,
-            &[
-                ("cgroup.controllers", "cpuset cpu io pids\n"),
-                ("cgroup.subtree_control", "cpu pids\n"),
-            ],
-        );
-        fake(&subtree, &[("cgroup.subtree_control", "")]);
-        let controllers = enable_controllers(&own, &subtree);
-        assert_eq!(controllers.enabled(), ["cpu", "pids"]);
-        let why = controllers.get(Controller::Memory).expect_err("no memory");
-        assert!(
-            why.starts_with(&format!("{} does not have it (", own.display())),
-            "{why}"
-        );
-        // Enabled in the subtree: the last write was the last controller's.
-        assert_eq!(
-            fs::read_to_string(subtree.join("cgroup.subtree_control")).expect("read"),
-            "+pids"
-        );
-    }
-
-    #[test]
-    fn a_subtree_that_cannot_enable_a_controller_says_so() {
-        let root = tempfile::tempdir().expect("temp dir");
-        let own = root.path().join("own");
-        fake(
-            &own,
-            &[
-                ("cgroup.controllers", "memory\n"),
-                ("cgroup.subtree_control", "memory\n"),
-            ],
-        );
-        let gone = own.join("gone");
-        let controllers = enable_controllers(&own, &gone);
-        let why = controllers
-            .get(Controller::Memory)
-            .expect_err("not enabled");
-        assert!(
-            why.starts_with(&format!("cannot enable it in {}: ", gone.display())),
-            "{why}"
-        );
-    }
-
-    #[test]
-    fn limits_are_written_into_the_cgroup_and_a_failed_write_is_reported() {
-        let root = tempfile::tempdir().expect("temp dir");
-        let spec: crate::declaration::LimitsSpec =
-            serde_saphyr::from_str("{ memory: 1GiB, pids: 64 }").expect("limits");
-        let mut enabled = Controllers::default();
-        for controller in Controller::ALL {
-            enabled.set(controller, Ok(()));
-        }
-        let mut plan = crate::limits::plan(&spec, &enabled);
-        apply_limits(root.path(), &mut plan);
-        let read = |file: &str| fs::read_to_string(root.path().join(file)).expect(file);
-        assert_eq!(read("memory.max"), "1073741824");
-        assert_eq!(read("memory.high"), "966365184");
-        assert_eq!(read("cpu.max"), "max");
-        assert_eq!(read("pids.max"), "64");
-        assert!(plan.limits.iter().all(|limit| limit.applied.is_ok()));
-
-        let mut plan = crate::limits::plan(&spec, &enabled);
-        apply_limits(&root.path().join("gone"), &mut plan);
-        for limit in &plan.limits {
-            let why = limit.applied.clone().expect_err("not applied");
-            assert!(why.starts_with("cannot write "), "{why}");
-        }
     }
 }
