@@ -19,12 +19,13 @@ use crate::lifecycle::{
     Action, Ctx, Event, FailReason, Lifecycle, Notice, Policy, ProbePhase, State, TimerKind,
 };
 use crate::logs::{InstanceLog, LogSink};
-use crate::memory_guard::{Guard as MemoryGuard, Verdict};
+use crate::memory_guard::Guard as MemoryGuard;
 use crate::openclaw::{Effective, EnvMap};
 use crate::prober::{EffectiveProbes, ProbesReport};
 use crate::process::{self, ChildExit, ExitKind, Spawner};
 
 mod child;
+mod resources;
 
 /// Lines of output kept as the reason when an instance fails.
 const ERROR_LINES: usize = 20;
@@ -205,8 +206,8 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
     );
     let config = Arc::new(config);
     let probes_report = ProbesReport::new(&config.probes);
-    let limits = limits_of(&config, &shared.cgroups);
-    warn_not_applied(&name, &limits);
+    let limits = resources::limits_of(&config, &shared.cgroups);
+    resources::warn_not_applied(&name, &limits);
     let policy = policy_of(&config);
     let lifecycle = Lifecycle::new(policy);
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
@@ -235,7 +236,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         tracking: crate::cgroup::Tracking::of(&shared.cgroups, &name),
         limits: limits.limits.clone(),
     };
-    let memory_guard = memory_guard_of(&config);
+    let memory_guard = resources::memory_guard_of(&config);
     let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
     let actor = Actor {
         name: name.clone(),
@@ -273,33 +274,6 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         commands: commands_tx,
         snapshot: snapshot_rx,
         log,
-    }
-}
-
-fn memory_guard_of(config: &InstanceConfig) -> Option<MemoryGuard> {
-    config
-        .effective
-        .declaration
-        .restart
-        .memory_above
-        .map(MemoryGuard::new)
-}
-
-fn limits_of(config: &InstanceConfig, cgroups: &crate::cgroup::Mode) -> crate::limits::Plan {
-    crate::limits::plan(&config.effective.declaration.limits, &cgroups.controllers())
-}
-
-/// One warning per declared limit that is not applied.
-fn warn_not_applied(name: &str, plan: &crate::limits::Plan) {
-    for limit in &plan.limits {
-        if let Err(why) = &limit.applied {
-            tracing::warn!(
-                instance = %name,
-                "{name}: limits.{} {} is not applied: {why}",
-                limit.controller.name(),
-                limit.value
-            );
-        }
     }
 }
 
@@ -512,27 +486,7 @@ impl Actor {
                 let limits_before = self.config.effective.declaration.limits;
                 self.config = Arc::new(*config);
                 self.lifecycle.policy = policy_of(&self.config);
-                let guard = memory_guard_of(&self.config);
-                if guard.as_ref().map(MemoryGuard::spec)
-                    != self.memory_guard.as_ref().map(MemoryGuard::spec)
-                {
-                    // A new guard counts from its first reading.
-                    self.memory_guard = guard;
-                    self.memory_check_at = None;
-                }
-                if self.config.effective.declaration.limits != limits_before {
-                    self.limits = limits_of(&self.config, &self.shared.cgroups);
-                    if self.child.is_some()
-                        && let crate::cgroup::Mode::Cgroup(subtree) = &self.shared.cgroups
-                    {
-                        // In place: the kernel applies them to the running tree.
-                        crate::cgroup::apply_limits(
-                            &subtree.instance_dir(&self.name),
-                            &mut self.limits,
-                        );
-                    }
-                    warn_not_applied(&self.name, &self.limits);
-                }
+                self.reconfigure_resources(limits_before);
                 self.log.set_spec(self.config.effective.declaration.logs);
                 if restart {
                     self.handle(Event::Respawn).await
@@ -582,50 +536,6 @@ impl Actor {
         }
         self.publish();
         forget
-    }
-
-    /// Readings are due every interval while the gateway runs with a
-    /// guard; leaving `running` ends the episode, so each new gateway (and
-    /// each new guard) counts from nothing.
-    fn arm_memory_check(&mut self) {
-        let running = matches!(self.lifecycle.state, State::Running { .. });
-        match (&mut self.memory_guard, running) {
-            (Some(guard), true) => {
-                if self.memory_check_at.is_none() {
-                    guard.reset();
-                    let interval = crate::memory_guard::sample_interval(&guard.spec());
-                    self.memory_check_at = Some(Instant::now() + interval);
-                }
-            }
-            _ => self.memory_check_at = None,
-        }
-    }
-
-    /// One reading of the tree for the guard; a restart when it says so.
-    /// True when the instance is to be forgotten.
-    async fn check_memory(&mut self) -> bool {
-        let Some(guard) = self.memory_guard.as_mut() else {
-            self.memory_check_at = None;
-            return false;
-        };
-        let spec = guard.spec();
-        let tracking = crate::cgroup::Tracking::of(&self.shared.cgroups, &self.name);
-        let bytes = self
-            .child
-            .as_ref()
-            .filter(|child| child.leader_exit.is_none())
-            .and_then(|child| self.tree_memory.tree_memory_bytes(&tracking, child.pid));
-        let now = Instant::now();
-        self.memory_check_at = Some(now + crate::memory_guard::sample_interval(&spec));
-        match guard.reading(now, bytes) {
-            Verdict::Keep => false,
-            Verdict::Restart { bytes, .. } => {
-                let detail = crate::memory_guard::describe(&spec, bytes);
-                tracing::debug!(instance = %self.name, %detail, "the memory guard restarts the gateway");
-                self.memory_guard_detail = Some(detail);
-                self.handle(Event::MemoryAbove).await
-            }
-        }
     }
 
     /// The environment of the gateway (and of its exec probes).

@@ -58,15 +58,7 @@ impl Actor {
             crate::cgroup::Mode::Marker(_) => None,
         };
         if let Some(dir) = &cgroup {
-            let before = self.limits.limits.clone();
-            self.limits = crate::limits::plan(
-                &self.config.effective.declaration.limits,
-                &self.shared.cgroups.controllers(),
-            );
-            crate::cgroup::apply_limits(dir, &mut self.limits);
-            if self.limits.limits != before {
-                super::warn_not_applied(&self.name, &self.limits);
-            }
+            self.apply_limits(dir);
         }
         let spawned =
             self.shared
