@@ -84,7 +84,9 @@ fn the_memory_guard_takes_a_size_and_a_duration_and_refuses_nonsense() {
 fn limits_take_a_size_cpus_and_a_count_and_refuse_nonsense() {
     // Written, then (memory bytes, thousandths of a CPU, pids), or the key
     // and words of the error.
-    let rows: &[Row<(Option<u64>, Option<u32>, Option<u64>)>] = &[
+    /// Memory bytes, thousandths of a CPU, pids.
+    type Limits = (Option<u64>, Option<u32>, Option<u64>);
+    let rows: &[Row<Limits>] = &[
         (
             "limits: { memory: 2GiB, cpu: 1.5, pids: 512 }\n",
             Ok((Some(2_147_483_648), Some(1500), Some(512))),
