@@ -207,6 +207,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
     let config = Arc::new(config);
     let probes_report = ProbesReport::new(&config.probes);
     let limits = resources::limits_of(&config, &shared.cgroups);
+    let tracking = crate::cgroup::Tracking::of(&shared.cgroups, &name);
     resources::warn_not_applied(&name, &limits);
     let policy = policy_of(&config);
     let lifecycle = Lifecycle::new(policy);
@@ -233,7 +234,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         kills: Vec::new(),
         kills_total: 0,
         last_restart_reason: None,
-        tracking: crate::cgroup::Tracking::of(&shared.cgroups, &name),
+        tracking: tracking.clone(),
         limits: limits.limits.clone(),
     };
     let memory_guard = resources::memory_guard_of(&config);
@@ -267,6 +268,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         memory_guard_detail: None,
         last_restart_reason: None,
         limits,
+        tracking,
     };
     tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start));
     InstanceHandle {
@@ -366,6 +368,8 @@ struct Actor {
     /// The declared limits: the files to write into the instance's cgroup
     /// and whether each limit is applied.
     limits: crate::limits::Plan,
+    /// How its processes are tracked (decided once, at start).
+    tracking: crate::cgroup::Tracking,
 }
 
 impl Actor {
@@ -772,7 +776,7 @@ impl Actor {
             kills: self.kills.clone(),
             kills_total: self.kills_total,
             last_restart_reason: self.last_restart_reason.clone(),
-            tracking: crate::cgroup::Tracking::of(&self.shared.cgroups, &self.name),
+            tracking: self.tracking.clone(),
             limits: self.limits.limits.clone(),
         };
         self.snapshot.send_replace(snapshot);

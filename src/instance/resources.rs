@@ -105,12 +105,14 @@ impl Actor {
             return false;
         };
         let spec = guard.spec();
-        let tracking = crate::cgroup::Tracking::of(&self.shared.cgroups, &self.name);
         let bytes = self
             .child
             .as_ref()
             .filter(|child| child.leader_exit.is_none())
-            .and_then(|child| self.tree_memory.tree_memory_bytes(&tracking, child.pid));
+            .and_then(|child| {
+                self.tree_memory
+                    .tree_memory_bytes(&self.tracking, child.pid)
+            });
         let now = Instant::now();
         self.memory_check_at = Some(now + crate::memory_guard::sample_interval(&spec));
         match guard.reading(now, bytes) {
