@@ -188,6 +188,19 @@ pub const SYSTEM_STATE_DIR: &str = "/var/lib/openclaw-supervisor";
 /// start, mode 0700).
 pub const SYSTEM_SOCKET: &str = "/run/openclaw-supervisor/supervisor.sock";
 
+/// How clients reach a system unit's supervisor: its socket is not where a
+/// client looks by itself (that is the user's session or state dir). None
+/// for a user unit, whose clients find it as the shell did.
+pub fn client_hint(spec: &UnitSpec) -> Option<String> {
+    let socket = spec.settings.socket.as_ref()?;
+    (spec.scope == Scope::System).then(|| {
+        format!(
+            "clients reach it with `--socket {}` (or OPENCLAW_SUPERVISOR_SOCKET set to it)",
+            socket.display()
+        )
+    })
+}
+
 /// The commands that follow `install` (printed, never run): load the unit,
 /// enable and start it, then follow its log.
 pub fn enable_commands(scope: Scope) -> Vec<String> {
@@ -220,6 +233,24 @@ mod tests {
             },
             max_stop_timeout: crate::declaration::DEFAULT_STOP_TIMEOUT,
         }
+    }
+
+    #[test]
+    fn a_system_units_clients_are_told_its_socket() {
+        let socket = PathBuf::from(SYSTEM_SOCKET);
+        let with_socket = |scope| {
+            let mut spec = spec(scope);
+            spec.settings.socket = Some(socket.clone());
+            spec
+        };
+        assert_eq!(
+            client_hint(&with_socket(Scope::System)).as_deref(),
+            Some(
+                "clients reach it with `--socket /run/openclaw-supervisor/supervisor.sock` (or OPENCLAW_SUPERVISOR_SOCKET set to it)"
+            )
+        );
+        assert_eq!(client_hint(&with_socket(Scope::User)), None);
+        assert_eq!(client_hint(&spec(Scope::System)), None);
     }
 
     #[test]

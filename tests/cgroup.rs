@@ -185,6 +185,16 @@ fn status_names_the_cgroup_and_the_subtree_goes_at_exit() {
         text.contains(&format!("tracking     cgroup {}", dir.display())),
         "{text}"
     );
+    // The log says the subtree and which controllers its instances have.
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|line| line.contains("each instance runs in a cgroup of its own"))
+        .unwrap_or_else(|| panic!("the mode is logged:\n{log}"));
+    assert!(
+        line.contains(&format!("cgroup={}", subtree.display())) && line.contains("controllers="),
+        "{line}"
+    );
     daemon.signal(Signal::SIGTERM);
     assert!(daemon.wait_exit().success());
     assert!(!subtree.exists(), "{} removed at exit", subtree.display());

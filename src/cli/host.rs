@@ -134,17 +134,8 @@ pub fn install(global: &Global, args: InstallArgs) -> anyhow::Result<u8> {
     for command in unit::enable_commands(scope) {
         writeln!(out, "  {command}")?;
     }
-    if let Some(socket) = spec
-        .settings
-        .socket
-        .as_ref()
-        .filter(|_| scope == Scope::System)
-    {
-        writeln!(
-            out,
-            "clients reach it with `--socket {}` (or OPENCLAW_SUPERVISOR_SOCKET set to it)",
-            socket.display()
-        )?;
+    if let Some(hint) = unit::client_hint(&spec) {
+        writeln!(out, "{hint}")?;
     }
     writeln!(
         out,
