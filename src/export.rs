@@ -32,7 +32,9 @@ mod secrets;
 #[cfg(test)]
 mod tests;
 
-pub use secrets::{SecretKey, sanitize_config};
+pub use pod::seed_script;
+pub use probes::http_script;
+pub use secrets::{SecretKey, is_secret_name, references, sanitize_config};
 
 /// The image the vendor's manifests run (`ghcr.io/openclaw/openclaw`, the
 /// slim variant), at the openclaw version the supervisor is built against.

@@ -243,15 +243,26 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     }
 }
 
-/// The init container that copies the ConfigMap's config into the volume
-/// only when the volume has none (0600, as the gateway writes it), and
-/// makes the workspace: the image's own node, no shell.
+/// The node script that makes `<state_dir>/workspace` and copies
+/// `<config_dir>/openclaw.json` to `<state_dir>/openclaw.json` (0600, as
+/// the gateway writes it) only when no config is there yet: the volume's
+/// copy is the truth after the first boot.
+pub fn seed_script(config_dir: &str, state_dir: &str) -> String {
+    let quoted = |text: String| serde_json::Value::String(text).to_string();
+    let workspace = quoted(format!("{state_dir}/workspace"));
+    let source = quoted(format!("{config_dir}/openclaw.json"));
+    let target = quoted(format!("{state_dir}/openclaw.json"));
+    format!(
+        "const fs=require('fs');fs.mkdirSync({workspace},{{recursive:true}});\
+try{{fs.copyFileSync({source},{target},fs.constants.COPYFILE_EXCL);\
+fs.chmodSync({target},0o600)}}catch(e){{if(e.code!=='EEXIST')throw e}}"
+    )
+}
+
+/// The init container that seeds the config ([`seed_script`]) with the
+/// image's own node: no shell, no second image.
 pub fn seed_container(image: &str) -> Container {
-    let script = format!(
-        "const fs=require('fs');fs.mkdirSync('{POD_STATE_DIR}/workspace',{{recursive:true}});\
-try{{fs.copyFileSync('{CONFIG_MOUNT}/openclaw.json','{POD_STATE_DIR}/openclaw.json',fs.constants.COPYFILE_EXCL);\
-fs.chmodSync('{POD_STATE_DIR}/openclaw.json',0o600)}}catch(e){{if(e.code!=='EEXIST')throw e}}"
-    );
+    let script = seed_script(CONFIG_MOUNT, POD_STATE_DIR);
     Container {
         name: "seed-config".to_string(),
         image: Some(image.to_string()),
