@@ -210,7 +210,10 @@ fn no_config_token_appears_in_anything_exported() {
     let config =
         std::fs::read_to_string(dir.join("openclaw/main.json5")).expect("the example's config");
     for token in tokens {
-        assert!(config.contains(token), "the example no longer holds {token}");
+        assert!(
+            config.contains(token),
+            "the example no longer holds {token}"
+        );
     }
     let out = home.path().join("manifests");
     let printed = export(home.path(), &dir, &[]);
@@ -226,8 +229,16 @@ fn no_config_token_appears_in_anything_exported() {
     for token in tokens {
         assert!(!everything.contains(token), "{token} was exported");
     }
-    assert!(printed.stdout.contains("\"token\": \"${OPENCLAW_GATEWAY_TOKEN}\""));
-    assert!(printed.stdout.contains("\"token\": \"${OPENCLAW_HOOKS_TOKEN}\""));
+    assert!(
+        printed
+            .stdout
+            .contains("\"token\": \"${OPENCLAW_GATEWAY_TOKEN}\"")
+    );
+    assert!(
+        printed
+            .stdout
+            .contains("\"token\": \"${OPENCLAW_HOOKS_TOKEN}\"")
+    );
     assert!(printed.stderr.contains(
         "kubectl create secret generic openclaw-main-secrets --namespace openclaw --from-literal=MAIN_TELEGRAM_BOT_TOKEN='<MAIN_TELEGRAM_BOT_TOKEN>' --from-literal=OPENCLAW_GATEWAY_TOKEN='<OPENCLAW_GATEWAY_TOKEN>' --from-literal=OPENCLAW_HOOKS_TOKEN='<OPENCLAW_HOOKS_TOKEN>'"
     ), "{}", printed.stderr);
@@ -249,7 +260,13 @@ fn out_dir_gets_one_file_per_instance_and_a_kustomization() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     let mut names: Vec<String> = std::fs::read_dir(&out)
         .expect("out")
-        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     assert_eq!(names, ["kustomization.yaml", "main.yaml", "rescue.yaml"]);
@@ -321,8 +338,16 @@ fn refusals_come_before_anything_is_printed() {
         assert_eq!(run.code, 1, "{what}: {}{}", run.stdout, run.stderr);
         assert!(run.stdout.is_empty(), "{what}: printed {}", run.stdout);
         assert!(run.stderr.contains(words), "{what}: {}", run.stderr);
-        assert!(run.stderr.contains("nothing exported"), "{what}: {}", run.stderr);
-        assert!(!run.stderr.contains("123:same-bot"), "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("nothing exported"),
+            "{what}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("123:same-bot"),
+            "{what}: {}",
+            run.stderr
+        );
     }
 }
 
@@ -366,15 +391,42 @@ fn serve_once(status: &str, content_type: &str, body: &str) -> (u16, std::thread
 #[test]
 fn http_probe_script_asserts_the_json_contract() {
     let Some(node) = node() else { return };
-    let want: std::collections::BTreeMap<String, String> =
-        [("status".to_string(), "started".to_string()), ("ok".to_string(), "true".to_string())]
-            .into();
+    let want: std::collections::BTreeMap<String, String> = [
+        ("status".to_string(), "started".to_string()),
+        ("ok".to_string(), "true".to_string()),
+    ]
+    .into();
     let cases = [
-        ("200 OK", "application/json", r#"{"ok":true,"status":"started"}"#, 0),
-        ("200 OK", "text/html", "<!doctype html><title>Control UI</title>", 1),
-        ("503 Service Unavailable", "application/json", r#"{"ok":false,"status":"starting"}"#, 1),
-        ("200 OK", "application/json", r#"{"ok":1,"status":"started"}"#, 1),
-        ("200 OK", "application/json", r#"{"ok":true,"status":"draining"}"#, 1),
+        (
+            "200 OK",
+            "application/json",
+            r#"{"ok":true,"status":"started"}"#,
+            0,
+        ),
+        (
+            "200 OK",
+            "text/html",
+            "<!doctype html><title>Control UI</title>",
+            1,
+        ),
+        (
+            "503 Service Unavailable",
+            "application/json",
+            r#"{"ok":false,"status":"starting"}"#,
+            1,
+        ),
+        (
+            "200 OK",
+            "application/json",
+            r#"{"ok":1,"status":"started"}"#,
+            1,
+        ),
+        (
+            "200 OK",
+            "application/json",
+            r#"{"ok":true,"status":"draining"}"#,
+            1,
+        ),
     ];
     for (status, content_type, body, code) in cases {
         let (port, server) = serve_once(status, content_type, body);
@@ -412,7 +464,11 @@ fn seed_script_copies_the_config_only_when_missing() {
         .read_to_string(&mut text)
         .expect("read");
     assert_eq!(text, "{\"first\":true}");
-    let mode = std::fs::metadata(&seeded).expect("stat").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&seeded)
+        .expect("stat")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     assert!(state.join("workspace").is_dir());
     std::fs::write(config.join("openclaw.json"), "{\"second\":true}").expect("write");

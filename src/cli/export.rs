@@ -91,7 +91,10 @@ fn kubernetes(global: &Global, args: KubernetesArgs) -> anyhow::Result<u8> {
     }
     let mut configs = Vec::new();
     for effective in &report.effective {
-        configs.push(read_config(effective.config_exists, &effective.config_path)?);
+        configs.push(read_config(
+            effective.config_exists,
+            &effective.config_path,
+        )?);
     }
     let instances: Vec<Instance<'_>> = report
         .effective
@@ -140,7 +143,11 @@ fn kubernetes(global: &Global, args: KubernetesArgs) -> anyhow::Result<u8> {
     )?;
     for secret in &exported.secrets {
         for key in &secret.keys {
-            writeln!(stderr, "  # {}: {} ({})", secret.instance, key.name, key.used_by)?;
+            writeln!(
+                stderr,
+                "  # {}: {} ({})",
+                secret.instance, key.name, key.used_by
+            )?;
         }
         writeln!(stderr, "  {}", secret.command(&args.namespace))?;
     }
@@ -157,7 +164,9 @@ fn namespace_problem(namespace: &str) -> Option<String> {
         && !namespace.starts_with('-')
         && !namespace.ends_with('-');
     (!valid).then(|| {
-        format!("`{namespace}` is not a DNS-1123 label (lower-case letters, digits and `-`, at most 63)")
+        format!(
+            "`{namespace}` is not a DNS-1123 label (lower-case letters, digits and `-`, at most 63)"
+        )
     })
 }
 
@@ -166,9 +175,10 @@ fn read_config(exists: bool, path: &Path) -> anyhow::Result<Option<serde_json::V
     if !exists {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let value = json5::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value =
+        json5::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
     Ok(Some(value))
 }
 

@@ -229,8 +229,9 @@ pub fn build(effective: &Effective, config: Option<&Sanitized>, options: &Option
         );
         init_containers = Some(vec![pod::seed_container(&options.image)]);
     }
-    let grace = i64::try_from(stop.timeout.0.as_secs() + u64::from(stop.timeout.0.subsec_nanos() > 0))
-        .unwrap_or(i64::MAX);
+    let grace =
+        i64::try_from(stop.timeout.0.as_secs() + u64::from(stop.timeout.0.subsec_nanos() > 0))
+            .unwrap_or(i64::MAX);
     let template = PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels(effective)),

@@ -98,10 +98,7 @@ pub fn environment(
     // V8 sizes its heap from the node's memory, not the container's limit
     // (the vendor's note): three quarters of the limit.
     vars.entry("NODE_OPTIONS".to_string()).or_insert_with(|| {
-        Source::Value(format!(
-            "--max-old-space-size={}",
-            memory_limit_mib * 3 / 4
-        ))
+        Source::Value(format!("--max-old-space-size={}", memory_limit_mib * 3 / 4))
     });
     for key in config_keys {
         if matches!(vars.get(&key.name), Some(Source::Value(_))) && !is_secret_name(&key.name) {

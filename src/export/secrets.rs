@@ -94,9 +94,9 @@ pub fn references(text: &str) -> Vec<String> {
                     .bytes()
                     .next()
                     .is_some_and(|first| first.is_ascii_uppercase() || first == b'_')
-                    && name
-                        .bytes()
-                        .all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit() || byte == b'_');
+                    && name.bytes().all(|byte| {
+                        byte.is_ascii_uppercase() || byte.is_ascii_digit() || byte == b'_'
+                    });
                 if valid {
                     found.push(name.to_string());
                 }
