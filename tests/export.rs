@@ -294,7 +294,8 @@ fn set(home: &Path, files: &[(&str, &str)]) -> PathBuf {
 /// Each refusal exits 1 with its reason and prints no YAML.
 #[test]
 fn refusals_come_before_anything_is_printed() {
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (
             "a tokenFile",
             &[

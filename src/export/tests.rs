@@ -172,22 +172,23 @@ fn seconds(secs: u64) -> Option<HumanDuration> {
 
 #[test]
 fn probe_thresholds_follow_the_declaration() {
-    let mut spec = crate::declaration::ProbesSpec::default();
-    spec.startup = ProbeSpec {
-        every: seconds(2),
-        timeout: seconds(301),
-        ..ProbeSpec::default()
-    };
-    spec.liveness = ProbeSpec {
-        tcp: Some(true),
-        every: Some(HumanDuration(Duration::from_millis(1500))),
-        failures: Some(5),
-        initial_delay: seconds(30),
-        ..ProbeSpec::default()
-    };
-    spec.readiness = ProbeSpec {
-        enabled: Some(false),
-        ..ProbeSpec::default()
+    let spec = crate::declaration::ProbesSpec {
+        startup: ProbeSpec {
+            every: seconds(2),
+            timeout: seconds(301),
+            ..ProbeSpec::default()
+        },
+        liveness: ProbeSpec {
+            tcp: Some(true),
+            every: Some(HumanDuration(Duration::from_millis(1500))),
+            failures: Some(5),
+            initial_delay: seconds(30),
+            ..ProbeSpec::default()
+        },
+        readiness: ProbeSpec {
+            enabled: Some(false),
+            ..ProbeSpec::default()
+        },
     };
     let probes = probes::translate_all(&effective_probes(&spec).expect("valid"), 18789);
     let startup = probes.startup.expect("startup");
