@@ -258,17 +258,7 @@ fn out_dir_gets_one_file_per_instance_and_a_kustomization() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.is_empty(), "{}", run.stdout);
-    let mut names: Vec<String> = std::fs::read_dir(&out)
-        .expect("out")
-        .map(|entry| {
-            entry
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    names.sort();
+    let names = cli_support::file_names(&out);
     assert_eq!(names, ["kustomization.yaml", "main.yaml", "rescue.yaml"]);
     let kustomization = std::fs::read_to_string(out.join("kustomization.yaml")).expect("read");
     assert!(kustomization.contains("namespace: team-a\n"));
