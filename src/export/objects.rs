@@ -114,6 +114,12 @@ pub fn build(effective: &Effective, config: Option<&Sanitized>, options: &Option
         ));
     }
 
+    if !matches!(effective.bind.as_str(), "loopback" | "lan" | "auto") {
+        notes.push(format!(
+            "instance `{}`: `bind: {}`: its probes fetch 127.0.0.1 inside the pod, which answers with `loopback`, `lan` or `auto`",
+            effective.name, effective.bind
+        ));
+    }
     let mut extra = Vec::new();
     let mut affinity = None;
     let mut service_account = None;

@@ -359,3 +359,35 @@ fn every_refusal_is_reported_at_once() {
     .expect_err("refused");
     assert_eq!(err.problems.len(), 2, "{err}");
 }
+
+#[test]
+fn binds_the_pod_cannot_probe_or_serve_get_a_note() {
+    let cases = [
+        ("loopback", Some("answers only inside its pod")),
+        ("lan", None),
+        ("tailnet", Some("its probes fetch 127.0.0.1 inside the pod")),
+    ];
+    for (bind, words) in cases {
+        let main = with(instance("main", 18789), |main| main.bind = bind.to_string());
+        let exported = kubernetes(
+            &[Instance {
+                effective: &main,
+                config: Some(json!({})),
+            }],
+            &Options::default(),
+        )
+        .expect("exported");
+        let bind_notes: Vec<&String> = exported
+            .notes
+            .iter()
+            .filter(|note| note.contains("`bind: "))
+            .collect();
+        match words {
+            None => assert!(bind_notes.is_empty(), "{bind}: {bind_notes:?}"),
+            Some(words) => assert!(
+                bind_notes.len() == 1 && bind_notes[0].contains(words),
+                "{bind}: {bind_notes:?}"
+            ),
+        }
+    }
+}
