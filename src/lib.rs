@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod control;
 pub mod daemon;
 pub mod declaration;
+pub mod export;
 pub mod init;
 pub mod instance;
 pub mod isolation;

@@ -24,6 +24,7 @@ mod check;
 mod client;
 mod daemon;
 mod demo;
+mod export;
 mod host;
 mod human;
 mod import;
@@ -95,6 +96,8 @@ pub enum Command {
     Install(host::InstallArgs),
     /// Write declarations for the gateways `openclaw gateway install` set up (changes nothing else).
     Import(import::ImportArgs),
+    /// Print the declared instances as manifests for another platform (`export kubernetes`).
+    Export(export::ExportArgs),
     /// Print shell completions.
     Completions(host::CompletionsArgs),
     /// Print the man page (roff), or write one page per command (--out DIR).
@@ -118,6 +121,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::Install(args) => host::install(&cli.global, args),
         Command::Import(args) => import::run(&cli.global, args),
+        Command::Export(args) => export::run(&cli.global, args),
         Command::Completions(args) => host::completions(args),
         Command::Man(args) => host::man(args),
         Command::Schema => host::schema(),

@@ -20,3 +20,20 @@ impl Run {
         }
     }
 }
+
+/// The names of the entries of `dir`, sorted.
+#[allow(dead_code)] // not every test binary lists a directory
+pub fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("the dir exists")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
