@@ -36,9 +36,12 @@ pub use pod::seed_script;
 pub use probes::http_script;
 pub use secrets::{SecretKey, is_secret_name, references, sanitize_config};
 
-/// The image the vendor's manifests run (`ghcr.io/openclaw/openclaw`, the
-/// slim variant), at the openclaw version the supervisor is built against.
-pub const DEFAULT_IMAGE: &str = "ghcr.io/openclaw/openclaw:2026.9.6-slim";
+/// The vendor's image (its repository and the slim tag of the openclaw
+/// version the supervisor is built against), named in words when `--image`
+/// is missing. The export writes no registry host of its own: the operator
+/// says where the cluster pulls from (the vendor's registry or a mirror).
+pub const IMAGE_REPOSITORY: &str = "openclaw/openclaw";
+pub const IMAGE_TAG: &str = "2026.9.6-slim";
 /// The namespace of the vendor's manifests.
 pub const DEFAULT_NAMESPACE: &str = "openclaw";
 /// Where the image keeps the gateway's home and state (the vendor's paths).
@@ -70,11 +73,12 @@ pub struct Options {
     pub rescue_affinity: RescueAffinity,
 }
 
+#[cfg(test)]
 impl Default for Options {
     fn default() -> Self {
         Options {
             namespace: DEFAULT_NAMESPACE.to_string(),
-            image: DEFAULT_IMAGE.to_string(),
+            image: format!("registry.example/{IMAGE_REPOSITORY}:{IMAGE_TAG}"),
             rescue_affinity: RescueAffinity::Required,
         }
     }

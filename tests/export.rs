@@ -17,12 +17,16 @@ use std::process::Command;
 
 #[path = "cli_support/mod.rs"]
 mod cli_support;
+#[path = "sim_support/mod.rs"]
+mod sim_support;
 
 use cli_support::Run;
 
 /// The Kubernetes versions the output is validated against.
 const KUBERNETES_VERSIONS: &[&str] = &["1.37.0", "1.33.0"];
 const UPDATE_GOLDEN: &str = "OPENCLAW_SUPERVISOR_UPDATE_GOLDEN";
+/// The image the tests export (a registry of no one's).
+const IMAGE: &str = "registry.example/openclaw/openclaw:2026.9.6-slim";
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -36,6 +40,7 @@ fn export(home: &Path, dir: &Path, args: &[&str]) -> Run {
             .env_clear()
             .env("HOME", home)
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("OPENCLAW_SUPERVISOR_IMAGE", IMAGE)
             .arg("--dir")
             .arg(dir)
             .args(["export", "kubernetes"])
@@ -342,6 +347,30 @@ fn refusals_come_before_anything_is_printed() {
     }
 }
 
+/// No image, no default: the export names the vendor's image and asks for
+/// the registry, and prints nothing.
+#[test]
+fn the_image_is_asked_for_with_the_vendors_name() {
+    let home = tempfile::tempdir().expect("temp home");
+    let run = Run::of(
+        Command::new(env!("CARGO_BIN_EXE_openclaw-supervisor"))
+            .env_clear()
+            .env("HOME", home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .arg("--dir")
+            .arg(repo("supervisor.d"))
+            .args(["export", "kubernetes"]),
+    );
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.is_empty(), "printed {}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("--image <registry>/openclaw/openclaw:2026.9.6-slim"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// Ports 20 apart conflict on one host, not on a cluster: the export says so
 /// in a note and goes on.
 #[test]
@@ -359,8 +388,9 @@ fn port_spacing_is_a_note_not_a_refusal() {
 
 /// A one-request HTTP server on loopback answering `status` and `body`.
 fn serve_once(status: &str, content_type: &str, body: &str) -> (u16, std::thread::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let port = listener.local_addr().expect("addr").port();
+    // A port of this test's alone, below the ephemeral range.
+    let port = sim_support::claim_ports(1);
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
     let reply = format!(
         "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()

@@ -48,9 +48,10 @@ pub struct KubernetesArgs {
     /// The namespace of every object.
     #[arg(long, value_name = "NS", default_value = export::DEFAULT_NAMESPACE)]
     pub namespace: String,
-    /// The gateway image.
-    #[arg(long, value_name = "IMAGE:TAG", default_value = export::DEFAULT_IMAGE)]
-    pub image: String,
+    /// The gateway image, with the registry your cluster pulls from (the
+    /// vendor's `openclaw/openclaw`, slim variant, or your mirror of it).
+    #[arg(long, value_name = "IMAGE:TAG", env = "OPENCLAW_SUPERVISOR_IMAGE")]
+    pub image: Option<String>,
     /// How a rescue keeps off its main's node.
     #[arg(long, value_enum, default_value_t = Affinity::Required)]
     pub rescue_affinity: Affinity,
@@ -67,6 +68,10 @@ pub fn run(global: &Global, args: ExportArgs) -> anyhow::Result<u8> {
 }
 
 fn kubernetes(global: &Global, args: KubernetesArgs) -> anyhow::Result<u8> {
+    let Some(image) = args.image.filter(|image| !image.trim().is_empty()) else {
+        eprintln!("{}", missing_image());
+        return Ok(exit::FAILED);
+    };
     if let Some(problem) = namespace_problem(&args.namespace) {
         eprintln!("openclaw-supervisor: --namespace: {problem}");
         return Ok(exit::FAILED);
@@ -104,7 +109,7 @@ fn kubernetes(global: &Global, args: KubernetesArgs) -> anyhow::Result<u8> {
         .collect();
     let options = Options {
         namespace: args.namespace.clone(),
-        image: args.image,
+        image,
         rescue_affinity: match args.rescue_affinity {
             Affinity::Required => RescueAffinity::Required,
             Affinity::Preferred => RescueAffinity::Preferred,
@@ -200,4 +205,16 @@ fn write_files(out: &Path, exported: &export::Export, namespace: &str) -> anyhow
         out.display()
     )?;
     Ok(())
+}
+
+/// Why `--image` has no default, and what to pass.
+fn missing_image() -> String {
+    format!(
+        "openclaw-supervisor: --image is needed: the gateway image with the registry your cluster \
+         pulls from, e.g. the vendor's `{repo}:{tag}` (published on GitHub's container registry, \
+         as the package's docs/install/kubernetes.md says) or your mirror of it: \
+         --image <registry>/{repo}:{tag}. OPENCLAW_SUPERVISOR_IMAGE sets it for every export.",
+        repo = export::IMAGE_REPOSITORY,
+        tag = export::IMAGE_TAG,
+    )
 }
