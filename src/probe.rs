@@ -20,6 +20,7 @@ pub use config::{
     DEFAULT_ATTEMPT_TIMEOUT, EffectiveProbe, EffectiveProbes, ProbeConfigError, ProbeKind,
     ProbeRole, effective_probes,
 };
+pub(crate) use run::{Http1, http1_connect};
 pub use run::{
     BoxFuture, ExecExit, ExecRunner, ProbeFailure, ProbeOutcome, ProbeTarget, run_once,
     run_once_with,
