@@ -1,0 +1,300 @@
+//! Waking a rescue's agent: main driven into each kind of failure over
+//! simulated gateways; what the rescue's gateway received through its hooks
+//! (`<state>/hooks-received.jsonl`, written by the simulator), what status
+//! and the events say.
+
+mod daemon_support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use daemon_support::*;
+
+const MAIN_TOKEN: &str = "gw-main-secret-7c1d9e0a4b";
+const RESCUE_TOKEN: &str = "gw-rescue-secret-5f2a8b3c6d";
+const HOOK_TOKEN: &str = "hook-rescue-secret-9e8d7c6b5a";
+
+/// Probes fast enough for tests (as tests/health's).
+const FAST_PROBES: &str = "probes:\n  \
+    startup: { every: 100ms, timeout: 20s }\n  \
+    liveness: { every: 200ms, timeout: 300ms, failures: 3 }\n  \
+    readiness: { every: 200ms, timeout: 300ms, failures: 2 }";
+
+/// Write an instance's OpenClaw config: local mode on `port`, a gateway
+/// token, its own log file, and `more` top-level keys.
+fn write_config(root: &Path, name: &str, port: u16, token: &str, more: &str) -> PathBuf {
+    let home = root.join("instances").join(name);
+    fs::create_dir_all(&home).expect("instance dir");
+    let config = home.join("openclaw.json");
+    fs::write(
+        &config,
+        format!(
+            "{{ gateway: {{ mode: \"local\", port: {port}, auth: {{ token: \"{token}\" }} }}, logging: {{ file: \"{}\" }}, {more} }}\n",
+            home.join("gateway.log").display()
+        ),
+    )
+    .expect("write config");
+    config
+}
+
+fn hooks(token: &str) -> String {
+    format!("hooks: {{ enabled: true, token: \"{token}\", path: \"/hooks\" }}")
+}
+
+/// A started supervisor over main and a rescue of it whose config has
+/// `rescue_more` (hooks), each declaration with its extra YAML and fast
+/// probes: the supervisor, main's port, the rescue's port.
+fn start(main_extra: &str, rescue_extra: &str, rescue_more: &str) -> (Daemon, u16, u16) {
+    let rescue = format!("role: rescue\nrescue_of: main\n{rescue_extra}\n{FAST_PROBES}");
+    let main = format!("{main_extra}\n{FAST_PROBES}");
+    let (mut daemon, port) = Daemon::prepare(&[("main", &main), ("rescue", &rescue)]);
+    write_config(daemon.path(), "main", port, MAIN_TOKEN, "");
+    write_config(daemon.path(), "rescue", port + 1000, RESCUE_TOKEN, rescue_more);
+    daemon.start();
+    (daemon, port, port + 1000)
+}
+
+/// What the rescue's simulated gateway accepted through its hooks.
+fn received(daemon: &Daemon) -> Vec<Value> {
+    let path = daemon
+        .path()
+        .join("instances/rescue/state/hooks-received.jsonl");
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
+}
+
+/// The text of an accepted request (`message` of /agent, `text` of /wake).
+fn text_of(request: &Value) -> String {
+    let body = &request["body"];
+    body["message"]
+        .as_str()
+        .or_else(|| body["text"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Wait until the rescue's gateway has accepted `count` requests.
+fn wait_received(daemon: &Daemon, count: usize) -> Vec<Value> {
+    wait_for(&format!("{count} accepted hook requests"), || {
+        let got = received(daemon);
+        (got.len() >= count).then_some(got)
+    })
+}
+
+fn assert_no_secret(text: &str) {
+    for secret in [MAIN_TOKEN, RESCUE_TOKEN, HOOK_TOKEN] {
+        assert!(!text.contains(secret), "a secret leaked: {text}");
+    }
+}
+
+/// A rescue's last wake in status.
+fn wake_status(daemon: &Daemon) -> Value {
+    daemon.instance("rescue").expect("rescue")["wake"].clone()
+}
+
+#[test]
+fn a_crash_of_main_wakes_the_running_rescue_once_then_says_it_recovered() {
+    let (daemon, main_port, _) = start(
+        "restart: { backoff: { initial: 1h, max: 2h } }",
+        "wake: agent",
+        &hooks(HOOK_TOKEN),
+    );
+    daemon.wait_state("main", "running");
+    daemon.wait_state("rescue", "running");
+    let mut events = Events::follow(&daemon);
+    crash(main_port, 1);
+    let woke = events.wait("the rescue's wake", is("rescue", "wake"));
+    let detail = woke["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("200 ok"), "{woke}");
+    assert!(detail.contains("POST /hooks/agent"), "{woke}");
+
+    let got = wait_received(&daemon, 1);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0]["endpoint"], "agent");
+    assert_eq!(got[0]["body"]["name"], "openclaw-supervisor");
+    let message = text_of(&got[0]);
+    for wanted in [
+        "What happened: main exited (exit code 1)",
+        "Since: ",
+        "Restarts so far: ",
+        "Last events of main:",
+        "logs main -n 100",
+        "rollback main",
+        env!("CARGO_BIN_EXE_openclaw-supervisor"),
+    ] {
+        assert!(message.contains(wanted), "{wanted:?} missing: {message}");
+    }
+    assert_no_secret(&got[0].to_string());
+
+    let wake = wake_status(&daemon);
+    assert_eq!(wake["http_status"], 200, "{wake}");
+    assert_eq!(wake["ok"], true, "{wake}");
+    assert_eq!(wake["endpoint"], "/hooks/agent", "{wake}");
+    assert_eq!(wake["message"], "failure", "{wake}");
+    assert_eq!(wake["tries"], 1, "{wake}");
+    let detail = daemon.client(&["status", "rescue"]);
+    let detail = String::from_utf8_lossy(&detail.stdout);
+    assert!(
+        detail.contains("last wake") && detail.contains("200 ok (ok: true)"),
+        "{detail}"
+    );
+    assert_no_secret(&daemon.status_json().to_string());
+
+    // main back: one `recovered` on main, one recovered message.
+    assert!(daemon.client(&["start", "main"]).status.success());
+    let recovered = events.wait("main's recovery", is("main", "recovered"));
+    assert!(
+        recovered["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("running again after")),
+        "{recovered}"
+    );
+    events.wait("the recovered wake", |e| {
+        is("rescue", "wake")(e) && e["detail"].as_str().is_some_and(|d| d.contains("recovered message"))
+    });
+    let got = wait_received(&daemon, 2);
+    assert_eq!(got.len(), 2, "one failure, one recovery: {got:#?}");
+    assert!(text_of(&got[1]).contains("`main` has recovered"), "{got:#?}");
+    assert_eq!(events.count("main", "recovered"), 1);
+    assert_eq!(events.count("rescue", "wake"), 2, "{:#?}", events.seen);
+    assert_no_secret(&fs::read_to_string(daemon.state_dir.join("events.jsonl")).unwrap_or_default());
+    assert_no_secret(&daemon.log_text());
+}
+
+#[test]
+fn an_exit_78_wakes_a_standby_rescue_only_once_it_is_ready() {
+    let (daemon, main_port, _) = start("", "standby: true\nwake: wake", &hooks(HOOK_TOKEN));
+    daemon.wait_state("main", "running");
+    assert_eq!(daemon.state("rescue").as_deref(), Some("standby"));
+    let mut events = Events::follow(&daemon);
+    crash(main_port, 78);
+    events.wait("the rescue's start", is("rescue", "started"));
+    let woke = events.wait("the rescue's wake", is("rescue", "wake"));
+    assert!(
+        woke["detail"].as_str().is_some_and(|d| d.contains("200 ok")),
+        "{woke}"
+    );
+    let got = wait_received(&daemon, 1);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0]["endpoint"], "wake");
+    assert_eq!(got[0]["body"]["mode"], "now");
+    let text = text_of(&got[0]);
+    assert!(text.contains("main exited (exit code 78)"), "{text}");
+    assert!(text.contains("State now: failed"), "{text}");
+    assert_no_secret(&got[0].to_string());
+    // Not one try before it was ready: the first one went through.
+    let wake = wake_status(&daemon);
+    assert_eq!(wake["tries"], 1, "{wake}");
+    assert_eq!(wake["endpoint"], "/hooks/wake", "{wake}");
+}
+
+#[test]
+fn a_liveness_failure_of_main_wakes_the_rescue_with_the_probe() {
+    let (daemon, main_port, _) = start("", "wake: agent", &hooks(HOOK_TOKEN));
+    daemon.wait_state("main", "running");
+    daemon.wait_state("rescue", "running");
+    let mut events = Events::follow(&daemon);
+    sim_post(main_port, "/__sim/wedge");
+    events.wait("main's liveness failure", is("main", "unhealthy"));
+    events.wait("the rescue's wake", is("rescue", "wake"));
+    let got = wait_received(&daemon, 1);
+    let text = text_of(&got[0]);
+    assert!(text.contains("main failed its liveness probe"), "{text}");
+    assert_no_secret(&text);
+    // The restarted main recovers: one recovered message follows.
+    events.wait("main's recovery", is("main", "recovered"));
+    let got = wait_received(&daemon, 2);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(text_of(&got[1]).contains("has recovered"), "{got:#?}");
+}
+
+#[test]
+fn a_refused_token_shows_401_in_status_and_is_not_retried() {
+    let (daemon, main_port, _) = start(
+        "restart: { backoff: { initial: 1h, max: 2h } }",
+        "wake: agent",
+        &hooks(HOOK_TOKEN),
+    );
+    daemon.wait_state("main", "running");
+    daemon.wait_state("rescue", "running");
+    // The config now names another token than the running gateway's.
+    write_config(
+        daemon.path(),
+        "rescue",
+        main_port + 1000,
+        RESCUE_TOKEN,
+        &hooks("hook-another-token-0000000"),
+    );
+    let mut events = Events::follow(&daemon);
+    crash(main_port, 1);
+    let refused = events.wait("the refused wake", is("rescue", "wake"));
+    let detail = refused["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("401"), "{refused}");
+    assert!(detail.contains("hooks.token"), "{refused}");
+    assert!(detail.contains("not retried"), "{refused}");
+    let wake = wake_status(&daemon);
+    assert_eq!(wake["http_status"], 401, "{wake}");
+    assert_eq!(wake["ok"], false, "{wake}");
+    assert_eq!(wake["tries"], 1, "{wake}");
+    assert!(received(&daemon).is_empty());
+    // Its recovery is no news to an agent never woken.
+    assert!(daemon.client(&["start", "main"]).status.success());
+    events.wait("main's recovery", is("main", "recovered"));
+    assert_eq!(events.count("rescue", "wake"), 1, "{:#?}", events.seen);
+    assert_eq!(wake_status(&daemon)["tries"], 1);
+    assert_no_secret(&daemon.log_text());
+}
+
+#[test]
+fn no_wake_without_the_wake_key() {
+    let (daemon, main_port, _) = start(
+        "restart: { backoff: { initial: 1h, max: 2h } }",
+        "",
+        &hooks(HOOK_TOKEN),
+    );
+    daemon.wait_state("main", "running");
+    daemon.wait_state("rescue", "running");
+    let mut events = Events::follow(&daemon);
+    crash(main_port, 1);
+    events.wait("main's backoff", is("main", "backoff"));
+    assert!(daemon.client(&["start", "main"]).status.success());
+    events.wait("main's recovery", is("main", "recovered"));
+    assert_eq!(events.count("rescue", "wake"), 0, "{:#?}", events.seen);
+    assert!(received(&daemon).is_empty());
+    assert!(wake_status(&daemon).is_null());
+}
+
+#[test]
+fn check_says_what_to_add_when_a_woken_rescue_has_no_hooks() {
+    let (daemon, port) = Daemon::prepare(&[
+        ("main", ""),
+        ("rescue", "role: rescue\nrescue_of: main\nwake: agent"),
+    ]);
+    write_config(daemon.path(), "rescue", port + 1000, RESCUE_TOKEN, "");
+    let output = std::process::Command::new(SUPERVISOR)
+        .args(["check", "--dir"])
+        .arg(&daemon.dir)
+        .output()
+        .expect("check runs");
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("`wake: agent` is set"), "{text}");
+    assert!(text.contains("hooks are not enabled"), "{text}");
+    assert!(text.contains("hooks: { enabled: true, token:"), "{text}");
+    // With hooks on, no such warning.
+    write_config(daemon.path(), "rescue", port + 1000, RESCUE_TOKEN, &hooks(HOOK_TOKEN));
+    let output = std::process::Command::new(SUPERVISOR)
+        .args(["check", "--dir"])
+        .arg(&daemon.dir)
+        .output()
+        .expect("check runs");
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(!text.contains("`wake: agent` is set"), "{text}");
+    assert_no_secret(&text);
+}
