@@ -58,10 +58,12 @@ fn start(main_extra: &str, rescue_extra: &str, rescue_more: &str) -> (Daemon, u1
 
 /// What the rescue's simulated gateway accepted through its hooks.
 fn received(daemon: &Daemon) -> Vec<Value> {
-    let path = daemon
-        .path()
-        .join("instances/rescue/state/hooks-received.jsonl");
-    fs::read_to_string(path)
+    received_in(&daemon.path().join("instances/rescue/state"))
+}
+
+/// What a simulated gateway with state dir `state` accepted through its hooks.
+fn received_in(state: &Path) -> Vec<Value> {
+    fs::read_to_string(state.join("hooks-received.jsonl"))
         .unwrap_or_default()
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON line"))
@@ -297,4 +299,71 @@ fn check_says_what_to_add_when_a_woken_rescue_has_no_hooks() {
         + &String::from_utf8_lossy(&output.stderr);
     assert!(!text.contains("`wake: agent` is set"), "{text}");
     assert_no_secret(&text);
+}
+
+/// One raw HTTP/1.0 request to the simulator: (status, body).
+fn raw(port: u16, head: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let request = format!("{head}\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n", body.len());
+    stream.write_all(request.as_bytes()).expect("write head");
+    // A refused body may not be read to its end: the answer counts.
+    let _ = stream.write_all(body);
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_simulated_hooks_keep_the_real_contract() {
+    let port = free_base_port();
+    let daemon = Daemon::new(&[]);
+    write_config(daemon.path(), "sim", port, MAIN_TOKEN, &hooks(HOOK_TOKEN));
+    let home = daemon.path().join("instances/sim");
+    let mut sim = std::process::Command::new(SIM)
+        .args(["gateway", "--port", &port.to_string()])
+        .env("OPENCLAW_STATE_DIR", home.join("state"))
+        .env("OPENCLAW_CONFIG_PATH", home.join("openclaw.json"))
+        .env("OPENCLAW_TEST_TAG", &daemon.tag)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the simulator");
+    wait_for("the simulator to listen", || {
+        http(port, "GET", "/healthz", std::time::Duration::from_secs(1)).ok()
+    });
+    let bearer = format!("Authorization: Bearer {HOOK_TOKEN}");
+    let wake = br#"{"text":"hi","mode":"now"}"#;
+    let agent = br#"{"message":"hi","name":"t"}"#;
+    let big = format!(r#"{{"text":"{}"}}"#, "x".repeat(256 * 1024));
+    // request head, body, status, part of the answer
+    let rows: Vec<(String, &[u8], u16, &str)> = vec![
+        (format!("POST /hooks/wake HTTP/1.0\r\n{bearer}"), wake, 200, r#""eventOutcome":"queued""#),
+        (format!("POST /hooks/agent HTTP/1.0\r\nx-openclaw-token: {HOOK_TOKEN}"), agent, 200, r#""runId":"#),
+        (format!("POST /hooks/wake?token={HOOK_TOKEN} HTTP/1.0\r\n{bearer}"), wake, 400, "query parameters are not allowed"),
+        ("POST /hooks/wake HTTP/1.0\r\nAuthorization: Bearer wrong".to_string(), wake, 401, "Unauthorized"),
+        ("POST /hooks/wake HTTP/1.0".to_string(), wake, 401, "Unauthorized"),
+        (format!("GET /hooks/wake HTTP/1.0\r\n{bearer}"), b"", 405, "Method Not Allowed"),
+        (format!("POST /hooks/wake HTTP/1.0\r\n{bearer}"), b"{}", 400, "text required"),
+        (format!("POST /hooks/agent HTTP/1.0\r\n{bearer}"), b"not json", 400, "invalid JSON"),
+        (format!("POST /hooks/other HTTP/1.0\r\n{bearer}"), b"{}", 404, "Not Found"),
+        (format!("POST /hooks/wake HTTP/1.0\r\n{bearer}"), big.as_bytes(), 413, "payload too large"),
+    ];
+    for (head, body, status, part) in &rows {
+        let (got, answer) = raw(port, head, body);
+        assert_eq!((got, answer.contains(part)), (*status, true), "{head}: {answer}");
+    }
+    let got = received_in(&home.join("state"));
+    assert_eq!(got.len(), 2, "only the accepted ones are recorded: {got:#?}");
+    let _ = sim.kill();
+    let _ = sim.wait();
 }
