@@ -20,11 +20,11 @@ pub use config::{
     DEFAULT_ATTEMPT_TIMEOUT, EffectiveProbe, EffectiveProbes, ProbeConfigError, ProbeKind,
     ProbeRole, effective_probes,
 };
-pub(crate) use run::{Http1, http1_connect};
 pub use run::{
     BoxFuture, ExecExit, ExecRunner, ProbeFailure, ProbeOutcome, ProbeTarget, run_once,
     run_once_with,
 };
+pub(crate) use run::{Http1, http1_connect};
 pub use tracker::{LastProbe, ProbeStatus, ProbeTracker, ProbeVerdict};
 
 /// Serializes durations as human text (`10s`) for status output.

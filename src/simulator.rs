@@ -20,8 +20,8 @@
 
 mod bind;
 mod boots;
-mod hooks;
 mod cli;
+mod hooks;
 mod logfile;
 mod memory;
 mod output;

@@ -40,8 +40,8 @@ const EVENTS_BUFFER: usize = 512;
 
 pub use report::{notice_kind, status_line, unix_ms};
 pub use startup::{start, start_verdict};
-pub use wake::WakeReport;
 pub use state::{INTENT_RETRY, Intent, IntentSaver, write_atomically, write_atomically_unsynced};
+pub use wake::WakeReport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {

@@ -51,7 +51,13 @@ fn start(main_extra: &str, rescue_extra: &str, rescue_more: &str) -> (Daemon, u1
     let main = format!("{main_extra}\n{FAST_PROBES}");
     let (mut daemon, port) = Daemon::prepare(&[("main", &main), ("rescue", &rescue)]);
     write_config(daemon.path(), "main", port, MAIN_TOKEN, "");
-    write_config(daemon.path(), "rescue", port + 1000, RESCUE_TOKEN, rescue_more);
+    write_config(
+        daemon.path(),
+        "rescue",
+        port + 1000,
+        RESCUE_TOKEN,
+        rescue_more,
+    );
     daemon.start();
     (daemon, port, port + 1000)
 }
@@ -132,6 +138,17 @@ fn a_crash_of_main_wakes_the_running_rescue_once_then_says_it_recovered() {
         assert!(message.contains(wanted), "{wanted:?} missing: {message}");
     }
     assert_no_secret(&got[0].to_string());
+    let kept = daemon.state_dir.join("wake/rescue.failure.txt");
+    assert_eq!(
+        fs::read_to_string(&kept).ok(),
+        Some(message.clone()),
+        "the text is kept"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = fs::metadata(&kept)
+        .map(|m| m.permissions().mode() & 0o777)
+        .ok();
+    assert_eq!(mode, Some(0o600));
 
     let wake = wake_status(&daemon);
     assert_eq!(wake["http_status"], 200, "{wake}");
@@ -157,14 +174,22 @@ fn a_crash_of_main_wakes_the_running_rescue_once_then_says_it_recovered() {
         "{recovered}"
     );
     events.wait("the recovered wake", |e| {
-        is("rescue", "wake")(e) && e["detail"].as_str().is_some_and(|d| d.contains("recovered message"))
+        is("rescue", "wake")(e)
+            && e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("recovered message"))
     });
     let got = wait_received(&daemon, 2);
     assert_eq!(got.len(), 2, "one failure, one recovery: {got:#?}");
-    assert!(text_of(&got[1]).contains("`main` has recovered"), "{got:#?}");
+    assert!(
+        text_of(&got[1]).contains("`main` has recovered"),
+        "{got:#?}"
+    );
     assert_eq!(events.count("main", "recovered"), 1);
     assert_eq!(events.count("rescue", "wake"), 2, "{:#?}", events.seen);
-    assert_no_secret(&fs::read_to_string(daemon.state_dir.join("events.jsonl")).unwrap_or_default());
+    assert_no_secret(
+        &fs::read_to_string(daemon.state_dir.join("events.jsonl")).unwrap_or_default(),
+    );
     assert_no_secret(&daemon.log_text());
 }
 
@@ -178,7 +203,9 @@ fn an_exit_78_wakes_a_standby_rescue_only_once_it_is_ready() {
     events.wait("the rescue's start", is("rescue", "started"));
     let woke = events.wait("the rescue's wake", is("rescue", "wake"));
     assert!(
-        woke["detail"].as_str().is_some_and(|d| d.contains("200 ok")),
+        woke["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("200 ok")),
         "{woke}"
     );
     let got = wait_received(&daemon, 1);
@@ -289,7 +316,13 @@ fn check_says_what_to_add_when_a_woken_rescue_has_no_hooks() {
     assert!(text.contains("hooks are not enabled"), "{text}");
     assert!(text.contains("hooks: { enabled: true, token:"), "{text}");
     // With hooks on, no such warning.
-    write_config(daemon.path(), "rescue", port + 1000, RESCUE_TOKEN, &hooks(HOOK_TOKEN));
+    write_config(
+        daemon.path(),
+        "rescue",
+        port + 1000,
+        RESCUE_TOKEN,
+        &hooks(HOOK_TOKEN),
+    );
     let output = std::process::Command::new(SUPERVISOR)
         .args(["check", "--dir"])
         .arg(&daemon.dir)
@@ -308,7 +341,10 @@ fn raw(port: u16, head: &str, body: &[u8]) -> (u16, String) {
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .expect("timeout");
-    let request = format!("{head}\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n", body.len());
+    let request = format!(
+        "{head}\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
     stream.write_all(request.as_bytes()).expect("write head");
     // A refused body may not be read to its end: the answer counts.
     let _ = stream.write_all(body);
@@ -319,7 +355,10 @@ fn raw(port: u16, head: &str, body: &[u8]) -> (u16, String) {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -347,23 +386,81 @@ fn the_simulated_hooks_keep_the_real_contract() {
     let big = format!(r#"{{"text":"{}"}}"#, "x".repeat(256 * 1024));
     // request head, body, status, part of the answer
     let rows: Vec<(String, &[u8], u16, &str)> = vec![
-        (format!("POST /hooks/wake HTTP/1.0\r\n{bearer}"), wake, 200, r#""eventOutcome":"queued""#),
-        (format!("POST /hooks/agent HTTP/1.0\r\nx-openclaw-token: {HOOK_TOKEN}"), agent, 200, r#""runId":"#),
-        (format!("POST /hooks/wake?token={HOOK_TOKEN} HTTP/1.0\r\n{bearer}"), wake, 400, "query parameters are not allowed"),
-        ("POST /hooks/wake HTTP/1.0\r\nAuthorization: Bearer wrong".to_string(), wake, 401, "Unauthorized"),
-        ("POST /hooks/wake HTTP/1.0".to_string(), wake, 401, "Unauthorized"),
-        (format!("GET /hooks/wake HTTP/1.0\r\n{bearer}"), b"", 405, "Method Not Allowed"),
-        (format!("POST /hooks/wake HTTP/1.0\r\n{bearer}"), b"{}", 400, "text required"),
-        (format!("POST /hooks/agent HTTP/1.0\r\n{bearer}"), b"not json", 400, "invalid JSON"),
-        (format!("POST /hooks/other HTTP/1.0\r\n{bearer}"), b"{}", 404, "Not Found"),
-        (format!("POST /hooks/wake HTTP/1.0\r\n{bearer}"), big.as_bytes(), 413, "payload too large"),
+        (
+            format!("POST /hooks/wake HTTP/1.0\r\n{bearer}"),
+            wake,
+            200,
+            r#""eventOutcome":"queued""#,
+        ),
+        (
+            format!("POST /hooks/agent HTTP/1.0\r\nx-openclaw-token: {HOOK_TOKEN}"),
+            agent,
+            200,
+            r#""runId":"#,
+        ),
+        (
+            format!("POST /hooks/wake?token={HOOK_TOKEN} HTTP/1.0\r\n{bearer}"),
+            wake,
+            400,
+            "query parameters are not allowed",
+        ),
+        (
+            "POST /hooks/wake HTTP/1.0\r\nAuthorization: Bearer wrong".to_string(),
+            wake,
+            401,
+            "Unauthorized",
+        ),
+        (
+            "POST /hooks/wake HTTP/1.0".to_string(),
+            wake,
+            401,
+            "Unauthorized",
+        ),
+        (
+            format!("GET /hooks/wake HTTP/1.0\r\n{bearer}"),
+            b"",
+            405,
+            "Method Not Allowed",
+        ),
+        (
+            format!("POST /hooks/wake HTTP/1.0\r\n{bearer}"),
+            b"{}",
+            400,
+            "text required",
+        ),
+        (
+            format!("POST /hooks/agent HTTP/1.0\r\n{bearer}"),
+            b"not json",
+            400,
+            "invalid JSON",
+        ),
+        (
+            format!("POST /hooks/other HTTP/1.0\r\n{bearer}"),
+            b"{}",
+            404,
+            "Not Found",
+        ),
+        (
+            format!("POST /hooks/wake HTTP/1.0\r\n{bearer}"),
+            big.as_bytes(),
+            413,
+            "payload too large",
+        ),
     ];
     for (head, body, status, part) in &rows {
         let (got, answer) = raw(port, head, body);
-        assert_eq!((got, answer.contains(part)), (*status, true), "{head}: {answer}");
+        assert_eq!(
+            (got, answer.contains(part)),
+            (*status, true),
+            "{head}: {answer}"
+        );
     }
     let got = received_in(&home.join("state"));
-    assert_eq!(got.len(), 2, "only the accepted ones are recorded: {got:#?}");
+    assert_eq!(
+        got.len(),
+        2,
+        "only the accepted ones are recorded: {got:#?}"
+    );
     let _ = sim.kill();
     let _ = sim.wait();
 }

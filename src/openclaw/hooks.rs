@@ -71,8 +71,7 @@ impl HooksSettings {
 }
 
 /// The JSON5 to add to a rescue's config so that it can be woken.
-pub const HOOKS_SNIPPET: &str =
-    r#"hooks: { enabled: true, token: "<a long random value, not the gateway's token>", path: "/hooks" }"#;
+pub const HOOKS_SNIPPET: &str = r#"hooks: { enabled: true, token: "<a long random value, not the gateway's token>", path: "/hooks" }"#;
 
 /// `check`'s warning for a rescue with `wake` whose config cannot be woken
 /// (hooks off, or no plain `hooks.token`), with what to add.
@@ -162,8 +161,15 @@ mod tests {
 
     #[test]
     fn hooks_settings_as_the_gateway_reads_them() {
-        // config, enabled, token, path, what is missing
-        let rows: [(&str, bool, Option<&str>, &str, Option<&str>); 6] = [
+        /// config, enabled, token, path, what is missing
+        type Row = (
+            &'static str,
+            bool,
+            Option<&'static str>,
+            &'static str,
+            Option<&'static str>,
+        );
+        let rows: [Row; 6] = [
             ("{}", false, None, "/hooks", Some("hooks are not enabled")),
             (
                 "{ hooks: { enabled: true, token: ' tok-1 ' } }",

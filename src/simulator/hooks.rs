@@ -281,10 +281,7 @@ impl Hooks {
                 self.record.display()
             );
         }
-        let _ = writeln!(
-            std::io::stdout().lock(),
-            "[hooks] {endpoint} hook accepted"
-        );
+        let _ = writeln!(std::io::stdout().lock(), "[hooks] {endpoint} hook accepted");
     }
 }
 

@@ -67,6 +67,13 @@ impl Wakes {
     }
 }
 
+/// Where the last message of `kind` sent to `rescue` is kept.
+pub fn message_path(state_dir: &std::path::Path, rescue: &str, kind: Kind) -> std::path::PathBuf {
+    state_dir
+        .join("wake")
+        .join(format!("{rescue}.{}.txt", kind.as_str()))
+}
+
 fn endpoint_path(hooks_path: &str, endpoint: WakeEndpoint) -> String {
     format!("{hooks_path}/{}", endpoint.as_str())
 }
@@ -247,6 +254,7 @@ impl Supervisor {
                 wake::recovered_message(&main, episode.since, at, restarts)
             }
         };
+        self.keep_message(rescue, kind, &text);
         let body = wake::body(endpoint, &text);
         let path = endpoint_path(&settings.path, endpoint);
         let target = crate::prober::target_for(effective);
@@ -263,6 +271,18 @@ impl Supervisor {
             }));
         });
         Ok(())
+    }
+
+    /// Keep the text last sent as `<state-dir>/wake/<rescue>.<kind>.txt`
+    /// (0600), so an operator can read what the agent was told.
+    fn keep_message(&self, rescue: &str, kind: Kind, text: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = message_path(&self.options.state_dir, rescue, kind);
+        let kept = super::write_atomically_unsynced(&path, text.as_bytes())
+            .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)));
+        if let Err(err) = kept {
+            tracing::warn!(instance = %rescue, "cannot keep the wake message in {}: {err}", path.display());
+        }
     }
 
     /// The failure message: main's facts now, its secrets and the rescue's

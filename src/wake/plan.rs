@@ -57,7 +57,10 @@ impl Answer {
 pub enum Step {
     Nothing,
     /// Send this message now (try number `try_number`).
-    Send { kind: Kind, try_number: u32 },
+    Send {
+        kind: Kind,
+        try_number: u32,
+    },
     /// Call [`Planner::retry_due`] after this long.
     RetryIn(Duration),
     /// This message is given up for this episode.
@@ -247,13 +250,25 @@ mod tests {
                     (Ready, send(Failure, 3)),
                     (Answered(Retry, true), Step::RetryIn(Duration::from_secs(8))),
                     (RetryDue(true), send(Failure, 4)),
-                    (Answered(Retry, true), Step::RetryIn(Duration::from_secs(16))),
+                    (
+                        Answered(Retry, true),
+                        Step::RetryIn(Duration::from_secs(16)),
+                    ),
                     (RetryDue(true), send(Failure, 5)),
-                    (Answered(Retry, true), Step::RetryIn(Duration::from_secs(32))),
+                    (
+                        Answered(Retry, true),
+                        Step::RetryIn(Duration::from_secs(32)),
+                    ),
                     (RetryDue(true), send(Failure, 6)),
-                    (Answered(Retry, true), Step::RetryIn(Duration::from_secs(60))),
+                    (
+                        Answered(Retry, true),
+                        Step::RetryIn(Duration::from_secs(60)),
+                    ),
                     (RetryDue(true), send(Failure, 7)),
-                    (Answered(Retry, true), Step::RetryIn(Duration::from_secs(60))),
+                    (
+                        Answered(Retry, true),
+                        Step::RetryIn(Duration::from_secs(60)),
+                    ),
                     (RetryDue(true), send(Failure, 8)),
                     (Answered(Retry, true), Step::GiveUp),
                     (Ready, Step::Nothing),

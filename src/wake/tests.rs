@@ -108,7 +108,9 @@ fn the_failure_message_says_what_when_how_and_what_to_run() {
 
 #[test]
 fn the_failure_message_stays_small_with_any_amount_of_output() {
-    let lines: Vec<String> = (0..5000).map(|n| format!("line {n} {}", "x".repeat(2000))).collect();
+    let lines: Vec<String> = (0..5000)
+        .map(|n| format!("line {n} {}", "x".repeat(2000)))
+        .collect();
     let events: Vec<EventLine> = (0..100)
         .map(|n| EventLine {
             at: UNIX_EPOCH,
@@ -149,10 +151,30 @@ fn the_recovered_message_and_the_bodies() {
 fn answers_in_words_say_what_to_check() {
     let rows = [
         (200, true, None, "200 ok"),
-        (200, false, None, "200 accepted, but the answer did not say ok"),
-        (401, false, Some("Unauthorized"), "401 the hook token was refused: check hooks.token in the rescue's config (Unauthorized)"),
-        (404, false, None, "404 no hooks there: check hooks.enabled and hooks.path in the rescue's config"),
-        (503, false, Some("token=abc"), "503 the gateway failed to take it (token=<redacted>)"),
+        (
+            200,
+            false,
+            None,
+            "200 accepted, but the answer did not say ok",
+        ),
+        (
+            401,
+            false,
+            Some("Unauthorized"),
+            "401 the hook token was refused: check hooks.token in the rescue's config (Unauthorized)",
+        ),
+        (
+            404,
+            false,
+            None,
+            "404 no hooks there: check hooks.enabled and hooks.path in the rescue's config",
+        ),
+        (
+            503,
+            false,
+            Some("token=abc"),
+            "503 the gateway failed to take it (token=<redacted>)",
+        ),
     ];
     for (status, ok, error, expected) in rows {
         assert_eq!(send::words(status, ok, error), expected);

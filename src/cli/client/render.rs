@@ -607,7 +607,10 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
         field("rescue of", format!("{main}{standby}"));
     }
     if let Some(wake) = &instance.wake {
-        field("last wake", wake::wake_text(wake, in_or_ago(wake.at, now_ms)));
+        field(
+            "last wake",
+            wake::wake_text(wake, in_or_ago(wake.at, now_ms)),
+        );
     }
     out.push_str("  probes\n");
     out.push_str(&probe_line("startup", &instance.probes.startup, now_ms));

@@ -36,7 +36,12 @@ mod tests {
                 "failure message, POST /hooks/agent: 200 ok (ok: true), 1 try, 5s ago",
             ),
             (
-                wake(Some(401), false, "401 the hook token was refused; not retried", 1),
+                wake(
+                    Some(401),
+                    false,
+                    "401 the hook token was refused; not retried",
+                    1,
+                ),
                 "failure message, POST /hooks/agent: 401 the hook token was refused; not retried (ok: false), 1 try, 5s ago",
             ),
             (
