@@ -83,7 +83,7 @@ pub fn failure_message(facts: &FailureFacts) -> String {
     let lines = &facts.error_lines[facts.error_lines.len().saturating_sub(MAX_ERROR_LINES)..];
     if !lines.is_empty() {
         text.push_str(&format!(
-            "\nLast error lines of {main} (secrets redacted):\n"
+            "\nLast output lines of {main} (secrets redacted):\n"
         ));
         for line in lines {
             text.push_str("  ");
@@ -96,12 +96,8 @@ pub fn failure_message(facts: &FailureFacts) -> String {
         text.push_str(&format!("\nLast events of {main}:\n"));
         for event in events {
             let detail = clean_line(&event.detail, facts.secrets);
-            text.push_str(&format!(
-                "  {} {} {}\n",
-                utc(event.at),
-                event.kind,
-                cut(&detail)
-            ));
+            let line = format!("{} {} {}", utc(event.at), event.kind, cut(&detail));
+            text.push_str(&format!("  {}\n", line.trim_end()));
         }
     }
     text.push_str(&commands(main, facts.supervisor));

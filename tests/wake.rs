@@ -25,18 +25,8 @@ const FAST_PROBES: &str = "probes:\n  \
 /// Write an instance's OpenClaw config: local mode on `port`, a gateway
 /// token, its own log file, and `more` top-level keys.
 fn write_config(root: &Path, name: &str, port: u16, token: &str, more: &str) -> PathBuf {
-    let home = root.join("instances").join(name);
-    fs::create_dir_all(&home).expect("instance dir");
-    let config = home.join("openclaw.json");
-    fs::write(
-        &config,
-        format!(
-            "{{ gateway: {{ mode: \"local\", port: {port}, auth: {{ token: \"{token}\" }} }}, logging: {{ file: \"{}\" }}, {more} }}\n",
-            home.join("gateway.log").display()
-        ),
-    )
-    .expect("write config");
-    config
+    let auth = format!("auth: {{ token: \"{token}\" }}");
+    write_sim_config_with(root, name, port, &auth, more)
 }
 
 fn hooks(token: &str) -> String {
@@ -100,6 +90,38 @@ fn assert_no_secret(text: &str) {
     }
 }
 
+/// main (kept down after a crash by an hour of backoff) and a running
+/// rescue with `rescue_extra` and `rescue_more`; `meanwhile` runs once both
+/// run, then main exits 1. The supervisor, the events followed from before
+/// the crash, and main's port.
+fn crash_main(
+    rescue_extra: &str,
+    rescue_more: &str,
+    meanwhile: impl FnOnce(&Daemon, u16),
+) -> (Daemon, Events, u16) {
+    let (daemon, main_port, _) = start(
+        "restart: { backoff: { initial: 1h, max: 2h } }",
+        rescue_extra,
+        rescue_more,
+    );
+    daemon.wait_state("main", "running");
+    daemon.wait_state("rescue", "running");
+    meanwhile(&daemon, main_port);
+    let events = Events::follow(&daemon);
+    crash(main_port, 1);
+    (daemon, events, main_port)
+}
+
+/// `check --dir DIR`'s whole output.
+fn check_text(dir: &Path) -> String {
+    let output = std::process::Command::new(SUPERVISOR)
+        .args(["check", "--dir"])
+        .arg(dir)
+        .output()
+        .expect("check runs");
+    String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr)
+}
+
 /// A rescue's last wake in status.
 fn wake_status(daemon: &Daemon) -> Value {
     daemon.instance("rescue").expect("rescue")["wake"].clone()
@@ -107,15 +129,7 @@ fn wake_status(daemon: &Daemon) -> Value {
 
 #[test]
 fn a_crash_of_main_wakes_the_running_rescue_once_then_says_it_recovered() {
-    let (daemon, main_port, _) = start(
-        "restart: { backoff: { initial: 1h, max: 2h } }",
-        "wake: agent",
-        &hooks(HOOK_TOKEN),
-    );
-    daemon.wait_state("main", "running");
-    daemon.wait_state("rescue", "running");
-    let mut events = Events::follow(&daemon);
-    crash(main_port, 1);
+    let (daemon, mut events, _) = crash_main("wake: agent", &hooks(HOOK_TOKEN), |_, _| {});
     let woke = events.wait("the rescue's wake", is("rescue", "wake"));
     let detail = woke["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("200 ok"), "{woke}");
@@ -244,23 +258,11 @@ fn a_liveness_failure_of_main_wakes_the_rescue_with_the_probe() {
 
 #[test]
 fn a_refused_token_shows_401_in_status_and_is_not_retried() {
-    let (daemon, main_port, _) = start(
-        "restart: { backoff: { initial: 1h, max: 2h } }",
-        "wake: agent",
-        &hooks(HOOK_TOKEN),
-    );
-    daemon.wait_state("main", "running");
-    daemon.wait_state("rescue", "running");
-    // The config now names another token than the running gateway's.
-    write_config(
-        daemon.path(),
-        "rescue",
-        main_port + 1000,
-        RESCUE_TOKEN,
-        &hooks("hook-another-token-0000000"),
-    );
-    let mut events = Events::follow(&daemon);
-    crash(main_port, 1);
+    // The config then names another token than the running gateway's.
+    let (daemon, mut events, _) = crash_main("wake: agent", &hooks(HOOK_TOKEN), |daemon, port| {
+        let other = hooks("hook-another-token-0000000");
+        write_config(daemon.path(), "rescue", port + 1000, RESCUE_TOKEN, &other);
+    });
     let refused = events.wait("the refused wake", is("rescue", "wake"));
     let detail = refused["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("401"), "{refused}");
@@ -281,15 +283,7 @@ fn a_refused_token_shows_401_in_status_and_is_not_retried() {
 
 #[test]
 fn no_wake_without_the_wake_key() {
-    let (daemon, main_port, _) = start(
-        "restart: { backoff: { initial: 1h, max: 2h } }",
-        "",
-        &hooks(HOOK_TOKEN),
-    );
-    daemon.wait_state("main", "running");
-    daemon.wait_state("rescue", "running");
-    let mut events = Events::follow(&daemon);
-    crash(main_port, 1);
+    let (daemon, mut events, _) = crash_main("", &hooks(HOOK_TOKEN), |_, _| {});
     events.wait("main's backoff", is("main", "backoff"));
     assert!(daemon.client(&["start", "main"]).status.success());
     events.wait("main's recovery", is("main", "recovered"));
@@ -305,13 +299,7 @@ fn check_says_what_to_add_when_a_woken_rescue_has_no_hooks() {
         ("rescue", "role: rescue\nrescue_of: main\nwake: agent"),
     ]);
     write_config(daemon.path(), "rescue", port + 1000, RESCUE_TOKEN, "");
-    let output = std::process::Command::new(SUPERVISOR)
-        .args(["check", "--dir"])
-        .arg(&daemon.dir)
-        .output()
-        .expect("check runs");
-    let text = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
+    let text = check_text(&daemon.dir);
     assert!(text.contains("`wake: agent` is set"), "{text}");
     assert!(text.contains("hooks are not enabled"), "{text}");
     assert!(text.contains("hooks: { enabled: true, token:"), "{text}");
@@ -323,13 +311,7 @@ fn check_says_what_to_add_when_a_woken_rescue_has_no_hooks() {
         RESCUE_TOKEN,
         &hooks(HOOK_TOKEN),
     );
-    let output = std::process::Command::new(SUPERVISOR)
-        .args(["check", "--dir"])
-        .arg(&daemon.dir)
-        .output()
-        .expect("check runs");
-    let text = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
+    let text = check_text(&daemon.dir);
     assert!(!text.contains("`wake: agent` is set"), "{text}");
     assert_no_secret(&text);
 }

@@ -80,6 +80,11 @@ fn the_failure_message_says_what_when_how_and_what_to_run() {
             kind: "rolled_back".to_string(),
             detail: "config put back".to_string(),
         },
+        EventLine {
+            at: UNIX_EPOCH + Duration::from_secs(1_800_000_002),
+            kind: "started".to_string(),
+            detail: String::new(),
+        },
     ];
     let secrets = [token("gw-secret-0123")];
     let text = failure_message(&facts(&lines, &events, &secrets));
@@ -93,6 +98,7 @@ fn the_failure_message_says_what_when_how_and_what_to_run() {
         "  auth token <redacted> rejected\n",
         "  2027-01-15T08:00:00Z exited exit code 78\n",
         "  2027-01-15T08:00:01Z rolled_back config put back\n",
+        "  2027-01-15T08:00:02Z started\n",
         "OPENCLAW_SUPERVISOR_SOCKET",
         "  /usr/local/bin/openclaw-supervisor status\n",
         "  /usr/local/bin/openclaw-supervisor logs main -n 100\n",
@@ -126,7 +132,7 @@ fn the_failure_message_stays_small_with_any_amount_of_output() {
     assert!(text.contains("event 99") && !text.contains("event 91\n"));
     // No section is empty when there is nothing to say.
     let bare = failure_message(&facts(&[], &[], &[]));
-    assert!(!bare.contains("Last error lines") && !bare.contains("Last events"));
+    assert!(!bare.contains("Last output lines") && !bare.contains("Last events"));
 }
 
 #[test]
