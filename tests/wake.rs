@@ -282,6 +282,23 @@ fn a_refused_token_shows_401_in_status_and_is_not_retried() {
 }
 
 #[test]
+fn a_rescue_without_hooks_is_not_sent_anything_and_status_says_what_to_add() {
+    let (daemon, mut events, _) = crash_main("wake: agent", "", |_, _| {});
+    let refused = events.wait("the wake not sent", is("rescue", "wake"));
+    let detail = refused["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("hooks are not enabled"), "{refused}");
+    assert!(
+        detail.contains("hooks: { enabled: true, token:"),
+        "{refused}"
+    );
+    assert!(detail.contains("not retried"), "{refused}");
+    let wake = wake_status(&daemon);
+    assert!(wake["http_status"].is_null(), "{wake}");
+    assert_eq!(wake["tries"], 1, "{wake}");
+    assert!(received(&daemon).is_empty());
+}
+
+#[test]
 fn no_wake_without_the_wake_key() {
     let (daemon, mut events, _) = crash_main("", &hooks(HOOK_TOKEN), |_, _| {});
     events.wait("main's backoff", is("main", "backoff"));

@@ -176,6 +176,7 @@ impl Supervisor {
                     // Nothing to send with: a refusal, not retried.
                     Err(sent) => {
                         let endpoint = self.endpoint_of(rescue);
+                        let sent = (sent, Answer::Refused);
                         step = self.wake_answered(rescue, kind, try_number, endpoint, sent);
                     }
                 },
@@ -334,21 +335,20 @@ impl Supervisor {
         })
     }
 
-    /// An answer (or a send that could not start): status, the `wake`
-    /// event, and the planner's next step.
+    /// An answer and its class (or a send that could not start, refused):
+    /// status, the `wake` event, and the planner's next step.
     pub(super) fn wake_answered(
         &mut self,
         rescue: &str,
         kind: Kind,
         try_number: u32,
         endpoint: String,
-        sent: Sent,
+        (sent, answer): (Sent, Answer),
     ) -> Step {
         let ready = self.is_ready(rescue);
         let Some(track) = self.wakes.tracks.get_mut(rescue) else {
             return Step::Nothing;
         };
-        let answer = Answer::of(sent.status);
         let step = track.planner.answered(answer, ready);
         let about = self
             .instances
@@ -413,7 +413,8 @@ impl Supervisor {
                 endpoint,
                 sent,
             } => {
-                let step = self.wake_answered(&rescue, kind, try_number, endpoint, sent);
+                let answer = Answer::of(sent.status);
+                let step = self.wake_answered(&rescue, kind, try_number, endpoint, (sent, answer));
                 self.wake_step(&rescue, step);
             }
             WakeMessage::Retry { rescue } => {
