@@ -176,11 +176,6 @@ impl Planner {
         self.waiting_retry = false;
         self.next(rescue_ready)
     }
-
-    /// Whether a send or a retry is pending (status says "sending").
-    pub fn busy(&self) -> bool {
-        self.in_flight.is_some() || self.waiting_retry
-    }
 }
 
 #[cfg(test)]
