@@ -197,6 +197,27 @@ pub enum Role {
     Rescue,
 }
 
+/// `wake`: which hooks endpoint of a rescue's own gateway the supervisor
+/// posts to when its main fails (see `wake`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WakeEndpoint {
+    /// `POST {hooks.path}/agent`: an agent turn with the message.
+    Agent,
+    /// `POST {hooks.path}/wake`: a system event and a heartbeat now.
+    Wake,
+}
+
+impl WakeEndpoint {
+    /// The path below `hooks.path`: `agent` or `wake`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WakeEndpoint::Agent => "agent",
+            WakeEndpoint::Wake => "wake",
+        }
+    }
+}
+
 /// When an exited gateway is started again.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
@@ -515,6 +536,10 @@ pub struct Declaration {
     /// Start only when the rescued instance fails.
     #[serde(default)]
     pub standby: bool,
+    /// Wake the rescue's agent through its own gateway's hooks when its
+    /// main fails (`agent` or `wake`; requires `role: rescue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake: Option<WakeEndpoint>,
     #[serde(default)]
     pub restart: RestartSpec,
     #[serde(default)]
@@ -550,6 +575,7 @@ impl std::fmt::Debug for Declaration {
             .field("role", &self.role)
             .field("rescue_of", &self.rescue_of)
             .field("standby", &self.standby)
+            .field("wake", &self.wake)
             .field("restart", &self.restart)
             .field("stop", &self.stop)
             .field("probes", &self.probes)

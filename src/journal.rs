@@ -341,10 +341,11 @@ struct BusInner {
     journal: Journal,
     /// The last number given; the lock also keeps queue and send in order.
     last_seq: Mutex<u64>,
-    /// Each instance's last event since the supervisor started (`status`'s
-    /// `last_event`), recorded before the event is sent, so a client that
-    /// hears an event and then asks for status sees it (`status --watch`).
-    last: Mutex<HashMap<String, EventRecord>>,
+    /// Each instance's last events since the supervisor started, newest
+    /// last (`status`'s `last_event`, a wake message's events), recorded
+    /// before the event is sent, so a client that hears an event and then
+    /// asks for status sees it (`status --watch`).
+    last: Mutex<HashMap<String, std::collections::VecDeque<EventRecord>>>,
 }
 
 impl EventBus {
@@ -391,11 +392,12 @@ impl EventBus {
             .journal
             .append(&crate::service::wire_event(&record));
         if instance != "-" {
-            self.inner
-                .last
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(instance.to_string(), record.clone());
+            let mut last = self.inner.last.lock().unwrap_or_else(|p| p.into_inner());
+            let recent = last.entry(instance.to_string()).or_default();
+            if recent.len() == RECENT_PER_INSTANCE {
+                recent.pop_front();
+            }
+            recent.push_back(record.clone());
         }
         // No follower is the usual case, not an error.
         let _ = self.inner.live.send(record);
@@ -419,9 +421,25 @@ impl EventBus {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(instance)
+            .and_then(|recent| recent.back())
             .cloned()
     }
+
+    /// The last events about `instance` since the supervisor started (at
+    /// most [`RECENT_PER_INSTANCE`]), oldest first.
+    pub fn recent(&self, instance: &str) -> Vec<EventRecord> {
+        self.inner
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(instance)
+            .map(|recent| recent.iter().cloned().collect())
+            .unwrap_or_default()
+    }
 }
+
+/// The events kept in memory for each instance.
+pub const RECENT_PER_INSTANCE: usize = 8;
 
 /// The supervisor's log line of one event: at info (a rejected declaration
 /// at error), with the fields `instance`, `event` and `pid`.

@@ -32,4 +32,5 @@ pub mod unit;
 pub mod usage;
 pub mod validator;
 pub mod vendor;
+pub mod wake;
 pub mod watch;

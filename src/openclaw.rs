@@ -26,6 +26,7 @@ pub mod channels;
 mod child;
 mod config;
 mod credentials;
+pub mod hooks;
 mod paths;
 mod secret;
 mod tailscale;
@@ -520,6 +521,18 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         warnings.push(format!(
             "the OpenClaw config {} does not exist: the gateway exits 78 (config error) until it does; create it (gateway.mode: local) or add --allow-unconfigured to args",
             config_path.display()
+        ));
+    }
+
+    if let Some(endpoint) = declaration.wake
+        && config_exists
+    {
+        let token_set = matches!(view.hooks_token, Token::Set { .. });
+        warnings.extend(hooks::wake_warning(
+            endpoint,
+            &config_path,
+            view.hooks_enabled,
+            token_set,
         ));
     }
 

@@ -24,6 +24,7 @@ pub use run::{
     BoxFuture, ExecExit, ExecRunner, ProbeFailure, ProbeOutcome, ProbeTarget, run_once,
     run_once_with,
 };
+pub(crate) use run::{Http1, http1_connect};
 pub use tracker::{LastProbe, ProbeStatus, ProbeTracker, ProbeVerdict};
 
 /// Serializes durations as human text (`10s`) for status output.

@@ -100,6 +100,7 @@ impl Handler for ControlHandler {
                                 .supervisor
                                 .last_event(&snapshot.name)
                                 .map(|record| wire_event(&record)),
+                            wake: report.wakes.get(&snapshot.name).map(wire_wake),
                             ..wire_status(snapshot, usage.of(snapshot))
                         });
                     Response::Status {
@@ -453,6 +454,7 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
         ))
         .unwrap_or(u32::MAX),
         last_event: None,
+        wake: None,
         last_restart_reason: snapshot.last_restart_reason.clone(),
         tracking: Some(match &snapshot.tracking {
             crate::cgroup::Tracking::Cgroup(dir) => protocol::Tracking {
@@ -476,5 +478,18 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
                 reason: limit.applied.clone().err(),
             })
             .collect(),
+    }
+}
+
+/// A rescue's last wake on the wire (the token is never part of it).
+fn wire_wake(report: &crate::supervisor::WakeReport) -> protocol::WakeStatus {
+    protocol::WakeStatus {
+        at: unix_ms(report.at),
+        endpoint: report.endpoint.clone(),
+        message: report.kind.as_str().to_string(),
+        http_status: report.http_status,
+        ok: report.ok,
+        outcome: report.outcome.clone(),
+        tries: report.tries,
     }
 }

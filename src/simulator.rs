@@ -21,6 +21,7 @@
 mod bind;
 mod boots;
 mod cli;
+mod hooks;
 mod logfile;
 mod memory;
 mod output;
@@ -253,6 +254,10 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
         process_start,
         log_file,
         port: resolved.port,
+        hooks: resolved
+            .hooks
+            .clone()
+            .map(|config| hooks::Hooks::new(config, &resolved.state_dir)),
         behaviour,
         relaunch: external && !no_respawn,
         no_respawn,
@@ -406,6 +411,8 @@ struct Run {
     process_start: Instant,
     log_file: PathBuf,
     port: u16,
+    /// Its hooks, when the config enables them with a token.
+    hooks: Option<hooks::Hooks>,
     behaviour: SimBehaviour,
     /// A restart request is an exit 0 for the supervisor to relaunch.
     relaunch: bool,
@@ -513,6 +520,7 @@ impl Run {
             start_delay,
             self.behaviour.sim_ready_failing.clone(),
             events_tx,
+            self.hooks.take(),
         ));
         let (bind_tx, mut bind_rx) = mpsc::channel::<String>(1);
         tokio::spawn(bind_and_serve(

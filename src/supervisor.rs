@@ -27,6 +27,7 @@ mod reload;
 mod report;
 mod startup;
 mod state;
+mod wake;
 
 use handle::Message;
 pub use handle::{
@@ -40,6 +41,7 @@ const EVENTS_BUFFER: usize = 512;
 pub use report::{notice_kind, status_line, unix_ms};
 pub use startup::{start, start_verdict};
 pub use state::{INTENT_RETRY, Intent, IntentSaver, write_atomically, write_atomically_unsynced};
+pub use wake::WakeReport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -110,6 +112,8 @@ pub struct Supervisor {
     /// The rescues each failing main has changed since it last started
     /// (`rescue::plan` changes each once an episode).
     rescue_episodes: HashMap<String, BTreeSet<String>>,
+    /// Failure episodes, and the wakes of rescues with `wake`.
+    wakes: wake::Wakes,
     watcher: Option<DirWatcher>,
     notifier: Option<Notifier>,
 }
@@ -370,6 +374,7 @@ impl Supervisor {
                     }
                 }
             }
+            Message::Wake(message) => self.wake_message(message),
             Message::Shutdown => {}
         }
     }
@@ -399,6 +404,7 @@ impl Supervisor {
         Ok(StatusReport {
             instances,
             rejected: self.rejected.clone(),
+            wakes: self.wakes.reports(),
         })
     }
 
@@ -451,6 +457,7 @@ impl Supervisor {
         let kind = notice_kind(&notice.notice);
         self.events
             .emit(&notice.name, kind, notice.detail.clone(), notice.pid);
+        self.wake_notice(&notice);
         if notice.notice.is_failure() {
             // Bump the generation: a standby check armed during the last
             // healthy run no longer applies.

@@ -25,6 +25,7 @@ env: { OPENCLAW_LOG_LEVEL: info }
 role: rescue
 rescue_of: Main
 standby: true
+wake: agent
 restart: { policy: on-failure, backoff: { initial: 2s, max: 5m }, reset_after: 10m }
 stop: { signal: term, timeout: 90s }
 probes:
@@ -40,6 +41,7 @@ logs: { max_size: 20MiB, keep: 3 }
     assert_eq!(decl.role, Role::Rescue);
     // Names are stored lowercase, so the reference to one is too.
     assert_eq!(decl.rescue_of.as_deref(), Some("main"));
+    assert_eq!(decl.wake, Some(WakeEndpoint::Agent));
     assert_eq!(decl.restart.policy, RestartPolicy::OnFailure);
     assert_eq!(decl.restart.backoff.initial, HumanDuration::from_secs(2));
     assert_eq!(decl.restart.reset_after, HumanDuration::from_secs(600));
@@ -255,6 +257,27 @@ fn errors_name_the_line_the_column_and_the_key() {
             Some(1),
             Some("standby"),
             "needs `role: rescue`",
+        ),
+        (
+            "name: main\nwake: agent\n",
+            Some(2),
+            Some(1),
+            Some("wake"),
+            "`wake` needs `role: rescue`",
+        ),
+        (
+            "role: rescue\nwake: wake\n",
+            Some(2),
+            Some(1),
+            Some("wake"),
+            "and `rescue_of`",
+        ),
+        (
+            "role: rescue\nrescue_of: main\nwake: page\n",
+            Some(3),
+            Some(7),
+            Some("wake"),
+            "agent",
         ),
         (
             "stop:\n  signal: SIGKILL\n",

@@ -189,6 +189,12 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
             "`standby: true` needs `role: rescue`: a main instance always runs",
         ));
     }
+    if decl.wake.is_some() && (decl.role != Role::Rescue || decl.rescue_of.is_none()) {
+        return Err(invalid(
+            "wake",
+            "`wake` needs `role: rescue` and `rescue_of`: only a rescue is woken when the instance it rescues fails",
+        ));
+    }
     let backoff = decl.restart.backoff;
     if backoff.initial.get().is_zero() {
         return Err(invalid(

@@ -221,25 +221,52 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// An HTTP/1 connection to a loopback target: send requests through
+/// `sender`; the connection ends when this is dropped.
+pub(crate) struct Http1<B> {
+    pub sender: hyper::client::conn::http1::SendRequest<B>,
+    _connection: AbortOnDrop,
+}
+
+/// Connect to `target` (loopback only) and hand-shake HTTP/1.
+pub(crate) async fn http1_connect<B>(target: &ProbeTarget) -> Result<Http1<B>, ProbeFailure>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if !target.host.is_loopback() {
+        return Err(ProbeFailure::NotLoopback(target.host));
+    }
+    let stream = TcpStream::connect(target.address())
+        .await
+        .map_err(|err| connect_failure(&err))?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|err| ProbeFailure::Http(err.to_string()))?;
+    let connection = AbortOnDrop(tokio::spawn(async move {
+        // Errors surface through the request future as well.
+        let _ = connection.await;
+    }));
+    Ok(Http1 {
+        sender,
+        _connection: connection,
+    })
+}
+
 async fn http_attempt(
     target: &ProbeTarget,
     path: &str,
     json: &std::collections::BTreeMap<String, String>,
 ) -> ProbeOutcome {
     let failed = |failure| ProbeOutcome::failed(failure, Duration::ZERO);
-    let stream = match TcpStream::connect(target.address()).await {
-        Ok(stream) => stream,
-        Err(err) => return failed(connect_failure(&err)),
+    let Http1 {
+        mut sender,
+        _connection,
+    } = match http1_connect(target).await {
+        Ok(connection) => connection,
+        Err(failure) => return failed(failure),
     };
-    let (mut sender, connection) =
-        match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
-            Ok(pair) => pair,
-            Err(err) => return failed(ProbeFailure::Http(err.to_string())),
-        };
-    let _connection = AbortOnDrop(tokio::spawn(async move {
-        // Errors surface through the request future as well.
-        let _ = connection.await;
-    }));
     let request = Request::get(path)
         .header(HOST, target.address().to_string())
         .header(

@@ -120,6 +120,31 @@ pub struct InstanceStatus {
     /// none is declared, and from daemons before it was added.
     #[serde(default)]
     pub limits: Vec<Limit>,
+    /// A rescue with `wake`: its last wake (null before the first, for any
+    /// other instance, and from daemons before it was added). Never the
+    /// token.
+    #[serde(default)]
+    pub wake: Option<WakeStatus>,
+}
+
+/// The last wake of a rescue's agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WakeStatus {
+    /// When the answer came (unix ms).
+    pub at: u64,
+    /// The path posted to: `/hooks/agent` or `/hooks/wake`.
+    pub endpoint: String,
+    /// `failure` or `recovered`.
+    pub message: String,
+    /// The HTTP status, when the gateway answered.
+    #[serde(default)]
+    pub http_status: Option<u16>,
+    /// The gateway answered `ok: true`.
+    pub ok: bool,
+    /// In words: `200 ok`, `401 the hook token was refused: ...; not retried`.
+    pub outcome: String,
+    /// Tries of this message so far.
+    pub tries: u32,
 }
 
 /// One declared limit.
@@ -288,6 +313,10 @@ pub enum EventKind {
     /// The memory guard restarts a gateway whose tree stayed above
     /// `restart.memory_above`.
     MemoryGuard,
+    /// A rescue's agent was woken (or the wake refused, retried, given up).
+    Wake,
+    /// An instance runs again after a failure episode.
+    Recovered,
     /// A newer daemon's kind this client does not know.
     #[serde(other)]
     Other,
@@ -317,6 +346,8 @@ impl EventKind {
             EventKind::Killed => "killed",
             EventKind::Breaker => "breaker",
             EventKind::MemoryGuard => "memory_guard",
+            EventKind::Wake => "wake",
+            EventKind::Recovered => "recovered",
             EventKind::Other => "other",
         }
     }

@@ -45,6 +45,8 @@ pub struct SimState {
     turns_changed: tokio::sync::Notify,
     /// Shutting down: `/readyz` says `gateway-draining`, as the real one does.
     draining: AtomicBool,
+    /// `POST {hooks.path}/wake|agent`, when the config enables hooks.
+    hooks: Option<super::hooks::Hooks>,
 }
 
 /// How long a turn lasts when `POST /__sim/turn` names no `for`: until
@@ -57,6 +59,7 @@ impl SimState {
         start_delay: Duration,
         ready_failing: Vec<String>,
         events: mpsc::UnboundedSender<ServerEvent>,
+        hooks: Option<super::hooks::Hooks>,
     ) -> Self {
         SimState {
             process_start,
@@ -67,6 +70,7 @@ impl SimState {
             turns: Mutex::new(Vec::new()),
             turns_changed: tokio::sync::Notify::new(),
             draining: AtomicBool::new(false),
+            hooks,
         }
     }
 
@@ -242,6 +246,9 @@ async fn handle(
         std::future::pending::<()>().await;
     }
     let path = request.uri().path().to_string();
+    if let Some(hooks) = state.hooks.as_ref().filter(|hooks| hooks.owns(&path)) {
+        return Ok(hooks.handle(request).await);
+    }
     let readable = request.method() == Method::GET || request.method() == Method::HEAD;
     let response = match path.as_str() {
         "/healthz" | "/health" | "/startupz" | "/startup" | "/readyz" | "/ready" if !readable => {

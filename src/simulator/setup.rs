@@ -89,6 +89,8 @@ pub struct Resolved {
     pub tmpdir: Option<PathBuf>,
     /// `logging.file` of the config.
     pub logging_file: Option<PathBuf>,
+    /// `hooks.*`, when enabled with a token.
+    pub hooks: Option<super::hooks::HooksConfig>,
 }
 
 /// The inputs of the resolution, so it can be tested without touching the process env.
@@ -252,6 +254,7 @@ pub fn resolve(inputs: &Inputs) -> Result<Resolved, Refusal> {
             .as_ref()
             .and_then(|value| value.get("logging")?.get("file")?.as_str())
             .map(PathBuf::from),
+        hooks: super::hooks::HooksConfig::from_config(config.as_ref()),
     })
 }
 

@@ -35,6 +35,8 @@ pub use crate::resolution::FileError as Rejected;
 pub struct StatusReport {
     pub instances: Vec<Snapshot>,
     pub rejected: Vec<Rejected>,
+    /// The last wake of each rescue with `wake` that was woken.
+    pub wakes: std::collections::BTreeMap<String, super::WakeReport>,
 }
 
 /// What a reload did.
@@ -102,6 +104,8 @@ pub(super) enum Message {
         rescued: String,
         generation: u64,
     },
+    /// A wake's answer, or its retry is due.
+    Wake(super::wake::WakeMessage),
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -103,6 +103,7 @@ pub async fn start(
         messages_tx: messages_tx.clone(),
         healthy_generation: HashMap::new(),
         rescue_episodes: HashMap::new(),
+        wakes: Default::default(),
         watcher: None,
         notifier: None,
     };

@@ -80,13 +80,24 @@ pub fn tagged(tag: &str) -> Vec<i32> {
 /// own log file, and `gateway_extra` (more keys of `gateway`, e.g. an
 /// `auth` token). Returns its path.
 pub fn write_sim_config(root: &Path, name: &str, port: u16, gateway_extra: &str) -> PathBuf {
+    write_sim_config_with(root, name, port, gateway_extra, "")
+}
+
+/// [`write_sim_config`] with `top_extra`, more top-level keys (`hooks: {...}`).
+pub fn write_sim_config_with(
+    root: &Path,
+    name: &str,
+    port: u16,
+    gateway_extra: &str,
+    top_extra: &str,
+) -> PathBuf {
     let home = root.join("instances").join(name);
     fs::create_dir_all(&home).expect("instance dir");
     let config = home.join("openclaw.json");
     fs::write(
         &config,
         format!(
-            "{{ gateway: {{ mode: \"local\", port: {port}, {gateway_extra} }}, logging: {{ file: \"{}\" }} }}\n",
+            "{{ gateway: {{ mode: \"local\", port: {port}, {gateway_extra} }}, logging: {{ file: \"{}\" }}, {top_extra} }}\n",
             home.join("gateway.log").display()
         ),
     )

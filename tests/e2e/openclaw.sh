@@ -165,14 +165,20 @@ grep -E '^conformance|^  ' "$WORK/conformance.log" >&2 || true
 
 # ---- two gateways, 1000 ports apart, each with its own everything ----
 mkdir -p "$WORK/supervisor.d"
+# The rescue's hooks, so the supervisor can wake its agent (`wake: agent`);
+# the hook token differs from every gateway token.
+HOOK_TOKEN="hook-e2e-rescue-5d0c3f9a8e7b6a5f4e3d2c1b0a9f8e7d"
 for spec in "main 18789" "rescue 19789"; do
   set -- $spec
   name=$1 port=$2
+  hooks=""
+  [ "$name" = rescue ] && hooks="hooks: { enabled: true, token: \"$HOOK_TOKEN\", path: \"/hooks\" },"
   mkdir -p "$WORK/$name"
   cat > "$WORK/$name/openclaw.json" <<EOF
 // OpenClaw config of the e2e $name gateway (JSON5)
 { gateway: { mode: "local", port: $port, bind: "loopback",
              auth: { mode: "token", token: "tok-e2e-$name" } },
+  $hooks
   update: { checkOnStart: false },
   models: { catalogRefresh: { enabled: false } },
   discovery: { mdns: { mode: "off" } },
@@ -198,6 +204,7 @@ config: $WORK/rescue/openclaw.json
 state_dir: $WORK/rescue/state
 role: rescue
 rescue_of: main
+wake: agent
 env: { PATH: "$NODE_BIN:/usr/local/bin:/usr/bin:/bin" }
 probes:
   startup: { every: 500ms }
@@ -249,6 +256,21 @@ main_back_ms=$(( $(now_ms) - kill_ms ))
 [ "$(json "i['rescue']['uptime_secs'] >= $rescue_uptime")" = "True" ] || fail "the rescue's uptime went back"
 [ "$(json "i['rescue']['restarts']")" = "0" ] || fail "the rescue was restarted"
 client check >&2 || fail "check fails after main's restart"
+say "the rescue's agent was woken through the real gateway's /hooks/agent"
+wait_until 60 "the rescue's wake delivered (HTTP 200, ok: true)" \
+  "(i['rescue'].get('wake') or {}).get('http_status')==200 and i['rescue']['wake']['ok']==True"
+client events rescue -n 50 --json > "$WORK/events-rescue.jsonl" || fail "events rescue -n failed"
+wake_at=$(python3 -c 'import json,sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("kind") == "wake" and "failure message" in e.get("detail", "") and "200 ok" in e.get("detail", ""):
+        print(e["at"]); break' "$WORK/events-rescue.jsonl")
+[ -n "$wake_at" ] || fail "no accepted failure wake in the rescue's events: $(cat "$WORK/events-rescue.jsonl")"
+wake_ms=$(( wake_at - kill_ms ))
+cp "$WORK/state/wake/rescue.failure.txt" "$WORK/wake-message.txt" || fail "the wake message was not kept"
+say "the message the real rescue gateway accepted:"
+cat "$WORK/wake-message.txt" >&2
+grep -q 'main exited (killed by SIGKILL)' "$WORK/wake-message.txt" || fail "the wake message does not say how main failed"
 
 say "restart main with an unknown key in its config: refused, main kept"
 main_pid=$(json "i['main']['pid']")
@@ -356,8 +378,9 @@ grep -q '^openclaw_supervisor_instance_ready{instance="main"} 1$' "$WORK/metrics
 grep -q '^openclaw_supervisor_instance_memory_bytes{instance="rescue"} [1-9]' "$WORK/metrics.txt" \
   || fail "metrics have no memory figure for the rescue"
 client status --json > "$WORK/status.json"
-if grep -q 'tok-e2e-' "$WORK/metrics.txt" "$WORK/events-main.jsonl" "$WORK/logs-main.txt" "$WORK/status.json"; then
-  fail "a gateway token appears in metrics, events, logs or status"
+if grep -q 'tok-e2e-\|hook-e2e-' "$WORK/metrics.txt" "$WORK/events-main.jsonl" "$WORK/logs-main.txt" "$WORK/status.json" \
+    "$WORK/events-rescue.jsonl" "$WORK/wake-message.txt" "$WORK/supervisor.log"; then
+  fail "a gateway or hook token appears in metrics, events, logs, status or the wake message"
 fi
 
 say "SIGKILL the supervisor, then start a successor on the same dirs"
@@ -405,6 +428,7 @@ printf '\n%-44s %s\n' "what (real openclaw $OPENCLAW_VERSION, $(nproc) cores)" "
 printf '%-44s %s\n' "main: start -> ready (/readyz)" "${main_ready_ms} ms"
 printf '%-44s %s\n' "rescue: start -> ready (/readyz)" "${rescue_ready_ms} ms"
 printf '%-44s %s\n' "SIGKILL of main -> main ready again" "${main_back_ms} ms"
+printf '%-44s %s\n' "SIGKILL of main -> rescue's wake accepted" "${wake_ms} ms"
 printf '%-44s %s\n' "SIGUSR2 to main -> new pid ready" "${usr2_back_ms} ms"
 printf '%-44s %s\n' "restart main --wait -> returned, ready" "${restart_wait_ms} ms"
 printf '%-44s %s\n' "stop main --wait -> returned, gone" "${stop_wait_ms} ms"

@@ -606,6 +606,12 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
         let standby = if instance.standby { ", standby" } else { "" };
         field("rescue of", format!("{main}{standby}"));
     }
+    if let Some(wake) = &instance.wake {
+        field(
+            "last wake",
+            wake::wake_text(wake, in_or_ago(wake.at, now_ms)),
+        );
+    }
     out.push_str("  probes\n");
     out.push_str(&probe_line("startup", &instance.probes.startup, now_ms));
     out.push_str(&probe_line("liveness", &instance.probes.liveness, now_ms));
@@ -652,6 +658,8 @@ pub(super) fn event_line(event: &Event, paint: Paint) -> String {
     }
     line
 }
+
+mod wake;
 
 #[cfg(test)]
 mod tests;

@@ -102,6 +102,15 @@ pub(super) fn status_fixture() -> InstanceStatus {
                 reason: None,
             },
         ],
+        wake: Some(WakeStatus {
+            at: 1_760_000_003_000,
+            endpoint: String::from("/hooks/agent"),
+            message: String::from("failure"),
+            http_status: Some(200),
+            ok: true,
+            outcome: String::from("200 ok"),
+            tries: 1,
+        }),
     }
 }
 
@@ -137,6 +146,7 @@ fn instance_status_carries_every_documented_field() {
         "last_restart_reason",
         "tracking",
         "limits",
+        "wake",
     ];
     let object = value.as_object().expect("an object");
     for field in fields {
@@ -154,11 +164,13 @@ fn instance_status_carries_every_documented_field() {
     assert_eq!(value["tracking"]["mode"], "cgroup");
     assert_eq!(value["limits"][0]["applied"], false);
     assert_eq!(value["limits"][1]["key"], "pids");
+    assert_eq!(value["wake"]["http_status"], 200);
+    assert_eq!(value["wake"]["ok"], true);
 }
 
 /// The fields added after the first daemons: a client must accept a status
 /// without each of them.
-const LATER_FIELDS: [&str; 9] = [
+const LATER_FIELDS: [&str; 10] = [
     "spawned_at",
     "probes_off",
     "stopping_since",
@@ -168,6 +180,7 @@ const LATER_FIELDS: [&str; 9] = [
     "last_restart_reason",
     "tracking",
     "limits",
+    "wake",
 ];
 
 #[test]
