@@ -100,6 +100,7 @@ impl Handler for ControlHandler {
                                 .supervisor
                                 .last_event(&snapshot.name)
                                 .map(|record| wire_event(&record)),
+                            last_notify: self.supervisor.last_notify(&snapshot.name),
                             ..wire_status(snapshot, usage.of(snapshot))
                         });
                     Response::Status {
@@ -453,6 +454,7 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
         ))
         .unwrap_or(u32::MAX),
         last_event: None,
+        last_notify: None,
         last_restart_reason: snapshot.last_restart_reason.clone(),
         tracking: Some(match &snapshot.tracking {
             crate::cgroup::Tracking::Cgroup(dir) => protocol::Tracking {
