@@ -123,7 +123,7 @@ pub struct InstanceStatus {
     /// The last run of this instance's `notify` command since the
     /// supervisor started: null before the first, without `notify`, and
     /// from daemons before it was added.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub last_notify: Option<LastNotify>,
 }
 
@@ -144,7 +144,7 @@ pub struct LastNotify {
     /// Whether the command ran and exited 0 within its timeout.
     pub ok: bool,
     /// Why not, in words, with the end of its output.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub error: Option<String>,
 }
 

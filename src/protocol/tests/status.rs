@@ -102,6 +102,14 @@ pub(super) fn status_fixture() -> InstanceStatus {
                 reason: None,
             },
         ],
+        last_notify: Some(LastNotify {
+            at: 1_760_000_003_000,
+            notify: String::from("failed"),
+            instance: String::from("main"),
+            suppressed: 2,
+            ok: false,
+            error: Some(String::from("exit code 1: topic not found")),
+        }),
     }
 }
 
@@ -137,6 +145,7 @@ fn instance_status_carries_every_documented_field() {
         "last_restart_reason",
         "tracking",
         "limits",
+        "last_notify",
     ];
     let object = value.as_object().expect("an object");
     for field in fields {
@@ -154,11 +163,13 @@ fn instance_status_carries_every_documented_field() {
     assert_eq!(value["tracking"]["mode"], "cgroup");
     assert_eq!(value["limits"][0]["applied"], false);
     assert_eq!(value["limits"][1]["key"], "pids");
+    assert_eq!(value["last_notify"]["suppressed"], 2);
+    assert_eq!(value["last_notify"]["ok"], false);
 }
 
 /// The fields added after the first daemons: a client must accept a status
 /// without each of them.
-const LATER_FIELDS: [&str; 9] = [
+const LATER_FIELDS: [&str; 10] = [
     "spawned_at",
     "probes_off",
     "stopping_since",
@@ -168,6 +179,7 @@ const LATER_FIELDS: [&str; 9] = [
     "last_restart_reason",
     "tracking",
     "limits",
+    "last_notify",
 ];
 
 #[test]
