@@ -6,8 +6,9 @@
 //! event goes through three steps:
 //!
 //! 1. [`Router::route`] (pure): which instances' `notify` it fires and as
-//!    which notification. An event about X fires X's. A failure (`failed`,
-//!    `backoff`, `startup_timed_out`, `unhealthy`) opens a failure episode
+//!    which notification. An event about X fires X's. A failure (an
+//!    `exited` other than exit code 0, `backoff`, `failed`,
+//!    `startup_timed_out`, `unhealthy`: what wakes a rescue) opens a failure episode
 //!    and fires `failed` once: the retries of a crash loop are the same
 //!    episode, as for the rescue rule (`rescue`). `started` closing an
 //!    episode fires `recovered`; a stop, a removal or standby closes it
@@ -68,10 +69,18 @@ pub struct Target {
 /// Every declared instance by name.
 pub type Targets = BTreeMap<String, Target>;
 
-/// Event kinds that are a failure of their instance (`Notice::is_failure`
-/// as events say it: a non-zero exit is always followed by `backoff` or
-/// `failed`, an exit 0 by neither).
+/// Event kinds that are a failure of their instance, besides an `exited`
+/// other than exit code 0: the events of `Notice::is_failure`, the rule
+/// the rescue follows too.
 const FAILURE_KINDS: &[&str] = &["failed", "backoff", "startup_timed_out", "unhealthy"];
+
+/// Whether an event is a failure of its instance. An `exited` event's
+/// detail is the exit as `ExitKind` says it; only `exit code 0` (a
+/// relaunch the gateway asked for) is none.
+fn is_failure(kind: &str, detail: &str) -> bool {
+    FAILURE_KINDS.contains(&kind)
+        || (kind == "exited" && detail != crate::process::ExitKind::Code(0).to_string())
+}
 
 /// Event kinds that end a failure episode without a recovery.
 const QUIET_ENDS: &[&str] = &["stopped", "standby", "removed", "forgotten"];
@@ -86,9 +95,15 @@ impl Router {
     /// The `notify` settings the event `kind` about `instance` fires:
     /// (the instance whose `notify` runs, the notification), only those
     /// whose `on` names it.
-    pub fn route(&mut self, instance: &str, kind: &str, targets: &Targets) -> Vec<(String, Trigger)> {
+    pub fn route(
+        &mut self,
+        instance: &str,
+        kind: &str,
+        detail: &str,
+        targets: &Targets,
+    ) -> Vec<(String, Trigger)> {
         let mut fired: Vec<(String, Trigger)> = Vec::new();
-        if FAILURE_KINDS.contains(&kind) {
+        if is_failure(kind, detail) {
             if self.failing.insert(instance.to_string()) {
                 fired.push((instance.to_string(), Trigger::Failed));
             }

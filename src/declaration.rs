@@ -555,7 +555,10 @@ pub struct NotifySpec {
 }
 
 fn default_notify_on() -> Vec<String> {
-    NOTIFY_EVENTS.iter().map(|event| event.to_string()).collect()
+    NOTIFY_EVENTS
+        .iter()
+        .map(|event| event.to_string())
+        .collect()
 }
 
 fn default_notify_interval() -> HumanDuration {

@@ -135,7 +135,10 @@ fn with_output(exit: &str, stdout: &str, stderr: &str) -> String {
         return exit.to_string();
     }
     let count = said.chars().count();
-    let tail: String = said.chars().skip(count.saturating_sub(SHOWN_OUTPUT)).collect();
+    let tail: String = said
+        .chars()
+        .skip(count.saturating_sub(SHOWN_OUTPUT))
+        .collect();
     let cut = if count > SHOWN_OUTPUT { "…" } else { "" };
     format!("{exit}: {cut}{tail}")
 }

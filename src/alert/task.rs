@@ -134,7 +134,10 @@ impl Notifier {
         let targets = self.targets.borrow().clone();
         // Instances no longer declared keep no limiter.
         self.limiters.retain(|owner, _| targets.contains_key(owner));
-        for (owner, trigger) in self.router.route(&record.instance, &record.kind, &targets) {
+        for (owner, trigger) in
+            self.router
+                .route(&record.instance, &record.kind, &record.detail, &targets)
+        {
             let Some(notify) = targets.get(&owner).and_then(|t| t.notify.as_ref()) else {
                 continue;
             };
@@ -151,7 +154,12 @@ impl Notifier {
     }
 
     /// Start one run of `owner`'s command, as a task of its own.
-    fn launch(&mut self, owner: String, run: Run<EventRecord>, done_tx: &mpsc::UnboundedSender<Done>) {
+    fn launch(
+        &mut self,
+        owner: String,
+        run: Run<EventRecord>,
+        done_tx: &mpsc::UnboundedSender<Done>,
+    ) {
         let targets = self.targets.borrow().clone();
         let Some(notify) = targets.get(&owner).and_then(|t| t.notify.clone()) else {
             // Removed meanwhile: nothing to run.
@@ -176,7 +184,8 @@ impl Notifier {
         let suppressed = run.suppressed;
         tokio::spawn(async move {
             let at = unix_ms(std::time::SystemTime::now());
-            let outcome = run::run(&spawner, &notify.command, env, input, notify.timeout.get()).await;
+            let outcome =
+                run::run(&spawner, &notify.command, env, input, notify.timeout.get()).await;
             let (ok, error) = match outcome {
                 Outcome::Ok => (true, None),
                 Outcome::Failed(why) => (false, Some(why)),
@@ -212,7 +221,10 @@ impl Notifier {
             self.events.emit(
                 &done.owner,
                 "notify_failed",
-                format!("the `{}` notification about {}: {error}", done.last.notify, done.last.instance),
+                format!(
+                    "the `{}` notification about {}: {error}",
+                    done.last.notify, done.last.instance
+                ),
                 None,
             );
         }

@@ -41,15 +41,16 @@ fn events_fire_notifications_once_an_episode() {
     use Trigger::*;
     // What, then a sequence of (instance, event kind) and what each fires.
     type Step = (&'static str, &'static str, Vec<(&'static str, Trigger)>);
+    // An `exited` row's detail is the exit in words; others have none.
     let rows: Vec<(&str, Vec<Step>)> = vec![
         (
             "a crash loop is one `failed`, its start one `recovered`",
             vec![
                 ("main", "spawned", vec![]),
-                ("main", "exited", vec![]),
-                ("main", "backoff", vec![("main", Failed)]),
+                ("main", "exited:exit code 1", vec![("main", Failed)]),
+                ("main", "backoff", vec![]),
                 ("main", "spawned", vec![]),
-                ("main", "exited", vec![]),
+                ("main", "exited:killed by SIGKILL", vec![]),
                 ("main", "backoff", vec![]),
                 ("main", "started", vec![("main", Recovered)]),
                 ("main", "started", vec![]),
@@ -59,7 +60,7 @@ fn events_fire_notifications_once_an_episode() {
         (
             "each failure kind opens an episode; exit 0 alone is none",
             vec![
-                ("main", "exited", vec![]),
+                ("main", "exited:exit code 0", vec![]),
                 ("main", "unhealthy", vec![("main", Failed)]),
                 ("main", "startup_timed_out", vec![]),
                 ("main", "failed", vec![]),
@@ -70,7 +71,8 @@ fn events_fire_notifications_once_an_episode() {
         (
             "a stop ends the episode without `recovered`",
             vec![
-                ("main", "failed", vec![("main", Failed)]),
+                ("main", "exited:killed by SIGTERM", vec![("main", Failed)]),
+                ("main", "failed", vec![]),
                 ("main", "stopped", vec![]),
                 ("main", "started", vec![]),
                 ("main", "backoff", vec![("main", Failed)]),
@@ -85,7 +87,11 @@ fn events_fire_notifications_once_an_episode() {
                     "rescue_triggered",
                     vec![("rescue", RescueStarted), ("main", RescueStarted)],
                 ),
-                ("quiet-rescue", "rescue_triggered", vec![("main", RescueStarted)]),
+                (
+                    "quiet-rescue",
+                    "rescue_triggered",
+                    vec![("main", RescueStarted)],
+                ),
             ],
         ),
         (
@@ -119,8 +125,9 @@ fn events_fire_notifications_once_an_episode() {
                 .into_iter()
                 .map(|(owner, trigger)| (owner.to_string(), trigger))
                 .collect();
+            let (kind, detail) = kind.split_once(':').unwrap_or((kind, ""));
             assert_eq!(
-                router.route(instance, kind, &targets),
+                router.route(instance, kind, detail, &targets),
                 expected,
                 "{what}, step {index}: {instance} {kind}"
             );
@@ -234,5 +241,9 @@ fn a_held_notification_is_due_at_its_window_end() {
     assert!(limiter.offer(at(3), Trigger::Recovered, ()).is_some());
     limiter.finished();
     assert!(limiter.offer(at(4), Trigger::Failed, ()).is_none());
-    assert_eq!(limiter.due(at(5)), Some(at(60)), "the change of kind was spent");
+    assert_eq!(
+        limiter.due(at(5)),
+        Some(at(60)),
+        "the change of kind was spent"
+    );
 }

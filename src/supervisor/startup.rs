@@ -57,7 +57,8 @@ pub async fn start(
     let (messages_tx, messages_rx) = mpsc::unbounded_channel();
     let events = crate::journal::EventBus::start(&options.state_dir, EVENTS_BUFFER)?;
     let inherited_env = Arc::new(options.inherited_env.clone());
-    let alerts = crate::alert::Alerts::start(events.clone(), spawner.clone(), inherited_env.clone());
+    let alerts =
+        crate::alert::Alerts::start(events.clone(), spawner.clone(), inherited_env.clone());
     let handle = SupervisorHandle {
         messages: messages_tx.clone(),
         events: events.clone(),

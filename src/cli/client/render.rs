@@ -606,6 +606,12 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
         let standby = if instance.standby { ", standby" } else { "" };
         field("rescue of", format!("{main}{standby}"));
     }
+    if let Some(last) = &instance.last_notify {
+        field(
+            "last notify",
+            notify::last_notify_text(last, &in_or_ago(last.at, now_ms)),
+        );
+    }
     out.push_str("  probes\n");
     out.push_str(&probe_line("startup", &instance.probes.startup, now_ms));
     out.push_str(&probe_line("liveness", &instance.probes.liveness, now_ms));
@@ -655,3 +661,5 @@ pub(super) fn event_line(event: &Event, paint: Paint) -> String {
 
 #[cfg(test)]
 mod tests;
+
+mod notify;

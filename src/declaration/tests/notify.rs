@@ -95,6 +95,9 @@ fn a_notify_token_argument_is_redacted_in_debug() {
     )
     .expect("parses");
     let shown = format!("{:?}", loaded.declaration);
-    assert!(!shown.contains("hunter2") && !shown.contains("=pw"), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("=pw"),
+        "{shown}"
+    );
     assert!(shown.contains("/bin/send"), "{shown}");
 }
