@@ -164,7 +164,9 @@ fn a_failing_notify_command_is_an_event_and_shows_in_status() {
         "{text}"
     );
     assert!(
-        daemon.log_text().contains("notify failed"),
+        daemon.log_text().contains(
+            "main: its notify command failed: the `failed` notification about main: exit code 1"
+        ),
         "one log line says so"
     );
     assert_eq!(

@@ -202,3 +202,29 @@ fn a_status_of_an_older_daemon_decodes_without_each_later_field() {
         assert_eq!(decoded[field], empty[field], "{field} is empty when absent");
     }
 }
+
+#[test]
+fn a_notify_message_is_the_events_line_with_three_fields_more() {
+    let event = Event {
+        at: 1_760_000_002_000,
+        instance: Some(String::from("main")),
+        kind: EventKind::Exited,
+        detail: String::from("killed by SIGKILL"),
+        seq: Some(42),
+    };
+    let message = NotifyMessage {
+        event: event.clone(),
+        notify: String::from("failed"),
+        notify_of: String::from("main"),
+        suppressed: 0,
+    };
+    let mut expected = serde_json::to_value(&event).expect("serialises");
+    let object = expected.as_object_mut().expect("an object");
+    object.insert("notify".into(), "failed".into());
+    object.insert("notify_of".into(), "main".into());
+    object.insert("suppressed".into(), 0.into());
+    let value = serde_json::to_value(&message).expect("serialises");
+    assert_eq!(value, expected);
+    let back: NotifyMessage = serde_json::from_value(value).expect("decodes");
+    assert_eq!(back, message);
+}
