@@ -57,6 +57,25 @@ fn add_notify(daemon: &Daemon, name: &str, yaml: &str) {
 
 const FAST_BACKOFF: &str = "restart: { backoff: { initial: 20ms, max: 100ms } }";
 
+/// A started supervisor over a `main` with a fast backoff and the `notify`
+/// that `notify(root)` writes (a YAML value), once main runs; its port.
+fn main_with_notify(notify: impl FnOnce(&Path) -> String) -> (Daemon, u16) {
+    let (mut daemon, port) = Daemon::prepare(&[("main", FAST_BACKOFF)]);
+    let value = notify(daemon.path());
+    add_notify(&daemon, "main", &format!("notify: {value}"));
+    daemon.start();
+    daemon.wait_state("main", "running");
+    (daemon, port)
+}
+
+/// Crash main (exit 1) and wait for its `notify_failed` event.
+fn crash_until_notify_failed(daemon: &Daemon, port: u16) -> (Events, Value) {
+    let mut events = Events::follow(daemon);
+    crash(port, 1);
+    let failed = events.wait("notify_failed", is("main", "notify_failed"));
+    (events, failed)
+}
+
 #[test]
 fn a_killed_main_sends_one_failed_then_rescue_started_then_recovered() {
     let (mut daemon, _) = Daemon::prepare(&[
@@ -122,25 +141,15 @@ fn a_killed_main_sends_one_failed_then_rescue_started_then_recovered() {
 
 #[test]
 fn a_failing_notify_command_is_an_event_and_shows_in_status() {
-    let (mut daemon, port) = Daemon::prepare(&[("main", FAST_BACKOFF)]);
-    let command = script(
-        daemon.path(),
-        "fail.sh",
-        "cat > /dev/null\necho 'topic not found' >&2\nexit 1",
-    );
-    add_notify(
-        &daemon,
-        "main",
-        &format!(
-            "notify: {{ command: [{}], on: [failed] }}",
-            command.display()
-        ),
-    );
-    daemon.start();
-    daemon.wait_state("main", "running");
-    let mut events = Events::follow(&daemon);
-    crash(port, 1);
-    let failed = events.wait("notify_failed", is("main", "notify_failed"));
+    let (daemon, port) = main_with_notify(|root| {
+        let command = script(
+            root,
+            "fail.sh",
+            "cat > /dev/null\necho 'topic not found' >&2\nexit 1",
+        );
+        format!("{{ command: [{}], on: [failed] }}", command.display())
+    });
+    let (mut events, failed) = crash_until_notify_failed(&daemon, port);
     let detail = failed["detail"].as_str().unwrap_or_default();
     assert!(
         detail.contains("exit code 1") && detail.contains("topic not found"),
@@ -178,17 +187,9 @@ fn a_failing_notify_command_is_an_event_and_shows_in_status() {
 
 #[test]
 fn a_notify_command_that_cannot_run_is_an_event() {
-    let (mut daemon, port) = Daemon::prepare(&[("main", FAST_BACKOFF)]);
-    add_notify(
-        &daemon,
-        "main",
-        "notify: { command: [/nonexistent/ntfy-send, --topic, x] }",
-    );
-    daemon.start();
-    daemon.wait_state("main", "running");
-    let mut events = Events::follow(&daemon);
-    crash(port, 1);
-    let failed = events.wait("notify_failed", is("main", "notify_failed"));
+    let (daemon, port) =
+        main_with_notify(|_| "{ command: [/nonexistent/ntfy-send, --topic, x] }".to_string());
+    let (_events, failed) = crash_until_notify_failed(&daemon, port);
     assert!(
         failed["detail"]
             .as_str()
@@ -199,26 +200,19 @@ fn a_notify_command_that_cannot_run_is_an_event() {
 
 #[test]
 fn a_hanging_notify_command_is_killed_at_its_timeout_with_its_children() {
-    let (mut daemon, port) = Daemon::prepare(&[("main", FAST_BACKOFF)]);
-    let dir = daemon.path().display().to_string();
-    let command = script(
-        daemon.path(),
-        "hang.sh",
-        &format!("echo $$ > {dir}/sh.pid\nsleep 600 &\necho $! > {dir}/child.pid\nwait"),
-    );
-    add_notify(
-        &daemon,
-        "main",
-        &format!(
-            "notify: {{ command: [{}], on: [failed], timeout: 1s }}",
+    let (daemon, port) = main_with_notify(|root| {
+        let dir = root.display();
+        let command = script(
+            root,
+            "hang.sh",
+            &format!("echo $$ > {dir}/sh.pid\nsleep 600 &\necho $! > {dir}/child.pid\nwait"),
+        );
+        format!(
+            "{{ command: [{}], on: [failed], timeout: 1s }}",
             command.display()
-        ),
-    );
-    daemon.start();
-    daemon.wait_state("main", "running");
-    let mut events = Events::follow(&daemon);
-    crash(port, 1);
-    let failed = events.wait("notify_failed", is("main", "notify_failed"));
+        )
+    });
+    let (_events, failed) = crash_until_notify_failed(&daemon, port);
     assert!(
         failed["detail"]
             .as_str()
@@ -241,18 +235,12 @@ fn a_hanging_notify_command_is_killed_at_its_timeout_with_its_children() {
 
 #[test]
 fn the_rate_limit_folds_a_flapping_main_into_fewer_runs_and_counts_them() {
-    let (mut daemon, port) = Daemon::prepare(&[("main", FAST_BACKOFF)]);
-    let command = recorder(daemon.path());
-    add_notify(
-        &daemon,
-        "main",
-        &format!(
-            "notify: {{ command: [{}], on: [failed, recovered], min_interval: 10s }}",
-            command.display()
-        ),
-    );
-    daemon.start();
-    daemon.wait_state("main", "running");
+    let (daemon, port) = main_with_notify(|root| {
+        format!(
+            "{{ command: [{}], on: [failed, recovered], min_interval: 10s }}",
+            recorder(root).display()
+        )
+    });
     let mut events = Events::follow(&daemon);
     let cycles = 3;
     for cycle in 1..=cycles {
