@@ -35,7 +35,7 @@ mod run;
 mod task;
 
 pub use limiter::{Limiter, Run};
-pub use run::{Outcome, notify_env};
+pub use run::{Outcome, command_warning, notify_env};
 pub use task::Alerts;
 
 /// A notification, as `notify.on` names it.

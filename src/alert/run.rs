@@ -49,6 +49,26 @@ pub fn notify_env(inherited: &EnvMap, notification: &str, instance: &str) -> Env
     env
 }
 
+/// `check`'s warning about a `notify` command that could not run now (a
+/// bare name not on the supervisor's `PATH`, a path that is missing or
+/// not executable): the gateway runs all the same, but nobody would be
+/// told. Looked up as each run looks it up.
+pub fn command_warning(
+    notify: &crate::declaration::NotifySpec,
+    inherited: &EnvMap,
+) -> Option<String> {
+    let program = notify.command.first()?;
+    let err = crate::process::resolve_command(
+        program,
+        Path::new("/"),
+        inherited.get("PATH").map(String::as_str),
+    )
+    .err()?;
+    Some(format!(
+        "notify: {err}: its runs would fail (`notify_failed`) and nobody would be told; install it or fix `notify.command`"
+    ))
+}
+
 /// Run `argv` with `env`, `input` on its stdin, for at most `timeout`.
 pub async fn run(
     spawner: &Spawner,
@@ -174,6 +194,38 @@ mod tests {
         ];
         for (stdout, stderr, expected) in rows {
             assert_eq!(with_output("exit code 1", stdout, stderr), expected);
+        }
+    }
+
+    #[test]
+    fn a_notify_command_that_cannot_run_now_is_a_warning() {
+        let spec = |program: &str| crate::declaration::NotifySpec {
+            command: vec![program.to_string(), "--topic".to_string()],
+            on: vec!["failed".to_string()],
+            min_interval: crate::declaration::HumanDuration::from_secs(60),
+            timeout: crate::declaration::HumanDuration::from_secs(10),
+        };
+        let env: EnvMap = [("PATH".to_string(), "/usr/bin:/bin".to_string())].into();
+        let rows = [
+            ("sh", None),
+            ("/bin/sh", None),
+            (
+                "no-such-notifier-x7",
+                Some("not found on PATH (/usr/bin:/bin)"),
+            ),
+            ("/nonexistent/ntfy-send", Some("does not exist")),
+        ];
+        for (program, expected) in rows {
+            let warning = command_warning(&spec(program), &env);
+            match expected {
+                None => assert_eq!(warning, None, "{program}"),
+                Some(words) => assert!(
+                    warning
+                        .as_deref()
+                        .is_some_and(|w| w.contains(words) && w.starts_with("notify: ")),
+                    "{program}: {warning:?}"
+                ),
+            }
         }
     }
 
