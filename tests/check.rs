@@ -354,7 +354,11 @@ fn a_notify_command_that_cannot_run_is_a_warning() {
     )
     .expect("write");
     let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
-    assert_eq!(run.code, 0, "a warning, not an error: {}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 0,
+        "a warning, not an error: {}{}",
+        run.stdout, run.stderr
+    );
     assert!(
         run.stdout.contains(
             "warning: main: notify: command /nonexistent/ntfy-send does not exist: its runs would fail"

@@ -272,3 +272,33 @@ fn the_rate_limit_folds_a_flapping_main_into_fewer_runs_and_counts_them() {
     );
     assert!(got.len() < 2 * cycles, "folded: {got:#?}");
 }
+
+#[test]
+fn a_notify_added_by_a_reload_applies_without_restarting_the_gateway() {
+    let (daemon, port) = Daemon::gateways(&[("main", FAST_BACKOFF)]);
+    let pid = daemon.wait_state("main", "running")["pid"].as_i64();
+    let mut events = Events::follow(&daemon);
+    let command = recorder(daemon.path());
+    add_notify(
+        &daemon,
+        "main",
+        &format!(
+            "notify: {{ command: [{}], on: [failed] }}",
+            command.display()
+        ),
+    );
+    let _ = daemon.client(&["reload"]);
+    events.reloaded("updated: main");
+    assert_eq!(
+        daemon.instance("main").expect("main")["pid"].as_i64(),
+        pid,
+        "the same gateway"
+    );
+    crash(port, 1);
+    let root = daemon.path().to_path_buf();
+    let got = wait_for("the failed notification", || {
+        let got = received(&root);
+        (!got.is_empty()).then_some(got)
+    });
+    assert_eq!(got[0]["notify"], "failed", "{got:#?}");
+}
