@@ -551,6 +551,59 @@ pub struct Declaration {
     /// cgroup limits on the instance's process tree.
     #[serde(default, skip_serializing_if = "LimitsSpec::is_empty")]
     pub limits: LimitsSpec,
+    /// A command told about failures, rescues and recoveries (see `alert`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifySpec>,
+}
+
+/// The notifications `notify.on` may name, in the order they are listed.
+pub const NOTIFY_EVENTS: &[&str] = &["failed", "rescue_started", "recovered", "rolled_back"];
+
+/// `notify`: an argv run (no shell) with the event as JSON on stdin.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    /// The program and its arguments: an absolute path or a bare name
+    /// looked up on the supervisor's PATH, never a shell line.
+    pub command: Vec<String>,
+    /// Which notifications run it: `failed`, `rescue_started`, `recovered`,
+    /// `rolled_back` (default: all four).
+    #[serde(default = "default_notify_on")]
+    pub on: Vec<String>,
+    /// At most one run per this long for this instance; what comes in
+    /// between is folded into the next run (`suppressed`).
+    #[serde(default = "default_notify_interval")]
+    pub min_interval: HumanDuration,
+    /// The command's group is killed after this long.
+    #[serde(default = "default_notify_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_notify_on() -> Vec<String> {
+    NOTIFY_EVENTS
+        .iter()
+        .map(|event| event.to_string())
+        .collect()
+}
+
+fn default_notify_interval() -> HumanDuration {
+    HumanDuration::from_secs(60)
+}
+
+fn default_notify_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+
+// The argv may carry a token (`--token X`): shown redacted, as `args` is.
+impl std::fmt::Debug for NotifySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifySpec")
+            .field("command", &redacted_args(&self.command))
+            .field("on", &self.on)
+            .field("min_interval", &self.min_interval)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Declaration {
@@ -581,6 +634,7 @@ impl std::fmt::Debug for Declaration {
             .field("probes", &self.probes)
             .field("logs", &self.logs)
             .field("limits", &self.limits)
+            .field("notify", &self.notify)
             .finish()
     }
 }

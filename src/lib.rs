@@ -1,6 +1,7 @@
 //! openclaw-supervisor: runs several OpenClaw gateways on one host, side by
 //! side and isolated. See ARCHITECTURE.md for the code map and invariants.
 
+pub mod alert;
 pub mod breaker;
 pub mod cgroup;
 pub mod control;

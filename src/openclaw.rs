@@ -413,6 +413,14 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         }
     };
 
+    if let Some(warning) = declaration
+        .notify
+        .as_ref()
+        .and_then(|notify| crate::alert::command_warning(notify, inherited))
+    {
+        warnings.push(warning);
+    }
+
     let env_port = match non_empty(&env, "OPENCLAW_GATEWAY_PORT") {
         None => None,
         Some(value) => Some(parse_env_port(value).ok_or_else(|| {

@@ -207,6 +207,7 @@ impl ExecRunner for SpawnerExec {
                 env: self.env.clone(),
                 cwd: self.cwd.clone(),
                 capture_output: false,
+                pipe_stdin: false,
             };
             let (exits_tx, mut exits_rx) = mpsc::unbounded_channel();
             let child = match self.spawner.spawn(&spec, exits_tx) {

@@ -152,6 +152,8 @@ pub struct SpawnSpec {
     pub cwd: Option<PathBuf>,
     /// Pipe stdout and stderr (else they go to /dev/null).
     pub capture_output: bool,
+    /// Give the child a pipe for stdin (else it reads /dev/null).
+    pub pipe_stdin: bool,
 }
 
 /// A child that has been spawned and registered with the reaper.
@@ -162,6 +164,8 @@ pub struct SpawnedChild {
     pub start_time: Option<u64>,
     pub stdout: Option<tokio::net::unix::pipe::Receiver>,
     pub stderr: Option<tokio::net::unix::pipe::Receiver>,
+    /// Its stdin, when [`SpawnSpec::pipe_stdin`] asked for one.
+    pub stdin: Option<tokio::net::unix::pipe::Sender>,
 }
 
 type Owners = HashMap<i32, mpsc::UnboundedSender<ChildExit>>;
@@ -241,7 +245,11 @@ impl Spawner {
             .args(&spec.args)
             .env_clear()
             .envs(&spec.env)
-            .stdin(Stdio::null())
+            .stdin(if spec.pipe_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .process_group(0);
         if let Some(cwd) = &spec.cwd {
             command.current_dir(cwd);
@@ -305,12 +313,19 @@ impl Spawner {
             .map(|err| tokio::net::unix::pipe::Receiver::from_owned_fd(err.into()))
             .transpose()
             .map_err(SpawnError::Pipe)?;
+        let stdin = child
+            .stdin
+            .take()
+            .map(|input| tokio::net::unix::pipe::Sender::from_owned_fd(input.into()))
+            .transpose()
+            .map_err(SpawnError::Pipe)?;
         // `child` is dropped without waiting: the reaper owns waitpid.
         Ok(SpawnedChild {
             pid,
             start_time: process_start_time(pid),
             stdout,
             stderr,
+            stdin,
         })
     }
 

@@ -25,7 +25,7 @@ pub use status::{
     Breaker, ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit, LogLine,
     LogStream, Paths, Ports, ProbeStatus, Probes, RejectedFile, Role,
 };
-pub use status::{Limit, Tracking, WakeStatus};
+pub use status::{LastNotify, Limit, NotifyMessage, Tracking, WakeStatus};
 
 /// The protocol's major version. A request carrying another `v` gets an
 /// `unsupported_version` error; additions that old clients can ignore (new

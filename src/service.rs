@@ -101,6 +101,7 @@ impl Handler for ControlHandler {
                                 .last_event(&snapshot.name)
                                 .map(|record| wire_event(&record)),
                             wake: report.wakes.get(&snapshot.name).map(wire_wake),
+                            last_notify: self.supervisor.last_notify(&snapshot.name),
                             ..wire_status(snapshot, usage.of(snapshot))
                         });
                     Response::Status {
@@ -455,6 +456,7 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
         .unwrap_or(u32::MAX),
         last_event: None,
         wake: None,
+        last_notify: None,
         last_restart_reason: snapshot.last_restart_reason.clone(),
         tracking: Some(match &snapshot.tracking {
             crate::cgroup::Tracking::Cgroup(dir) => protocol::Tracking {

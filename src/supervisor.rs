@@ -116,6 +116,8 @@ pub struct Supervisor {
     wakes: wake::Wakes,
     watcher: Option<DirWatcher>,
     notifier: Option<Notifier>,
+    /// Runs the instances' `notify` commands.
+    alerts: crate::alert::Alerts,
 }
 
 impl Supervisor {
@@ -216,6 +218,24 @@ impl Supervisor {
         }
     }
 
+    /// Tell the notifier the declared `notify` settings (after a start or
+    /// a reload; unchanged ones are not sent again).
+    fn publish_targets(&self) {
+        let targets = self
+            .instances
+            .iter()
+            .map(|(name, entry)| {
+                let declaration = &entry.config.effective.declaration;
+                let target = crate::alert::Target {
+                    notify: declaration.notify.clone(),
+                    rescue_of: declaration.rescue_of.clone(),
+                };
+                (name.clone(), target)
+            })
+            .collect();
+        self.alerts.set_targets(targets);
+    }
+
     /// Send, journal and log one event (`crate::journal::EventBus::emit`),
     /// with the pid of the instance's gateway when it has one.
     fn emit(&self, instance: &str, kind: &str, detail: String) {
@@ -251,6 +271,7 @@ impl Supervisor {
                         break;
                     }
                     self.message(message);
+                    self.publish_targets();
                 }
                 Some(notice) = notices.recv() => {
                     self.notice(notice);

@@ -344,6 +344,32 @@ fn a_command_that_cannot_run_is_an_error_and_one_not_on_path_a_warning() {
 }
 
 #[test]
+fn a_notify_command_that_cannot_run_is_a_warning() {
+    let home = home();
+    let dir = home.path().join("sup");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("main.yaml"),
+        "port: 18789\nnotify: { command: [/nonexistent/ntfy-send, --token, s3cret] }\n",
+    )
+    .expect("write");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(
+        run.code, 0,
+        "a warning, not an error: {}{}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        run.stdout.contains(
+            "warning: main: notify: command /nonexistent/ntfy-send does not exist: its runs would fail"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("s3cret"), "{}", run.stdout);
+}
+
+#[test]
 fn a_broken_openclaw_config_exits_2_naming_its_line_and_column() {
     let home = home();
     let state = home.path().join(".openclaw");

@@ -71,6 +71,22 @@ pub(super) fn unknown_key(field: &str, expected: &[&str]) -> String {
     format!("unknown key {field_shown}: did you mean `{nearest}`? (the keys here are {keys})")
 }
 
+/// `unknown notification `faild`: did you mean `failed`? (one of ...)`.
+pub(super) fn unknown_value(written: &str, what: &str, known: &[&str]) -> String {
+    let list = known
+        .iter()
+        .map(|value| format!("`{value}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match nearest(written, known) {
+        Some(nearest) => format!(
+            "unknown {what} {}: did you mean `{nearest}`? (one of {list})",
+            quoted(written)
+        ),
+        None => format!("unknown {what} {}: write one of {list}", quoted(written)),
+    }
+}
+
 /// The known key closest to `written`, if one is close enough to be a typo:
 /// at most a third of its letters wrong (and at least one allowed).
 fn nearest<'a>(written: &str, known: &[&'a str]) -> Option<&'a str> {

@@ -3,6 +3,7 @@ use std::path::Path;
 
 use super::*;
 
+mod notify;
 mod resources;
 
 fn parse_text(file: &str, text: &str) -> Result<LoadedDeclaration, DeclarationError> {

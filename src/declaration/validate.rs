@@ -272,11 +272,83 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
     // The probe rules live with the probes; this is their one caller on the
     // way in, so every path that loads a declaration applies them.
     crate::probe::effective_probes(&decl.probes).map_err(|err| invalid(err.key(), err.advice()))?;
+    if let Some(notify) = &mut decl.notify {
+        notify_spec(notify)?;
+    }
     if decl.logs.max_size.as_u64() == 0 {
         return Err(invalid(
             "logs.max_size",
             "a zero size would rotate on every line: use e.g. `10MiB`",
         ));
+    }
+    Ok(())
+}
+
+/// `notify`: a non-empty argv whose program is an absolute path or a bare
+/// name (no shell, no path relative to a directory nobody thinks of),
+/// notifications from the known set (canonical lowercase, each once),
+/// durations above zero.
+fn notify_spec(notify: &mut super::NotifySpec) -> Result<(), Invalid> {
+    let Some(program) = notify.command.first() else {
+        return Err(invalid(
+            "notify.command",
+            "the command is empty: give the program and its arguments, e.g. `[/usr/local/bin/ntfy-send, --topic, openclaw]`",
+        ));
+    };
+    if program.trim().is_empty() {
+        return Err(invalid(
+            "notify.command[0]",
+            "the program is empty: give an absolute path or a name on PATH",
+        ));
+    }
+    if program.contains('/') && !program.starts_with('/') {
+        return Err(invalid(
+            "notify.command[0]",
+            format!(
+                "{} is a relative path: give an absolute path or a bare name looked up on PATH",
+                quoted(program)
+            ),
+        ));
+    }
+    if let Some(index) = notify.command.iter().position(|arg| arg.contains('\0')) {
+        return Err(invalid(
+            format!("notify.command[{index}]"),
+            "the argument contains a NUL byte, which no argv can carry",
+        ));
+    }
+    if notify.on.is_empty() {
+        return Err(invalid(
+            "notify.on",
+            format!(
+                "no notification is chosen: omit `on` for all of them, or name some of {}",
+                super::NOTIFY_EVENTS.join(", ")
+            ),
+        ));
+    }
+    let mut canonical: Vec<String> = Vec::new();
+    for (index, written) in notify.on.iter().enumerate() {
+        let lowered = written.trim().to_ascii_lowercase();
+        if !super::NOTIFY_EVENTS.contains(&lowered.as_str()) {
+            return Err(invalid(
+                format!("notify.on[{index}]"),
+                super::messages::unknown_value(written, "notification", super::NOTIFY_EVENTS),
+            ));
+        }
+        if !canonical.contains(&lowered) {
+            canonical.push(lowered);
+        }
+    }
+    notify.on = canonical;
+    for (key, duration) in [
+        ("notify.min_interval", notify.min_interval),
+        ("notify.timeout", notify.timeout),
+    ] {
+        if duration.get().is_zero() {
+            return Err(invalid(
+                key,
+                "a zero duration is not allowed here: use e.g. `1m` for `min_interval`, `10s` for `timeout`",
+            ));
+        }
     }
     Ok(())
 }

@@ -61,6 +61,11 @@ pub fn sentence(instance: &str, kind: &str, detail: &str) -> String {
             detail,
             &format!("{detail}; restarting"),
         ),
+        ("notify_failed", detail) => with_detail(
+            "its notify command failed",
+            detail,
+            &format!("its notify command failed: {detail}"),
+        ),
         (kind, "") => kind.replace('_', " "),
         (kind, detail) => format!("{}: {detail}", kind.replace('_', " ")),
     };
@@ -167,6 +172,12 @@ mod tests {
                 "memory_guard",
                 "memory 1.6 GiB above 1.5 GiB for 5m",
                 "main: memory 1.6 GiB above 1.5 GiB for 5m; restarting",
+            ),
+            (
+                "main",
+                "notify_failed",
+                "the `failed` notification about main: exit code 1",
+                "main: its notify command failed: the `failed` notification about main: exit code 1",
             ),
             ("main", "from_the_future", "x", "main: from the future: x"),
         ];

@@ -95,6 +95,7 @@ impl Effective {
             env,
             cwd: Some(self.state_dir.clone()),
             capture_output,
+            pipe_stdin: false,
         })
     }
 

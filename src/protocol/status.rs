@@ -125,6 +125,11 @@ pub struct InstanceStatus {
     /// token.
     #[serde(default)]
     pub wake: Option<WakeStatus>,
+    /// The last run of this instance's `notify` command since the
+    /// supervisor started: null before the first, without `notify`, and
+    /// from daemons before it was added.
+    #[serde(default)]
+    pub last_notify: Option<LastNotify>,
 }
 
 /// The last wake of a rescue's agent.
@@ -145,6 +150,45 @@ pub struct WakeStatus {
     pub outcome: String,
     /// Tries of this message so far.
     pub tries: u32,
+}
+
+/// One run of an instance's `notify` command, as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastNotify {
+    /// When it ran (unix ms).
+    pub at: u64,
+    /// The notification: `failed`, `rescue_started`, `recovered`,
+    /// `rolled_back` (a string: a newer daemon may add one).
+    pub notify: String,
+    /// The instance the event was about (a rescue's, for `rescue_started`
+    /// on its main).
+    pub instance: String,
+    /// Notifications folded into this run by the rate limit.
+    #[serde(default)]
+    pub suppressed: u32,
+    /// Whether the command ran and exited 0 within its timeout.
+    pub ok: bool,
+    /// Why not, in words, with the end of its output.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// What a `notify` command reads on its stdin: the event that fired it,
+/// exactly as `events --json` prints it, plus the notification, the
+/// instance whose `notify` this is, and how many notifications the rate
+/// limit folded into this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyMessage {
+    #[serde(flatten)]
+    pub event: Event,
+    /// `failed`, `rescue_started`, `recovered` or `rolled_back`.
+    pub notify: String,
+    /// The instance whose `notify` setting ran (main, for a rescue's
+    /// `rescue_started`).
+    pub notify_of: String,
+    /// Notifications of this instance held back by `min_interval` since
+    /// the last run, folded into this one (0 for most).
+    pub suppressed: u32,
 }
 
 /// One declared limit.
@@ -317,6 +361,10 @@ pub enum EventKind {
     Wake,
     /// An instance runs again after a failure episode.
     Recovered,
+    /// An instance's config was put back to its last known good one.
+    RolledBack,
+    /// An instance's `notify` command failed (exit, timeout, cannot run).
+    NotifyFailed,
     /// A newer daemon's kind this client does not know.
     #[serde(other)]
     Other,
@@ -348,6 +396,8 @@ impl EventKind {
             EventKind::MemoryGuard => "memory_guard",
             EventKind::Wake => "wake",
             EventKind::Recovered => "recovered",
+            EventKind::RolledBack => "rolled_back",
+            EventKind::NotifyFailed => "notify_failed",
             EventKind::Other => "other",
         }
     }

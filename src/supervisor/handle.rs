@@ -130,6 +130,7 @@ pub struct SupervisorHandle {
     pub(super) events: crate::journal::EventBus,
     /// Closed the moment shutdown is asked for, before the loop hears of it.
     pub(super) spawner: crate::process::Spawner,
+    pub(super) alerts: crate::alert::Alerts,
 }
 
 impl SupervisorHandle {
@@ -234,6 +235,11 @@ impl SupervisorHandle {
     /// The last event about `name` since the supervisor started.
     pub fn last_event(&self, name: &str) -> Option<EventRecord> {
         self.events.last_event(name)
+    }
+
+    /// The last run of `name`'s `notify` command.
+    pub fn last_notify(&self, name: &str) -> Option<crate::protocol::LastNotify> {
+        self.alerts.last(name)
     }
 
     /// Where events go: the live stream and the journal.

@@ -56,17 +56,21 @@ pub async fn start(
     let (notices_tx, notices_rx) = mpsc::unbounded_channel();
     let (messages_tx, messages_rx) = mpsc::unbounded_channel();
     let events = crate::journal::EventBus::start(&options.state_dir, EVENTS_BUFFER)?;
+    let inherited_env = Arc::new(options.inherited_env.clone());
+    let alerts =
+        crate::alert::Alerts::start(events.clone(), spawner.clone(), inherited_env.clone());
     let handle = SupervisorHandle {
         messages: messages_tx.clone(),
         events: events.clone(),
         spawner: spawner.clone(),
+        alerts: alerts.clone(),
     };
     early(&handle);
     let shared = Shared {
         spawner,
         log_sink,
         state_dir: options.state_dir.clone(),
-        inherited_env: Arc::new(options.inherited_env.clone()),
+        inherited_env,
         notices: notices_tx,
         supervisor_id: format!("{}.{}", std::process::id(), unix_ms(SystemTime::now())),
         cgroups: crate::cgroup::set_up_unless_off(
@@ -106,6 +110,7 @@ pub async fn start(
         wakes: Default::default(),
         watcher: None,
         notifier: None,
+        alerts,
     };
     match Notifier::from_env(&supervisor.options.inherited_env) {
         Ok(notifier) => supervisor.notifier = notifier,
@@ -126,5 +131,6 @@ pub async fn start(
         }
     }
     supervisor.watch_configs();
+    supervisor.publish_targets();
     Ok((handle, supervisor.run(messages_rx, notices_rx)))
 }

@@ -612,6 +612,12 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
             wake::wake_text(wake, in_or_ago(wake.at, now_ms)),
         );
     }
+    if let Some(last) = &instance.last_notify {
+        field(
+            "last notify",
+            notify::last_notify_text(last, &in_or_ago(last.at, now_ms)),
+        );
+    }
     out.push_str("  probes\n");
     out.push_str(&probe_line("startup", &instance.probes.startup, now_ms));
     out.push_str(&probe_line("liveness", &instance.probes.liveness, now_ms));
@@ -663,3 +669,5 @@ mod wake;
 
 #[cfg(test)]
 mod tests;
+
+mod notify;

@@ -9,10 +9,10 @@ use super::parse_text;
 
 /// One row: the text, then what `read` finds in the declaration, or the
 /// key the error names and words of its message.
-type Row<T> = (&'static str, Result<T, (&'static str, &'static str)>);
+pub(super) type Row<T> = (&'static str, Result<T, (&'static str, &'static str)>);
 
 /// Every row that does not read as expected, all reported at once.
-fn check_rows<T: PartialEq + Debug>(rows: &[Row<T>], read: impl Fn(&Declaration) -> T) {
+pub(super) fn check_rows<T: PartialEq + Debug>(rows: &[Row<T>], read: impl Fn(&Declaration) -> T) {
     let mut failures = Vec::new();
     for (text, expected) in rows {
         match (parse_text("/d/main.yaml", text), expected) {

@@ -111,6 +111,14 @@ pub(super) fn status_fixture() -> InstanceStatus {
             outcome: String::from("200 ok"),
             tries: 1,
         }),
+        last_notify: Some(LastNotify {
+            at: 1_760_000_003_000,
+            notify: String::from("failed"),
+            instance: String::from("main"),
+            suppressed: 2,
+            ok: false,
+            error: Some(String::from("exit code 1: topic not found")),
+        }),
     }
 }
 
@@ -147,6 +155,7 @@ fn instance_status_carries_every_documented_field() {
         "tracking",
         "limits",
         "wake",
+        "last_notify",
     ];
     let object = value.as_object().expect("an object");
     for field in fields {
@@ -166,11 +175,13 @@ fn instance_status_carries_every_documented_field() {
     assert_eq!(value["limits"][1]["key"], "pids");
     assert_eq!(value["wake"]["http_status"], 200);
     assert_eq!(value["wake"]["ok"], true);
+    assert_eq!(value["last_notify"]["suppressed"], 2);
+    assert_eq!(value["last_notify"]["ok"], false);
 }
 
 /// The fields added after the first daemons: a client must accept a status
 /// without each of them.
-const LATER_FIELDS: [&str; 10] = [
+const LATER_FIELDS: [&str; 11] = [
     "spawned_at",
     "probes_off",
     "stopping_since",
@@ -181,6 +192,7 @@ const LATER_FIELDS: [&str; 10] = [
     "tracking",
     "limits",
     "wake",
+    "last_notify",
 ];
 
 #[test]
@@ -202,4 +214,30 @@ fn a_status_of_an_older_daemon_decodes_without_each_later_field() {
         let decoded = serde_json::to_value(status).expect("serialises");
         assert_eq!(decoded[field], empty[field], "{field} is empty when absent");
     }
+}
+
+#[test]
+fn a_notify_message_is_the_events_line_with_three_fields_more() {
+    let event = Event {
+        at: 1_760_000_002_000,
+        instance: Some(String::from("main")),
+        kind: EventKind::Exited,
+        detail: String::from("killed by SIGKILL"),
+        seq: Some(42),
+    };
+    let message = NotifyMessage {
+        event: event.clone(),
+        notify: String::from("failed"),
+        notify_of: String::from("main"),
+        suppressed: 0,
+    };
+    let mut expected = serde_json::to_value(&event).expect("serialises");
+    let object = expected.as_object_mut().expect("an object");
+    object.insert("notify".into(), "failed".into());
+    object.insert("notify_of".into(), "main".into());
+    object.insert("suppressed".into(), 0.into());
+    let value = serde_json::to_value(&message).expect("serialises");
+    assert_eq!(value, expected);
+    let back: NotifyMessage = serde_json::from_value(value).expect("decodes");
+    assert_eq!(back, message);
 }
