@@ -10,6 +10,7 @@ pub mod init;
 pub mod instance;
 pub mod isolation;
 pub mod journal;
+pub mod lastgood;
 pub mod lifecycle;
 pub mod limits;
 pub mod logs;
