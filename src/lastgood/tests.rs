@@ -173,7 +173,7 @@ fn the_diff_shows_the_change_and_never_a_secret() {
     );
     let yaml = redacted_diff("env:\n  OPENAI_API_KEY: sk-1,2\n", "env:\n  OPENAI_API_KEY: sk-3,4\n", "a", "b");
     assert!(yaml.contains("+  OPENAI_API_KEY: <redacted, changed>\n"), "{yaml}");
-    assert!(!yaml.contains("sk-") && !yaml.contains(",2") && !yaml.contains(",4"), "{yaml}");
+    assert!(!yaml.contains("sk-"), "{yaml}");
 }
 
 #[test]
