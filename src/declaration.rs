@@ -197,6 +197,28 @@ pub enum Role {
     Rescue,
 }
 
+/// What the supervisor does when a gateway fails on a config that is not
+/// its last known good (`rollback:`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackMode {
+    /// Only `rollback NAME` puts the last good config back (`off` is the same).
+    #[default]
+    #[serde(alias = "off")]
+    Manual,
+    /// An exit 78 right after the config changed puts the last good config
+    /// back and restarts, once until a new good is recorded.
+    Auto,
+}
+
+impl RollbackMode {
+    fn is_manual(&self) -> bool {
+        *self == RollbackMode::Manual
+    }
+}
+
 /// When an exited gateway is started again.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
@@ -526,6 +548,10 @@ pub struct Declaration {
     /// cgroup limits on the instance's process tree.
     #[serde(default, skip_serializing_if = "LimitsSpec::is_empty")]
     pub limits: LimitsSpec,
+    /// `auto`: an exit 78 right after the OpenClaw config changed puts its
+    /// last known good config back and restarts (once until a new good).
+    #[serde(default, skip_serializing_if = "RollbackMode::is_manual")]
+    pub rollback: RollbackMode,
 }
 
 impl std::fmt::Debug for Declaration {
@@ -555,6 +581,7 @@ impl std::fmt::Debug for Declaration {
             .field("probes", &self.probes)
             .field("logs", &self.logs)
             .field("limits", &self.limits)
+            .field("rollback", &self.rollback)
             .finish()
     }
 }

@@ -168,6 +168,12 @@ mod tests {
                 "memory 1.6 GiB above 1.5 GiB for 5m",
                 "main: memory 1.6 GiB above 1.5 GiB for 5m; restarting",
             ),
+            (
+                "main",
+                "rolled_back",
+                "by operator: /c/openclaw.json is the last good again",
+                "main: rolled back: by operator: /c/openclaw.json is the last good again",
+            ),
             ("main", "from_the_future", "x", "main: from the future: x"),
         ];
         for (instance, kind, detail, expected) in rows {

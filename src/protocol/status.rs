@@ -120,6 +120,22 @@ pub struct InstanceStatus {
     /// none is declared, and from daemons before it was added.
     #[serde(default)]
     pub limits: Vec<Limit>,
+    /// The last time the supervisor put this instance's last known good
+    /// OpenClaw config back (`rollback NAME`, `rollback: auto`). Null
+    /// before the first, and from daemons before it was added.
+    #[serde(default)]
+    pub rolled_back: Option<RolledBack>,
+}
+
+/// A rollback to the last known good config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolledBack {
+    /// Unix ms.
+    pub at: u64,
+    /// Where the replaced config is kept (`<config>.<UTC time>.rejected`).
+    pub from: String,
+    /// `by operator`, or `exit 78 right after its config changed (rollback: auto)`.
+    pub reason: String,
 }
 
 /// One declared limit.
@@ -288,6 +304,9 @@ pub enum EventKind {
     /// The memory guard restarts a gateway whose tree stayed above
     /// `restart.memory_above`.
     MemoryGuard,
+    /// The last known good OpenClaw config was put back (`rollback NAME`,
+    /// or `rollback: auto` after an exit 78).
+    RolledBack,
     /// A newer daemon's kind this client does not know.
     #[serde(other)]
     Other,
@@ -317,6 +336,7 @@ impl EventKind {
             EventKind::Killed => "killed",
             EventKind::Breaker => "breaker",
             EventKind::MemoryGuard => "memory_guard",
+            EventKind::RolledBack => "rolled_back",
             EventKind::Other => "other",
         }
     }

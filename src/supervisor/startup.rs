@@ -60,6 +60,7 @@ pub async fn start(
         messages: messages_tx.clone(),
         events: events.clone(),
         spawner: spawner.clone(),
+        state_dir: options.state_dir.clone(),
     };
     early(&handle);
     let shared = Shared {

@@ -102,6 +102,11 @@ pub(super) fn status_fixture() -> InstanceStatus {
                 reason: None,
             },
         ],
+        rolled_back: Some(RolledBack {
+            at: 1_760_000_003_000,
+            from: String::from("/c/openclaw.json.20251009T090003Z.rejected"),
+            reason: String::from("by operator"),
+        }),
     }
 }
 
@@ -137,6 +142,7 @@ fn instance_status_carries_every_documented_field() {
         "last_restart_reason",
         "tracking",
         "limits",
+        "rolled_back",
     ];
     let object = value.as_object().expect("an object");
     for field in fields {
@@ -154,11 +160,12 @@ fn instance_status_carries_every_documented_field() {
     assert_eq!(value["tracking"]["mode"], "cgroup");
     assert_eq!(value["limits"][0]["applied"], false);
     assert_eq!(value["limits"][1]["key"], "pids");
+    assert_eq!(value["rolled_back"]["reason"], "by operator");
 }
 
 /// The fields added after the first daemons: a client must accept a status
 /// without each of them.
-const LATER_FIELDS: [&str; 9] = [
+const LATER_FIELDS: [&str; 10] = [
     "spawned_at",
     "probes_off",
     "stopping_since",
@@ -168,6 +175,7 @@ const LATER_FIELDS: [&str; 9] = [
     "last_restart_reason",
     "tracking",
     "limits",
+    "rolled_back",
 ];
 
 #[test]
