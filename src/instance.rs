@@ -27,6 +27,7 @@ use crate::process::{self, ChildExit, ExitKind, Spawner};
 mod child;
 mod lastgood;
 mod resources;
+mod skill;
 
 pub use lastgood::{RollbackRecord, RollbackReply, declaration_text};
 
@@ -281,6 +282,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         spawned_with: None,
         rolled_back: None,
         auto_rolled_back: false,
+        skill_edited_noted: false,
     };
     tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start));
     InstanceHandle {
@@ -388,6 +390,8 @@ struct Actor {
     rolled_back: Option<RollbackRecord>,
     /// `rollback: auto` rolled back since the instance last started.
     auto_rolled_back: bool,
+    /// An operator's edit of the rescue's skill was logged (once).
+    skill_edited_noted: bool,
 }
 
 impl Actor {
@@ -399,6 +403,7 @@ impl Actor {
         mut notes: mpsc::UnboundedReceiver<(i32, BreakerLine)>,
         start: bool,
     ) {
+        self.refresh_skill();
         if start {
             self.handle(Event::Start).await;
         }

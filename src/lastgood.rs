@@ -300,18 +300,7 @@ pub fn rollback(
         }
         write_private(&rejected, current)?;
     }
-    let temp = dir.join(format!(".{file_name}.{}.rollback.tmp", std::process::id()));
-    let _ = std::fs::remove_file(&temp);
-    let replaced = write_private(&temp, &good.config)
-        .and_then(|()| {
-            std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(mode))
-                .map_err(io("cannot set the mode of", &temp))
-        })
-        .and_then(|()| std::fs::rename(&temp, config_path).map_err(io("cannot rename", &temp)));
-    if let Err(err) = replaced {
-        let _ = std::fs::remove_file(&temp);
-        return Err(err);
-    }
-    sync_dir(dir);
+    crate::supervisor::write_atomically_with_mode(config_path, &good.config, mode)
+        .map_err(io("cannot write", config_path))?;
     Ok(RolledBack { rejected, good_at })
 }

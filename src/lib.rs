@@ -27,6 +27,7 @@ pub mod sdnotify;
 pub mod service;
 pub mod signals;
 pub mod simulator;
+pub mod skill;
 pub mod supervisor;
 pub mod unit;
 pub mod usage;
