@@ -111,6 +111,7 @@ pub enum ClientCommand {
     /// there is no last good yet or the config is the last good.
     Rollback {
         /// The instance's name.
+        #[arg(id = "names", value_name = "NAME")]
         name: String,
         #[command(flatten)]
         wait: verbs::WaitArgs,

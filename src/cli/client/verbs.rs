@@ -255,7 +255,9 @@ impl Tracker {
     /// An event about this instance (the caller filters by name).
     pub fn event(&mut self, event: &Event) {
         match event.kind {
-            EventKind::Command | EventKind::Dropped => {}
+            // A rollback comes before the restart it asks for: the instance
+            // has not moved yet.
+            EventKind::Command | EventKind::Dropped | EventKind::RolledBack => {}
             EventKind::Failed | EventKind::Backoff => {
                 self.armed = true;
                 if matches!(self.goal, Goal::Ready { .. }) {
