@@ -563,14 +563,8 @@ impl Actor {
                     Action::Probes(phase) => self.set_probes(phase).await,
                     Action::Notify(notice) => {
                         self.notify(notice);
-                        match notice {
-                            Notice::Started => self.record_good(),
-                            Notice::Failed(FailReason::ConfigError) => {
-                                if self.auto_rollback().await {
-                                    queue.push_back(Event::Start);
-                                }
-                            }
-                            _ => {}
+                        if self.last_good_after(notice).await {
+                            queue.push_back(Event::Start);
                         }
                     }
                     Action::Forget => forget = true,

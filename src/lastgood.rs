@@ -154,8 +154,11 @@ impl Store {
     pub fn record(&self, config: &[u8], declaration: &str, at: SystemTime) -> Result<bool, Error> {
         let config_digest = plan::digest(config);
         let declaration_digest = plan::digest(declaration.as_bytes());
-        let existing: Vec<GenerationInfo> =
-            self.generations()?.into_iter().map(|(info, _)| info).collect();
+        let existing: Vec<GenerationInfo> = self
+            .generations()?
+            .into_iter()
+            .map(|(info, _)| info)
+            .collect();
         let record = plan::plan_record(&existing, &config_digest, &declaration_digest);
         if record.store {
             private_dir(&self.dir)?;
@@ -184,13 +187,10 @@ impl Store {
             let _ = std::fs::remove_dir_all(&temp);
             private_dir(&temp)?;
             let written = write_private(&temp.join(CONFIG_FILE), config)
-                .and_then(|()| {
-                    write_private(&temp.join(DECLARATION_FILE), declaration.as_bytes())
-                })
+                .and_then(|()| write_private(&temp.join(DECLARATION_FILE), declaration.as_bytes()))
                 .and_then(|()| write_private(&temp.join(META_FILE), &meta_text))
                 .and_then(|()| {
-                    std::fs::rename(&temp, self.dir.join(&id))
-                        .map_err(io("cannot rename", &temp))
+                    std::fs::rename(&temp, self.dir.join(&id)).map_err(io("cannot rename", &temp))
                 });
             if let Err(err) = written {
                 let _ = std::fs::remove_dir_all(&temp);

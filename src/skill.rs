@@ -83,7 +83,9 @@ config, even when asked.
 "#
     );
     let digest = sha256_hex(&body);
-    format!("{body}\n{MARKER_START}{VERSION} sha256:{digest}; edit this file and it is left alone -->\n")
+    format!(
+        "{body}\n{MARKER_START}{VERSION} sha256:{digest}; edit this file and it is left alone -->\n"
+    )
 }
 
 /// What to do with the skill file.
@@ -165,10 +167,16 @@ mod tests {
     #[test]
     fn the_skill_has_openclaws_front_matter_and_every_command() {
         let text = text(Path::new("/usr/local/bin/openclaw-supervisor"), "main");
-        assert!(text.starts_with("---\nname: openclaw-supervisor\ndescription: "), "{text}");
+        assert!(
+            text.starts_with("---\nname: openclaw-supervisor\ndescription: "),
+            "{text}"
+        );
         let description = text.lines().nth(2).unwrap_or_default();
         // openclaw: one line, under 160 characters.
-        assert!(description.len() - "description: ".len() < 160, "{description}");
+        assert!(
+            description.len() - "description: ".len() < 160,
+            "{description}"
+        );
         for command in [
             "/usr/local/bin/openclaw-supervisor status`",
             "/usr/local/bin/openclaw-supervisor logs main -n 100`",
@@ -180,7 +188,10 @@ mod tests {
             assert!(text.contains(command), "missing {command} in\n{text}");
         }
         let odd = super::text(Path::new("/opt/my tools/openclaw-supervisor"), "main");
-        assert!(odd.contains("`'/opt/my tools/openclaw-supervisor' status`"), "{odd}");
+        assert!(
+            odd.contains("`'/opt/my tools/openclaw-supervisor' status`"),
+            "{odd}"
+        );
     }
 
     #[test]

@@ -36,7 +36,11 @@ fn generations(daemon: &Daemon, name: &str) -> Vec<PathBuf> {
         Ok(entries) => entries
             .flatten()
             .map(|entry| entry.path())
-            .filter(|path| !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .filter(|path| {
+                !path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
             .collect(),
         Err(_) => Vec::new(),
     };
@@ -70,9 +74,11 @@ fn main_with_token(extra: &str) -> (Daemon, PathBuf) {
 /// main's config with an unknown top-level key and a new token.
 fn break_config(config: &Path) -> String {
     let good = fs::read_to_string(config).expect("read config");
-    let broken = good
-        .replace(SECRET_GOOD, SECRET_NEW)
-        .replacen("{ gateway:", "{ bogusKey: true, gateway:", 1);
+    let broken = good.replace(SECRET_GOOD, SECRET_NEW).replacen(
+        "{ gateway:",
+        "{ bogusKey: true, gateway:",
+        1,
+    );
     assert_ne!(good, broken);
     fs::write(config, &broken).expect("write config");
     broken
@@ -100,17 +106,26 @@ fn rejected_files(config: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_broken_config_is_shown_by_diff_and_put_right_by_rollback() {
-    let (daemon, config) = main_with_token("");
+    let (daemon, config) = main_with_token("env: { SIM_NOTE: hunter2-in-env }");
     daemon.wait_state("main", "running");
     let good = fs::read(&config).expect("read config");
 
     // The config main started with is kept, private.
     let generation = wait_last_good(&daemon, "main");
-    assert_eq!(fs::read(generation.join("openclaw.json")).expect("kept"), good);
+    assert_eq!(
+        fs::read(generation.join("openclaw.json")).expect("kept"),
+        good
+    );
     assert_eq!(mode(&generation.join("openclaw.json")), 0o600);
     assert_eq!(mode(&generation.join("declaration.yaml")), 0o600);
     assert_eq!(mode(&generation), 0o700);
     assert_eq!(mode(&daemon.state_dir.join("last-good")), 0o700);
+    let declaration = fs::read_to_string(generation.join("declaration.yaml")).expect("kept");
+    assert!(
+        declaration.contains("SIM_NOTE: <redacted>"),
+        "{declaration}"
+    );
+    assert!(!declaration.contains("hunter2"), "{declaration}");
     let same = daemon.client(&["diff", "main"]);
     assert!(same.status.success(), "{same:?}");
     assert!(
@@ -134,31 +149,48 @@ fn a_broken_config_is_shown_by_diff_and_put_right_by_rollback() {
     let restart = daemon.client(&["restart", "--force", "main"]);
     assert!(restart.status.success(), "{restart:?}");
     events.wait("main failed with exit 78", is("main", "failed"));
-    assert_eq!(generations(&daemon, "main"), [generation.clone()]);
+    assert_eq!(
+        generations(&daemon, "main"),
+        std::slice::from_ref(&generation)
+    );
 
     let rollback = daemon.client(&["rollback", "main", "--wait"]);
     assert!(rollback.status.success(), "{rollback:?}");
-    assert!(stdout(&rollback).contains("rolled back: by operator"), "{rollback:?}");
+    assert!(
+        stdout(&rollback).contains("rolled back: by operator"),
+        "{rollback:?}"
+    );
     assert_eq!(fs::read(&config).expect("read config"), good);
     assert_eq!(mode(&config), 0o640, "the config keeps its mode");
     let rejected = rejected_files(&config);
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!(fs::read_to_string(&rejected[0]).expect("read"), broken);
     assert_eq!(mode(&rejected[0]), 0o600);
-    let name = rejected[0].file_name().expect("name").to_string_lossy().to_string();
+    let name = rejected[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
     assert!(
-        name.starts_with("openclaw.json.") && name.len() == "openclaw.json.20261204T223000Z.rejected".len(),
+        name.starts_with("openclaw.json.")
+            && name.len() == "openclaw.json.20261204T223000Z.rejected".len(),
         "{name}"
     );
 
     let event = events.wait("the rolled_back event", is("main", "rolled_back"));
     let detail = event["detail"].as_str().expect("detail");
     assert!(detail.starts_with("by operator: "), "{event}");
-    assert!(detail.contains(&rejected[0].display().to_string()), "{event}");
+    assert!(
+        detail.contains(&rejected[0].display().to_string()),
+        "{event}"
+    );
     let main = daemon.instance("main").expect("main");
     assert_eq!(main["state"], "running", "{main}");
     assert_eq!(main["rolled_back"]["reason"], "by operator", "{main}");
-    assert_eq!(main["rolled_back"]["from"], rejected[0].display().to_string());
+    assert_eq!(
+        main["rolled_back"]["from"],
+        rejected[0].display().to_string()
+    );
     let detail = stdout(&daemon.client(&["status", "main"]));
     assert!(detail.contains("  rolled back  "), "{detail}");
 
@@ -180,7 +212,10 @@ fn rollback_is_refused_without_a_last_good() {
     daemon.wait_state("main", "failed");
     let diff = daemon.client(&["diff", "main"]);
     assert!(diff.status.success(), "{diff:?}");
-    assert!(stdout(&diff).contains("main: no last known good yet"), "{diff:?}");
+    assert!(
+        stdout(&diff).contains("main: no last known good yet"),
+        "{diff:?}"
+    );
     let refused = daemon.client(&["rollback", "main"]);
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     assert!(
@@ -205,9 +240,9 @@ fn rollback_auto_rolls_back_once_after_an_exit_78_that_follows_a_config_change()
     events.wait("main failed with exit 78", is("main", "failed"));
     let event = events.wait("the rolled_back event", is("main", "rolled_back"));
     assert!(
-        event["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("exit 78 right after its config changed (rollback: auto): ")),
+        event["detail"].as_str().is_some_and(
+            |d| d.starts_with("exit 78 right after its config changed (rollback: auto): ")
+        ),
         "{event}"
     );
     events.wait("main started on the good config", is("main", "started"));
@@ -215,13 +250,15 @@ fn rollback_auto_rolls_back_once_after_an_exit_78_that_follows_a_config_change()
     assert_eq!(rejected_files(&config).len(), 1);
     let main = daemon.instance("main").expect("main");
     assert_eq!(
-        main["rolled_back"]["reason"],
-        "exit 78 right after its config changed (rollback: auto)",
+        main["rolled_back"]["reason"], "exit 78 right after its config changed (rollback: auto)",
         "{main}"
     );
     assert_eq!(events.count("main", "rolled_back"), 1, "{:#?}", events.seen);
     let log = daemon.log_text();
-    assert!(log.contains("main: rolled back: exit 78 right after"), "{log}");
+    assert!(
+        log.contains("main: rolled back: exit 78 right after"),
+        "{log}"
+    );
 
     // A failure that is not a config change (the good config, exit 78 by
     // hand) is not rolled back.
@@ -232,8 +269,9 @@ fn rollback_auto_rolls_back_once_after_an_exit_78_that_follows_a_config_change()
     assert_eq!(status["state"], "failed", "{status}");
     wait_for("rollback: auto saying why it does not roll back", || {
         let log = daemon.log_text();
-        (log.contains("rollback: auto does not roll back") && log.contains("it ran the last good config"))
-            .then_some(())
+        (log.contains("rollback: auto does not roll back")
+            && log.contains("it ran the last good config"))
+        .then_some(())
     });
     assert_eq!(events.count("main", "rolled_back"), 1, "{:#?}", events.seen);
     assert_eq!(fs::read(&config).expect("read config"), good);

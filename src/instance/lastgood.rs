@@ -11,8 +11,8 @@ use tokio::sync::oneshot;
 
 use super::{Actor, InstanceNotice};
 use crate::declaration::RollbackMode;
-use crate::lastgood::{self, AutoDecision, AutoFacts, Store};
-use crate::lifecycle::Notice;
+use crate::lastgood::{self, AutoDecision, AutoFacts, Store, diff};
+use crate::lifecycle::{FailReason, Notice};
 use crate::openclaw::Effective;
 
 /// The reason of a rollback asked for by `rollback NAME`.
@@ -54,8 +54,19 @@ impl SpawnedWith {
 
 /// The declaration as the supervisor holds it, in YAML: what `diff`
 /// compares (the file may say more, or be changed and not reloaded yet).
+/// `env:` values and the value of a `--token` or `--password` in `args:`
+/// are never kept nor shown (`<redacted>`), as in the declaration's Debug:
+/// any of them may be a secret.
 pub fn declaration_text(effective: &Effective) -> String {
-    serde_saphyr::to_string(&effective.declaration).unwrap_or_default()
+    let mut declaration = effective.declaration.clone();
+    declaration.args = crate::declaration::redacted_args(&declaration.args)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    for value in declaration.env.values_mut() {
+        *value = diff::REDACTED.to_string();
+    }
+    serde_saphyr::to_string(&declaration).unwrap_or_default()
 }
 
 impl Actor {
@@ -63,8 +74,21 @@ impl Actor {
         Store::of(&self.shared.state_dir, &self.name)
     }
 
+    /// What a notice means for last known good: `started` records it; an
+    /// exit 78 may roll back (true: the caller starts the gateway again).
+    pub(super) async fn last_good_after(&mut self, notice: Notice) -> bool {
+        match notice {
+            Notice::Started => {
+                self.record_good();
+                false
+            }
+            Notice::Failed(FailReason::ConfigError) => self.auto_rollback().await,
+            _ => false,
+        }
+    }
+
     /// The gateway passed its startup: keep what it was spawned with.
-    pub(super) fn record_good(&mut self) {
+    fn record_good(&mut self) {
         self.auto_rolled_back = false;
         let Some(SpawnedWith {
             config: Some(config),
@@ -88,7 +112,7 @@ impl Actor {
 
     /// After an exit 78: true when `rollback: auto` put the last good
     /// config back (the caller starts the gateway again).
-    pub(super) async fn auto_rollback(&mut self) -> bool {
+    async fn auto_rollback(&mut self) -> bool {
         let auto = self.config.effective.declaration.rollback == RollbackMode::Auto;
         if !auto {
             return false;
@@ -137,10 +161,11 @@ impl Actor {
         let config_path = self.config.effective.config_path.clone();
         let at = SystemTime::now();
         let path = config_path.clone();
-        let done = tokio::task::spawn_blocking(move || lastgood::rollback(&store, &name, &path, at))
-            .await
-            .map_err(|err| format!("the rollback did not finish: {err}"))?
-            .map_err(|err| err.to_string())?;
+        let done =
+            tokio::task::spawn_blocking(move || lastgood::rollback(&store, &name, &path, at))
+                .await
+                .map_err(|err| format!("the rollback did not finish: {err}"))?
+                .map_err(|err| err.to_string())?;
         let detail = done.detail(&config_path, reason);
         tracing::info!(instance = %self.name, %detail, "rolled back to the last good config");
         let record = RollbackRecord {

@@ -36,7 +36,9 @@ pub fn is_secret_key(key: &str) -> bool {
         .filter(|c| *c != '_' && *c != '-')
         .flat_map(char::to_lowercase)
         .collect();
-    SECRET_SUFFIXES.iter().any(|suffix| normal.ends_with(suffix))
+    SECRET_SUFFIXES
+        .iter()
+        .any(|suffix| normal.ends_with(suffix))
 }
 
 /// The secret values on one line: each key naming a secret, with the byte
@@ -202,7 +204,10 @@ pub fn render(input: &DiffInput<'_>) -> String {
     let declaration = redacted_diff(
         input.good_declaration,
         input.current_declaration,
-        &format!("declaration of {} (last good, {})", input.name, input.good_at),
+        &format!(
+            "declaration of {} (last good, {})",
+            input.name, input.good_at
+        ),
         &format!("declaration of {} (now)", input.name),
     );
     if config.is_empty() && declaration.is_empty() {

@@ -71,12 +71,54 @@ fn rollback_auto_rolls_back_an_exit_78_after_a_config_change_once() {
     // (auto, exit 78, spawned, last good, already) -> decision
     let rows = [
         (true, true, Some("new"), Some("good"), false, RollBack),
-        (false, true, Some("new"), Some("good"), false, Not(NotWhy::Manual)),
-        (true, false, Some("new"), Some("good"), false, Not(NotWhy::NotConfigError)),
-        (true, true, Some("new"), None, false, Not(NotWhy::NoLastGood)),
-        (true, true, Some("good"), Some("good"), false, Not(NotWhy::ConfigUnchanged)),
-        (true, true, None, Some("good"), false, Not(NotWhy::ConfigUnchanged)),
-        (true, true, Some("new"), Some("good"), true, Not(NotWhy::AlreadyRolledBack)),
+        (
+            false,
+            true,
+            Some("new"),
+            Some("good"),
+            false,
+            Not(NotWhy::Manual),
+        ),
+        (
+            true,
+            false,
+            Some("new"),
+            Some("good"),
+            false,
+            Not(NotWhy::NotConfigError),
+        ),
+        (
+            true,
+            true,
+            Some("new"),
+            None,
+            false,
+            Not(NotWhy::NoLastGood),
+        ),
+        (
+            true,
+            true,
+            Some("good"),
+            Some("good"),
+            false,
+            Not(NotWhy::ConfigUnchanged),
+        ),
+        (
+            true,
+            true,
+            None,
+            Some("good"),
+            false,
+            Not(NotWhy::ConfigUnchanged),
+        ),
+        (
+            true,
+            true,
+            Some("new"),
+            Some("good"),
+            true,
+            Not(NotWhy::AlreadyRolledBack),
+        ),
     ];
     for (auto, config_error, spawned, good, already, expected) in rows {
         let facts = AutoFacts {
@@ -99,7 +141,11 @@ fn a_rollback_is_refused_without_a_last_good_or_a_change() {
         })
     );
     let refused = plan_rollback("main", Some("a"), Some(("a", "T"))).unwrap_err();
-    assert!(refused.to_string().contains("has not changed since the last good (at T)"));
+    assert!(
+        refused
+            .to_string()
+            .contains("has not changed since the last good (at T)")
+    );
     assert_eq!(plan_rollback("main", Some("b"), Some(("a", "T"))), Ok(()));
     // No config at all: the good one goes back.
     assert_eq!(plan_rollback("main", None, Some(("a", "T"))), Ok(()));
@@ -130,7 +176,14 @@ fn secret_keys_are_told_by_their_name() {
     ] {
         assert!(is_secret_key(key), "{key}");
     }
-    for key in ["tokenFile", "maxTokens", "mode", "port", "workspace", "secretsFile"] {
+    for key in [
+        "tokenFile",
+        "maxTokens",
+        "mode",
+        "port",
+        "workspace",
+        "secretsFile",
+    ] {
         assert!(!is_secret_key(key), "{key}");
     }
 }
@@ -160,7 +213,10 @@ fn the_diff_shows_the_change_and_never_a_secret() {
     assert!(text.contains("-    port: 18789,"), "{text}");
     assert!(text.contains("+    port: 18790,"), "{text}");
     assert!(text.contains("-      password: <redacted>,"), "{text}");
-    assert!(text.contains("+      password: <redacted, changed>,"), "{text}");
+    assert!(
+        text.contains("+      password: <redacted, changed>,"),
+        "{text}"
+    );
     // An unchanged secret is not a change.
     assert!(!text.contains("+      \"token\": <redacted"), "{text}");
     assert!(text.starts_with("--- good\n+++ now\n"), "{text}");
@@ -171,8 +227,16 @@ fn the_diff_shows_the_change_and_never_a_secret() {
         inline.contains(r#"+    auth: { mode: "token", token: <redacted, changed> },"#),
         "{inline}"
     );
-    let yaml = redacted_diff("env:\n  OPENAI_API_KEY: sk-1,2\n", "env:\n  OPENAI_API_KEY: sk-3,4\n", "a", "b");
-    assert!(yaml.contains("+  OPENAI_API_KEY: <redacted, changed>\n"), "{yaml}");
+    let yaml = redacted_diff(
+        "env:\n  OPENAI_API_KEY: sk-1,2\n",
+        "env:\n  OPENAI_API_KEY: sk-3,4\n",
+        "a",
+        "b",
+    );
+    assert!(
+        yaml.contains("+  OPENAI_API_KEY: <redacted, changed>\n"),
+        "{yaml}"
+    );
     assert!(!yaml.contains("sk-"), "{yaml}");
 }
 
@@ -187,7 +251,9 @@ fn the_diff_says_when_nothing_changed_and_when_there_is_a_change() {
         current_declaration: "name: main\n",
         config_path: "/c/openclaw.json",
     };
-    assert!(diff::render(&input).starts_with("no change since the last good (at 2026-12-04T22:30:00Z)"));
+    assert!(
+        diff::render(&input).starts_with("no change since the last good (at 2026-12-04T22:30:00Z)")
+    );
     let changed = DiffInput {
         current_config: Some("{ a: 2 }\n"),
         ..input.clone()
@@ -216,12 +282,16 @@ fn a_store_keeps_private_generations_and_rolls_back_atomically() {
     }
     assert!(store.record(b"{ good: 1 }", "name: main\n", now).unwrap());
     assert!(!store.record(b"{ good: 1 }", "name: main\n", now).unwrap());
-    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(store.dir()), 0o700);
     let newest = store.newest().unwrap().unwrap();
     assert_eq!(newest.config, b"{ good: 1 }");
     assert_eq!(mode(&store.dir().join(&newest.info.id)), 0o700);
-    assert_eq!(mode(&store.dir().join(&newest.info.id).join("openclaw.json")), 0o600);
+    assert_eq!(
+        mode(&store.dir().join(&newest.info.id).join("openclaw.json")),
+        0o600
+    );
     for n in 2..6 {
         store
             .record(format!("{{ good: {n} }}").as_bytes(), "name: main\n", now)

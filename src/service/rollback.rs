@@ -30,10 +30,7 @@ pub async fn diff(supervisor: &SupervisorHandle, name: &str) -> Result<String, S
             good_at: &good_at,
             good_config: &String::from_utf8_lossy(&good.config),
             good_declaration: &good.declaration,
-            current_config: current
-                .as_deref()
-                .map(String::from_utf8_lossy)
-                .as_deref(),
+            current_config: current.as_deref().map(String::from_utf8_lossy).as_deref(),
             current_declaration: &crate::instance::declaration_text(&effective),
             config_path: &effective.config_path.display().to_string(),
         })

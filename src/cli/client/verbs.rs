@@ -68,7 +68,9 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 pub enum Verb {
     Start,
     Stop,
-    Restart { force: bool },
+    Restart {
+        force: bool,
+    },
     /// Put the last known good config back, then restart (one name).
     Rollback,
 }
