@@ -160,6 +160,22 @@ pub fn install(workspace: &Path, wanted: &str) -> std::io::Result<Action> {
     Ok(action)
 }
 
+/// The warning for a rescue whose skill is an operator's edit (`check`
+/// says it), none when the file is missing or the supervisor's own.
+pub fn edited_warning(effective: &crate::openclaw::Effective) -> Option<String> {
+    if effective.declaration.role != crate::declaration::Role::Rescue {
+        return None;
+    }
+    let path = path_in(&effective.workspaces.first()?.path);
+    let text = std::fs::read_to_string(&path).ok()?;
+    (!is_generated(&text)).then(|| {
+        format!(
+            "the openclaw-supervisor skill {} was edited by hand: the supervisor leaves it as it is (delete it to get the supervisor's text back)",
+            path.display()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,14 @@ fn the_skill_is_written_into_the_rescues_workspace_and_never_over_an_operators_e
     restart(&daemon, "rescue");
     restart(&daemon, "rescue");
     assert_eq!(fs::read_to_string(&path).expect("the skill"), edited);
+    let check = daemon.client(&["check"]);
+    assert!(check.status.success(), "{check:?}");
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        text.contains("warning: rescue: the openclaw-supervisor skill ")
+            && text.contains(" was edited by hand"),
+        "{text}"
+    );
     let log = daemon.log_text();
     assert_eq!(
         log.matches("the openclaw-supervisor skill was edited by hand")
