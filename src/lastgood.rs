@@ -234,8 +234,8 @@ fn sync_dir(dir: &Path) {
 /// What a rollback did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolledBack {
-    /// Where the replaced config is kept.
-    pub rejected: PathBuf,
+    /// Where the replaced config is kept; none when there was no config.
+    pub rejected: Option<PathBuf>,
     /// When the config put back was recorded good, in words.
     pub good_at: String,
 }
@@ -243,11 +243,14 @@ pub struct RolledBack {
 impl RolledBack {
     /// The event's and status' words.
     pub fn detail(&self, config_path: &Path, reason: &str) -> String {
+        let kept = match &self.rejected {
+            Some(rejected) => format!("the replaced one is kept as {}", rejected.display()),
+            None => String::from("there was no config to keep"),
+        };
         format!(
-            "{reason}: {} is the last good again (recorded at {}); the replaced one is kept as {}",
+            "{reason}: {} is the last good again (recorded at {}); {kept}",
             config_path.display(),
             self.good_at,
-            self.rejected.display()
         )
     }
 }
@@ -291,15 +294,19 @@ pub fn rollback(
     let mode = std::fs::metadata(config_path)
         .map(|meta| meta.permissions().mode() & 0o7777)
         .unwrap_or(0o600);
-    let mut rejected = dir.join(plan::rejected_name(&file_name, now));
-    if let Some(current) = &current {
-        let mut n = 1;
-        while rejected.exists() {
-            rejected = dir.join(format!("{}.{n}", plan::rejected_name(&file_name, now)));
-            n += 1;
+    let rejected = match &current {
+        Some(current) => {
+            let mut rejected = dir.join(plan::rejected_name(&file_name, now));
+            let mut n = 1;
+            while rejected.exists() {
+                rejected = dir.join(format!("{}.{n}", plan::rejected_name(&file_name, now)));
+                n += 1;
+            }
+            write_private(&rejected, current)?;
+            Some(rejected)
         }
-        write_private(&rejected, current)?;
-    }
+        None => None,
+    };
     crate::supervisor::write_atomically_with_mode(config_path, &good.config, mode)
         .map_err(io("cannot write", config_path))?;
     Ok(RolledBack { rejected, good_at })

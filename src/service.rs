@@ -477,7 +477,7 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
             .as_ref()
             .map(|record| protocol::RolledBack {
                 at: unix_ms(record.at),
-                from: record.from.display().to_string(),
+                from: record.from.as_ref().map(|from| from.display().to_string()),
                 reason: record.reason.clone(),
             }),
         tracking: Some(match &snapshot.tracking {

@@ -27,8 +27,8 @@ pub type RollbackReply = oneshot::Sender<Result<RollbackRecord, String>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollbackRecord {
     pub at: SystemTime,
-    /// Where the replaced config is kept.
-    pub from: PathBuf,
+    /// Where the replaced config is kept (none: there was none).
+    pub from: Option<PathBuf>,
     pub reason: String,
     /// The event's words.
     pub detail: String,

@@ -302,16 +302,31 @@ fn a_store_keeps_private_generations_and_rolls_back_atomically() {
     let done = rollback(&store, "main", &config_path, now).unwrap();
     assert_eq!(std::fs::read(&config_path).unwrap(), b"{ good: 5 }");
     assert_eq!(mode(&config_path), 0o640, "the config keeps its mode");
+    let rejected = done.rejected.clone().unwrap();
     assert_eq!(
-        done.rejected,
+        rejected,
         temp.path().join("openclaw.json.20261204T223000Z.rejected")
     );
-    assert_eq!(std::fs::read(&done.rejected).unwrap(), b"{ broken: 1 }");
-    assert_eq!(mode(&done.rejected), 0o600);
+    assert_eq!(std::fs::read(&rejected).unwrap(), b"{ broken: 1 }");
+    assert_eq!(mode(&rejected), 0o600);
+    assert!(done.detail(&config_path, "by operator").ends_with(&format!(
+        "; the replaced one is kept as {}",
+        rejected.display()
+    )));
     match rollback(&store, "main", &config_path, now) {
         Err(Error::Refused(Refusal::Unchanged { .. })) => {}
         other => panic!("{other:?}"),
     }
+    // No config at all: the good one comes back, nothing is kept.
+    std::fs::remove_file(&config_path).unwrap();
+    let done = rollback(&store, "main", &config_path, now).unwrap();
+    assert_eq!(done.rejected, None);
+    assert!(
+        done.detail(&config_path, "by operator")
+            .ends_with("; there was no config to keep")
+    );
+    assert_eq!(std::fs::read(&config_path).unwrap(), b"{ good: 5 }");
+    assert_eq!(mode(&config_path), 0o600);
     // No temp file is left beside the config.
     let names: Vec<String> = std::fs::read_dir(temp.path())
         .unwrap()

@@ -132,8 +132,9 @@ pub struct InstanceStatus {
 pub struct RolledBack {
     /// Unix ms.
     pub at: u64,
-    /// Where the replaced config is kept (`<config>.<UTC time>.rejected`).
-    pub from: String,
+    /// Where the replaced config is kept (`<config>.<UTC time>.rejected`);
+    /// null when there was no config file to keep.
+    pub from: Option<String>,
     /// `by operator`, or `exit 78 right after its config changed (rollback: auto)`.
     pub reason: String,
 }

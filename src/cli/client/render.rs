@@ -530,11 +530,14 @@ fn limit_text(limit: &openclaw_supervisor::protocol::Limit) -> String {
 /// `2026-12-04T22:30:00Z, by operator; the replaced config is kept as ...`.
 fn rolled_back_note(rolled_back: &openclaw_supervisor::protocol::RolledBack) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(rolled_back.at);
+    let kept = match &rolled_back.from {
+        Some(from) => format!("the replaced config is kept as {from}"),
+        None => String::from("there was no config to keep"),
+    };
     format!(
-        "{}, {}; the replaced config is kept as {}",
+        "{}, {}; {kept}",
         humantime::format_rfc3339_seconds(at),
         rolled_back.reason,
-        rolled_back.from
     )
 }
 

@@ -104,7 +104,7 @@ pub(super) fn status_fixture() -> InstanceStatus {
         ],
         rolled_back: Some(RolledBack {
             at: 1_760_000_003_000,
-            from: String::from("/c/openclaw.json.20251009T090003Z.rejected"),
+            from: Some(String::from("/c/openclaw.json.20251009T090003Z.rejected")),
             reason: String::from("by operator"),
         }),
     }

@@ -324,7 +324,7 @@ fn detail_shows_the_last_rollback() {
     let mut status = instance("main");
     status.rolled_back = Some(openclaw_supervisor::protocol::RolledBack {
         at: 1_796_423_400_000,
-        from: String::from("/c/openclaw.json.20261204T223000Z.rejected"),
+        from: Some(String::from("/c/openclaw.json.20261204T223000Z.rejected")),
         reason: String::from("by operator"),
     });
     let text = detail(&status, Paint { enabled: false }, 8_999);
