@@ -218,6 +218,28 @@ impl WakeEndpoint {
     }
 }
 
+/// What the supervisor does when a gateway fails on a config that is not
+/// its last known good (`rollback:`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackMode {
+    /// Only `rollback NAME` puts the last good config back (`off` is the same).
+    #[default]
+    #[serde(alias = "off")]
+    Manual,
+    /// An exit 78 right after the config changed puts the last good config
+    /// back and restarts, once until a new good is recorded.
+    Auto,
+}
+
+impl RollbackMode {
+    fn is_manual(&self) -> bool {
+        *self == RollbackMode::Manual
+    }
+}
+
 /// When an exited gateway is started again.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
@@ -554,6 +576,10 @@ pub struct Declaration {
     /// A command told about failures, rescues and recoveries (see `alert`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<NotifySpec>,
+    /// `auto`: an exit 78 right after the OpenClaw config changed puts its
+    /// last known good config back and restarts (once until a new good).
+    #[serde(default, skip_serializing_if = "RollbackMode::is_manual")]
+    pub rollback: RollbackMode,
 }
 
 /// The notifications `notify.on` may name, in the order they are listed.
@@ -635,13 +661,14 @@ impl std::fmt::Debug for Declaration {
             .field("logs", &self.logs)
             .field("limits", &self.limits)
             .field("notify", &self.notify)
+            .field("rollback", &self.rollback)
             .finish()
     }
 }
 
 /// `args` with the value of each secret option (`--token`, `--password`,
 /// either spelling) shown as `<redacted>`.
-fn redacted_args(args: &[String]) -> Vec<&str> {
+pub(crate) fn redacted_args(args: &[String]) -> Vec<&str> {
     const SECRET_OPTIONS: [&str; 2] = ["--token", "--password"];
     let mut shown = Vec::with_capacity(args.len());
     let mut previous_is_option = false;

@@ -144,6 +144,11 @@ impl NewInstance {
             },
             rescue_of: self.rescue_of.clone(),
             standby: self.standby,
+            // Its config gets hooks (`config_json`): its agent is woken.
+            wake: self
+                .rescue_of
+                .as_ref()
+                .map(|_| crate::declaration::WakeEndpoint::Agent),
             ..Default::default()
         };
         let header = format!(
@@ -348,6 +353,8 @@ mod tests {
                 crate::declaration::Role::Main
             };
             assert_eq!(declaration.role, role, "{text}");
+            let wake = rescue_of.map(|_| crate::declaration::WakeEndpoint::Agent);
+            assert_eq!(declaration.wake, wake, "{text}");
         }
     }
 

@@ -25,7 +25,11 @@ use crate::prober::{EffectiveProbes, ProbesReport};
 use crate::process::{self, ChildExit, ExitKind, Spawner};
 
 mod child;
+mod lastgood;
 mod resources;
+mod skill;
+
+pub use lastgood::{RollbackRecord, RollbackReply, declaration_text};
 
 /// Lines of output kept as the reason when an instance fails.
 const ERROR_LINES: usize = 20;
@@ -107,6 +111,9 @@ pub enum Command {
     Changed,
     RescueNeeded,
     ReturnToStandby,
+    /// Put the last known good OpenClaw config back (no restart: the
+    /// caller restarts through the normal path).
+    Rollback(RollbackReply),
 }
 
 /// What status shows about an instance.
@@ -145,6 +152,8 @@ pub struct Snapshot {
     pub tracking: crate::cgroup::Tracking,
     /// Each declared limit, applied or why not.
     pub limits: Vec<crate::limits::Limit>,
+    /// The last time its last good config was put back.
+    pub rolled_back: Option<RollbackRecord>,
 }
 
 /// The handle the supervisor keeps for one instance.
@@ -236,6 +245,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         last_restart_reason: None,
         tracking: tracking.clone(),
         limits: limits.limits.clone(),
+        rolled_back: None,
     };
     let memory_guard = resources::memory_guard_of(&config);
     let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
@@ -269,6 +279,10 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         last_restart_reason: None,
         limits,
         tracking,
+        spawned_with: None,
+        rolled_back: None,
+        auto_rolled_back: false,
+        skill_edited_noted: false,
     };
     tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start));
     InstanceHandle {
@@ -370,6 +384,14 @@ struct Actor {
     limits: crate::limits::Plan,
     /// How its processes are tracked (decided once, at start).
     tracking: crate::cgroup::Tracking,
+    /// The config bytes and declaration the current gateway was spawned
+    /// with: what is recorded as good once it passes its startup.
+    spawned_with: Option<lastgood::SpawnedWith>,
+    rolled_back: Option<RollbackRecord>,
+    /// `rollback: auto` rolled back since the instance last started.
+    auto_rolled_back: bool,
+    /// An operator's edit of the rescue's skill was logged (once).
+    skill_edited_noted: bool,
 }
 
 impl Actor {
@@ -381,6 +403,7 @@ impl Actor {
         mut notes: mpsc::UnboundedReceiver<(i32, BreakerLine)>,
         start: bool,
     ) {
+        self.refresh_skill();
         if start {
             self.handle(Event::Start).await;
         }
@@ -475,6 +498,11 @@ impl Actor {
             Command::Changed => self.handle(Event::Changed).await,
             Command::RescueNeeded => self.handle(Event::RescueNeeded).await,
             Command::ReturnToStandby => self.handle(Event::ReturnToStandby).await,
+            Command::Rollback(reply) => {
+                let result = self.rollback(lastgood::BY_OPERATOR).await;
+                let _ = reply.send(result);
+                false
+            }
             Command::Signal(signal) => {
                 if let Some(child) = self.child.as_ref().filter(|c| c.leader_exit.is_none()) {
                     process::signal_group(child.pid, signal);
@@ -533,7 +561,12 @@ impl Actor {
                         self.timers.remove(&kind);
                     }
                     Action::Probes(phase) => self.set_probes(phase).await,
-                    Action::Notify(notice) => self.notify(notice),
+                    Action::Notify(notice) => {
+                        self.notify(notice);
+                        if self.last_good_after(notice).await {
+                            queue.push_back(Event::Start);
+                        }
+                    }
                     Action::Forget => forget = true,
                 }
             }
@@ -778,6 +811,7 @@ impl Actor {
             last_restart_reason: self.last_restart_reason.clone(),
             tracking: self.tracking.clone(),
             limits: self.limits.limits.clone(),
+            rolled_back: self.rolled_back.clone(),
         };
         self.snapshot.send_replace(snapshot);
     }

@@ -190,6 +190,9 @@ pub enum Notice {
     /// The memory guard is restarting the gateway: not a failure (a rescue
     /// is woken only if the new gateway then fails).
     MemoryGuard,
+    /// The last known good OpenClaw config was put back (`rollback NAME`,
+    /// or `rollback: auto` after an exit 78); reported by the actor.
+    RolledBack,
 }
 
 impl Notice {

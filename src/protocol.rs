@@ -25,7 +25,7 @@ pub use status::{
     Breaker, ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit, LogLine,
     LogStream, Paths, Ports, ProbeStatus, Probes, RejectedFile, Role,
 };
-pub use status::{LastNotify, Limit, NotifyMessage, Tracking, WakeStatus};
+pub use status::{LastNotify, Limit, NotifyMessage, RolledBack, Tracking, WakeStatus};
 
 /// The protocol's major version. A request carrying another `v` gets an
 /// `unsupported_version` error; additions that old clients can ignore (new
@@ -133,6 +133,18 @@ pub enum Request {
     Version,
     /// The Prometheus text exposition of every instance and the supervisor.
     Metrics,
+    /// The instance's OpenClaw config and declaration against its last
+    /// known good, as a unified diff with secret values redacted (`ok`
+    /// with the text as `message`).
+    Diff {
+        name: String,
+    },
+    /// Put the instance's last known good OpenClaw config back (the
+    /// current one kept beside it) and restart it; `refused` when there is
+    /// no last good or the config is the last good.
+    Rollback {
+        name: String,
+    },
 }
 
 fn is_false(value: &bool) -> bool {
@@ -181,6 +193,8 @@ impl Request {
             Request::Shutdown => "shutdown",
             Request::Version => "version",
             Request::Metrics => "metrics",
+            Request::Diff { .. } => "diff",
+            Request::Rollback { .. } => "rollback",
         }
     }
 
@@ -196,7 +210,7 @@ impl Request {
 /// Every request type, as spelled on the wire.
 pub const REQUEST_TYPES: &[&str] = &[
     "status", "start", "stop", "restart", "signal", "logs", "reload", "check", "events",
-    "shutdown", "version", "metrics",
+    "shutdown", "version", "metrics", "diff", "rollback",
 ];
 
 /// One reply line. `id` is null only for errors about the connection or a

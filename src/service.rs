@@ -20,6 +20,7 @@ use crate::supervisor::{ControlCommand, EventRecord, SupervisorError, Supervisor
 use crate::usage::Usage;
 
 mod logs;
+mod rollback;
 
 /// Lines `logs` returns when the request does not say.
 pub const DEFAULT_LOG_LINES: usize = 50;
@@ -116,6 +117,23 @@ impl Handler for ControlHandler {
                             .collect(),
                     }
                 }
+                Err(err) => self.error_response(err).await,
+            },
+            Request::Diff { name } => match rollback::diff(&self.supervisor, &name).await {
+                Ok(text) => Response::ok_with(text),
+                Err(err) => self.error_response(err).await,
+            },
+            Request::Rollback { name } => match self.supervisor.instance(&name).await {
+                Ok(handle) => match rollback::roll_back(&handle).await {
+                    Ok(detail) => match control(name, ControlCommand::Restart).await {
+                        Response::Ok { message } => Response::ok_with(format!(
+                            "rolled back: {detail}; {}",
+                            message.unwrap_or_default()
+                        )),
+                        other => other,
+                    },
+                    Err(refused) => Response::error(ErrorKind::Refused, refused),
+                },
                 Err(err) => self.error_response(err).await,
             },
             Request::Start { name } => control(name, ControlCommand::Start).await,
@@ -458,6 +476,14 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
         wake: None,
         last_notify: None,
         last_restart_reason: snapshot.last_restart_reason.clone(),
+        rolled_back: snapshot
+            .rolled_back
+            .as_ref()
+            .map(|record| protocol::RolledBack {
+                at: unix_ms(record.at),
+                from: record.from.as_ref().map(|from| from.display().to_string()),
+                reason: record.reason.clone(),
+            }),
         tracking: Some(match &snapshot.tracking {
             crate::cgroup::Tracking::Cgroup(dir) => protocol::Tracking {
                 mode: "cgroup".to_string(),

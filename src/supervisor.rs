@@ -40,7 +40,10 @@ const EVENTS_BUFFER: usize = 512;
 
 pub use report::{notice_kind, status_line, unix_ms};
 pub use startup::{start, start_verdict};
-pub use state::{INTENT_RETRY, Intent, IntentSaver, write_atomically, write_atomically_unsynced};
+pub use state::{
+    INTENT_RETRY, Intent, IntentSaver, write_atomically, write_atomically_private,
+    write_atomically_unsynced, write_atomically_with_mode,
+};
 pub use wake::WakeReport;
 
 #[derive(Debug, thiserror::Error)]

@@ -100,9 +100,11 @@ fn main_then_a_standby_rescue_pass_check() {
         "role: rescue\n",
         "rescue_of: \"main\"\n",
         "standby: true\n",
+        "wake: agent\n",
     ] {
         assert_has(&rescue_yaml, line);
     }
+    assert!(!main_yaml.contains("wake:"), "{main_yaml}");
     // Blocks of 111 ports that do not meet, preferably in steps of 111.
     let (main_port, rescue_port) = (port_of(&main_yaml), port_of(&rescue_yaml));
     assert!(

@@ -136,7 +136,7 @@ pub fn environment() -> EnvMap {
 
 pub fn run(global: &Global, args: CheckArgs) -> anyhow::Result<u8> {
     let dir = args.directory.unwrap_or_else(|| global.dir.clone());
-    let report = match isolation::check_dir(&dir, &environment()) {
+    let mut report = match isolation::check_dir(&dir, &environment()) {
         Ok(report) => report,
         Err(err) => {
             if args.json {
@@ -148,6 +148,17 @@ pub fn run(global: &Global, args: CheckArgs) -> anyhow::Result<u8> {
             return Ok(exit::UNREADABLE);
         }
     };
+    let edited_skills: Vec<Warning> = report
+        .effective
+        .iter()
+        .filter_map(|effective| {
+            openclaw_supervisor::skill::edited_warning(effective).map(|message| Warning {
+                instance: effective.name.clone(),
+                message,
+            })
+        })
+        .collect();
+    report.warnings.extend(edited_skills);
     let verdicts = match args.deep {
         true => Some(deep(&report.effective, &environment(), args.timeout.get())?),
         false => None,

@@ -97,6 +97,25 @@ pub enum ClientCommand {
         #[command(flatten)]
         wait: verbs::WaitArgs,
     },
+    /// Show what changed in an instance's OpenClaw config and declaration
+    /// since its last known good (recorded each time it passes its
+    /// startup), as a unified diff; secret values are shown as `<redacted>`.
+    Diff {
+        /// The instance's name.
+        name: String,
+    },
+    /// Put an instance's last known good OpenClaw config back and restart it.
+    ///
+    /// The current config is kept beside it as
+    /// `<config>.<UTC yyyymmddThhmmssZ>.rejected`. Refused (exit 1) when
+    /// there is no last good yet or the config is the last good.
+    Rollback {
+        /// The instance's name.
+        #[arg(id = "names", value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        wait: verbs::WaitArgs,
+    },
     /// Print each instance's state word, one line per name, as `systemctl
     /// is-active`: exit 0 when every one is running, 3 otherwise (`unknown`
     /// for no such instance; 3 also when the supervisor is not running).
@@ -169,6 +188,13 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
             }
             ClientCommand::Restart { names, force, wait } => {
                 Ok(verbs::run(&path, verbs::Verb::Restart { force }, &names, &wait).await)
+            }
+            ClientCommand::Diff { name } => action(&path, Request::Diff { name }).await,
+            ClientCommand::Rollback { name, wait } => {
+                if name == "all" {
+                    return Ok(fail("rollback takes one instance's name, not `all`"));
+                }
+                Ok(verbs::run(&path, verbs::Verb::Rollback, &[name], &wait).await)
             }
             ClientCommand::IsActive { names, quiet } => {
                 Ok(verbs::is_active(&path, &names, quiet).await)

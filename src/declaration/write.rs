@@ -19,7 +19,7 @@ fn path(path: &Path) -> String {
 
 /// The YAML text of `decl`: `header` and `footer` lines as comments, and
 /// the keys `init` and `import` set (name, profile, port, state_dir,
-/// config, workspace, role, rescue_of, standby, env) when they differ from
+/// config, workspace, role, rescue_of, standby, wake, env) when they differ from
 /// the defaults. The text parses back to `decl` for those keys.
 pub fn to_yaml(decl: &Declaration, header: &[String], footer: &[String]) -> String {
     let mut out = String::new();
@@ -55,6 +55,9 @@ pub fn to_yaml(decl: &Declaration, header: &[String], footer: &[String]) -> Stri
     }
     if decl.standby {
         line("standby: true".to_string());
+    }
+    if let Some(wake) = decl.wake {
+        line(format!("wake: {}", wake.as_str()));
     }
     if !decl.env.is_empty() {
         line("env:".to_string());

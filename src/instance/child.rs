@@ -60,6 +60,8 @@ impl Actor {
         if let Some(dir) = &cgroup {
             self.apply_limits(dir);
         }
+        self.refresh_skill();
+        self.spawned_with = Some(super::lastgood::SpawnedWith::read(&self.config.effective));
         let spawned =
             self.shared
                 .spawner

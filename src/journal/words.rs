@@ -179,6 +179,12 @@ mod tests {
                 "the `failed` notification about main: exit code 1",
                 "main: its notify command failed: the `failed` notification about main: exit code 1",
             ),
+            (
+                "main",
+                "rolled_back",
+                "by operator: /c/openclaw.json is the last good again",
+                "main: rolled back: by operator: /c/openclaw.json is the last good again",
+            ),
             ("main", "from_the_future", "x", "main: from the future: x"),
         ];
         for (instance, kind, detail, expected) in rows {

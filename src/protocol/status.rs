@@ -130,6 +130,11 @@ pub struct InstanceStatus {
     /// from daemons before it was added.
     #[serde(default)]
     pub last_notify: Option<LastNotify>,
+    /// The last time the supervisor put this instance's last known good
+    /// OpenClaw config back (`rollback NAME`, `rollback: auto`). Null
+    /// before the first, and from daemons before it was added.
+    #[serde(default)]
+    pub rolled_back: Option<RolledBack>,
 }
 
 /// The last wake of a rescue's agent.
@@ -189,6 +194,18 @@ pub struct NotifyMessage {
     /// Notifications of this instance held back by `min_interval` since
     /// the last run, folded into this one (0 for most).
     pub suppressed: u32,
+}
+
+/// A rollback to the last known good config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolledBack {
+    /// Unix ms.
+    pub at: u64,
+    /// Where the replaced config is kept (`<config>.<UTC time>.rejected`);
+    /// null when there was no config file to keep.
+    pub from: Option<String>,
+    /// `by operator`, or `exit 78 right after its config changed (rollback: auto)`.
+    pub reason: String,
 }
 
 /// One declared limit.

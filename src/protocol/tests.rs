@@ -184,6 +184,12 @@ fn every_request_round_trips_through_the_codec() {
         Request::Shutdown,
         Request::Version,
         Request::Metrics,
+        Request::Diff {
+            name: String::from("a"),
+        },
+        Request::Rollback {
+            name: String::from("a"),
+        },
     ];
     let covered: std::collections::BTreeSet<&str> =
         requests.iter().map(Request::type_name).collect();

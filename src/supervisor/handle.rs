@@ -131,6 +131,8 @@ pub struct SupervisorHandle {
     /// Closed the moment shutdown is asked for, before the loop hears of it.
     pub(super) spawner: crate::process::Spawner,
     pub(super) alerts: crate::alert::Alerts,
+    /// The supervisor's state dir (`last-good/` is read from it).
+    pub(super) state_dir: std::path::PathBuf,
 }
 
 impl SupervisorHandle {
@@ -143,6 +145,10 @@ impl SupervisorHandle {
             .send(make(reply))
             .map_err(|_| SupervisorError::ShuttingDown)?;
         answer.await.map_err(|_| SupervisorError::ShuttingDown)
+    }
+
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
     }
 
     pub async fn status(&self, name: Option<String>) -> Result<StatusReport, SupervisorError> {

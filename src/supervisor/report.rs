@@ -37,6 +37,7 @@ pub fn notice_kind(notice: &Notice) -> &'static str {
         Notice::Killed => "killed",
         Notice::Breaker => "breaker",
         Notice::MemoryGuard => "memory_guard",
+        Notice::RolledBack => "rolled_back",
     }
 }
 

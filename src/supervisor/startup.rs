@@ -64,6 +64,7 @@ pub async fn start(
         events: events.clone(),
         spawner: spawner.clone(),
         alerts: alerts.clone(),
+        state_dir: options.state_dir.clone(),
     };
     early(&handle);
     let shared = Shared {

@@ -154,7 +154,18 @@ impl IntentSaver {
 /// mix, even after a power loss: a temp file beside it, fsync, rename, fsync
 /// of the directory.
 pub fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    write_through_temp(path, content, true)
+    write_through_temp(path, content, true, None)
+}
+
+/// [`write_atomically`], the file readable by its owner alone (0600) from
+/// the moment it is created.
+pub fn write_atomically_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    write_atomically_with_mode(path, content, 0o600)
+}
+
+/// [`write_atomically`], the file with `mode` from the moment it is created.
+pub fn write_atomically_with_mode(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+    write_through_temp(path, content, true, Some(mode))
 }
 
 /// Write a file so that a reader sees the old or the new content, never a
@@ -162,13 +173,18 @@ pub fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
 /// host stays up. Each fsync costs milliseconds on a real disk, spent on a
 /// runtime thread.
 pub fn write_atomically_unsynced(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    write_through_temp(path, content, false)
+    write_through_temp(path, content, false, None)
 }
 
-fn write_through_temp(path: &Path, content: &[u8], durable: bool) -> std::io::Result<()> {
+fn write_through_temp(
+    path: &Path,
+    content: &[u8],
+    durable: bool,
+    mode: Option<u32>,
+) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile_in(dir, path)?;
+    let mut temp = tempfile_in(dir, path, mode)?;
     let written = temp
         .1
         .write_all(content)
@@ -188,17 +204,27 @@ fn write_through_temp(path: &Path, content: &[u8], durable: bool) -> std::io::Re
     Ok(())
 }
 
-fn tempfile_in(dir: &Path, path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+fn tempfile_in(
+    dir: &Path,
+    path: &Path,
+    mode: Option<u32>,
+) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     let stem = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let temp = dir.join(format!(".{stem}.{}.tmp", std::process::id()));
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&temp)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    if let Some(mode) = mode {
+        options.mode(mode);
+    }
+    let file = options.open(&temp)?;
+    if let Some(mode) = mode {
+        // A temp file left by an earlier run keeps the mode it had.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
     Ok((temp, file))
 }
 

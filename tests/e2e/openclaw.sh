@@ -360,6 +360,50 @@ wait_until "$READY_LIMIT" "main ready again after the config was fixed" "$(ready
 fixed_ms=$(( $(now_ms) - fixed_ms ))
 [ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "the rescue's pid changed while main was broken"
 
+say "break main's config again, restart --force main (exit 78), then rollback main"
+cp "$WORK/main.bad.json" "$WORK/main/openclaw.json.tmp" && mv "$WORK/main/openclaw.json.tmp" "$WORK/main/openclaw.json"
+if client restart --force main --wait 2> "$WORK/broken-again.txt"; then
+  fail "restart --force main --wait succeeded over a config openclaw refuses"
+fi
+[ "$(json "i['main']['state']=='failed' and (i['main']['last_exit'] or {}).get('code')==78")" = "True" ] \
+  || fail "main is not failed with exit 78 before the rollback: $(json "i['main']['state']")"
+client diff main > "$WORK/diff.txt" || fail "diff main failed"
+cat "$WORK/diff.txt" >&2
+grep -q '^+  bogusKey: 1,' "$WORK/diff.txt" || fail "diff main does not show the unknown key"
+if grep -q 'tok-e2e-' "$WORK/diff.txt"; then fail "a gateway token appears in diff"; fi
+rollback_ms=$(now_ms)
+client rollback main --wait >&2 || fail "rollback main --wait did not bring main back"
+rollback_ms=$(( $(now_ms) - rollback_ms ))
+[ "$(json "$(ready_expr main)")" = "True" ] || fail "rollback --wait returned before main was ready: $(json "i['main']")"
+cmp -s "$WORK/main/openclaw.json" "$WORK/main.good.json" || fail "the config put back is not the last good one"
+rejected=$(ls "$WORK/main/"openclaw.json.*.rejected 2>/dev/null | head -n 1)
+[ -n "$rejected" ] || fail "no rejected config kept beside main's"
+cmp -s "$rejected" "$WORK/main.bad.json" || fail "the rejected file is not the broken config"
+say "kept the broken config as $(basename "$rejected")"
+[ "$(json "(i['main']['rolled_back'] or {}).get('reason')")" = "by operator" ] \
+  || fail "status does not say main was rolled back: $(json "i['main']['rolled_back']")"
+[ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "the rescue's pid changed during the rollback"
+
+say "the rescue's agent has the openclaw-supervisor skill (openclaw skills list)"
+[ -f "$WORK/rescue/workspace/skills/openclaw-supervisor/SKILL.md" ] || fail "no skill in the rescue's workspace"
+rescue_env() {
+  env OPENCLAW_CONFIG_PATH="$WORK/rescue/openclaw.json" OPENCLAW_STATE_DIR="$WORK/rescue/state" \
+    OPENCLAW_PROFILE=rescue TMPDIR="$WORK/rescue/state/tmp" PATH="$NODE_BIN:/usr/local/bin:/usr/bin:/bin" "$@"
+}
+rescue_env "$OPENCLAW" skills list > "$WORK/skills.txt" 2> "$WORK/skills.err" \
+  || { cat "$WORK/skills.err" >&2; fail "openclaw skills list failed in the rescue's environment"; }
+skill_line=$(grep 'openclaw-supervisor' "$WORK/skills.txt" | head -n 1 | sed 's/[[:space:]]\+/ /g')
+[ -n "$skill_line" ] || { cat "$WORK/skills.txt" >&2; fail "openclaw skills list does not list openclaw-supervisor"; }
+say "skills list: $skill_line"
+rescue_env "$OPENCLAW" skills list --json > "$WORK/skills.json" 2>> "$WORK/skills.err" \
+  || fail "openclaw skills list --json failed in the rescue's environment"
+python3 -c 'import json, sys
+skills = {s["name"]: s for s in json.load(open(sys.argv[1]))["skills"]}
+s = skills.get("openclaw-supervisor") or sys.exit("openclaw-supervisor is not listed")
+if not s.get("eligible") or s.get("source") != "openclaw-workspace":
+    sys.exit(f"the skill is listed but not usable: {s}")' "$WORK/skills.json" \
+  || fail "openclaw does not offer the openclaw-supervisor skill to the rescue's agent"
+
 say "day-2 views over the real gateways: logs from disk, the event journal, metrics"
 client logs main -n 400 > "$WORK/logs-main.txt" || fail "logs main failed"
 grep -q '^\[openclaw-supervisor\] spawned pid ' "$WORK/logs-main.txt" || fail "no spawn marker in main's log"
@@ -434,6 +478,7 @@ printf '%-44s %s\n' "restart main --wait -> returned, ready" "${restart_wait_ms}
 printf '%-44s %s\n' "stop main --wait -> returned, gone" "${stop_wait_ms} ms"
 printf '%-44s %s\n' "broken config + restart --wait -> exit 1 (78)" "${broken_ms} ms"
 printf '%-44s %s\n' "config fixed -> main ready (file watcher)" "${fixed_ms} ms"
+printf '%-44s %s\n' "rollback main --wait -> main ready" "${rollback_ms} ms"
 printf '%-44s %s\n' "supervisor SIGKILL + successor -> both ready" "${successor_ms} ms"
 printf '%-44s %s\n' "conformance scenario (3 real boots)" "${conformance_ms} ms"
 printf '%-44s %s\n' "check --deep (2 configs, validated at once)" "${deep_ms} ms"

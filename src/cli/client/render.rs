@@ -527,6 +527,20 @@ fn limit_text(limit: &openclaw_supervisor::protocol::Limit) -> String {
     }
 }
 
+/// `2026-12-04T22:30:00Z, by operator; the replaced config is kept as ...`.
+fn rolled_back_note(rolled_back: &openclaw_supervisor::protocol::RolledBack) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(rolled_back.at);
+    let kept = match &rolled_back.from {
+        Some(from) => format!("the replaced config is kept as {from}"),
+        None => String::from("there was no config to keep"),
+    };
+    format!(
+        "{}, {}; {kept}",
+        humantime::format_rfc3339_seconds(at),
+        rolled_back.reason,
+    )
+}
+
 /// `status NAME`: everything known about one instance.
 pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> String {
     let state = paint.paint(
@@ -544,6 +558,9 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
     field("restarts", instance.restarts.to_string());
     if let Some(reason) = &instance.last_restart_reason {
         field("restarted", reason.clone());
+    }
+    if let Some(rolled_back) = &instance.rolled_back {
+        field("rolled back", rolled_back_note(rolled_back));
     }
     if let Some(note) = breaker_note(instance) {
         field("breaker", paint.paint(&note, Some(Colour::Red)));

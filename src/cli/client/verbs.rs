@@ -68,7 +68,11 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 pub enum Verb {
     Start,
     Stop,
-    Restart { force: bool },
+    Restart {
+        force: bool,
+    },
+    /// Put the last known good config back, then restart (one name).
+    Rollback,
 }
 
 impl Verb {
@@ -78,6 +82,7 @@ impl Verb {
             Verb::Start => Request::Start { name },
             Verb::Stop => Request::Stop { name },
             Verb::Restart { force } => Request::Restart { name, force },
+            Verb::Rollback => Request::Rollback { name },
         }
     }
 
@@ -86,6 +91,7 @@ impl Verb {
             Verb::Start => "start",
             Verb::Stop => "stop",
             Verb::Restart { .. } => "restart",
+            Verb::Rollback => "rollback",
         }
     }
 
@@ -95,7 +101,7 @@ impl Verb {
         match self {
             Verb::Start => Duration::from_secs(3 * 60),
             Verb::Stop => Duration::from_secs(6 * 60),
-            Verb::Restart { .. } => Duration::from_secs(9 * 60),
+            Verb::Restart { .. } | Verb::Rollback => Duration::from_secs(9 * 60),
         }
     }
 }
@@ -122,7 +128,7 @@ pub fn plan_all(verb: Verb, instances: &[InstanceStatus]) -> Vec<Target> {
             let idle = instance.pid.is_none();
             let waiting = instance.state == "standby";
             let skip = match verb {
-                Verb::Start | Verb::Restart { .. } => {
+                Verb::Start | Verb::Restart { .. } | Verb::Rollback => {
                     instance.standby && idle && (waiting || instance.state == "stopped")
                 }
                 Verb::Stop => waiting,
@@ -251,7 +257,9 @@ impl Tracker {
     /// An event about this instance (the caller filters by name).
     pub fn event(&mut self, event: &Event) {
         match event.kind {
-            EventKind::Command | EventKind::Dropped => {}
+            // A rollback comes before the restart it asks for: the instance
+            // has not moved yet.
+            EventKind::Command | EventKind::Dropped | EventKind::RolledBack => {}
             EventKind::Failed | EventKind::Backoff => {
                 self.armed = true;
                 if matches!(self.goal, Goal::Ready { .. }) {
@@ -553,7 +561,7 @@ pub async fn run(path: &Path, verb: Verb, names: &[String], wait: &WaitArgs) -> 
                 let goal = match verb {
                     Verb::Stop => Goal::Stopped,
                     Verb::Start => Goal::Ready { not_pid: None },
-                    Verb::Restart { .. } => Goal::Ready {
+                    Verb::Restart { .. } | Verb::Rollback => Goal::Ready {
                         not_pid: status.and_then(|s| s.pid),
                     },
                 };

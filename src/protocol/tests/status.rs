@@ -119,6 +119,11 @@ pub(super) fn status_fixture() -> InstanceStatus {
             ok: false,
             error: Some(String::from("exit code 1: topic not found")),
         }),
+        rolled_back: Some(RolledBack {
+            at: 1_760_000_003_000,
+            from: Some(String::from("/c/openclaw.json.20251009T090003Z.rejected")),
+            reason: String::from("by operator"),
+        }),
     }
 }
 
@@ -156,6 +161,7 @@ fn instance_status_carries_every_documented_field() {
         "limits",
         "wake",
         "last_notify",
+        "rolled_back",
     ];
     let object = value.as_object().expect("an object");
     for field in fields {
@@ -177,11 +183,12 @@ fn instance_status_carries_every_documented_field() {
     assert_eq!(value["wake"]["ok"], true);
     assert_eq!(value["last_notify"]["suppressed"], 2);
     assert_eq!(value["last_notify"]["ok"], false);
+    assert_eq!(value["rolled_back"]["reason"], "by operator");
 }
 
 /// The fields added after the first daemons: a client must accept a status
 /// without each of them.
-const LATER_FIELDS: [&str; 11] = [
+const LATER_FIELDS: [&str; 12] = [
     "spawned_at",
     "probes_off",
     "stopping_since",
@@ -193,6 +200,7 @@ const LATER_FIELDS: [&str; 11] = [
     "limits",
     "wake",
     "last_notify",
+    "rolled_back",
 ];
 
 #[test]

@@ -320,6 +320,21 @@ fn detail_shows_why_the_supervisor_last_restarted_the_gateway() {
 }
 
 #[test]
+fn detail_shows_the_last_rollback() {
+    let mut status = instance("main");
+    status.rolled_back = Some(openclaw_supervisor::protocol::RolledBack {
+        at: 1_796_423_400_000,
+        from: Some(String::from("/c/openclaw.json.20261204T223000Z.rejected")),
+        reason: String::from("by operator"),
+    });
+    let text = detail(&status, Paint { enabled: false }, 8_999);
+    let expected = "  rolled back  2026-12-04T22:30:00Z, by operator; the replaced config is kept as /c/openclaw.json.20261204T223000Z.rejected\n";
+    assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    let quiet = detail(&instance("main"), Paint { enabled: false }, 8_999);
+    assert!(!quiet.contains("rolled back"), "{quiet}");
+}
+
+#[test]
 fn detail_says_how_the_processes_are_tracked() {
     use openclaw_supervisor::protocol::Tracking;
     let tracking = |mode: &str, cgroup: Option<&str>, reason: Option<&str>| Tracking {

@@ -270,6 +270,9 @@ fn a_wait_fails_early_on_failed_or_backoff() {
     // Starting a failed instance: a reading still `failed` is the old state.
     let mut tracker = Tracker::new("main", Goal::Ready { not_pid: None }, Some(&failed));
     assert_eq!(tracker.observe(Some(&failed), secs), Step::Pending(None));
+    // A rollback's event comes before its restart moves the instance.
+    tracker.event(&event(EventKind::RolledBack, "by operator: ..."));
+    assert_eq!(tracker.observe(Some(&failed), secs), Step::Pending(None));
     // Its new gateway fails again: the event says so.
     tracker.event(&event(EventKind::Spawned, "pid 4"));
     tracker.event(&event(EventKind::Failed, "exit 78: configuration error"));
