@@ -28,6 +28,7 @@ mod objects;
 mod pod;
 mod probes;
 mod secrets;
+mod skill;
 
 #[cfg(test)]
 mod tests;
@@ -35,6 +36,7 @@ mod tests;
 pub use pod::seed_script;
 pub use probes::http_script;
 pub use secrets::{SecretKey, is_secret_name, references, sanitize_config};
+pub use skill::{TOOL as RESCUE_TOOL, seed_script as skill_seed_script};
 
 /// The vendor's image (its repository and the slim tag of the openclaw
 /// version the supervisor is built against), named in words when `--image`

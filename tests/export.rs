@@ -20,6 +20,9 @@ mod cli_support;
 #[path = "sim_support/mod.rs"]
 mod sim_support;
 
+#[path = "export/rescue_tool.rs"]
+mod rescue_tool;
+
 use cli_support::Run;
 
 /// The Kubernetes versions the output is validated against.

@@ -164,6 +164,12 @@ pub fn build(effective: &Effective, config: Option<&Sanitized>, options: &Option
         });
         service_account = Some(name.clone());
         yaml.extend(rbac(effective, &name, &main_object, &main_pod, options));
+        let skill_map = super::skill::config_map(
+            meta(format!("{name}-skill"), effective, options),
+            main,
+            &main_pod,
+        );
+        yaml.push(render(&[skill_map]));
         if effective.declaration.standby {
             notes.push(format!(
                 "instance `{}`: `standby: true` has no cluster form (no supervisor wakes it when `{main}` fails): it runs from the start, on another node",
@@ -215,7 +221,7 @@ pub fn build(effective: &Effective, config: Option<&Sanitized>, options: &Option
         empty_dir: Some(EmptyDirVolumeSource::default()),
         ..Volume::default()
     }];
-    let mut init_containers = None;
+    let mut init_containers = Vec::new();
     if config.is_some() {
         volumes.insert(
             0,
@@ -233,7 +239,11 @@ pub fn build(effective: &Effective, config: Option<&Sanitized>, options: &Option
                 ..Volume::default()
             },
         );
-        init_containers = Some(vec![pod::seed_container(&options.image)]);
+        init_containers.push(pod::seed_container(&options.image));
+    }
+    if rescued.is_some() {
+        volumes.push(super::skill::volume(&format!("{name}-skill")));
+        init_containers.push(super::skill::seed_container(&options.image));
     }
     let grace =
         i64::try_from(stop.timeout.0.as_secs() + u64::from(stop.timeout.0.subsec_nanos() > 0))
@@ -256,7 +266,7 @@ pub fn build(effective: &Effective, config: Option<&Sanitized>, options: &Option
                 ..PodSecurityContext::default()
             }),
             termination_grace_period_seconds: Some(grace),
-            init_containers,
+            init_containers: (!init_containers.is_empty()).then_some(init_containers),
             containers: vec![gateway],
             volumes: Some(volumes),
             ..PodSpec::default()

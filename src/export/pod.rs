@@ -260,8 +260,19 @@ fs.chmodSync({target},0o600)}}catch(e){{if(e.code!=='EEXIST')throw e}}"
 /// image's own node: no shell, no second image.
 pub fn seed_container(image: &str) -> Container {
     let script = seed_script(CONFIG_MOUNT, POD_STATE_DIR);
+    node_init_container("seed-config", image, script, ("config", CONFIG_MOUNT))
+}
+
+/// An init container that runs `script` with the image's node, the state
+/// volume mounted read-write and `from` (a volume, its mount path) read-only.
+pub fn node_init_container(
+    name: &str,
+    image: &str,
+    script: String,
+    from: (&str, &str),
+) -> Container {
     Container {
-        name: "seed-config".to_string(),
+        name: name.to_string(),
         image: Some(image.to_string()),
         image_pull_policy: Some("IfNotPresent".to_string()),
         command: Some(vec!["node".to_string(), "-e".to_string(), script]),
@@ -279,7 +290,7 @@ pub fn seed_container(image: &str) -> Container {
         security_context: Some(hardened()),
         volume_mounts: Some(vec![
             mount("state", POD_STATE_DIR, false),
-            mount("config", CONFIG_MOUNT, true),
+            mount(from.0, from.1, true),
         ]),
         ..Container::default()
     }

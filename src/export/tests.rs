@@ -263,12 +263,20 @@ fn a_rescue_keeps_off_its_main_and_may_restart_only_it() {
         "serviceAccountName: openclaw-rescue",
         "automountServiceAccountToken: true",
         "name: OPENCLAW_SUPERVISOR_MAIN_POD\n          value: openclaw-main-0",
+        // The skill and its tool, seeded into the rescue's workspace.
+        "kind: ConfigMap\ndata:\n  SKILL.md: |",
+        "name: openclaw-rescue-skill",
+        "Its pod is `openclaw-main-0`",
+        "node /home/node/.openclaw/workspace/skills/openclaw-supervisor/main.mjs status",
+        "name: seed-skill",
+        "configMap:\n          name: openclaw-rescue-skill\n        name: skill",
     ] {
         assert!(yaml.contains(words), "{words} not in\n{yaml}");
     }
     let main_yaml = yaml_of(&required, "main");
     assert!(main_yaml.contains("automountServiceAccountToken: false"));
     assert!(!main_yaml.contains("kind: Role"));
+    assert!(!main_yaml.contains("seed-skill"), "{main_yaml}");
     let preferred = kubernetes(
         &instances,
         &Options {
