@@ -26,6 +26,7 @@ pub mod protocol;
 pub mod rescue;
 pub mod resolution;
 pub mod sdnotify;
+pub mod secrets;
 pub mod service;
 pub mod signals;
 pub mod simulator;

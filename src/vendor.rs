@@ -169,19 +169,10 @@ pub fn has_url_credentials(value: &str) -> bool {
         .is_some_and(|authority| authority.contains('@'))
 }
 
-/// Variables that hold secrets: never copied, only named.
+/// Variables that hold secrets: never copied, only named (the one rule,
+/// `crate::secrets`).
 pub fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    [
-        "TOKEN",
-        "PASSWORD",
-        "SECRET",
-        "KEY",
-        "CREDENTIAL",
-        "PRIVATE",
-    ]
-    .iter()
-    .any(|word| upper.contains(word))
+    crate::secrets::is_secret_env_name(name)
 }
 
 /// Variables of the vendor's unit that a declaration says otherwise (its

@@ -54,20 +54,12 @@ fn variable_for(path: &[String]) -> String {
     }
 }
 
-/// A key's name folded for comparison: lower case, no `_` or `-`.
-fn folded(key: &str) -> String {
-    key.chars()
-        .filter(|char| *char != '_' && *char != '-')
-        .map(|char| char.to_ascii_lowercase())
-        .collect()
-}
+use crate::secrets::folded;
 
-/// Whether a key (of a config or an environment variable) holds a secret.
+/// Whether a key (of a config or an environment variable) holds a secret:
+/// the one rule (`crate::secrets`).
 pub fn is_secret_name(key: &str) -> bool {
-    let key = folded(key);
-    ["token", "apikey", "password", "secret", "privatekey"]
-        .iter()
-        .any(|suffix| key.ends_with(suffix))
+    crate::secrets::is_secret_key(key)
 }
 
 /// Whether a config key names a file holding a secret (`tokenFile`).

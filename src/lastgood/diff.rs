@@ -10,36 +10,11 @@
 
 use std::collections::HashMap;
 
-/// Whether a key holds a secret: its name, lower case without `_` and `-`,
-/// ends with one of these (`token`, `botToken`, `appToken`, `hooks.token`,
-/// `password`, `apiKey`, `OPENAI_API_KEY`, `clientSecret`, `signingSecret`,
-/// `privateKey`...). `tokenFile` (a path) and `maxTokens` (a number) do not.
-const SECRET_SUFFIXES: &[&str] = &[
-    "token",
-    "password",
-    "passwd",
-    "secret",
-    "apikey",
-    "privatekey",
-    "credential",
-    "credentials",
-    "passphrase",
-    "cookie",
-];
-
 pub const REDACTED: &str = "<redacted>";
 pub const REDACTED_CHANGED: &str = "<redacted, changed>";
 
-pub fn is_secret_key(key: &str) -> bool {
-    let normal: String = key
-        .chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect();
-    SECRET_SUFFIXES
-        .iter()
-        .any(|suffix| normal.ends_with(suffix))
-}
+/// Whether a key holds a secret: the one rule (`crate::secrets`).
+pub use crate::secrets::is_secret_key;
 
 /// The secret values on one line: each key naming a secret, with the byte
 /// range of its value (quotes included). Values on the same line as their
