@@ -204,19 +204,23 @@ fn rescue_affinity_is_required_unless_preferred() {
     }
 }
 
-/// The example's config writes its gateway and hooks tokens inline: neither
-/// appears in stdout, stderr or the written files; the Secret commands name
-/// the keys with placeholders.
+/// The example's configs write main's gateway token and the rescue's hooks
+/// token inline: neither appears in stdout, stderr or the written files;
+/// the Secret commands name the keys with placeholders.
 #[test]
 fn no_config_token_appears_in_anything_exported() {
     let home = tempfile::tempdir().expect("temp home");
     let dir = repo("examples/kubernetes-standby-rescue");
     let tokens = [
         "example-main-gateway-token-do-not-use",
-        "example-main-hooks-token-do-not-use",
+        "example-rescue-hooks-token-do-not-use",
     ];
-    let config =
-        std::fs::read_to_string(dir.join("openclaw/main.json5")).expect("the example's config");
+    let config = ["main", "rescue"]
+        .map(|name| {
+            std::fs::read_to_string(dir.join(format!("openclaw/{name}.json5")))
+                .expect("the example's config")
+        })
+        .join("\n");
     for token in tokens {
         assert!(
             config.contains(token),
@@ -247,9 +251,37 @@ fn no_config_token_appears_in_anything_exported() {
             .stdout
             .contains("\"token\": \"${OPENCLAW_HOOKS_TOKEN}\"")
     );
-    assert!(printed.stderr.contains(
-        "kubectl create secret generic openclaw-main-secrets --namespace openclaw --from-literal=MAIN_TELEGRAM_BOT_TOKEN='<MAIN_TELEGRAM_BOT_TOKEN>' --from-literal=OPENCLAW_GATEWAY_TOKEN='<OPENCLAW_GATEWAY_TOKEN>' --from-literal=OPENCLAW_HOOKS_TOKEN='<OPENCLAW_HOOKS_TOKEN>'"
-    ), "{}", printed.stderr);
+    for command in [
+        "kubectl create secret generic openclaw-main-secrets --namespace openclaw --from-literal=MAIN_TELEGRAM_BOT_TOKEN='<MAIN_TELEGRAM_BOT_TOKEN>' --from-literal=OPENCLAW_GATEWAY_TOKEN='<OPENCLAW_GATEWAY_TOKEN>'\n",
+        "kubectl create secret generic openclaw-rescue-secrets --namespace openclaw --from-literal=OPENCLAW_GATEWAY_TOKEN='<OPENCLAW_GATEWAY_TOKEN>' --from-literal=OPENCLAW_HOOKS_TOKEN='<OPENCLAW_HOOKS_TOKEN>'\n",
+    ] {
+        assert!(printed.stderr.contains(command), "{}", printed.stderr);
+    }
+}
+
+/// What a supervisor does and a cluster does not is named on stderr: the
+/// example's rescue is a standby with `wake: agent`, and its hooks are the
+/// rescue's own, not main's.
+#[test]
+fn the_example_gives_hooks_to_the_rescue_and_notes_what_is_dropped() {
+    let home = tempfile::tempdir().expect("temp home");
+    let dir = repo("examples/kubernetes-standby-rescue");
+    let run = export(home.path(), &dir, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for words in [
+        "note: instance `rescue`: `standby: true` has no cluster form",
+        "note: instance `rescue`: `wake: agent` is dropped",
+    ] {
+        assert!(run.stderr.contains(words), "{words} not in\n{}", run.stderr);
+    }
+    let out = home.path().join("manifests");
+    let written = export(home.path(), &dir, &[out.to_str().expect("utf-8")]);
+    assert_eq!(written.code, 0, "{}", written.stderr);
+    let [main, rescue] = ["main", "rescue"]
+        .map(|name| std::fs::read_to_string(out.join(format!("{name}.yaml"))).expect("written"));
+    assert!(!main.contains("\"hooks\""), "main has hooks:\n{main}");
+    assert!(rescue.contains("\"hooks\": {"), "{rescue}");
+    assert!(!run.stdout.contains("rollout-restart"));
 }
 
 /// With OUT: one file per instance and a kustomization listing them, the

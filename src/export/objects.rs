@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::secrets::{Sanitized, SecretKey};
 use super::{Options, RescueAffinity, STATE_VOLUME_SIZE, object_name, pod, probes, render};
-use crate::declaration::{RestartPolicy, Role as InstanceRole};
+use crate::declaration::{RestartPolicy, Role as InstanceRole, RollbackMode};
 use crate::openclaw::Effective;
 
 /// What one instance turns into.
@@ -90,8 +90,14 @@ pub fn build(effective: &Effective, config: Option<&Sanitized>, options: &Option
     }
     let service = Service {
         metadata: meta(name.clone(), effective, options),
+        // Headless: a StatefulSet's `serviceName` must name a headless
+        // Service for its pod's DNS name (`openclaw-main-0.openclaw-main`);
+        // the Service's name resolves to the pod's address, and `kubectl
+        // port-forward svc/openclaw-main` reaches the pod through the
+        // selector as with a ClusterIP Service.
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_string()),
+            cluster_ip: Some("None".to_string()),
             selector: Some(selector(&effective.name)),
             ports: Some(vec![ServicePort {
                 name: Some("gateway".to_string()),
@@ -163,7 +169,7 @@ pub fn build(effective: &Effective, config: Option<&Sanitized>, options: &Option
             ..Affinity::default()
         });
         service_account = Some(name.clone());
-        yaml.extend(rbac(effective, &name, &main_object, &main_pod, options));
+        yaml.extend(rbac(effective, &name, &main_pod, options));
         let skill_map = super::skill::config_map(
             meta(format!("{name}-skill"), effective, options),
             main,
@@ -209,6 +215,7 @@ pub fn build(effective: &Effective, config: Option<&Sanitized>, options: &Option
             effective.name
         ));
     }
+    notes.extend(supervisor_only_notes(effective));
     if effective.declaration.limits.pids.is_some() {
         notes.push(format!(
             "instance `{}`: `limits.pids` has no per-container form (the kubelet's podPidsLimit is per node)",
@@ -216,11 +223,12 @@ pub fn build(effective: &Effective, config: Option<&Sanitized>, options: &Option
         ));
     }
 
-    let mut volumes = vec![Volume {
-        name: "tmp".to_string(),
+    let scratch = |name: &str| Volume {
+        name: name.to_string(),
         empty_dir: Some(EmptyDirVolumeSource::default()),
         ..Volume::default()
-    }];
+    };
+    let mut volumes = vec![scratch("home"), scratch("tmp")];
     let mut init_containers = Vec::new();
     if config.is_some() {
         volumes.insert(
@@ -314,19 +322,43 @@ pub fn build(effective: &Effective, config: Option<&Sanitized>, options: &Option
     }
 }
 
+/// What only a supervisor does, which the export drops: `wake`, `notify`
+/// and `rollback: auto` watch the gateway's exits and probes, and no
+/// supervisor runs on the cluster.
+pub fn supervisor_only_notes(effective: &Effective) -> Vec<String> {
+    let name = &effective.name;
+    let declaration = &effective.declaration;
+    let mut notes = Vec::new();
+    if let Some(wake) = declaration.wake {
+        notes.push(format!(
+            "instance `{name}`: `wake: {}` is dropped (no supervisor sees its main fail, so none posts to its hooks): nothing replaces it; the rescue acts when asked on its own channels, with its skill (`main.mjs status`, `logs`, `restart`)",
+            wake.as_str()
+        ));
+    }
+    if declaration.notify.is_some() {
+        notes.push(format!(
+            "instance `{name}`: `notify:` is dropped (no supervisor emits its events): nothing replaces it in the export; alert on the pod's restarts and readiness with the cluster's monitoring"
+        ));
+    }
+    if declaration.rollback == RollbackMode::Auto {
+        notes.push(format!(
+            "instance `{name}`: `rollback: auto` is dropped (no last known good is kept on the volume): an exit 78 crash-loops the pod until a person fixes `openclaw.json` in its volume (`kubectl exec`)"
+        ));
+    }
+    notes
+}
+
 /// A rescue's ServiceAccount, and a Role bound to it that lets it read its
-/// main's pod and logs and restart it (delete the pod, patch the
-/// StatefulSet, e.g. a restartedAt annotation): the cluster's form of the
-/// supervisor socket, held to the main's objects by `resourceNames`.
-fn rbac(
-    effective: &Effective,
-    name: &str,
-    main_set: &str,
-    main_pod: &str,
-    options: &Options,
-) -> Vec<String> {
-    let rule = |group: &str, resource: &str, object: &str, verbs: &[&str]| PolicyRule {
-        api_groups: Some(vec![group.to_string()]),
+/// main's pod and logs and restart it by deleting the pod: the cluster's
+/// form of the supervisor socket, held to the main's pod by
+/// `resourceNames`. No `patch` on the StatefulSet: a patched pod template
+/// would run anything with main's Secret and volume, which would undo
+/// "tokens not shared". No `list` nor `watch`: with `resourceNames` they
+/// only work with a field selector, so they would promise what a plain
+/// `kubectl get pods` is denied.
+fn rbac(effective: &Effective, name: &str, main_pod: &str, options: &Options) -> Vec<String> {
+    let rule = |resource: &str, object: &str, verbs: &[&str]| PolicyRule {
+        api_groups: Some(vec![String::new()]),
         resources: Some(vec![resource.to_string()]),
         resource_names: Some(vec![object.to_string()]),
         verbs: verbs.iter().map(|verb| verb.to_string()).collect(),
@@ -339,9 +371,8 @@ fn rbac(
     let role = Role {
         metadata: meta(name.to_string(), effective, options),
         rules: Some(vec![
-            rule("", "pods", main_pod, &["get", "list", "watch", "delete"]),
-            rule("", "pods/log", main_pod, &["get"]),
-            rule("apps", "statefulsets", main_set, &["get", "patch"]),
+            rule("pods", main_pod, &["get", "delete"]),
+            rule("pods/log", main_pod, &["get"]),
         ]),
     };
     let binding = RoleBinding {

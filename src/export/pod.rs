@@ -64,8 +64,10 @@ pub fn environment(
         .map(|(name, value)| (name, Source::Value(value)))
         .collect();
     let mut keys: BTreeMap<String, String> = BTreeMap::new();
-    for name in declared.keys() {
-        if is_secret_name(name) {
+    for (name, value) in declared {
+        // A secret by its name, or by its value: a URL with credentials
+        // (`http://user:pass@proxy`) whatever the variable is called.
+        if is_secret_name(name) || crate::vendor::has_url_credentials(value) {
             vars.insert(
                 name.clone(),
                 Source::Secret {
@@ -316,7 +318,12 @@ pub fn gateway_container(effective: &Effective, image: &str, env: Vec<EnvVar>) -
         env: Some(env),
         resources: Some(resources(effective)),
         security_context: Some(hardened()),
+        // The root filesystem is read-only: HOME is an emptyDir, so what
+        // node and npm write under it (`~/.cache`, `~/.npm`, `~/.config`)
+        // has a place; the state volume, mounted below it, wins for
+        // `.openclaw`.
         volume_mounts: Some(vec![
+            mount("home", POD_HOME, false),
             mount("state", POD_STATE_DIR, false),
             mount("tmp", "/tmp", false),
         ]),

@@ -12,7 +12,8 @@
 //! `timeoutSeconds`, `failures` is `failureThreshold`, `initial_delay` is
 //! `initialDelaySeconds`; the startup probe's allowance becomes
 //! `failureThreshold = ceil(allowance / every)`. Seconds round up (at
-//! least 1). A disabled probe is left out.
+//! least 1; an HTTP probe, which starts node, at least 5 s for an attempt
+//! and every 2 s for startup). A disabled probe is left out.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -76,11 +77,25 @@ fn action(kind: &ProbeKind, port: u16) -> Probe {
     }
 }
 
+/// Floors of an HTTP probe, which starts a node process each time (about
+/// a second's work on a busy node): at least 5 s for an attempt, and a
+/// startup probe at least every 2 s. The declaration's values win when
+/// larger; a startup allowance stays the same (its `failureThreshold`
+/// follows the period).
+pub const NODE_PROBE_MIN_TIMEOUT: i32 = 5;
+pub const NODE_STARTUP_MIN_PERIOD: i32 = 2;
+
 fn translate(probe: &EffectiveProbe, port: u16) -> Option<Probe> {
     if !probe.enabled {
         return None;
     }
-    let period = seconds(probe.every, 1);
+    let node = matches!(probe.kind, ProbeKind::Http { .. });
+    let (min_period, min_timeout) = match (node, probe.allowance.is_some()) {
+        (true, true) => (NODE_STARTUP_MIN_PERIOD, NODE_PROBE_MIN_TIMEOUT),
+        (true, false) => (1, NODE_PROBE_MIN_TIMEOUT),
+        (false, _) => (1, 1),
+    };
+    let period = seconds(probe.every, min_period);
     let failures = match probe.allowance {
         Some(allowance) => {
             let allowance = seconds(allowance, 1);
@@ -91,7 +106,7 @@ fn translate(probe: &EffectiveProbe, port: u16) -> Option<Probe> {
     let initial_delay = seconds(probe.initial_delay, 0);
     Some(Probe {
         period_seconds: Some(period),
-        timeout_seconds: Some(seconds(probe.timeout, 1)),
+        timeout_seconds: Some(seconds(probe.timeout, min_timeout)),
         failure_threshold: Some(failures),
         initial_delay_seconds: (initial_delay > 0).then_some(initial_delay),
         ..action(&probe.kind, port)

@@ -2,7 +2,7 @@
 // kubernetes` into a rescue's workspace, next to its skill): the agent looks
 // at and restarts its main gateway's pod through the Kubernetes API, with
 // this pod's ServiceAccount, whose Role allows exactly that and nothing more.
-// Run: node main.mjs status | logs [N] [--previous] | restart | rollout-restart
+// Run: node main.mjs status | logs [N] [--previous] | restart
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -22,7 +22,7 @@ function fail(text) {
   process.exit(1);
 }
 
-function call(method, path, body, type) {
+function call(method, path) {
   return new Promise((resolve, reject) => {
     const url = new URL(path, api);
     const lib = url.protocol === 'http:' ? http : https;
@@ -31,10 +31,6 @@ function call(method, path, body, type) {
       authorization: `Bearer ${fs.readFileSync(tokenFile, 'utf8').trim()}`,
       accept: 'application/json, */*',
     };
-    if (body !== undefined) {
-      headers['content-type'] = type;
-      headers['content-length'] = Buffer.byteLength(body);
-    }
     const options = { method, headers };
     if (lib === https) options.ca = fs.readFileSync(`${SA}/ca.crt`);
     const request = lib.request(url, options, (response) => {
@@ -45,13 +41,12 @@ function call(method, path, body, type) {
     });
     request.on('error', reject);
     request.setTimeout(20000, () => request.destroy(new Error('no answer within 20 s')));
-    if (body !== undefined) request.write(body);
     request.end();
   });
 }
 
-async function must(what, method, path, body, type) {
-  const answer = await call(method, path, body, type).catch((err) => fail(`${what}: ${err.message}`));
+async function must(what, method, path) {
+  const answer = await call(method, path).catch((err) => fail(`${what}: ${err.message}`));
   if (answer.status < 200 || answer.status > 299) {
     let reason = answer.body.slice(0, 300);
     try { reason = JSON.parse(answer.body).message || reason; } catch { /* not JSON */ }
@@ -96,15 +91,8 @@ async function restart() {
   process.stdout.write(`deleted pod ${pod}: its StatefulSet ${set} starts a new one\n`);
 }
 
-async function rolloutRestart() {
-  const at = new Date().toISOString();
-  const patch = JSON.stringify({ spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } });
-  await must(`rollout restart of ${set}`, 'PATCH', `/apis/apps/v1/namespaces/${ns}/statefulsets/${set}`, patch, 'application/strategic-merge-patch+json');
-  process.stdout.write(`statefulset ${set}: restartedAt ${at}; its pod is replaced\n`);
-}
-
 if (!ns || !pod || !set) fail('OPENCLAW_SUPERVISOR_NAMESPACE, OPENCLAW_SUPERVISOR_MAIN_POD and OPENCLAW_SUPERVISOR_MAIN_STATEFULSET must be set (the export sets them in the rescue pod)');
 const [command, ...rest] = process.argv.slice(2);
-const commands = { status, logs, restart, 'rollout-restart': rolloutRestart };
-if (!commands[command]) fail('usage: node main.mjs status | logs [N] [--previous] | restart | rollout-restart');
+const commands = { status, logs, restart };
+if (!commands[command]) fail('usage: node main.mjs status | logs [N] [--previous] | restart');
 await commands[command](rest);

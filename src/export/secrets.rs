@@ -1,5 +1,6 @@
 //! Keeping secrets out of the ConfigMap: every secret-looking string of an
-//! OpenClaw config becomes a `${VAR}` reference (openclaw 2026.9.6
+//! OpenClaw config (under a secret key, at any depth: the items of
+//! `apiKeys: [...]` too; or a URL with credentials anywhere) becomes a `${VAR}` reference (openclaw 2026.9.6
 //! substitutes `${VAR}` in any config string, names `[A-Z_][A-Z0-9_]*`,
 //! `$${VAR}` being a literal), and every `${VAR}` the config then holds is a
 //! key of the instance's Secret. A key naming a file on this host (a
@@ -107,7 +108,11 @@ struct Walk {
 }
 
 impl Walk {
-    fn value(&mut self, path: &mut Vec<String>, value: &mut Value) {
+    /// Walks `value` at `path`; `secret`: it is under a secret key, so
+    /// every string in it (the items of `apiKeys: ["a", "b"]`, the fields
+    /// of an object) is a secret. A string that is a URL with credentials
+    /// is one wherever it is.
+    fn value(&mut self, path: &mut Vec<String>, value: &mut Value, secret: bool) {
         match value {
             Value::Object(map) => {
                 let secret_ref = match (map.get("source"), map.get("provider"), map.get("id")) {
@@ -143,18 +148,8 @@ impl Walk {
                             path.join("."),
                             variable_for(&[&path[..path.len() - 1], &[base.to_string()]].concat())
                         ));
-                    } else if is_secret_name(key)
-                        && let Value::String(text) = child
-                        && !text.is_empty()
-                        && references(text).is_empty()
-                    {
-                        let variable = variable_for(path);
-                        self.keys
-                            .entry(variable.clone())
-                            .or_insert_with(|| path.join("."));
-                        *text = format!("${{{variable}}}");
                     } else {
-                        self.value(path, child);
+                        self.value(path, child, secret || is_secret_name(key));
                     }
                     path.pop();
                 }
@@ -162,12 +157,24 @@ impl Walk {
             Value::Array(items) => {
                 for (index, item) in items.iter_mut().enumerate() {
                     path.push(index.to_string());
-                    self.value(path, item);
+                    self.value(path, item, secret);
                     path.pop();
                 }
             }
             Value::String(text) => {
-                for name in references(text) {
+                let found = references(text);
+                if found.is_empty()
+                    && !text.is_empty()
+                    && (secret || crate::vendor::has_url_credentials(text))
+                {
+                    let variable = variable_for(path);
+                    self.keys
+                        .entry(variable.clone())
+                        .or_insert_with(|| path.join("."));
+                    *text = format!("${{{variable}}}");
+                    return;
+                }
+                for name in found {
                     self.keys.entry(name).or_insert_with(|| path.join("."));
                 }
             }
@@ -184,7 +191,7 @@ pub fn sanitize_config(config: &Value) -> Result<Sanitized, Vec<String>> {
         keys: BTreeMap::new(),
         problems: Vec::new(),
     };
-    walk.value(&mut Vec::new(), &mut value);
+    walk.value(&mut Vec::new(), &mut value, false);
     if !walk.problems.is_empty() {
         return Err(walk.problems);
     }

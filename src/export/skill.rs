@@ -1,7 +1,7 @@
 //! A rescue's skill on Kubernetes. No supervisor runs there: the rescue's
 //! agent looks at and restarts its main through the Kubernetes API with its
-//! pod's ServiceAccount (the Role `rbac` writes: its main's pod, logs and
-//! StatefulSet, nothing else). The export puts a skill (`SKILL.md`, the
+//! pod's ServiceAccount (the Role `rbac` writes: get and delete on its
+//! main's pod, get on its logs, nothing else). The export puts a skill (`SKILL.md`, the
 //! format of openclaw's `docs/tools/creating-skills.md`, the same name as
 //! the one-host skill) and its tool (`main.mjs`, run with the image's node)
 //! in a ConfigMap, and an init container copies them into the rescue's
@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, Container, Vo
 
 use super::POD_STATE_DIR;
 
-/// The tool the skill runs (`node main.mjs status|logs|restart|rollout-restart`).
+/// The tool the skill runs (`node main.mjs status|logs|restart`).
 pub const TOOL: &str = include_str!("rescue-tool.mjs");
 /// The tool's file name beside `SKILL.md`.
 pub const TOOL_FILE: &str = "main.mjs";
@@ -53,8 +53,6 @@ pod and logs and restart it, and nothing else. It needs no other token.
 ## Then act
 
 - `{tool} restart`: delete its pod; its StatefulSet starts a new one.
-- `{tool} rollout-restart`: the same through the StatefulSet (as
-  `kubectl rollout restart` does).
 
 Its OpenClaw config lives in its own volume, which you cannot reach: an exit
 78 needs a person to fix the config (`kubectl exec` into its pod). Say what

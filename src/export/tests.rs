@@ -174,7 +174,7 @@ fn seconds(secs: u64) -> Option<HumanDuration> {
 fn probe_thresholds_follow_the_declaration() {
     let spec = crate::declaration::ProbesSpec {
         startup: ProbeSpec {
-            every: seconds(2),
+            every: seconds(1),
             timeout: seconds(301),
             ..ProbeSpec::default()
         },
@@ -186,20 +186,22 @@ fn probe_thresholds_follow_the_declaration() {
             ..ProbeSpec::default()
         },
         readiness: ProbeSpec {
-            enabled: Some(false),
+            every: seconds(3),
+            timeout: seconds(10),
             ..ProbeSpec::default()
         },
     };
     let probes = probes::translate_all(&effective_probes(&spec).expect("valid"), 18789);
     let startup = probes.startup.expect("startup");
-    // 301 s at one attempt every 2 s: 151 attempts.
+    // An HTTP probe starts node: every 1 s becomes every 2 s, with the same
+    // allowance (301 s: 151 attempts), and an attempt gets at least 5 s.
     assert_eq!(
         (
             startup.period_seconds,
             startup.failure_threshold,
             startup.timeout_seconds
         ),
-        (Some(2), Some(151), Some(2))
+        (Some(2), Some(151), Some(5))
     );
     let command = startup.exec.and_then(|exec| exec.command).expect("exec");
     assert_eq!(command[..2], ["node", "-e"]);
@@ -215,6 +217,22 @@ fn probe_thresholds_follow_the_declaration() {
         ),
         (Some(2), Some(5), Some(30))
     );
+    // A tcp probe starts nothing: its attempt keeps the default 2 s.
+    assert_eq!(liveness.timeout_seconds, Some(2));
+    // The declaration's values win when larger.
+    let readiness = probes.readiness.expect("readiness");
+    assert_eq!(
+        (readiness.period_seconds, readiness.timeout_seconds),
+        (Some(3), Some(10))
+    );
+    let disabled = crate::declaration::ProbesSpec {
+        readiness: ProbeSpec {
+            enabled: Some(false),
+            ..ProbeSpec::default()
+        },
+        ..spec
+    };
+    let probes = probes::translate_all(&effective_probes(&disabled).expect("valid"), 18789);
     assert!(probes.readiness.is_none());
 }
 
@@ -257,9 +275,7 @@ fn a_rescue_keeps_off_its_main_and_may_restart_only_it() {
     for words in [
         "requiredDuringSchedulingIgnoredDuringExecution:\n          - labelSelector:\n              matchLabels:\n                app.kubernetes.io/instance: main\n                app.kubernetes.io/name: openclaw\n            topologyKey: kubernetes.io/hostname",
         "kind: ServiceAccount",
-        "resourceNames:\n  - openclaw-main-0\n  resources:\n  - pods\n  verbs:\n  - get\n  - list\n  - watch\n  - delete",
-        "resourceNames:\n  - openclaw-main-0\n  resources:\n  - pods/log\n  verbs:\n  - get",
-        "resourceNames:\n  - openclaw-main\n  resources:\n  - statefulsets\n  verbs:\n  - get\n  - patch",
+        "rules:\n- apiGroups:\n  - \"\"\n  resourceNames:\n  - openclaw-main-0\n  resources:\n  - pods\n  verbs:\n  - get\n  - delete\n- apiGroups:\n  - \"\"\n  resourceNames:\n  - openclaw-main-0\n  resources:\n  - pods/log\n  verbs:\n  - get\n---",
         "serviceAccountName: openclaw-rescue",
         "automountServiceAccountToken: true",
         "name: OPENCLAW_SUPERVISOR_MAIN_POD\n          value: openclaw-main-0",
@@ -272,6 +288,12 @@ fn a_rescue_keeps_off_its_main_and_may_restart_only_it() {
         "configMap:\n          name: openclaw-rescue-skill\n        name: skill",
     ] {
         assert!(yaml.contains(words), "{words} not in\n{yaml}");
+    }
+    // Nothing that could change main's pod template (`patch` on its
+    // StatefulSet would run anything with main's Secret), and no `list` or
+    // `watch`, which `resourceNames` cannot hold without a field selector.
+    for words in ["statefulsets", "- patch", "- list", "- watch"] {
+        assert!(!yaml.contains(words), "{words} in\n{yaml}");
     }
     let main_yaml = yaml_of(&required, "main");
     assert!(main_yaml.contains("automountServiceAccountToken: false"));
@@ -397,5 +419,111 @@ fn binds_the_pod_cannot_probe_or_serve_get_a_note() {
                 "{bind}: {bind_notes:?}"
             ),
         }
+    }
+}
+
+#[test]
+fn secrets_under_secret_keys_and_in_urls_never_reach_the_output() {
+    let main = with(instance("main", 18789), |main| {
+        main.declaration.env.insert(
+            "OPENCLAW_PROXY_URL".into(),
+            "http://proxy-user:proxy-pass@proxy.example:3128".into(),
+        );
+        main.declaration
+            .env
+            .insert("PLAIN_URL".into(), "http://proxy.example:3128".into());
+    });
+    let config = json!({
+        "models": { "providers": { "openai": { "apiKeys": ["sk-array-one", "sk-array-two"] } } },
+        "channels": { "matrix": { "credentials": { "user": "bot", "pass": "nested-secret" } } },
+        "tools": { "web": { "endpoint": "https://web-user:web-pass@search.example/api" } },
+        "agents": { "list": [ { "id": "a", "name": "plain stays" } ] },
+    });
+    let exported = kubernetes(
+        &[Instance {
+            effective: &main,
+            config: Some(config),
+        }],
+        &Options::default(),
+    )
+    .expect("exported");
+    let all = exported.joined();
+    for secret in [
+        "sk-array-one",
+        "sk-array-two",
+        "nested-secret",
+        "web-pass",
+        "proxy-pass",
+    ] {
+        assert!(!all.contains(secret), "{secret} in\n{all}");
+    }
+    for words in [
+        r#""${OPENCLAW_MODELS_PROVIDERS_OPENAI_APIKEYS_0}","#,
+        r#""${OPENCLAW_MODELS_PROVIDERS_OPENAI_APIKEYS_1}""#,
+        r#""pass": "${OPENCLAW_CHANNELS_MATRIX_CREDENTIALS_PASS}""#,
+        r#""endpoint": "${OPENCLAW_TOOLS_WEB_ENDPOINT}""#,
+        "\"plain stays\"",
+        "name: OPENCLAW_PROXY_URL\n          valueFrom:\n            secretKeyRef:\n              key: OPENCLAW_PROXY_URL",
+        "name: PLAIN_URL\n          value: http://proxy.example:3128",
+    ] {
+        assert!(all.contains(words), "{words} not in\n{all}");
+    }
+    let keys: Vec<&str> = exported.secrets[0]
+        .keys
+        .iter()
+        .map(|key| key.name.as_str())
+        .collect();
+    for key in [
+        "OPENCLAW_PROXY_URL",
+        "OPENCLAW_MODELS_PROVIDERS_OPENAI_APIKEYS_0",
+        "OPENCLAW_TOOLS_WEB_ENDPOINT",
+    ] {
+        assert!(keys.contains(&key), "{key} not in {keys:?}");
+    }
+}
+
+#[test]
+fn what_only_a_supervisor_does_is_dropped_with_a_note() {
+    let quiet = instance("main", 18789);
+    assert!(objects::supervisor_only_notes(&quiet).is_empty());
+    let rescue = with(instance("rescue", 19789), |rescue| {
+        rescue.declaration.wake = Some(crate::declaration::WakeEndpoint::Agent);
+        rescue.declaration.notify =
+            Some(serde_json::from_value(json!({ "command": ["notify-send"] })).expect("notify"));
+        rescue.declaration.rollback = crate::declaration::RollbackMode::Auto;
+    });
+    let notes = objects::supervisor_only_notes(&rescue);
+    let expected = [
+        "instance `rescue`: `wake: agent` is dropped",
+        "instance `rescue`: `notify:` is dropped",
+        "instance `rescue`: `rollback: auto` is dropped",
+    ];
+    assert_eq!(notes.len(), expected.len(), "{notes:?}");
+    for (note, words) in notes.iter().zip(expected) {
+        assert!(note.starts_with(words), "{note}");
+    }
+}
+
+#[test]
+fn the_governing_service_is_headless_and_home_is_writable() {
+    let main = instance("main", 18789);
+    let exported = kubernetes(
+        &[Instance {
+            effective: &main,
+            config: None,
+        }],
+        &Options::default(),
+    )
+    .expect("exported");
+    let yaml = yaml_of(&exported, "main");
+    for words in [
+        "kind: Service\n",
+        "clusterIP: None",
+        "serviceName: openclaw-main",
+        "readOnlyRootFilesystem: true",
+        "- mountPath: /home/node\n          name: home\n        - mountPath: /home/node/.openclaw\n          name: state",
+        "- emptyDir: {}\n        name: home",
+    ] {
+        assert!(yaml.contains(words), "{words} not in\n{yaml}");
     }
 }

@@ -98,7 +98,7 @@ fn the_rescue_tool_asks_the_api_for_its_main_only() {
         "state":{"waiting":{"reason":"CrashLoopBackOff"}},
         "lastState":{"terminated":{"exitCode":78,"reason":"Error","finishedAt":"2026-12-04T03:00:00Z"}}}]}}"#;
     // (args, the API's answer, what must be asked, what must be printed)
-    let rows: [(&[&str], &str, &str, &str, &str); 5] = [
+    let rows: [(&[&str], &str, &str, &str, &str); 4] = [
         (
             &["status"],
             pod,
@@ -127,13 +127,6 @@ fn the_rescue_tool_asks_the_api_for_its_main_only() {
             "",
             "deleted pod openclaw-main-0",
         ),
-        (
-            &["rollout-restart"],
-            "{}",
-            "PATCH /apis/apps/v1/namespaces/team-a/statefulsets/openclaw-main HTTP/1.1",
-            "application/strategic-merge-patch+json",
-            "statefulset openclaw-main: restartedAt",
-        ),
     ];
     for (args, answer, asked, content_type, printed) in rows {
         let (port, api) = api_once("200 OK", answer);
@@ -143,17 +136,9 @@ fn the_rescue_tool_asks_the_api_for_its_main_only() {
         assert_eq!(seen.line.trim_end(), asked, "{args:?}");
         assert_eq!(seen.authorization, format!("Bearer {TOKEN}"), "{args:?}");
         assert_eq!(seen.content_type, content_type, "{args:?}");
+        assert_eq!(seen.body, "", "{args:?}: the tool sends no body");
         assert!(run.stdout.contains(printed), "{args:?}: {}", run.stdout);
         assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
-        if args == ["rollout-restart"] {
-            assert!(
-                seen.body.contains(
-                    r#"{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"#
-                ),
-                "{}",
-                seen.body
-            );
-        }
         if args == ["status"] {
             assert!(
                 run.stdout.contains("last exit: exited 78 Error"),
@@ -167,6 +152,22 @@ fn the_rescue_tool_asks_the_api_for_its_main_only() {
             );
         }
     }
+}
+
+#[test]
+fn the_rescue_tool_has_no_command_that_patches_the_statefulset() {
+    let Some(node) = node() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Refused before any call: port 9 (discard) is never asked.
+    let run = tool(&node, dir.path(), 9, &["rollout-restart"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("usage: node main.mjs status | logs [N] [--previous] | restart\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(!openclaw_supervisor::export::RESCUE_TOOL.contains("PATCH"));
 }
 
 #[test]
