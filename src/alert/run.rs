@@ -33,7 +33,7 @@ pub fn notify_env(inherited: &EnvMap, notification: &str, instance: &str) -> Env
     let mut env: EnvMap = inherited
         .iter()
         .filter(|(name, value)| {
-            !crate::vendor::is_secret_name(name) && !crate::vendor::has_url_credentials(value)
+            !crate::secrets::is_secret_env_name(name) && !crate::vendor::has_url_credentials(value)
         })
         .filter(|(name, _)| name.as_str() != crate::process::SPAWN_MARKER_VAR)
         .map(|(name, value)| (name.clone(), value.clone()))
