@@ -403,7 +403,7 @@ impl Actor {
         mut notes: mpsc::UnboundedReceiver<(i32, BreakerLine)>,
         start: bool,
     ) {
-        self.refresh_skill();
+        self.refresh_skill().await;
         if start {
             self.handle(Event::Start).await;
         }
@@ -549,7 +549,7 @@ impl Actor {
             for action in actions {
                 match action {
                     Action::Spawn => {
-                        let outcome = self.spawn();
+                        let outcome = self.spawn().await;
                         queue.push_back(outcome);
                     }
                     Action::SignalStop => self.signal_stop(),

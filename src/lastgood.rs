@@ -307,7 +307,22 @@ pub fn rollback(
         }
         None => None,
     };
-    crate::supervisor::write_atomically_with_mode(config_path, &good.config, mode)
-        .map_err(io("cannot write", config_path))?;
+    // Through a symlink to its target: a dotfiles setup keeps its link.
+    let target = write_target(config_path);
+    crate::supervisor::write_atomically_with_mode(&target, &good.config, mode)
+        .map_err(io("cannot write", &target))?;
     Ok(RolledBack { rejected, good_at })
+}
+
+/// Where writing `config_path` goes: the file it names through every
+/// symlink, even a dangling one (its target is created); itself when it is
+/// no symlink.
+fn write_target(config_path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(config_path) {
+        return real;
+    }
+    match std::fs::read_link(config_path) {
+        Ok(link) => config_path.parent().unwrap_or(Path::new(".")).join(link),
+        Err(_) => config_path.to_path_buf(),
+    }
 }

@@ -4,8 +4,13 @@
 //! 2026.9.6's `dist/systemd-unit-*.mjs` renders it), plus a system unit
 //! under a fake root. The built binary runs with a cleared environment.
 
+#[path = "cli_support/mod.rs"]
+mod cli_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use cli_support::{Run, file_names};
 
 /// The secret each vendor unit carries in `Environment=`.
 const SECRETS: [&str; 3] = [
@@ -13,12 +18,6 @@ const SECRETS: [&str; 3] = [
     "tok-rescue-0123456789abcdef",
     "tok-work-0123456789abcdef",
 ];
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 /// A unit as `openclaw gateway install` writes it for `profile`.
 fn vendor_unit(home: &Path, profile: Option<&str>, port: u16, secret: &str) -> String {
@@ -81,24 +80,19 @@ fn fake_home() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn import(home: &Path, dir: &Path, root: &Path, extra: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_openclaw-supervisor"))
-        .arg("--dir")
-        .arg(dir)
-        .arg("import")
-        .arg("--home")
-        .arg(home)
-        .arg("--systemd-root")
-        .arg(root)
-        .args(extra)
-        .env_clear()
-        .env("HOME", home)
-        .output()
-        .expect("the binary runs");
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::of(
+        Command::new(env!("CARGO_BIN_EXE_openclaw-supervisor"))
+            .arg("--dir")
+            .arg(dir)
+            .arg("import")
+            .arg("--home")
+            .arg(home)
+            .arg("--systemd-root")
+            .arg(root)
+            .args(extra)
+            .env_clear()
+            .env("HOME", home),
+    )
 }
 
 /// `words` are in the run's stdout.
@@ -121,18 +115,7 @@ fn import_writes_one_checked_declaration_per_gateway_and_names_the_units() {
     let run = import(&home, &dir, &temp.path().join("root"), &[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 
-    let mut written: Vec<String> = std::fs::read_dir(&dir)
-        .expect("the dir was created")
-        .map(|entry| {
-            entry
-                .expect("entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    written.sort();
-    assert_eq!(written, ["main.yaml", "rescue.yaml"]);
+    assert_eq!(file_names(&dir), ["main.yaml", "rescue.yaml"]);
     let main = read(&dir.join("main.yaml"));
     let rescue = read(&dir.join("rescue.yaml"));
     for (text, words) in [

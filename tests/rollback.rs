@@ -154,7 +154,10 @@ fn a_broken_config_is_shown_by_diff_and_put_right_by_rollback() {
         std::slice::from_ref(&generation)
     );
 
-    let rollback = daemon.client(&["rollback", "main", "--wait"]);
+    // Without `--wait`: the config watcher may still retry the broken
+    // config once (its change is seen late), and `--wait` would take that
+    // attempt's exit 78 for the rollback's.
+    let rollback = daemon.client(&["rollback", "main"]);
     assert!(rollback.status.success(), "{rollback:?}");
     assert!(
         stdout(&rollback).contains("rolled back: by operator"),
@@ -184,6 +187,7 @@ fn a_broken_config_is_shown_by_diff_and_put_right_by_rollback() {
         detail.contains(&rejected[0].display().to_string()),
         "{event}"
     );
+    events.wait("main started on the good config", is("main", "started"));
     let main = daemon.instance("main").expect("main");
     assert_eq!(main["state"], "running", "{main}");
     assert_eq!(main["rolled_back"]["reason"], "by operator", "{main}");
@@ -275,4 +279,52 @@ fn rollback_auto_rolls_back_once_after_an_exit_78_that_follows_a_config_change()
     });
     assert_eq!(events.count("main", "rolled_back"), 1, "{:#?}", events.seen);
     assert_eq!(fs::read(&config).expect("read config"), good);
+}
+
+#[test]
+fn a_notify_token_is_neither_kept_nor_shown_by_diff_and_a_stopped_instance_is_started_by_rollback()
+{
+    const NOTIFY_ONE: &str = "tk-notify-one-123";
+    const NOTIFY_TWO: &str = "tk-notify-two-456";
+    let (daemon, config) = main_with_token(&format!(
+        "notify: {{ command: [/bin/true, --token, {NOTIFY_ONE}], on: [failed] }}"
+    ));
+    daemon.wait_state("main", "running");
+    let generation = wait_last_good(&daemon, "main");
+    let kept = fs::read_to_string(generation.join("declaration.yaml")).expect("kept");
+    assert!(!kept.contains(NOTIFY_ONE), "{kept}");
+    assert!(kept.contains("--token"), "{kept}");
+    assert!(kept.contains("<redacted>"), "{kept}");
+
+    // Another token and another `on`: diff shows the notify part, redacted.
+    let path = daemon.dir.join("main.yaml");
+    let text = fs::read_to_string(&path).expect("read declaration");
+    let changed = text
+        .replace(NOTIFY_ONE, NOTIFY_TWO)
+        .replace("on: [failed]", "on: [failed, recovered]");
+    assert_ne!(text, changed);
+    let mut events = Events::follow(&daemon);
+    fs::write(&path, changed).expect("write declaration");
+    let _ = daemon.client(&["reload"]);
+    events.reloaded("main");
+    let diff = daemon.client(&["diff", "main"]);
+    assert!(diff.status.success(), "{diff:?}");
+    let shown = stdout(&diff);
+    assert!(shown.contains("recovered"), "{shown}");
+    for token in [NOTIFY_ONE, NOTIFY_TWO] {
+        assert!(
+            !shown.contains(token),
+            "a notify token in the diff:\n{shown}"
+        );
+    }
+
+    // README: `rollback` of a stopped instance starts it (as `restart`).
+    break_config(&config);
+    let stop = daemon.client(&["stop", "main", "--wait"]);
+    assert!(stop.status.success(), "{stop:?}");
+    assert_eq!(daemon.state("main").as_deref(), Some("stopped"));
+    let rollback = daemon.client(&["rollback", "main", "--wait"]);
+    assert!(rollback.status.success(), "{rollback:?}");
+    let main = daemon.instance("main").expect("main");
+    assert_eq!(main["state"], "running", "{main}");
 }

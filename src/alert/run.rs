@@ -33,7 +33,7 @@ pub fn notify_env(inherited: &EnvMap, notification: &str, instance: &str) -> Env
     let mut env: EnvMap = inherited
         .iter()
         .filter(|(name, value)| {
-            !crate::vendor::is_secret_name(name) && !crate::vendor::has_url_credentials(value)
+            !crate::secrets::is_secret_env_name(name) && !crate::vendor::has_url_credentials(value)
         })
         .filter(|(name, _)| name.as_str() != crate::process::SPAWN_MARKER_VAR)
         .map(|(name, value)| (name.clone(), value.clone()))
@@ -125,9 +125,12 @@ pub async fn run(
     };
     let outcome = match tokio::time::timeout(timeout, work).await {
         Ok((_, _, Some(exit))) if exit.exit == ExitKind::Code(0) => Outcome::Ok,
-        Ok((stdout, stderr, Some(exit))) => {
-            Outcome::Failed(with_output(&format!("{}", exit.exit), &stdout, &stderr))
-        }
+        Ok((stdout, stderr, Some(exit))) => Outcome::Failed(with_output(
+            &format!("{}", exit.exit),
+            &stdout,
+            &stderr,
+            &hidden_values(argv),
+        )),
         Ok((_, _, None)) => Outcome::Failed("the reaper went away".to_string()),
         Err(_) => {
             group.kill();
@@ -144,10 +147,17 @@ pub async fn run(
 }
 
 /// `exit code 1: <the end of its output>`, or the exit alone when it said
-/// nothing.
-fn with_output(exit: &str, stdout: &str, stderr: &str) -> String {
+/// nothing. The output goes into an event, the log and status: terminal
+/// escapes are stripped, each of `hidden` (the argv's secret values) and
+/// each value after a secret label (`token=X`, `Bearer X`, `"password":
+/// "X"`) is `<redacted>`.
+fn with_output(exit: &str, stdout: &str, stderr: &str, hidden: &[&str]) -> String {
     let said = format!("{} {}", stderr.trim(), stdout.trim());
-    let said: String = crate::logs::plain_text(said.trim())
+    let mut said = crate::logs::plain_text(said.trim()).into_owned();
+    for value in hidden {
+        said = said.replace(value, crate::wake::REDACTED);
+    }
+    let said: String = crate::wake::clean_line(&said, &[])
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
@@ -161,6 +171,20 @@ fn with_output(exit: &str, stdout: &str, stderr: &str) -> String {
         .collect();
     let cut = if count > SHOWN_OUTPUT { "…" } else { "" };
     format!("{exit}: {cut}{tail}")
+}
+
+/// The values `declaration::redacted_args` hides in `argv` (the word after
+/// `--token`, the part after `--password=`), never empty.
+fn hidden_values(argv: &[String]) -> Vec<&str> {
+    argv.iter()
+        .zip(crate::declaration::redacted_args(argv))
+        .filter(|(arg, shown)| arg.as_str() != *shown)
+        .map(|(arg, _)| match arg.split_once('=') {
+            Some((option, value)) if option.starts_with("--") => value,
+            _ => arg.as_str(),
+        })
+        .filter(|value| !value.is_empty())
+        .collect()
 }
 
 async fn read_bounded(pipe: Option<tokio::net::unix::pipe::Receiver>) -> String {
@@ -193,7 +217,45 @@ mod tests {
             ("", &long, format!("exit code 1: …{}", "x".repeat(300))),
         ];
         for (stdout, stderr, expected) in rows {
-            assert_eq!(with_output("exit code 1", stdout, stderr), expected);
+            assert_eq!(with_output("exit code 1", stdout, stderr, &[]), expected);
+        }
+    }
+
+    #[test]
+    fn the_error_shows_no_secret_of_the_argv_nor_of_the_output() {
+        let argv: Vec<String> = [
+            "ntfy-send",
+            "--token",
+            "tk-argv-123",
+            "--password=pw-argv-456",
+            "--topic",
+            "ops",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let hidden = hidden_values(&argv);
+        assert_eq!(hidden, ["tk-argv-123", "pw-argv-456"]);
+        let rows = [
+            (
+                "refused token tk-argv-123 (pw-argv-456)",
+                "exit code 1: refused token <redacted> (<redacted>)",
+            ),
+            (
+                "\u{1b}[31mAuthorization: Bearer abc.def\u{1b}[0m",
+                "exit code 1: Authorization: Bearer <redacted>",
+            ),
+            (
+                "{\"token\": \"s3cr3t\", \"topic\": \"ops\"}",
+                "exit code 1: {\"token\": \"<redacted>\", \"topic\": \"ops\"}",
+            ),
+            (
+                "password=hunter2 rejected",
+                "exit code 1: password=<redacted> rejected",
+            ),
+        ];
+        for (stderr, expected) in rows {
+            assert_eq!(with_output("exit code 1", "", stderr, &hidden), expected);
         }
     }
 

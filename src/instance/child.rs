@@ -17,8 +17,8 @@ use crate::process::Member;
 use crate::process::{self, ChildExit, Escalation, ExitKind, SpawnError};
 
 impl Actor {
-    pub(super) fn spawn(&mut self) -> Event {
-        match self.try_spawn() {
+    pub(super) async fn spawn(&mut self) -> Event {
+        match self.try_spawn().await {
             Ok(()) => Event::Spawned,
             Err(error) => {
                 tracing::error!(instance = %self.name, %error, "cannot spawn the gateway");
@@ -28,7 +28,7 @@ impl Actor {
         }
     }
 
-    pub(super) fn try_spawn(&mut self) -> Result<(), String> {
+    pub(super) async fn try_spawn(&mut self) -> Result<(), String> {
         let effective = &self.config.effective;
         for dir in [&effective.state_dir, &effective.tmpdir] {
             create_private_dir(dir)
@@ -60,8 +60,9 @@ impl Actor {
         if let Some(dir) = &cgroup {
             self.apply_limits(dir);
         }
-        self.refresh_skill();
-        self.spawned_with = Some(super::lastgood::SpawnedWith::read(&self.config.effective));
+        // The file work on the blocking pool, done before the spawn as ever.
+        self.refresh_skill().await;
+        self.spawned_with = Some(super::lastgood::SpawnedWith::read(&self.config.effective).await);
         let spawned =
             self.shared
                 .spawner

@@ -44,9 +44,15 @@ pub struct SpawnedWith {
 }
 
 impl SpawnedWith {
-    pub fn read(effective: &Effective) -> SpawnedWith {
+    /// Read on the blocking pool: the actor never waits on a disk.
+    pub async fn read(effective: &Effective) -> SpawnedWith {
+        let path = effective.config_path.clone();
+        let config = tokio::task::spawn_blocking(move || std::fs::read(path).ok())
+            .await
+            .ok()
+            .flatten();
         SpawnedWith {
-            config: std::fs::read(&effective.config_path).ok().map(Arc::new),
+            config: config.map(Arc::new),
             declaration: Arc::new(declaration_text(effective)),
         }
     }
@@ -54,15 +60,32 @@ impl SpawnedWith {
 
 /// The declaration as the supervisor holds it, in YAML: what `diff`
 /// compares (the file may say more, or be changed and not reloaded yet).
-/// `env:` values and the value of a `--token` or `--password` in `args:`
-/// are never kept nor shown (`<redacted>`), as in the declaration's Debug:
-/// any of them may be a secret.
+/// `env:` values and the value of a `--token` or `--password` in `args:`,
+/// `notify.command` and each probe's `exec` are never kept nor shown
+/// (`<redacted>`), as in the declaration's Debug: any of them may be a
+/// secret.
 pub fn declaration_text(effective: &Effective) -> String {
     let mut declaration = effective.declaration.clone();
-    declaration.args = crate::declaration::redacted_args(&declaration.args)
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let redact = |argv: &mut Vec<String>| {
+        *argv = crate::declaration::redacted_args(argv)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+    };
+    redact(&mut declaration.args);
+    if let Some(notify) = declaration.notify.as_mut() {
+        redact(&mut notify.command);
+    }
+    let probes = &mut declaration.probes;
+    for probe in [
+        &mut probes.startup,
+        &mut probes.liveness,
+        &mut probes.readiness,
+    ] {
+        if let Some(exec) = probe.exec.as_mut() {
+            redact(exec);
+        }
+    }
     for value in declaration.env.values_mut() {
         *value = diff::REDACTED.to_string();
     }

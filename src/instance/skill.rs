@@ -1,13 +1,14 @@
 //! The rescue's skill (`crate::skill`), refreshed when its actor starts and
 //! before each spawn: a new supervisor binary or workspace is picked up, an
-//! operator's edit is left alone and logged once.
+//! operator's edit is left alone and logged once. The file work (a read,
+//! perhaps a write with its fsync) runs on the blocking pool.
 
 use super::Actor;
 use crate::declaration::Role;
 use crate::skill::{self, Action};
 
 impl Actor {
-    pub(super) fn refresh_skill(&mut self) {
+    pub(super) async fn refresh_skill(&mut self) {
         let effective = &self.config.effective;
         if effective.declaration.role != Role::Rescue {
             return;
@@ -26,7 +27,12 @@ impl Actor {
             }
         };
         let path = skill::path_in(&workspace.path);
-        match skill::install(&workspace.path, &skill::text(&binary, rescued)) {
+        let workspace = workspace.path.clone();
+        let wanted = skill::text(&binary, rescued);
+        let installed = tokio::task::spawn_blocking(move || skill::install(&workspace, &wanted))
+            .await
+            .unwrap_or_else(|err| Err(std::io::Error::other(err)));
+        match installed {
             Ok(Action::Write | Action::Rewrite) => {
                 self.skill_edited_noted = false;
                 tracing::info!(instance = %self.name, path = %path.display(), "the openclaw-supervisor skill is written into the rescue's workspace");

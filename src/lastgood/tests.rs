@@ -334,3 +334,44 @@ fn a_store_keeps_private_generations_and_rolls_back_atomically() {
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
+
+#[test]
+fn a_rollback_writes_through_a_symlinked_config_to_its_target() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = Store::of(&temp.path().join("state"), "main");
+    let dotfiles = temp.path().join("dotfiles");
+    let home = temp.path().join("home");
+    std::fs::create_dir_all(&dotfiles).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let target = dotfiles.join("openclaw.json");
+    let link = home.join("openclaw.json");
+    std::fs::write(&target, b"{ broken: 1 }").unwrap();
+    std::os::unix::fs::symlink("../dotfiles/openclaw.json", &link).unwrap();
+    let now = UNIX_EPOCH + Duration::from_secs(1_796_423_400);
+    store.record(b"{ good: 1 }", "name: main\n", now).unwrap();
+
+    let done = rollback(&store, "main", &link, now).unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link is kept"
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"{ good: 1 }");
+    // The replaced one is kept beside the path the declaration names.
+    let rejected = done.rejected.unwrap();
+    assert_eq!(rejected.parent(), Some(home.as_path()));
+    assert_eq!(std::fs::read(&rejected).unwrap(), b"{ broken: 1 }");
+
+    // A dangling link: its target is created, the link stays.
+    std::fs::remove_file(&target).unwrap();
+    rollback(&store, "main", &link, now).unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"{ good: 1 }");
+}
