@@ -239,6 +239,9 @@ pub struct Tracker {
     armed: bool,
     /// A `failed` or `backoff` event seen: its kind and detail.
     failure: Option<(EventKind, String)>,
+    /// A `rolled_back` seen and no `spawned` since: a failure now is the
+    /// broken config's (a retry that was under way), not the rollback's.
+    awaiting_spawn: bool,
     last_line: Option<String>,
 }
 
@@ -250,6 +253,7 @@ impl Tracker {
             before: before.map(fingerprint),
             armed: false,
             failure: None,
+            awaiting_spawn: false,
             last_line: before.map(describe),
         }
     }
@@ -257,9 +261,19 @@ impl Tracker {
     /// An event about this instance (the caller filters by name).
     pub fn event(&mut self, event: &Event) {
         match event.kind {
-            // A rollback comes before the restart it asks for: the instance
-            // has not moved yet.
-            EventKind::Command | EventKind::Dropped | EventKind::RolledBack => {}
+            EventKind::Command | EventKind::Dropped => {}
+            // A rollback comes before the restart it asks for: until that
+            // restart spawns, what fails is the config it replaced.
+            EventKind::RolledBack => {
+                self.armed = false;
+                self.failure = None;
+                self.awaiting_spawn = true;
+            }
+            EventKind::Spawned => {
+                self.armed = true;
+                self.awaiting_spawn = false;
+            }
+            EventKind::Failed | EventKind::Backoff if self.awaiting_spawn => {}
             EventKind::Failed | EventKind::Backoff => {
                 self.armed = true;
                 if matches!(self.goal, Goal::Ready { .. }) {
@@ -277,7 +291,7 @@ impl Tracker {
         let Some(status) = status else {
             return Step::Failed(vec![format!("{name}: no longer declared")]);
         };
-        if self.before.as_ref() != Some(&fingerprint(status)) {
+        if self.before.as_ref() != Some(&fingerprint(status)) && !self.awaiting_spawn {
             self.armed = true;
         }
         let after = human::duration(elapsed);

@@ -273,6 +273,21 @@ fn a_wait_fails_early_on_failed_or_backoff() {
     // A rollback's event comes before its restart moves the instance.
     tracker.event(&event(EventKind::RolledBack, "by operator: ..."));
     assert_eq!(tracker.observe(Some(&failed), secs), Step::Pending(None));
+    // A retry of the broken config that was under way fails after the
+    // rollback, before its restart spawns: not the rollback's failure.
+    tracker.event(&event(EventKind::Failed, "exit 78: configuration error"));
+    let stale = InstanceStatus {
+        last_exit: Some(LastExit {
+            code: Some(78),
+            signal: None,
+            at: 8_000,
+        }),
+        ..failed.clone()
+    };
+    assert!(matches!(
+        tracker.observe(Some(&stale), secs),
+        Step::Pending(_)
+    ));
     // Its new gateway fails again: the event says so.
     tracker.event(&event(EventKind::Spawned, "pid 4"));
     tracker.event(&event(EventKind::Failed, "exit 78: configuration error"));
