@@ -499,6 +499,9 @@ impl Run {
                 ExitCode::SUCCESS
             }
             Ending::Crash(code) => {
+                for line in &self.behaviour.sim_crash_lines {
+                    log_err(line);
+                }
                 log_err(&format!("sim: crashing with exit code {code}"));
                 ExitCode::from(code)
             }
