@@ -45,7 +45,14 @@ impl HooksConfig {
         if hooks.get("enabled") != Some(&Value::Bool(true)) {
             return None;
         }
-        let token = hooks.get("token")?.as_str()?.trim().to_string();
+        // `${VAR}` is substituted from the gateway's environment, as
+        // openclaw does when it loads its config (left as is when unset).
+        let written = hooks.get("token")?.as_str()?;
+        let env: crate::openclaw::EnvMap = std::env::vars().collect();
+        let token = crate::openclaw::channels::substitute_env(written, &env)
+            .unwrap_or_else(|_| written.to_string())
+            .trim()
+            .to_string();
         if token.is_empty() {
             return None;
         }
