@@ -217,7 +217,10 @@ fn looks_secret(word: &str) -> bool {
         return keyish(rest, 16);
     }
     if let Some((digits, rest)) = word.split_once(':') {
-        let digits = digits.rsplit(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
+        let digits = digits
+            .rsplit(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap_or("");
         return digits.len() >= 6 && keyish(rest, 30);
     }
     false

@@ -537,7 +537,9 @@ fn a_hooks_token_from_a_variable_is_sent_resolved_and_check_says_when_it_is_unse
         crash_main(&rescue_extra, &hooks("${RESCUE_HOOKS_TOKEN}"), |_, _| {});
     let woke = events.wait("the rescue's wake", is("rescue", "wake"));
     assert!(
-        woke["detail"].as_str().is_some_and(|d| d.contains("200 ok")),
+        woke["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("200 ok")),
         "{woke}"
     );
     assert_eq!(wait_received(&daemon, 1).len(), 1);
@@ -582,7 +584,12 @@ fn the_wake_message_says_mains_config_was_rolled_back() {
     fs::write(&config, broken).expect("break main's config");
     let mut events = Events::follow(&daemon);
     let _ = main_port;
-    assert!(daemon.client(&["restart", "--force", "main"]).status.success());
+    assert!(
+        daemon
+            .client(&["restart", "--force", "main"])
+            .status
+            .success()
+    );
     events.wait("the rescue's wake", is("rescue", "wake"));
     let got = wait_received(&daemon, 1);
     let message = text_of(&got[0]);

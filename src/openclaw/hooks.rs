@@ -279,7 +279,15 @@ mod tests {
         values.sort_unstable();
         assert_eq!(
             values,
-            ["123456:tg-from-env", "deep-5", "gw-1", "hk-3", "pw-2", "sk-4", "tg-b"]
+            [
+                "123456:tg-from-env",
+                "deep-5",
+                "gw-1",
+                "hk-3",
+                "pw-2",
+                "sk-4",
+                "tg-b"
+            ]
         );
         assert!(secret_values("not json", &env).is_empty());
     }
@@ -287,13 +295,24 @@ mod tests {
     #[test]
     fn a_hooks_token_from_a_variable_is_substituted_from_the_environment() {
         let config = "{ hooks: { enabled: true, token: '${RESCUE_HOOKS_TOKEN}' } }";
-        let env: EnvMap = [("RESCUE_HOOKS_TOKEN".to_string(), "hook-from-env".to_string())].into();
+        let env: EnvMap = [(
+            "RESCUE_HOOKS_TOKEN".to_string(),
+            "hook-from-env".to_string(),
+        )]
+        .into();
         let read = settings(config, &env).expect("valid JSON5");
-        assert_eq!(read.token.as_ref().map(HookToken::expose), Some("hook-from-env"));
+        assert_eq!(
+            read.token.as_ref().map(HookToken::expose),
+            Some("hook-from-env")
+        );
         assert_eq!(read.missing(), None);
         let unset = settings(config, &EnvMap::new()).expect("valid JSON5");
         assert_eq!(unset.token, None);
         assert_eq!(unset.unset_variable.as_deref(), Some("RESCUE_HOOKS_TOKEN"));
-        assert!(unset.missing().is_some_and(|m| m.contains("${RESCUE_HOOKS_TOKEN}")));
+        assert!(
+            unset
+                .missing()
+                .is_some_and(|m| m.contains("${RESCUE_HOOKS_TOKEN}"))
+        );
     }
 }

@@ -325,7 +325,14 @@ impl Supervisor {
                         declared.collect(),
                     )
                 }
-                None => (0, "removed", Vec::new(), None, Default::default(), Vec::new()),
+                None => (
+                    0,
+                    "removed",
+                    Vec::new(),
+                    None,
+                    Default::default(),
+                    Vec::new(),
+                ),
             };
         let events: Vec<EventLine> = self
             .events
@@ -342,7 +349,10 @@ impl Supervisor {
             how: episode.how.clone(),
             since: episode.since,
             restarts,
-            state: episode.state.clone().unwrap_or_else(|| snapshot_state.to_string()),
+            state: episode
+                .state
+                .clone()
+                .unwrap_or_else(|| snapshot_state.to_string()),
             rolled_back: episode.rolled_back.clone(),
             error_lines,
             events,

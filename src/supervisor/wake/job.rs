@@ -68,16 +68,27 @@ impl Job {
     /// the config told it) when the rescue's config cannot be woken.
     pub fn prepare(self) -> Result<Ready, (Sent, Option<String>)> {
         let shown = self.config_path.display();
-        let rescue_config = std::fs::read_to_string(&self.config_path)
-            .map_err(|err| (not_sent(format!("not sent: cannot read {shown}: {err}")), None))?;
-        let settings = hooks::settings(&rescue_config, &self.env)
-            .map_err(|_| (not_sent(format!("not sent: {shown} is not valid JSON5")), None))?;
+        let rescue_config = std::fs::read_to_string(&self.config_path).map_err(|err| {
+            (
+                not_sent(format!("not sent: cannot read {shown}: {err}")),
+                None,
+            )
+        })?;
+        let settings = hooks::settings(&rescue_config, &self.env).map_err(|_| {
+            (
+                not_sent(format!("not sent: {shown} is not valid JSON5")),
+                None,
+            )
+        })?;
         let path = format!("{}/{}", settings.path, self.endpoint.as_str());
         let token = match (settings.missing(), settings.token.clone()) {
             (None, Some(token)) => token,
             (missing, _) => {
                 let missing = missing.unwrap_or_else(|| "hooks.token is not set".to_string());
-                let words = format!("not sent: in {shown} {missing}; add {}", hooks::HOOKS_SNIPPET);
+                let words = format!(
+                    "not sent: in {shown} {missing}; add {}",
+                    hooks::HOOKS_SNIPPET
+                );
                 return Err((not_sent(words), Some(path)));
             }
         };
@@ -121,7 +132,12 @@ fn secrets_of_main(facts: &FailureJob) -> Vec<HookToken> {
     {
         secrets.extend(hooks::secret_values(&text, &facts.env));
     }
-    secrets.extend(facts.declared.iter().filter_map(|value| HookToken::new(value)));
+    secrets.extend(
+        facts
+            .declared
+            .iter()
+            .filter_map(|value| HookToken::new(value)),
+    );
     secrets.extend(
         facts
             .env
