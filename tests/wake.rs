@@ -602,3 +602,23 @@ fn the_wake_message_says_mains_config_was_rolled_back() {
     }
     assert_no_secret(&message);
 }
+
+#[test]
+fn a_503_from_the_rescues_hooks_is_retried_then_delivered() {
+    let rescue_extra = "wake: agent\nenv:\n  OPENCLAW_SIM_HOOKS_UNAVAILABLE: \"1\"";
+    let (daemon, mut events, _) = crash_main(rescue_extra, &hooks(HOOK_TOKEN), |_, _| {});
+    let retrying = events.wait("the wake not delivered", is("rescue", "wake"));
+    let detail = retrying["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("503"), "{retrying}");
+    assert!(detail.contains("retrying in 2s"), "{retrying}");
+    let woke = events.wait("the retried wake", is("rescue", "wake"));
+    let detail = woke["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("200 ok") && detail.contains("try 2"),
+        "{woke}"
+    );
+    let got = wait_received(&daemon, 1);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(text_of(&got[0]).contains("main exited (exit code 1)"));
+    assert_eq!(wake_status(&daemon)["tries"], 2);
+}

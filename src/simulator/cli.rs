@@ -163,4 +163,8 @@ pub struct SimBehaviour {
     /// failing gateway's last words.
     #[arg(long, env = "OPENCLAW_SIM_CRASH_LINES", value_delimiter = '|')]
     pub sim_crash_lines: Vec<String>,
+
+    /// Answer this many authorised hook requests with 503 before taking any.
+    #[arg(long, env = "OPENCLAW_SIM_HOOKS_UNAVAILABLE", default_value_t = 0)]
+    pub sim_hooks_unavailable: u32,
 }
