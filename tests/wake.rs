@@ -491,6 +491,17 @@ fn the_simulated_hooks_keep_the_real_contract() {
     let _ = sim.wait();
 }
 
+/// The first request the rescue's gateway accepted, its text holding each
+/// of `wanted`.
+fn first_message_with(daemon: &Daemon, wanted: &[&str]) -> Value {
+    let got = wait_received(daemon, 1);
+    let message = text_of(&got[0]);
+    for wanted in wanted {
+        assert!(message.contains(wanted), "{wanted:?} missing: {message}");
+    }
+    got[0].clone()
+}
+
 const DISCORD_TOKEN: &str = "discord-bot-token-a1b2c3d4e5";
 const API_KEY: &str = "openai-key-7f6e5d4c3b2a";
 const BEARER: &str = "bearer-value-8a7b6c5d4e";
@@ -511,18 +522,17 @@ fn the_wake_message_holds_none_of_mains_secrets() {
     daemon.wait_state("main", "running");
     daemon.wait_state("rescue", "running");
     crash(main_port, 1);
-    let got = wait_received(&daemon, 1);
-    let message = text_of(&got[0]);
-    for wanted in [
-        "discord: login with <redacted> failed",
-        "openai: request with <redacted> refused",
-        "Authorization: Bearer <redacted>",
-    ] {
-        assert!(message.contains(wanted), "{wanted:?} missing: {message}");
-    }
+    let got = first_message_with(
+        &daemon,
+        &[
+            "discord: login with <redacted> failed",
+            "openai: request with <redacted> refused",
+            "Authorization: Bearer <redacted>",
+        ],
+    );
     let kept = fs::read_to_string(daemon.state_dir.join("wake/rescue.failure.txt"))
         .expect("the message is kept");
-    for text in [got[0].to_string(), kept] {
+    for text in [got.to_string(), kept] {
         assert_no_secret(&text);
         for secret in [DISCORD_TOKEN, API_KEY, BEARER] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
@@ -591,16 +601,15 @@ fn the_wake_message_says_mains_config_was_rolled_back() {
             .success()
     );
     events.wait("the rescue's wake", is("rescue", "wake"));
-    let got = wait_received(&daemon, 1);
-    let message = text_of(&got[0]);
-    for wanted in [
-        "main exited (exit code 78)",
-        "State now: failed",
-        "Rolled back: main's config was rolled back to its last known good (exit 78 right after its config changed (rollback: auto)",
-    ] {
-        assert!(message.contains(wanted), "{wanted:?} missing: {message}");
-    }
-    assert_no_secret(&message);
+    let got = first_message_with(
+        &daemon,
+        &[
+            "main exited (exit code 78)",
+            "State now: failed",
+            "Rolled back: main's config was rolled back to its last known good (exit 78 right after its config changed (rollback: auto)",
+        ],
+    );
+    assert_no_secret(&got.to_string());
 }
 
 #[test]
