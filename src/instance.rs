@@ -562,8 +562,19 @@ impl Actor {
                     }
                     Action::Probes(phase) => self.set_probes(phase).await,
                     Action::Notify(notice) => {
-                        self.notify(notice);
-                        if self.last_good_after(notice).await {
+                        // An exit 78 is reported once `rollback: auto` has
+                        // decided: its `rolled_back` notice comes first, so
+                        // the supervisor (a rescue's wake) knows it.
+                        let decided_first = notice == Notice::Failed(FailReason::ConfigError);
+                        let start_again = if decided_first {
+                            let again = self.last_good_after(notice).await;
+                            self.notify(notice);
+                            again
+                        } else {
+                            self.notify(notice);
+                            self.last_good_after(notice).await
+                        };
+                        if start_again {
                             queue.push_back(Event::Start);
                         }
                     }

@@ -535,13 +535,25 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
     if let Some(endpoint) = declaration.wake
         && config_exists
     {
-        let token_set = matches!(view.hooks_token, Token::Set { .. });
-        warnings.extend(hooks::wake_warning(
-            endpoint,
-            &config_path,
-            view.hooks_enabled,
-            token_set,
-        ));
+        let unset_variable = view
+            .hooks_token_variables
+            .iter()
+            .find(|name| non_empty(&env, name).is_none_or(|value| value.trim().is_empty()))
+            .cloned();
+        let token_set = match view.hooks_token {
+            Token::Set { .. } => true,
+            Token::NotChecked { .. } => {
+                !view.hooks_token_variables.is_empty() && unset_variable.is_none()
+            }
+            Token::Unset => false,
+        };
+        let settings = hooks::HooksSettings {
+            enabled: view.hooks_enabled,
+            token: token_set.then(|| hooks::HookToken::new("set")).flatten(),
+            path: hooks::DEFAULT_HOOKS_PATH.to_string(),
+            unset_variable,
+        };
+        warnings.extend(hooks::wake_warning(endpoint, &config_path, &settings));
     }
 
     let channels = credentials::channel_credentials(&view, &env, &config_path, &state_dir, &home);

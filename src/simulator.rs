@@ -254,10 +254,9 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
         process_start,
         log_file,
         port: resolved.port,
-        hooks: resolved
-            .hooks
-            .clone()
-            .map(|config| hooks::Hooks::new(config, &resolved.state_dir)),
+        hooks: resolved.hooks.clone().map(|config| {
+            hooks::Hooks::new(config, &resolved.state_dir, behaviour.sim_hooks_unavailable)
+        }),
         behaviour,
         relaunch: external && !no_respawn,
         no_respawn,
@@ -499,6 +498,9 @@ impl Run {
                 ExitCode::SUCCESS
             }
             Ending::Crash(code) => {
+                for line in &self.behaviour.sim_crash_lines {
+                    log_err(line);
+                }
                 log_err(&format!("sim: crashing with exit code {code}"));
                 ExitCode::from(code)
             }

@@ -50,8 +50,11 @@ pub struct FailureFacts<'a> {
     pub since: SystemTime,
     /// main's restarts since the supervisor started.
     pub restarts: u32,
-    /// main's state now (`backoff`, `failed`, ...).
+    /// main's state as the notice that woke the rescue left it
+    /// (`backoff`, `failed`, ...).
     pub state: &'a str,
+    /// How main's config was rolled back in this episode (`rollback: auto`).
+    pub rolled_back: Option<&'a str>,
     /// main's last output lines that explain the failure, as captured.
     pub error_lines: &'a [String],
     /// main's last events, oldest first.
@@ -80,6 +83,12 @@ pub fn failure_message(facts: &FailureFacts) -> String {
         restarts = facts.restarts,
         state = facts.state,
     );
+    if let Some(rolled_back) = facts.rolled_back {
+        text.push_str(&format!(
+            "Rolled back: {main}'s config was rolled back to its last known good ({}); it is started again with it\n",
+            clean_line(rolled_back, facts.secrets)
+        ));
+    }
     let lines = &facts.error_lines[facts.error_lines.len().saturating_sub(MAX_ERROR_LINES)..];
     if !lines.is_empty() {
         text.push_str(&format!(
@@ -144,17 +153,109 @@ pub fn body(endpoint: WakeEndpoint, text: &str) -> serde_json::Value {
     }
 }
 
-/// A line without terminal escapes and without secrets.
+/// A secret value shorter than this is not replaced by value (a `1` or a
+/// `true` would blank out half the text); labels still catch it.
+pub const MIN_SECRET_CHARS: usize = 8;
+
+/// A line without terminal escapes and without secrets: each known secret
+/// value (of at least [`MIN_SECRET_CHARS`], the longest first) replaced,
+/// then every value after a secret label, then what looks like an API key
+/// (`sk-...`) or a Telegram bot token (`123456:ABC...`).
 pub fn clean_line(line: &str, secrets: &[HookToken]) -> String {
     let mut text = strip_ansi_escapes::strip_str(line);
-    for secret in secrets {
-        text = text.replace(secret.expose(), REDACTED);
+    let mut values: Vec<&str> = secrets
+        .iter()
+        .map(HookToken::expose)
+        .filter(|value| value.chars().count() >= MIN_SECRET_CHARS)
+        .collect();
+    values.sort_unstable_by_key(|value| std::cmp::Reverse(value.len()));
+    for value in values {
+        text = text.replace(value, REDACTED);
     }
-    redact_labelled(&text)
+    redact_shaped(&redact_labelled(&text))
 }
 
-/// The words after which a value is a secret.
-const SECRET_LABELS: [&str; 5] = ["bearer", "token", "password", "secret", "apikey"];
+/// The words after which a value is a secret, folded (lower case, no `_`
+/// or `-`: `api_key`, `x-api-key` and `API-KEY` match `apikey`).
+const SECRET_LABELS: [&str; 6] = [
+    "authorization",
+    "bearer",
+    "token",
+    "password",
+    "secret",
+    "apikey",
+];
+
+/// Where `label` (folded) matches `lower` at `at`, `_` and `-` allowed
+/// between its letters: the end of the match.
+fn match_label(lower: &[u8], at: usize, label: &str) -> Option<usize> {
+    let mut cursor = at;
+    for (index, wanted) in label.bytes().enumerate() {
+        if index > 0 {
+            while lower.get(cursor).is_some_and(|b| *b == b'_' || *b == b'-') {
+                cursor += 1;
+            }
+        }
+        if lower.get(cursor) != Some(&wanted) {
+            return None;
+        }
+        cursor += 1;
+    }
+    Some(cursor)
+}
+
+/// Whether `word` looks like a secret by its shape alone: an OpenAI-style
+/// key (`sk-` and 16 more) or a Telegram bot token (digits, `:`, 30 more).
+fn looks_secret(word: &str) -> bool {
+    let keyish = |rest: &str, least: usize| {
+        rest.len() >= least
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if let Some(rest) = word.strip_prefix("sk-") {
+        return keyish(rest, 16);
+    }
+    if let Some((digits, rest)) = word.split_once(':') {
+        let digits = digits
+            .rsplit(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap_or("");
+        return digits.len() >= 6 && keyish(rest, 30);
+    }
+    false
+}
+
+/// `text` with each word that [`looks_secret`] replaced (a word ends at
+/// white space, quotes, `/`, `=`, `,`, `;`, `?`, `&` and brackets).
+fn redact_shaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if looks_secret(word) {
+            let keep = word
+                .split_once(':')
+                .filter(|_| !word.starts_with("sk-"))
+                .map(|(head, _)| head.trim_end_matches(|c: char| c.is_ascii_digit()))
+                .unwrap_or("");
+            out.push_str(keep);
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() || "\"'/=,;?&()[]{}<>".contains(c) {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
 
 /// `text` with the value after each secret label (`Bearer X`, `token=X`,
 /// `"token": "X"`, `password: X`) replaced.
@@ -165,14 +266,13 @@ fn redact_labelled(text: &str) -> String {
     let mut copied = 0;
     let mut at = 0;
     while at < bytes.len() {
-        let Some(label) = SECRET_LABELS
+        let Some((label, mut end)) = SECRET_LABELS
             .iter()
-            .find(|label| lower[at..].starts_with(label.as_bytes()))
+            .find_map(|label| Some((*label, match_label(&lower, at, label)?)))
         else {
             at += 1;
             continue;
         };
-        let mut end = at + label.len();
         // `token` in `tokens` or `tokenFile` is another word.
         if bytes.get(end).is_some_and(|b| b.is_ascii_alphanumeric()) {
             at = end;
@@ -187,7 +287,7 @@ fn redact_labelled(text: &str) -> String {
         skip(&mut cursor, b"\"'");
         let separator_at = cursor;
         skip(&mut cursor, b" \t");
-        if *label != "bearer" {
+        if label != "bearer" {
             if !bytes.get(cursor).is_some_and(|b| *b == b'=' || *b == b':') {
                 at = end;
                 continue;
@@ -199,6 +299,18 @@ fn redact_labelled(text: &str) -> String {
             continue;
         }
         skip(&mut cursor, b"\"'");
+        // `Authorization: Bearer X`: the value is X.
+        if label == "authorization" {
+            for scheme in ["bearer", "basic", "token"] {
+                if lower[cursor..].starts_with(scheme.as_bytes())
+                    && bytes.get(cursor + scheme.len()) == Some(&b' ')
+                {
+                    cursor += scheme.len();
+                    skip(&mut cursor, b" \t");
+                    break;
+                }
+            }
+        }
         let value_start = cursor;
         while bytes
             .get(cursor)

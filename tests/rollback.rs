@@ -241,8 +241,10 @@ fn rollback_auto_rolls_back_once_after_an_exit_78_that_follows_a_config_change()
     break_config(&config);
     let restart = daemon.client(&["restart", "--force", "main"]);
     assert!(restart.status.success(), "{restart:?}");
-    events.wait("main failed with exit 78", is("main", "failed"));
+    // The exit 78 is reported `failed` once the rollback was decided (a
+    // rescue's wake message says so): `rolled_back` comes first.
     let event = events.wait("the rolled_back event", is("main", "rolled_back"));
+    events.wait("main failed with exit 78", is("main", "failed"));
     assert!(
         event["detail"].as_str().is_some_and(
             |d| d.starts_with("exit 78 right after its config changed (rollback: auto): ")

@@ -37,10 +37,20 @@ fn hooks(token: &str) -> String {
 /// `rescue_more` (hooks), each declaration with its extra YAML and fast
 /// probes: the supervisor, main's port, the rescue's port.
 fn start(main_extra: &str, rescue_extra: &str, rescue_more: &str) -> (Daemon, u16, u16) {
+    start_with(main_extra, "", rescue_extra, rescue_more)
+}
+
+/// [`start`], main's config with `main_more` top-level keys.
+fn start_with(
+    main_extra: &str,
+    main_more: &str,
+    rescue_extra: &str,
+    rescue_more: &str,
+) -> (Daemon, u16, u16) {
     let rescue = format!("role: rescue\nrescue_of: main\n{rescue_extra}\n{FAST_PROBES}");
     let main = format!("{main_extra}\n{FAST_PROBES}");
     let (mut daemon, port) = Daemon::prepare(&[("main", &main), ("rescue", &rescue)]);
-    write_config(daemon.path(), "main", port, MAIN_TOKEN, "");
+    write_config(daemon.path(), "main", port, MAIN_TOKEN, main_more);
     write_config(
         daemon.path(),
         "rescue",
@@ -163,6 +173,10 @@ fn a_crash_of_main_wakes_the_running_rescue_once_then_says_it_recovered() {
         .map(|m| m.permissions().mode() & 0o777)
         .ok();
     assert_eq!(mode, Some(0o600));
+    let dir_mode = fs::metadata(daemon.state_dir.join("wake"))
+        .map(|m| m.permissions().mode() & 0o777)
+        .ok();
+    assert_eq!(dir_mode, Some(0o700));
 
     let wake = wake_status(&daemon);
     assert_eq!(wake["http_status"], 200, "{wake}");
@@ -296,6 +310,19 @@ fn a_rescue_without_hooks_is_not_sent_anything_and_status_says_what_to_add() {
     assert!(wake["http_status"].is_null(), "{wake}");
     assert_eq!(wake["tries"], 1, "{wake}");
     assert!(received(&daemon).is_empty());
+}
+
+#[test]
+fn a_refusal_shows_the_configs_hooks_path() {
+    // Hooks on at another path, but no token: not sent, and status names
+    // the endpoint the config says.
+    let more = "hooks: { enabled: true, path: \"/rescue-hooks\" }";
+    let (daemon, mut events, _) = crash_main("wake: agent", more, |_, _| {});
+    let refused = events.wait("the wake not sent", is("rescue", "wake"));
+    let detail = refused["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("hooks.token is not set"), "{refused}");
+    assert!(detail.contains("POST /rescue-hooks/agent"), "{refused}");
+    assert_eq!(wake_status(&daemon)["endpoint"], "/rescue-hooks/agent");
 }
 
 #[test]
@@ -463,3 +490,6 @@ fn the_simulated_hooks_keep_the_real_contract() {
     let _ = sim.kill();
     let _ = sim.wait();
 }
+
+#[path = "wake/redaction_and_rollback.rs"]
+mod redaction_and_rollback;

@@ -369,6 +369,44 @@ fn default_provider_is_env(config: &Value) -> bool {
     }
 }
 
+/// A config string with `${VAR}` substituted from a gateway's environment
+/// (`$${VAR}` is a literal `${VAR}`; `docs/gateway/config-secrets-env.md`,
+/// "Env var substitution"); `Err` with the name of the first variable that
+/// is unset or blank.
+pub fn substitute_env(text: &str, env: &EnvMap) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        let escaped = rest[..at].ends_with('$');
+        let Some(end) = rest[at..].find('}') else {
+            break;
+        };
+        let name = &rest[at + 2..at + end];
+        let is_name = name
+            .chars()
+            .next()
+            .is_some_and(|first| first.is_ascii_uppercase() || first == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if escaped {
+            out.push_str(&rest[..at - 1]);
+            out.push_str(&rest[at..at + end + 1]);
+        } else if is_name {
+            out.push_str(&rest[..at]);
+            match env.get(name).filter(|value| !value.trim().is_empty()) {
+                Some(value) => out.push_str(value),
+                None => return Err(name.to_string()),
+            }
+        } else {
+            out.push_str(&rest[..at + end + 1]);
+        }
+        rest = &rest[at + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// How a configured value becomes a token.
 struct Secrets<'a> {
     env: &'a EnvMap,
@@ -380,41 +418,12 @@ impl Secrets<'_> {
     /// environment (`$${VAR}` is a literal `${VAR}`;
     /// `docs/gateway/config-secrets-env.md`, "Env var substitution").
     fn substitute(&self, text: &str) -> Resolved {
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(at) = rest.find("${") {
-            let escaped = rest[..at].ends_with('$');
-            let Some(end) = rest[at..].find('}') else {
-                break;
-            };
-            let name = &rest[at + 2..at + end];
-            let is_name = name
-                .chars()
-                .next()
-                .is_some_and(|first| first.is_ascii_uppercase() || first == '_')
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-            if escaped {
-                out.push_str(&rest[..at - 1]);
-                out.push_str(&rest[at..at + end + 1]);
-            } else if is_name {
-                out.push_str(&rest[..at]);
-                match self.env.get(name).filter(|value| !value.trim().is_empty()) {
-                    Some(value) => out.push_str(value),
-                    None => {
-                        return Resolved::NotChecked(format!(
-                            "it refers to ${{{name}}}, which is not set in the gateway's environment as the supervisor sees it (openclaw leaves it unresolved)"
-                        ));
-                    }
-                }
-            } else {
-                out.push_str(&rest[..at + end + 1]);
-            }
-            rest = &rest[at + end + 1..];
+        match substitute_env(text, self.env) {
+            Ok(value) => Resolved::Checked(Secret::new(&value)),
+            Err(name) => Resolved::NotChecked(format!(
+                "it refers to ${{{name}}}, which is not set in the gateway's environment as the supervisor sees it (openclaw leaves it unresolved)"
+            )),
         }
-        out.push_str(rest);
-        Resolved::Checked(Secret::new(&out))
     }
 
     /// A SecretRef object: an env one on the default provider is read from

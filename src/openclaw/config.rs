@@ -33,6 +33,9 @@ pub(super) struct ConfigView {
     pub hooks_token: Token,
     /// `hooks.enabled: true`: only then is `hooks.token` in use.
     pub hooks_enabled: bool,
+    /// The variables `hooks.token` refers to (`${VAR}`), substituted from
+    /// the gateway's environment.
+    pub hooks_token_variables: Vec<String>,
     /// The config, when it has `channels`, for [`super::channels::resolve`].
     pub channels: super::channels::ChannelsConfig,
 }
@@ -94,6 +97,10 @@ pub(super) fn parse(text: &str) -> Result<ConfigView, ConfigError> {
         gateway_token: token(&root, &["gateway", "auth", "token"]),
         hooks_token: token(&root, &["hooks", "token"]),
         hooks_enabled: lookup(&root, &["hooks", "enabled"]) == Some(&Value::Bool(true)),
+        hooks_token_variables: lookup(&root, &["hooks", "token"])
+            .and_then(Value::as_str)
+            .map(referenced_variables)
+            .unwrap_or_default(),
         // The whole config when it has channels: their tokens may come from
         // its `env` block or name a `secrets` provider.
         channels: super::channels::ChannelsConfig(
@@ -178,6 +185,17 @@ fn optional_string(root: &Value, path: &[&str]) -> Result<Option<String>, Config
         Some(Value::String(text)) => Ok(Some(text.clone())),
         Some(_) => Err(value_error(path.join("."), "must be a string")),
     }
+}
+
+/// The variables a `${VAR}` string refers to, in order.
+fn referenced_variables(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut seen = super::EnvMap::new();
+    while let Err(name) = super::channels::substitute_env(text, &seen) {
+        seen.insert(name.clone(), "set".to_string());
+        names.push(name);
+    }
+    names
 }
 
 /// A token key: a plain string is fingerprinted at once (the text is not

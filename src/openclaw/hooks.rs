@@ -1,8 +1,9 @@
 //! A rescue gateway's hooks as the supervisor needs them to wake its agent:
 //! `hooks.enabled`, `hooks.token` (a plain string: openclaw's
 //! `docs/gateway/config-hooks.md` says SecretRef objects are not supported
-//! there, and `resolveHooksConfig` in its dist reads no environment
-//! variable) and `hooks.path` (default `/hooks`, a leading slash added and
+//! there; a `${VAR}` in it is substituted from the gateway's environment
+//! when openclaw loads its config, so the supervisor substitutes it from
+//! the rescue's child environment the same way) and `hooks.path` (default `/hooks`, a leading slash added and
 //! trailing ones removed, as `resolveHooksConfig` does).
 //!
 //! Unlike [`super::secret::Secret`], a [`HookToken`] keeps its value: the
@@ -13,6 +14,9 @@
 //! Pure: works on the text it is given.
 
 use serde_json::Value;
+
+use super::EnvMap;
+use super::channels::substitute_env;
 
 /// The hooks path when `hooks.path` is not set.
 pub const DEFAULT_HOOKS_PATH: &str = "/hooks";
@@ -56,16 +60,22 @@ pub struct HooksSettings {
     pub token: Option<HookToken>,
     /// `hooks.path`, normalised (`/hooks` when unset).
     pub path: String,
+    /// The variable `hooks.token` refers to (`${VAR}`) that is not set in
+    /// the environment given.
+    pub unset_variable: Option<String>,
 }
 
 impl HooksSettings {
     /// Why a wake cannot be sent with these settings, and the fix; `None`
     /// when hooks are on with a token.
-    pub fn missing(&self) -> Option<&'static str> {
-        match (self.enabled, &self.token) {
-            (true, Some(_)) => None,
-            (false, _) => Some("hooks are not enabled"),
-            (true, None) => Some("hooks.token is not set"),
+    pub fn missing(&self) -> Option<String> {
+        match (self.enabled, &self.token, &self.unset_variable) {
+            (true, Some(_), _) => None,
+            (false, _, _) => Some("hooks are not enabled".to_string()),
+            (true, None, Some(name)) => Some(format!(
+                "hooks.token refers to ${{{name}}}, which is not set in the rescue's environment"
+            )),
+            (true, None, None) => Some("hooks.token is not set".to_string()),
         }
     }
 }
@@ -78,15 +88,9 @@ pub const HOOKS_SNIPPET: &str = r#"hooks: { enabled: true, token: "<a long rando
 pub fn wake_warning(
     endpoint: crate::declaration::WakeEndpoint,
     config_path: &std::path::Path,
-    enabled: bool,
-    token_set: bool,
+    settings: &HooksSettings,
 ) -> Option<String> {
-    let missing = HooksSettings {
-        enabled,
-        token: token_set.then(|| HookToken("set".to_string())),
-        path: DEFAULT_HOOKS_PATH.to_string(),
-    }
-    .missing()?;
+    let missing = settings.missing()?;
     Some(format!(
         "`wake: {}` is set but in {} {missing}: the rescue's agent cannot be woken; add {HOOKS_SNIPPET} (the token a plain string, not a SecretRef)",
         endpoint.as_str(),
@@ -94,15 +98,19 @@ pub fn wake_warning(
     ))
 }
 
-/// The hooks of the config `text` (JSON5); an error when it is not JSON5.
-pub fn settings(text: &str) -> Result<HooksSettings, String> {
+/// The hooks of the config `text` (JSON5), `${VAR}` in `hooks.token`
+/// substituted from `env` (the rescue's child environment); an error when
+/// it is not JSON5.
+pub fn settings(text: &str, env: &EnvMap) -> Result<HooksSettings, String> {
     let root: Value = json5::from_str(text).map_err(|err| err.to_string())?;
     let hooks = root.get("hooks");
     let enabled = hooks.and_then(|h| h.get("enabled")) == Some(&Value::Bool(true));
-    let token = hooks
-        .and_then(|h| h.get("token"))
-        .and_then(Value::as_str)
-        .and_then(HookToken::new);
+    let written = hooks.and_then(|h| h.get("token")).and_then(Value::as_str);
+    let (token, unset_variable) = match written.map(|text| substitute_env(text, env)) {
+        None => (None, None),
+        Some(Ok(value)) => (HookToken::new(&value), None),
+        Some(Err(name)) => (None, Some(name)),
+    };
     let written = hooks
         .and_then(|h| h.get("path"))
         .and_then(Value::as_str)
@@ -113,6 +121,7 @@ pub fn settings(text: &str) -> Result<HooksSettings, String> {
         enabled,
         token,
         path: normalise_path(written),
+        unset_variable,
     })
 }
 
@@ -132,27 +141,38 @@ fn normalise_path(written: &str) -> String {
     }
 }
 
-/// Every plain secret string of the config `text` that could show up in a
-/// gateway's output (`gateway.auth.token`, `gateway.auth.password`,
-/// `hooks.token`), to redact from a wake message. Nothing for a config
-/// that is not JSON5.
-pub fn secret_values(text: &str) -> Vec<HookToken> {
+/// Every string under a secret key (`crate::secrets::is_secret_key`)
+/// anywhere in the config `text`, `${VAR}` substituted from `env` (the
+/// instance's child environment), to redact from a wake message by value.
+/// Nothing for a config that is not JSON5.
+pub fn secret_values(text: &str, env: &EnvMap) -> Vec<HookToken> {
     let Ok(root) = json5::from_str::<Value>(text) else {
         return Vec::new();
     };
-    [
-        &["gateway", "auth", "token"][..],
-        &["gateway", "auth", "password"],
-        &["hooks", "token"],
-    ]
-    .iter()
-    .filter_map(|path| {
-        path.iter()
-            .try_fold(&root, |value, key| value.get(key))
-            .and_then(Value::as_str)
-            .and_then(HookToken::new)
-    })
-    .collect()
+    let mut found = Vec::new();
+    collect_secrets(&root, false, env, &mut found);
+    found
+}
+
+fn collect_secrets(value: &Value, secret: bool, env: &EnvMap, found: &mut Vec<HookToken>) {
+    match value {
+        Value::Object(fields) => {
+            for (key, value) in fields {
+                let secret = secret || crate::secrets::is_secret_key(key);
+                collect_secrets(value, secret, env, found);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_secrets(item, secret, env, found);
+            }
+        }
+        Value::String(text) if secret => {
+            let value = substitute_env(text, env).unwrap_or_else(|_| text.clone());
+            found.extend(HookToken::new(&value));
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -209,26 +229,32 @@ mod tests {
             ),
         ];
         for (text, enabled, token, path, missing) in rows {
-            let read = settings(text).expect("valid JSON5");
+            let read = settings(text, &EnvMap::new()).expect("valid JSON5");
             assert_eq!(read.enabled, enabled, "{text}");
             assert_eq!(read.token.as_ref().map(HookToken::expose), token, "{text}");
             assert_eq!(read.path, path, "{text}");
-            assert_eq!(read.missing(), missing, "{text}");
+            assert_eq!(read.missing().as_deref(), missing, "{text}");
         }
-        assert!(settings("{ hooks: ").is_err());
+        assert!(settings("{ hooks: ", &EnvMap::new()).is_err());
     }
 
     #[test]
     fn check_says_what_to_add_when_a_woken_rescue_has_no_hooks() {
         use crate::declaration::WakeEndpoint;
         let path = std::path::Path::new("/r/openclaw.json");
-        assert_eq!(wake_warning(WakeEndpoint::Agent, path, true, true), None);
-        for (enabled, token, missing) in [
-            (false, true, "hooks are not enabled"),
-            (false, false, "hooks are not enabled"),
-            (true, false, "hooks.token is not set"),
+        let read = |text: &str| settings(text, &EnvMap::new()).expect("valid JSON5");
+        let sound = read("{ hooks: { enabled: true, token: 'tok' } }");
+        assert_eq!(wake_warning(WakeEndpoint::Agent, path, &sound), None);
+        for (config, missing) in [
+            ("{ hooks: { token: 'tok' } }", "hooks are not enabled"),
+            ("{}", "hooks are not enabled"),
+            ("{ hooks: { enabled: true } }", "hooks.token is not set"),
+            (
+                "{ hooks: { enabled: true, token: '${HOOK_TOKEN_X}' } }",
+                "hooks.token refers to ${HOOK_TOKEN_X}, which is not set",
+            ),
         ] {
-            let warning = wake_warning(WakeEndpoint::Wake, path, enabled, token).expect("warns");
+            let warning = wake_warning(WakeEndpoint::Wake, path, &read(config)).expect("warns");
             assert!(warning.contains(missing), "{warning}");
             assert!(warning.contains("`wake: wake`"), "{warning}");
             assert!(warning.contains(HOOKS_SNIPPET), "{warning}");
@@ -240,11 +266,53 @@ mod tests {
     fn a_hook_token_never_prints_and_every_secret_is_found() {
         let token = HookToken::new("hook-secret-123").expect("not blank");
         assert!(!format!("{token:?} {token}").contains("hook-secret"));
+        let env: EnvMap = [("TG_TOKEN".to_string(), "123456:tg-from-env".to_string())].into();
         let found = secret_values(
-            "{ gateway: { auth: { token: 'gw-1', password: 'pw-2' } }, hooks: { token: 'hk-3' } }",
+            "{ gateway: { auth: { token: 'gw-1', password: 'pw-2' } }, hooks: { token: 'hk-3' },
+               channels: { telegram: { botToken: '${TG_TOKEN}', accounts: { b: { botToken: 'tg-b' } } } },
+               models: { providers: { openai: { apiKey: 'sk-4', headers: ['x'] } } },
+               agents: { maxTokens: 'not-a-secret' },
+               auth: { credentials: { nested: { value: 'deep-5' } } } }",
+            &env,
         );
-        let values: Vec<&str> = found.iter().map(HookToken::expose).collect();
-        assert_eq!(values, ["gw-1", "pw-2", "hk-3"]);
-        assert!(secret_values("not json").is_empty());
+        let mut values: Vec<&str> = found.iter().map(HookToken::expose).collect();
+        values.sort_unstable();
+        assert_eq!(
+            values,
+            [
+                "123456:tg-from-env",
+                "deep-5",
+                "gw-1",
+                "hk-3",
+                "pw-2",
+                "sk-4",
+                "tg-b"
+            ]
+        );
+        assert!(secret_values("not json", &env).is_empty());
+    }
+
+    #[test]
+    fn a_hooks_token_from_a_variable_is_substituted_from_the_environment() {
+        let config = "{ hooks: { enabled: true, token: '${RESCUE_HOOKS_TOKEN}' } }";
+        let env: EnvMap = [(
+            "RESCUE_HOOKS_TOKEN".to_string(),
+            "hook-from-env".to_string(),
+        )]
+        .into();
+        let read = settings(config, &env).expect("valid JSON5");
+        assert_eq!(
+            read.token.as_ref().map(HookToken::expose),
+            Some("hook-from-env")
+        );
+        assert_eq!(read.missing(), None);
+        let unset = settings(config, &EnvMap::new()).expect("valid JSON5");
+        assert_eq!(unset.token, None);
+        assert_eq!(unset.unset_variable.as_deref(), Some("RESCUE_HOOKS_TOKEN"));
+        assert!(
+            unset
+                .missing()
+                .is_some_and(|m| m.contains("${RESCUE_HOOKS_TOKEN}"))
+        );
     }
 }

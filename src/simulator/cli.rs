@@ -158,4 +158,13 @@ pub struct SimBehaviour {
     /// Comma-separated names /readyz reports as failing (503 while the list is not empty).
     #[arg(long, env = "OPENCLAW_SIM_READY_FAILING", value_delimiter = ',')]
     pub sim_ready_failing: Vec<String>,
+
+    /// Lines (separated by `|`) written to stderr just before a crash, as a
+    /// failing gateway's last words.
+    #[arg(long, env = "OPENCLAW_SIM_CRASH_LINES", value_delimiter = '|')]
+    pub sim_crash_lines: Vec<String>,
+
+    /// Answer this many authorised hook requests with 503 before taking any.
+    #[arg(long, env = "OPENCLAW_SIM_HOOKS_UNAVAILABLE", default_value_t = 0)]
+    pub sim_hooks_unavailable: u32,
 }

@@ -45,7 +45,14 @@ impl HooksConfig {
         if hooks.get("enabled") != Some(&Value::Bool(true)) {
             return None;
         }
-        let token = hooks.get("token")?.as_str()?.trim().to_string();
+        // `${VAR}` is substituted from the gateway's environment, as
+        // openclaw does when it loads its config (left as is when unset).
+        let written = hooks.get("token")?.as_str()?;
+        let env: crate::openclaw::EnvMap = std::env::vars().collect();
+        let token = crate::openclaw::channels::substitute_env(written, &env)
+            .unwrap_or_else(|_| written.to_string())
+            .trim()
+            .to_string();
         if token.is_empty() {
             return None;
         }
@@ -79,6 +86,8 @@ pub struct Hooks {
     record: PathBuf,
     failures: Mutex<Vec<Instant>>,
     runs: Mutex<u64>,
+    /// Authorised requests still to be answered 503 (a gateway not ready).
+    unavailable: Mutex<u32>,
 }
 
 type Answer = Response<Full<Bytes>>;
@@ -108,12 +117,13 @@ fn header<'a>(request: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
 }
 
 impl Hooks {
-    pub fn new(config: HooksConfig, state_dir: &std::path::Path) -> Hooks {
+    pub fn new(config: HooksConfig, state_dir: &std::path::Path, unavailable: u32) -> Hooks {
         Hooks {
             config,
             record: state_dir.join(RECEIVED_FILE),
             failures: Mutex::new(Vec::new()),
             runs: Mutex::new(0),
+            unavailable: Mutex::new(unavailable),
         }
     }
 
@@ -162,6 +172,16 @@ impl Hooks {
             return self.refuse();
         }
         self.failures_now().clear();
+        {
+            let mut unavailable = self.unavailable.lock().unwrap_or_else(|e| e.into_inner());
+            if *unavailable > 0 {
+                *unavailable -= 1;
+                return json_answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({ "ok": false, "error": "not ready" }),
+                );
+            }
+        }
         let sub_path = request.uri().path()[self.config.base_path.len()..]
             .trim_start_matches('/')
             .to_string();

@@ -15,13 +15,21 @@ use crate::instance::InstanceNotice;
 use crate::lifecycle::Notice;
 use crate::openclaw::hooks;
 use crate::wake::send::Sent;
-use crate::wake::{self, Answer, EventLine, FailureFacts, Kind, Planner, Step};
+use crate::wake::{self, Answer, EventLine, Kind, Planner, Step};
+
+mod job;
+
+use job::{FailureJob, Job, Text, not_sent};
 
 /// One failure episode of an instance: since when, and how it began.
 #[derive(Debug, Clone)]
 pub struct Episode {
     pub since: SystemTime,
     pub how: String,
+    /// main's state as the notice that woke the rescue left it.
+    pub state: Option<String>,
+    /// How main's config was rolled back in this episode (`rollback: auto`).
+    pub rolled_back: Option<String>,
 }
 
 /// The last wake of a rescue, for status.
@@ -67,6 +75,20 @@ impl Wakes {
     }
 }
 
+/// main's state after a failure notice that wakes its rescues, in words;
+/// `None` for a notice that does not (an exit: what follows it does).
+fn state_after(notice: &Notice) -> Option<String> {
+    match notice {
+        Notice::Backoff { delay } => Some(format!(
+            "backoff (restarting in {})",
+            humantime::format_duration(std::time::Duration::from_secs(delay.as_secs()))
+        )),
+        Notice::Failed(_) => Some("failed".to_string()),
+        Notice::Unhealthy | Notice::StartupTimedOut => Some("being restarted".to_string()),
+        _ => None,
+    }
+}
+
 /// Where the last message of `kind` sent to `rescue` is kept.
 pub fn message_path(state_dir: &std::path::Path, rescue: &str, kind: Kind) -> std::path::PathBuf {
     state_dir
@@ -107,18 +129,31 @@ impl Supervisor {
                 Episode {
                     since: notice.at,
                     how,
+                    state: None,
+                    rolled_back: None,
                 },
             );
         }
-        if notice.notice.is_failure() {
+        if notice.notice == Notice::RolledBack
+            && let Some(episode) = self.wakes.episodes.get_mut(name)
+        {
+            episode.rolled_back = Some(notice.detail.clone());
+        }
+        // An exit is followed by what the lifecycle made of it (backoff or
+        // failed; for an exit 78 under `rollback: auto`, after the rollback
+        // was decided): the rescue is woken on that, which says main's
+        // state without reading a snapshot published later.
+        if let Some(state) = state_after(&notice.notice) {
+            if let Some(episode) = self.wakes.episodes.get_mut(name) {
+                episode.state = Some(state);
+            }
             let episode = self.wakes.episodes.get(name).cloned();
             for (rescue, _) in self.woken_rescues_of(name) {
                 let ready = self.is_ready(&rescue);
                 let track = self.wakes.tracks.entry(rescue.clone()).or_default();
-                if track.episode.is_none() || track.recovered_at.is_some() {
-                    track.episode = episode.clone();
-                    track.recovered_at = None;
-                }
+                // The episode open now, with main's latest state.
+                track.episode = episode.clone();
+                track.recovered_at = None;
                 let step = track.planner.main_failed(ready);
                 self.wake_step(&rescue, step);
             }
@@ -193,14 +228,10 @@ impl Supervisor {
         endpoint_path(hooks::DEFAULT_HOOKS_PATH, endpoint)
     }
 
-    /// Build the message and start its send; `Err` with the reason when it
-    /// cannot be sent (no such rescue, hooks off, no token).
+    /// Gather what the message needs (no IO) and start its send: a task
+    /// that reads the configs, builds and keeps the text off the loop, then
+    /// posts it. `Err` with the reason when there is nothing to send to.
     fn send_wake(&self, rescue: &str, kind: Kind, try_number: u32) -> Result<(), Sent> {
-        let not_sent = |words: String| Sent {
-            status: None,
-            ok: false,
-            words,
-        };
         let entry = self
             .instances
             .get(rescue)
@@ -211,38 +242,17 @@ impl Supervisor {
             .wake
             .ok_or_else(|| not_sent("`wake` is no longer declared".to_string()))?;
         let main = effective.declaration.rescue_of.clone().unwrap_or_default();
-        let rescue_config = std::fs::read_to_string(&effective.config_path).map_err(|err| {
-            not_sent(format!(
-                "not sent: cannot read {}: {err}",
-                effective.config_path.display()
-            ))
-        })?;
-        let settings = hooks::settings(&rescue_config).map_err(|_| {
-            not_sent(format!(
-                "not sent: {} is not valid JSON5",
-                effective.config_path.display()
-            ))
-        })?;
-        let token = match (settings.missing(), settings.token.clone()) {
-            (None, Some(token)) => token,
-            (missing, _) => {
-                return Err(not_sent(format!(
-                    "not sent: in {} {}; add {}",
-                    effective.config_path.display(),
-                    missing.unwrap_or("hooks.token is not set"),
-                    hooks::HOOKS_SNIPPET
-                )));
-            }
-        };
         let track = self.wakes.tracks.get(rescue);
         let episode = track
             .and_then(|track| track.episode.clone())
             .unwrap_or_else(|| Episode {
                 since: SystemTime::now(),
                 how: "failed".to_string(),
+                state: None,
+                rolled_back: None,
             });
         let text = match kind {
-            Kind::Failure => self.failure_text(&main, &episode, &rescue_config),
+            Kind::Failure => Text::Failure(Box::new(self.failure_facts(&main, &episode))),
             Kind::Recovered => {
                 let restarts = self
                     .instances
@@ -252,64 +262,78 @@ impl Supervisor {
                 let at = track
                     .and_then(|track| track.recovered_at)
                     .unwrap_or_else(SystemTime::now);
-                wake::recovered_message(&main, episode.since, at, restarts)
+                Text::Ready(wake::recovered_message(&main, episode.since, at, restarts))
             }
         };
-        self.keep_message(rescue, kind, &text);
-        let body = wake::body(endpoint, &text);
-        let path = endpoint_path(&settings.path, endpoint);
+        let job = Job {
+            rescue: rescue.to_string(),
+            kind,
+            endpoint,
+            config_path: effective.config_path.clone(),
+            env: entry.config.child_env(&self.options.inherited_env),
+            kept: message_path(&self.options.state_dir, rescue, kind),
+            text,
+        };
         let target = crate::prober::target_for(effective);
         let messages = self.messages_tx.clone();
         let rescue = rescue.to_string();
+        let default_path = endpoint_path(hooks::DEFAULT_HOOKS_PATH, endpoint);
         tokio::spawn(async move {
-            let sent = wake::send::post(target, &path, &token, &body).await;
+            let prepared = tokio::task::spawn_blocking(move || job.prepare())
+                .await
+                .unwrap_or_else(|err| Err((not_sent(format!("not sent: {err}")), None)));
+            let (sent, answer, endpoint) = match prepared {
+                Ok((token, path, body)) => {
+                    let sent = wake::send::post(target, &path, &token, &body).await;
+                    let answer = Answer::of(sent.status);
+                    (sent, answer, path)
+                }
+                Err((sent, path)) => (sent, Answer::Refused, path.unwrap_or(default_path)),
+            };
             let _ = messages.send(Message::Wake(WakeMessage::Answer {
                 rescue,
                 kind,
                 try_number,
-                endpoint: path,
+                endpoint,
                 sent,
+                answer,
             }));
         });
         Ok(())
     }
 
-    /// Keep the text last sent as `<state-dir>/wake/<rescue>.<kind>.txt`
-    /// (0600), so an operator can read what the agent was told.
-    fn keep_message(&self, rescue: &str, kind: Kind, text: &str) {
-        use std::os::unix::fs::PermissionsExt as _;
-        let path = message_path(&self.options.state_dir, rescue, kind);
-        let kept = super::write_atomically_unsynced(&path, text.as_bytes())
-            .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)));
-        if let Err(err) = kept {
-            tracing::warn!(instance = %rescue, "cannot keep the wake message in {}: {err}", path.display());
-        }
-    }
-
-    /// The failure message: main's facts now, its secrets and the rescue's
-    /// taken out.
-    fn failure_text(&self, main: &str, episode: &Episode, rescue_config: &str) -> String {
-        let mut secrets = hooks::secret_values(rescue_config);
-        let (restarts, state, mut error_lines) = match self.instances.get(main) {
-            Some(entry) => {
-                if let Ok(text) = std::fs::read_to_string(&entry.config.effective.config_path) {
-                    secrets.extend(hooks::secret_values(&text));
+    /// main's facts for the failure message, from the loop's own records
+    /// (the state main's notice carried, not a later snapshot).
+    fn failure_facts(&self, main: &str, episode: &Episode) -> FailureJob {
+        let (restarts, snapshot_state, error_lines, config_path, env, declared) =
+            match self.instances.get(main) {
+                Some(entry) => {
+                    let snapshot = entry.handle.snapshot.borrow();
+                    let mut lines: Vec<String> = snapshot.last_error.iter().cloned().collect();
+                    lines.extend(snapshot.error_lines.iter().cloned());
+                    if lines.is_empty() {
+                        // A liveness failure leaves no crash report: its tail says more.
+                        lines = entry.handle.log.tail(wake::MAX_ERROR_LINES);
+                    }
+                    let declared = entry.config.effective.declaration.env.values().cloned();
+                    (
+                        snapshot.restarts,
+                        snapshot.state,
+                        lines,
+                        Some(entry.config.effective.config_path.clone()),
+                        entry.config.child_env(&self.options.inherited_env),
+                        declared.collect(),
+                    )
                 }
-                let snapshot = entry.handle.snapshot.borrow();
-                let mut lines: Vec<String> = snapshot.last_error.iter().cloned().collect();
-                lines.extend(snapshot.error_lines.iter().cloned());
-                (snapshot.restarts, snapshot.state, lines)
-            }
-            None => (0, "removed", Vec::new()),
-        };
-        if error_lines.is_empty() {
-            // A liveness failure leaves no crash report: its tail says more.
-            error_lines = self
-                .instances
-                .get(main)
-                .map(|entry| entry.handle.log.tail(wake::MAX_ERROR_LINES))
-                .unwrap_or_default();
-        }
+                None => (
+                    0,
+                    "removed",
+                    Vec::new(),
+                    None,
+                    Default::default(),
+                    Vec::new(),
+                ),
+            };
         let events: Vec<EventLine> = self
             .events
             .recent(main)
@@ -320,19 +344,22 @@ impl Supervisor {
                 detail: record.detail,
             })
             .collect();
-        let supervisor = std::env::current_exe()
-            .unwrap_or_else(|_| std::path::PathBuf::from("openclaw-supervisor"));
-        wake::failure_message(&FailureFacts {
-            main,
-            how: &episode.how,
+        FailureJob {
+            main: main.to_string(),
+            how: episode.how.clone(),
             since: episode.since,
             restarts,
-            state,
-            error_lines: &error_lines,
-            events: &events,
-            supervisor: &supervisor,
-            secrets: &secrets,
-        })
+            state: episode
+                .state
+                .clone()
+                .unwrap_or_else(|| snapshot_state.to_string()),
+            rolled_back: episode.rolled_back.clone(),
+            error_lines,
+            events,
+            config_path,
+            env,
+            declared,
+        }
     }
 
     /// An answer and its class (or a send that could not start, refused):
@@ -412,8 +439,8 @@ impl Supervisor {
                 try_number,
                 endpoint,
                 sent,
+                answer,
             } => {
-                let answer = Answer::of(sent.status);
                 let step = self.wake_answered(&rescue, kind, try_number, endpoint, (sent, answer));
                 self.wake_step(&rescue, step);
             }
@@ -436,6 +463,7 @@ pub enum WakeMessage {
         try_number: u32,
         endpoint: String,
         sent: Sent,
+        answer: Answer,
     },
     Retry {
         rescue: String,

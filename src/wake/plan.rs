@@ -127,11 +127,15 @@ impl Planner {
     }
 
     /// main failed: an episode opens (a failure within one changes nothing).
+    /// A new episode is told even when the last one's recovered message is
+    /// still retrying or was given up: the agent is to hear of this failure.
     pub fn main_failed(&mut self, rescue_ready: bool) -> Step {
         if !self.episode {
             self.episode = true;
+            self.told = None;
             self.gave_up = None;
             self.tries_of = None;
+            self.waiting_retry = false;
         }
         self.next(rescue_ready)
     }
@@ -298,14 +302,36 @@ mod tests {
                 ],
             ),
             (
-                "main failing again before the recovery was delivered: the agent still knows of a failure",
+                "a new episode while the recovery is retrying: the new failure is told",
                 vec![
                     (MainFailed(true), send(Failure, 1)),
                     (Answered(Accepted, true), Step::Nothing),
                     (MainRecovered(true), send(Recovered, 1)),
                     (Answered(Retry, true), Step::RetryIn(Duration::from_secs(2))),
-                    (MainFailed(true), Step::Nothing),
+                    (MainFailed(true), send(Failure, 1)),
                     (RetryDue(true), Step::Nothing),
+                    (Answered(Accepted, true), Step::Nothing),
+                    (MainRecovered(true), send(Recovered, 1)),
+                ],
+            ),
+            (
+                "a new episode after the recovery was given up: the new failure is told",
+                vec![
+                    (MainFailed(true), send(Failure, 1)),
+                    (Answered(Accepted, true), Step::Nothing),
+                    (MainRecovered(true), send(Recovered, 1)),
+                    (Answered(Refused, true), Step::GiveUp),
+                    (MainFailed(true), send(Failure, 1)),
+                ],
+            ),
+            (
+                "a new episode while the recovery is in flight: the failure follows it",
+                vec![
+                    (MainFailed(true), send(Failure, 1)),
+                    (Answered(Accepted, true), Step::Nothing),
+                    (MainRecovered(true), send(Recovered, 1)),
+                    (MainFailed(true), Step::Nothing),
+                    (Answered(Accepted, true), send(Failure, 1)),
                 ],
             ),
         ];

@@ -9,7 +9,13 @@ fn token(value: &str) -> HookToken {
 
 #[test]
 fn lines_lose_escapes_and_secrets() {
-    let secrets = [token("gw-secret-0123"), token("hook-secret-4567")];
+    // A value shorter than 8 characters is not replaced by value.
+    let secrets = [
+        token("gw-secret-0123"),
+        token("hook-secret-4567"),
+        token("1"),
+        token("TG-9f8e7d6c5b4a"),
+    ];
     // line as the gateway wrote it, as the agent reads it
     let rows = [
         ("plain words stay", "plain words stay"),
@@ -39,6 +45,28 @@ fn lines_lose_escapes_and_secrets() {
         ("tokenFile: /etc/x", "tokenFile: /etc/x"),
         ("token missing", "token missing"),
         ("ünïcode token=é1 ok", "ünïcode token=<redacted> ok"),
+        ("exit code 1 after 1s", "exit code 1 after 1s"),
+        ("api_key=abc123 next", "api_key=<redacted> next"),
+        ("x-api-key: abc123 next", "x-api-key: <redacted> next"),
+        ("X-API-KEY:abc123", "X-API-KEY:<redacted>"),
+        ("OPENAI_API_KEY=sk-proj-abc", "OPENAI_API_KEY=<redacted>"),
+        ("MY_SECRET_TOKEN=abc", "MY_SECRET_TOKEN=<redacted>"),
+        (
+            "authorization: Basic dXNlcjpwYXNz ok",
+            "authorization: Basic <redacted> ok",
+        ),
+        ("authorization=raw-value ok", "authorization=<redacted> ok"),
+        (
+            "GET https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe failed",
+            "GET https://api.telegram.org/bot<redacted>/getMe failed",
+        ),
+        (
+            "key sk-abcdefghijklmnop0123 refused",
+            "key <redacted> refused",
+        ),
+        ("sk-short stays", "sk-short stays"),
+        ("at 12:30:45 ok", "at 12:30:45 ok"),
+        ("known TG-9f8e7d6c5b4a here", "known <redacted> here"),
     ];
     for (line, expected) in rows {
         assert_eq!(clean_line(line, &secrets), expected, "{line}");
@@ -56,6 +84,7 @@ fn facts<'a>(
         since: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
         restarts: 3,
         state: "failed",
+        rolled_back: None,
         error_lines,
         events,
         supervisor: Path::new("/usr/local/bin/openclaw-supervisor"),
@@ -110,6 +139,18 @@ fn the_failure_message_says_what_when_how_and_what_to_run() {
     }
     assert!(!text.contains("gw-secret"), "{text}");
     assert!(!text.contains('\u{1b}'), "{text}");
+}
+
+#[test]
+fn the_failure_message_says_when_main_was_rolled_back() {
+    let mut told = facts(&[], &[], &[]);
+    assert!(!failure_message(&told).contains("Rolled back"));
+    told.rolled_back = Some("put back the config recorded good at 2027-01-15T07:00:00Z");
+    let text = failure_message(&told);
+    assert!(
+        text.contains("Rolled back: main's config was rolled back to its last known good (put back the config recorded good at 2027-01-15T07:00:00Z)"),
+        "{text}"
+    );
 }
 
 #[test]
