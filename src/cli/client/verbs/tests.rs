@@ -1,5 +1,6 @@
 //! Tables: what `all` acts on, the wait's verdicts, the exit codes.
 
+use super::track::describe;
 use super::*;
 use openclaw_supervisor::protocol::{LastExit, ProbeStatus, Probes, Role};
 
