@@ -81,6 +81,9 @@ pub struct Shared {
     pub supervisor_id: String,
     /// A cgroup per instance, or the spawn marker alone (and why).
     pub cgroups: crate::cgroup::Mode,
+    /// The binary that runs as each gateway's keeper: the supervisor's own,
+    /// as its path was at start.
+    pub keeper_exe: PathBuf,
 }
 
 /// A lifecycle notice, tagged with the instance and the time.
@@ -155,6 +158,8 @@ pub struct Snapshot {
     pub limits: Vec<crate::limits::Limit>,
     /// The last time its last good config was put back.
     pub rolled_back: Option<RollbackRecord>,
+    /// What became of its record when this supervisor started.
+    pub adoption: Option<Adoption>,
 }
 
 /// The handle the supervisor keeps for one instance.
@@ -194,6 +199,47 @@ pub struct PidRecord {
     pub stop_signal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout_ms: Option<u64>,
+    /// The keeper that holds the gateway, through which a later supervisor
+    /// adopts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keeper: Option<KeeperRecord>,
+    /// When the gateway was spawned (unix ms): its uptime survives adoption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawned_at_ms: Option<u64>,
+    /// What it was spawned with ([`crate::keeper::spec_digest`]): a gateway
+    /// whose settings changed while no supervisor ran is adopted and then
+    /// restarted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_digest: Option<String>,
+}
+
+/// A kept gateway of an earlier supervisor, connected to and checked
+/// against its record, for its instance's actor to take over.
+#[derive(Debug)]
+pub struct Adopted {
+    pub kept: crate::keeper::link::Kept,
+    pub record: PidRecord,
+}
+
+/// What became of an instance's gateway when this supervisor started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adoption {
+    /// Its gateway was taken over (at).
+    Adopted { at: SystemTime, pid: i32 },
+    /// No record of a gateway: it was started anew.
+    NoRecord,
+    /// A record that did not name a kept gateway of ours (why): whatever it
+    /// named was stopped and the gateway started anew.
+    DidNotMatch(String),
+}
+
+/// The keeper of a recorded gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeeperRecord {
+    pub pid: i32,
+    #[serde(default)]
+    pub start_time: Option<u64>,
+    pub socket: PathBuf,
 }
 
 pub fn pid_record_path(state_dir: &Path, name: &str) -> PathBuf {
@@ -209,6 +255,19 @@ static SPAWN_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Start the actor of one instance. With `start`, it is started at once;
 /// otherwise it waits (stopped, or standby for a standby rescue).
 pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> InstanceHandle {
+    spawn_instance_adopting(config, shared, start, None, None)
+}
+
+/// [`spawn_instance`] at the supervisor's start: with the kept gateway to
+/// take over instead of starting one (`adopted`), and what became of the
+/// instance's record (`adoption`, for status).
+pub fn spawn_instance_adopting(
+    config: InstanceConfig,
+    shared: Shared,
+    start: bool,
+    adopted: Option<Adopted>,
+    adoption: Option<Adoption>,
+) -> InstanceHandle {
     let name = config.effective.name.clone();
     let log = shared.log_sink.instance_log(
         log_path(&shared.state_dir, &name),
@@ -247,6 +306,7 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         tracking: tracking.clone(),
         limits: limits.limits.clone(),
         rolled_back: None,
+        adoption: adoption.clone(),
     };
     let memory_guard = resources::memory_guard_of(&config);
     let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
@@ -284,8 +344,9 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         rolled_back: None,
         auto_rolled_back: false,
         skill_edited_noted: false,
+        adoption,
     };
-    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start));
+    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start, adopted));
     InstanceHandle {
         name,
         commands: commands_tx,
@@ -342,6 +403,11 @@ struct RunningChild {
     stopping_since: Option<SystemTime>,
     /// What forced a stop (a failing probe), for the exit marker.
     stop_cause: Option<&'static str>,
+    /// The keeper's hold on the gateway (none for a child of our own).
+    keeper: Option<crate::keeper::link::Watch>,
+    /// Taken over from an earlier supervisor (its orphaned descendants are
+    /// init's children, not ours).
+    adopted: bool,
 }
 
 struct Actor {
@@ -393,6 +459,8 @@ struct Actor {
     auto_rolled_back: bool,
     /// An operator's edit of the rescue's skill was logged (once).
     skill_edited_noted: bool,
+    /// What became of its record when this supervisor started.
+    adoption: Option<Adoption>,
 }
 
 impl Actor {
@@ -403,10 +471,20 @@ impl Actor {
         mut probes: mpsc::UnboundedReceiver<(u64, ProbeMessage)>,
         mut notes: mpsc::UnboundedReceiver<(i32, BreakerLine)>,
         start: bool,
+        adopted: Option<Adopted>,
     ) {
         self.refresh_skill().await;
-        if start {
-            self.handle(Event::Start).await;
+        match adopted {
+            Some(adopted) => {
+                if self.adopt(adopted).await {
+                    self.publish();
+                    return;
+                }
+            }
+            None if start => {
+                self.handle(Event::Start).await;
+            }
+            None => {}
         }
         loop {
             self.publish();

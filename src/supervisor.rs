@@ -22,6 +22,7 @@ use crate::resolution::{self, FileError};
 use crate::sdnotify::Notifier;
 use crate::watch::{DirWatcher, WatchMode};
 
+mod adopt;
 mod handle;
 mod reload;
 mod report;
@@ -121,6 +122,9 @@ pub struct Supervisor {
     notifier: Option<Notifier>,
     /// Runs the instances' `notify` commands.
     alerts: crate::alert::Alerts,
+    /// The gateways taken over at start (and what became of each declared
+    /// instance's record), handed to each instance as it is added.
+    adoptions: HashMap<String, (Option<instance::Adopted>, instance::Adoption)>,
 }
 
 impl Supervisor {
@@ -153,10 +157,16 @@ impl Supervisor {
             Vec::new()
         };
         let config = self.config_for(effective);
-        let handle = instance::spawn_instance(
+        let (adopted, adoption) = match self.adoptions.remove(&name) {
+            Some((adopted, adoption)) => (adopted, Some(adoption)),
+            None => (None, None),
+        };
+        let handle = instance::spawn_instance_adopting(
             config.clone(),
             self.shared.clone(),
             start && blockers.is_empty(),
+            adopted,
+            adoption,
         );
         if stopped_by_hand && config.effective.declaration.standby {
             // A standby rescue begins in standby, where a failure of its main
