@@ -25,6 +25,7 @@ use crate::prober::{EffectiveProbes, ProbesReport};
 use crate::process::{self, ChildExit, ExitKind, Spawner};
 
 mod child;
+pub(crate) use child::create_private_dir;
 mod lastgood;
 mod observe;
 mod resources;
