@@ -704,7 +704,7 @@ impl Actor {
                 self.config.probes.liveness.failures
             ),
             Notice::MemoryGuard => self.memory_guard_detail.take().unwrap_or_default(),
-            Notice::Spawned => self
+            Notice::Spawned | Notice::Adopted => self
                 .child
                 .as_ref()
                 .map(|c| format!("pid {}", c.pid))

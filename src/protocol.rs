@@ -22,10 +22,12 @@ mod tests;
 
 pub use signal::{SignalName, UnknownSignal};
 pub use status::{
+    AdoptionStatus, LastNotify, Limit, NotifyMessage, RolledBack, Tracking, WakeStatus,
+};
+pub use status::{
     Breaker, ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit, LogLine,
     LogStream, Paths, Ports, ProbeStatus, Probes, RejectedFile, Role,
 };
-pub use status::{LastNotify, Limit, NotifyMessage, RolledBack, Tracking, WakeStatus};
 
 /// The protocol's major version. A request carrying another `v` gets an
 /// `unsupported_version` error; additions that old clients can ignore (new

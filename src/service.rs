@@ -496,6 +496,7 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
                 reason: Some(why.clone()),
             },
         }),
+        adoption: snapshot.adoption.as_ref().map(wire_adoption),
         limits: snapshot
             .limits
             .iter()
@@ -506,6 +507,22 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
                 reason: limit.applied.clone().err(),
             })
             .collect(),
+    }
+}
+
+/// What became of the instance's gateway at start, on the wire.
+fn wire_adoption(adoption: &crate::instance::Adoption) -> protocol::AdoptionStatus {
+    match adoption {
+        crate::instance::Adoption::Adopted { at, pid } => protocol::AdoptionStatus::Adopted {
+            at: unix_ms(*at),
+            pid: pid.unsigned_abs(),
+        },
+        crate::instance::Adoption::NoRecord => protocol::AdoptionStatus::NoRecord,
+        crate::instance::Adoption::DidNotMatch(reason) => {
+            protocol::AdoptionStatus::RecordDidNotMatch {
+                reason: reason.clone(),
+            }
+        }
     }
 }
 
