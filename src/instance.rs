@@ -25,11 +25,13 @@ use crate::prober::{EffectiveProbes, ProbesReport};
 use crate::process::{self, ChildExit, ExitKind, Spawner};
 
 mod child;
+mod freeze;
 mod lastgood;
 mod observe;
 mod resources;
 mod skill;
 
+pub use freeze::FreezeReply;
 pub use lastgood::{RollbackRecord, RollbackReply, declaration_text};
 
 /// Lines of output kept as the reason when an instance fails.
@@ -115,6 +117,11 @@ pub enum Command {
     /// Put the last known good OpenClaw config back (no restart: the
     /// caller restarts through the normal path).
     Rollback(RollbackReply),
+    /// A re-exec is coming: answer the state to carry across it and stop
+    /// acting until `Thaw` (see `instance/freeze.rs`).
+    Freeze(FreezeReply),
+    /// The re-exec did not happen: act again.
+    Thaw,
 }
 
 /// What status shows about an instance.
@@ -207,8 +214,16 @@ pub fn log_path(state_dir: &Path, name: &str) -> PathBuf {
 static SPAWN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Start the actor of one instance. With `start`, it is started at once;
-/// otherwise it waits (stopped, or standby for a standby rescue).
-pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> InstanceHandle {
+/// otherwise it waits (stopped, or standby for a standby rescue). `saved`
+/// is its state from before a re-exec (`None` but then): its counters are
+/// taken, and its state unless a gateway was up (then it is started, as
+/// with `start`).
+pub fn spawn_instance(
+    config: InstanceConfig,
+    shared: Shared,
+    start: bool,
+    saved: Option<crate::reexec::SavedInstance>,
+) -> InstanceHandle {
     let name = config.effective.name.clone();
     let log = shared.log_sink.instance_log(
         log_path(&shared.state_dir, &name),
@@ -284,8 +299,10 @@ pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> In
         rolled_back: None,
         auto_rolled_back: false,
         skill_edited_noted: false,
+        frozen: false,
+        deferred: Vec::new(),
     };
-    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start));
+    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start, saved));
     InstanceHandle {
         name,
         commands: commands_tx,
@@ -393,6 +410,9 @@ struct Actor {
     auto_rolled_back: bool,
     /// An operator's edit of the rescue's skill was logged (once).
     skill_edited_noted: bool,
+    /// Frozen for a re-exec: only commands are heard, and kept for the thaw.
+    frozen: bool,
+    deferred: Vec<Command>,
 }
 
 impl Actor {
@@ -403,13 +423,31 @@ impl Actor {
         mut probes: mpsc::UnboundedReceiver<(u64, ProbeMessage)>,
         mut notes: mpsc::UnboundedReceiver<(i32, BreakerLine)>,
         start: bool,
+        saved: Option<crate::reexec::SavedInstance>,
     ) {
         self.refresh_skill().await;
-        if start {
-            self.handle(Event::Start).await;
+        let first = match saved {
+            Some(saved) => self.restore(saved),
+            None => start.then_some(Event::Start),
+        };
+        if let Some(event) = first {
+            self.handle(event).await;
         }
         loop {
             self.publish();
+            if self.frozen {
+                match self.frozen_command(&mut commands).await {
+                    true => break,
+                    false => continue,
+                }
+            }
+            if !self.deferred.is_empty() {
+                let command = self.deferred.remove(0);
+                match self.command(command).await {
+                    true => break,
+                    false => continue,
+                }
+            }
             self.arm_memory_check();
             let memory_check_at = self.memory_check_at;
             let memory_check = async move {
@@ -502,6 +540,14 @@ impl Actor {
             Command::Rollback(reply) => {
                 let result = self.rollback(lastgood::BY_OPERATOR).await;
                 let _ = reply.send(result);
+                false
+            }
+            Command::Freeze(reply) => {
+                self.freeze(reply).await;
+                false
+            }
+            Command::Thaw => {
+                self.thaw().await;
                 false
             }
             Command::Signal(signal) => {

@@ -23,6 +23,7 @@ use crate::sdnotify::Notifier;
 use crate::watch::{DirWatcher, WatchMode};
 
 mod handle;
+mod reexec;
 mod reload;
 mod report;
 mod startup;
@@ -38,6 +39,7 @@ pub use handle::{
 /// some (a `dropped` event). Allocated whole up front.
 const EVENTS_BUFFER: usize = 512;
 
+pub use reexec::{Accepted, Exec, ReexecSetup};
 pub use report::{notice_kind, status_line, unix_ms};
 pub use startup::{start, start_verdict};
 pub use state::{
@@ -121,6 +123,11 @@ pub struct Supervisor {
     notifier: Option<Notifier>,
     /// Runs the instances' `notify` commands.
     alerts: crate::alert::Alerts,
+    /// What a re-exec execs (`supervisor/reexec.rs`).
+    reexec_exec: Exec,
+    /// The instances' states from before a re-exec, each taken by its `add`.
+    restored: HashMap<String, crate::reexec::SavedInstance>,
+    restored_idle: BTreeSet<String>,
 }
 
 impl Supervisor {
@@ -157,6 +164,7 @@ impl Supervisor {
             config.clone(),
             self.shared.clone(),
             start && blockers.is_empty(),
+            self.restored.remove(&name),
         );
         if stopped_by_hand && config.effective.declaration.standby {
             // A standby rescue begins in standby, where a failure of its main
@@ -270,9 +278,14 @@ impl Supervisor {
         loop {
             tokio::select! {
                 Some(message) = messages.recv() => {
-                    if let Message::Shutdown = message {
-                        break;
-                    }
+                    let message = match message {
+                        Message::Shutdown => break,
+                        Message::Reexec { reply } => {
+                            self.reexec(reply, &mut notices).await;
+                            continue;
+                        }
+                        message => message,
+                    };
                     self.message(message);
                     self.publish_targets();
                 }
@@ -302,6 +315,11 @@ impl Supervisor {
             // Standby rescues and instances stopped by hand are not to start:
             // waiting for them would hold every request for the full bound.
             if entry.config.effective.declaration.standby || self.intent.stopped.contains(name) {
+                continue;
+            }
+            // Nor one that a re-exec brought back without a gateway (failed,
+            // in backoff, stopped by its restart policy).
+            if self.restored_idle.contains(name) {
                 continue;
             }
             let mut snapshot = entry.handle.snapshot.clone();
@@ -399,7 +417,7 @@ impl Supervisor {
                 }
             }
             Message::Wake(message) => self.wake_message(message),
-            Message::Shutdown => {}
+            Message::Shutdown | Message::Reexec { .. } => {}
         }
     }
 

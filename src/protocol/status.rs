@@ -382,6 +382,8 @@ pub enum EventKind {
     RolledBack,
     /// An instance's `notify` command failed (exit, timeout, cannot run).
     NotifyFailed,
+    /// The supervisor re-executed itself in place (`reexec`, SIGUSR2).
+    Reexecuted,
     /// A newer daemon's kind this client does not know.
     #[serde(other)]
     Other,
@@ -415,6 +417,7 @@ impl EventKind {
             EventKind::Recovered => "recovered",
             EventKind::RolledBack => "rolled_back",
             EventKind::NotifyFailed => "notify_failed",
+            EventKind::Reexecuted => "reexecuted",
             EventKind::Other => "other",
         }
     }

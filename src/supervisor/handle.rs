@@ -106,6 +106,10 @@ pub(super) enum Message {
     },
     /// A wake's answer, or its retry is due.
     Wake(super::wake::WakeMessage),
+    /// Re-execute in place (`reexec`; SIGUSR2 without a reply).
+    Reexec {
+        reply: Option<super::reexec::ReexecReply>,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -219,6 +223,18 @@ impl SupervisorHandle {
     /// Ask for a reload without waiting for it (SIGHUP, file events).
     pub fn request_reload(&self) {
         let _ = self.messages.send(Message::Reload { reply: None });
+    }
+
+    /// Re-execute the supervisor in place: `Accepted` once the exec is
+    /// next, or why it is refused (the supervisor goes on).
+    pub async fn reexec(&self) -> Result<Result<super::Accepted, String>, SupervisorError> {
+        self.ask(|reply| Message::Reexec { reply: Some(reply) })
+            .await
+    }
+
+    /// Ask for a re-exec without waiting for it (SIGUSR2).
+    pub fn request_reexec(&self) {
+        let _ = self.messages.send(Message::Reexec { reply: None });
     }
 
     /// Begin the shutdown (a `shutdown` request).

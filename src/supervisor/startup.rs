@@ -44,6 +44,7 @@ pub fn start_verdict(plan: &resolution::Plan, strict: bool) -> Result<(), Superv
 /// until shutdown.
 pub async fn start(
     options: Options,
+    reexec: super::ReexecSetup,
     early: impl FnOnce(&SupervisorHandle),
 ) -> Result<(SupervisorHandle, impl std::future::Future<Output = ()>), SupervisorError> {
     let scan = resolution::scan(&options.dir, &options.inherited_env);
@@ -112,7 +113,11 @@ pub async fn start(
         watcher: None,
         notifier: None,
         alerts,
+        reexec_exec: reexec.exec,
+        restored: HashMap::new(),
+        restored_idle: Default::default(),
     };
+    supervisor.resume(reexec.saved);
     match Notifier::from_env(&supervisor.options.inherited_env) {
         Ok(notifier) => supervisor.notifier = notifier,
         Err(err) => tracing::warn!(error = %err, "cannot open the systemd notify socket"),
