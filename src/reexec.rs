@@ -107,7 +107,7 @@ impl From<SavedExit> for ExitKind {
 /// An instance that cannot be saved now: it is stopping (its stop timer,
 /// escalation and `then` live in the old process only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("it is stopping; try again when it has stopped")]
+#[error("is stopping; try again when it has stopped")]
 pub struct Busy;
 
 /// Why a state file is not read.

@@ -136,6 +136,9 @@ pub struct Daemon {
     pub tag: String,
     pub child: Option<Child>,
     pub exit: Option<ExitStatus>,
+    /// The binary `start` runs, when not [`SUPERVISOR`] (a copy the test
+    /// controls); clients always run [`SUPERVISOR`].
+    pub program: Option<PathBuf>,
     log: PathBuf,
 }
 
@@ -166,6 +169,7 @@ impl Daemon {
             tag,
             child: None,
             exit: None,
+            program: None,
         }
     }
 
@@ -209,7 +213,11 @@ impl Daemon {
     }
 
     pub fn command(&self) -> Command {
-        let mut command = Command::new(SUPERVISOR);
+        self.command_of(Path::new(SUPERVISOR))
+    }
+
+    fn command_of(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
         // A relative `dir` is relative to the temp root.
         command
             .current_dir(self.root.path())
@@ -264,7 +272,7 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .expect("supervisor log");
-        let mut command = self.command();
+        let mut command = self.command_of(self.program.as_deref().unwrap_or(Path::new(SUPERVISOR)));
         command
             .arg("start")
             .args(options)
