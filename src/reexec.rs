@@ -222,9 +222,7 @@ pub struct HandedOver {
 /// child and no later re-exec may see stale ones): none set is a plain
 /// start; some set but not all, or a descriptor that is not a number, is
 /// an error (the start then goes on as after a crash).
-pub fn take_handed_over(
-    env: &mut BTreeMap<String, String>,
-) -> Result<Option<HandedOver>, String> {
+pub fn take_handed_over(env: &mut BTreeMap<String, String>) -> Result<Option<HandedOver>, String> {
     let state = env.remove(STATE_VAR);
     let listen = env.remove(LISTEN_FD_VAR);
     let lock = env.remove(LOCK_FD_VAR);
@@ -260,7 +258,9 @@ pub fn read(bytes: &[u8]) -> Result<SavedState, ReadError> {
     let format: FormatOnly =
         serde_json::from_slice(bytes).map_err(|err| ReadError::Unparsable(err.to_string()))?;
     if format.format == 0 {
-        return Err(ReadError::Unparsable("format 0 was never written".to_string()));
+        return Err(ReadError::Unparsable(
+            "format 0 was never written".to_string(),
+        ));
     }
     if format.format > FORMAT {
         return Err(ReadError::NewerFormat {

@@ -250,5 +250,9 @@ fn clients_connecting_during_a_reexec_are_never_refused() {
     );
     assert_eq!(reexecuted_events(&daemon).len(), 1);
     assert!(tries > 0);
-    assert!(refused.is_empty(), "{} of {tries}: {refused:?}", refused.len());
+    assert!(
+        refused.is_empty(),
+        "{} of {tries}: {refused:?}",
+        refused.len()
+    );
 }

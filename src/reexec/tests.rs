@@ -27,7 +27,9 @@ fn a_state_is_saved_in_wall_clock_time() {
             State::Backoff {
                 until: now + Duration::from_secs(4),
             },
-            Ok(SavedLifecycle::Backoff { until_ms: 1_004_000 }),
+            Ok(SavedLifecycle::Backoff {
+                until_ms: 1_004_000,
+            }),
         ),
         (
             State::Failed {
@@ -56,7 +58,11 @@ fn a_state_is_saved_in_wall_clock_time() {
         ),
     ];
     for (state, expected) in rows {
-        assert_eq!(SavedLifecycle::from_state(state, now, at), expected, "{state:?}");
+        assert_eq!(
+            SavedLifecycle::from_state(state, now, at),
+            expected,
+            "{state:?}"
+        );
     }
 }
 
@@ -81,7 +87,9 @@ fn a_saved_state_comes_back_in_monotonic_time() {
         ),
         // A backoff still ahead keeps its time...
         (
-            SavedLifecycle::Backoff { until_ms: 1_004_000 },
+            SavedLifecycle::Backoff {
+                until_ms: 1_004_000,
+            },
             State::Backoff {
                 until: now + Duration::from_secs(4),
             },
@@ -186,7 +194,8 @@ fn the_handed_over_variables_are_taken_out_whatever_they_say() {
         (LISTEN_FD_VAR, "5"),
         (LOCK_FD_VAR, "4"),
     ];
-    let rows: Vec<(Vec<(&str, &str)>, Result<Option<HandedOver>, &str>)> = vec![
+    type Row<'a> = (Vec<(&'a str, &'a str)>, Result<Option<HandedOver>, &'a str>);
+    let rows: Vec<Row> = vec![
         (vec![], Ok(None)),
         (
             full.to_vec(),

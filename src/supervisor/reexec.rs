@@ -158,11 +158,7 @@ impl Supervisor {
             written_at_ms: reexec::unix_ms(SystemTime::now()),
             instances,
         };
-        let file = self
-            .options
-            .state_dir
-            .join("run")
-            .join(reexec::STATE_FILE);
+        let file = self.options.state_dir.join("run").join(reexec::STATE_FILE);
         let written = {
             let file = file.clone();
             let text = reexec::write(&state);
@@ -228,14 +224,10 @@ impl Supervisor {
             capture_output: true,
             pipe_stdin: false,
         };
-        let run = crate::validator::run_to_end(
-            &self.shared.spawner,
-            &spec,
-            CHECK_DEADLINE,
-            CHECK_OUTPUT,
-        )
-        .await
-        .map_err(|err| format!("cannot run {}: {err}", exe.display()))?;
+        let run =
+            crate::validator::run_to_end(&self.shared.spawner, &spec, CHECK_DEADLINE, CHECK_OUTPUT)
+                .await
+                .map_err(|err| format!("cannot run {}: {err}", exe.display()))?;
         match run {
             Some((ExitKind::Code(0), _, _)) => Ok(()),
             Some((exit, _, stderr)) => {
