@@ -16,22 +16,9 @@ use daemon_support::{Daemon, SUPERVISOR, crash, wait_for};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-/// The backlog of `events` from the journal, as JSON.
-fn journal_events(daemon: &Daemon) -> Vec<Value> {
-    let output = daemon.client(&["events", "-n", "10000", "--json"]);
-    assert!(
-        output.status.success(),
-        "events: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("an event is JSON"))
-        .collect()
-}
-
 fn reexecuted_events(daemon: &Daemon) -> Vec<Value> {
-    journal_events(daemon)
+    daemon
+        .journal(&["-n", "10000"])
         .into_iter()
         .filter(|event| event["kind"] == "reexecuted")
         .collect()

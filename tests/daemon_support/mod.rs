@@ -359,6 +359,24 @@ impl Daemon {
         serde_json::from_slice(&output.stdout).expect("status --json is JSON")
     }
 
+    /// `events ARGS --json` (the journal's backlog with any of NAME, `-n`,
+    /// `--since`), parsed; the command must succeed.
+    pub fn journal(&self, args: &[&str]) -> Vec<Value> {
+        let mut full = vec!["events"];
+        full.extend_from_slice(args);
+        full.push("--json");
+        let output = self.client(&full);
+        assert!(
+            output.status.success(),
+            "events {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("an event is JSON"))
+            .collect()
+    }
+
     /// The status of one instance, if it exists.
     pub fn instance(&self, name: &str) -> Option<Value> {
         let status = self.status_json();
