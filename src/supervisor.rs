@@ -125,6 +125,8 @@ pub struct Supervisor {
     alerts: crate::alert::Alerts,
     /// What a re-exec execs (`supervisor/reexec.rs`).
     reexec_exec: Exec,
+    /// Shutdown was asked for (a SIGTERM during a re-exec wins over it).
+    shutdown_asked: Arc<std::sync::atomic::AtomicBool>,
     /// The instances' states from before a re-exec, each taken by its `add`.
     restored: HashMap<String, crate::reexec::SavedInstance>,
     restored_idle: BTreeSet<String>,

@@ -243,3 +243,66 @@ fn clients_connecting_during_a_reexec_are_never_refused() {
         refused.len()
     );
 }
+
+#[test]
+fn a_garbled_state_file_is_logged_and_the_start_goes_on_as_after_a_crash() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let (mut daemon, _port) = Daemon::prepare(&[("main", "")]);
+    // What an old process hands over: the locked lock file, the bound
+    // socket, and a state file (here one that does not parse).
+    std::fs::create_dir_all(daemon.state_dir.join("run")).expect("state dir");
+    let lock = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(daemon.state_dir.join("supervisor.lock"))
+        .expect("lock file");
+    // SAFETY: flock(2) on a descriptor this File owns.
+    let locked = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(locked, 0, "flock: {}", std::io::Error::last_os_error());
+    let listener = std::os::unix::net::UnixListener::bind(&daemon.socket).expect("bind");
+    let state = daemon.state_dir.join("run/reexec.json");
+    std::fs::write(&state, "{ not json").expect("write the state");
+    let (lock_fd, listen_fd) = (lock.as_raw_fd(), listener.as_raw_fd());
+    daemon.start_with_setup(|command| {
+        command
+            .env("OPENCLAW_SUPERVISOR_REEXEC_STATE", &state)
+            .env("OPENCLAW_SUPERVISOR_LISTEN_FD", "10")
+            .env("OPENCLAW_SUPERVISOR_LOCK_FD", "11");
+        // SAFETY: dup2 is async-signal-safe and allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                for (from, to) in [(listen_fd, 10), (lock_fd, 11)] {
+                    if libc::dup2(from, to) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    });
+    // The daemon holds both now (its copies share them). Closed, not
+    // unlocked: an unlock would release the one lock they share.
+    drop(listener);
+    drop(lock);
+    daemon.wait_state("main", "running");
+    assert!(
+        daemon.log_text().contains("the saved state is unusable"),
+        "{}",
+        daemon.log_text()
+    );
+    assert!(!state.exists(), "the state file is removed once read");
+    assert!(reexecuted_events(&daemon).is_empty());
+    // It holds the lock it was handed: a second supervisor is refused.
+    let mut second = Daemon::new(&[]);
+    second.state_dir = daemon.state_dir.clone();
+    second.socket = daemon.path().join("second.sock");
+    let (status, stderr) = second.start_expecting_exit(&[]);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another supervisor holds the lock"),
+        "{stderr}"
+    );
+}

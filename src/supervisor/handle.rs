@@ -137,6 +137,9 @@ pub struct SupervisorHandle {
     pub(super) alerts: crate::alert::Alerts,
     /// The supervisor's state dir (`last-good/` is read from it).
     pub(super) state_dir: std::path::PathBuf,
+    /// Set the moment shutdown is asked for: a re-exec under way then
+    /// does not exec (the loop shuts down instead).
+    pub(super) shutdown_asked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SupervisorHandle {
@@ -247,6 +250,8 @@ impl SupervisorHandle {
     /// the loop stops every instance.
     pub fn shutdown_because(&self, why: &str) {
         self.spawner.close(why);
+        self.shutdown_asked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.messages.send(Message::Shutdown);
     }
 

@@ -11,6 +11,7 @@ use std::ffi::{CString, OsString};
 use std::os::fd::{BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
@@ -119,10 +120,17 @@ impl Supervisor {
                 .emit(&notice.name, kind, notice.detail, notice.pid);
         }
         self.flush_for_exec().await;
-        let error = exec_now(&exec, &file, &self.options.inherited_env);
-        // Only a failed exec comes back here.
+        let error = if self.shutdown_asked.load(Ordering::SeqCst) {
+            // A SIGTERM since the freeze: shut down (the loop's next
+            // message) rather than exec a process that would not know.
+            let _ = std::fs::remove_file(&file);
+            "the supervisor is shutting down".to_string()
+        } else {
+            exec_now(&exec, &file, &self.options.inherited_env)
+        };
+        // Only a failed (or abandoned) exec comes back here.
         let exe = exec.exe.as_deref().unwrap_or(Path::new("?"));
-        let why = format!("the exec of {} failed: {error}", exe.display());
+        let why = format!("the exec of {} did not happen: {error}", exe.display());
         tracing::error!("re-exec: {why}; going on as before");
         self.thaw_all();
         let _ = failed_tx.send(why);

@@ -66,6 +66,7 @@ pub async fn start(
         spawner: spawner.clone(),
         alerts: alerts.clone(),
         state_dir: options.state_dir.clone(),
+        shutdown_asked: Default::default(),
     };
     early(&handle);
     let shared = Shared {
@@ -114,6 +115,7 @@ pub async fn start(
         notifier: None,
         alerts,
         reexec_exec: reexec.exec,
+        shutdown_asked: handle.shutdown_asked.clone(),
         restored: HashMap::new(),
         restored_idle: Default::default(),
     };
