@@ -23,10 +23,12 @@ use crate::openclaw::EnvMap;
 use crate::process::{ExitKind, SpawnSpec};
 use crate::reexec::{self, SavedState};
 
+// The loop pings systemd's watchdog (`WatchdogSec=30`) and is busy here:
+// freeze, check and the wait for the reply stay well inside it.
 /// How long every actor has to answer the freeze.
-const FREEZE_DEADLINE: Duration = Duration::from_secs(10);
-/// How long `reexec-check` may take.
-const CHECK_DEADLINE: Duration = Duration::from_secs(30);
+const FREEZE_DEADLINE: Duration = Duration::from_secs(5);
+/// How long `reexec-check` may take (it reads one small file).
+const CHECK_DEADLINE: Duration = Duration::from_secs(10);
 /// How long the reply "re-executing" may take to reach the client.
 const WRITTEN_DEADLINE: Duration = Duration::from_secs(5);
 /// At most this much of the check's output is read.
@@ -92,6 +94,7 @@ impl Supervisor {
         notices: &mut mpsc::UnboundedReceiver<InstanceNotice>,
     ) {
         tracing::info!("re-exec asked for: saving the state of every instance");
+        self.watchdog_ping();
         let (file, exec) = match self.prepare_reexec().await {
             Ok(prepared) => prepared,
             Err(why) => {
@@ -120,6 +123,8 @@ impl Supervisor {
                 .emit(&notice.name, kind, notice.detail, notice.pid);
         }
         self.flush_for_exec().await;
+        // The new process pings from its own loop, once it runs.
+        self.watchdog_ping();
         let error = if self.shutdown_asked.load(Ordering::SeqCst) {
             // A SIGTERM since the freeze: shut down (the loop's next
             // message) rather than exec a process that would not know.
@@ -210,6 +215,16 @@ impl Supervisor {
             }
         }
         Ok(saved)
+    }
+
+    fn watchdog_ping(&self) {
+        if let Some(notifier) = self
+            .notifier
+            .as_ref()
+            .filter(|notifier| notifier.watchdog_interval.is_some())
+        {
+            notifier.watchdog();
+        }
     }
 
     fn thaw_all(&self) {
