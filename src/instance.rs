@@ -83,6 +83,9 @@ pub struct Shared {
     pub supervisor_id: String,
     /// A cgroup per instance, or the spawn marker alone (and why).
     pub cgroups: crate::cgroup::Mode,
+    /// The binary that runs as each gateway's keeper: the supervisor's own,
+    /// as its path was at start.
+    pub keeper_exe: PathBuf,
 }
 
 /// A lifecycle notice, tagged with the instance and the time.
@@ -162,6 +165,8 @@ pub struct Snapshot {
     pub limits: Vec<crate::limits::Limit>,
     /// The last time its last good config was put back.
     pub rolled_back: Option<RollbackRecord>,
+    /// What became of its record when this supervisor started.
+    pub adoption: Option<Adoption>,
 }
 
 /// The handle the supervisor keeps for one instance.
@@ -201,6 +206,47 @@ pub struct PidRecord {
     pub stop_signal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout_ms: Option<u64>,
+    /// The keeper that holds the gateway, through which a later supervisor
+    /// adopts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keeper: Option<KeeperRecord>,
+    /// When the gateway was spawned (unix ms): its uptime survives adoption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawned_at_ms: Option<u64>,
+    /// What it was spawned with ([`crate::keeper::spec_digest`]): a gateway
+    /// whose settings changed while no supervisor ran is adopted and then
+    /// restarted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_digest: Option<String>,
+}
+
+/// A kept gateway of an earlier supervisor, connected to and checked
+/// against its record, for its instance's actor to take over.
+#[derive(Debug)]
+pub struct Adopted {
+    pub kept: crate::keeper::link::Kept,
+    pub record: PidRecord,
+}
+
+/// What became of an instance's gateway when this supervisor started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adoption {
+    /// Its gateway was taken over (at).
+    Adopted { at: SystemTime, pid: i32 },
+    /// No record of a gateway: it was started anew.
+    NoRecord,
+    /// A record that did not name a kept gateway of ours (why): whatever it
+    /// named was stopped and the gateway started anew.
+    DidNotMatch(String),
+}
+
+/// The keeper of a recorded gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeeperRecord {
+    pub pid: i32,
+    #[serde(default)]
+    pub start_time: Option<u64>,
+    pub socket: PathBuf,
 }
 
 pub fn pid_record_path(state_dir: &Path, name: &str) -> PathBuf {
@@ -214,14 +260,23 @@ pub fn log_path(state_dir: &Path, name: &str) -> PathBuf {
 static SPAWN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Start the actor of one instance. With `start`, it is started at once;
-/// otherwise it waits (stopped, or standby for a standby rescue). `saved`
-/// is its state from before a re-exec (`None` but then): its counters are
-/// taken, and its state unless a gateway was up (then it is started, as
-/// with `start`).
-pub fn spawn_instance(
+/// otherwise it waits (stopped, or standby for a standby rescue).
+pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> InstanceHandle {
+    spawn_instance_adopting(config, shared, start, None, None, None)
+}
+
+/// [`spawn_instance`] at the supervisor's start: with the kept gateway to
+/// take over instead of starting one (`adopted`), and what became of the
+/// instance's record (`adoption`, for status), and after a re-exec its
+/// state from before it (`saved`): its counters are taken, and its state
+/// unless a gateway was up (then the kept gateway is adopted, or, without
+/// one, it is started as with `start`).
+pub fn spawn_instance_adopting(
     config: InstanceConfig,
     shared: Shared,
     start: bool,
+    adopted: Option<Adopted>,
+    adoption: Option<Adoption>,
     saved: Option<crate::reexec::SavedInstance>,
 ) -> InstanceHandle {
     let name = config.effective.name.clone();
@@ -262,6 +317,7 @@ pub fn spawn_instance(
         tracking: tracking.clone(),
         limits: limits.limits.clone(),
         rolled_back: None,
+        adoption: adoption.clone(),
     };
     let memory_guard = resources::memory_guard_of(&config);
     let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
@@ -299,10 +355,11 @@ pub fn spawn_instance(
         rolled_back: None,
         auto_rolled_back: false,
         skill_edited_noted: false,
+        adoption,
         frozen: false,
         deferred: Vec::new(),
     };
-    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start, saved));
+    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start, adopted, saved));
     InstanceHandle {
         name,
         commands: commands_tx,
@@ -359,6 +416,11 @@ struct RunningChild {
     stopping_since: Option<SystemTime>,
     /// What forced a stop (a failing probe), for the exit marker.
     stop_cause: Option<&'static str>,
+    /// The keeper's hold on the gateway (none for a child of our own).
+    keeper: Option<crate::keeper::link::Watch>,
+    /// Taken over from an earlier supervisor (its orphaned descendants are
+    /// init's children, not ours).
+    adopted: bool,
 }
 
 struct Actor {
@@ -413,6 +475,8 @@ struct Actor {
     /// Frozen for a re-exec: only commands are heard, and kept for the thaw.
     frozen: bool,
     deferred: Vec<Command>,
+    /// What became of its record when this supervisor started.
+    adoption: Option<Adoption>,
 }
 
 impl Actor {
@@ -423,15 +487,28 @@ impl Actor {
         mut probes: mpsc::UnboundedReceiver<(u64, ProbeMessage)>,
         mut notes: mpsc::UnboundedReceiver<(i32, BreakerLine)>,
         start: bool,
+        adopted: Option<Adopted>,
         saved: Option<crate::reexec::SavedInstance>,
     ) {
         self.refresh_skill().await;
+        // After a re-exec: the counters, and the state of an instance
+        // without a gateway, before anything else.
         let first = match saved {
-            Some(saved) => self.restore(saved),
+            Some(saved) => self.restore(saved, adopted.is_some()),
             None => start.then_some(Event::Start),
         };
-        if let Some(event) = first {
-            self.handle(event).await;
+        match adopted {
+            Some(adopted) => {
+                if self.adopt(adopted).await {
+                    self.publish();
+                    return;
+                }
+            }
+            None => {
+                if let Some(event) = first {
+                    self.handle(event).await;
+                }
+            }
         }
         loop {
             self.publish();

@@ -12,6 +12,7 @@ pub mod init;
 pub mod instance;
 pub mod isolation;
 pub mod journal;
+pub mod keeper;
 pub mod lastgood;
 pub mod lifecycle;
 pub mod limits;

@@ -156,6 +156,9 @@ pub enum Event {
     /// runs or is on its way restarts; a stopped, standby or failed one
     /// keeps its state (as for `Changed`) and uses them at its next start.
     Respawn,
+    /// A gateway an earlier supervisor (or this one before `reexec`)
+    /// started is running under its keeper and is taken over as it is.
+    Adopted,
     /// The instance this one rescues has failed.
     RescueNeeded,
     /// The rescued instance has been healthy long enough.
@@ -190,6 +193,8 @@ pub enum Notice {
     /// The memory guard is restarting the gateway: not a failure (a rescue
     /// is woken only if the new gateway then fails).
     MemoryGuard,
+    /// A gateway of an earlier supervisor was taken over (`Adopted`).
+    Adopted,
     /// The last known good OpenClaw config was put back (`rollback NAME`,
     /// or `rollback: auto` after an exit 78); reported by the actor.
     RolledBack,
@@ -298,6 +303,20 @@ impl Lifecycle {
                 vec![Action::Forget, Action::Notify(Notice::Forgotten)]
             }
 
+            // A kept gateway taken over: where a spawn would lead, without
+            // the spawn (its startup probe decides, as for a new one).
+            (S::Stopped | S::Standby | S::Failed { .. }, E::Adopted) => {
+                self.state = S::Starting { since: ctx.now };
+                let mut actions = vec![Action::Notify(Notice::Adopted)];
+                match self.policy.startup_allowance {
+                    Some(allowance) => {
+                        actions.push(Action::ArmTimer(TimerKind::StartupDeadline, allowance));
+                        actions.push(Action::Probes(ProbePhase::Startup));
+                    }
+                    None => actions.extend(self.started(ctx)),
+                }
+                actions
+            }
             (S::Backoff { .. }, E::Timer(TimerKind::Backoff)) => self.spawn_now(ctx, true),
             (S::Backoff { .. }, E::Start | E::Restart | E::RescueNeeded) => {
                 let mut actions = vec![Action::CancelTimer(TimerKind::Backoff)];

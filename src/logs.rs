@@ -201,6 +201,12 @@ impl InstanceLog {
     /// `pid` is the gateway whose pipe the line came from (its workers write
     /// to the same pipe).
     pub fn line(&self, pid: i32, text: &str) {
+        self.line_at(pid, text, None)
+    }
+
+    /// [`InstanceLog::line`], read at `at` (unix ms; now when None): output
+    /// a keeper spooled while no supervisor was connected keeps its time.
+    pub fn line_at(&self, pid: i32, text: &str, at: Option<u64>) {
         let plain = plain_text(text);
         let text = plain.as_ref();
         {
@@ -210,10 +216,12 @@ impl InstanceLog {
             }
             tail.push_back((pid, text.to_string()));
         }
-        let at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.as_millis() as u64)
-            .unwrap_or(0);
+        let at = at.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|elapsed| elapsed.as_millis() as u64)
+                .unwrap_or(0)
+        });
         let spec = *self.spec.lock().unwrap_or_else(|p| p.into_inner());
         let request = WriteRequest {
             path: self.path.clone(),
@@ -291,45 +299,58 @@ impl InstanceLog {
     /// Read the pipe of the gateway `pid` until EOF, recording each line.
     /// Invalid UTF-8 is replaced, over-long lines are cut.
     pub async fn capture(self, pid: i32, pipe: tokio::net::unix::pipe::Receiver) {
-        self.capture_noting(pid, pipe, |_| {}).await
+        self.capture_noting(pid, Vec::new(), Some(pipe), |_| {})
+            .await
     }
 
-    /// [`InstanceLog::capture`], also handing each line (without escapes)
-    /// to `note`: how the instance hears what the gateway says about itself
-    /// (its restart-loop breaker).
+    /// [`InstanceLog::capture`], after the output a keeper `spooled` (with
+    /// the times it was read) and with `pipe` optional (a kept gateway's
+    /// pipe may be closed already), also handing each line (without
+    /// escapes) to `note`: how the instance hears what the gateway says
+    /// about itself (its restart-loop breaker).
     pub async fn capture_noting(
         self,
         pid: i32,
-        mut pipe: tokio::net::unix::pipe::Receiver,
+        spooled: Vec<(u64, Vec<u8>)>,
+        pipe: Option<tokio::net::unix::pipe::Receiver>,
         mut note: impl FnMut(&str) + Send,
     ) {
-        let mut record = |text: &str| {
+        let mut record = |text: &str, at: Option<u64>| {
             let plain = plain_text(text);
-            self.line(pid, &plain);
+            self.line_at(pid, &plain, at);
             note(&plain);
         };
-        let mut buffer = vec![0u8; 8192];
         let mut pending: Vec<u8> = Vec::new();
-        loop {
-            let read = match pipe.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(read) => read,
-            };
-            pending.extend_from_slice(&buffer[..read]);
+        let mut split = |pending: &mut Vec<u8>, at: Option<u64>| {
             while let Some(newline) = pending.iter().position(|b| *b == b'\n') {
                 let rest = pending.split_off(newline + 1);
                 pending.truncate(newline);
-                record(&String::from_utf8_lossy(&pending));
-                pending = rest;
+                record(&String::from_utf8_lossy(pending), at);
+                *pending = rest;
             }
             while pending.len() >= MAX_LINE {
                 let rest = pending.split_off(MAX_LINE);
-                record(&String::from_utf8_lossy(&pending));
-                pending = rest;
+                record(&String::from_utf8_lossy(pending), at);
+                *pending = rest;
+            }
+        };
+        for (at, bytes) in spooled {
+            pending.extend_from_slice(&bytes);
+            split(&mut pending, Some(at));
+        }
+        if let Some(mut pipe) = pipe {
+            let mut buffer = vec![0u8; 8192];
+            loop {
+                let read = match pipe.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => read,
+                };
+                pending.extend_from_slice(&buffer[..read]);
+                split(&mut pending, None);
             }
         }
         if !pending.is_empty() {
-            record(&String::from_utf8_lossy(&pending));
+            record(&String::from_utf8_lossy(&pending), None);
         }
     }
 }

@@ -18,6 +18,12 @@ fn main() -> std::process::ExitCode {
     if called_as.as_deref() == Some("openclaw-gateway-sim".as_ref()) {
         return openclaw_supervisor::simulator::main_with(args, reexec);
     }
+    // A gateway's keeper (`src/keeper/program.rs`): no runtime, no clap,
+    // nothing of the daemon; the spawner starts it with its connection as
+    // fd 3.
+    if args.get(1).map(OsString::as_os_str) == Some("keep".as_ref()) {
+        return openclaw_supervisor::keeper::program::main(&args[2..]);
+    }
     if args.get(1).map(OsString::as_os_str) == Some("simulate-gateway".as_ref()) {
         let mut sim_args = vec![OsString::from("openclaw-gateway-sim")];
         sim_args.extend(args.into_iter().skip(2));

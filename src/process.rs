@@ -34,6 +34,7 @@ pub use ports::{PortTaken, check_port, port_holder, ports_in_use};
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -240,6 +241,27 @@ impl Spawner {
         exits: mpsc::UnboundedSender<ChildExit>,
         cgroup: Option<&Path>,
     ) -> Result<SpawnedChild, SpawnError> {
+        self.spawn_inner(spec, exits, cgroup, None)
+    }
+
+    /// [`Spawner::spawn`], with `pass` as the child's descriptor 3 (a
+    /// keeper's connection, `keeper::program::CONN_FD`).
+    pub fn spawn_passing(
+        &self,
+        spec: &SpawnSpec,
+        exits: mpsc::UnboundedSender<ChildExit>,
+        pass: OwnedFd,
+    ) -> Result<SpawnedChild, SpawnError> {
+        self.spawn_inner(spec, exits, None, Some(pass))
+    }
+
+    fn spawn_inner(
+        &self,
+        spec: &SpawnSpec,
+        exits: mpsc::UnboundedSender<ChildExit>,
+        cgroup: Option<&Path>,
+        pass: Option<OwnedFd>,
+    ) -> Result<SpawnedChild, SpawnError> {
         let mut command = Command::new(&spec.program);
         command
             .args(&spec.args)
@@ -277,6 +299,27 @@ impl Spawner {
                     } else {
                         Err(io::Error::from(io::ErrorKind::WriteZero))
                     }
+                });
+            }
+        }
+        if let Some(pass) = &pass {
+            let raw = pass.as_raw_fd();
+            // SAFETY: the closure only calls dup2(2) or fcntl(2) on a
+            // descriptor held open by the parent across the fork.
+            unsafe {
+                command.pre_exec(move || {
+                    if raw == 3 {
+                        // Already in place: only let it through the exec.
+                        let flags = libc::fcntl(raw, libc::F_GETFD);
+                        if flags < 0
+                            || libc::fcntl(raw, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0
+                        {
+                            return Err(io::Error::last_os_error());
+                        }
+                    } else if libc::dup2(raw, 3) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    Ok(())
                 });
             }
         }
@@ -327,6 +370,28 @@ impl Spawner {
             stderr,
             stdin,
         })
+    }
+
+    /// Take over the exit of `pid` (the process that started at
+    /// `start_time`): a gateway whose keeper died is the supervisor's child
+    /// now (a subreaper's). False when it is not a child of ours (then its
+    /// exit cannot be waited for) or gone already.
+    pub fn take_over(
+        &self,
+        pid: i32,
+        start_time: u64,
+        exits: mpsc::UnboundedSender<ChildExit>,
+    ) -> bool {
+        let mut registry = lock(&self.registry);
+        let ours = process_start_time(pid) == Some(start_time)
+            && parent_of(pid) == Some(std::process::id() as i32);
+        if ours {
+            registry.owners.insert(pid, exits);
+            drop(registry);
+            // Its SIGCHLD may have come before it was registered.
+            reap_all(&self.registry);
+        }
+        ours
     }
 
     /// Forget the owner of a pid (after its exit was delivered).
@@ -431,6 +496,23 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
 pub fn process_start_time(pid: i32) -> Option<u64> {
     // Field 22 overall; fields after the name start at field 3.
     stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// The parent of `pid` (`/proc/<pid>/stat` field 4).
+pub fn parent_of(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// A pidfd for `pid`: readable once it exits (Linux 5.3 and later).
+pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // or -1; nothing else is touched.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
 }
 
 /// Process group of a process.

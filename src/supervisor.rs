@@ -22,6 +22,7 @@ use crate::resolution::{self, FileError};
 use crate::sdnotify::Notifier;
 use crate::watch::{DirWatcher, WatchMode};
 
+mod adopt;
 mod handle;
 mod reexec;
 mod reload;
@@ -123,6 +124,9 @@ pub struct Supervisor {
     notifier: Option<Notifier>,
     /// Runs the instances' `notify` commands.
     alerts: crate::alert::Alerts,
+    /// The gateways taken over at start (and what became of each declared
+    /// instance's record), handed to each instance as it is added.
+    adoptions: HashMap<String, (Option<instance::Adopted>, instance::Adoption)>,
     /// What a re-exec execs (`supervisor/reexec.rs`).
     reexec_exec: Exec,
     /// Shutdown was asked for (a SIGTERM during a re-exec wins over it).
@@ -162,10 +166,16 @@ impl Supervisor {
             Vec::new()
         };
         let config = self.config_for(effective);
-        let handle = instance::spawn_instance(
+        let (adopted, adoption) = match self.adoptions.remove(&name) {
+            Some((adopted, adoption)) => (adopted, Some(adoption)),
+            None => (None, None),
+        };
+        let handle = instance::spawn_instance_adopting(
             config.clone(),
             self.shared.clone(),
             start && blockers.is_empty(),
+            adopted,
+            adoption,
             self.restored.remove(&name),
         );
         if stopped_by_hand && config.effective.declaration.standby {

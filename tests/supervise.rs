@@ -234,7 +234,7 @@ fn a_supervisor_whose_stderr_reader_went_away_keeps_supervising_and_stops_on_sig
 }
 
 #[test]
-fn a_new_supervisor_stops_the_gateway_an_old_one_left_behind() {
+fn a_new_supervisor_adopts_the_gateway_an_old_one_left_behind() {
     let (mut daemon, _) = Daemon::gateways(&[("main", "")]);
     daemon.wait_state("main", "running");
     let old = daemon.instance_pid("main").expect("pid");
@@ -245,12 +245,21 @@ fn a_new_supervisor_stops_the_gateway_an_old_one_left_behind() {
         "SIGKILL of the supervisor leaves its gateway running"
     );
     daemon.start();
-    let new = daemon.wait_new_pid("main", Some(old));
-    daemon.wait_state("main", "running");
-    assert!(!alive(old), "the old gateway was stopped");
-    assert!(alive(new));
-    // Exactly one gateway for the instance: the supervisor and its one child.
-    assert_eq!(daemon.descendants(), vec![new]);
+    let main = daemon.wait_state("main", "running");
+    assert_eq!(
+        main["pid"].as_i64(),
+        Some(i64::from(old)),
+        "the same gateway runs on: {main}"
+    );
+    assert!(alive(old));
+    assert_eq!(main["restarts"].as_u64(), Some(0), "{main}");
+    let adoption = main["adoption"].clone();
+    assert_eq!(adoption["kind"].as_str(), Some("adopted"), "{main}");
+    let events = daemon.client(&["events", "main", "-n", "50"]);
+    let text = String::from_utf8_lossy(&events.stdout).to_string();
+    assert!(text.contains("adopted"), "an adopted event: {text}");
+    // Exactly one gateway for the instance.
+    assert_eq!(daemon.descendants(), vec![old]);
 }
 
 #[test]
@@ -381,6 +390,8 @@ fn start_exits_1_when_no_declaration_can_run() {
 
 #[path = "supervise/full_disk.rs"]
 mod full_disk;
+#[path = "supervise/outlive.rs"]
+mod outlive;
 #[path = "supervise/records.rs"]
 mod records;
 

@@ -9,8 +9,10 @@ use std::time::{Duration, SystemTime};
 use nix::sys::signal::Signal;
 
 use super::{
-    Actor, ERROR_LINES, InstanceNotice, PidRecord, RunningChild, SPAWN_COUNTER, pid_record_path,
+    Actor, ERROR_LINES, InstanceNotice, KeeperRecord, PidRecord, RunningChild, SPAWN_COUNTER,
+    pid_record_path,
 };
+use crate::keeper::link::{KeeperPlace, Kept, LinkError};
 use crate::lifecycle::{Event, Notice, State};
 use crate::prober::ProbesReport;
 use crate::process::Member;
@@ -63,37 +65,88 @@ impl Actor {
         // The file work on the blocking pool, done before the spawn as ever.
         self.refresh_skill().await;
         self.spawned_with = Some(super::lastgood::SpawnedWith::read(&self.config.effective).await);
-        let spawned =
-            self.shared
-                .spawner
-                .spawn_into(&spec, self.exits_tx.clone(), cgroup.as_deref());
-        let child = match spawned {
-            Ok(child) => child,
-            Err(err @ SpawnError::ShuttingDown) => {
+        let (socket, spool) = crate::keeper::paths(
+            &self.shared.state_dir,
+            &self.name,
+            &marker.replace(':', "."),
+        );
+        let place = KeeperPlace {
+            exe: self.shared.keeper_exe.clone(),
+            socket,
+            spool,
+            cgroup,
+        };
+        let (keeper_pid, kept) = match crate::keeper::link::spawn(
+            &self.shared.spawner,
+            &place,
+            &spec,
+        )
+        .await
+        {
+            Ok(spawned) => spawned,
+            Err(err @ LinkError::Spawn(SpawnError::ShuttingDown)) => {
                 tracing::info!(instance = %self.name, "not spawned: the supervisor is shutting down");
                 return Err(err.to_string());
             }
             Err(err) => return Err(err.to_string()),
         };
-        tracing::debug!(instance = %self.name, pid = child.pid, "spawned");
-        self.log.marker(&format!("spawned pid {}", child.pid));
-        let mut captures = Vec::new();
-        for pipe in [child.stdout, child.stderr].into_iter().flatten() {
-            let notes = self.notes_tx.clone();
-            let pid = child.pid;
-            let note = move |line: &str| {
-                if let Some(breaker) = crate::breaker::parse(line) {
-                    let _ = notes.send((pid, breaker));
-                }
-            };
-            captures.push(tokio::spawn(
-                self.log.clone().capture_noting(pid, pipe, note),
+        tracing::debug!(instance = %self.name, pid = kept.pid, keeper = keeper_pid, "spawned");
+        self.log.marker(&format!("spawned pid {}", kept.pid));
+        let keeper = KeeperRecord {
+            pid: keeper_pid,
+            start_time: process::process_start_time(keeper_pid),
+            socket: place.socket,
+        };
+        let digest = crate::keeper::spec_digest(&spec);
+        self.hold(kept, keeper, SystemTime::now(), Some(digest));
+        self.last_error = None;
+        // A new process starts with a clean slate: without a startup probe
+        // nothing else would clear the last process's liveness failures.
+        self.probe_status = ProbesReport::new(&self.config.probes);
+        Ok(())
+    }
+
+    /// Hold a kept gateway (just spawned, or adopted from an earlier
+    /// supervisor): read its output (what its keeper spooled first), hear
+    /// its exit through the keeper, and record it for a later supervisor.
+    pub(super) fn hold(
+        &mut self,
+        kept: Kept,
+        keeper: KeeperRecord,
+        spawned_at: SystemTime,
+        spec_digest: Option<String>,
+    ) {
+        let pid = kept.pid;
+        let notes = self.notes_tx.clone();
+        let note = move |line: &str| {
+            if let Some(breaker) = crate::breaker::parse(line) {
+                let _ = notes.send((pid, breaker));
+            }
+        };
+        if kept.dropped > 0 {
+            self.log.marker(&format!(
+                "{} bytes of output were dropped while no supervisor was connected (the keeper's spool was full)",
+                kept.dropped
             ));
         }
+        let captures = vec![tokio::spawn(self.log.clone().capture_noting(
+            pid,
+            kept.spooled,
+            kept.output,
+            note,
+        ))];
+        let watch = crate::keeper::link::watch(
+            kept.link,
+            self.name.clone(),
+            pid,
+            kept.start_time,
+            self.exits_tx.clone(),
+            self.shared.spawner.clone(),
+        );
         let record = PidRecord {
-            pid: child.pid,
-            start_time: child.start_time,
-            marker: marker.clone(),
+            pid,
+            start_time: Some(kept.start_time),
+            marker: kept.marker.clone(),
             stop_signal: Some(self.stop_signal().as_str().to_string()),
             stop_timeout_ms: Some(
                 self.config
@@ -104,25 +157,80 @@ impl Actor {
                     .get()
                     .as_millis() as u64,
             ),
+            keeper: Some(keeper),
+            spawned_at_ms: Some(crate::supervisor::unix_ms(spawned_at)),
+            spec_digest,
         };
         if let Err(err) = write_pid_record(&self.shared.state_dir, &self.name, &record) {
             tracing::warn!(instance = %self.name, error = %err, "cannot record the child's pid");
         }
         self.child = Some(RunningChild {
-            pid: child.pid,
-            marker,
+            pid,
+            marker: kept.marker,
             leader_exit: None,
             captures,
             stop: None,
             stopping_since: None,
             stop_cause: None,
+            keeper: Some(watch),
+            adopted: false,
         });
-        self.spawned_at = Some(SystemTime::now());
-        self.last_error = None;
-        // A new process starts with a clean slate: without a startup probe
-        // nothing else would clear the last process's liveness failures.
-        self.probe_status = ProbesReport::new(&self.config.probes);
-        Ok(())
+        self.spawned_at = Some(spawned_at);
+    }
+
+    /// Take over the kept gateway of an earlier supervisor (or of this one
+    /// before `reexec`): held as if spawned, its uptime kept; restarted at
+    /// once when what it was spawned with is not what the declaration says
+    /// now.
+    pub(super) async fn adopt(&mut self, adopted: super::Adopted) -> bool {
+        let super::Adopted { kept, record } = adopted;
+        let pid = kept.pid;
+        let spawned_at = record
+            .spawned_at_ms
+            .map(|ms| std::time::UNIX_EPOCH + Duration::from_millis(ms))
+            .unwrap_or_else(SystemTime::now);
+        let current = self
+            .config
+            .effective
+            .spawn_spec(&self.shared.inherited_env, {
+                let mut extra = self.config.extra_env.clone();
+                extra.insert(process::SPAWN_MARKER_VAR.to_string(), record.marker.clone());
+                extra
+            })
+            .ok()
+            .map(|spec| crate::keeper::spec_digest(&spec));
+        let changed = record.spec_digest.is_some() && record.spec_digest != current;
+        let Some(keeper) = record.keeper.clone() else {
+            return false;
+        };
+        self.log
+            .marker(&format!("adopted pid {pid} (kept while no supervisor ran)"));
+        self.hold(kept, keeper, spawned_at, record.spec_digest.clone());
+        if let Some(child) = self.child.as_mut() {
+            child.adopted = true;
+        }
+        self.adoption = Some(super::Adoption::Adopted {
+            at: SystemTime::now(),
+            pid,
+        });
+        if self.handle(Event::Adopted).await {
+            return true;
+        }
+        if changed {
+            tracing::info!(instance = %self.name, pid, "the adopted gateway was spawned with other settings than the declaration's now: restarting it");
+            self.last_restart_reason =
+                Some("adopted with settings that changed while no supervisor ran".to_string());
+            return self.handle(Event::Restart).await;
+        }
+        false
+    }
+
+    /// Whether the leader's pid is surely still the leader's: a child of
+    /// ours not reaped yet, or a gateway its keeper holds unreaped.
+    fn leader_unreaped(&self, child: &RunningChild) -> bool {
+        child.leader_exit.is_none()
+            && (self.shared.spawner.is_registered(child.pid)
+                || child.keeper.as_ref().is_some_and(|keeper| keeper.holds()))
     }
 
     /// The stop signal, once, to every process of the child (the lifecycle
@@ -151,9 +259,14 @@ impl Actor {
         tracing::warn!(instance = %self.name, "stop timeout passed: sending SIGKILL to the process group");
         // The group too, while its leader is unreaped: a process forked
         // since the members were listed is in it.
-        self.shared
-            .spawner
-            .signal_group_if_unreaped(leader, Signal::SIGKILL);
+        if self.leader_unreaped(child) {
+            self.shared
+                .spawner
+                .signal_group_if_unreaped(leader, Signal::SIGKILL);
+            if child.keeper.is_some() {
+                process::signal_group(leader, Signal::SIGKILL);
+            }
+        }
         if let Some(escalation) = self.escalation() {
             escalation.kill(&members);
         }
@@ -208,12 +321,19 @@ impl Actor {
         let mut pids = Vec::new();
         // Its exit may be waiting in the channel: only while the reaper has
         // not reaped it is the pid surely still the leader.
-        if child.leader_exit.is_none() && self.shared.spawner.is_registered(child.pid) {
+        if self.leader_unreaped(child) {
             pids.extend(process::process_tree(child.pid));
         }
         let leader_gone =
             child.leader_exit.is_some() && process::process_start_time(child.pid).is_none();
-        for orphan in self.orphans() {
+        // An adopted gateway's descendants that lost their parent went to
+        // init, not to this supervisor: every process is a candidate then
+        // (the marker is unique to the spawn).
+        let candidates = match child.adopted {
+            true => process::all_pids(),
+            false => self.orphans(),
+        };
+        for orphan in candidates {
             let ours = process::environ_has(orphan, process::SPAWN_MARKER_VAR, &child.marker)
                 || (leader_gone && process::process_group_of(orphan) == Some(child.pid));
             if ours {
@@ -264,6 +384,10 @@ impl Actor {
         self.shared.spawner.forget(exit.pid);
         tracing::debug!(instance = %self.name, pid = exit.pid, exit = %exit.exit, "gateway exited");
         self.clean_up_leftovers().await;
+        // Nothing signals the leader's pid any more: its keeper may reap it.
+        if let Some(keeper) = self.child.as_mut().and_then(|child| child.keeper.as_mut()) {
+            keeper.ack().await;
+        }
         if let Some(dir) = self.cgroup_dir() {
             // Empty now; made again at the next spawn.
             crate::cgroup::remove_dir(&dir);

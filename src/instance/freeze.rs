@@ -92,10 +92,11 @@ impl Actor {
 
     /// Take a saved state before the first event: the counters always; the
     /// state of an instance without a gateway (the backoff timer armed at
-    /// its saved time). Returns the event to begin with: `Start` for an
-    /// instance whose gateway was up (it is started again, for now), none
-    /// otherwise.
-    pub(super) fn restore(&mut self, saved: SavedInstance) -> Option<Event> {
+    /// its saved time), unless a kept gateway is being adopted (`adopting`:
+    /// the adoption decides the state). Returns the event to begin with
+    /// when nothing is adopted: `Start` for an instance whose gateway was
+    /// up (its keeper is gone: it is started again), none otherwise.
+    pub(super) fn restore(&mut self, saved: SavedInstance, adopting: bool) -> Option<Event> {
         let now = Instant::now();
         let wall = SystemTime::now();
         self.lifecycle.failures = saved.failures;
@@ -112,10 +113,10 @@ impl Actor {
             .collect();
         self.kills_total = saved.kills_total;
         self.last_restart_reason = saved.last_restart_reason;
+        if adopting {
+            return None;
+        }
         if saved.state.had_gateway() {
-            // adoption: the kept gateway is adopted here instead (and
-            // `saved.liveness_failures` given back to its liveness tracker
-            // with `ProbeTracker::resume_failing_streak`).
             return Some(Event::Start);
         }
         let state = saved.state.to_state(now, wall);

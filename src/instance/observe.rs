@@ -172,6 +172,7 @@ impl Actor {
             tracking: self.tracking.clone(),
             limits: self.limits.limits.clone(),
             rolled_back: self.rolled_back.clone(),
+            adoption: self.adoption.clone(),
         };
         self.snapshot.send_replace(snapshot);
     }

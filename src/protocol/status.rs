@@ -382,6 +382,9 @@ pub enum EventKind {
     RolledBack,
     /// An instance's `notify` command failed (exit, timeout, cannot run).
     NotifyFailed,
+    /// A gateway of an earlier supervisor was taken over through its
+    /// keeper (after a crash of the supervisor, or `reexec`).
+    Adopted,
     /// The supervisor re-executed itself in place (`reexec`, SIGUSR2).
     Reexecuted,
     /// A newer daemon's kind this client does not know.
@@ -393,6 +396,7 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Spawned => "spawned",
+            EventKind::Adopted => "adopted",
             EventKind::Exited => "exited",
             EventKind::ProbeChanged => "probe_changed",
             EventKind::Backoff => "backoff",

@@ -24,6 +24,7 @@ pub fn status_line(states: &str, rejected: &[Rejected]) -> String {
 pub fn notice_kind(notice: &Notice) -> &'static str {
     match notice {
         Notice::Spawned => "spawned",
+        Notice::Adopted => "adopted",
         Notice::Started => "started",
         Notice::Exited(_) => "exited",
         Notice::StartupTimedOut => "startup_timed_out",

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::{
     EVENTS_BUFFER, INTENT_RETRY, Intent, IntentSaver, Options, Supervisor, SupervisorError,
-    SupervisorHandle, state, unix_ms,
+    SupervisorHandle, adopt, state, unix_ms,
 };
 use crate::instance::Shared;
 use crate::logs::LogSink;
@@ -69,7 +69,9 @@ pub async fn start(
         shutdown_asked: Default::default(),
     };
     early(&handle);
+    let keeper_exe = crate::keeper::program_path(&std::env::current_exe()?);
     let shared = Shared {
+        keeper_exe,
         spawner,
         log_sink,
         state_dir: options.state_dir.clone(),
@@ -95,8 +97,30 @@ pub async fn start(
             (effective.name.clone(), (signal, timeout))
         })
         .collect();
-    state::stop_leftovers(&options.state_dir, &declared).await;
     let intent = Intent::load(&options.state_dir);
+    // Kept gateways of the instances that are to run are taken over first;
+    // every other record is a leftover, stopped all in parallel, declared
+    // or not.
+    let to_adopt: Vec<String> = plan
+        .wanted
+        .keys()
+        .filter(|name| !intent.stopped.contains(*name))
+        .cloned()
+        .collect();
+    let adoptions = adopt::adopt_all(&options.state_dir, to_adopt).await;
+    let adopted: std::collections::BTreeSet<String> = adoptions
+        .iter()
+        .filter(|(_, (adopted, _))| adopted.is_some())
+        .map(|(name, _)| name.clone())
+        .collect();
+    state::stop_leftovers(&options.state_dir, &declared, &adopted).await;
+    let adopted_sockets = adoptions
+        .values()
+        .filter_map(|(adopted, _)| adopted.as_ref())
+        .filter_map(|adopted| adopted.record.keeper.as_ref())
+        .map(|keeper| keeper.socket.clone())
+        .collect();
+    adopt::release_keepers(&options.state_dir, &adopted_sockets).await;
     let intent_dir = options.state_dir.clone();
     let mut supervisor = Supervisor {
         options,
@@ -114,6 +138,7 @@ pub async fn start(
         watcher: None,
         notifier: None,
         alerts,
+        adoptions,
         reexec_exec: reexec.exec,
         shutdown_asked: handle.shutdown_asked.clone(),
         restored: HashMap::new(),

@@ -324,7 +324,11 @@ fn leftover_members(wanted: &HashMap<String, u64>) -> HashMap<String, Vec<proces
 /// (with its declaration's stop settings in `declared`, else the record's),
 /// all in parallel, and keep every other record aside. One look at the
 /// host's processes per round serves every record.
-pub async fn stop_leftovers(state_dir: &Path, declared: &HashMap<String, StopSettings>) {
+pub async fn stop_leftovers(
+    state_dir: &Path,
+    declared: &HashMap<String, StopSettings>,
+    adopted: &BTreeSet<String>,
+) {
     let Ok(entries) = std::fs::read_dir(state_dir.join("run")) else {
         return;
     };
@@ -339,6 +343,9 @@ pub async fn stop_leftovers(state_dir: &Path, declared: &HashMap<String, StopSet
             continue;
         }
         let name = file_name.trim_end_matches(".json");
+        if adopted.contains(name) {
+            continue;
+        }
         if let Some(leftover) = leftover(&path, name, declared.get(name).copied()) {
             leftovers.push(leftover);
         }

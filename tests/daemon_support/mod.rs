@@ -402,12 +402,33 @@ impl Daemon {
     }
 
     /// Living processes this test started through the supervisor (its
-    /// gateways and theirs), the supervisor itself left out.
+    /// gateways and theirs), the supervisor itself and the gateways'
+    /// keepers left out.
     pub fn descendants(&self) -> Vec<i32> {
         tagged(&self.tag)
             .into_iter()
             .filter(|pid| Some(*pid) != self.child.as_ref().map(|c| c.id() as i32))
+            .filter(|pid| !is_keeper(*pid))
             .collect()
+    }
+
+    /// The gateways' keepers this test's supervisors started.
+    pub fn keepers(&self) -> Vec<i32> {
+        tagged(&self.tag)
+            .into_iter()
+            .filter(|pid| is_keeper(*pid))
+            .collect()
+    }
+
+    /// SIGKILL every keeper (with a killed supervisor: its gateways are
+    /// then nobody's to adopt, leftovers for the next supervisor).
+    pub fn kill_keepers(&self) {
+        for keeper in self.keepers() {
+            let _ = kill(Pid::from_raw(keeper), Signal::SIGKILL);
+            wait_for("a killed keeper to be gone", || {
+                (!alive(keeper)).then_some(())
+            });
+        }
     }
 
     /// Wait until `name` is in `state`; its status then.
@@ -482,4 +503,11 @@ impl Drop for Sentinel {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Whether `pid` is a gateway's keeper (`openclaw-supervisor keep ...`).
+pub fn is_keeper(pid: i32) -> bool {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .is_some_and(|cmdline| cmdline.split(|b| *b == 0).nth(1) == Some(b"keep".as_slice()))
 }

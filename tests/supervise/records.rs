@@ -200,6 +200,8 @@ fn an_earlier_supervisors_leftover_gets_the_stop_signal_once_then_sigkill() {
     let (mut daemon, worker) = main_with_a_trapping_worker();
     daemon.signal(Signal::SIGKILL);
     daemon.wait_exit();
+    // With its keeper gone too, the gateway is nobody's to adopt.
+    daemon.kill_keepers();
     fs::remove_file(daemon.path().join("worker.pid")).expect("forget the old worker");
     daemon.start();
     // Leftovers are handled before the socket answers.
@@ -275,13 +277,18 @@ fn a_leftover_whose_declaration_was_deleted_is_stopped() {
         !alive(old_gone),
         "the gateway of the deleted declaration was stopped"
     );
-    assert!(!alive(old_main), "main's old gateway was stopped");
     assert!(
         !daemon.state_dir.join("run").join("gone.json").exists(),
         "the handled record is gone"
     );
-    let new = daemon.wait_new_pid("main", Some(old_main));
-    assert_eq!(daemon.descendants(), vec![new]);
+    // main's is still declared: adopted, not stopped.
+    daemon.wait_state("main", "running");
+    assert_eq!(daemon.instance_pid("main"), Some(old_main));
+    assert_eq!(daemon.descendants(), vec![old_main]);
+    // gone's keeper heard its gateway's exit and ended.
+    wait_for("gone's keeper to end", || {
+        (daemon.keepers().len() == 1).then_some(())
+    });
 }
 
 #[test]
@@ -300,7 +307,19 @@ fn what_a_dead_gateway_of_an_earlier_supervisor_left_behind_is_stopped() {
     assert!(alive(worker), "its worker lives on");
     fs::remove_file(daemon.path().join("worker.pid")).expect("forget the old worker");
     daemon.start();
-    // Leftovers are handled before the socket answers.
+    // The keeper tells the new supervisor how its gateway ended; what the
+    // gateway left behind (init's children now) is stopped before the
+    // instance starts again.
+    wait_for("the old worker to be stopped", || {
+        (!alive(worker)).then_some(())
+    });
     assert_one_stop_signal_then_sigkill(&daemon, worker);
     daemon.wait_state("main", "running");
+    let events = daemon.client(&["events", "main", "-n", "50"]);
+    let text = String::from_utf8_lossy(&events.stdout).to_string();
+    assert!(text.contains("adopted"), "{text}");
+    assert!(
+        text.contains("killed by SIGKILL"),
+        "the exit its keeper kept: {text}"
+    );
 }

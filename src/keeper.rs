@@ -1,0 +1,183 @@
+//! Keepers: one small process per gateway that is the gateway's parent and
+//! holds its output pipe, so that gateways outlive the supervisor (a crash,
+//! an OOM kill, `reexec`), the way runit's `runsv`, s6's `s6-supervise`
+//! and containerd's shim outlive their scanners and daemons.
+//!
+//! - `wire.rs`: the frames between a keeper and the supervisor (pure).
+//! - `program.rs`: the keeper process (`openclaw-supervisor keep ...`),
+//!   blocking IO around `poll(2)`, no runtime.
+//! - `link.rs`: the supervisor's side: spawn a gateway through a keeper,
+//!   adopt a kept gateway over the keeper's socket, hear its exit.
+//!
+//! Why a keeper and not systemd's fd store: the supervisor also runs
+//! without systemd (a terminal, a container, the tests), a kept gateway
+//! needs a parent that learns its exit status (a process that is no one's
+//! child but init's has its status thrown away), and someone must read its
+//! pipe while no supervisor is there. ARCHITECTURE.md has the weighing.
+
+pub mod link;
+pub mod program;
+pub mod wire;
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use nix::sys::socket::{
+    ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, sendmsg, sockopt,
+};
+
+/// The keeper's environment variable with the gateway's spawn marker: the
+/// keeper passes it on as `OPENCLAW_SUPERVISOR_SPAWN` and does not carry
+/// that one itself.
+pub const MARKER_FOR_GATEWAY: &str = "OPENCLAW_SUPERVISOR_KEEPER_OF";
+
+/// A digest of what a gateway is spawned with (program, arguments,
+/// environment but the spawn marker, working directory): equal digests,
+/// the same gateway.
+pub fn spec_digest(spec: &crate::process::SpawnSpec) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(spec.program.as_os_str().as_encoded_bytes());
+    for arg in &spec.args {
+        field(arg.as_bytes());
+    }
+    field(b"--env");
+    for (key, value) in &spec.env {
+        if key != crate::process::SPAWN_MARKER_VAR {
+            field(key.as_bytes());
+            field(value.as_bytes());
+        }
+    }
+    if let Some(cwd) = &spec.cwd {
+        field(cwd.as_os_str().as_encoded_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The name of the keeper's own small binary.
+pub const PROGRAM: &str = "openclaw-supervisor-keeper";
+
+/// The binary to run as a keeper: [`PROGRAM`] beside the supervisor's
+/// binary when it is there (what `cargo install` installs), else the
+/// supervisor's own (`openclaw-supervisor keep` is the same program).
+pub fn program_path(supervisor: &Path) -> PathBuf {
+    let beside = supervisor.with_file_name(PROGRAM);
+    let executable = std::fs::metadata(&beside).is_ok_and(|meta| {
+        use std::os::unix::fs::PermissionsExt;
+        meta.is_file() && meta.permissions().mode() & 0o111 != 0
+    });
+    match executable {
+        true => beside,
+        false => supervisor.to_path_buf(),
+    }
+}
+
+/// The directory of keeper sockets and spools under a state dir.
+pub fn dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("run").join("keep")
+}
+
+/// Where the keeper of one spawn listens and spools: `tag` is unique per
+/// spawn, so a keeper that is ending never removes its successor's socket.
+pub fn paths(state_dir: &Path, name: &str, tag: &str) -> (PathBuf, PathBuf) {
+    let dir = dir(state_dir);
+    (
+        dir.join(format!("{name}.{tag}.sock")),
+        dir.join(format!("{name}.{tag}.spool")),
+    )
+}
+
+/// A unix socket path the kernel accepts (108 bytes at most): a long one is
+/// reached through `/proc/self/fd/<its directory>/<name>`, with the
+/// directory held open for the call.
+fn with_short_path<T>(path: &Path, call: impl FnOnce(&Path) -> io::Result<T>) -> io::Result<T> {
+    if path.as_os_str().len() < 100 {
+        return call(path);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let held = std::fs::File::open(dir)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}", held.as_raw_fd())).join(name);
+    let answer = call(&short);
+    drop(held);
+    answer
+}
+
+/// Listen at `path` (a stale socket there is replaced), readable by the
+/// owner alone.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_file(path);
+    let listener = with_short_path(path, |path| UnixListener::bind(path))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Connect to the keeper listening at `path`.
+pub fn connect(path: &Path) -> io::Result<UnixStream> {
+    with_short_path(path, |path| UnixStream::connect(path))
+}
+
+/// Whether the peer of `conn` runs as our own user.
+pub fn peer_is_us(conn: &UnixStream) -> bool {
+    nix::sys::socket::getsockopt(conn, sockopt::PeerCredentials)
+        .is_ok_and(|peer| peer.uid() == nix::unistd::geteuid().as_raw())
+}
+
+/// Send `bytes`, with `fd` riding along as `SCM_RIGHTS` on the first byte.
+pub fn send_with_fd(conn: &UnixStream, bytes: &[u8], fd: Option<&OwnedFd>) -> io::Result<()> {
+    let raw: Vec<i32> = fd.iter().map(|fd| fd.as_raw_fd()).collect();
+    let rights = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &rights };
+    let mut sent = loop {
+        match sendmsg::<UnixAddr>(
+            conn.as_raw_fd(),
+            &[IoSlice::new(bytes)],
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Ok(sent) => break sent,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    };
+    // The rest, if the kernel took part of it, without the descriptor.
+    while sent < bytes.len() {
+        use std::io::Write;
+        let mut conn = conn;
+        sent += conn.write(&bytes[sent..])?;
+    }
+    Ok(())
+}
+
+/// One read of `fd` that also takes any descriptors passed along (close on
+/// exec). `Ok((0, _))` is the end of the stream.
+pub fn recv_with_fds(fd: i32, buffer: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
+    let mut space = nix::cmsg_space!([i32; 4]);
+    let mut iov = [IoSliceMut::new(buffer)];
+    let message = recvmsg::<UnixAddr>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let mut fds = Vec::new();
+    for cmsg in message.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(raw) = cmsg {
+            // SAFETY: the kernel installed these descriptors for us.
+            fds.extend(
+                raw.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    Ok((message.bytes, fds))
+}

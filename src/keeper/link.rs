@@ -1,0 +1,360 @@
+//! The supervisor's side of a keeper: start a gateway through one, adopt a
+//! kept gateway over its socket, and hear the gateway's exit.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::sync::{mpsc, oneshot};
+
+use super::wire::{Decoder, FromKeeper, ToKeeper, VERSION, WireError};
+use crate::process::{ChildExit, ExitKind, SpawnError, SpawnSpec, Spawner};
+
+/// How long a keeper has to say that its gateway started.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("the keeper's connection failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("the keeper sent a bad frame: {0}")]
+    Wire(#[from] WireError),
+    #[error("the keeper ended before it said which gateway it keeps")]
+    Ended,
+    #[error("the keeper speaks version {0}, this supervisor {VERSION}")]
+    Version(u32),
+    #[error("{0}")]
+    SpawnFailed(String),
+    #[error("the keeper did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error("the keeper sent {0} before its hello")]
+    OutOfOrder(&'static str),
+}
+
+/// A gateway held by a keeper, as the keeper told it on connecting.
+#[derive(Debug)]
+pub struct Kept {
+    pub pid: i32,
+    pub start_time: u64,
+    pub marker: String,
+    /// The gateway's output (stdout and stderr), while it is open.
+    pub output: Option<tokio::net::unix::pipe::Receiver>,
+    /// Output the keeper read while no supervisor was connected, with when
+    /// (unix ms).
+    pub spooled: Vec<(u64, Vec<u8>)>,
+    /// Bytes that did not fit in the spool.
+    pub dropped: u64,
+    pub link: Link,
+}
+
+/// The connection to a keeper after its hello.
+#[derive(Debug)]
+pub struct Link {
+    stream: tokio::net::UnixStream,
+    decoder: Decoder,
+}
+
+async fn read_some(
+    stream: &tokio::net::UnixStream,
+    buffer: &mut [u8],
+) -> io::Result<(usize, Vec<OwnedFd>)> {
+    loop {
+        stream.readable().await?;
+        match stream.try_io(Interest::READABLE, || {
+            super::recv_with_fds(stream.as_raw_fd(), buffer)
+        }) {
+            Ok(read) => return Ok(read),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Read a keeper's hello and its replayed spool.
+pub async fn handshake(stream: tokio::net::UnixStream) -> Result<Kept, LinkError> {
+    let mut decoder = Decoder::default();
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    let mut hello = None;
+    let mut spooled = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        while let Some(message) = decoder.from_keeper()? {
+            match message {
+                FromKeeper::Hello { version, .. } if version != VERSION => {
+                    return Err(LinkError::Version(version));
+                }
+                FromKeeper::Hello {
+                    pid,
+                    start_time,
+                    output,
+                    marker,
+                    ..
+                } => {
+                    let pipe = match output {
+                        true if !fds.is_empty() => Some(fds.remove(0)),
+                        _ => None,
+                    };
+                    hello = Some((pid, start_time, marker, pipe));
+                }
+                FromKeeper::Output { at_ms, bytes } => spooled.push((at_ms, bytes)),
+                FromKeeper::Replayed { dropped } => {
+                    let (pid, start_time, marker, pipe) =
+                        hello.ok_or(LinkError::OutOfOrder("its spool"))?;
+                    let output = pipe
+                        .map(tokio::net::unix::pipe::Receiver::from_owned_fd)
+                        .transpose()?;
+                    return Ok(Kept {
+                        pid,
+                        start_time,
+                        marker,
+                        output,
+                        spooled,
+                        dropped,
+                        link: Link { stream, decoder },
+                    });
+                }
+                FromKeeper::SpawnFailed(why) => return Err(LinkError::SpawnFailed(why)),
+                FromKeeper::Exited(_) => return Err(LinkError::OutOfOrder("an exit")),
+            }
+        }
+        let (read, passed) = read_some(&stream, &mut buffer).await?;
+        if read == 0 {
+            return Err(LinkError::Ended);
+        }
+        decoder.push(&buffer[..read]);
+        fds.extend(passed);
+    }
+}
+
+impl Link {
+    /// The gateway's exit; an error when the keeper is gone without telling.
+    pub async fn exited(&mut self) -> Result<ExitKind, LinkError> {
+        let mut buffer = [0u8; 4096];
+        loop {
+            while let Some(message) = self.decoder.from_keeper()? {
+                if let FromKeeper::Exited(exit) = message {
+                    return Ok(exit);
+                }
+            }
+            let read = self.stream.read(&mut buffer).await?;
+            if read == 0 {
+                return Err(LinkError::Ended);
+            }
+            self.decoder.push(&buffer[..read]);
+        }
+    }
+
+    /// Until the keeper closes its end (it ends).
+    pub async fn closed(&mut self) {
+        let mut buffer = [0u8; 256];
+        while let Ok(read) = self.stream.read(&mut buffer).await {
+            if read == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Tell the keeper its gateway's exit is heard (it reaps and ends).
+    pub async fn ack(&mut self) -> io::Result<()> {
+        self.stream.write_all(&ToKeeper::Ack.encode()).await
+    }
+}
+
+/// Where a keeper listens and spools, and the cgroup its gateway joins.
+#[derive(Debug, Clone)]
+pub struct KeeperPlace {
+    /// The binary that runs as the keeper (the supervisor's own).
+    pub exe: PathBuf,
+    pub socket: PathBuf,
+    pub spool: PathBuf,
+    pub cgroup: Option<PathBuf>,
+}
+
+/// Start the gateway `spec` under a new keeper. The keeper is the
+/// spawner's child (its own process group, not in the instance's cgroup);
+/// the gateway is the keeper's.
+pub async fn spawn(
+    spawner: &Spawner,
+    place: &KeeperPlace,
+    spec: &SpawnSpec,
+) -> Result<(i32, Kept), LinkError> {
+    if let Some(dir) = place.socket.parent() {
+        create_private_dir(dir)?;
+    }
+    let mut args = vec![
+        "keep".to_string(),
+        "--socket".into(),
+        place.socket.to_string_lossy().into_owned(),
+        "--spool".into(),
+        place.spool.to_string_lossy().into_owned(),
+    ];
+    if let Some(cgroup) = &place.cgroup {
+        args.extend(["--cgroup".into(), cgroup.to_string_lossy().into_owned()]);
+    }
+    args.push("--".into());
+    args.push(spec.program.to_string_lossy().into_owned());
+    args.extend(spec.args.iter().cloned());
+    // The keeper does not carry the spawn marker: it is not one of the
+    // gateway's processes (stopping an instance never signals it); it
+    // hands the marker on to the gateway.
+    let mut env = spec.env.clone();
+    if let Some(marker) = env.remove(crate::process::SPAWN_MARKER_VAR) {
+        env.insert(super::MARKER_FOR_GATEWAY.to_string(), marker);
+    }
+    let keeper_spec = SpawnSpec {
+        program: place.exe.clone(),
+        args,
+        env,
+        cwd: spec.cwd.clone(),
+        capture_output: false,
+        pipe_stdin: false,
+    };
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    // Its exit is nobody's business: the gateway's comes over the link.
+    let (keeper_exits, _) = mpsc::unbounded_channel();
+    let keeper = spawner.spawn_passing(&keeper_spec, keeper_exits, OwnedFd::from(theirs))?;
+    ours.set_nonblocking(true)?;
+    let stream = tokio::net::UnixStream::from_std(ours)?;
+    match tokio::time::timeout(HELLO_TIMEOUT, handshake(stream)).await {
+        Ok(Ok(kept)) => Ok((keeper.pid, kept)),
+        Ok(Err(err)) => Err(err),
+        Err(_) => {
+            spawner.signal_group_if_unreaped(keeper.pid, nix::sys::signal::Signal::SIGKILL);
+            Err(LinkError::Timeout(HELLO_TIMEOUT))
+        }
+    }
+}
+
+/// Connect to the keeper listening at `socket` and take its gateway over.
+pub async fn adopt(socket: &Path) -> Result<Kept, LinkError> {
+    let stream = super::connect(socket)?;
+    stream.set_nonblocking(true)?;
+    let stream = tokio::net::UnixStream::from_std(stream)?;
+    match tokio::time::timeout(HELLO_TIMEOUT, handshake(stream)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(LinkError::Timeout(HELLO_TIMEOUT)),
+    }
+}
+
+/// The actor's hold on a kept gateway: the exit is delivered to the
+/// actor's exits channel like a reaped child's, and acknowledged when the
+/// actor says so.
+#[derive(Debug)]
+pub struct Watch {
+    ack: Option<oneshot::Sender<()>>,
+    /// Answered once the keeper has ended after the ack (or gave no sign
+    /// within [`END_WAIT`]).
+    ended: Option<oneshot::Receiver<()>>,
+    held: Arc<AtomicBool>,
+}
+
+/// How long an acknowledged keeper gets to end.
+const END_WAIT: Duration = Duration::from_secs(2);
+
+impl Watch {
+    /// Whether the keeper still holds the gateway unreaped (so its pid, the
+    /// group id, is still the gateway's).
+    pub fn holds(&self) -> bool {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    /// The exit is handled: let the keeper reap the gateway and end, and
+    /// wait until it has (so that an instance counts as gone only when its
+    /// keeper is too).
+    pub async fn ack(&mut self) {
+        if let Some(ack) = self.ack.take() {
+            let _ = ack.send(());
+        }
+        if let Some(ended) = self.ended.take() {
+            let _ = ended.await;
+        }
+    }
+}
+
+/// Hear the exit of the gateway `pid` over `link` and send it to `exits`.
+/// When the keeper is gone without telling, the gateway became the
+/// supervisor's own child (it is a subreaper) and the reaper delivers its
+/// exit; a gateway that is nobody's child of ours (its keeper was an
+/// earlier supervisor's) is watched through a pidfd and its exit status is
+/// unknown (`exit code -1`).
+pub fn watch(
+    mut link: Link,
+    name: String,
+    pid: i32,
+    start_time: u64,
+    exits: mpsc::UnboundedSender<ChildExit>,
+    spawner: Spawner,
+) -> Watch {
+    let (ack_tx, ack_rx) = oneshot::channel();
+    let (ended_tx, ended_rx) = oneshot::channel();
+    let held = Arc::new(AtomicBool::new(true));
+    let holding = held.clone();
+    tokio::spawn(async move {
+        match link.exited().await {
+            Ok(exit) => {
+                let _ = exits.send(ChildExit { pid, exit });
+                if ack_rx.await.is_ok() {
+                    holding.store(false, Ordering::SeqCst);
+                    if link.ack().await.is_ok() {
+                        // The keeper closes the link as it ends.
+                        let _ = tokio::time::timeout(END_WAIT, link.closed()).await;
+                    }
+                }
+                let _ = ended_tx.send(());
+            }
+            Err(err) => {
+                holding.store(false, Ordering::SeqCst);
+                if spawner.take_over(pid, start_time, exits.clone()) {
+                    tracing::warn!(instance = %name, pid, error = %err, "the gateway's keeper is gone: the gateway is the supervisor's own child now");
+                    return;
+                }
+                tracing::warn!(instance = %name, pid, error = %err, "the gateway's keeper is gone: its exit status will not be known");
+                wait_for_exit(pid, start_time).await;
+                let _ = exits.send(ChildExit {
+                    pid,
+                    exit: ExitKind::Code(-1),
+                });
+            }
+        }
+    });
+    Watch {
+        ack: Some(ack_tx),
+        ended: Some(ended_rx),
+        held,
+    }
+}
+
+/// Until the process `pid` that started at `start_time` is gone.
+async fn wait_for_exit(pid: i32, start_time: u64) {
+    let same = || crate::process::process_start_time(pid) == Some(start_time);
+    let pidfd = crate::process::pidfd_open(pid).filter(|_| same());
+    // SAFETY: the AsyncFd owns the pidfd and deregisters it before it is
+    // closed (the I/O-safety condition of `register_with_interest`).
+    let registered = pidfd.map(|fd| unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, Interest::READABLE)
+    });
+    match registered {
+        Some(Ok(fd)) => {
+            let _ = fd.readable().await;
+        }
+        _ => {
+            while same() && !crate::process::is_zombie(pid) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}

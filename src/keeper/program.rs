@@ -1,0 +1,544 @@
+//! The keeper process itself: `openclaw-supervisor keep --socket S --spool F
+//! [--cgroup DIR] -- PROGRAM ARGS...`, started by the supervisor's spawner
+//! with its connection as fd 3 and the gateway's environment and working
+//! directory as its own.
+//!
+//! One thread, blocking IO around `poll(2)`: it starts the gateway (its own
+//! process group, stdout and stderr into one pipe, into its cgroup before
+//! exec when given), sends `Hello` with the pipe, and then only waits. While
+//! a supervisor is connected it does not touch the pipe (the supervisor
+//! reads it); while none is (it crashed, or is re-executing) it reads the
+//! pipe into the spool file, so the gateway never writes into a pipe nobody
+//! reads, and hands the spool over to the next supervisor that connects on
+//! the socket. The gateway's exit is held unreaped until the supervisor
+//! acknowledges it (so its pid, the group id the supervisor signals, cannot
+//! be reused meanwhile); with no supervisor connected it is reaped at once
+//! and told to the next one. The keeper ends once a supervisor has heard the
+//! exit. It ignores SIGHUP, SIGINT and SIGTERM: it ends with its gateway.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
+use nix::unistd::Pid;
+
+use super::wire::{Decoder, FromKeeper, ToKeeper, VERSION};
+use crate::process::ExitKind;
+
+/// The descriptor the supervisor's connection arrives on.
+pub const CONN_FD: i32 = 3;
+
+/// Output kept while no supervisor is connected; beyond it bytes are
+/// counted and dropped (a supervisor gone for good must not fill the disk).
+pub const SPOOL_LIMIT: u64 = 64 << 20;
+
+/// The signals a keeper ignores (and its gateway gets back as default).
+const IGNORED: [Signal; 3] = [Signal::SIGHUP, Signal::SIGINT, Signal::SIGTERM];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    pub socket: PathBuf,
+    pub spool: PathBuf,
+    pub cgroup: Option<PathBuf>,
+    pub program: OsString,
+    pub args: Vec<OsString>,
+}
+
+/// The keeper's arguments (after `keep`), as the spawner writes them.
+pub fn parse(args: &[OsString]) -> Result<Args, String> {
+    let mut socket = None;
+    let mut spool = None;
+    let mut cgroup = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let mut value = |name: &str| {
+            rest.next()
+                .map(PathBuf::from)
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match arg.to_str() {
+            Some("--socket") => socket = Some(value("--socket")?),
+            Some("--spool") => spool = Some(value("--spool")?),
+            Some("--cgroup") => cgroup = Some(value("--cgroup")?),
+            Some("--") => {
+                let program = rest.next().ok_or("no program after --")?.clone();
+                return Ok(Args {
+                    socket: socket.ok_or("--socket is missing")?,
+                    spool: spool.ok_or("--spool is missing")?,
+                    cgroup,
+                    program,
+                    args: rest.cloned().collect(),
+                });
+            }
+            _ => return Err(format!("unexpected argument {}", arg.to_string_lossy())),
+        }
+    }
+    Err("no -- PROGRAM".into())
+}
+
+/// `openclaw-supervisor keep ...` (`args` after `keep`).
+pub fn main(args: &[OsString]) -> ExitCode {
+    // SAFETY: fd 3 is the connection the spawner put there for us; we take
+    // it once, before anything else opens a descriptor.
+    let conn = unsafe { UnixStream::from_raw_fd(CONN_FD) };
+    let mut conn = Some(conn);
+    let fail = |conn: &mut Option<UnixStream>, why: String| {
+        if let Some(conn) = conn.as_mut() {
+            let _ = conn.write_all(&FromKeeper::SpawnFailed(why).encode());
+        }
+        ExitCode::FAILURE
+    };
+    if let Err(err) = set_cloexec(CONN_FD) {
+        return fail(&mut conn, format!("keeper: fd {CONN_FD}: {err}"));
+    }
+    let args = match parse(args) {
+        Ok(args) => args,
+        Err(why) => return fail(&mut conn, format!("keeper: {why}")),
+    };
+    for ignored in IGNORED {
+        // SAFETY: setting a disposition to SIG_IGN installs no handler.
+        let _ = unsafe { signal(ignored, SigHandler::SigIgn) };
+    }
+    let listener = match super::bind(&args.socket) {
+        Ok(listener) => listener,
+        Err(err) => {
+            return fail(
+                &mut conn,
+                format!("keeper: cannot listen on {}: {err}", args.socket.display()),
+            );
+        }
+    };
+    let marker = std::env::var(super::MARKER_FOR_GATEWAY).unwrap_or_default();
+    let (pipe, pid) = match start_gateway(&args, &marker) {
+        Ok(started) => started,
+        Err(err) => {
+            let _ = std::fs::remove_file(&args.socket);
+            let program = args.program.to_string_lossy();
+            let why = match &args.cgroup {
+                Some(dir) => format!(
+                    "cannot execute {program} in cgroup {}: {err}",
+                    dir.display()
+                ),
+                None => format!("cannot execute {program}: {err}"),
+            };
+            return fail(&mut conn, why);
+        }
+    };
+    let mut keeper = Keeper {
+        pid,
+        start_time: crate::process::process_start_time(pid.as_raw()).unwrap_or(0),
+        marker,
+        pipe: Some(pipe),
+        pidfd: crate::process::pidfd_open(pid.as_raw()),
+        exit: None,
+        reaped: false,
+        told: false,
+        spool: args.spool.clone(),
+        spooling: None,
+        spooled: 0,
+        dropped: 0,
+        listener,
+        conn: None,
+    };
+    if let Some(conn) = conn.take() {
+        keeper.connect(conn);
+    }
+    let code = keeper.run();
+    let _ = std::fs::remove_file(&args.socket);
+    code
+}
+
+struct Keeper {
+    pid: Pid,
+    start_time: u64,
+    marker: String,
+    /// The read end of the gateway's output, until EOF.
+    pipe: Option<OwnedFd>,
+    /// Readable once the gateway exits (none on kernels without pidfds:
+    /// then the keeper looks every second).
+    pidfd: Option<OwnedFd>,
+    exit: Option<ExitKind>,
+    reaped: bool,
+    /// The connected supervisor has been sent the exit.
+    told: bool,
+    spool: PathBuf,
+    spooling: Option<File>,
+    spooled: u64,
+    dropped: u64,
+    listener: UnixListener,
+    conn: Option<(UnixStream, Decoder)>,
+}
+
+impl Keeper {
+    fn run(&mut self) -> ExitCode {
+        loop {
+            self.look_at_the_gateway();
+            let connected = self.conn.is_some();
+            let mut fds = vec![PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
+            if let Some((conn, _)) = &self.conn {
+                fds.push(PollFd::new(conn.as_fd(), PollFlags::POLLIN));
+            }
+            let pipe_at = fds.len();
+            if let (false, Some(pipe)) = (connected, &self.pipe) {
+                fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
+            }
+            let pidfd_at = fds.len();
+            if let (None, Some(pidfd)) = (self.exit, &self.pidfd) {
+                fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
+            }
+            let timeout = match (&self.pidfd, self.exit) {
+                (None, None) => PollTimeout::from(1000u16),
+                _ => PollTimeout::NONE,
+            };
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return ExitCode::FAILURE,
+            }
+            let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+            let listener_ready = ready(&fds[0]);
+            let conn_ready = connected && ready(&fds[1]);
+            let pipe_ready = fds.len() > pipe_at && pipe_at != pidfd_at && ready(&fds[pipe_at]);
+            drop(fds);
+            if conn_ready && self.read_conn() {
+                return ExitCode::SUCCESS;
+            }
+            if pipe_ready {
+                self.spool_some();
+            }
+            if listener_ready && let Ok((conn, _)) = self.listener.accept() {
+                if super::peer_is_us(&conn) {
+                    self.connect(conn);
+                } // else dropped: only our own user may hold the gateway.
+            }
+        }
+    }
+
+    /// Peek at the gateway's exit without reaping it; reap it at once when
+    /// no supervisor is connected to acknowledge it.
+    fn look_at_the_gateway(&mut self) {
+        if self.exit.is_none() {
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+            self.exit = match waitid(Id::Pid(self.pid), flags) {
+                Ok(WaitStatus::Exited(_, code)) => Some(ExitKind::Code(code)),
+                Ok(WaitStatus::Signaled(_, signal, _)) => Some(ExitKind::Signal(signal as i32)),
+                Ok(_) => None,
+                // Not ours to wait for any more: it cannot be told apart.
+                Err(_) => Some(ExitKind::Code(-1)),
+            };
+        }
+        if self.exit.is_none() {
+            return;
+        }
+        if self.conn.is_none() {
+            self.reap();
+        } else if !self.told {
+            self.told = true;
+            if let Some(exit) = self.exit {
+                self.send(&FromKeeper::Exited(exit));
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        if !self.reaped {
+            let _ = waitpid(self.pid, None);
+            self.reaped = true;
+        }
+    }
+
+    /// Read what the supervisor sent; true when the keeper's work is done.
+    fn read_conn(&mut self) -> bool {
+        let Some((conn, decoder)) = self.conn.as_mut() else {
+            return false;
+        };
+        let mut buffer = [0u8; 256];
+        match conn.read(&mut buffer) {
+            Ok(0) | Err(_) => {
+                // The supervisor is gone: keep its output from here on.
+                self.conn = None;
+                self.told = false;
+                return false;
+            }
+            Ok(read) => decoder.push(&buffer[..read]),
+        }
+        let mut acked = false;
+        while let Ok(Some(ToKeeper::Ack)) = decoder.to_keeper() {
+            acked = true;
+        }
+        if acked && self.exit.is_some() {
+            self.reap();
+            return true;
+        }
+        false
+    }
+
+    /// A supervisor connected: hand over the pipe and the spool, and the
+    /// exit if the gateway is gone already.
+    fn connect(&mut self, conn: UnixStream) {
+        self.conn = None;
+        self.told = false;
+        // Whatever was read into the spool is complete: nothing more is
+        // read from the pipe while this connection lasts.
+        self.spooling = None;
+        let hello = FromKeeper::Hello {
+            version: VERSION,
+            pid: self.pid.as_raw(),
+            start_time: self.start_time,
+            output: self.pipe.is_some(),
+            marker: self.marker.clone(),
+        };
+        if super::send_with_fd(&conn, &hello.encode(), self.pipe.as_ref()).is_err() {
+            return;
+        }
+        let mut conn = conn;
+        if self.replay(&mut conn).is_err() {
+            return;
+        }
+        self.conn = Some((conn, Decoder::default()));
+        if self.exit.is_some() {
+            self.told = true;
+            if let Some(exit) = self.exit {
+                self.send(&FromKeeper::Exited(exit));
+            }
+        }
+    }
+
+    fn replay(&mut self, conn: &mut UnixStream) -> io::Result<()> {
+        match File::open(&self.spool) {
+            Ok(file) => {
+                let mut reader = BufReader::new(file);
+                while let Some((at_ms, bytes)) = read_record(&mut reader)? {
+                    conn.write_all(&FromKeeper::Output { at_ms, bytes }.encode())?;
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+        conn.write_all(
+            &FromKeeper::Replayed {
+                dropped: self.dropped,
+            }
+            .encode(),
+        )?;
+        // Handed over whole: start a new spool next time.
+        let _ = std::fs::remove_file(&self.spool);
+        self.spooled = 0;
+        self.dropped = 0;
+        Ok(())
+    }
+
+    fn send(&mut self, message: &FromKeeper) {
+        let failed = match self.conn.as_mut() {
+            Some((conn, _)) => conn.write_all(&message.encode()).is_err(),
+            None => false,
+        };
+        if failed {
+            self.conn = None;
+            self.told = false;
+        }
+    }
+
+    /// Read a chunk of the gateway's output into the spool.
+    fn spool_some(&mut self) {
+        let Some(pipe) = self.pipe.as_ref() else {
+            return;
+        };
+        let mut buffer = vec![0u8; 64 * 1024];
+        let read = match nix::unistd::read(pipe, &mut buffer) {
+            Ok(0) => {
+                self.pipe = None;
+                return;
+            }
+            Ok(read) => read,
+            // The supervisor may have left the shared description
+            // non-blocking: a spurious wake-up.
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => return,
+            Err(_) => {
+                self.pipe = None;
+                return;
+            }
+        };
+        if self.spooled + read as u64 > SPOOL_LIMIT {
+            self.dropped += read as u64;
+            return;
+        }
+        if self.spooling.is_none() {
+            self.spooling = open_spool(&self.spool).ok();
+        }
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_millis() as u64)
+            .unwrap_or(0);
+        let written = match self.spooling.as_mut() {
+            Some(file) => write_record(file, at_ms, &buffer[..read]).is_ok(),
+            None => false,
+        };
+        if written {
+            self.spooled += read as u64;
+        } else {
+            self.dropped += read as u64;
+        }
+    }
+}
+
+fn start_gateway(args: &Args, marker: &str) -> io::Result<(OwnedFd, Pid)> {
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let mut command = Command::new(&args.program);
+    command
+        .args(&args.args)
+        .env_remove(super::MARKER_FOR_GATEWAY)
+        .env(crate::process::SPAWN_MARKER_VAR, marker)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write_end.try_clone()?))
+        .stderr(Stdio::from(write_end))
+        .process_group(0);
+    let procs = match &args.cgroup {
+        Some(dir) => Some(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.procs"))?,
+        ),
+        None => None,
+    };
+    // SAFETY: the closure only calls signal(2) and write(2) on a descriptor
+    // opened before the fork (async-signal-safe) and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            for ignored in IGNORED {
+                signal(ignored, SigHandler::SigDfl).map_err(io::Error::from)?;
+            }
+            if let Some(procs) = &procs {
+                let written = nix::unistd::write(procs, b"0").map_err(io::Error::from)?;
+                if written != 1 {
+                    return Err(io::Error::from(io::ErrorKind::WriteZero));
+                }
+            }
+            Ok(())
+        });
+    }
+    let child = command.spawn()?;
+    // Dropped without waiting: the keeper reaps by pid.
+    Ok((read_end, Pid::from_raw(child.id() as i32)))
+}
+
+fn set_cloexec(fd: i32) -> nix::Result<()> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    // SAFETY: fd is a descriptor of ours for the whole call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map(|_| ())
+}
+
+fn open_spool(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// A spool record: `[u64 LE unix ms][u32 LE length][bytes]`.
+pub fn write_record(out: &mut impl Write, at_ms: u64, bytes: &[u8]) -> io::Result<()> {
+    let mut record = Vec::with_capacity(12 + bytes.len());
+    record.extend_from_slice(&at_ms.to_le_bytes());
+    record.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    record.extend_from_slice(bytes);
+    out.write_all(&record)
+}
+
+/// The next spool record; None at the end (a record cut short by a crash
+/// while it was written ends the spool too).
+pub fn read_record(input: &mut impl Read) -> io::Result<Option<(u64, Vec<u8>)>> {
+    let mut head = [0u8; 12];
+    match input.read_exact(&mut head) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(err) => return Err(err),
+    }
+    let mut at = [0u8; 8];
+    at.copy_from_slice(&head[..8]);
+    let mut length = [0u8; 4];
+    length.copy_from_slice(&head[8..]);
+    let length = u32::from_le_bytes(length) as usize;
+    if length > super::wire::MAX_FRAME {
+        return Ok(None);
+    }
+    let mut bytes = vec![0u8; length];
+    match input.read_exact(&mut bytes) {
+        Ok(()) => Ok(Some((u64::from_le_bytes(at), bytes))),
+        Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn arguments_parse_or_say_what_is_wrong() {
+        let parsed = parse(&os(&[
+            "--socket", "/s", "--spool", "/p", "--cgroup", "/c", "--", "/bin/gw", "--port", "1",
+        ]));
+        assert_eq!(
+            parsed,
+            Ok(Args {
+                socket: "/s".into(),
+                spool: "/p".into(),
+                cgroup: Some("/c".into()),
+                program: "/bin/gw".into(),
+                args: os(&["--port", "1"]),
+            })
+        );
+        let rows: [(&[&str], &str); 5] = [
+            (&["--socket", "/s", "--", "/bin/gw"], "--spool is missing"),
+            (&["--spool", "/p", "--", "/bin/gw"], "--socket is missing"),
+            (&["--socket", "/s", "--spool", "/p"], "no -- PROGRAM"),
+            (
+                &["--socket", "/s", "--spool", "/p", "--"],
+                "no program after --",
+            ),
+            (&["--bogus"], "unexpected argument --bogus"),
+        ];
+        for (args, why) in rows {
+            assert_eq!(parse(&os(args)), Err(why.to_string()), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn spool_records_read_back_in_order_and_a_torn_one_ends_the_spool() {
+        let mut spool = Vec::new();
+        write_record(&mut spool, 1, b"first line\n").expect("write");
+        write_record(&mut spool, 2, b"").expect("write");
+        write_record(&mut spool, 3, b"half a li").expect("write");
+        let whole = spool.len();
+        write_record(&mut spool, 4, b"torn record").expect("write");
+        spool.truncate(whole + 15);
+        let mut input = spool.as_slice();
+        let mut read = Vec::new();
+        while let Some(record) = read_record(&mut input).expect("read") {
+            read.push(record);
+        }
+        assert_eq!(
+            read,
+            vec![
+                (1, b"first line\n".to_vec()),
+                (2, Vec::new()),
+                (3, b"half a li".to_vec())
+            ]
+        );
+    }
+}
