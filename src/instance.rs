@@ -359,7 +359,15 @@ pub fn spawn_instance_adopting(
         frozen: false,
         deferred: Vec::new(),
     };
-    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start, adopted, saved));
+    tokio::spawn(actor.run(
+        commands_rx,
+        exits_rx,
+        probe_rx,
+        notes_rx,
+        start,
+        adopted,
+        saved,
+    ));
     InstanceHandle {
         name,
         commands: commands_tx,

@@ -161,7 +161,7 @@ pub fn render(spec: &UnitSpec) -> String {
          # The supervisor stops its gateways itself (gracefully, in parallel) on\n\
          # SIGTERM; systemd signals only the supervisor and kills nothing else, so\n\
          # a crashed supervisor does not take its gateways with it (the next one\n\
-         # finds them by their pid records). Upgrade in place: `openclaw-supervisor\n\
+         # adopts them through their keepers). Upgrade in place: `openclaw-supervisor\n\
          # reexec` (or SIGUSR2); ExecReload rescans the declarations.\n\
          KillMode=process\n\
          # The unit's cgroup subtree is the supervisor's: each gateway runs in a\n\

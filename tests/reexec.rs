@@ -111,7 +111,7 @@ fn reexec_keeps_the_pid_and_each_instances_state() {
 fn sigusr2_reexecs_like_the_verb() {
     let (mut daemon, _port) = Daemon::gateways(&[("main", "")]);
     let supervisor = daemon.pid();
-    daemon.wait_state("main", "running");
+    let gateway = daemon.wait_state("main", "running")["pid"].clone();
     daemon.signal(Signal::SIGUSR2);
     let event = wait_for("the reexecuted event", || {
         reexecuted_events(&daemon).into_iter().next()
@@ -119,7 +119,16 @@ fn sigusr2_reexecs_like_the_verb() {
     assert_eq!(event["instance"], Value::Null, "{event}");
     assert_eq!(daemon.try_exit(), None, "the supervisor exited");
     assert_eq!(daemon.pid(), supervisor);
-    daemon.wait_state("main", "running");
+    // The gateway was adopted through its keeper, not started again.
+    assert_eq!(daemon.wait_state("main", "running")["pid"], gateway);
+    assert_eq!(
+        daemon
+            .journal(&["main", "-n", "1000"])
+            .iter()
+            .filter(|e| e["kind"] == "spawned")
+            .count(),
+        1
+    );
 }
 
 #[test]
