@@ -321,7 +321,7 @@ pub fn spawn_instance_adopting(
     };
     let memory_guard = resources::memory_guard_of(&config);
     let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
-    let actor = Actor {
+    let mut actor = Actor {
         name: name.clone(),
         config,
         shared,
@@ -359,15 +359,13 @@ pub fn spawn_instance_adopting(
         frozen: false,
         deferred: Vec::new(),
     };
-    tokio::spawn(actor.run(
-        commands_rx,
-        exits_rx,
-        probe_rx,
-        notes_rx,
-        start,
-        adopted,
-        saved,
-    ));
+    // After a re-exec: the counters, and the state of an instance without
+    // a gateway, before anything else.
+    let first = match saved {
+        Some(saved) => actor.restore(saved, adopted.is_some()),
+        None => start.then_some(Event::Start),
+    };
+    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, first, adopted));
     InstanceHandle {
         name,
         commands: commands_tx,
@@ -494,17 +492,10 @@ impl Actor {
         mut exits: mpsc::UnboundedReceiver<ChildExit>,
         mut probes: mpsc::UnboundedReceiver<(u64, ProbeMessage)>,
         mut notes: mpsc::UnboundedReceiver<(i32, BreakerLine)>,
-        start: bool,
+        first: Option<Event>,
         adopted: Option<Adopted>,
-        saved: Option<crate::reexec::SavedInstance>,
     ) {
         self.refresh_skill().await;
-        // After a re-exec: the counters, and the state of an instance
-        // without a gateway, before anything else.
-        let first = match saved {
-            Some(saved) => self.restore(saved, adopted.is_some()),
-            None => start.then_some(Event::Start),
-        };
         match adopted {
             Some(adopted) => {
                 if self.adopt(adopted).await {

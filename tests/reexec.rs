@@ -104,7 +104,6 @@ fn reexec_keeps_the_pid_and_each_instances_state() {
     // The instances act again: a start of the held one runs it.
     assert!(daemon.client(&["start", "held"]).status.success());
     daemon.wait_state("held", "running");
-    // adoption: assert here that a gateway running before the reexec keeps its pid.
 }
 
 #[test]
@@ -219,7 +218,7 @@ fn connect_and_ask(socket: &Path) -> Result<(), std::io::Error> {
 #[test]
 fn clients_connecting_during_a_reexec_are_never_refused() {
     let (daemon, _port) = Daemon::gateways(&[("main", "")]);
-    daemon.wait_state("main", "running");
+    let gateway = daemon.wait_state("main", "running")["pid"].clone();
     let done = Arc::new(AtomicBool::new(false));
     let socket = daemon.socket.clone();
     let knocking = {
@@ -251,6 +250,7 @@ fn clients_connecting_during_a_reexec_are_never_refused() {
         "{} of {tries}: {refused:?}",
         refused.len()
     );
+    assert_eq!(daemon.wait_state("main", "running")["pid"], gateway);
 }
 
 #[test]
