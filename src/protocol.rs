@@ -147,6 +147,11 @@ pub enum Request {
     Rollback {
         name: String,
     },
+    /// Re-execute the supervisor in place (the binary at its path, maybe a
+    /// newer build), keeping its pid and its socket: `ok`, then the
+    /// connection closes with the exec (an `error` line follows when the
+    /// exec fails); a `refused` error when it cannot be done now, and why.
+    Reexec,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -197,6 +202,7 @@ impl Request {
             Request::Metrics => "metrics",
             Request::Diff { .. } => "diff",
             Request::Rollback { .. } => "rollback",
+            Request::Reexec => "reexec",
         }
     }
 
@@ -212,7 +218,7 @@ impl Request {
 /// Every request type, as spelled on the wire.
 pub const REQUEST_TYPES: &[&str] = &[
     "status", "start", "stop", "restart", "signal", "logs", "reload", "check", "events",
-    "shutdown", "version", "metrics", "diff", "rollback",
+    "shutdown", "version", "metrics", "diff", "rollback", "reexec",
 ];
 
 /// One reply line. `id` is null only for errors about the connection or a

@@ -409,6 +409,8 @@ pub enum EventKind {
     /// A gateway of an earlier supervisor was taken over through its
     /// keeper (after a crash of the supervisor, or `reexec`).
     Adopted,
+    /// The supervisor re-executed itself in place (`reexec`, SIGUSR2).
+    Reexecuted,
     /// A newer daemon's kind this client does not know.
     #[serde(other)]
     Other,
@@ -443,6 +445,7 @@ impl EventKind {
             EventKind::Recovered => "recovered",
             EventKind::RolledBack => "rolled_back",
             EventKind::NotifyFailed => "notify_failed",
+            EventKind::Reexecuted => "reexecuted",
             EventKind::Other => "other",
         }
     }
