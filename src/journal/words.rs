@@ -71,6 +71,11 @@ pub fn sentence(instance: &str, kind: &str, detail: &str) -> String {
             detail,
             &format!("its notify command failed: {detail}"),
         ),
+        ("reexecuted", detail) => with_detail(
+            "re-executed in place",
+            detail,
+            &format!("re-executed in place: {detail}"),
+        ),
         (kind, "") => kind.replace('_', " "),
         (kind, detail) => format!("{}: {detail}", kind.replace('_', " ")),
     };
@@ -195,6 +200,12 @@ mod tests {
                 "rolled_back",
                 "by operator: /c/openclaw.json is the last good again",
                 "main: rolled back: by operator: /c/openclaw.json is the last good again",
+            ),
+            (
+                "-",
+                "reexecuted",
+                "0.1.0 -> 0.2.0",
+                "supervisor: re-executed in place: 0.1.0 -> 0.2.0",
             ),
             ("main", "from_the_future", "x", "main: from the future: x"),
         ];
