@@ -121,6 +121,34 @@ pub fn usage_of(pid: i32) -> Usage {
     }
 }
 
+/// The gateways' keepers among the children of `supervisor` (issue 16: a
+/// process per gateway, which idle figures must count): how many, and their
+/// PSS and private dirty memory in all, in bytes, from `smaps_rollup`.
+pub fn keepers_of(supervisor: i32) -> (usize, u64, u64) {
+    let children = fs::read_to_string(format!("/proc/{supervisor}/task/{supervisor}/children"))
+        .unwrap_or_default();
+    let mut count = 0;
+    let (mut pss, mut private) = (0, 0);
+    for pid in children.split_whitespace() {
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline.split(|b| *b == 0).nth(1) != Some(b"keep".as_slice()) {
+            continue;
+        }
+        let rollup = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+        let kib = |key: &str| -> u64 {
+            rollup
+                .lines()
+                .find_map(|line| line.strip_prefix(key))
+                .and_then(|value| value.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        count += 1;
+        pss += kib("Pss:") * 1024;
+        private += kib("Private_Dirty:") * 1024;
+    }
+    (count, pss, private)
+}
+
 /// CPU time of every thread of a process, in nanoseconds, from
 /// `/proc/<pid>/task/*/schedstat` (the ticks of `stat` are 10 ms coarse).
 /// A thread that ends in between takes its time with it, so this is for

@@ -215,6 +215,7 @@ pub fn idle(report: &mut Report, fleet: &Fleet, window: Duration, label: &str) {
         })
         .count();
     let ticks = after.cpu.saturating_sub(before.cpu);
+    let (keepers, keepers_pss, keepers_private) = fleet::keepers_of(fleet.pid());
     let probes = (instances as f64 * 2.0 * elapsed.as_secs_f64() / 10.0).round();
     report.cost(CostRow {
         figure: format!(
@@ -228,14 +229,17 @@ pub fn idle(report: &mut Report, fleet: &Fleet, window: Duration, label: &str) {
             100.0 * cpu.as_secs_f64() / elapsed.as_secs_f64()
         ),
         note: format!(
-            "utime+stime {:.2} s; peak RSS {}; ≈{probes} probes ({probed} of {instances} instances probed in the window), {} of CPU each",
+            "utime+stime {:.2} s; peak RSS {}; ≈{probes} probes ({probed} of {instances} instances probed in the window), {} of CPU each; {keepers} keepers: PSS {} in all ({} private dirty, {} KiB each)",
             ticks.as_secs_f64(),
             mib(peak),
             if probes > 0.0 {
                 human(cpu.div_f64(probes))
             } else {
                 "-".to_string()
-            }
+            },
+            mib(keepers_pss),
+            mib(keepers_private),
+            keepers_private / 1024 / (keepers.max(1) as u64),
         ),
     });
 }
