@@ -125,8 +125,14 @@ pub fn usage_of(pid: i32) -> Usage {
 /// process per gateway, which idle figures must count): how many, and their
 /// PSS and private dirty memory in all, in bytes, from `smaps_rollup`.
 pub fn keepers_of(supervisor: i32) -> (usize, u64, u64) {
-    let children = fs::read_to_string(format!("/proc/{supervisor}/task/{supervisor}/children"))
-        .unwrap_or_default();
+    // Each thread's children are listed under that thread.
+    let children: String = fs::read_dir(format!("/proc/{supervisor}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| fs::read_to_string(task.path().join("children")).ok())
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut count = 0;
     let (mut pss, mut private) = (0, 0);
     for pid in children.split_whitespace() {
