@@ -10,7 +10,6 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::Signal;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -29,11 +28,15 @@ pub(crate) use child::create_private_dir;
 mod freeze;
 mod lastgood;
 mod observe;
+mod record;
 mod resources;
 mod skill;
+mod start;
 
 pub use freeze::FreezeReply;
 pub use lastgood::{RollbackRecord, RollbackReply, declaration_text};
+pub use record::{Adopted, Adoption, KeeperRecord, PidRecord, pid_record_path};
+pub use start::{spawn_instance, spawn_instance_adopting};
 
 /// Lines of output kept as the reason when an instance fails.
 const ERROR_LINES: usize = 20;
@@ -191,189 +194,11 @@ impl InstanceHandle {
     }
 }
 
-/// A record of a running child, so a later supervisor can find a gateway
-/// left behind by this one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PidRecord {
-    pub pid: i32,
-    /// Required: a record without it is never acted on. Optional here only
-    /// so such a record can be read and reported.
-    #[serde(default)]
-    pub start_time: Option<u64>,
-    pub marker: String,
-    /// How the gateway is to be stopped, for a record whose declaration is
-    /// gone by the time a new supervisor reads it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_signal: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_timeout_ms: Option<u64>,
-    /// The keeper that holds the gateway, through which a later supervisor
-    /// adopts it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keeper: Option<KeeperRecord>,
-    /// When the gateway was spawned (unix ms): its uptime survives adoption.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spawned_at_ms: Option<u64>,
-    /// What it was spawned with ([`crate::keeper::spec_digest`]): a gateway
-    /// whose settings changed while no supervisor ran is adopted and then
-    /// restarted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spec_digest: Option<String>,
-}
-
-/// A kept gateway of an earlier supervisor, connected to and checked
-/// against its record, for its instance's actor to take over.
-#[derive(Debug)]
-pub struct Adopted {
-    pub kept: crate::keeper::link::Kept,
-    pub record: PidRecord,
-}
-
-/// What became of an instance's gateway when this supervisor started.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Adoption {
-    /// Its gateway was taken over (at).
-    Adopted { at: SystemTime, pid: i32 },
-    /// No record of a gateway: it was started anew.
-    NoRecord,
-    /// A record that did not name a kept gateway of ours (why): whatever it
-    /// named was stopped and the gateway started anew.
-    DidNotMatch(String),
-}
-
-/// The keeper of a recorded gateway.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct KeeperRecord {
-    pub pid: i32,
-    #[serde(default)]
-    pub start_time: Option<u64>,
-    pub socket: PathBuf,
-}
-
-pub fn pid_record_path(state_dir: &Path, name: &str) -> PathBuf {
-    state_dir.join("run").join(format!("{name}.json"))
-}
-
 pub fn log_path(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join("logs").join(format!("{name}.log"))
 }
 
 static SPAWN_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Start the actor of one instance. With `start`, it is started at once;
-/// otherwise it waits (stopped, or standby for a standby rescue).
-pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> InstanceHandle {
-    spawn_instance_adopting(config, shared, start, None, None, None)
-}
-
-/// [`spawn_instance`] at the supervisor's start: with the kept gateway to
-/// take over instead of starting one (`adopted`), and what became of the
-/// instance's record (`adoption`, for status), and after a re-exec its
-/// state from before it (`saved`): its counters are taken, and its state
-/// unless a gateway was up (then the kept gateway is adopted, or, without
-/// one, it is started as with `start`).
-pub fn spawn_instance_adopting(
-    config: InstanceConfig,
-    shared: Shared,
-    start: bool,
-    adopted: Option<Adopted>,
-    adoption: Option<Adoption>,
-    saved: Option<crate::reexec::SavedInstance>,
-) -> InstanceHandle {
-    let name = config.effective.name.clone();
-    let log = shared.log_sink.instance_log(
-        log_path(&shared.state_dir, &name),
-        config.effective.declaration.logs,
-    );
-    let config = Arc::new(config);
-    let probes_report = ProbesReport::new(&config.probes);
-    let limits = resources::limits_of(&config, &shared.cgroups);
-    let tracking = crate::cgroup::Tracking::of(&shared.cgroups, &name);
-    resources::warn_not_applied(&name, &limits);
-    let policy = policy_of(&config);
-    let lifecycle = Lifecycle::new(policy);
-    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
-    let (exits_tx, exits_rx) = mpsc::unbounded_channel();
-    let (probe_tx, probe_rx) = mpsc::unbounded_channel();
-    let (notes_tx, notes_rx) = mpsc::unbounded_channel();
-    let snapshot = Snapshot {
-        name: name.clone(),
-        state: lifecycle.state.name(),
-        pid: None,
-        spawned_at: None,
-        restarts: 0,
-        last_exit: None,
-        next_restart_at: None,
-        last_error: None,
-        error_lines: Vec::new(),
-        error_from: None,
-        probes: probes_report.clone(),
-        config: config.clone(),
-        dropped_log_lines: 0,
-        stopping_since: None,
-        breaker: None,
-        kills: Vec::new(),
-        kills_total: 0,
-        last_restart_reason: None,
-        tracking: tracking.clone(),
-        limits: limits.limits.clone(),
-        rolled_back: None,
-        adoption: adoption.clone(),
-    };
-    let memory_guard = resources::memory_guard_of(&config);
-    let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
-    let mut actor = Actor {
-        name: name.clone(),
-        config,
-        shared,
-        lifecycle,
-        log: log.clone(),
-        child: None,
-        timers: HashMap::new(),
-        exits_tx,
-        probe_tx,
-        probe_generation: 0,
-        probe_task: None,
-        snapshot: snapshot_tx,
-        spawned_at: None,
-        last_exit_at: None,
-        last_error: None,
-        error_lines: Vec::new(),
-        error_from: None,
-        probe_status: probes_report,
-        notes_tx,
-        breaker: None,
-        kills: Vec::new(),
-        kills_total: 0,
-        memory_guard,
-        tree_memory: crate::usage::TreeMemory::new(),
-        memory_check_at: None,
-        memory_guard_detail: None,
-        last_restart_reason: None,
-        limits,
-        tracking,
-        spawned_with: None,
-        rolled_back: None,
-        auto_rolled_back: false,
-        skill_edited_noted: false,
-        adoption,
-        frozen: false,
-        deferred: Vec::new(),
-    };
-    // After a re-exec: the counters, and the state of an instance without
-    // a gateway, before anything else.
-    let first = match saved {
-        Some(saved) => actor.restore(saved, adopted.is_some()),
-        None => start.then_some(Event::Start),
-    };
-    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, first, adopted));
-    InstanceHandle {
-        name,
-        commands: commands_tx,
-        snapshot: snapshot_rx,
-        log,
-    }
-}
 
 fn policy_of(config: &InstanceConfig) -> Policy {
     Policy::from_declaration(
@@ -719,70 +544,4 @@ impl Actor {
         process::parse_signal(&self.config.effective.declaration.stop.signal)
             .unwrap_or(Signal::SIGTERM)
     }
-
-    fn notify(&mut self, notice: Notice) {
-        let cause = match notice {
-            Notice::Unhealthy => Some("liveness failed"),
-            Notice::StartupTimedOut => Some("startup timed out"),
-            Notice::MemoryGuard => Some("memory guard"),
-            _ => None,
-        };
-        if let (Some(cause), Some(child)) = (cause, self.child.as_mut()) {
-            child.stop_cause = Some(cause);
-        }
-        let detail = match notice {
-            Notice::Exited(exit) => exit.to_string(),
-            Notice::Backoff { delay } => {
-                let detail = format!("restarting in {}", humantime::format_duration(round_ms(delay)));
-                match &self.last_error {
-                    Some(error) => format!("{detail}: {error}"),
-                    None => detail,
-                }
-            }
-            Notice::Failed(FailReason::ConfigError) => {
-                "exit 78: configuration error; fix the declaration or the OpenClaw config (it is retried when either changes)".to_string()
-            }
-            Notice::Failed(FailReason::Exited(exit)) => format!("{exit}; restart policy says not to restart"),
-            Notice::Unhealthy => format!(
-                "liveness failed {} times in a row",
-                self.config.probes.liveness.failures
-            ),
-            Notice::MemoryGuard => self.memory_guard_detail.take().unwrap_or_default(),
-            Notice::Spawned | Notice::Adopted => self
-                .child
-                .as_ref()
-                .map(|c| format!("pid {}", c.pid))
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
-        if let Notice::Failed(FailReason::ConfigError) = notice {
-            self.last_error = Some(detail.clone());
-        }
-        match notice {
-            Notice::MemoryGuard | Notice::Unhealthy => {
-                self.last_restart_reason = Some(detail.clone());
-            }
-            Notice::StartupTimedOut => {
-                self.last_restart_reason = Some("startup timed out".to_string());
-            }
-            _ => {}
-        }
-        let pid = self.child.as_ref().map(|child| child.pid).or_else(|| {
-            matches!(notice, Notice::Exited(_) | Notice::Killed)
-                .then_some(self.error_from)
-                .flatten()
-                .map(|(pid, _)| pid)
-        });
-        let _ = self.shared.notices.send(InstanceNotice {
-            name: self.name.clone(),
-            notice,
-            at: SystemTime::now(),
-            detail,
-            pid,
-        });
-    }
-}
-
-fn round_ms(duration: Duration) -> Duration {
-    Duration::from_millis(duration.as_millis() as u64)
 }

@@ -13,15 +13,15 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::declaration::Role;
 use crate::instance::{self, Command, InstanceConfig, InstanceHandle, InstanceNotice, Shared};
 use crate::lifecycle::Notice;
-use crate::openclaw::{Effective, EnvMap};
+use crate::openclaw::EnvMap;
 use crate::rescue::{self, RescueView};
-use crate::resolution::{self, FileError};
+use crate::resolution::FileError;
 use crate::sdnotify::Notifier;
 use crate::watch::{DirWatcher, WatchMode};
 
+mod add;
 mod adopt;
 mod handle;
 mod reexec;
@@ -137,99 +137,6 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    fn config_for(&self, effective: Effective) -> InstanceConfig {
-        let mut extra_env = EnvMap::new();
-        if effective.declaration.role == Role::Rescue {
-            extra_env.insert(
-                "OPENCLAW_SUPERVISOR_SOCKET".to_string(),
-                self.options.socket_path.display().to_string(),
-            );
-        }
-        let probes = crate::prober::probes_for(&effective.declaration);
-        InstanceConfig {
-            effective,
-            probes,
-            extra_env,
-        }
-    }
-
-    fn add(&mut self, effective: Effective) {
-        let name = effective.name.clone();
-        let stopped_by_hand = self.intent.stopped.contains(&name);
-        let start = !effective.declaration.standby && !stopped_by_hand;
-        // A removed instance may still be stopping on the same ports or
-        // state dir (a renamed file is exactly that): start once it is gone,
-        // or the new gateway would find them taken.
-        let blockers = if start {
-            self.leavers_in_the_way(&effective)
-        } else {
-            Vec::new()
-        };
-        let config = self.config_for(effective);
-        let (adopted, adoption) = match self.adoptions.remove(&name) {
-            Some((adopted, adoption)) => (adopted, Some(adoption)),
-            None => (None, None),
-        };
-        let handle = instance::spawn_instance_adopting(
-            config.clone(),
-            self.shared.clone(),
-            start && blockers.is_empty(),
-            adopted,
-            adoption,
-            self.restored.remove(&name),
-        );
-        if stopped_by_hand && config.effective.declaration.standby {
-            // A standby rescue begins in standby, where a failure of its main
-            // would start it; the operator's stop must hold instead.
-            handle.send(Command::Stop);
-        }
-        if blockers.is_empty() {
-            self.emit(&name, "added", String::new());
-        } else {
-            let names: Vec<&str> = blockers.iter().map(|h| h.name.as_str()).collect();
-            self.emit(
-                &name,
-                "added",
-                format!("starting once {} has stopped", names.join(", ")),
-            );
-            let messages = self.messages_tx.clone();
-            let name = name.clone();
-            tokio::spawn(async move {
-                for blocker in blockers {
-                    blocker.closed().await;
-                }
-                let _ = messages.send(Message::StartAfterLeavers { name });
-            });
-        }
-        let config_fingerprint = fingerprint(&config.effective.config_path);
-        self.instances.insert(
-            name,
-            Entry {
-                handle,
-                config: Arc::new(config),
-                config_fingerprint,
-            },
-        );
-    }
-
-    /// The instances still stopping after their removal whose footprint
-    /// meets `effective`'s.
-    fn leavers_in_the_way(&self, effective: &Effective) -> Vec<InstanceHandle> {
-        self.leaving
-            .iter()
-            .filter(|handle| !handle.is_closed())
-            .filter(|handle| {
-                let leaver = handle.snapshot.borrow().config.effective.clone();
-                resolution::conflicts(&[leaver.clone(), effective.clone()])
-                    .iter()
-                    .any(|c| {
-                        c.instances.contains(&leaver.name) && c.instances.contains(&effective.name)
-                    })
-            })
-            .cloned()
-            .collect()
-    }
-
     fn watch_configs(&mut self) {
         let configs = self
             .instances
@@ -617,11 +524,5 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
     }
     for future in set {
         future.await;
-    }
-}
-
-impl InstanceHandle {
-    fn is_closed(&self) -> bool {
-        self.snapshot.has_changed().is_err()
     }
 }

@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
 
+use super::record::{remove_pid_record, write_pid_record};
 use super::{
     Actor, ERROR_LINES, InstanceNotice, KeeperRecord, PidRecord, RunningChild, SPAWN_COUNTER,
-    pid_record_path,
 };
 use crate::keeper::link::{KeeperPlace, Kept, LinkError};
 use crate::lifecycle::{Event, Notice, State};
@@ -474,27 +474,6 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-}
-
-fn write_pid_record(state_dir: &Path, name: &str, record: &PidRecord) -> std::io::Result<()> {
-    let path = pid_record_path(state_dir, name);
-    let text = serde_json::to_vec(record).map_err(std::io::Error::other)?;
-    // Not fsynced: a record only has to outlive the supervisor process, not
-    // the host (after a reboot no process it names is left), and it is
-    // written on every spawn, where two fsyncs would cost milliseconds.
-    crate::supervisor::write_atomically_unsynced(&path, &text)
-}
-
-fn remove_pid_record(state_dir: &Path, name: &str, pid: i32) {
-    let path = pid_record_path(state_dir, name);
-    // Only our own record: a newer child may have replaced it.
-    let ours = std::fs::read(&path)
-        .ok()
-        .and_then(|text| serde_json::from_slice::<PidRecord>(&text).ok())
-        .is_some_and(|record| record.pid == pid);
-    if ours {
-        let _ = std::fs::remove_file(path);
-    }
 }
 
 #[cfg(test)]

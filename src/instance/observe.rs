@@ -1,6 +1,7 @@
 //! What the actor shows of its instance: the probes it runs for a phase
-//! and their changes as events, the gateway's breaker lines, and the
-//! [`Snapshot`](super::Snapshot) it publishes.
+//! and their changes as events, the gateway's breaker lines, the
+//! [`Snapshot`](super::Snapshot) it publishes, and its notices to the
+//! supervisor with their detail in words.
 
 use std::time::{Instant, SystemTime};
 
@@ -176,4 +177,70 @@ impl Actor {
         };
         self.snapshot.send_replace(snapshot);
     }
+
+    pub(super) fn notify(&mut self, notice: Notice) {
+        let cause = match notice {
+            Notice::Unhealthy => Some("liveness failed"),
+            Notice::StartupTimedOut => Some("startup timed out"),
+            Notice::MemoryGuard => Some("memory guard"),
+            _ => None,
+        };
+        if let (Some(cause), Some(child)) = (cause, self.child.as_mut()) {
+            child.stop_cause = Some(cause);
+        }
+        let detail = match notice {
+            Notice::Exited(exit) => exit.to_string(),
+            Notice::Backoff { delay } => {
+                let detail = format!("restarting in {}", humantime::format_duration(round_ms(delay)));
+                match &self.last_error {
+                    Some(error) => format!("{detail}: {error}"),
+                    None => detail,
+                }
+            }
+            Notice::Failed(FailReason::ConfigError) => {
+                "exit 78: configuration error; fix the declaration or the OpenClaw config (it is retried when either changes)".to_string()
+            }
+            Notice::Failed(FailReason::Exited(exit)) => format!("{exit}; restart policy says not to restart"),
+            Notice::Unhealthy => format!(
+                "liveness failed {} times in a row",
+                self.config.probes.liveness.failures
+            ),
+            Notice::MemoryGuard => self.memory_guard_detail.take().unwrap_or_default(),
+            Notice::Spawned | Notice::Adopted => self
+                .child
+                .as_ref()
+                .map(|c| format!("pid {}", c.pid))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        if let Notice::Failed(FailReason::ConfigError) = notice {
+            self.last_error = Some(detail.clone());
+        }
+        match notice {
+            Notice::MemoryGuard | Notice::Unhealthy => {
+                self.last_restart_reason = Some(detail.clone());
+            }
+            Notice::StartupTimedOut => {
+                self.last_restart_reason = Some("startup timed out".to_string());
+            }
+            _ => {}
+        }
+        let pid = self.child.as_ref().map(|child| child.pid).or_else(|| {
+            matches!(notice, Notice::Exited(_) | Notice::Killed)
+                .then_some(self.error_from)
+                .flatten()
+                .map(|(pid, _)| pid)
+        });
+        let _ = self.shared.notices.send(InstanceNotice {
+            name: self.name.clone(),
+            notice,
+            at: SystemTime::now(),
+            detail,
+            pid,
+        });
+    }
+}
+
+fn round_ms(duration: Duration) -> Duration {
+    Duration::from_millis(duration.as_millis() as u64)
 }
