@@ -64,6 +64,24 @@ pub fn spec_digest(spec: &crate::process::SpawnSpec) -> String {
         .collect()
 }
 
+/// The name of the keeper's own small binary.
+pub const PROGRAM: &str = "openclaw-supervisor-keeper";
+
+/// The binary to run as a keeper: [`PROGRAM`] beside the supervisor's
+/// binary when it is there (what `cargo install` installs), else the
+/// supervisor's own (`openclaw-supervisor keep` is the same program).
+pub fn program_path(supervisor: &Path) -> PathBuf {
+    let beside = supervisor.with_file_name(PROGRAM);
+    let executable = std::fs::metadata(&beside).is_ok_and(|meta| {
+        use std::os::unix::fs::PermissionsExt;
+        meta.is_file() && meta.permissions().mode() & 0o111 != 0
+    });
+    match executable {
+        true => beside,
+        false => supervisor.to_path_buf(),
+    }
+}
+
 /// The directory of keeper sockets and spools under a state dir.
 pub fn dir(state_dir: &Path) -> PathBuf {
     state_dir.join("run").join("keep")

@@ -29,7 +29,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use daemon_support::{
-    Daemon, Sentinel, alive, environ, free_base_port, sim_declaration, start_time, tagged, wait_for,
+    Daemon, Sentinel, alive, environ, free_base_port, is_keeper, sim_declaration, start_time,
+    tagged, wait_for,
 };
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -434,7 +435,7 @@ impl World {
         let wanted = format!("OPENCLAW_STATE_DIR={}", self.state_dir_of(index).display());
         tagged(&self.daemon.tag)
             .into_iter()
-            .filter(|pid| environ(*pid).contains(&wanted))
+            .filter(|pid| environ(*pid).contains(&wanted) && !is_keeper(*pid))
             .collect()
     }
 

@@ -386,7 +386,7 @@ impl Actor {
         self.clean_up_leftovers().await;
         // Nothing signals the leader's pid any more: its keeper may reap it.
         if let Some(keeper) = self.child.as_mut().and_then(|child| child.keeper.as_mut()) {
-            keeper.ack();
+            keeper.ack().await;
         }
         if let Some(dir) = self.cgroup_dir() {
             // Empty now; made again at the next spawn.

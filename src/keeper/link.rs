@@ -150,6 +150,16 @@ impl Link {
         }
     }
 
+    /// Until the keeper closes its end (it ends).
+    pub async fn closed(&mut self) {
+        let mut buffer = [0u8; 256];
+        while let Ok(read) = self.stream.read(&mut buffer).await {
+            if read == 0 {
+                return;
+            }
+        }
+    }
+
     /// Tell the keeper its gateway's exit is heard (it reaps and ends).
     pub async fn ack(&mut self) -> io::Result<()> {
         self.stream.write_all(&ToKeeper::Ack.encode()).await
@@ -238,8 +248,14 @@ pub async fn adopt(socket: &Path) -> Result<Kept, LinkError> {
 #[derive(Debug)]
 pub struct Watch {
     ack: Option<oneshot::Sender<()>>,
+    /// Answered once the keeper has ended after the ack (or gave no sign
+    /// within [`END_WAIT`]).
+    ended: Option<oneshot::Receiver<()>>,
     held: Arc<AtomicBool>,
 }
+
+/// How long an acknowledged keeper gets to end.
+const END_WAIT: Duration = Duration::from_secs(2);
 
 impl Watch {
     /// Whether the keeper still holds the gateway unreaped (so its pid, the
@@ -248,10 +264,15 @@ impl Watch {
         self.held.load(Ordering::SeqCst)
     }
 
-    /// The exit is handled: let the keeper reap the gateway and end.
-    pub fn ack(&mut self) {
+    /// The exit is handled: let the keeper reap the gateway and end, and
+    /// wait until it has (so that an instance counts as gone only when its
+    /// keeper is too).
+    pub async fn ack(&mut self) {
         if let Some(ack) = self.ack.take() {
             let _ = ack.send(());
+        }
+        if let Some(ended) = self.ended.take() {
+            let _ = ended.await;
         }
     }
 }
@@ -271,6 +292,7 @@ pub fn watch(
     spawner: Spawner,
 ) -> Watch {
     let (ack_tx, ack_rx) = oneshot::channel();
+    let (ended_tx, ended_rx) = oneshot::channel();
     let held = Arc::new(AtomicBool::new(true));
     let holding = held.clone();
     tokio::spawn(async move {
@@ -279,8 +301,12 @@ pub fn watch(
                 let _ = exits.send(ChildExit { pid, exit });
                 if ack_rx.await.is_ok() {
                     holding.store(false, Ordering::SeqCst);
-                    let _ = link.ack().await;
+                    if link.ack().await.is_ok() {
+                        // The keeper closes the link as it ends.
+                        let _ = tokio::time::timeout(END_WAIT, link.closed()).await;
+                    }
                 }
+                let _ = ended_tx.send(());
             }
             Err(err) => {
                 holding.store(false, Ordering::SeqCst);
@@ -299,6 +325,7 @@ pub fn watch(
     });
     Watch {
         ack: Some(ack_tx),
+        ended: Some(ended_rx),
         held,
     }
 }

@@ -67,7 +67,7 @@ pub async fn start(
         state_dir: options.state_dir.clone(),
     };
     early(&handle);
-    let keeper_exe = std::env::current_exe()?;
+    let keeper_exe = crate::keeper::program_path(&std::env::current_exe()?);
     let shared = Shared {
         keeper_exe,
         spawner,
