@@ -255,6 +255,17 @@ outlive_restart() {
   outlive_say "restart main downtime=$(outlive_field "$down" main 2)s (rescue=$(outlive_field "$down" rescue 2)s); ready in status $(( t_ready - t0 )) ms after the restart"
 }
 
+outlive_keepers() { # the keepers' count and memory (RSS and PSS) now
+  local pid rss=0 pss=0 n=0 kb
+  for pid in $(keeper_pids); do
+    kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || continue
+    [ -n "$kb" ] || continue
+    n=$(( n + 1 )); rss=$(( rss + kb ))
+    pss=$(( pss + $(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0) ))
+  done
+  echo "keepers: $n processes, RSS $(( rss / 1024 )) MiB, PSS $(( pss / 1024 )) MiB in all (${rss} kB, ${pss} kB)"
+}
+
 outlive_run() {
   mkdir -p "$(dirname "$OUTLIVE_REPORT")"
   : > "$OUTLIVE_REPORT"
@@ -264,6 +275,7 @@ outlive_run() {
   python3 "$HERE/readyz_watch.py" watch "$OUTLIVE_SAMPLES" "$OUTLIVE_STOP" main=18789 rescue=19789 &
   OUTLIVE_WATCH_PID=$!
   outlive_wait_samples "$(now_ms)"
+  outlive_say "$(outlive_keepers)"
   outlive_sigkill
   outlive_reexec
   outlive_restart
