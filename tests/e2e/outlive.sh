@@ -239,9 +239,10 @@ outlive_reexec() {
 }
 
 outlive_restart() {
-  local main_pid rescue_pid t0 t_ready down
+  local main_pid rescue_pid main_off t0 t_ready down
   say "outlive: for comparison, restart main (what a supervisor restart did to every gateway)"
   main_pid=$(json "i['main']['pid']"); rescue_pid=$(json "i['rescue']['pid']")
+  main_off=$(outlive_log_size main)
   t0=$(now_ms)
   client restart main >&2 || fail "restart main failed"
   wait_until "$READY_LIMIT" "main restarted and ready" \
@@ -252,6 +253,9 @@ outlive_restart() {
   say "outlive: /readyz samples: $(tr '\n' ';' <<< "$down")"
   [ "$(json "i['rescue']['pid']")" = "$rescue_pid" ] || fail "restart main: the rescue's pid changed"
   [ "$(outlive_field "$down" main 4)" -gt 0 ] || fail "restart main: no /readyz sample of main failed (is the watcher blind?)"
+  # What the checks above look for is there when a gateway is stopped.
+  tail -c +"$(( main_off + 1 ))" "$WORK/main/gateway.log" | grep -q 'SIGTERM' \
+    || fail "restart main: no SIGTERM line in main's gateway log (is that check blind?)"
   outlive_say "restart main downtime=$(outlive_field "$down" main 2)s (rescue=$(outlive_field "$down" rescue 2)s); ready in status $(( t_ready - t0 )) ms after the restart"
 }
 
@@ -263,7 +267,8 @@ outlive_keepers() { # the keepers' count and memory (RSS and PSS) now
     n=$(( n + 1 )); rss=$(( rss + kb ))
     pss=$(( pss + $(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0) ))
   done
-  echo "keepers: $n processes, RSS $(( rss / 1024 )) MiB, PSS $(( pss / 1024 )) MiB in all (${rss} kB, ${pss} kB)"
+  awk -v n="$n" -v rss="$rss" -v pss="$pss" \
+    'BEGIN { printf "keepers: %d processes, RSS %.1f MiB, PSS %.1f MiB in all\n", n, rss / 1024, pss / 1024 }'
 }
 
 outlive_run() {
