@@ -117,27 +117,25 @@ dump_logs() {
 # Every process of this run carries this tag (children inherit it), so the
 # checks and the cleanup touch only what this script started.
 export OPENCLAW_E2E_TAG="e2e-$$-$RANDOM$RANDOM"
-gateway_pids() { # gateways of this run: our tag and the supervisor's spawn marker
+tagged_pids() { # VAR: live processes of this run (our tag) with VAR in their environment
   local env pid
   for env in /proc/[0-9]*/environ; do
     pid=${env#/proc/}; pid=${pid%/environ}
     [ "$pid" = "$$" ] && continue
     if { tr '\0' '\n' < "$env" | grep -qx "OPENCLAW_E2E_TAG=$OPENCLAW_E2E_TAG" \
-         && tr '\0' '\n' < "$env" | grep -q '^OPENCLAW_SUPERVISOR_SPAWN='; } 2>/dev/null; then
+         && tr '\0' '\n' < "$env" | grep -q "^$1="; } 2>/dev/null; then
       grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null || echo "$pid"
     fi
   done
 }
-keeper_pids() { # the gateways' keepers of this run (they outlive a SIGKILLed supervisor)
-  local env pid
-  for env in /proc/[0-9]*/environ; do
-    pid=${env#/proc/}; pid=${pid%/environ}
-    [ "$pid" = "$$" ] && continue
-    if { tr '\0' '\n' < "$env" | grep -qx "OPENCLAW_E2E_TAG=$OPENCLAW_E2E_TAG" \
-         && tr '\0' '\n' < "$env" | grep -q '^OPENCLAW_SUPERVISOR_KEEPER_OF='; } 2>/dev/null; then
-      echo "$pid"
-    fi
-  done
+# Gateways of this run: the supervisor's spawn marker.
+gateway_pids() { tagged_pids OPENCLAW_SUPERVISOR_SPAWN; }
+# The gateways' keepers (they outlive a SIGKILLed supervisor).
+keeper_pids() { tagged_pids OPENCLAW_SUPERVISOR_KEEPER_OF; }
+start_supervisor() { # in the background, its log appended; SUP_PID
+  "$SUPERVISOR" --dir "$WORK/supervisor.d" --state-dir "$WORK/state" --socket "$WORK/s.sock" start \
+    >> "$WORK/supervisor.log" 2>&1 &
+  SUP_PID=$!
 }
 # shellcheck source=tests/e2e/outlive.sh
 . "$HERE/outlive.sh"
@@ -261,9 +259,7 @@ deep_ms=$(( $(now_ms) - deep_start_ms ))
 
 say "starting the supervisor"
 start_ms=$(now_ms)
-"$SUPERVISOR" --dir "$WORK/supervisor.d" --state-dir "$WORK/state" --socket "$WORK/s.sock" start \
-  > "$WORK/supervisor.log" 2>&1 &
-SUP_PID=$!
+start_supervisor
 
 main_ready_ms=""; rescue_ready_ms=""
 deadline=$(( $(date +%s) + READY_LIMIT ))
@@ -479,9 +475,7 @@ old_main=$(json "i['main']['pid']"); old_rescue=$(json "i['rescue']['pid']")
 kill -KILL "$SUP_PID"
 wait "$SUP_PID" 2>/dev/null || true
 successor_ms=$(now_ms)
-"$SUPERVISOR" --dir "$WORK/supervisor.d" --state-dir "$WORK/state" --socket "$WORK/s.sock" start \
-  >> "$WORK/supervisor.log" 2>&1 &
-SUP_PID=$!
+start_supervisor
 wait_until "$READY_LIMIT" "main and rescue ready under the successor" \
   "$(ready_expr main) and $(ready_expr rescue)"
 successor_ms=$(( $(now_ms) - successor_ms ))

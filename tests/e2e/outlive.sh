@@ -1,7 +1,8 @@
 # Gateways outlive the supervisor (issue 16, "Measure"), with the real
 # gateway: sourced by tests/e2e/openclaw.sh, which defines SUPERVISOR, WORK,
 # SUP_PID, READY_LIMIT, json, client, wait_until, ready_expr, now_ms, say,
-# fail, and has main and rescue running and ready.
+# fail, start_supervisor, keeper_pids, and has main and rescue running and
+# ready.
 #
 # While the scenarios run, tests/e2e/readyz_watch.py asks both gateways'
 # `/readyz` every 200 ms over loopback and records every sample, so a
@@ -178,9 +179,7 @@ outlive_sigkill() {
   kill -0 "$main_pid" 2>/dev/null && kill -0 "$rescue_pid" 2>/dev/null \
     || fail "sigkill: a gateway died with its supervisor"
   t_start=$(now_ms)
-  "$SUPERVISOR" --dir "$WORK/supervisor.d" --state-dir "$WORK/state" --socket "$WORK/s.sock" start \
-    >> "$WORK/supervisor.log" 2>&1 &
-  SUP_PID=$!
+  start_supervisor
   wait_until "$READY_LIMIT" "the new supervisor answers, main and rescue running" \
     "i['main']['state']=='running' and i['rescue']['state']=='running'"
   t_running=$(now_ms)
