@@ -12,7 +12,8 @@
 #      files have no SIGTERM or shutdown line, `logs main` has what the
 #      gateway wrote while no supervisor ran (its keeper spooled it) and no
 #      gap, `events main` has `adopted`.
-#   2. `reexec` (when this build has it): the same.
+#   2. `reexec` (when this build has it): the pids kept, no failed sample,
+#      no SIGTERM or shutdown line, no new spawn in `logs main`.
 #   3. For comparison, `restart main`: what every supervisor restart did to
 #      every gateway before keepers.
 # One summary line per scenario goes to stdout and to target/e2e-outlive.txt.
