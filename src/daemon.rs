@@ -37,18 +37,42 @@ pub struct SocketSettings {
 /// SIGINT or a `shutdown` request), after which every gateway is stopped,
 /// the socket is removed and the lock released.
 pub async fn launch(
-    options: Options,
+    mut options: Options,
     socket: SocketSettings,
 ) -> Result<(SupervisorHandle, impl Future<Output = ()>), DaemonError> {
+    // After a re-exec: the lock and the listening socket are the old
+    // process's, passed through the exec, and its state is in a file.
+    let handed_over = match crate::reexec::take_handed_over(&mut options.inherited_env) {
+        Ok(handed_over) => handed_over,
+        Err(why) => {
+            tracing::error!("re-exec: {why}; starting as after a crash");
+            None
+        }
+    };
     // One supervisor per state dir: a second one would spawn duplicate
     // gateways over the same pid records.
-    let lock = StateDirLock::acquire(&options.state_dir)?;
-    let control_socket = ControlSocket::bind(
-        &options.socket_path,
-        SocketOptions {
-            group: socket.group,
+    let lock = match &handed_over {
+        Some(handed) => StateDirLock::inherit(&options.state_dir, handed.lock_fd)?,
+        None => StateDirLock::acquire(&options.state_dir)?,
+    };
+    let control_socket = match &handed_over {
+        Some(handed) => ControlSocket::inherit(&options.socket_path, handed.listen_fd)?,
+        None => ControlSocket::bind(
+            &options.socket_path,
+            SocketOptions {
+                group: socket.group,
+            },
+        )?,
+    };
+    let reexec = supervisor::ReexecSetup {
+        exec: supervisor::Exec {
+            exe: std::env::current_exe().ok(),
+            argv: std::env::args_os().collect(),
+            listen_fd: Some(control_socket.raw_fd()),
+            lock_fd: Some(lock.raw_fd()),
         },
-    )?;
+        saved: handed_over.and_then(|handed| read_saved(&handed.state_file)),
+    };
     // Before anything is spawned: a taken port refuses the start.
     let metrics_listener = match socket.metrics {
         Some(addr) => Some(crate::metrics::listener::bind(addr).await?),
@@ -59,7 +83,8 @@ pub async fn launch(
     // Before anything is spawned: a SIGTERM during the first spawns shuts
     // down like any other.
     let signals = crate::signals::Signals::register().map_err(DaemonError::Signals)?;
-    let (handle, run) = supervisor::start(options, |handle| signals.route(handle.clone())).await?;
+    let (handle, run) =
+        supervisor::start(options, reexec, |handle| signals.route(handle.clone())).await?;
     let handler = Arc::new(ControlHandler::new(handle.clone(), dir, env));
     let server_options = ServerOptions {
         allowed_group: socket.group,
@@ -95,4 +120,22 @@ pub async fn launch(
         drop(lock);
     };
     Ok((handle, everything))
+}
+
+/// The state the old process saved before it re-executed this one; the
+/// file is removed once read. One that cannot be read is logged, and the
+/// start goes on as after a crash.
+fn read_saved(path: &std::path::Path) -> Option<crate::reexec::SavedState> {
+    let bytes = std::fs::read(path);
+    let _ = std::fs::remove_file(path);
+    let read = bytes
+        .map_err(|err| err.to_string())
+        .and_then(|bytes| crate::reexec::read(&bytes).map_err(|err| err.to_string()));
+    match read {
+        Ok(saved) => Some(saved),
+        Err(why) => {
+            tracing::error!(path = %path.display(), "re-exec: the saved state is unusable ({why}); starting as after a crash");
+            None
+        }
+    }
 }

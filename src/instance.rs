@@ -25,11 +25,14 @@ use crate::prober::{EffectiveProbes, ProbesReport};
 use crate::process::{self, ChildExit, ExitKind, Spawner};
 
 mod child;
+pub(crate) use child::create_private_dir;
+mod freeze;
 mod lastgood;
 mod observe;
 mod resources;
 mod skill;
 
+pub use freeze::FreezeReply;
 pub use lastgood::{RollbackRecord, RollbackReply, declaration_text};
 
 /// Lines of output kept as the reason when an instance fails.
@@ -118,6 +121,11 @@ pub enum Command {
     /// Put the last known good OpenClaw config back (no restart: the
     /// caller restarts through the normal path).
     Rollback(RollbackReply),
+    /// A re-exec is coming: answer the state to carry across it and stop
+    /// acting until `Thaw` (see `instance/freeze.rs`).
+    Freeze(FreezeReply),
+    /// The re-exec did not happen: act again.
+    Thaw,
 }
 
 /// What status shows about an instance.
@@ -255,18 +263,22 @@ static SPAWN_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Start the actor of one instance. With `start`, it is started at once;
 /// otherwise it waits (stopped, or standby for a standby rescue).
 pub fn spawn_instance(config: InstanceConfig, shared: Shared, start: bool) -> InstanceHandle {
-    spawn_instance_adopting(config, shared, start, None, None)
+    spawn_instance_adopting(config, shared, start, None, None, None)
 }
 
 /// [`spawn_instance`] at the supervisor's start: with the kept gateway to
 /// take over instead of starting one (`adopted`), and what became of the
-/// instance's record (`adoption`, for status).
+/// instance's record (`adoption`, for status), and after a re-exec its
+/// state from before it (`saved`): its counters are taken, and its state
+/// unless a gateway was up (then the kept gateway is adopted, or, without
+/// one, it is started as with `start`).
 pub fn spawn_instance_adopting(
     config: InstanceConfig,
     shared: Shared,
     start: bool,
     adopted: Option<Adopted>,
     adoption: Option<Adoption>,
+    saved: Option<crate::reexec::SavedInstance>,
 ) -> InstanceHandle {
     let name = config.effective.name.clone();
     let log = shared.log_sink.instance_log(
@@ -310,7 +322,7 @@ pub fn spawn_instance_adopting(
     };
     let memory_guard = resources::memory_guard_of(&config);
     let (snapshot_tx, snapshot_rx) = watch::channel(snapshot);
-    let actor = Actor {
+    let mut actor = Actor {
         name: name.clone(),
         config,
         shared,
@@ -345,8 +357,16 @@ pub fn spawn_instance_adopting(
         auto_rolled_back: false,
         skill_edited_noted: false,
         adoption,
+        frozen: false,
+        deferred: Vec::new(),
     };
-    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, start, adopted));
+    // After a re-exec: the counters, and the state of an instance without
+    // a gateway, before anything else.
+    let first = match saved {
+        Some(saved) => actor.restore(saved, adopted.is_some()),
+        None => start.then_some(Event::Start),
+    };
+    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, first, adopted));
     InstanceHandle {
         name,
         commands: commands_tx,
@@ -459,6 +479,9 @@ struct Actor {
     auto_rolled_back: bool,
     /// An operator's edit of the rescue's skill was logged (once).
     skill_edited_noted: bool,
+    /// Frozen for a re-exec: only commands are heard, and kept for the thaw.
+    frozen: bool,
+    deferred: Vec<Command>,
     /// What became of its record when this supervisor started.
     adoption: Option<Adoption>,
 }
@@ -470,7 +493,7 @@ impl Actor {
         mut exits: mpsc::UnboundedReceiver<ChildExit>,
         mut probes: mpsc::UnboundedReceiver<(u64, ProbeMessage)>,
         mut notes: mpsc::UnboundedReceiver<(i32, BreakerLine)>,
-        start: bool,
+        first: Option<Event>,
         adopted: Option<Adopted>,
     ) {
         self.refresh_skill().await;
@@ -481,13 +504,27 @@ impl Actor {
                     return;
                 }
             }
-            None if start => {
-                self.handle(Event::Start).await;
+            None => {
+                if let Some(event) = first {
+                    self.handle(event).await;
+                }
             }
-            None => {}
         }
         loop {
             self.publish();
+            if self.frozen {
+                match self.frozen_command(&mut commands).await {
+                    true => break,
+                    false => continue,
+                }
+            }
+            if !self.deferred.is_empty() {
+                let command = self.deferred.remove(0);
+                match self.command(command).await {
+                    true => break,
+                    false => continue,
+                }
+            }
             self.arm_memory_check();
             let memory_check_at = self.memory_check_at;
             let memory_check = async move {
@@ -580,6 +617,14 @@ impl Actor {
             Command::Rollback(reply) => {
                 let result = self.rollback(lastgood::BY_OPERATOR).await;
                 let _ = reply.send(result);
+                false
+            }
+            Command::Freeze(reply) => {
+                self.freeze(reply).await;
+                false
+            }
+            Command::Thaw => {
+                self.thaw().await;
                 false
             }
             Command::Signal(signal) => {
@@ -703,7 +748,7 @@ impl Actor {
                 self.config.probes.liveness.failures
             ),
             Notice::MemoryGuard => self.memory_guard_detail.take().unwrap_or_default(),
-            Notice::Spawned => self
+            Notice::Spawned | Notice::Adopted => self
                 .child
                 .as_ref()
                 .map(|c| format!("pid {}", c.pid))

@@ -84,7 +84,10 @@ pub fn program_path(supervisor: &Path) -> PathBuf {
 
 /// The directory of keeper sockets and spools under a state dir.
 pub fn dir(state_dir: &Path) -> PathBuf {
-    state_dir.join("run").join("keep")
+    let dir = state_dir.join("run").join("keep");
+    // Absolute: a keeper runs in its gateway's working directory, and a
+    // record must name the same socket whatever the supervisor's is.
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// Where the keeper of one spawn listens and spools: `tag` is unique per
@@ -180,4 +183,54 @@ pub fn recv_with_fds(fd: i32, buffer: &mut [u8]) -> io::Result<(usize, Vec<Owned
         }
     }
     Ok((message.bytes, fds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeper_paths_are_absolute_and_unique_per_spawn() {
+        // A keeper runs in its gateway's working directory: a relative
+        // state dir must not make its socket relative.
+        let (socket, spool) = paths(Path::new("st"), "main", "123.4.5");
+        assert!(socket.is_absolute() && spool.is_absolute(), "{socket:?}");
+        assert!(
+            socket.ends_with("st/run/keep/main.123.4.5.sock"),
+            "{socket:?}"
+        );
+        assert!(
+            spool.ends_with("st/run/keep/main.123.4.5.spool"),
+            "{spool:?}"
+        );
+        let (other, _) = paths(Path::new("st"), "main", "123.4.6");
+        assert_ne!(socket, other);
+    }
+
+    #[test]
+    fn the_spec_digest_ignores_the_spawn_marker_alone() {
+        let spec = |marker: &str, port: &str| crate::process::SpawnSpec {
+            program: "/usr/bin/openclaw".into(),
+            args: vec!["gateway".into(), "--port".into(), port.into()],
+            env: [
+                (
+                    crate::process::SPAWN_MARKER_VAR.to_string(),
+                    marker.to_string(),
+                ),
+                ("HOME".to_string(), "/home/a".to_string()),
+            ]
+            .into(),
+            cwd: None,
+            capture_output: true,
+            pipe_stdin: false,
+        };
+        assert_eq!(
+            spec_digest(&spec("a:1:1", "18789")),
+            spec_digest(&spec("b:2:2", "18789"))
+        );
+        assert_ne!(
+            spec_digest(&spec("a:1:1", "18789")),
+            spec_digest(&spec("a:1:1", "18790"))
+        );
+    }
 }

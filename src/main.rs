@@ -3,6 +3,8 @@ use std::path::Path;
 
 mod cli;
 
+use openclaw_supervisor::reexec;
+
 fn main() -> std::process::ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     // The gateway simulator is built in: called through a link named
@@ -27,5 +29,29 @@ fn main() -> std::process::ExitCode {
         sim_args.extend(args.into_iter().skip(2));
         return openclaw_supervisor::simulator::main_with(sim_args, reexec);
     }
+    if args.get(1).map(OsString::as_os_str) == Some(reexec::CHECK_SUBCOMMAND.as_ref()) {
+        return reexec_check(args.get(2));
+    }
     cli::main()
+}
+
+/// `openclaw-supervisor reexec-check FILE` (hidden): whether this binary
+/// reads the state a running supervisor saved before re-executing it. Exit
+/// 0, or 1 with the reason on stderr. The running supervisor asks this
+/// before its exec, so a binary that cannot read the state is never exec'd.
+fn reexec_check(file: Option<&OsString>) -> std::process::ExitCode {
+    use std::io::Write;
+    let outcome = match file {
+        None => Err(format!("usage: {} FILE", reexec::CHECK_SUBCOMMAND)),
+        Some(file) => std::fs::read(file)
+            .map_err(|err| format!("cannot read {}: {err}", Path::new(file).display()))
+            .and_then(|bytes| reexec::read(&bytes).map_err(|err| err.to_string())),
+    };
+    match outcome {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(why) => {
+            let _ = writeln!(std::io::stderr(), "{why}");
+            std::process::ExitCode::from(1)
+        }
+    }
 }

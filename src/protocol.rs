@@ -22,10 +22,12 @@ mod tests;
 
 pub use signal::{SignalName, UnknownSignal};
 pub use status::{
+    AdoptionStatus, LastNotify, Limit, NotifyMessage, RolledBack, Tracking, WakeStatus,
+};
+pub use status::{
     Breaker, ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit, LogLine,
     LogStream, Paths, Ports, ProbeStatus, Probes, RejectedFile, Role,
 };
-pub use status::{LastNotify, Limit, NotifyMessage, RolledBack, Tracking, WakeStatus};
 
 /// The protocol's major version. A request carrying another `v` gets an
 /// `unsupported_version` error; additions that old clients can ignore (new
@@ -145,6 +147,11 @@ pub enum Request {
     Rollback {
         name: String,
     },
+    /// Re-execute the supervisor in place (the binary at its path, maybe a
+    /// newer build), keeping its pid and its socket: `ok`, then the
+    /// connection closes with the exec (an `error` line follows when the
+    /// exec fails); a `refused` error when it cannot be done now, and why.
+    Reexec,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -195,6 +202,7 @@ impl Request {
             Request::Metrics => "metrics",
             Request::Diff { .. } => "diff",
             Request::Rollback { .. } => "rollback",
+            Request::Reexec => "reexec",
         }
     }
 
@@ -210,7 +218,7 @@ impl Request {
 /// Every request type, as spelled on the wire.
 pub const REQUEST_TYPES: &[&str] = &[
     "status", "start", "stop", "restart", "signal", "logs", "reload", "check", "events",
-    "shutdown", "version", "metrics", "diff", "rollback",
+    "shutdown", "version", "metrics", "diff", "rollback", "reexec",
 ];
 
 /// One reply line. `id` is null only for errors about the connection or a

@@ -251,6 +251,7 @@ impl Handler for ControlHandler {
                 self.supervisor.shutdown();
                 Response::ok_with("shutting down: every gateway is being stopped")
             }
+            Request::Reexec => return self.reexec().await,
             Request::Version => Response::Version {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 protocol: protocol::PROTOCOL_VERSION,
@@ -265,6 +266,37 @@ impl Handler for ControlHandler {
 }
 
 impl ControlHandler {
+    /// `reexec`: `ok` ("re-executing"), written before the exec goes on;
+    /// then the exec closes the connection, or an error line says why it
+    /// failed. A refusal is one `refused` error.
+    async fn reexec(&self) -> Reply {
+        let accepted = match self.supervisor.reexec().await {
+            Ok(Ok(accepted)) => accepted,
+            Ok(Err(why)) => {
+                return Reply::One(Response::error(
+                    ErrorKind::Refused,
+                    format!("re-exec refused: {why}"),
+                ));
+            }
+            Err(err) => return Reply::One(self.error_response(err).await),
+        };
+        let (after_tx, after_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            if let Ok(why) = accepted.failed.await {
+                let _ = after_tx.send(Response::error(ErrorKind::Refused, why));
+            }
+        });
+        Reply::Handover {
+            response: Response::ok_with(format!(
+                "re-executing: version {}, pid {}",
+                env!("CARGO_PKG_VERSION"),
+                std::process::id()
+            )),
+            written: accepted.written,
+            after: after_rx,
+        }
+    }
+
     /// The metrics exposition now: every instance's figures (usage from
     /// the same readings `status` uses) and the supervisor's own.
     /// Each snapshot mapped by `each` with the usage figures, read first
@@ -496,6 +528,7 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
                 reason: Some(why.clone()),
             },
         }),
+        adoption: snapshot.adoption.as_ref().map(wire_adoption),
         limits: snapshot
             .limits
             .iter()
@@ -506,6 +539,22 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
                 reason: limit.applied.clone().err(),
             })
             .collect(),
+    }
+}
+
+/// What became of the instance's gateway at start, on the wire.
+fn wire_adoption(adoption: &crate::instance::Adoption) -> protocol::AdoptionStatus {
+    match adoption {
+        crate::instance::Adoption::Adopted { at, pid } => protocol::AdoptionStatus::Adopted {
+            at: unix_ms(*at),
+            pid: pid.unsigned_abs(),
+        },
+        crate::instance::Adoption::NoRecord => protocol::AdoptionStatus::NoRecord,
+        crate::instance::Adoption::DidNotMatch(reason) => {
+            protocol::AdoptionStatus::RecordDidNotMatch {
+                reason: reason.clone(),
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Signals to the supervisor itself: SIGTERM and SIGINT shut down
-//! gracefully, SIGHUP rescans the declarations.
+//! gracefully, SIGHUP rescans the declarations, SIGUSR2 re-executes the
+//! supervisor in place (as `reexec` does).
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -13,16 +14,18 @@ pub struct Signals {
     terminate: Signal,
     interrupt: Signal,
     hangup: Signal,
+    user2: Signal,
 }
 
 impl Signals {
-    /// Take over SIGTERM, SIGINT and SIGHUP from now on; what arrives before
+    /// Take over SIGTERM, SIGINT, SIGHUP and SIGUSR2 from now on; what arrives before
     /// [`Signals::route`] waits for it.
     pub fn register() -> std::io::Result<Signals> {
         Ok(Signals {
             terminate: signal(SignalKind::terminate())?,
             interrupt: signal(SignalKind::interrupt())?,
             hangup: signal(SignalKind::hangup())?,
+            user2: signal(SignalKind::user_defined2())?,
         })
     }
 
@@ -34,6 +37,7 @@ impl Signals {
             mut terminate,
             mut interrupt,
             mut hangup,
+            mut user2,
         } = self;
         tokio::spawn(async move {
             loop {
@@ -43,6 +47,10 @@ impl Signals {
                     Some(()) = hangup.recv() => {
                         tracing::info!("SIGHUP: rescanning the declarations");
                         handle.request_reload();
+                    }
+                    Some(()) = user2.recv() => {
+                        tracing::info!("SIGUSR2: re-executing in place");
+                        handle.request_reexec();
                     }
                     else => break,
                 }

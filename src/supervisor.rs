@@ -24,6 +24,7 @@ use crate::watch::{DirWatcher, WatchMode};
 
 mod adopt;
 mod handle;
+mod reexec;
 mod reload;
 mod report;
 mod startup;
@@ -39,6 +40,7 @@ pub use handle::{
 /// some (a `dropped` event). Allocated whole up front.
 const EVENTS_BUFFER: usize = 512;
 
+pub use reexec::{Accepted, Exec, ReexecSetup};
 pub use report::{notice_kind, status_line, unix_ms};
 pub use startup::{start, start_verdict};
 pub use state::{
@@ -125,6 +127,13 @@ pub struct Supervisor {
     /// The gateways taken over at start (and what became of each declared
     /// instance's record), handed to each instance as it is added.
     adoptions: HashMap<String, (Option<instance::Adopted>, instance::Adoption)>,
+    /// What a re-exec execs (`supervisor/reexec.rs`).
+    reexec_exec: Exec,
+    /// Shutdown was asked for (a SIGTERM during a re-exec wins over it).
+    shutdown_asked: Arc<std::sync::atomic::AtomicBool>,
+    /// The instances' states from before a re-exec, each taken by its `add`.
+    restored: HashMap<String, crate::reexec::SavedInstance>,
+    restored_idle: BTreeSet<String>,
 }
 
 impl Supervisor {
@@ -167,6 +176,7 @@ impl Supervisor {
             start && blockers.is_empty(),
             adopted,
             adoption,
+            self.restored.remove(&name),
         );
         if stopped_by_hand && config.effective.declaration.standby {
             // A standby rescue begins in standby, where a failure of its main
@@ -280,9 +290,14 @@ impl Supervisor {
         loop {
             tokio::select! {
                 Some(message) = messages.recv() => {
-                    if let Message::Shutdown = message {
-                        break;
-                    }
+                    let message = match message {
+                        Message::Shutdown => break,
+                        Message::Reexec { reply } => {
+                            self.reexec(reply, &mut notices).await;
+                            continue;
+                        }
+                        message => message,
+                    };
                     self.message(message);
                     self.publish_targets();
                 }
@@ -312,6 +327,11 @@ impl Supervisor {
             // Standby rescues and instances stopped by hand are not to start:
             // waiting for them would hold every request for the full bound.
             if entry.config.effective.declaration.standby || self.intent.stopped.contains(name) {
+                continue;
+            }
+            // Nor one that a re-exec brought back without a gateway (failed,
+            // in backoff, stopped by its restart policy).
+            if self.restored_idle.contains(name) {
                 continue;
             }
             let mut snapshot = entry.handle.snapshot.clone();
@@ -409,7 +429,7 @@ impl Supervisor {
                 }
             }
             Message::Wake(message) => self.wake_message(message),
-            Message::Shutdown => {}
+            Message::Shutdown | Message::Reexec { .. } => {}
         }
     }
 

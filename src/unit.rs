@@ -158,9 +158,12 @@ pub fn render(spec: &UnitSpec) -> String {
          Restart=on-failure\n\
          RestartSec=2\n\
          WatchdogSec={watchdog}\n\
-         # The supervisor stops its gateways itself (gracefully, in parallel);\n\
-         # systemd signals only the supervisor, and kills what is left at the end.\n\
-         KillMode=mixed\n\
+         # The supervisor stops its gateways itself (gracefully, in parallel) on\n\
+         # SIGTERM; systemd signals only the supervisor and kills nothing else, so\n\
+         # a crashed supervisor does not take its gateways with it (the next one\n\
+         # adopts them through their keepers). Upgrade in place: `openclaw-supervisor\n\
+         # reexec` (or SIGUSR2); ExecReload rescans the declarations.\n\
+         KillMode=process\n\
          # The unit's cgroup subtree is the supervisor's: each gateway runs in a\n\
          # cgroup v2 of its own under it (tracked, killed and counted as a tree).\n\
          Delegate=yes\n\
@@ -276,7 +279,7 @@ mod tests {
             "ExecReload=/bin/kill -HUP $MAINPID",
             "Restart=on-failure",
             "WatchdogSec=30",
-            "KillMode=mixed",
+            "KillMode=process",
             "Delegate=yes",
             "TimeoutStopSec=360",
             "WantedBy=default.target",

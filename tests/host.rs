@@ -232,7 +232,7 @@ fn the_unit_from_install_print_passes_systemd_analyze_verify() {
     let unit = String::from_utf8(output.stdout).expect("UTF-8");
     for line in [
         "Type=notify",
-        "KillMode=mixed",
+        "KillMode=process",
         "ExecReload=/bin/kill -HUP $MAINPID",
     ] {
         assert!(unit.contains(line), "{line} in {unit}");

@@ -23,19 +23,7 @@ const FAST_LIVENESS: &str = "probes:\n  \
 
 /// `events ARGS --json`, which must exit 0: one parsed event a line.
 fn events(daemon: &Daemon, args: &[&str]) -> Vec<Value> {
-    let mut full = vec!["events"];
-    full.extend_from_slice(args);
-    full.push("--json");
-    let output = daemon.client(&full);
-    assert!(
-        output.status.success(),
-        "events {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("an event is JSON"))
-        .collect()
+    daemon.journal(args)
 }
 
 fn seq(event: &Value) -> u64 {

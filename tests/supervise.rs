@@ -255,9 +255,22 @@ fn a_new_supervisor_adopts_the_gateway_an_old_one_left_behind() {
     assert_eq!(main["restarts"].as_u64(), Some(0), "{main}");
     let adoption = main["adoption"].clone();
     assert_eq!(adoption["kind"].as_str(), Some("adopted"), "{main}");
+    assert_eq!(adoption["pid"].as_i64(), Some(i64::from(old)), "{main}");
+    let status = daemon.client(&["status", "main"]);
+    let text = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(
+        text.contains("  at start     adopted ") && text.contains(&format!(" ago (pid {old})\n")),
+        "status main says so: {text}"
+    );
+    let status = daemon.client(&["status"]);
+    let text = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(text.contains("* adopted:"), "the table marks it: {text}");
     let events = daemon.client(&["events", "main", "-n", "50"]);
     let text = String::from_utf8_lossy(&events.stdout).to_string();
-    assert!(text.contains("adopted"), "an adopted event: {text}");
+    assert!(
+        text.contains(&format!(" main adopted pid {old}\n")),
+        "an adopted event with the pid: {text}"
+    );
     // Exactly one gateway for the instance.
     assert_eq!(daemon.descendants(), vec![old]);
 }

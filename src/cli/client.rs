@@ -25,6 +25,7 @@ mod events;
 mod fixture;
 mod layout;
 mod logs;
+mod reexec;
 mod render;
 mod since;
 pub mod verbs;
@@ -145,6 +146,10 @@ pub enum ClientCommand {
     Reload,
     /// Stop every instance and the supervisor.
     Shutdown,
+    /// Re-execute the running supervisor in place (the binary at its path,
+    /// e.g. after an upgrade), keeping its pid and socket; prints
+    /// `re-executed: OLD -> NEW`, or why it was refused (exit 1).
+    Reexec,
     /// Print the client's and the running supervisor's versions.
     Version,
     /// Print Prometheus metrics (text format 0.0.4) of every instance and the supervisor.
@@ -206,6 +211,7 @@ pub fn run(global: &Global, command: ClientCommand) -> anyhow::Result<u8> {
             ClientCommand::Events(args) => events::run(&path, args, color).await,
             ClientCommand::Reload => action(&path, Request::Reload).await,
             ClientCommand::Shutdown => action(&path, Request::Shutdown).await,
+            ClientCommand::Reexec => reexec::run(&path).await,
             ClientCommand::Version => version(&path).await,
             ClientCommand::Metrics => metrics::print(&path).await,
         }

@@ -3,7 +3,8 @@
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -38,6 +39,12 @@ pub enum LockError {
     },
     #[error("cannot lock {}: {source}", path.display())]
     Lock { path: PathBuf, source: Errno },
+    #[error("the lock descriptor {fd} handed over by the re-exec is not {}: {why}", path.display())]
+    Inherited {
+        fd: RawFd,
+        path: PathBuf,
+        why: String,
+    },
 }
 
 fn holder(pid: Option<u32>) -> String {
@@ -91,5 +98,33 @@ impl StateDirLock {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The descriptor, to hand over through a re-exec.
+    pub fn raw_fd(&self) -> RawFd {
+        self._file.as_raw_fd()
+    }
+
+    /// The lock held by the process this one re-executed: descriptor `fd`,
+    /// open on `<state_dir>/supervisor.lock` (checked by device and inode)
+    /// and already locked (flock on the same open file is a no-op). It is
+    /// made close-on-exec again so that no child inherits it.
+    pub fn inherit(state_dir: &Path, fd: RawFd) -> Result<Self, LockError> {
+        let path = state_dir.join(LOCK_FILE);
+        let err = |why: String| LockError::Inherited {
+            fd,
+            path: path.clone(),
+            why,
+        };
+        let file = super::socket::inherited_fd(fd).map_err(|e| err(e.to_string()))?;
+        let file = File::from(file);
+        let here = std::fs::metadata(&path).map_err(|e| err(e.to_string()))?;
+        let open = file.metadata().map_err(|e| err(e.to_string()))?;
+        if (here.dev(), here.ino()) != (open.dev(), open.ino()) {
+            return Err(err("it is another file".to_string()));
+        }
+        let file = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, errno)| err(errno.to_string()))?;
+        Ok(StateDirLock { _file: file, path })
     }
 }

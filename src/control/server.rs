@@ -55,6 +55,13 @@ pub struct RequestContext {
 pub enum Reply {
     One(Response),
     Stream(mpsc::Receiver<Response>),
+    /// One line, then `written` is told it is out (a re-exec waits for
+    /// that), then the line `after` gives, if any, before the next request.
+    Handover {
+        response: Response,
+        written: tokio::sync::oneshot::Sender<()>,
+        after: tokio::sync::oneshot::Receiver<Response>,
+    },
 }
 
 impl From<Response> for Reply {
@@ -314,6 +321,22 @@ impl<H: Handler> Connection<H> {
                     true => Next::Continue,
                     false => Next::Close,
                 },
+                Reply::Handover {
+                    response,
+                    written,
+                    after,
+                } => {
+                    let sent = writer.send(id, response).await;
+                    let _ = written.send(());
+                    match after.await {
+                        Ok(response) if sent => match writer.send(id, response).await {
+                            true => Next::Continue,
+                            false => Next::Close,
+                        },
+                        _ if sent => Next::Continue,
+                        _ => Next::Close,
+                    }
+                }
                 Reply::Stream(receiver) => {
                     // A follower does not count against the request slots.
                     match self.followers.clone().try_acquire_owned() {

@@ -3,6 +3,7 @@
 
 use std::fs::{self, DirBuilder, Permissions};
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,12 @@ pub enum BindError {
     Bind { path: PathBuf, source: io::Error },
     #[error("cannot set the owner or mode of {}: {source}", path.display())]
     Permissions { path: PathBuf, source: io::Error },
+    #[error("the socket descriptor {fd} handed over by the re-exec is not {}: {why}", path.display())]
+    Inherited {
+        fd: RawFd,
+        path: PathBuf,
+        why: String,
+    },
 }
 
 /// A bound control socket. Dropping it removes the socket file, unless
@@ -86,6 +93,52 @@ impl ControlSocket {
     pub fn path(&self) -> &Path {
         &self.file.path
     }
+
+    /// The listening descriptor, to hand over through a re-exec.
+    pub fn raw_fd(&self) -> RawFd {
+        self.listener.as_raw_fd()
+    }
+
+    /// The socket the process this one re-executed listened on: descriptor
+    /// `fd`, a listening socket bound at `path`. Not unlinked nor bound
+    /// again: a client that connected during the exec waits in its backlog
+    /// and is answered here. Made close-on-exec again.
+    pub fn inherit(path: &Path, fd: RawFd) -> Result<Self, BindError> {
+        let err = |why: String| BindError::Inherited {
+            fd,
+            path: path.to_path_buf(),
+            why,
+        };
+        let owned = inherited_fd(fd).map_err(|e| err(e.to_string()))?;
+        let listener = UnixListener::from(owned);
+        let bound = listener
+            .local_addr()
+            .map_err(|e| err(e.to_string()))?
+            .as_pathname()
+            .map(Path::to_path_buf);
+        if bound.as_deref() != Some(path) {
+            return Err(err(format!("it is bound at {bound:?}")));
+        }
+        let file = SocketFile::record(path).map_err(|e| err(e.to_string()))?;
+        Ok(ControlSocket { listener, file })
+    }
+}
+
+/// Take descriptor `fd`, handed over through a re-exec, and make it
+/// close-on-exec again (the exec cleared that so it would pass; a gateway
+/// spawned from here must not inherit it).
+pub(crate) fn inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    if fd < 3 {
+        return Err(io::Error::other("not a descriptor a re-exec hands over"));
+    }
+    // SAFETY: only borrowed to ask whether it is open.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(io::Error::from)?;
+    // SAFETY: the descriptor is open (fcntl succeeded) and named by the
+    // environment the old process set for this one alone; nothing else in
+    // this process owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Creates the socket's directory when missing: 0700, or 0710 owned by the

@@ -464,7 +464,8 @@ pub(super) fn exit_reason(state: State, cause: Option<&'static str>) -> Option<&
     }
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+/// `dir` and its parents, created 0700 where missing.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if dir.is_dir() {
         return Ok(());

@@ -13,6 +13,11 @@ pub fn sentence(instance: &str, kind: &str, detail: &str) -> String {
     let what = match (kind, detail) {
         ("spawned", "") => "spawned".to_string(),
         ("spawned", pid) => format!("spawned ({pid})"),
+        ("adopted", detail) => with_detail(
+            "adopted: an earlier supervisor's gateway runs on",
+            detail,
+            &format!("adopted ({detail}): an earlier supervisor's gateway runs on"),
+        ),
         ("started", _) => "started: its startup probe passed".to_string(),
         ("exited", detail) => match detail.strip_prefix("exit code ") {
             Some(code) => format!("exited with code {code}"),
@@ -66,6 +71,11 @@ pub fn sentence(instance: &str, kind: &str, detail: &str) -> String {
             detail,
             &format!("its notify command failed: {detail}"),
         ),
+        ("reexecuted", detail) => with_detail(
+            "re-executed in place",
+            detail,
+            &format!("re-executed in place: {detail}"),
+        ),
         (kind, "") => kind.replace('_', " "),
         (kind, detail) => format!("{}: {detail}", kind.replace('_', " ")),
     };
@@ -89,6 +99,12 @@ mod tests {
     fn each_event_is_one_sentence_naming_the_instance_and_the_reason() {
         let rows = [
             ("main", "spawned", "pid 9513", "main: spawned (pid 9513)"),
+            (
+                "main",
+                "adopted",
+                "pid 9513",
+                "main: adopted (pid 9513): an earlier supervisor's gateway runs on",
+            ),
             (
                 "main",
                 "started",
@@ -184,6 +200,12 @@ mod tests {
                 "rolled_back",
                 "by operator: /c/openclaw.json is the last good again",
                 "main: rolled back: by operator: /c/openclaw.json is the last good again",
+            ),
+            (
+                "-",
+                "reexecuted",
+                "0.1.0 -> 0.2.0",
+                "supervisor: re-executed in place: 0.1.0 -> 0.2.0",
             ),
             ("main", "from_the_future", "x", "main: from the future: x"),
         ];

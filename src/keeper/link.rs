@@ -185,7 +185,7 @@ pub async fn spawn(
     spec: &SpawnSpec,
 ) -> Result<(i32, Kept), LinkError> {
     if let Some(dir) = place.socket.parent() {
-        create_private_dir(dir)?;
+        crate::instance::create_private_dir(dir)?;
     }
     let mut args = vec![
         "keep".to_string(),
@@ -349,12 +349,4 @@ async fn wait_for_exit(pid: i32, start_time: u64) {
             }
         }
     }
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
 }

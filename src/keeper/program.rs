@@ -214,10 +214,13 @@ impl Keeper {
             if pipe_ready {
                 self.spool_some();
             }
-            if listener_ready && let Ok((conn, _)) = self.listener.accept() {
-                if super::peer_is_us(&conn) {
-                    self.connect(conn);
-                } // else dropped: only our own user may hold the gateway.
+            // A peer other than our own user is dropped: only it may hold
+            // the gateway.
+            if listener_ready
+                && let Ok((conn, _)) = self.listener.accept()
+                && super::peer_is_us(&conn)
+            {
+                self.connect(conn);
             }
         }
     }

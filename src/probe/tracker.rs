@@ -120,6 +120,12 @@ impl ProbeTracker {
         *self = ProbeTracker::new(self.threshold);
     }
 
+    /// Go on counting from `failures` in a row (a streak carried across a
+    /// re-exec): the next failures add to it, a pass ends it.
+    pub fn resume_failing_streak(&mut self, failures: u32) {
+        self.consecutive_failures = failures;
+    }
+
     pub fn threshold(&self) -> u32 {
         self.threshold
     }
@@ -157,6 +163,26 @@ mod tests {
             latency: Duration::from_millis(3),
             failing: None,
         }
+    }
+
+    #[test]
+    fn a_resumed_streak_reaches_the_threshold_sooner() {
+        let now = SystemTime::UNIX_EPOCH;
+        let mut tracker = ProbeTracker::new(3);
+        tracker.resume_failing_streak(2);
+        assert_eq!(
+            tracker.record(&outcome(false), now),
+            Some(ProbeVerdict::Failing {
+                consecutive_failures: 3
+            })
+        );
+        let mut passed = ProbeTracker::new(3);
+        passed.resume_failing_streak(2);
+        assert_eq!(
+            passed.record(&outcome(true), now),
+            Some(ProbeVerdict::Passing)
+        );
+        assert_eq!(passed.consecutive_failures(), 0);
     }
 
     #[test]

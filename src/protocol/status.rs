@@ -135,6 +135,30 @@ pub struct InstanceStatus {
     /// before the first, and from daemons before it was added.
     #[serde(default)]
     pub rolled_back: Option<RolledBack>,
+    /// What became of the instance's gateway when this supervisor started:
+    /// adopted from an earlier supervisor, or started anew (no record, or a
+    /// record that did not match). Null for an instance added by a later
+    /// reload, and from daemons before it was added.
+    #[serde(default)]
+    pub adoption: Option<AdoptionStatus>,
+}
+
+/// What became of an instance's gateway when the supervisor started,
+/// tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AdoptionStatus {
+    /// The gateway an earlier supervisor left running was taken over
+    /// through its keeper, at `at` (unix ms); `pid` is the gateway's.
+    Adopted { at: u64, pid: u32 },
+    /// No record of a gateway: it was started anew.
+    NoRecord,
+    /// A record that did not name a kept gateway (`reason`): whatever it
+    /// named was stopped and the gateway started anew.
+    RecordDidNotMatch { reason: String },
+    /// A newer daemon's kind this client does not know.
+    #[serde(other)]
+    Other,
 }
 
 /// The last wake of a rescue's agent.
@@ -385,6 +409,8 @@ pub enum EventKind {
     /// A gateway of an earlier supervisor was taken over through its
     /// keeper (after a crash of the supervisor, or `reexec`).
     Adopted,
+    /// The supervisor re-executed itself in place (`reexec`, SIGUSR2).
+    Reexecuted,
     /// A newer daemon's kind this client does not know.
     #[serde(other)]
     Other,
@@ -419,6 +445,7 @@ impl EventKind {
             EventKind::Recovered => "recovered",
             EventKind::RolledBack => "rolled_back",
             EventKind::NotifyFailed => "notify_failed",
+            EventKind::Reexecuted => "reexecuted",
             EventKind::Other => "other",
         }
     }

@@ -190,6 +190,7 @@ fn every_request_round_trips_through_the_codec() {
         Request::Rollback {
             name: String::from("a"),
         },
+        Request::Reexec,
     ];
     let covered: std::collections::BTreeSet<&str> =
         requests.iter().map(Request::type_name).collect();

@@ -106,6 +106,10 @@ pub(super) enum Message {
     },
     /// A wake's answer, or its retry is due.
     Wake(super::wake::WakeMessage),
+    /// Re-execute in place (`reexec`; SIGUSR2 without a reply).
+    Reexec {
+        reply: Option<super::reexec::ReexecReply>,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +137,9 @@ pub struct SupervisorHandle {
     pub(super) alerts: crate::alert::Alerts,
     /// The supervisor's state dir (`last-good/` is read from it).
     pub(super) state_dir: std::path::PathBuf,
+    /// Set the moment shutdown is asked for: a re-exec under way then
+    /// does not exec (the loop shuts down instead).
+    pub(super) shutdown_asked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SupervisorHandle {
@@ -221,6 +228,18 @@ impl SupervisorHandle {
         let _ = self.messages.send(Message::Reload { reply: None });
     }
 
+    /// Re-execute the supervisor in place: `Accepted` once the exec is
+    /// next, or why it is refused (the supervisor goes on).
+    pub async fn reexec(&self) -> Result<Result<super::Accepted, String>, SupervisorError> {
+        self.ask(|reply| Message::Reexec { reply: Some(reply) })
+            .await
+    }
+
+    /// Ask for a re-exec without waiting for it (SIGUSR2).
+    pub fn request_reexec(&self) {
+        let _ = self.messages.send(Message::Reexec { reply: None });
+    }
+
     /// Begin the shutdown (a `shutdown` request).
     pub fn shutdown(&self) {
         self.shutdown_because("shutdown requested");
@@ -231,6 +250,8 @@ impl SupervisorHandle {
     /// the loop stops every instance.
     pub fn shutdown_because(&self, why: &str) {
         self.spawner.close(why);
+        self.shutdown_asked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.messages.send(Message::Shutdown);
     }
 

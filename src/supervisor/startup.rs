@@ -44,6 +44,7 @@ pub fn start_verdict(plan: &resolution::Plan, strict: bool) -> Result<(), Superv
 /// until shutdown.
 pub async fn start(
     options: Options,
+    reexec: super::ReexecSetup,
     early: impl FnOnce(&SupervisorHandle),
 ) -> Result<(SupervisorHandle, impl std::future::Future<Output = ()>), SupervisorError> {
     let scan = resolution::scan(&options.dir, &options.inherited_env);
@@ -65,6 +66,7 @@ pub async fn start(
         spawner: spawner.clone(),
         alerts: alerts.clone(),
         state_dir: options.state_dir.clone(),
+        shutdown_asked: Default::default(),
     };
     early(&handle);
     let keeper_exe = crate::keeper::program_path(&std::env::current_exe()?);
@@ -137,7 +139,12 @@ pub async fn start(
         notifier: None,
         alerts,
         adoptions,
+        reexec_exec: reexec.exec,
+        shutdown_asked: handle.shutdown_asked.clone(),
+        restored: HashMap::new(),
+        restored_idle: Default::default(),
     };
+    supervisor.resume(reexec.saved);
     match Notifier::from_env(&supervisor.options.inherited_env) {
         Ok(notifier) => supervisor.notifier = notifier,
         Err(err) => tracing::warn!(error = %err, "cannot open the systemd notify socket"),

@@ -136,6 +136,9 @@ pub struct Daemon {
     pub tag: String,
     pub child: Option<Child>,
     pub exit: Option<ExitStatus>,
+    /// The binary `start` runs, when not [`SUPERVISOR`] (a copy the test
+    /// controls); clients always run [`SUPERVISOR`].
+    pub program: Option<PathBuf>,
     log: PathBuf,
 }
 
@@ -166,6 +169,7 @@ impl Daemon {
             tag,
             child: None,
             exit: None,
+            program: None,
         }
     }
 
@@ -209,7 +213,11 @@ impl Daemon {
     }
 
     pub fn command(&self) -> Command {
-        let mut command = Command::new(SUPERVISOR);
+        self.command_of(Path::new(SUPERVISOR))
+    }
+
+    fn command_of(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
         // A relative `dir` is relative to the temp root.
         command
             .current_dir(self.root.path())
@@ -264,7 +272,7 @@ impl Daemon {
             .append(true)
             .open(&self.log)
             .expect("supervisor log");
-        let mut command = self.command();
+        let mut command = self.command_of(self.program.as_deref().unwrap_or(Path::new(SUPERVISOR)));
         command
             .arg("start")
             .args(options)
@@ -349,6 +357,24 @@ impl Daemon {
             self.log_text()
         );
         serde_json::from_slice(&output.stdout).expect("status --json is JSON")
+    }
+
+    /// `events ARGS --json` (the journal's backlog with any of NAME, `-n`,
+    /// `--since`), parsed; the command must succeed.
+    pub fn journal(&self, args: &[&str]) -> Vec<Value> {
+        let mut full = vec!["events"];
+        full.extend_from_slice(args);
+        full.push("--json");
+        let output = self.client(&full);
+        assert!(
+            output.status.success(),
+            "events {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("an event is JSON"))
+            .collect()
     }
 
     /// The status of one instance, if it exists.

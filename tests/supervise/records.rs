@@ -323,3 +323,43 @@ fn what_a_dead_gateway_of_an_earlier_supervisor_left_behind_is_stopped() {
         "the exit its keeper kept: {text}"
     );
 }
+
+/// `status NAME`'s text.
+fn status_text(daemon: &Daemon, name: &str) -> String {
+    let output = daemon.client(&["status", name]);
+    assert!(output.status.success(), "status {name} failed: {output:?}");
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+#[test]
+fn status_says_a_gateway_was_started_anew_with_no_record_or_a_record_that_did_not_match() {
+    let (mut daemon, _) = Daemon::gateways(&[("main", "")]);
+    let main = daemon.wait_state("main", "running");
+    assert_eq!(main["adoption"]["kind"], "no_record", "{main}");
+    let text = status_text(&daemon, "main");
+    assert!(
+        text.contains("  at start     restarted: no record\n"),
+        "a fresh start: {text}"
+    );
+    let old = daemon.instance_pid("main").expect("pid");
+    // The supervisor and the keeper gone at once: the record names a keeper
+    // that no longer answers.
+    daemon.signal(Signal::SIGKILL);
+    daemon.wait_exit();
+    daemon.kill_keepers();
+    daemon.start();
+    let new = daemon.wait_new_pid("main", Some(old));
+    assert!(!alive(old), "the unkept gateway was stopped as a leftover");
+    let main = daemon.wait_state("main", "running");
+    assert_eq!(main["pid"].as_i64(), Some(i64::from(new)), "{main}");
+    assert_eq!(main["adoption"]["kind"], "record_did_not_match", "{main}");
+    let reason = main["adoption"]["reason"].as_str().expect("a reason");
+    assert!(reason.contains("keeper"), "{main}");
+    let text = status_text(&daemon, "main");
+    assert!(
+        text.contains(&format!(
+            "  at start     restarted: record did not match ({reason})\n"
+        )),
+        "a start after the keeper died: {text}"
+    );
+}

@@ -276,7 +276,14 @@ fn row(instance: &InstanceStatus, view: View, now_ms: u64) -> Vec<Cell> {
     );
     let name = (instance.name.clone(), None);
     let pid = (or_dash(instance.pid, |pid| pid.to_string()), None);
-    let uptime_cell = (or_dash(instance.uptime_secs, uptime), None);
+    let mark = match adoption::runs_adopted(instance) {
+        true => adoption::MARK,
+        false => "",
+    };
+    let uptime_cell = (
+        or_dash(instance.uptime_secs, |secs| uptime(secs) + mark),
+        None,
+    );
     let restarts = (instance.restarts.to_string(), None);
     let health_cell = with_breaker(instance, health(instance));
     let cpu_cell = (or_dash(instance.cpu_percent, cpu), None);
@@ -381,6 +388,9 @@ pub(super) fn table(
     };
     if instances.is_empty() {
         note(String::from("no instances declared"), "  ");
+    }
+    if let Some(legend) = adoption::legend(instances) {
+        note(legend, "  ");
     }
     for instance in instances {
         if let Some(at) = instance.next_restart_at {
@@ -556,6 +566,13 @@ pub(super) fn detail(instance: &InstanceStatus, paint: Paint, now_ms: u64) -> St
     field("pid", or_dash(instance.pid, |pid| pid.to_string()));
     field("uptime", or_dash(instance.uptime_secs, uptime));
     field("restarts", instance.restarts.to_string());
+    if let Some(text) = instance
+        .adoption
+        .as_ref()
+        .and_then(|adoption| adoption::adoption_text(adoption, |at| in_or_ago(at, now_ms)))
+    {
+        field("at start", text);
+    }
     if let Some(reason) = &instance.last_restart_reason {
         field("restarted", reason.clone());
     }
@@ -661,7 +678,7 @@ fn event_colour(kind: &str) -> Option<Colour> {
         "failed" | "exited" | "rejected" | "killed" | "breaker" | "unhealthy"
         | "startup_timed_out" => Some(Colour::Red),
         "backoff" | "rescue_triggered" | "dropped" | "memory_guard" => Some(Colour::Yellow),
-        "spawned" | "started" => Some(Colour::Green),
+        "spawned" | "started" | "adopted" => Some(Colour::Green),
         _ => None,
     }
 }
@@ -682,6 +699,7 @@ pub(super) fn event_line(event: &Event, paint: Paint) -> String {
     line
 }
 
+mod adoption;
 mod wake;
 
 #[cfg(test)]

@@ -124,6 +124,10 @@ pub(super) fn status_fixture() -> InstanceStatus {
             from: Some(String::from("/c/openclaw.json.20251009T090003Z.rejected")),
             reason: String::from("by operator"),
         }),
+        adoption: Some(AdoptionStatus::Adopted {
+            at: 1_760_000_000_200,
+            pid: 4242,
+        }),
     }
 }
 
@@ -155,6 +159,8 @@ fn instance_status_carries_every_documented_field() {
     assert_eq!(value["last_notify"]["suppressed"], 2);
     assert_eq!(value["last_notify"]["ok"], false);
     assert_eq!(value["rolled_back"]["reason"], "by operator");
+    assert_eq!(value["adoption"]["kind"], "adopted");
+    assert_eq!(value["adoption"]["pid"], 4242);
 }
 
 /// The fields of the first daemons' status.
@@ -182,7 +188,7 @@ const FIRST_FIELDS: [&str; 19] = [
 
 /// The fields added after the first daemons: a client must accept a status
 /// without each of them.
-const LATER_FIELDS: [&str; 12] = [
+const LATER_FIELDS: [&str; 13] = [
     "spawned_at",
     "probes_off",
     "stopping_since",
@@ -195,6 +201,7 @@ const LATER_FIELDS: [&str; 12] = [
     "wake",
     "last_notify",
     "rolled_back",
+    "adoption",
 ];
 
 #[test]
@@ -216,6 +223,38 @@ fn a_status_of_an_older_daemon_decodes_without_each_later_field() {
         let decoded = serde_json::to_value(status).expect("serialises");
         assert_eq!(decoded[field], empty[field], "{field} is empty when absent");
     }
+}
+
+#[test]
+fn each_adoption_kind_round_trips_and_an_unknown_one_is_other() {
+    let rows = [
+        (
+            AdoptionStatus::Adopted {
+                at: 1_760_000_000_200,
+                pid: 1234,
+            },
+            r#"{"kind":"adopted","at":1760000000200,"pid":1234}"#,
+        ),
+        (AdoptionStatus::NoRecord, r#"{"kind":"no_record"}"#),
+        (
+            AdoptionStatus::RecordDidNotMatch {
+                reason: String::from("its keeper is gone"),
+            },
+            r#"{"kind":"record_did_not_match","reason":"its keeper is gone"}"#,
+        ),
+    ];
+    for (adoption, json) in rows {
+        assert_eq!(serde_json::to_string(&adoption).expect("serialises"), json);
+        let back: AdoptionStatus = serde_json::from_str(json).expect("decodes");
+        assert_eq!(back, adoption);
+    }
+    let newer: AdoptionStatus =
+        serde_json::from_str(r#"{"kind":"handed_over","by":"systemd"}"#).expect("decodes");
+    assert_eq!(newer, AdoptionStatus::Other);
+    let mut status = serde_json::to_value(status_fixture()).expect("serialises");
+    status["adoption"] = serde_json::json!({"kind": "handed_over"});
+    let decoded: InstanceStatus = serde_json::from_value(status).expect("decodes");
+    assert_eq!(decoded.adoption, Some(AdoptionStatus::Other));
 }
 
 #[test]
