@@ -196,6 +196,14 @@ outlive_sigkill() {
   outlive_assert_no_shutdown rescue "$rescue_off" "sigkill+restart"
   outlive_adopted_event main "$t0"
   outlive_adopted_event rescue "$t0"
+  for name in main rescue; do
+    [ "$(json "(i['$name'].get('adoption') or {}).get('kind')")" = adopted ] \
+      || fail "sigkill+restart: status does not say $name was adopted: $(json "i['$name'].get('adoption')")"
+  done
+  client status main > "$WORK/outlive-status-main.txt" || fail "status main failed"
+  grep -q 'adopted .*(pid '"$main_pid"')' "$WORK/outlive-status-main.txt" \
+    || fail "sigkill+restart: status main does not say adopted (pid $main_pid): $(cat "$WORK/outlive-status-main.txt")"
+  say "outlive: status main: $(grep 'adopted' "$WORK/outlive-status-main.txt" | head -n 1 | sed 's/^ *//')"
   spooled=""
   for name in main rescue; do
     pid=$main_pid; [ "$name" = rescue ] && pid=$rescue_pid
