@@ -13,7 +13,8 @@
 #      gateway wrote while no supervisor ran (its keeper spooled it) and no
 #      gap, `events main` has `adopted`.
 #   2. `reexec` (when this build has it): the pids kept, no failed sample,
-#      no SIGTERM or shutdown line, no new spawn in `logs main`.
+#      readiness probed again after it, no SIGTERM or shutdown line, no new
+#      spawn in `logs main`, a `reexecuted` event.
 #   3. For comparison, `restart main`: what every supervisor restart did to
 #      every gateway before keepers.
 # One summary line per scenario goes to stdout and to target/e2e-outlive.txt.
@@ -61,6 +62,11 @@ outlive_downtime() { # FROM_MS TO_MS: "<name> <seconds> <samples> <failed> <firs
 
 outlive_field() { # DOWNTIME_LINES NAME COLUMN(2 seconds, 3 samples, 4 failed, 5 first)
   awk -v name="$2" -v col="$3" '$1 == name { print $col }' <<< "$1"
+}
+
+# NAME's readiness probe passed at or after MS (probes run on).
+outlive_probed_after() { # NAME MS
+  echo "(i['$1']['probes'].get('readiness') or {}).get('at',0)>=$2 and $(ready_expr "$1")"
 }
 
 outlive_log_size() { stat -c %s "$WORK/$1/gateway.log" 2>/dev/null || echo 0; }
@@ -185,7 +191,8 @@ outlive_sigkill() {
     "i['main']['state']=='running' and i['rescue']['state']=='running'"
   t_running=$(now_ms)
   outlive_assert_kept "sigkill+restart" "$main_pid" "$rescue_pid"
-  wait_until "$READY_LIMIT" "both ready under the new supervisor" "$(ready_expr main) and $(ready_expr rescue)"
+  wait_until "$READY_LIMIT" "both probed ready under the new supervisor" \
+    "$(outlive_probed_after main "$t_start") and $(outlive_probed_after rescue "$t_start")"
   t_ready=$(now_ms)
   outlive_wait_samples "$t_ready"
   down=$(outlive_downtime "$t0" "$(now_ms)")
@@ -231,7 +238,13 @@ outlive_reexec() {
   t_back=$(now_ms)
   kill -0 "$SUP_PID" 2>/dev/null || fail "reexec: the supervisor's pid $SUP_PID is gone"
   outlive_assert_kept "reexec" "$main_pid" "$rescue_pid"
-  wait_until "$READY_LIMIT" "both ready after reexec" "$(ready_expr main) and $(ready_expr rescue)"
+  wait_until "$READY_LIMIT" "both probed ready after reexec" \
+    "$(outlive_probed_after main "$t0") and $(outlive_probed_after rescue "$t0")"
+  client events -n 50 --json > "$WORK/outlive-events-reexec.jsonl" || fail "reexec: events -n failed"
+  python3 -c 'import json, sys
+since = int(sys.argv[2])
+sys.exit(not any(e.get("kind") == "reexecuted" and e.get("at", 0) >= since for e in map(json.loads, open(sys.argv[1]))))' \
+    "$WORK/outlive-events-reexec.jsonl" "$t0" || fail "reexec: no reexecuted event in the journal"
   outlive_wait_samples "$(now_ms)"
   down=$(outlive_downtime "$t0" "$(now_ms)")
   say "outlive: /readyz samples: $(tr '\n' ';' <<< "$down")"
