@@ -14,6 +14,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 mod client;
+mod gate;
 mod lines;
 mod lock;
 mod peer;
@@ -21,9 +22,10 @@ mod server;
 mod socket;
 
 pub use client::{Client, ClientError, ResponseStream, request, request_stream};
+pub use gate::Gate;
 pub use lock::{LOCK_FILE, LockError, StateDirLock};
 pub use peer::{PeerCredentials, PeerPolicy};
-pub use server::{Handler, Reply, RequestContext, ServerOptions, serve};
+pub use server::{Handler, Reply, RequestContext, ServerOptions, serve, serve_gated};
 pub use socket::{BindError, ControlSocket, MAX_SOCKET_PATH, SocketOptions};
 
 /// The directory name used under the XDG base directories.

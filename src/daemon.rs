@@ -64,12 +64,14 @@ pub async fn launch(
             },
         )?,
     };
+    let gate = control::Gate::default();
     let reexec = supervisor::ReexecSetup {
         exec: supervisor::Exec {
             exe: std::env::current_exe().ok(),
             argv: std::env::args_os().collect(),
             listen_fd: Some(control_socket.raw_fd()),
             lock_fd: Some(lock.raw_fd()),
+            gate: gate.clone(),
         },
         saved: handed_over.and_then(|handed| read_saved(&handed.state_file)),
     };
@@ -105,7 +107,9 @@ pub async fn launch(
         let shutdown = async move {
             let _ = stop_server_rx.await;
         };
-        if let Err(err) = control::serve(control_socket, handler, server_options, shutdown).await {
+        if let Err(err) =
+            control::serve_gated(control_socket, handler, server_options, gate, shutdown).await
+        {
             tracing::error!(error = %err, "the control server stopped");
         }
     });

@@ -299,7 +299,7 @@ impl InstanceLog {
     /// Read the pipe of the gateway `pid` until EOF, recording each line.
     /// Invalid UTF-8 is replaced, over-long lines are cut.
     pub async fn capture(self, pid: i32, pipe: tokio::net::unix::pipe::Receiver) {
-        self.capture_noting(pid, Vec::new(), Some(pipe), |_| {})
+        self.capture_noting(pid, Vec::new(), None, Some(pipe), |_| {})
             .await
     }
 
@@ -312,6 +312,7 @@ impl InstanceLog {
         self,
         pid: i32,
         spooled: Vec<(u64, Vec<u8>)>,
+        then: Option<String>,
         pipe: Option<tokio::net::unix::pipe::Receiver>,
         mut note: impl FnMut(&str) + Send,
     ) {
@@ -337,6 +338,11 @@ impl InstanceLog {
         for (at, bytes) in spooled {
             pending.extend_from_slice(&bytes);
             split(&mut pending, Some(at));
+        }
+        // A marker of the supervisor's after what was spooled (written
+        // before it), so the file stays in time order.
+        if let Some(marker) = then {
+            self.marker(&marker);
         }
         if let Some(mut pipe) = pipe {
             let mut buffer = vec![0u8; 8192];

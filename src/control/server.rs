@@ -19,6 +19,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::gate::Gate;
 use super::lines::{Line, LineReader};
 use super::peer::{PeerCredentials, PeerPolicy, process_groups};
 use super::socket::ControlSocket;
@@ -123,6 +124,18 @@ pub async fn serve<H: Handler>(
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    serve_gated(socket, handler, options, Gate::default(), shutdown).await
+}
+
+/// [`serve`], accepting only while `gate` is open (a re-exec closes it and
+/// waits for the open connections to finish).
+pub async fn serve_gated<H: Handler>(
+    socket: ControlSocket,
+    handler: Arc<H>,
+    options: ServerOptions,
+    gate: Gate,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let ControlSocket { listener, file } = socket;
     listener.set_nonblocking(true)?;
     let listener = tokio::net::UnixListener::from_std(listener)?;
@@ -140,7 +153,8 @@ pub async fn serve<H: Handler>(
             biased;
             () = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => match accepted {
+            () = gate.changed() => {}
+            accepted = listener.accept(), if !gate.is_paused() => match accepted {
                 Ok((stream, _)) => {
                     if let Some(admitted) = admit(stream, &policy, &slots) {
                         let connection = Connection {
@@ -148,6 +162,7 @@ pub async fn serve<H: Handler>(
                             options,
                             stopped: stopped.clone(),
                             followers: followers.clone(),
+                            open: gate.open(),
                         };
                         connections.spawn(connection.run(admitted));
                     }
@@ -231,6 +246,8 @@ struct Connection<H> {
     options: ServerOptions,
     stopped: watch::Receiver<bool>,
     followers: Arc<Semaphore>,
+    /// Counted by the gate while it may bring or answer a request.
+    open: super::gate::Open,
 }
 
 /// How reading the next request ended, when it did not bring a line.
@@ -342,6 +359,7 @@ impl<H: Handler> Connection<H> {
                     match self.followers.clone().try_acquire_owned() {
                         Ok(_follower) => {
                             drop(slot.take());
+                            self.open.release();
                             self.stream(id, receiver, &mut writer, &mut reader).await;
                         }
                         Err(_) => {

@@ -98,7 +98,7 @@ impl Actor {
             socket: place.socket,
         };
         let digest = crate::keeper::spec_digest(&spec);
-        self.hold(kept, keeper, SystemTime::now(), Some(digest));
+        self.hold(kept, keeper, SystemTime::now(), Some(digest), None);
         self.last_error = None;
         // A new process starts with a clean slate: without a startup probe
         // nothing else would clear the last process's liveness failures.
@@ -115,6 +115,7 @@ impl Actor {
         keeper: KeeperRecord,
         spawned_at: SystemTime,
         spec_digest: Option<String>,
+        after_spool: Option<String>,
     ) {
         let pid = kept.pid;
         let notes = self.notes_tx.clone();
@@ -132,6 +133,7 @@ impl Actor {
         let captures = vec![tokio::spawn(self.log.clone().capture_noting(
             pid,
             kept.spooled,
+            after_spool,
             kept.output,
             note,
         ))];
@@ -203,9 +205,14 @@ impl Actor {
         let Some(keeper) = record.keeper.clone() else {
             return false;
         };
-        self.log
-            .marker(&format!("adopted pid {pid} (kept while no supervisor ran)"));
-        self.hold(kept, keeper, spawned_at, record.spec_digest.clone());
+        let marker = format!("adopted pid {pid} (kept while no supervisor ran)");
+        self.hold(
+            kept,
+            keeper,
+            spawned_at,
+            record.spec_digest.clone(),
+            Some(marker),
+        );
         if let Some(child) = self.child.as_mut() {
             child.adopted = true;
         }

@@ -44,7 +44,14 @@ pub struct Exec {
     /// The control socket's listening descriptor and the lock's.
     pub listen_fd: Option<RawFd>,
     pub lock_fd: Option<RawFd>,
+    /// The control server's gate: closed for the exec, so that no client's
+    /// connection is cut by it (new ones wait in the backlog for the new
+    /// process).
+    pub gate: crate::control::Gate,
 }
+
+/// How long the open connections get to finish before the exec.
+const QUIET_DEADLINE: Duration = Duration::from_secs(2);
 
 /// What `start` gets from the daemon: how to exec, and the state saved
 /// by the process this one replaced, if it is a re-exec.
@@ -95,9 +102,20 @@ impl Supervisor {
     ) {
         tracing::info!("re-exec asked for: saving the state of every instance");
         self.watchdog_ping();
+        // No new connection from here on (they wait for the new process);
+        // the open ones finish first (the asker's own stays open).
+        let gate = self.reexec_exec.gate.clone();
+        gate.pause();
+        let own = usize::from(reply.is_some());
+        if !gate.quiet(own, QUIET_DEADLINE).await {
+            tracing::warn!(
+                "re-exec: control connections still open after {QUIET_DEADLINE:?}; they end with the exec"
+            );
+        }
         let (file, exec) = match self.prepare_reexec().await {
             Ok(prepared) => prepared,
             Err(why) => {
+                gate.resume();
                 tracing::warn!("re-exec refused: {why}");
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(why));
@@ -137,6 +155,7 @@ impl Supervisor {
         let exe = exec.exe.as_deref().unwrap_or(Path::new("?"));
         let why = format!("the exec of {} did not happen: {error}", exe.display());
         tracing::error!("re-exec: {why}; going on as before");
+        gate.resume();
         self.thaw_all();
         let _ = failed_tx.send(why);
     }
