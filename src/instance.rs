@@ -253,6 +253,8 @@ struct RunningChild {
     /// Taken over from an earlier supervisor (its orphaned descendants are
     /// init's children, not ours).
     adopted: bool,
+    /// The gateway's start time (clock ticks since boot).
+    start_time: u64,
 }
 
 struct Actor {

@@ -49,7 +49,7 @@ pub fn spec_digest(spec: &crate::process::SpawnSpec) -> String {
     }
     field(b"--env");
     for (key, value) in &spec.env {
-        if key != crate::process::SPAWN_MARKER_VAR {
+        if key != crate::process::SPAWN_MARKER_VAR && !is_session_noise(key) {
             field(key.as_bytes());
             field(value.as_bytes());
         }
@@ -80,6 +80,28 @@ pub fn program_path(supervisor: &Path) -> PathBuf {
         true => beside,
         false => supervisor.to_path_buf(),
     }
+}
+
+/// Variables a shell or a login session sets that say nothing about the
+/// gateway (a supervisor started again by hand from another terminal has
+/// other ones): left out of [`spec_digest`], so they never restart an
+/// adopted gateway.
+pub fn is_session_noise(name: &str) -> bool {
+    const NOISE: [&str; 9] = [
+        "PWD",
+        "OLDPWD",
+        "SHLVL",
+        "_",
+        "TERM",
+        "COLUMNS",
+        "LINES",
+        "WINDOWID",
+        "COLORTERM",
+    ];
+    NOISE.contains(&name)
+        || ["SSH_", "TMUX", "STY", "XDG_SESSION_", "XDG_VTNR", "TERM_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
 }
 
 /// The directory of keeper sockets and spools under a state dir.
@@ -227,6 +249,25 @@ mod tests {
         assert_eq!(
             spec_digest(&spec("a:1:1", "18789")),
             spec_digest(&spec("b:2:2", "18789"))
+        );
+        let mut from_another_shell = spec("a:1:1", "18789");
+        for (noise, value) in [
+            ("PWD", "/tmp"),
+            ("SHLVL", "3"),
+            ("SSH_TTY", "/dev/pts/4"),
+            ("_", "/usr/bin/x"),
+        ] {
+            from_another_shell.env.insert(noise.into(), value.into());
+        }
+        assert_eq!(
+            spec_digest(&spec("a:1:1", "18789")),
+            spec_digest(&from_another_shell)
+        );
+        let mut other_home = spec("a:1:1", "18789");
+        other_home.env.insert("HOME".into(), "/home/b".into());
+        assert_ne!(
+            spec_digest(&spec("a:1:1", "18789")),
+            spec_digest(&other_home)
         );
         assert_ne!(
             spec_digest(&spec("a:1:1", "18789")),

@@ -139,9 +139,13 @@ impl Actor {
         ))];
         let watch = crate::keeper::link::watch(
             kept.link,
-            self.name.clone(),
-            pid,
-            kept.start_time,
+            kept.gone,
+            crate::keeper::link::Held {
+                name: self.name.clone(),
+                pid,
+                start_time: kept.start_time,
+                keeper: Some((keeper.pid, keeper.start_time)),
+            },
             self.exits_tx.clone(),
             self.shared.spawner.clone(),
         );
@@ -176,6 +180,7 @@ impl Actor {
             stop_cause: None,
             keeper: Some(watch),
             adopted: false,
+            start_time: kept.start_time,
         });
         self.spawned_at = Some(spawned_at);
     }
@@ -237,7 +242,10 @@ impl Actor {
     fn leader_unreaped(&self, child: &RunningChild) -> bool {
         child.leader_exit.is_none()
             && (self.shared.spawner.is_registered(child.pid)
-                || child.keeper.as_ref().is_some_and(|keeper| keeper.holds()))
+                || child.keeper.as_ref().is_some_and(|keeper| keeper.holds())
+                    // And, belt and braces, still the process that started
+                    // then.
+                    && process::process_start_time(child.pid) == Some(child.start_time))
     }
 
     /// The stop signal, once, to every process of the child (the lifecycle

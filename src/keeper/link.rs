@@ -35,6 +35,8 @@ pub enum LinkError {
     Spawn(#[from] SpawnError),
     #[error("the keeper sent {0} before its hello")]
     OutOfOrder(&'static str),
+    #[error("not our keeper: {0}")]
+    NotOurs(String),
 }
 
 /// A gateway held by a keeper, as the keeper told it on connecting.
@@ -50,6 +52,8 @@ pub struct Kept {
     pub spooled: Vec<(u64, Vec<u8>)>,
     /// Bytes that did not fit in the spool.
     pub dropped: u64,
+    /// The gateway was gone (reaped) when the keeper said hello.
+    pub gone: bool,
     pub link: Link,
 }
 
@@ -93,6 +97,7 @@ pub async fn handshake(stream: tokio::net::UnixStream) -> Result<Kept, LinkError
                     pid,
                     start_time,
                     output,
+                    gone,
                     marker,
                     ..
                 } => {
@@ -100,11 +105,11 @@ pub async fn handshake(stream: tokio::net::UnixStream) -> Result<Kept, LinkError
                         true if !fds.is_empty() => Some(fds.remove(0)),
                         _ => None,
                     };
-                    hello = Some((pid, start_time, marker, pipe));
+                    hello = Some((pid, start_time, marker, pipe, gone));
                 }
                 FromKeeper::Output { at_ms, bytes } => spooled.push((at_ms, bytes)),
                 FromKeeper::Replayed { dropped } => {
-                    let (pid, start_time, marker, pipe) =
+                    let (pid, start_time, marker, pipe, gone) =
                         hello.ok_or(LinkError::OutOfOrder("its spool"))?;
                     let output = pipe
                         .map(tokio::net::unix::pipe::Receiver::from_owned_fd)
@@ -116,6 +121,7 @@ pub async fn handshake(stream: tokio::net::UnixStream) -> Result<Kept, LinkError
                         output,
                         spooled,
                         dropped,
+                        gone,
                         link: Link { stream, decoder },
                     });
                 }
@@ -189,6 +195,8 @@ pub async fn spawn(
     }
     let mut args = vec![
         "keep".to_string(),
+        "--wire".into(),
+        super::wire::VERSION.to_string(),
         "--socket".into(),
         place.socket.to_string_lossy().into_owned(),
         "--spool".into(),
@@ -232,8 +240,29 @@ pub async fn spawn(
 }
 
 /// Connect to the keeper listening at `socket` and take its gateway over.
-pub async fn adopt(socket: &Path) -> Result<Kept, LinkError> {
+/// The peer must run as our user and, when `keeper` (pid, start time) is
+/// given, be that process.
+pub async fn adopt(socket: &Path, keeper: Option<(i32, Option<u64>)>) -> Result<Kept, LinkError> {
     let stream = super::connect(socket)?;
+    if !super::peer_is_us(&stream) {
+        return Err(LinkError::NotOurs("it does not run as our user".into()));
+    }
+    if let Some((pid, start_time)) = keeper {
+        let peer =
+            nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
+                .map(|cred| cred.pid())
+                .map_err(io::Error::from)?;
+        if peer != pid {
+            return Err(LinkError::NotOurs(format!(
+                "pid {peer} answers, the record names keeper pid {pid}"
+            )));
+        }
+        if start_time.is_some() && crate::process::process_start_time(pid) != start_time {
+            return Err(LinkError::NotOurs(format!(
+                "keeper pid {pid} is another process than the recorded one"
+            )));
+        }
+    }
     stream.set_nonblocking(true)?;
     let stream = tokio::net::UnixStream::from_std(stream)?;
     match tokio::time::timeout(HELLO_TIMEOUT, handshake(stream)).await {
@@ -283,17 +312,38 @@ impl Watch {
 /// exit; a gateway that is nobody's child of ours (its keeper was an
 /// earlier supervisor's) is watched through a pidfd and its exit status is
 /// unknown (`exit code -1`).
+/// What a watch is about: the instance, its gateway and the gateway's
+/// keeper (pid and start time, when known).
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub name: String,
+    pub pid: i32,
+    pub start_time: u64,
+    pub keeper: Option<(i32, Option<u64>)>,
+}
+
+/// How long a keeper that closed its link gets to be gone before its
+/// gateway is looked for among the supervisor's children.
+const KEEPER_GONE_WAIT: Duration = Duration::from_secs(5);
+
 pub fn watch(
     mut link: Link,
-    name: String,
-    pid: i32,
-    start_time: u64,
+    gone: bool,
+    held_as: Held,
     exits: mpsc::UnboundedSender<ChildExit>,
     spawner: Spawner,
 ) -> Watch {
+    let Held {
+        name,
+        pid,
+        start_time,
+        keeper,
+    } = held_as;
     let (ack_tx, ack_rx) = oneshot::channel();
     let (ended_tx, ended_rx) = oneshot::channel();
-    let held = Arc::new(AtomicBool::new(true));
+    // A gateway its keeper reaped already is held by nobody: its pid is
+    // never signalled as its.
+    let held = Arc::new(AtomicBool::new(!gone));
     let holding = held.clone();
     tokio::spawn(async move {
         match link.exited().await {
@@ -310,6 +360,13 @@ pub fn watch(
             }
             Err(err) => {
                 holding.store(false, Ordering::SeqCst);
+                // The kernel closes a dying process's descriptors before it
+                // hands its children on: wait until the keeper is gone, so
+                // the gateway is the supervisor's child by then.
+                if let Some((keeper_pid, keeper_start)) = keeper {
+                    let gone = wait_for_exit(keeper_pid, keeper_start.unwrap_or(0));
+                    let _ = tokio::time::timeout(KEEPER_GONE_WAIT, gone).await;
+                }
                 if spawner.take_over(pid, start_time, exits.clone()) {
                     tracing::warn!(instance = %name, pid, error = %err, "the gateway's keeper is gone: the gateway is the supervisor's own child now");
                     return;

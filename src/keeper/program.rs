@@ -40,11 +40,23 @@ pub const CONN_FD: i32 = 3;
 /// counted and dropped (a supervisor gone for good must not fill the disk).
 pub const SPOOL_LIMIT: u64 = 64 << 20;
 
-/// The signals a keeper ignores (and its gateway gets back as default).
-const IGNORED: [Signal; 3] = [Signal::SIGHUP, Signal::SIGINT, Signal::SIGTERM];
+/// The signals a keeper ignores (and its gateway gets back as default): a
+/// signal meant for a whole session, process group or unit (a terminal's
+/// hangup, Ctrl-C, `systemctl kill` without `--kill-whom`) must not end the
+/// keeper and leave its gateway without a parent that learns its exit.
+const IGNORED: [Signal; 6] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
+    /// The wire version the supervisor speaks (`--wire N`).
+    pub wire: Option<u32>,
     pub socket: PathBuf,
     pub spool: PathBuf,
     pub cgroup: Option<PathBuf>,
@@ -54,6 +66,7 @@ pub struct Args {
 
 /// The keeper's arguments (after `keep`), as the spawner writes them.
 pub fn parse(args: &[OsString]) -> Result<Args, String> {
+    let mut wire = None;
     let mut socket = None;
     let mut spool = None;
     let mut cgroup = None;
@@ -68,9 +81,18 @@ pub fn parse(args: &[OsString]) -> Result<Args, String> {
             Some("--socket") => socket = Some(value("--socket")?),
             Some("--spool") => spool = Some(value("--spool")?),
             Some("--cgroup") => cgroup = Some(value("--cgroup")?),
+            Some("--wire") => {
+                let text = value("--wire")?;
+                wire = Some(
+                    text.to_str()
+                        .and_then(|text| text.parse().ok())
+                        .ok_or("--wire needs a number")?,
+                );
+            }
             Some("--") => {
                 let program = rest.next().ok_or("no program after --")?.clone();
                 return Ok(Args {
+                    wire,
                     socket: socket.ok_or("--socket is missing")?,
                     spool: spool.ok_or("--spool is missing")?,
                     cgroup,
@@ -96,6 +118,20 @@ pub fn main(args: &[OsString]) -> ExitCode {
         }
         ExitCode::FAILURE
     };
+    let is_socket = nix::sys::socket::getsockopt(
+        // SAFETY: fd 3 is open for the whole call (taken above).
+        &unsafe { std::os::fd::BorrowedFd::borrow_raw(CONN_FD) },
+        nix::sys::socket::sockopt::SockType,
+    )
+    .is_ok();
+    if !is_socket {
+        // Not started by a supervisor: write nothing into whatever fd 3 is.
+        std::mem::forget(conn);
+        eprintln!(
+            "keeper: descriptor {CONN_FD} is not the supervisor's connection; a keeper is started by openclaw-supervisor"
+        );
+        return ExitCode::from(2);
+    }
     if let Err(err) = set_cloexec(CONN_FD) {
         return fail(&mut conn, format!("keeper: fd {CONN_FD}: {err}"));
     }
@@ -103,6 +139,18 @@ pub fn main(args: &[OsString]) -> ExitCode {
         Ok(args) => args,
         Err(why) => return fail(&mut conn, format!("keeper: {why}")),
     };
+    if args.wire != Some(VERSION) {
+        // A keeper binary of another build (a stale one beside a newer
+        // supervisor): refuse before any gateway runs.
+        return fail(
+            &mut conn,
+            format!(
+                "keeper: it speaks version {VERSION}, the supervisor {}; install both binaries of one build",
+                args.wire
+                    .map_or("an unknown one".to_string(), |v| v.to_string())
+            ),
+        );
+    }
     for ignored in IGNORED {
         // SAFETY: setting a disposition to SIG_IGN installs no handler.
         let _ = unsafe { signal(ignored, SigHandler::SigIgn) };
@@ -297,6 +345,7 @@ impl Keeper {
             pid: self.pid.as_raw(),
             start_time: self.start_time,
             output: self.pipe.is_some(),
+            gone: self.exit.is_some(),
             marker: self.marker.clone(),
         };
         if super::send_with_fd(&conn, &hello.encode(), self.pipe.as_ref()).is_err() {
@@ -499,6 +548,7 @@ mod tests {
         assert_eq!(
             parsed,
             Ok(Args {
+                wire: None,
                 socket: "/s".into(),
                 spool: "/p".into(),
                 cgroup: Some("/c".into()),
@@ -506,7 +556,17 @@ mod tests {
                 args: os(&["--port", "1"]),
             })
         );
-        let rows: [(&[&str], &str); 5] = [
+        let with_wire = parse(&os(&[
+            "--wire", "1", "--socket", "/s", "--spool", "/p", "--", "/gw",
+        ]));
+        assert_eq!(with_wire.map(|args| args.wire), Ok(Some(1)));
+        let rows: [(&[&str], &str); 6] = [
+            (
+                &[
+                    "--wire", "x", "--socket", "/s", "--spool", "/p", "--", "/gw",
+                ],
+                "--wire needs a number",
+            ),
             (&["--socket", "/s", "--", "/bin/gw"], "--spool is missing"),
             (&["--spool", "/p", "--", "/bin/gw"], "--socket is missing"),
             (&["--socket", "/s", "--spool", "/p"], "no -- PROGRAM"),

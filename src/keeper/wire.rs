@@ -27,6 +27,9 @@ pub enum FromKeeper {
         pid: i32,
         start_time: u64,
         output: bool,
+        /// The gateway is gone already (reaped: its pid may be another
+        /// process's by now); `Exited` follows.
+        gone: bool,
         marker: String,
     },
     /// Output read while no supervisor was connected, with when it was read
@@ -81,13 +84,14 @@ impl FromKeeper {
                 pid,
                 start_time,
                 output,
+                gone,
                 marker,
             } => {
                 let mut payload = Vec::with_capacity(17 + marker.len());
                 payload.extend_from_slice(&version.to_le_bytes());
                 payload.extend_from_slice(&pid.to_le_bytes());
                 payload.extend_from_slice(&start_time.to_le_bytes());
-                payload.push(u8::from(*output));
+                payload.push(u8::from(*output) | (u8::from(*gone) << 1));
                 payload.extend_from_slice(marker.as_bytes());
                 frame(HELLO, &payload)
             }
@@ -168,7 +172,8 @@ impl Decoder {
                     version: u32::from_le_bytes(array(&payload[0..4])),
                     pid: i32::from_le_bytes(array(&payload[4..8])),
                     start_time: u64::from_le_bytes(array(&payload[8..16])),
-                    output: payload[16] != 0,
+                    output: payload[16] & 1 != 0,
+                    gone: payload[16] & 2 != 0,
                     marker: String::from_utf8_lossy(&payload[17..]).into_owned(),
                 }
             }
@@ -233,6 +238,7 @@ mod tests {
                 pid: 4242,
                 start_time: 987_654_321,
                 output: true,
+                gone: false,
                 marker: "main:123.456:7".into(),
             },
             FromKeeper::Hello {
@@ -240,6 +246,7 @@ mod tests {
                 pid: -1,
                 start_time: 0,
                 output: false,
+                gone: true,
                 marker: String::new(),
             },
             FromKeeper::Output {

@@ -90,10 +90,11 @@ async fn check_and_connect(
             held_by.socket.display()
         ));
     }
+    private_dir(&keeper::dir(state_dir))?;
     let recorded_start = record
         .start_time
         .ok_or_else(|| "it has no start time".to_string())?;
-    let kept = keeper::link::adopt(&held_by.socket)
+    let kept = keeper::link::adopt(&held_by.socket, Some((held_by.pid, held_by.start_time)))
         .await
         .map_err(|err| format!("its keeper does not answer ({err})"))?;
     if kept.pid != record.pid || kept.start_time != recorded_start || kept.marker != record.marker {
@@ -115,38 +116,77 @@ async fn check_and_connect(
     Ok(kept)
 }
 
-/// Every keeper left in the keeper directory that was not adopted: one
-/// whose gateway is gone tells its exit and ends; a socket nobody listens
-/// on any more is removed. (A gateway still running under a keeper that was
-/// not adopted was stopped as a leftover before this.)
+/// The keeper directory must be ours alone: a socket someone else could
+/// have put there is not trusted.
+fn private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|err| format!("cannot read {}: {err}", dir.display()))?;
+    let ours =
+        meta.is_dir() && meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o077 == 0;
+    match ours {
+        true => Ok(()),
+        false => Err(format!(
+            "{} is not a directory of ours alone (mode {:o})",
+            dir.display(),
+            meta.mode() & 0o7777
+        )),
+    }
+}
+
+/// Every keeper left in the keeper directory that was not adopted, all at
+/// once: one whose gateway is gone tells its exit and ends; a gateway still
+/// running under one (no record named it: its supervisor ended between the
+/// spawn and the record) is stopped, in the background, SIGTERM then
+/// SIGKILL at the default stop timeout; a socket nobody listens on any more
+/// is removed.
 pub async fn release_keepers(state_dir: &Path, adopted: &BTreeSet<std::path::PathBuf>) {
     let Ok(entries) = std::fs::read_dir(keeper::dir(state_dir)) else {
         return;
     };
+    let mut tasks = tokio::task::JoinSet::new();
     for entry in entries.flatten() {
         let path = entry.path();
         let is_socket = path.extension().is_some_and(|ext| ext == "sock");
-        if !is_socket || adopted.contains(&path) {
-            continue;
-        }
-        let released = async {
-            let mut kept = keeper::link::adopt(&path).await.ok()?;
-            let exit = tokio::time::timeout(RELEASE_WAIT, kept.link.exited())
-                .await
-                .ok()?
-                .ok()?;
-            let _ = kept.link.ack().await;
-            Some(exit)
-        };
-        match released.await {
-            Some(exit) => {
-                tracing::debug!(socket = %path.display(), %exit, "a keeper nobody adopted told its gateway's exit and ends")
-            }
-            None => {
-                if keeper::connect(&path).is_err() {
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
+        if is_socket && !adopted.contains(&path) {
+            tasks.spawn(release(path));
         }
     }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn release(path: std::path::PathBuf) {
+    let Ok(mut kept) = keeper::link::adopt(&path, None).await else {
+        if keeper::connect(&path).is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        return;
+    };
+    if let Ok(Ok(exit)) = tokio::time::timeout(RELEASE_WAIT, kept.link.exited()).await {
+        let _ = kept.link.ack().await;
+        tracing::debug!(socket = %path.display(), %exit, "a keeper nobody adopted told its gateway's exit and ends");
+        return;
+    }
+    let pid = kept.pid;
+    let ours = !kept.gone
+        && process::process_start_time(pid) == Some(kept.start_time)
+        && process::environ_has(pid, process::SPAWN_MARKER_VAR, &kept.marker);
+    if !ours {
+        return;
+    }
+    tracing::warn!(pid, socket = %path.display(), "a gateway runs under a keeper no record names: stopping it gracefully");
+    // While this link stands the keeper holds the gateway unreaped: its pid
+    // is its own until the ack.
+    tokio::spawn(async move {
+        let _ = process::signal_group(pid, nix::sys::signal::Signal::SIGTERM);
+        let timeout = crate::declaration::DEFAULT_STOP_TIMEOUT;
+        if tokio::time::timeout(timeout, kept.link.exited())
+            .await
+            .is_err()
+        {
+            let _ = process::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = kept.link.exited().await;
+        }
+        let _ = kept.link.ack().await;
+    });
 }

@@ -152,3 +152,59 @@ fn a_stop_by_hand_before_the_crash_holds_and_nothing_is_adopted() {
     assert!(daemon.descendants().is_empty());
     assert!(daemon.keepers().is_empty());
 }
+
+/// The keeper of main (the one process of this test running `keep`).
+fn keeper(daemon: &Daemon) -> i32 {
+    let keepers = daemon.keepers();
+    assert_eq!(keepers.len(), 1, "one keeper: {keepers:?}");
+    keepers[0]
+}
+
+#[test]
+fn a_keeper_ignores_the_signals_meant_for_a_session_or_a_unit() {
+    let (daemon, _) = Daemon::gateways(&[("main", "")]);
+    daemon.wait_state("main", "running");
+    let pid = daemon.instance_pid("main").expect("main's pid");
+    let keeper = keeper(&daemon);
+    for signal in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(keeper), signal)
+            .expect("signal the keeper");
+    }
+    // A round trip through the supervisor and the gateway after the
+    // signals: had the keeper ended, the gateway's exit (or the keeper's
+    // loss) would be in the events before this answer.
+    let main = daemon.wait_state("main", "running");
+    assert!(alive(keeper), "the keeper lives on");
+    assert_eq!(main["pid"].as_i64(), Some(i64::from(pid)));
+    assert_eq!(main["restarts"].as_u64(), Some(0), "{main}");
+    let text = events(&daemon, "main");
+    assert!(!text.contains("exited"), "{text}");
+}
+
+#[test]
+fn a_gateway_whose_keeper_is_killed_becomes_the_supervisors_child_and_its_exit_is_known() {
+    let (daemon, port) = Daemon::gateways(&[("main", "")]);
+    daemon.wait_state("main", "running");
+    let pid = daemon.instance_pid("main").expect("main's pid");
+    let keeper = keeper(&daemon);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(keeper), Signal::SIGKILL)
+        .expect("kill the keeper");
+    wait_for("the keeper to be gone", || (!alive(keeper)).then_some(()));
+    assert!(alive(pid), "the gateway runs on without its keeper");
+    crash(port, 5);
+    let new = daemon.wait_new_pid("main", Some(pid));
+    daemon.wait_state("main", "running");
+    assert!(alive(new));
+    let text = events(&daemon, "main");
+    assert!(
+        text.contains("exit code 5"),
+        "the exit is known (the supervisor, a subreaper, reaped it): {text}"
+    );
+}
