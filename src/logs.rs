@@ -28,7 +28,10 @@ use tokio::sync::broadcast;
 
 use crate::declaration::LogSpec;
 
+mod pause;
 pub mod read;
+
+pub use pause::CapturePause;
 
 /// Lines kept in memory per instance.
 pub const TAIL_LINES: usize = 200;
@@ -168,6 +171,7 @@ impl LogSink {
             tail: Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES))),
             follow,
             dropped: Arc::new(AtomicU64::new(0)),
+            pause: CapturePause::default(),
         }
     }
 }
@@ -181,6 +185,7 @@ pub struct InstanceLog {
     tail: Arc<Mutex<VecDeque<(i32, String)>>>,
     follow: broadcast::Sender<Stamped>,
     dropped: Arc<AtomicU64>,
+    pause: CapturePause,
 }
 
 impl InstanceLog {
@@ -292,6 +297,17 @@ impl InstanceLog {
     }
 
     /// Lines that could not be written to the file.
+    /// Hold the capture of this log's gateways still (a re-exec): returns
+    /// once every line read so far is recorded; the rest stays in the pipe.
+    pub async fn pause_capture(&self) {
+        self.pause.pause().await;
+    }
+
+    /// Capture again after [`InstanceLog::pause_capture`].
+    pub fn resume_capture(&self) {
+        self.pause.resume();
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -347,12 +363,19 @@ impl InstanceLog {
         if let Some(mut pipe) = pipe {
             let mut buffer = vec![0u8; 8192];
             loop {
-                let read = match pipe.read(&mut buffer).await {
+                // Held until what is read is recorded (a pause waits).
+                let turn = self.pause.turn().await;
+                let read = tokio::select! {
+                    () = self.pause.asked() => continue,
+                    read = pipe.read(&mut buffer) => read,
+                };
+                let read = match read {
                     Ok(0) | Err(_) => break,
                     Ok(read) => read,
                 };
                 pending.extend_from_slice(&buffer[..read]);
                 split(&mut pending, None);
+                drop(turn);
             }
         }
         if !pending.is_empty() {

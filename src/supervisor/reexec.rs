@@ -253,6 +253,7 @@ impl Supervisor {
 
     fn thaw_all(&self) {
         for entry in self.instances.values() {
+            entry.handle.log.resume_capture();
             entry.handle.send(Command::Thaw);
         }
     }
@@ -293,14 +294,20 @@ impl Supervisor {
         }
     }
 
-    /// Every line recorded so far in the instances' log files, every event
-    /// in the journal.
+    /// Every line read so far in the instances' log files (their capture
+    /// paused first), every event in the journal.
     async fn flush_for_exec(&self) {
         let logs: Vec<_> = self
             .instances
             .values()
             .map(|entry| entry.handle.log.clone())
             .collect();
+        // The gateways' output from here on stays in their pipes: the
+        // keepers spool it for the new process (a line read now would be
+        // lost with this one). A failed exec resumes it (`thaw_all`).
+        for log in &logs {
+            log.pause_capture().await;
+        }
         let journal = self.events.journal().clone();
         let _ = tokio::task::spawn_blocking(move || {
             for log in logs {
