@@ -388,3 +388,38 @@ fn a_handed_over_lock_that_cannot_be_taken_removes_the_state_file() {
     assert!(!status.success());
     assert!(!state.exists(), "the state file is left behind");
 }
+
+#[test]
+fn no_gateway_output_is_lost_across_a_reexec() {
+    let (mut daemon, port) = Daemon::gateways(&[("main", "")]);
+    daemon.wait_state("main", "running");
+    // Each turn the gateway starts prints one line; turns go on while the
+    // supervisor re-executes.
+    let stop = Arc::new(AtomicBool::new(false));
+    let talker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut said = 0;
+            while !stop.load(Ordering::SeqCst) {
+                daemon_support::sim_post(port, "/__sim/turn?for=1ms");
+                said += 1;
+            }
+            said
+        })
+    };
+    let output = reexec(&daemon);
+    stop.store(true, Ordering::SeqCst);
+    let said = talker.join().expect("the talker");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(daemon.try_exit(), None, "the supervisor exited");
+    let count = || {
+        let logs = daemon.client(&["logs", "main", "-n", "100000"]);
+        String::from_utf8_lossy(&logs.stdout)
+            .lines()
+            .filter(|line| line.contains("sim: agent turn started"))
+            .count()
+    };
+    // Lines read after the exec reach the file a moment later.
+    wait_for("every line in the log", || (count() >= said).then_some(()));
+    assert_eq!(count(), said);
+}
