@@ -42,21 +42,40 @@ pub async fn launch(
 ) -> Result<(SupervisorHandle, impl Future<Output = ()>), DaemonError> {
     // After a re-exec: the lock and the listening socket are the old
     // process's, passed through the exec, and its state is in a file.
-    let handed_over = match crate::reexec::take_handed_over(&mut options.inherited_env) {
-        Ok(handed_over) => handed_over,
-        Err(why) => {
-            tracing::error!("re-exec: {why}; starting as after a crash");
-            None
+    // Only with the state file a re-exec writes: variables someone else
+    // set make no file elsewhere read (or removed).
+    let expected = crate::reexec::state_file(&options.state_dir);
+    let handed_over =
+        match crate::reexec::take_handed_over(&mut options.inherited_env).and_then(|handed| {
+            handed
+                .map(|handed| crate::reexec::accept(handed, &expected))
+                .transpose()
+        }) {
+            Ok(handed_over) => handed_over,
+            Err(why) => {
+                tracing::error!("re-exec: {why}; ignored, starting as after a crash");
+                None
+            }
+        };
+    // The state file goes whatever happens next: a start that fails here
+    // leaves none behind for a later start to take.
+    let state_file = handed_over.as_ref().map(|handed| handed.state_file.clone());
+    let forget_state = |err| {
+        if let Some(file) = &state_file {
+            let _ = std::fs::remove_file(file);
         }
+        err
     };
     // One supervisor per state dir: a second one would spawn duplicate
     // gateways over the same pid records.
     let lock = match &handed_over {
-        Some(handed) => StateDirLock::inherit(&options.state_dir, handed.lock_fd)?,
+        Some(handed) => StateDirLock::inherit(&options.state_dir, handed.lock_fd)
+            .map_err(|err| forget_state(DaemonError::from(err)))?,
         None => StateDirLock::acquire(&options.state_dir)?,
     };
     let control_socket = match &handed_over {
-        Some(handed) => ControlSocket::inherit(&options.socket_path, handed.listen_fd)?,
+        Some(handed) => ControlSocket::inherit(&options.socket_path, handed.listen_fd)
+            .map_err(|err| forget_state(DaemonError::from(err)))?,
         None => ControlSocket::bind(
             &options.socket_path,
             SocketOptions {

@@ -23,12 +23,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::AsyncReadExt;
 use tokio::sync::broadcast;
 
 use crate::declaration::LogSpec;
 
+mod capture;
+mod pause;
 pub mod read;
+
+pub use pause::CapturePause;
 
 /// Lines kept in memory per instance.
 pub const TAIL_LINES: usize = 200;
@@ -168,6 +171,7 @@ impl LogSink {
             tail: Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES))),
             follow,
             dropped: Arc::new(AtomicU64::new(0)),
+            pause: CapturePause::default(),
         }
     }
 }
@@ -181,6 +185,7 @@ pub struct InstanceLog {
     tail: Arc<Mutex<VecDeque<(i32, String)>>>,
     follow: broadcast::Sender<Stamped>,
     dropped: Arc<AtomicU64>,
+    pause: CapturePause,
 }
 
 impl InstanceLog {
@@ -292,72 +297,19 @@ impl InstanceLog {
     }
 
     /// Lines that could not be written to the file.
+    /// Hold the capture of this log's gateways still (a re-exec): returns
+    /// once every line read so far is recorded; the rest stays in the pipe.
+    pub async fn pause_capture(&self) {
+        self.pause.pause().await;
+    }
+
+    /// Capture again after [`InstanceLog::pause_capture`].
+    pub fn resume_capture(&self) {
+        self.pause.resume();
+    }
+
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Read the pipe of the gateway `pid` until EOF, recording each line.
-    /// Invalid UTF-8 is replaced, over-long lines are cut.
-    pub async fn capture(self, pid: i32, pipe: tokio::net::unix::pipe::Receiver) {
-        self.capture_noting(pid, Vec::new(), None, Some(pipe), |_| {})
-            .await
-    }
-
-    /// [`InstanceLog::capture`], after the output a keeper `spooled` (with
-    /// the times it was read) and with `pipe` optional (a kept gateway's
-    /// pipe may be closed already), also handing each line (without
-    /// escapes) to `note`: how the instance hears what the gateway says
-    /// about itself (its restart-loop breaker).
-    pub async fn capture_noting(
-        self,
-        pid: i32,
-        spooled: Vec<(u64, Vec<u8>)>,
-        then: Option<String>,
-        pipe: Option<tokio::net::unix::pipe::Receiver>,
-        mut note: impl FnMut(&str) + Send,
-    ) {
-        let mut record = |text: &str, at: Option<u64>| {
-            let plain = plain_text(text);
-            self.line_at(pid, &plain, at);
-            note(&plain);
-        };
-        let mut pending: Vec<u8> = Vec::new();
-        let mut split = |pending: &mut Vec<u8>, at: Option<u64>| {
-            while let Some(newline) = pending.iter().position(|b| *b == b'\n') {
-                let rest = pending.split_off(newline + 1);
-                pending.truncate(newline);
-                record(&String::from_utf8_lossy(pending), at);
-                *pending = rest;
-            }
-            while pending.len() >= MAX_LINE {
-                let rest = pending.split_off(MAX_LINE);
-                record(&String::from_utf8_lossy(pending), at);
-                *pending = rest;
-            }
-        };
-        for (at, bytes) in spooled {
-            pending.extend_from_slice(&bytes);
-            split(&mut pending, Some(at));
-        }
-        // A marker of the supervisor's after what was spooled (written
-        // before it), so the file stays in time order.
-        if let Some(marker) = then {
-            self.marker(&marker);
-        }
-        if let Some(mut pipe) = pipe {
-            let mut buffer = vec![0u8; 8192];
-            loop {
-                let read = match pipe.read(&mut buffer).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(read) => read,
-                };
-                pending.extend_from_slice(&buffer[..read]);
-                split(&mut pending, None);
-            }
-        }
-        if !pending.is_empty() {
-            record(&String::from_utf8_lossy(&pending), None);
-        }
     }
 }
 

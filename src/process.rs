@@ -181,6 +181,11 @@ struct Registry {
     spawned: u64,
 }
 
+/// No fork while this lives ([`Spawner::pause_forks`]).
+pub struct ForkPause<'a> {
+    _registry: std::sync::MutexGuard<'a, Registry>,
+}
+
 /// The one place that forks and the one place that reaps.
 #[derive(Clone)]
 pub struct Spawner {
@@ -218,6 +223,15 @@ impl Spawner {
                 spawned = registry.spawned,
                 "{why}: shutting down: nothing more is spawned"
             );
+        }
+    }
+
+    /// Hold every fork (and the reaping) until the guard is dropped: every
+    /// spawn takes the lock the guard holds. For the re-exec, which clears
+    /// close-on-exec on descriptors no child may inherit, then `execve`s.
+    pub fn pause_forks(&self) -> ForkPause<'_> {
+        ForkPause {
+            _registry: lock(&self.registry),
         }
     }
 
@@ -674,6 +688,18 @@ mod tests {
             resolve_command("./missing", dir.path(), None),
             Err(SpawnError::Missing { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_fork_pause_holds_the_lock_every_spawn_takes() {
+        let spawner = Spawner::start().unwrap();
+        let pause = spawner.pause_forks();
+        assert!(matches!(
+            spawner.registry.try_lock(),
+            Err(std::sync::TryLockError::WouldBlock)
+        ));
+        drop(pause);
+        assert!(spawner.registry.try_lock().is_ok());
     }
 
     #[test]

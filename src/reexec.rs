@@ -18,8 +18,16 @@ use crate::process::ExitKind;
 /// knows; a newer one is refused before the exec (`reexec-check`).
 pub const FORMAT: u32 = 1;
 
-/// The file's name in `<state-dir>/run/`.
-pub const STATE_FILE: &str = "reexec.json";
+/// The file's name in `<state-dir>/run/`: a dot name, so that it is no
+/// instance's pid record (`run/<name>.json`; a name starts with a letter or
+/// digit) and the leftovers' scan skips it.
+pub const STATE_FILE: &str = ".reexec.json";
+
+/// Where the state file is: `<state-dir>/run/.reexec.json`, the one path a
+/// new process accepts.
+pub fn state_file(state_dir: &std::path::Path) -> std::path::PathBuf {
+    state_dir.join("run").join(STATE_FILE)
+}
 
 /// The environment the old process hands the new one: the state file, the
 /// control socket's listening descriptor, the state-dir lock's descriptor.
@@ -243,6 +251,21 @@ pub fn take_handed_over(env: &mut BTreeMap<String, String>) -> Result<Option<Han
         _ => Err(format!(
             "{STATE_VAR}, {LISTEN_FD_VAR} and {LOCK_FD_VAR} come together; only some are set"
         )),
+    }
+}
+
+/// Accept what was handed over only when its state file is the one a
+/// re-exec writes (`expected`, [`state_file`]): variables set by someone
+/// else must not make the supervisor read, or delete, a file elsewhere.
+pub fn accept(handed: HandedOver, expected: &std::path::Path) -> Result<HandedOver, String> {
+    if handed.state_file == expected {
+        Ok(handed)
+    } else {
+        Err(format!(
+            "{STATE_VAR}={} is not {}",
+            handed.state_file.display(),
+            expected.display()
+        ))
     }
 }
 

@@ -100,7 +100,7 @@ fn reexec_keeps_the_pid_and_each_instances_state() {
     };
     assert!(before.abs_diff(after) <= 1, "{before} -> {after}");
     // The state file is read once and gone.
-    assert!(!daemon.state_dir.join("run/reexec.json").exists());
+    assert!(!daemon.state_dir.join("run/.reexec.json").exists());
     // The instances act again: a start of the held one runs it.
     assert!(daemon.client(&["start", "held"]).status.success());
     daemon.wait_state("held", "running");
@@ -176,7 +176,7 @@ fn a_reexec_whose_binary_cannot_read_the_state_is_refused_and_the_old_process_go
 
     assert_eq!(daemon.try_exit(), None, "the supervisor exited");
     assert!(reexecuted_events(&daemon).is_empty());
-    assert!(!daemon.state_dir.join("run/reexec.json").exists());
+    assert!(!daemon.state_dir.join("run/.reexec.json").exists());
     // Untouched, and acting again (thawed): a stop goes through.
     assert_eq!(field(&daemon, "main", "pid"), gateway);
     assert!(daemon.client(&["stop", "main"]).status.success());
@@ -272,7 +272,7 @@ fn a_garbled_state_file_is_logged_and_the_start_goes_on_as_after_a_crash() {
     let locked = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     assert_eq!(locked, 0, "flock: {}", std::io::Error::last_os_error());
     let listener = std::os::unix::net::UnixListener::bind(&daemon.socket).expect("bind");
-    let state = daemon.state_dir.join("run/reexec.json");
+    let state = daemon.state_dir.join("run/.reexec.json");
     std::fs::write(&state, "{ not json").expect("write the state");
     let (lock_fd, listen_fd) = (lock.as_raw_fd(), listener.as_raw_fd());
     daemon.start_with_setup(|command| {
@@ -314,4 +314,112 @@ fn a_garbled_state_file_is_logged_and_the_start_goes_on_as_after_a_crash() {
         stderr.contains("another supervisor holds the lock"),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_instance_named_reexec_keeps_its_gateway_across_a_reexec() {
+    // Its pid record is `run/reexec.json`; the state file is another.
+    let (mut daemon, _port) = Daemon::gateways(&[("reexec", "")]);
+    let gateway = daemon.wait_state("reexec", "running")["pid"].clone();
+    assert!(gateway.is_u64(), "{gateway}");
+    let output = reexec(&daemon);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(daemon.try_exit(), None, "the supervisor exited");
+    assert_eq!(reexecuted_events(&daemon).len(), 1);
+    let after = daemon.wait_state("reexec", "running");
+    assert_eq!(after["pid"], gateway, "{after}");
+    assert_eq!(after["adoption"]["kind"], "adopted", "{after}");
+    assert!(daemon.state_dir.join("run/reexec.json").exists());
+    assert!(!daemon.state_dir.join("run/.reexec.json").exists());
+}
+
+/// The re-exec's variables, as someone might set them on a fresh start:
+/// the state file `state`, descriptors 50 and 51 (not open).
+fn handed_over_env(state: &Path) -> [(&'static str, String); 3] {
+    [
+        (
+            "OPENCLAW_SUPERVISOR_REEXEC_STATE",
+            state.display().to_string(),
+        ),
+        ("OPENCLAW_SUPERVISOR_LISTEN_FD", "50".to_string()),
+        ("OPENCLAW_SUPERVISOR_LOCK_FD", "51".to_string()),
+    ]
+}
+
+#[test]
+fn a_state_file_anywhere_else_is_ignored_and_left_alone() {
+    let (mut daemon, _port) = Daemon::prepare(&[("main", "")]);
+    let elsewhere = daemon.path().join("precious.json");
+    std::fs::write(&elsewhere, "not the supervisor's").expect("write");
+    let env = handed_over_env(&elsewhere);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    daemon.start_with_env(&env);
+    daemon.wait_state("main", "running");
+    let log = daemon.log_text();
+    assert!(log.contains("precious.json is not"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(&elsewhere).expect("still there"),
+        "not the supervisor's"
+    );
+    assert!(reexecuted_events(&daemon).is_empty());
+}
+
+#[test]
+fn a_handed_over_lock_that_cannot_be_taken_removes_the_state_file() {
+    let (mut daemon, _port) = Daemon::prepare(&[("main", "")]);
+    std::fs::create_dir_all(daemon.state_dir.join("run")).expect("state dir");
+    let state = daemon.state_dir.join("run/.reexec.json");
+    std::fs::write(&state, "{}").expect("write the state");
+    let child = daemon
+        .command()
+        .arg("start")
+        .envs(handed_over_env(&state))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the supervisor");
+    daemon.child = Some(child);
+    let status = daemon.wait_exit();
+    assert!(!status.success());
+    assert!(!state.exists(), "the state file is left behind");
+}
+
+#[test]
+fn no_gateway_output_is_lost_across_a_reexec() {
+    let (mut daemon, port) = Daemon::gateways(&[("main", "")]);
+    daemon.wait_state("main", "running");
+    // Each turn the gateway starts prints one line; turns go on while the
+    // supervisor re-executes.
+    let stop = Arc::new(AtomicBool::new(false));
+    let talker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut said = 0;
+            while !stop.load(Ordering::SeqCst) {
+                daemon_support::sim_post(port, "/__sim/turn?for=1ms");
+                said += 1;
+            }
+            said
+        })
+    };
+    let output = reexec(&daemon);
+    stop.store(true, Ordering::SeqCst);
+    let said = talker.join().expect("the talker");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(daemon.try_exit(), None, "the supervisor exited");
+    let count = || {
+        let logs = daemon.client(&["logs", "main", "-n", "100000"]);
+        String::from_utf8_lossy(&logs.stdout)
+            .lines()
+            .filter(|line| line.contains("sim: agent turn started"))
+            .count()
+    };
+    // Lines read after the exec reach the file a moment later.
+    wait_for("every line in the log", || (count() >= said).then_some(()));
+    assert_eq!(count(), said);
 }

@@ -232,3 +232,42 @@ fn the_handed_over_variables_are_taken_out_whatever_they_say() {
         assert_eq!(env.keys().collect::<Vec<_>>(), vec!["HOME"], "{vars:?}");
     }
 }
+
+#[test]
+fn only_the_state_file_a_reexec_writes_is_accepted() {
+    let state_dir = std::path::Path::new("/var/lib/sup");
+    let expected = state_file(state_dir);
+    assert_eq!(
+        expected,
+        std::path::Path::new("/var/lib/sup/run/.reexec.json")
+    );
+    let handed = |file: &str| HandedOver {
+        state_file: file.into(),
+        listen_fd: 10,
+        lock_fd: 11,
+    };
+    assert_eq!(
+        accept(handed("/var/lib/sup/run/.reexec.json"), &expected),
+        Ok(handed("/var/lib/sup/run/.reexec.json"))
+    );
+    for elsewhere in [
+        "/home/someone/precious.json",
+        "/var/lib/sup/run/reexec.json",
+        "/var/lib/sup/run/../run/.reexec.json",
+        "run/.reexec.json",
+    ] {
+        let refused = accept(handed(elsewhere), &expected);
+        assert!(
+            refused.as_ref().is_err_and(|why| why.contains(elsewhere)),
+            "{elsewhere}: {refused:?}"
+        );
+    }
+}
+
+#[test]
+fn the_state_file_is_no_instance_name() {
+    // An instance's pid record is `run/<name>.json`.
+    let stem = STATE_FILE.trim_end_matches(".json");
+    assert!(!crate::declaration::is_valid_name(stem), "{stem}");
+    assert!(STATE_FILE.starts_with('.'));
+}

@@ -1,5 +1,5 @@
 //! The loop's side of a re-exec (`reexec`, SIGUSR2): freeze every actor,
-//! write their state to `<state-dir>/run/reexec.json`, ask the binary at
+//! write their state to `<state-dir>/run/.reexec.json`, ask the binary at
 //! the supervisor's path whether it reads that file (`reexec-check`), then
 //! flush the logs and the journal and `execve` it with the same argv, the
 //! control socket's listening descriptor and the state-dir lock passing
@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Supervisor, write_atomically_private};
 use crate::instance::{Command, InstanceNotice};
 use crate::openclaw::EnvMap;
-use crate::process::{ExitKind, SpawnSpec};
+use crate::process::{ExitKind, SpawnSpec, Spawner};
 use crate::reexec::{self, SavedState};
 
 // The loop pings systemd's watchdog (`WatchdogSec=30`) and is busy here:
@@ -149,7 +149,12 @@ impl Supervisor {
             let _ = std::fs::remove_file(&file);
             "the supervisor is shutting down".to_string()
         } else {
-            exec_now(&exec, &file, &self.options.inherited_env)
+            exec_now(
+                &exec,
+                &file,
+                &self.options.inherited_env,
+                &self.shared.spawner,
+            )
         };
         // Only a failed (or abandoned) exec comes back here.
         let exe = exec.exe.as_deref().unwrap_or(Path::new("?"));
@@ -190,7 +195,7 @@ impl Supervisor {
             written_at_ms: reexec::unix_ms(SystemTime::now()),
             instances,
         };
-        let file = self.options.state_dir.join("run").join(reexec::STATE_FILE);
+        let file = reexec::state_file(&self.options.state_dir);
         let written = {
             let file = file.clone();
             let text = reexec::write(&state);
@@ -248,6 +253,7 @@ impl Supervisor {
 
     fn thaw_all(&self) {
         for entry in self.instances.values() {
+            entry.handle.log.resume_capture();
             entry.handle.send(Command::Thaw);
         }
     }
@@ -288,14 +294,20 @@ impl Supervisor {
         }
     }
 
-    /// Every line recorded so far in the instances' log files, every event
-    /// in the journal.
+    /// Every line read so far in the instances' log files (their capture
+    /// paused first), every event in the journal.
     async fn flush_for_exec(&self) {
         let logs: Vec<_> = self
             .instances
             .values()
             .map(|entry| entry.handle.log.clone())
             .collect();
+        // The gateways' output from here on stays in their pipes: the
+        // keepers spool it for the new process (a line read now would be
+        // lost with this one). A failed exec resumes it (`thaw_all`).
+        for log in &logs {
+            log.pause_capture().await;
+        }
         let journal = self.events.journal().clone();
         let _ = tokio::task::spawn_blocking(move || {
             for log in logs {
@@ -327,8 +339,10 @@ fn c_string(bytes: &[u8]) -> Result<CString, String> {
 }
 
 /// `execve` the binary with the same argv; returns only on failure (with
-/// the descriptors' close-on-exec put back).
-fn exec_now(exec: &Exec, file: &Path, env: &EnvMap) -> String {
+/// the descriptors' close-on-exec put back). No fork happens from clearing
+/// close-on-exec to the exec (a child would inherit the socket and the
+/// lock): the spawner's forks are paused meanwhile.
+fn exec_now(exec: &Exec, file: &Path, env: &EnvMap, spawner: &Spawner) -> String {
     let (Some(exe), Some(listen_fd), Some(lock_fd)) = (&exec.exe, exec.listen_fd, exec.lock_fd)
     else {
         return "nothing to exec".to_string();
@@ -354,6 +368,7 @@ fn exec_now(exec: &Exec, file: &Path, env: &EnvMap) -> String {
         Ok(built) => built,
         Err(why) => return why,
     };
+    let pause = spawner.pause_forks();
     if let Err(err) = set_cloexec(listen_fd, false).and_then(|()| set_cloexec(lock_fd, false)) {
         let _ = set_cloexec(listen_fd, true);
         let _ = set_cloexec(lock_fd, true);
@@ -366,5 +381,6 @@ fn exec_now(exec: &Exec, file: &Path, env: &EnvMap) -> String {
     };
     let _ = set_cloexec(listen_fd, true);
     let _ = set_cloexec(lock_fd, true);
+    drop(pause);
     error
 }
