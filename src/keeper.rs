@@ -17,6 +17,7 @@
 
 pub mod link;
 pub mod program;
+pub mod spool;
 pub mod wire;
 
 use std::io::{self, IoSlice, IoSliceMut};

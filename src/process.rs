@@ -27,6 +27,12 @@
 
 mod escalation;
 mod ports;
+mod procfs;
+
+pub use procfs::{
+    all_pids, environ_has, environ_var, is_zombie, own_children, parent_of, pidfd_open,
+    process_group_of, process_name, process_start_time, process_tree,
+};
 
 pub use escalation::{Escalation, Member, Progress};
 pub use ports::{PortTaken, check_port, port_holder, ports_in_use};
@@ -499,123 +505,6 @@ pub fn identified(pid: i32, is_ours: impl FnOnce(i32) -> bool) -> Option<(i32, u
     (process_start_time(pid)? == before).then_some((pid, before))
 }
 
-/// `/proc/<pid>/stat` parsed past the command name (which may hold spaces).
-fn stat_fields(pid: i32) -> Option<Vec<String>> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = stat.rfind(')').map(|i| &stat[i + 1..])?;
-    Some(after_name.split_whitespace().map(str::to_string).collect())
-}
-
-/// Start time of a process in clock ticks since boot.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    // Field 22 overall; fields after the name start at field 3.
-    stat_fields(pid)?.get(19)?.parse().ok()
-}
-
-/// The parent of `pid` (`/proc/<pid>/stat` field 4).
-pub fn parent_of(pid: i32) -> Option<i32> {
-    stat_fields(pid)?.get(1)?.parse().ok()
-}
-
-/// A pidfd for `pid`: readable once it exits (Linux 5.3 and later).
-pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
-    // or -1; nothing else is touched.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just gave us this descriptor.
-    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
-}
-
-/// Process group of a process.
-pub fn process_group_of(pid: i32) -> Option<i32> {
-    stat_fields(pid)?.get(2)?.parse().ok()
-}
-
-/// Whether the process is a zombie (exited, not yet reaped).
-pub fn is_zombie(pid: i32) -> bool {
-    stat_fields(pid)
-        .and_then(|fields| fields.first().cloned())
-        .is_some_and(|state| state == "Z")
-}
-
-/// The short name of a process (`/proc/<pid>/comm`).
-pub fn process_name(pid: i32) -> Option<String> {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|name| name.trim().to_string())
-}
-
-/// Pids of this process's direct children (including reparented orphans).
-pub fn own_children() -> Vec<i32> {
-    let mut children = Vec::new();
-    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
-        return children;
-    };
-    for task in tasks.flatten() {
-        if let Ok(list) = fs::read_to_string(task.path().join("children")) {
-            children.extend(
-                list.split_whitespace()
-                    .filter_map(|pid| pid.parse::<i32>().ok()),
-            );
-        }
-    }
-    children.sort_unstable();
-    children.dedup();
-    children
-}
-
-/// A process and all its descendants (through `/proc/<pid>/task/*/children`).
-pub fn process_tree(root: i32) -> Vec<i32> {
-    let mut tree = vec![root];
-    let mut next = 0;
-    while next < tree.len() && tree.len() < 10_000 {
-        let pid = tree[next];
-        next += 1;
-        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            if let Ok(list) = fs::read_to_string(task.path().join("children")) {
-                tree.extend(
-                    list.split_whitespace()
-                        .filter_map(|c| c.parse::<i32>().ok()),
-                );
-            }
-        }
-    }
-    tree
-}
-
-/// Every pid on the host.
-pub fn all_pids() -> Vec<i32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .collect()
-}
-
-/// Whether the process's environment has `VAR=value` exactly.
-pub fn environ_has(pid: i32, var: &str, value: &str) -> bool {
-    environ_var(pid, var).is_some_and(|found| found == value)
-}
-
-/// The value of `var` in the process's environment (none for a zombie,
-/// whose environment is gone, or a process we may not read).
-pub fn environ_var(pid: i32, var: &str) -> Option<String> {
-    let environ = fs::read(format!("/proc/{pid}/environ")).ok()?;
-    let prefix = format!("{var}=");
-    environ
-        .split(|byte| *byte == 0)
-        .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
-        .map(|value| String::from_utf8_lossy(value).into_owned())
-}
-
 /// Parse a signal name (`SIGTERM`, `TERM`, `term`) or number.
 pub fn parse_signal(name: &str) -> Option<Signal> {
     if let Ok(number) = name.parse::<i32>() {
@@ -690,9 +579,13 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn a_fork_pause_holds_the_lock_every_spawn_takes() {
-        let spawner = Spawner::start().unwrap();
+    #[test]
+    fn a_fork_pause_holds_the_lock_every_spawn_takes() {
+        // Not `Spawner::start`: its reaper would reap other tests' children
+        // (and make this process a subreaper).
+        let spawner = Spawner {
+            registry: Arc::new(Mutex::new(Registry::default())),
+        };
         let pause = spawner.pause_forks();
         assert!(matches!(
             spawner.registry.try_lock(),
