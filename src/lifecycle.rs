@@ -554,3 +554,7 @@ impl Lifecycle {
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "lifecycle_adoption_tests.rs"]
+mod adoption_tests;
