@@ -16,6 +16,16 @@ fn policy(startup_allowance: Option<Duration>, standby: bool) -> Policy {
     }
 }
 
+/// (name, state, startup allowance, standby, expected state, expected actions)
+type Row = (
+    &'static str,
+    State,
+    Option<Duration>,
+    bool,
+    State,
+    Vec<Action>,
+);
+
 #[test]
 fn an_adopted_gateway_is_starting_or_running_without_a_spawn() {
     let now = Instant::now();
@@ -35,7 +45,7 @@ fn an_adopted_gateway_is_starting_or_running_without_a_spawn() {
             Action::Notify(Notice::Started),
         ]
     };
-    let rows: Vec<(&str, State, Option<Duration>, bool, State, Vec<Action>)> = vec![
+    let rows: Vec<Row> = vec![
         (
             "stopped, startup probe",
             State::Stopped,
