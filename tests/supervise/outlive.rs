@@ -208,3 +208,25 @@ fn a_gateway_whose_keeper_is_killed_becomes_the_supervisors_child_and_its_exit_i
         "the exit is known (the supervisor, a subreaper, reaped it): {text}"
     );
 }
+
+#[test]
+fn a_gateway_whose_declaration_changed_while_no_supervisor_ran_is_adopted_then_restarted() {
+    let (mut daemon, port) = Daemon::gateways(&[("main", "")]);
+    let pid = crashed_supervisor_over_main(&mut daemon);
+    // An added variable: the gateway would now be spawned differently.
+    let changed = sim_declaration(daemon.path(), "main", port, "env: { EXTRA_SETTING: \"1\" }");
+    fs::write(daemon.dir.join("main.yaml"), changed).expect("change the declaration");
+    daemon.start();
+    let new = daemon.wait_new_pid("main", Some(pid));
+    daemon.wait_state("main", "running");
+    assert!(!alive(pid), "the old gateway was stopped");
+    let environ = fs::read(format!("/proc/{new}/environ")).expect("environ");
+    assert!(String::from_utf8_lossy(&environ).contains("EXTRA_SETTING=1"));
+    let text = events(&daemon, "main");
+    assert!(text.contains("adopted"), "{text}");
+    let log = logs(&daemon, "main");
+    assert!(
+        log.contains("[shutdown] completed cleanly"),
+        "stopped gracefully, not killed:\n{log}"
+    );
+}
