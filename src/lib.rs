@@ -26,6 +26,7 @@ pub mod process;
 pub mod protocol;
 pub mod reexec;
 pub mod rescue;
+pub mod resident;
 pub mod resolution;
 pub mod sdnotify;
 pub mod secrets;
