@@ -513,7 +513,10 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
             .as_ref()
             .map(|record| protocol::RolledBack {
                 at: unix_ms(record.at),
-                from: record.from.as_ref().map(|from| from.to_string_lossy().into_owned()),
+                from: record
+                    .from
+                    .as_ref()
+                    .map(|from| from.to_string_lossy().into_owned()),
                 reason: record.reason.clone(),
             }),
         tracking: Some(match &snapshot.tracking {

@@ -656,7 +656,8 @@ fn a_status_reply_decodes_as_the_enum_does_wherever_its_tag_stands() {
     assert_eq!(decode_response(&encode_response(&full)), Ok(full));
 
     let body = serde_json::to_value(&instance).expect("json");
-    let tag_last = serde_json::json!({"v": 1, "id": 4, "response": {"instances": [body], "type": "status"}});
+    let tag_last =
+        serde_json::json!({"v": 1, "id": 4, "response": {"instances": [body], "type": "status"}});
     let decoded = decode_response(tag_last.to_string().as_bytes()).expect("decodes");
     assert_eq!(
         decoded.response,

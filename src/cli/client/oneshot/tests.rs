@@ -21,8 +21,9 @@ fn status(name: Option<&str>, json: bool) -> Command {
 /// What clap makes of the same words, in this path's terms (`None`: a
 /// command this path does not answer, or an error).
 fn clap_reading(args: &[&str]) -> Option<OneShot> {
-    let cli = Cli::try_parse_from(std::iter::once("openclaw-supervisor").chain(args.iter().copied()))
-        .ok()?;
+    let cli =
+        Cli::try_parse_from(std::iter::once("openclaw-supervisor").chain(args.iter().copied()))
+            .ok()?;
     let command = match cli.command {
         CliCommand::Client(ClientCommand::Status {
             name,
@@ -47,12 +48,30 @@ fn clap_reading(args: &[&str]) -> Option<OneShot> {
 #[test]
 fn what_it_answers_clap_reads_the_same() {
     let rows: Vec<(&[&str], Command, ColorWhen)> = vec![
-        (&["--socket", "/s", "status"], status(None, false), ColorWhen::Auto),
-        (&["--socket", "/s", "status", "w1"], status(Some("w1"), false), ColorWhen::Auto),
-        (&["status", "w1", "--socket=/s", "--json"], status(Some("w1"), true), ColorWhen::Auto),
-        (&["--socket", "/s", "status", "--json"], status(None, true), ColorWhen::Auto),
         (
-            &["--color", "never", "--dir", "d", "--socket", "/s", "status", "all"],
+            &["--socket", "/s", "status"],
+            status(None, false),
+            ColorWhen::Auto,
+        ),
+        (
+            &["--socket", "/s", "status", "w1"],
+            status(Some("w1"), false),
+            ColorWhen::Auto,
+        ),
+        (
+            &["status", "w1", "--socket=/s", "--json"],
+            status(Some("w1"), true),
+            ColorWhen::Auto,
+        ),
+        (
+            &["--socket", "/s", "status", "--json"],
+            status(None, true),
+            ColorWhen::Auto,
+        ),
+        (
+            &[
+                "--color", "never", "--dir", "d", "--socket", "/s", "status", "all",
+            ],
             status(Some("all"), false),
             ColorWhen::Never,
         ),
@@ -77,7 +96,11 @@ fn what_it_answers_clap_reads_the_same() {
             },
             ColorWhen::Auto,
         ),
-        (&["version", "--socket", "/s"], Command::Version, ColorWhen::Auto),
+        (
+            &["version", "--socket", "/s"],
+            Command::Version,
+            ColorWhen::Auto,
+        ),
     ];
     for (args, command, color) in rows {
         let expected = OneShot {
@@ -138,7 +161,8 @@ fn the_socket_comes_from_the_flag_then_the_environment_then_the_state_dir() {
     let socket_of = |args: &[&str], socket, state| {
         parse(&os(args), env(socket, state)).map(|one_shot| one_shot.socket)
     };
-    let default_of = |state_dir: &str| control::default_socket_path(std::path::Path::new(state_dir));
+    let default_of =
+        |state_dir: &str| control::default_socket_path(std::path::Path::new(state_dir));
     assert_eq!(
         socket_of(&["--socket", "/flag", "status"], Some("/env"), None),
         Some(PathBuf::from("/flag"))
