@@ -501,22 +501,22 @@ pub fn decode_response(line: &[u8]) -> Result<ResponseEnvelope, DecodeError> {
         // A status reply as a plain struct: serde reads an internally
         // tagged enum by buffering the whole body first. Its `type` comes
         // first on the wire, so any other reply is turned away at once.
-        if let Ok(status) = serde_json::from_slice::<StatusEnvelope>(line) {
-            if status.v == PROTOCOL_VERSION {
-                return Ok(ResponseEnvelope {
-                    v: status.v,
-                    id: status.id,
-                    response: Response::Status {
-                        instances: status.response.instances,
-                        rejected: status.response.rejected,
-                    },
-                });
-            }
+        if let Ok(status) = serde_json::from_slice::<StatusEnvelope>(line)
+            && status.v == PROTOCOL_VERSION
+        {
+            return Ok(ResponseEnvelope {
+                v: status.v,
+                id: status.id,
+                response: Response::Status {
+                    instances: status.response.instances,
+                    rejected: status.response.rejected,
+                },
+            });
         }
-        if let Ok(envelope) = serde_json::from_slice::<ResponseEnvelope>(line) {
-            if envelope.v == PROTOCOL_VERSION {
-                return Ok(envelope);
-            }
+        if let Ok(envelope) = serde_json::from_slice::<ResponseEnvelope>(line)
+            && envelope.v == PROTOCOL_VERSION
+        {
+            return Ok(envelope);
         }
     }
     let object = decode_object(line, MAX_RESPONSE_LINE)?;
