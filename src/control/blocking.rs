@@ -30,7 +30,8 @@ pub enum BlockingError {
 }
 
 /// Connects, sends one request and returns its reply (an `error` reply is
-/// a reply, not an `Err`), waiting at most `timeout` for it.
+/// a reply, not an `Err`), waiting at most `timeout` for each read of it
+/// (a daemon that goes quiet that long has not answered).
 pub fn request_blocking(
     path: &Path,
     request: Request,
