@@ -149,6 +149,7 @@ fn main() {
         }
         if wants("status") {
             scenarios::status(&mut report, &fleet, counts.status_requests / 4, &[1]);
+            scenarios::status_command(&mut report, &fleet, counts.status_processes);
         }
         if wants("reload") {
             scenarios::reload(

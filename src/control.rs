@@ -13,6 +13,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+mod blocking;
 mod client;
 mod gate;
 mod lines;
@@ -21,6 +22,7 @@ mod peer;
 mod server;
 mod socket;
 
+pub use blocking::{BlockingError, request_blocking};
 pub use client::{Client, ClientError, ResponseStream, request, request_stream};
 pub use gate::Gate;
 pub use lock::{LOCK_FILE, LockError, StateDirLock};

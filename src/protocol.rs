@@ -467,8 +467,58 @@ pub fn decode_request(line: &[u8]) -> Result<RequestEnvelope, DecodeError> {
     })
 }
 
+/// A `status` reply line, read without buffering (see [`decode_response`]).
+#[derive(Deserialize)]
+struct StatusEnvelope {
+    v: u32,
+    id: Option<u64>,
+    response: StatusBody,
+}
+
+/// `Response::Status` with its tag as a field that takes only `status`.
+#[derive(Deserialize)]
+struct StatusBody {
+    #[serde(rename = "type")]
+    _type: StatusTag,
+    instances: Vec<InstanceStatus>,
+    #[serde(default)]
+    rejected: Vec<RejectedFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StatusTag {
+    Status,
+}
+
 /// Decodes one reply line, as a client does.
 pub fn decode_response(line: &[u8]) -> Result<ResponseEnvelope, DecodeError> {
+    // The common case straight into the typed reply, with no `Value` tree
+    // in between (a `status` of 500 instances is most of a megabyte). A
+    // line it does not take (another version, a malformed or unknown
+    // reply) is decoded again below, which says exactly what is wrong.
+    if line.len() <= MAX_RESPONSE_LINE && line.trim_ascii_start().first() == Some(&b'{') {
+        // A status reply as a plain struct: serde reads an internally
+        // tagged enum by buffering the whole body first. Its `type` comes
+        // first on the wire, so any other reply is turned away at once.
+        if let Ok(status) = serde_json::from_slice::<StatusEnvelope>(line)
+            && status.v == PROTOCOL_VERSION
+        {
+            return Ok(ResponseEnvelope {
+                v: status.v,
+                id: status.id,
+                response: Response::Status {
+                    instances: status.response.instances,
+                    rejected: status.response.rejected,
+                },
+            });
+        }
+        if let Ok(envelope) = serde_json::from_slice::<ResponseEnvelope>(line)
+            && envelope.v == PROTOCOL_VERSION
+        {
+            return Ok(envelope);
+        }
+    }
     let object = decode_object(line, MAX_RESPONSE_LINE)?;
     let (v, id) = decode_header(&object)?;
     if v != u64::from(PROTOCOL_VERSION) {

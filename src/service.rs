@@ -466,16 +466,16 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
                 .collect(),
         },
         paths: Paths {
-            config: effective.config_path.display().to_string(),
-            state_dir: effective.state_dir.display().to_string(),
+            config: effective.config_path.to_string_lossy().into_owned(),
+            state_dir: effective.state_dir.to_string_lossy().into_owned(),
             workspace: effective
                 .workspaces
                 .first()
-                .map(|w| w.path.display().to_string())
+                .map(|w| w.path.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            log_file: effective.log_file.display().to_string(),
+            log_file: effective.log_file.to_string_lossy().into_owned(),
         },
-        declaration_file: effective.file.display().to_string(),
+        declaration_file: effective.file.to_string_lossy().into_owned(),
         cpu_percent: usage.map(|u| u.0),
         memory_bytes: usage.map(|u| u.1),
         last_error_lines: {
@@ -513,13 +513,16 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
             .as_ref()
             .map(|record| protocol::RolledBack {
                 at: unix_ms(record.at),
-                from: record.from.as_ref().map(|from| from.display().to_string()),
+                from: record
+                    .from
+                    .as_ref()
+                    .map(|from| from.to_string_lossy().into_owned()),
                 reason: record.reason.clone(),
             }),
         tracking: Some(match &snapshot.tracking {
             crate::cgroup::Tracking::Cgroup(dir) => protocol::Tracking {
                 mode: "cgroup".to_string(),
-                cgroup: Some(dir.display().to_string()),
+                cgroup: Some(dir.to_string_lossy().into_owned()),
                 reason: None,
             },
             crate::cgroup::Tracking::Marker(why) => protocol::Tracking {

@@ -205,8 +205,16 @@ impl Supervisor {
                         }
                         message => message,
                     };
+                    // A question changes no instance: no O(instances)
+                    // work for it (`status NAME` costs the same at 2 or 500).
+                    let asks = matches!(
+                        message,
+                        Message::Status { .. } | Message::Handle { .. } | Message::Validation { .. }
+                    );
                     self.message(message);
-                    self.publish_targets();
+                    if !asks {
+                        self.publish_targets();
+                    }
                 }
                 Some(notice) = notices.recv() => {
                     self.notice(notice);

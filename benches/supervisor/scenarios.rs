@@ -160,32 +160,41 @@ async fn status_once(socket: &std::path::Path, name: Option<String>) {
     }
 }
 
-/// The `status` command as an operator runs it: a process each time.
+/// The `status` command as an operator runs it: a process each time, for
+/// one instance (`status NAME`) and for all.
 pub fn status_command(report: &mut Report, fleet: &Fleet, count: usize) {
-    let mut samples = Vec::with_capacity(count);
-    for _ in 0..count {
-        let started = Instant::now();
-        let output = Command::new(fleet::supervisor())
-            .arg("--socket")
-            .arg(&fleet.socket)
-            .arg("status")
-            .output()
-            .expect("run `status`");
-        samples.push(started.elapsed());
-        assert!(
-            output.status.success(),
-            "`status` failed: {}",
-            String::from_utf8_lossy(&output.stderr)
+    let first = fleet.ports[0].0.clone();
+    for name in [Some(first), None] {
+        let mut samples = Vec::with_capacity(count);
+        for _ in 0..count {
+            let started = Instant::now();
+            let output = Command::new(fleet::supervisor())
+                .arg("--socket")
+                .arg(&fleet.socket)
+                .arg("status")
+                .args(name.iter())
+                .output()
+                .expect("run `status`");
+            samples.push(started.elapsed());
+            assert!(
+                output.status.success(),
+                "`status` failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let (command, what) = match name {
+            Some(_) => ("status NAME", "spawn, connect, render one instance, exit"),
+            None => ("status", "spawn, connect, render the table, exit"),
+        };
+        report.latency(
+            format!(
+                "`openclaw-supervisor {command}` as a process ({} declared)",
+                fleet.ports.len()
+            ),
+            &samples,
+            what,
         );
     }
-    report.latency(
-        format!(
-            "`openclaw-supervisor status` as a process ({} declared)",
-            fleet.ports.len()
-        ),
-        &samples,
-        "spawn, connect, render the table, exit",
-    );
 }
 
 /// The supervisor's own RSS and CPU time while nothing happens but the

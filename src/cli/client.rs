@@ -25,6 +25,7 @@ mod events;
 mod fixture;
 mod layout;
 mod logs;
+pub mod oneshot;
 mod reexec;
 mod render;
 mod since;
@@ -319,10 +320,20 @@ async fn status(
     color: ColorWhen,
 ) -> anyhow::Result<u8> {
     let one = name.is_some();
-    let (instances, rejected) = match verbs::status_request(path, name).await {
-        Ok(reply) => reply,
-        Err(code) => return Ok(code),
-    };
+    match verbs::status_request(path, name).await {
+        Ok(reply) => print_status(reply, one, json, color),
+        Err(code) => Ok(code),
+    }
+}
+
+/// Prints a `status` reply: JSON, one instance in detail, or the table;
+/// the exit code with NAME says whether it runs.
+fn print_status(
+    (instances, rejected): verbs::StatusReply,
+    one: bool,
+    json: bool,
+    color: ColorWhen,
+) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
     if json {
         let value = serde_json::json!({ "instances": instances, "rejected": rejected });
@@ -381,16 +392,25 @@ async fn stream(
 
 async fn version(path: &std::path::Path) -> anyhow::Result<u8> {
     writeln!(std::io::stdout(), "client {}", env!("CARGO_PKG_VERSION"))?;
-    match call(path, Request::Version).await {
-        Ok(Response::Version { version, protocol }) => {
+    let outcome = tokio::time::timeout(REPLY_TIMEOUT, control::request(path, Request::Version))
+        .await
+        .ok();
+    print_version(verbs::Called::from_outcome(path, outcome))
+}
+
+/// The supervisor's half of `version` (the client's line printed first).
+fn print_version(called: verbs::Called) -> anyhow::Result<u8> {
+    match called {
+        verbs::Called::Reply(Response::Version { version, protocol }) => {
             writeln!(
                 std::io::stdout(),
                 "supervisor {version} (protocol {protocol})"
             )?;
             Ok(exit::OK)
         }
-        Ok(other) => Ok(unexpected(&other)),
-        Err(code) => Ok(code),
+        verbs::Called::Reply(other) => Ok(unexpected(&other)),
+        verbs::Called::Error(_, message) => Ok(fail(&message)),
+        verbs::Called::Exit(code) => Ok(code),
     }
 }
 

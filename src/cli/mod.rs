@@ -113,6 +113,12 @@ pub fn main() -> ExitCode {
     clap_complete::CompleteEnv::with_factory(host::completing_command)
         .var(host::COMPLETE_VAR)
         .complete();
+    // `status`, `is-active`, `version`: answered without clap and tokio
+    // (`client/oneshot.rs`); anything else is clap's.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some(one_shot) = client::oneshot::parse(&args, |name| std::env::var_os(name)) {
+        return ExitCode::from(client::oneshot::run(one_shot));
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Start(args) => daemon::run(&cli.global, args),

@@ -632,3 +632,47 @@ fn only_an_events_request_with_a_field_asks_for_the_backlog() {
         r#"{"type":"events"}"#
     );
 }
+
+/// A status reply takes its own quick way in `decode_response`: the same
+/// reply as the enum's, `rejected` optional, its tag wherever it stands, and
+/// any other reply or version still decoded (or refused) as before.
+#[test]
+fn a_status_reply_decodes_as_the_enum_does_wherever_its_tag_stands() {
+    let instance = InstanceStatus {
+        name: String::from("main"),
+        state: String::from("running"),
+        ..InstanceStatus::default()
+    };
+    let full = ResponseEnvelope::new(
+        Some(3),
+        Response::Status {
+            instances: vec![instance.clone()],
+            rejected: vec![RejectedFile {
+                file: String::from("bad.yaml"),
+                reason: String::from("no"),
+            }],
+        },
+    );
+    assert_eq!(decode_response(&encode_response(&full)), Ok(full));
+
+    let body = serde_json::to_value(&instance).expect("json");
+    let tag_last =
+        serde_json::json!({"v": 1, "id": 4, "response": {"instances": [body], "type": "status"}});
+    let decoded = decode_response(tag_last.to_string().as_bytes()).expect("decodes");
+    assert_eq!(
+        decoded.response,
+        Response::Status {
+            instances: vec![instance],
+            rejected: Vec::new(),
+        }
+    );
+
+    let newer = br#"{"v":2,"id":1,"response":{"type":"status","instances":[]}}"#;
+    let err = decode_response(newer).expect_err("another version");
+    assert_eq!(err.kind(), ErrorKind::UnsupportedVersion);
+    let not_status = br#"{"v":1,"id":1,"response":{"type":"ok","message":null}}"#;
+    assert_eq!(
+        decode_response(not_status).map(|e| e.response),
+        Ok(Response::ok())
+    );
+}

@@ -172,29 +172,58 @@ pub fn status_exit(state: &str) -> u8 {
 }
 
 /// A one-reply request; the error kind kept for the caller.
-enum Called {
+pub(super) enum Called {
     Reply(Response),
     Error(ErrorKind, String),
     /// The command must end with this code (the reason printed).
     Exit(u8),
 }
 
-async fn call(path: &Path, request: Request) -> Called {
-    match tokio::time::timeout(REPLY_TIMEOUT, control::request(path, request)).await {
-        Ok(Ok(Response::Error { kind, message })) => Called::Error(kind, message),
-        Ok(Ok(response)) => Called::Reply(response),
-        Ok(Err(err)) => Called::Exit(client_error(&err)),
-        Err(_) => Called::Exit(fail(&format!(
-            "the supervisor on {} did not answer within {}s",
-            path.display(),
-            REPLY_TIMEOUT.as_secs()
-        ))),
+impl Called {
+    /// What became of a request: its reply, the client's error, or `None`
+    /// when no reply came within [`REPLY_TIMEOUT`] (said on stderr).
+    pub(super) fn from_outcome(
+        path: &Path,
+        outcome: Option<Result<Response, control::ClientError>>,
+    ) -> Called {
+        match outcome {
+            Some(Ok(Response::Error { kind, message })) => Called::Error(kind, message),
+            Some(Ok(response)) => Called::Reply(response),
+            Some(Err(err)) => Called::Exit(client_error(&err)),
+            None => Called::Exit(fail(&format!(
+                "the supervisor on {} did not answer within {}s",
+                path.display(),
+                REPLY_TIMEOUT.as_secs()
+            ))),
+        }
     }
+
+    /// The same request without a runtime (`oneshot.rs`).
+    pub(super) fn blocking(path: &Path, request: Request) -> Called {
+        let outcome = match control::request_blocking(path, request, REPLY_TIMEOUT) {
+            Ok(response) => Some(Ok(response)),
+            Err(control::BlockingError::Client(err)) => Some(Err(err)),
+            Err(control::BlockingError::TimedOut) => None,
+        };
+        Called::from_outcome(path, outcome)
+    }
+}
+
+async fn call(path: &Path, request: Request) -> Called {
+    let outcome = tokio::time::timeout(REPLY_TIMEOUT, control::request(path, request))
+        .await
+        .ok();
+    Called::from_outcome(path, outcome)
 }
 
 /// Every instance's status, or the code to end with.
 async fn all_status(path: &Path) -> Result<Vec<InstanceStatus>, u8> {
-    match call(path, Request::Status { name: None }).await {
+    all_status_of(call(path, Request::Status { name: None }).await)
+}
+
+/// The instances of a `status` reply, or the code to end with.
+pub(super) fn all_status_of(called: Called) -> Result<Vec<InstanceStatus>, u8> {
+    match called {
         Called::Reply(Response::Status { instances, .. }) => Ok(instances),
         Called::Reply(other) => Err(unexpected(&other)),
         Called::Error(_, message) => Err(fail(&message)),
@@ -202,19 +231,22 @@ async fn all_status(path: &Path) -> Result<Vec<InstanceStatus>, u8> {
     }
 }
 
+/// One `status` reply: every instance and the rejected files.
+pub type StatusReply = (
+    Vec<InstanceStatus>,
+    Vec<openclaw_supervisor::protocol::RejectedFile>,
+);
+
 /// `status NAME`'s request: 4 for an unknown name (systemctl's code).
-pub async fn status_request(
-    path: &Path,
-    name: Option<String>,
-) -> Result<
-    (
-        Vec<InstanceStatus>,
-        Vec<openclaw_supervisor::protocol::RejectedFile>,
-    ),
-    u8,
-> {
+pub async fn status_request(path: &Path, name: Option<String>) -> Result<StatusReply, u8> {
     let one = name.is_some();
-    match call(path, Request::Status { name }).await {
+    status_reply(call(path, Request::Status { name }).await, one)
+}
+
+/// A `status` reply, or the code to end with: 4 for an unknown name when
+/// one was asked for.
+pub(super) fn status_reply(called: Called, one: bool) -> Result<StatusReply, u8> {
+    match called {
         Called::Reply(Response::Status {
             instances,
             rejected,
@@ -247,10 +279,14 @@ pub fn status_one_exit(instances: &[InstanceStatus]) -> u8 {
 /// `is-active NAME...`: one state word per name (`unknown` for no such
 /// instance); 0 when every one is running, else 3.
 pub async fn is_active(path: &Path, names: &[String], quiet: bool) -> u8 {
-    let instances = match all_status(path).await {
-        Ok(instances) => instances,
-        Err(code) => return code,
-    };
+    match all_status(path).await {
+        Ok(instances) => print_is_active(&instances, names, quiet),
+        Err(code) => code,
+    }
+}
+
+/// `is-active`'s lines and exit code, given every instance.
+pub(super) fn print_is_active(instances: &[InstanceStatus], names: &[String], quiet: bool) -> u8 {
     let mut inactive = Vec::new();
     for name in names {
         let state = instances
