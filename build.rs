@@ -1,0 +1,69 @@
+//! Links the keeper binary (`openclaw-supervisor-keeper`, one process per
+//! gateway) statically, where the C toolchain has glibc's static archives.
+//!
+//! A dynamically linked keeper pays the loader's relocations of its own
+//! data, libc's and libgcc's in private memory, in every keeper (about 50
+//! KiB each; BENCHMARKS.md "Keepers"); a static-pie keeper has none of them.
+//! Cargo has no per-binary `-C target-feature=+crt-static`, so this gives
+//! that one binary `-static-pie` and a directory of linker scripts that
+//! stand in for the shared libraries rustc names (`-lgcc_s`, `-lc`, ...) and
+//! point at their static archives. Everything else links as before. Where
+//! an archive is missing (no `libc.a`), the keeper stays dynamic: it works
+//! the same, it only costs more.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const KEEPER: &str = "openclaw-supervisor-keeper";
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    let linux_gnu = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
+        && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu");
+    if !linux_gnu || std::env::var_os("OPENCLAW_SUPERVISOR_DYNAMIC_KEEPER").is_some() {
+        return;
+    }
+    println!("cargo:rerun-if-env-changed=OPENCLAW_SUPERVISOR_DYNAMIC_KEEPER");
+    let Some(out_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
+        return;
+    };
+    let shims = out_dir.join("static-keeper");
+    match write_shims(&shims) {
+        Some(()) => {
+            println!("cargo:rustc-link-arg-bin={KEEPER}=-L{}", shims.display());
+            println!("cargo:rustc-link-arg-bin={KEEPER}=-static-pie");
+        }
+        None => println!(
+            "cargo:warning=no static glibc (libc.a) found: {KEEPER} is linked dynamically"
+        ),
+    }
+}
+
+/// The linker scripts, or `None` when an archive is missing.
+fn write_shims(dir: &Path) -> Option<()> {
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let archive = |name: &str| -> Option<PathBuf> {
+        let output = Command::new(&compiler)
+            .arg(format!("-print-file-name={name}"))
+            .output()
+            .ok()?;
+        let path = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
+        // The compiler answers the bare name when it has no such file.
+        (output.status.success() && path.is_absolute() && path.is_file()).then_some(path)
+    };
+    let runtime = format!(
+        "GROUP ( {} {} {} )\n",
+        archive("libc.a")?.display(),
+        archive("libgcc_eh.a")?.display(),
+        archive("libgcc.a")?.display()
+    );
+    std::fs::create_dir_all(dir).ok()?;
+    for name in ["c", "gcc_s"] {
+        std::fs::write(dir.join(format!("lib{name}.so")), &runtime).ok()?;
+    }
+    for name in ["m", "pthread", "dl", "rt", "util"] {
+        let script = format!("INPUT ( {} )\n", archive(&format!("lib{name}.a"))?.display());
+        std::fs::write(dir.join(format!("lib{name}.so")), script).ok()?;
+    }
+    Some(())
+}
