@@ -20,12 +20,12 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::broadcast;
 
 use crate::declaration::LogSpec;
+use crate::queue;
 
 mod capture;
 mod pause;
@@ -37,18 +37,25 @@ pub use pause::CapturePause;
 pub const TAIL_LINES: usize = 200;
 /// A longer line is cut into pieces of this size.
 pub const MAX_LINE: usize = 16 * 1024;
+/// Lines queued for the writer thread at most; past it lines are dropped
+/// (and counted). The queue holds only what is in it ([`crate::queue`]).
 const QUEUE: usize = 16 * 1024;
 /// Lines a `logs -f` follower may fall behind before it is told it skipped
-/// some. Allocated whole per instance, so kept small: a follower reads lines
-/// as fast as they come.
+/// some. Allocated whole (about 16 KiB) on an instance's first follower, so
+/// kept small: a follower reads lines as fast as they come.
 const FOLLOW_BUFFER: usize = 256;
+
+/// An instance's followers: the ring is made by the writer thread when the
+/// first follower subscribes (most instances never have one), and only that
+/// thread sends into it, so a follower neither misses nor repeats a line.
+type Followers = Arc<OnceLock<broadcast::Sender<Stamped>>>;
 
 struct WriteRequest {
     path: Arc<PathBuf>,
     spec: LogSpec,
     line: Stamped,
     dropped: Arc<AtomicU64>,
-    follow: broadcast::Sender<Stamped>,
+    follow: Followers,
 }
 
 /// What the writer thread is asked to do, in order.
@@ -59,7 +66,7 @@ enum Job {
 
 struct CutRequest {
     path: Arc<PathBuf>,
-    follow: Option<broadcast::Sender<Stamped>>,
+    follow: Option<Followers>,
     reply: std::sync::mpsc::Sender<io::Result<Cut>>,
 }
 
@@ -117,12 +124,12 @@ fn open_cut(path: &Path) -> io::Result<Vec<read::FilePart>> {
 /// The one writer thread shared by every instance.
 #[derive(Clone)]
 pub struct LogSink {
-    queue: SyncSender<Job>,
+    queue: queue::Sender<Job>,
 }
 
 impl LogSink {
     pub fn start() -> io::Result<LogSink> {
-        let (queue, requests) = sync_channel::<Job>(QUEUE);
+        let (queue, requests) = queue::bounded::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || {
@@ -131,7 +138,11 @@ impl LogSink {
                     let request = match job {
                         Job::Write(request) => request,
                         Job::Cut(cut) => {
-                            let follow = cut.follow.map(|sender| sender.subscribe());
+                            let follow = cut.follow.map(|followers| {
+                                followers
+                                    .get_or_init(|| broadcast::channel(FOLLOW_BUFFER).0)
+                                    .subscribe()
+                            });
                             let reply = open_cut(&cut.path).map(|files| Cut { files, follow });
                             // The reader may have left.
                             let _ = cut.reply.send(reply);
@@ -154,8 +165,10 @@ impl LogSink {
                             file.file = None;
                         }
                     }
-                    // No follower is the usual case, not an error.
-                    let _ = request.follow.send(request.line);
+                    if let Some(followers) = request.follow.get() {
+                        // None left is not an error.
+                        let _ = followers.send(request.line);
+                    }
                 }
             })?;
         Ok(LogSink { queue })
@@ -163,13 +176,13 @@ impl LogSink {
 
     /// The log of one instance, writing to `path`.
     pub fn instance_log(&self, path: PathBuf, spec: LogSpec) -> InstanceLog {
-        let (follow, _) = broadcast::channel(FOLLOW_BUFFER);
         InstanceLog {
             sink: self.clone(),
             path: Arc::new(path),
             spec: Arc::new(Mutex::new(spec)),
-            tail: Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES))),
-            follow,
+            // Grown as lines come: an instance that says little costs little.
+            tail: Arc::new(Mutex::new(VecDeque::new())),
+            follow: Followers::default(),
             dropped: Arc::new(AtomicU64::new(0)),
             pause: CapturePause::default(),
         }
@@ -183,7 +196,7 @@ pub struct InstanceLog {
     path: Arc<PathBuf>,
     spec: Arc<Mutex<LogSpec>>,
     tail: Arc<Mutex<VecDeque<(i32, String)>>>,
-    follow: broadcast::Sender<Stamped>,
+    follow: Followers,
     dropped: Arc<AtomicU64>,
     pause: CapturePause,
 }
@@ -238,11 +251,8 @@ impl InstanceLog {
             dropped: self.dropped.clone(),
             follow: self.follow.clone(),
         };
-        match self.sink.queue.try_send(Job::Write(request)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if self.sink.queue.try_send(Job::Write(request)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -157,6 +157,7 @@ pub fn run(global: &Global, args: StartArgs) -> anyhow::Result<u8> {
 
 /// Run the supervisor until it is told to stop; the exit code to return.
 pub fn run_daemon(options: Options, socket: SocketSettings) -> anyhow::Result<u8> {
+    openclaw_supervisor::resident::one_arena();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -170,6 +171,8 @@ pub fn run_daemon(options: Options, socket: SocketSettings) -> anyhow::Result<u8
                 return Ok(super::exit::FAILED);
             }
         };
+        // Every instance is launched: what start-up freed is given back.
+        openclaw_supervisor::resident::trim();
         run.await;
         Ok(super::exit::OK)
     })
