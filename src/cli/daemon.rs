@@ -158,8 +158,7 @@ pub fn run(global: &Global, args: StartArgs) -> anyhow::Result<u8> {
 /// Run the supervisor until it is told to stop; the exit code to return.
 pub fn run_daemon(options: Options, socket: SocketSettings) -> anyhow::Result<u8> {
     openclaw_supervisor::resident::one_arena();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
