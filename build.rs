@@ -39,9 +39,9 @@ fn main() {
             println!("cargo:rustc-link-arg-bin={KEEPER}=-static");
             println!("cargo:rustc-link-arg-bin={KEEPER}=-no-pie");
         }
-        None => println!(
-            "cargo:warning=no static glibc (libc.a) found: {KEEPER} is linked dynamically"
-        ),
+        None => {
+            println!("cargo:warning=no static glibc (libc.a) found: {KEEPER} is linked dynamically")
+        }
     }
 }
 
@@ -68,7 +68,10 @@ fn write_shims(dir: &Path) -> Option<()> {
         std::fs::write(dir.join(format!("lib{name}.so")), &runtime).ok()?;
     }
     for name in ["m", "pthread", "dl", "rt", "util"] {
-        let script = format!("INPUT ( {} )\n", archive(&format!("lib{name}.a"))?.display());
+        let script = format!(
+            "INPUT ( {} )\n",
+            archive(&format!("lib{name}.a"))?.display()
+        );
         std::fs::write(dir.join(format!("lib{name}.so")), script).ok()?;
     }
     Some(())

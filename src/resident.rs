@@ -26,3 +26,17 @@ pub fn trim() {
         libc::malloc_trim(0);
     }
 }
+
+/// How long after launch the start-up's garbage is given back: by then
+/// every instance has spawned its gateway and shaken hands with its keeper.
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// [`trim`] once, [`SETTLED`] after launch (a timer that fires once; an
+/// idle supervisor wakes for nothing else than its probes). About 0.8 MiB
+/// at 200 instances.
+pub fn trim_after_start() {
+    tokio::spawn(async {
+        tokio::time::sleep(SETTLED).await;
+        trim();
+    });
+}

@@ -170,8 +170,7 @@ pub fn run_daemon(options: Options, socket: SocketSettings) -> anyhow::Result<u8
                 return Ok(super::exit::FAILED);
             }
         };
-        // Every instance is launched: what start-up freed is given back.
-        openclaw_supervisor::resident::trim();
+        openclaw_supervisor::resident::trim_after_start();
         run.await;
         Ok(super::exit::OK)
     })
