@@ -35,6 +35,8 @@ fn main() {
     let shims = out_dir.join("static-keeper");
     match write_shims(&shims) {
         Some(()) => {
+            // What tests/keeper_link.rs checks the binary against.
+            println!("cargo:rustc-env=OPENCLAW_SUPERVISOR_KEEPER_LINK=static");
             println!("cargo:rustc-link-arg-bin={KEEPER}=-L{}", shims.display());
             println!("cargo:rustc-link-arg-bin={KEEPER}=-static");
             println!("cargo:rustc-link-arg-bin={KEEPER}=-no-pie");
