@@ -25,7 +25,10 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let linux_gnu = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
         && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu");
-    if !linux_gnu || std::env::var_os("OPENCLAW_SUPERVISOR_DYNAMIC_KEEPER").is_some() {
+    // The archives are found through the host's C compiler: a cross build
+    // keeps the dynamic keeper.
+    let native = std::env::var("TARGET").ok() == std::env::var("HOST").ok();
+    if !linux_gnu || !native || std::env::var_os("OPENCLAW_SUPERVISOR_DYNAMIC_KEEPER").is_some() {
         return;
     }
     println!("cargo:rerun-if-env-changed=OPENCLAW_SUPERVISOR_DYNAMIC_KEEPER");
