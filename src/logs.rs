@@ -15,9 +15,9 @@
 //! reader finds in the files and what it will be sent: nothing is lost or
 //! sent twice, whatever rotates meanwhile.
 
-use std::collections::{HashMap, VecDeque};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -30,8 +30,10 @@ use crate::queue;
 mod capture;
 mod pause;
 pub mod read;
+mod rotating;
 
 pub use pause::CapturePause;
+use rotating::{MAX_OPEN, RotatingFile, to_close};
 
 /// Lines kept in memory per instance.
 pub const TAIL_LINES: usize = 200;
@@ -134,6 +136,7 @@ impl LogSink {
             .name("log-writer".into())
             .spawn(move || {
                 let mut files: HashMap<Arc<PathBuf>, RotatingFile> = HashMap::new();
+                let mut lines: u64 = 0;
                 for job in requests {
                     let request = match job {
                         Job::Write(request) => request,
@@ -149,9 +152,22 @@ impl LogSink {
                             continue;
                         }
                     };
+                    lines += 1;
+                    if files
+                        .get(&request.path)
+                        .is_none_or(|file| file.file.is_none())
+                    {
+                        let open = files.iter().filter(|(_, file)| file.file.is_some());
+                        let open = open.map(|(path, file)| (Arc::as_ptr(path), file.used));
+                        let close: HashSet<_> =
+                            to_close(open.collect(), MAX_OPEN).into_iter().collect();
+                        // Each is reopened, in append mode, at its next line.
+                        files.retain(|path, _| !close.contains(&Arc::as_ptr(path)));
+                    }
                     let file = files
                         .entry(request.path.clone())
                         .or_insert_with(|| RotatingFile::new(request.path.as_ref().clone()));
+                    file.used = lines;
                     let mut line = read::stamp(request.line.at);
                     line.push(' ');
                     line.push_str(&request.line.text);
@@ -347,96 +363,10 @@ pub fn plain_text(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(strip_ansi_escapes::strip_str(text))
 }
 
-/// A log file that rotates by size: `x.log` -> `x.log.1` -> ... -> `x.log.<keep>`.
-struct RotatingFile {
-    path: PathBuf,
-    file: Option<File>,
-    size: u64,
-    /// Lines dropped since writes began to fail (None while they succeed).
-    failing: Option<u64>,
-}
-
-impl RotatingFile {
-    fn new(path: PathBuf) -> Self {
-        RotatingFile {
-            path,
-            file: None,
-            size: 0,
-            failing: None,
-        }
-    }
-
-    /// A line could not be written: the first of an episode is logged.
-    fn cannot_write(&mut self, err: &io::Error) {
-        match self.failing.as_mut() {
-            Some(dropped) => *dropped += 1,
-            None => {
-                self.failing = Some(1);
-                tracing::warn!(log = %self.path.display(), error = %err, "cannot write a gateway's log: its lines are dropped (counted in status) until it can be written again");
-            }
-        }
-    }
-
-    /// A line was written: the end of an episode of failures is logged.
-    fn writable_again(&mut self) {
-        if let Some(dropped) = self.failing.take() {
-            tracing::info!(log = %self.path.display(), dropped, "a gateway's log can be written again");
-        }
-    }
-
-    fn write_line(&mut self, line: &[u8], spec: LogSpec) -> io::Result<()> {
-        if self.file.is_none() {
-            if let Some(parent) = self.path.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
-            self.size = file.metadata()?.len();
-            self.file = Some(file);
-        }
-        let max = spec.max_size.as_u64().max(1);
-        if self.size > 0 && self.size + line.len() as u64 > max {
-            self.rotate(spec.keep)?;
-        }
-        let file = match self.file.as_mut() {
-            Some(file) => file,
-            None => return Err(io::Error::other("log file not open")),
-        };
-        file.write_all(line)?;
-        self.size += line.len() as u64;
-        Ok(())
-    }
-
-    fn rotate(&mut self, keep: u32) -> io::Result<()> {
-        self.file = None;
-        let numbered = |n: u32| numbered(&self.path, n);
-        if keep == 0 {
-            fs::remove_file(&self.path)?;
-        } else {
-            let _ = fs::remove_file(numbered(keep));
-            for n in (1..keep).rev() {
-                let from = numbered(n);
-                if from.exists() {
-                    fs::rename(&from, numbered(n + 1))?;
-                }
-            }
-            fs::rename(&self.path, numbered(1))?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        self.size = 0;
-        self.file = Some(file);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn terminal_escapes_are_stripped_from_what_is_kept() {
