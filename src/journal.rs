@@ -33,7 +33,6 @@ use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -88,7 +87,7 @@ struct Line {
 #[derive(Clone)]
 pub struct Journal {
     dir: PathBuf,
-    queue: SyncSender<Line>,
+    queue: crate::queue::Sender<Line>,
     /// The highest sequence number queued.
     queued: Arc<AtomicU64>,
     progress: Arc<Progress>,
@@ -106,7 +105,7 @@ impl Journal {
                 tracing::warn!(error = %err, "the event journal cannot be read: event numbers start again at 1");
                 0
             });
-        let (queue, lines) = sync_channel::<Line>(QUEUE);
+        let (queue, lines) = crate::queue::bounded::<Line>(QUEUE);
         let progress = Arc::new(Progress {
             handled: Mutex::new(last),
             changed: Condvar::new(),
@@ -171,7 +170,7 @@ impl Journal {
             Ok(()) => {
                 self.queued.fetch_max(seq, Ordering::SeqCst);
             }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+            Err(_) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -24,6 +24,7 @@ pub mod probe;
 pub mod prober;
 pub mod process;
 pub mod protocol;
+pub mod queue;
 pub mod reexec;
 pub mod rescue;
 pub mod resident;

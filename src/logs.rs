@@ -15,40 +15,49 @@
 //! reader finds in the files and what it will be sent: nothing is lost or
 //! sent twice, whatever rotates meanwhile.
 
-use std::collections::{HashMap, VecDeque};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::broadcast;
 
 use crate::declaration::LogSpec;
+use crate::queue;
 
 mod capture;
 mod pause;
 pub mod read;
+mod rotating;
 
 pub use pause::CapturePause;
+use rotating::{MAX_OPEN, RotatingFile, to_close};
 
 /// Lines kept in memory per instance.
 pub const TAIL_LINES: usize = 200;
 /// A longer line is cut into pieces of this size.
 pub const MAX_LINE: usize = 16 * 1024;
+/// Lines queued for the writer thread at most; past it lines are dropped
+/// (and counted). The queue holds only what is in it ([`crate::queue`]).
 const QUEUE: usize = 16 * 1024;
 /// Lines a `logs -f` follower may fall behind before it is told it skipped
-/// some. Allocated whole per instance, so kept small: a follower reads lines
-/// as fast as they come.
+/// some. Allocated whole (about 16 KiB) on an instance's first follower, so
+/// kept small: a follower reads lines as fast as they come.
 const FOLLOW_BUFFER: usize = 256;
+
+/// An instance's followers: the ring is made by the writer thread when the
+/// first follower subscribes (most instances never have one), and only that
+/// thread sends into it, so a follower neither misses nor repeats a line.
+type Followers = Arc<OnceLock<broadcast::Sender<Stamped>>>;
 
 struct WriteRequest {
     path: Arc<PathBuf>,
     spec: LogSpec,
     line: Stamped,
     dropped: Arc<AtomicU64>,
-    follow: broadcast::Sender<Stamped>,
+    follow: Followers,
 }
 
 /// What the writer thread is asked to do, in order.
@@ -59,7 +68,7 @@ enum Job {
 
 struct CutRequest {
     path: Arc<PathBuf>,
-    follow: Option<broadcast::Sender<Stamped>>,
+    follow: Option<Followers>,
     reply: std::sync::mpsc::Sender<io::Result<Cut>>,
 }
 
@@ -117,30 +126,48 @@ fn open_cut(path: &Path) -> io::Result<Vec<read::FilePart>> {
 /// The one writer thread shared by every instance.
 #[derive(Clone)]
 pub struct LogSink {
-    queue: SyncSender<Job>,
+    queue: queue::Sender<Job>,
 }
 
 impl LogSink {
     pub fn start() -> io::Result<LogSink> {
-        let (queue, requests) = sync_channel::<Job>(QUEUE);
+        let (queue, requests) = queue::bounded::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || {
                 let mut files: HashMap<Arc<PathBuf>, RotatingFile> = HashMap::new();
+                let mut lines: u64 = 0;
                 for job in requests {
                     let request = match job {
                         Job::Write(request) => request,
                         Job::Cut(cut) => {
-                            let follow = cut.follow.map(|sender| sender.subscribe());
+                            let follow = cut.follow.map(|followers| {
+                                followers
+                                    .get_or_init(|| broadcast::channel(FOLLOW_BUFFER).0)
+                                    .subscribe()
+                            });
                             let reply = open_cut(&cut.path).map(|files| Cut { files, follow });
                             // The reader may have left.
                             let _ = cut.reply.send(reply);
                             continue;
                         }
                     };
+                    lines += 1;
+                    if files
+                        .get(&request.path)
+                        .is_none_or(|file| file.file.is_none())
+                    {
+                        let open = files.iter().filter(|(_, file)| file.file.is_some());
+                        let open = open.map(|(path, file)| (Arc::as_ptr(path), file.used));
+                        let close: HashSet<_> =
+                            to_close(open.collect(), MAX_OPEN).into_iter().collect();
+                        // Each is reopened, in append mode, at its next line.
+                        files.retain(|path, _| !close.contains(&Arc::as_ptr(path)));
+                    }
                     let file = files
                         .entry(request.path.clone())
                         .or_insert_with(|| RotatingFile::new(request.path.as_ref().clone()));
+                    file.used = lines;
                     let mut line = read::stamp(request.line.at);
                     line.push(' ');
                     line.push_str(&request.line.text);
@@ -154,8 +181,10 @@ impl LogSink {
                             file.file = None;
                         }
                     }
-                    // No follower is the usual case, not an error.
-                    let _ = request.follow.send(request.line);
+                    if let Some(followers) = request.follow.get() {
+                        // None left is not an error.
+                        let _ = followers.send(request.line);
+                    }
                 }
             })?;
         Ok(LogSink { queue })
@@ -163,13 +192,13 @@ impl LogSink {
 
     /// The log of one instance, writing to `path`.
     pub fn instance_log(&self, path: PathBuf, spec: LogSpec) -> InstanceLog {
-        let (follow, _) = broadcast::channel(FOLLOW_BUFFER);
         InstanceLog {
             sink: self.clone(),
             path: Arc::new(path),
             spec: Arc::new(Mutex::new(spec)),
-            tail: Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES))),
-            follow,
+            // Grown as lines come: an instance that says little costs little.
+            tail: Arc::new(Mutex::new(VecDeque::new())),
+            follow: Followers::default(),
             dropped: Arc::new(AtomicU64::new(0)),
             pause: CapturePause::default(),
         }
@@ -183,7 +212,7 @@ pub struct InstanceLog {
     path: Arc<PathBuf>,
     spec: Arc<Mutex<LogSpec>>,
     tail: Arc<Mutex<VecDeque<(i32, String)>>>,
-    follow: broadcast::Sender<Stamped>,
+    follow: Followers,
     dropped: Arc<AtomicU64>,
     pause: CapturePause,
 }
@@ -238,11 +267,8 @@ impl InstanceLog {
             dropped: self.dropped.clone(),
             follow: self.follow.clone(),
         };
-        match self.sink.queue.try_send(Job::Write(request)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        if self.sink.queue.try_send(Job::Write(request)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -337,96 +363,10 @@ pub fn plain_text(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(strip_ansi_escapes::strip_str(text))
 }
 
-/// A log file that rotates by size: `x.log` -> `x.log.1` -> ... -> `x.log.<keep>`.
-struct RotatingFile {
-    path: PathBuf,
-    file: Option<File>,
-    size: u64,
-    /// Lines dropped since writes began to fail (None while they succeed).
-    failing: Option<u64>,
-}
-
-impl RotatingFile {
-    fn new(path: PathBuf) -> Self {
-        RotatingFile {
-            path,
-            file: None,
-            size: 0,
-            failing: None,
-        }
-    }
-
-    /// A line could not be written: the first of an episode is logged.
-    fn cannot_write(&mut self, err: &io::Error) {
-        match self.failing.as_mut() {
-            Some(dropped) => *dropped += 1,
-            None => {
-                self.failing = Some(1);
-                tracing::warn!(log = %self.path.display(), error = %err, "cannot write a gateway's log: its lines are dropped (counted in status) until it can be written again");
-            }
-        }
-    }
-
-    /// A line was written: the end of an episode of failures is logged.
-    fn writable_again(&mut self) {
-        if let Some(dropped) = self.failing.take() {
-            tracing::info!(log = %self.path.display(), dropped, "a gateway's log can be written again");
-        }
-    }
-
-    fn write_line(&mut self, line: &[u8], spec: LogSpec) -> io::Result<()> {
-        if self.file.is_none() {
-            if let Some(parent) = self.path.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
-            self.size = file.metadata()?.len();
-            self.file = Some(file);
-        }
-        let max = spec.max_size.as_u64().max(1);
-        if self.size > 0 && self.size + line.len() as u64 > max {
-            self.rotate(spec.keep)?;
-        }
-        let file = match self.file.as_mut() {
-            Some(file) => file,
-            None => return Err(io::Error::other("log file not open")),
-        };
-        file.write_all(line)?;
-        self.size += line.len() as u64;
-        Ok(())
-    }
-
-    fn rotate(&mut self, keep: u32) -> io::Result<()> {
-        self.file = None;
-        let numbered = |n: u32| numbered(&self.path, n);
-        if keep == 0 {
-            fs::remove_file(&self.path)?;
-        } else {
-            let _ = fs::remove_file(numbered(keep));
-            for n in (1..keep).rev() {
-                let from = numbered(n);
-                if from.exists() {
-                    fs::rename(&from, numbered(n + 1))?;
-                }
-            }
-            fs::rename(&self.path, numbered(1))?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        self.size = 0;
-        self.file = Some(file);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn terminal_escapes_are_stripped_from_what_is_kept() {

@@ -155,13 +155,10 @@ pub fn run(global: &Global, args: StartArgs) -> anyhow::Result<u8> {
     )
 }
 
-/// How long after launch the start-up code is given back.
-const SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Run the supervisor until it is told to stop; the exit code to return.
 pub fn run_daemon(options: Options, socket: SocketSettings) -> anyhow::Result<u8> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    openclaw_supervisor::resident::one_arena();
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
@@ -173,15 +170,8 @@ pub fn run_daemon(options: Options, socket: SocketSettings) -> anyhow::Result<u8
                 return Ok(super::exit::FAILED);
             }
         };
-        // Start-up is over once the first spawns are: give back the code
-        // pages only it ran (src/resident.rs).
-        tokio::spawn(async {
-            tokio::time::sleep(SETTLE).await;
-            match openclaw_supervisor::resident::page_out_own_code() {
-                Ok(bytes) => tracing::debug!(bytes, "start-up code paged out"),
-                Err(err) => tracing::debug!("start-up code stays resident: {err}"),
-            }
-        });
+        // start-up's garbage and code given back (src/resident.rs)
+        openclaw_supervisor::resident::settle_after_start();
         run.await;
         Ok(super::exit::OK)
     })

@@ -86,7 +86,9 @@ pub async fn handshake(stream: tokio::net::UnixStream) -> Result<Kept, LinkError
     let mut fds: Vec<OwnedFd> = Vec::new();
     let mut hello = None;
     let mut spooled = Vec::new();
-    let mut buffer = vec![0u8; 64 * 1024];
+    // Small: hundreds of instances shake hands at once at start, and a
+    // calloc'd block reused from the heap is written whole.
+    let mut buffer = vec![0u8; 8 * 1024];
     loop {
         while let Some(message) = decoder.from_keeper()? {
             match message {
