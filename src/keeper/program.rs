@@ -13,8 +13,12 @@
 //! the socket. The gateway's exit is held unreaped until the supervisor
 //! acknowledges it (so its pid, the group id the supervisor signals, cannot
 //! be reused meanwhile); with no supervisor connected it is reaped at once
-//! and told to the next one. The keeper ends once a supervisor has heard the
-//! exit. It ignores SIGHUP, SIGINT and SIGTERM: it ends with its gateway.
+//! and told to the next one. Once a supervisor has heard the exit the
+//! keeper is idle: it listens to nobody else and waits on that connection
+//! for the next gateway's spawn spec (`Start`, which it starts as it
+//! started the first) or `End`; it ends when that connection closes (a
+//! supervisor that crashed or re-executed while it was idle). It ignores
+//! SIGHUP, SIGINT and SIGTERM: it ends with its supervisor's word.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -31,7 +35,7 @@ use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
 
 use super::spool::{read_record, write_record};
-use super::wire::{Decoder, FromKeeper, ToKeeper, VERSION};
+use super::wire::{Decoder, FromKeeper, Order, ToKeeper, VERSION};
 use crate::process::ExitKind;
 
 /// The descriptor the supervisor's connection arrives on.
@@ -166,19 +170,19 @@ pub fn main(args: &[OsString]) -> ExitCode {
         }
     };
     let marker = std::env::var(super::MARKER_FOR_GATEWAY).unwrap_or_default();
-    let (pipe, pid) = match start_gateway(&args, &marker) {
+    let first = Launch {
+        program: &args.program,
+        args: &args.args,
+        env: None,
+        cwd: None,
+        cgroup: args.cgroup.as_deref(),
+        marker: &marker,
+    };
+    let (pipe, pid) = match start_gateway(&first) {
         Ok(started) => started,
         Err(err) => {
             let _ = std::fs::remove_file(&args.socket);
-            let program = args.program.to_string_lossy();
-            let why = match &args.cgroup {
-                Some(dir) => format!(
-                    "cannot execute {program} in cgroup {}: {err}",
-                    dir.display()
-                ),
-                None => format!("cannot execute {program}: {err}"),
-            };
-            return fail(&mut conn, why);
+            return fail(&mut conn, first.failed(&err));
         }
     };
     let mut keeper = Keeper {
@@ -196,6 +200,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
         dropped: 0,
         listener,
         conn: None,
+        idle: false,
     };
     if let Some(conn) = conn.take() {
         keeper.connect(conn);
@@ -224,11 +229,20 @@ struct Keeper {
     dropped: u64,
     listener: UnixListener,
     conn: Option<(UnixStream, Decoder)>,
+    /// Its gateway's exit was heard and it was reaped: waiting for the
+    /// supervisor's next order, hearing nobody else.
+    idle: bool,
 }
 
 impl Keeper {
     fn run(&mut self) -> ExitCode {
         loop {
+            if self.idle {
+                match self.wait_for_an_order() {
+                    true => return ExitCode::SUCCESS,
+                    false => continue,
+                }
+            }
             self.look_at_the_gateway();
             let connected = self.conn.is_some();
             let mut fds = vec![PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
@@ -272,6 +286,20 @@ impl Keeper {
                 self.connect(conn);
             }
         }
+    }
+
+    /// Idle: block on the connection alone; true when the keeper is to end
+    /// (`End`, or the connection closed: nobody will give an order).
+    fn wait_for_an_order(&mut self) -> bool {
+        let Some((conn, _)) = &self.conn else {
+            return true;
+        };
+        let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return true,
+        }
+        self.read_conn() || self.conn.is_none()
     }
 
     /// Peek at the gateway's exit without reaping it; reap it at once when
@@ -322,15 +350,80 @@ impl Keeper {
             }
             Ok(read) => decoder.push(&buffer[..read]),
         }
-        let mut acked = false;
-        while let Ok(Some(ToKeeper::Ack)) = decoder.to_keeper() {
-            acked = true;
+        let mut orders = Vec::new();
+        while let Ok(Some(order)) = decoder.to_keeper() {
+            orders.push(order);
         }
-        if acked && self.exit.is_some() {
-            self.reap();
-            return true;
+        for order in orders {
+            match order {
+                ToKeeper::Ack if self.exit.is_some() && !self.idle => {
+                    self.reap();
+                    // Nothing of that gateway is kept: its pipe is at its
+                    // end, its pidfd spent.
+                    self.pipe = None;
+                    self.pidfd = None;
+                    self.idle = true;
+                }
+                ToKeeper::Start(order) if self.idle => self.start_next(&order),
+                ToKeeper::End => return true,
+                // Out of turn: an ack with a gateway alive, a start while
+                // one runs. Ignored.
+                _ => {}
+            }
         }
         false
+    }
+
+    /// `Start`: the next gateway, told as a connecting supervisor is told
+    /// of one (`Hello` with its pipe, `Replayed`), or why not (idle still).
+    fn start_next(&mut self, order: &Order) {
+        let launch = Launch {
+            program: &order.program,
+            args: &order.args,
+            env: Some(&order.env),
+            cwd: order.cwd.as_deref(),
+            cgroup: order.cgroup.as_deref(),
+            marker: &order.marker,
+        };
+        let (pipe, pid) = match start_gateway(&launch) {
+            Ok(started) => started,
+            Err(err) => {
+                let why = launch.failed(&err);
+                self.send(&FromKeeper::SpawnFailed(why));
+                return;
+            }
+        };
+        self.idle = false;
+        self.pid = pid;
+        self.pidfd = crate::process::pidfd_open(pid.as_raw());
+        self.exit = None;
+        self.reaped = false;
+        self.told = false;
+        self.marker.clone_from(&order.marker);
+        let hello = FromKeeper::Hello {
+            version: VERSION,
+            pid: pid.as_raw(),
+            start_time: crate::process::process_start_time(pid.as_raw()).unwrap_or(0),
+            output: true,
+            gone: false,
+            marker: order.marker.clone(),
+        };
+        if let FromKeeper::Hello { start_time, .. } = &hello {
+            self.start_time = *start_time;
+        }
+        // Hello and an empty replay in one write: nothing was spooled
+        // while this connection stood.
+        let mut bytes = hello.encode();
+        bytes.extend(FromKeeper::Replayed { dropped: 0 }.encode());
+        let sent = match &self.conn {
+            Some((conn, _)) => super::send_with_fd(conn, &bytes, Some(&pipe)).is_ok(),
+            None => false,
+        };
+        self.pipe = Some(pipe);
+        if !sent {
+            // Its supervisor is gone: keep the gateway for the next one.
+            self.conn = None;
+        }
     }
 
     /// A supervisor connected: hand over the pipe and the spool, and the
@@ -443,18 +536,56 @@ impl Keeper {
     }
 }
 
-fn start_gateway(args: &Args, marker: &str) -> io::Result<(OwnedFd, Pid)> {
+/// One gateway to start: the first from the keeper's command line (its
+/// environment and working directory the keeper's own), a next one from
+/// an [`Order`].
+struct Launch<'a> {
+    program: &'a OsString,
+    args: &'a [OsString],
+    /// The whole environment (else the keeper's, the marker handed on).
+    env: Option<&'a [(OsString, OsString)]>,
+    cwd: Option<&'a std::path::Path>,
+    cgroup: Option<&'a std::path::Path>,
+    marker: &'a str,
+}
+
+impl Launch<'_> {
+    /// Why it could not be started, in words.
+    fn failed(&self, err: &io::Error) -> String {
+        let program = self.program.to_string_lossy();
+        match self.cgroup {
+            Some(dir) => format!(
+                "cannot execute {program} in cgroup {}: {err}",
+                dir.display()
+            ),
+            None => format!("cannot execute {program}: {err}"),
+        }
+    }
+}
+
+fn start_gateway(launch: &Launch) -> io::Result<(OwnedFd, Pid)> {
     let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let mut command = Command::new(&args.program);
+    let mut command = Command::new(launch.program);
+    command.args(launch.args);
+    match launch.env {
+        Some(env) => {
+            command.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+        }
+        None => {
+            command
+                .env_remove(super::MARKER_FOR_GATEWAY)
+                .env(crate::process::SPAWN_MARKER_VAR, launch.marker);
+        }
+    }
+    if let Some(cwd) = launch.cwd {
+        command.current_dir(cwd);
+    }
     command
-        .args(&args.args)
-        .env_remove(super::MARKER_FOR_GATEWAY)
-        .env(crate::process::SPAWN_MARKER_VAR, marker)
         .stdin(Stdio::null())
         .stdout(Stdio::from(write_end.try_clone()?))
         .stderr(Stdio::from(write_end))
         .process_group(0);
-    let procs = match &args.cgroup {
+    let procs = match launch.cgroup {
         Some(dir) => Some(
             std::fs::OpenOptions::new()
                 .write(true)
