@@ -6,7 +6,7 @@
 use nix::sys::signal::Signal;
 
 use super::{Actor, KeeperRecord};
-use crate::keeper::link::{Kept, KeeperPlace, Link, LinkError};
+use crate::keeper::link::{KeeperPlace, Kept, Link, LinkError};
 use crate::keeper::wire::Order;
 use crate::lifecycle::State;
 use crate::process::{self, SpawnSpec};
@@ -111,7 +111,10 @@ mod tests {
             program: "/usr/bin/openclaw".into(),
             args: vec!["gateway".into(), "--port".into(), "18789".into()],
             env: [
-                (process::SPAWN_MARKER_VAR.to_string(), "main:1:2".to_string()),
+                (
+                    process::SPAWN_MARKER_VAR.to_string(),
+                    "main:1:2".to_string(),
+                ),
                 ("HOME".to_string(), "/home/a".to_string()),
             ]
             .into(),
@@ -132,14 +135,7 @@ mod tests {
         assert_eq!(order.cwd, Some("/srv/a".into()));
         assert_eq!(order.cgroup, Some("/cg/main".into()));
         assert_eq!(order.marker, "main:1:2");
-        let here = order_of(
-            &SpawnSpec {
-                cwd: None,
-                ..spec
-            },
-            None,
-            "m",
-        );
+        let here = order_of(&SpawnSpec { cwd: None, ..spec }, None, "m");
         assert_eq!(here.cwd, std::env::current_dir().ok());
         assert_eq!(here.cgroup, None);
     }
