@@ -389,6 +389,9 @@ impl Actor {
         self.shared.spawner.forget(exit.pid);
         tracing::debug!(instance = %self.name, pid = exit.pid, exit = %exit.exit, "gateway exited");
         self.clean_up_leftovers().await;
+        // No record names a keeper once it is idle (so a later supervisor
+        // never finds an idle keeper to adopt): the record goes first.
+        remove_pid_record(&self.shared.state_dir, &self.name, exit.pid);
         // Nothing signals the leader's pid any more: its keeper may reap it,
         // and waits for the next gateway.
         if let Some(child) = self.child.as_mut()
@@ -405,7 +408,6 @@ impl Actor {
         let mut stop_cause = None;
         if let Some(child) = self.child.take() {
             stop_cause = child.stop_cause;
-            remove_pid_record(&self.shared.state_dir, &self.name, child.pid);
             // Every process of the instance is gone, so its pipes are at EOF:
             // wait for the last lines to be read, so a crash report has the
             // gateway's own last words (bounded: a pipe passed on to some
