@@ -25,15 +25,15 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
 
+use super::launch::{Launch, start_gateway};
 use super::spool::{read_record, write_record};
 use super::wire::{Decoder, FromKeeper, Order, ToKeeper, VERSION};
 use crate::process::ExitKind;
@@ -49,7 +49,7 @@ pub const SPOOL_LIMIT: u64 = 64 << 20;
 /// signal meant for a whole session, process group or unit (a terminal's
 /// hangup, Ctrl-C, `systemctl kill` without `--kill-whom`) must not end the
 /// keeper and leave its gateway without a parent that learns its exit.
-const IGNORED: [Signal; 6] = [
+pub(super) const IGNORED: [Signal; 6] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGTERM,
@@ -534,84 +534,6 @@ impl Keeper {
             self.dropped += read as u64;
         }
     }
-}
-
-/// One gateway to start: the first from the keeper's command line (its
-/// environment and working directory the keeper's own), a next one from
-/// an [`Order`].
-struct Launch<'a> {
-    program: &'a OsString,
-    args: &'a [OsString],
-    /// The whole environment (else the keeper's, the marker handed on).
-    env: Option<&'a [(OsString, OsString)]>,
-    cwd: Option<&'a std::path::Path>,
-    cgroup: Option<&'a std::path::Path>,
-    marker: &'a str,
-}
-
-impl Launch<'_> {
-    /// Why it could not be started, in words.
-    fn failed(&self, err: &io::Error) -> String {
-        let program = self.program.to_string_lossy();
-        match self.cgroup {
-            Some(dir) => format!(
-                "cannot execute {program} in cgroup {}: {err}",
-                dir.display()
-            ),
-            None => format!("cannot execute {program}: {err}"),
-        }
-    }
-}
-
-fn start_gateway(launch: &Launch) -> io::Result<(OwnedFd, Pid)> {
-    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let mut command = Command::new(launch.program);
-    command.args(launch.args);
-    match launch.env {
-        Some(env) => {
-            command.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
-        }
-        None => {
-            command
-                .env_remove(super::MARKER_FOR_GATEWAY)
-                .env(crate::process::SPAWN_MARKER_VAR, launch.marker);
-        }
-    }
-    if let Some(cwd) = launch.cwd {
-        command.current_dir(cwd);
-    }
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(write_end.try_clone()?))
-        .stderr(Stdio::from(write_end))
-        .process_group(0);
-    let procs = match launch.cgroup {
-        Some(dir) => Some(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(dir.join("cgroup.procs"))?,
-        ),
-        None => None,
-    };
-    // SAFETY: the closure only calls signal(2) and write(2) on a descriptor
-    // opened before the fork (async-signal-safe) and allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            for ignored in IGNORED {
-                signal(ignored, SigHandler::SigDfl).map_err(io::Error::from)?;
-            }
-            if let Some(procs) = &procs {
-                let written = nix::unistd::write(procs, b"0").map_err(io::Error::from)?;
-                if written != 1 {
-                    return Err(io::Error::from(io::ErrorKind::WriteZero));
-                }
-            }
-            Ok(())
-        });
-    }
-    let child = command.spawn()?;
-    // Dropped without waiting: the keeper reaps by pid.
-    Ok((read_end, Pid::from_raw(child.id() as i32)))
 }
 
 fn set_cloexec(fd: i32) -> nix::Result<()> {
