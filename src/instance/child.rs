@@ -64,7 +64,7 @@ impl Actor {
         }
         // The file work on the blocking pool, done before the spawn as ever.
         self.refresh_skill().await;
-        self.spawned_with = Some(super::lastgood::SpawnedWith::read(&self.config.effective).await);
+        self.spawned_with = None;
         let (socket, spool) = crate::keeper::paths(
             &self.shared.state_dir,
             &self.name,
@@ -84,6 +84,10 @@ impl Actor {
             }
             Err(err) => return Err(err.to_string()),
         };
+        // The config it was spawned with, read once the gateway is under way
+        // (it reads the file itself only after its runtime started): not in
+        // the respawn's path.
+        self.spawned_with = Some(super::lastgood::SpawnedWith::read(&self.config.effective).await);
         tracing::debug!(instance = %self.name, pid = kept.pid, keeper = keeper.pid, "spawned");
         self.log.marker(&format!("spawned pid {}", kept.pid));
         let digest = crate::keeper::spec_digest(&spec);
@@ -173,6 +177,8 @@ impl Actor {
             start_time: kept.start_time,
         });
         self.spawned_at = Some(spawned_at);
+        // Removed once no gateway is coming (cgroup mode).
+        self.cgroup_made = self.cgroup_dir().is_some();
     }
 
     /// Take over the kept gateway of an earlier supervisor (or of this one
@@ -401,10 +407,8 @@ impl Actor {
         {
             self.idle_keeper = Some(super::keep::IdleKeeper { link, record });
         }
-        if let Some(dir) = self.cgroup_dir() {
-            // Empty now; made again at the next spawn.
-            crate::cgroup::remove_dir(&dir);
-        }
+        // The instance's cgroup, empty now, stays while its next gateway is
+        // coming (`end_idle_keeper_unless_needed` removes it otherwise).
         let mut stop_cause = None;
         if let Some(child) = self.child.take() {
             stop_cause = child.stop_cause;

@@ -340,7 +340,8 @@ impl Keeper {
         let Some((conn, decoder)) = self.conn.as_mut() else {
             return false;
         };
-        let mut buffer = [0u8; 256];
+        // An order (a whole environment) is a few KiB: one read, not ten.
+        let mut buffer = [0u8; 16 * 1024];
         match conn.read(&mut buffer) {
             Ok(0) | Err(_) => {
                 // The supervisor is gone: keep its output from here on.
