@@ -452,7 +452,7 @@ mod tests {
             ToKeeper::Ack,
             ToKeeper::End,
             ToKeeper::Start(Box::new(order())),
-            ToKeeper::Start(Box::new(Order::default())),
+            ToKeeper::Start(Box::default()),
             ToKeeper::Start(Box::new(Order {
                 cwd: None,
                 ..order()
