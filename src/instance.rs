@@ -269,8 +269,6 @@ struct Actor {
     child: Option<RunningChild>,
     /// The keeper of the last gateway, idle, while the next one is coming.
     idle_keeper: Option<keep::IdleKeeper>,
-    /// Its cgroup was made for a gateway and not removed since.
-    cgroup_made: bool,
     timers: HashMap<TimerKind, Instant>,
     exits_tx: mpsc::UnboundedSender<ChildExit>,
     probe_tx: mpsc::UnboundedSender<(u64, ProbeMessage)>,

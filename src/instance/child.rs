@@ -177,8 +177,6 @@ impl Actor {
             start_time: kept.start_time,
         });
         self.spawned_at = Some(spawned_at);
-        // Removed once no gateway is coming (cgroup mode).
-        self.cgroup_made = self.cgroup_dir().is_some();
     }
 
     /// Take over the kept gateway of an earlier supervisor (or of this one
@@ -407,8 +405,14 @@ impl Actor {
         {
             self.idle_keeper = Some(super::keep::IdleKeeper { link, record });
         }
-        // The instance's cgroup, empty now, stays while its next gateway is
-        // coming (`end_idle_keeper_unless_needed` removes it otherwise).
+        if let Some(dir) = self.cgroup_dir() {
+            // Empty now; made again at the next spawn. Not kept for it: after
+            // a `cgroup.kill` this kernel kills every child a keeper then
+            // clones into that cgroup (`CLONE_INTO_CGROUP` compares the
+            // kill count of the keeper's own cgroup), and a new cgroup has
+            // none.
+            crate::cgroup::remove_dir(&dir);
+        }
         let mut stop_cause = None;
         if let Some(child) = self.child.take() {
             stop_cause = child.stop_cause;

@@ -90,19 +90,13 @@ impl Actor {
     }
 
     /// No gateway is coming while the instance is not backing off: its
-    /// idle keeper is told to end, and its cgroup (empty) is removed; both
-    /// stay for a restart, which then makes neither again.
+    /// idle keeper is told to end.
     pub(super) async fn end_idle_keeper_unless_needed(&mut self) {
         if matches!(self.lifecycle.state, State::Backoff { .. }) || self.child.is_some() {
             return;
         }
         if let Some(idle) = self.idle_keeper.take() {
             idle.link.end().await;
-        }
-        if std::mem::take(&mut self.cgroup_made)
-            && let Some(dir) = self.cgroup_dir()
-        {
-            crate::cgroup::remove_dir(&dir);
         }
     }
 }

@@ -73,7 +73,6 @@ pub fn spawn_instance_adopting(
         log: log.clone(),
         child: None,
         idle_keeper: None,
-        cgroup_made: false,
         timers: HashMap::new(),
         exits_tx,
         probe_tx,

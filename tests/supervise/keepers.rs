@@ -20,11 +20,19 @@ fn parent(pid: i32) -> Option<i32> {
         .ok()
 }
 
-/// The one keeper of this test's supervisor.
-fn the_keeper(daemon: &Daemon) -> i32 {
-    let keepers = daemon.keepers();
-    assert_eq!(keepers.len(), 1, "one keeper: {keepers:?}");
-    keepers[0]
+use super::outlive::keeper as the_keeper;
+
+/// A supervisor over main with a long backoff, main crashed into it: the
+/// supervisor, the crashed gateway's pid and its keeper (idle now).
+fn crashed_into_a_long_backoff() -> (Daemon, i32, i32) {
+    let (daemon, port) =
+        Daemon::gateways(&[("main", "restart: { backoff: { initial: 5m, max: 10m } }")]);
+    daemon.wait_state("main", "running");
+    let pid = daemon.instance_pid("main").expect("main's pid");
+    let keeper = the_keeper(&daemon);
+    crash(port, 4);
+    daemon.wait_state("main", "backoff");
+    (daemon, pid, keeper)
 }
 
 fn sockets(daemon: &Daemon) -> Vec<std::path::PathBuf> {
@@ -101,13 +109,7 @@ fn one_keeper_starts_every_gateway_of_its_instance_and_ends_with_its_stop() {
 
 #[test]
 fn an_idle_keeper_whose_supervisor_is_killed_ends_and_the_next_supervisor_starts_anew() {
-    let (mut daemon, port) =
-        Daemon::gateways(&[("main", "restart: { backoff: { initial: 5m, max: 10m } }")]);
-    daemon.wait_state("main", "running");
-    let pid = daemon.instance_pid("main").expect("main's pid");
-    let keeper = the_keeper(&daemon);
-    crash(port, 4);
-    daemon.wait_state("main", "backoff");
+    let (mut daemon, pid, keeper) = crashed_into_a_long_backoff();
     assert!(alive(keeper), "idle, the keeper waits for the next gateway");
     wait_for("the crashed gateway to be reaped", || {
         (!alive(pid)).then_some(())
@@ -129,13 +131,7 @@ fn an_idle_keeper_whose_supervisor_is_killed_ends_and_the_next_supervisor_starts
 
 #[test]
 fn an_idle_keeper_that_is_gone_is_replaced_at_the_next_start() {
-    let (daemon, port) =
-        Daemon::gateways(&[("main", "restart: { backoff: { initial: 5m, max: 10m } }")]);
-    daemon.wait_state("main", "running");
-    let pid = daemon.instance_pid("main").expect("main's pid");
-    let keeper = the_keeper(&daemon);
-    crash(port, 4);
-    daemon.wait_state("main", "backoff");
+    let (daemon, pid, keeper) = crashed_into_a_long_backoff();
     kill(Pid::from_raw(keeper), Signal::SIGKILL).expect("kill the idle keeper");
     wait_for("the keeper to be gone", || (!alive(keeper)).then_some(()));
     // A start cuts the backoff short: the idle keeper does not answer.
