@@ -408,9 +408,8 @@ impl Actor {
         if let Some(dir) = self.cgroup_dir() {
             // Empty now; made again at the next spawn. Not kept for it: after
             // a `cgroup.kill` this kernel kills every child a keeper then
-            // clones into that cgroup (`CLONE_INTO_CGROUP` compares the
-            // kill count of the keeper's own cgroup), and a new cgroup has
-            // none.
+            // clones into that cgroup (`keeper/launch.rs` falls back to a
+            // migration then, milliseconds), and a new cgroup is not killed.
             crate::cgroup::remove_dir(&dir);
         }
         let mut stop_cause = None;

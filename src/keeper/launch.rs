@@ -226,19 +226,33 @@ fn clone_into_cgroup(launch: &Launch, dir: &Path, output: &OwnedFd) -> Option<io
     }
     drop(error_write);
     let pid = Pid::from_raw(pid as i32);
-    let mut errno = [0u8; 4];
-    let read = loop {
-        match nix::unistd::read(&error_read, &mut errno) {
+    // The child says `+` as soon as it runs, then its errno if exec
+    // failed; its exec closes the pipe.
+    let mut said = Vec::with_capacity(5);
+    let mut buffer = [0u8; 5];
+    loop {
+        match nix::unistd::read(&error_read, &mut buffer) {
+            Ok(0) => break,
+            Ok(read) => said.extend_from_slice(&buffer[..read]),
             Err(nix::errno::Errno::EINTR) => continue,
-            other => break other,
+            Err(_) => break,
         }
-    };
-    match read {
-        Ok(4) => {
+    }
+    match said.as_slice() {
+        [b'+'] => Some(Ok(pid)),
+        [b'+', errno @ ..] if errno.len() == 4 => {
             let _ = nix::sys::wait::waitpid(pid, None);
-            Some(Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno))))
+            let mut code = [0u8; 4];
+            code.copy_from_slice(errno);
+            Some(Err(io::Error::from_raw_os_error(i32::from_ne_bytes(code))))
         }
-        _ => Some(Ok(pid)),
+        // It never ran: killed at birth (after a `cgroup.kill` of that
+        // cgroup some kernels kill every child cloned into it). Started
+        // the other way instead.
+        _ => {
+            let _ = nix::sys::wait::waitpid(pid, None);
+            None
+        }
     }
 }
 
@@ -255,6 +269,7 @@ unsafe fn child(
     // SAFETY: plain system calls on descriptors and strings that live
     // until exec.
     unsafe {
+        libc::write(error, b"+".as_ptr().cast(), 1);
         let fail = || -> ! {
             let errno = *libc::__errno_location();
             libc::write(error, errno.to_ne_bytes().as_ptr().cast(), 4);
