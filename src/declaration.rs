@@ -217,7 +217,8 @@ pub enum RestartPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackoffSpec {
-    /// First delay after a failure.
+    /// First delay after a failure. `0s`: the first restart at once, the
+    /// next ones 100ms, 200ms, 400ms ... up to `max`.
     pub initial: HumanDuration,
     /// The cap: a crash loop keeps retrying at this delay, for ever.
     pub max: HumanDuration,

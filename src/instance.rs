@@ -26,6 +26,7 @@ use crate::process::{self, ChildExit, ExitKind, Spawner};
 mod child;
 pub(crate) use child::create_private_dir;
 mod freeze;
+mod keep;
 mod lastgood;
 mod observe;
 mod record;
@@ -250,6 +251,8 @@ struct RunningChild {
     stop_cause: Option<&'static str>,
     /// The keeper's hold on the gateway (none for a child of our own).
     keeper: Option<crate::keeper::link::Watch>,
+    /// That keeper, as recorded: kept for the next gateway once it is idle.
+    keeper_record: Option<KeeperRecord>,
     /// Taken over from an earlier supervisor (its orphaned descendants are
     /// init's children, not ours).
     adopted: bool,
@@ -264,6 +267,8 @@ struct Actor {
     lifecycle: Lifecycle,
     log: InstanceLog,
     child: Option<RunningChild>,
+    /// The keeper of the last gateway, idle, while the next one is coming.
+    idle_keeper: Option<keep::IdleKeeper>,
     timers: HashMap<TimerKind, Instant>,
     exits_tx: mpsc::UnboundedSender<ChildExit>,
     probe_tx: mpsc::UnboundedSender<(u64, ProbeMessage)>,
@@ -505,6 +510,11 @@ impl Actor {
                     }
                     Action::SignalStop => self.signal_stop(),
                     Action::Kill => self.kill(),
+                    // A zero backoff is no timer (no timer granularity):
+                    // the restart is now.
+                    Action::ArmTimer(kind @ TimerKind::Backoff, after) if after.is_zero() => {
+                        queue.push_back(Event::Timer(kind));
+                    }
                     Action::ArmTimer(kind, after) => {
                         self.timers.insert(kind, Instant::now() + after);
                     }
@@ -533,6 +543,7 @@ impl Actor {
                 }
             }
         }
+        self.end_idle_keeper_unless_needed().await;
         self.publish();
         forget
     }

@@ -15,6 +15,7 @@
 //! child but init's has its status thrown away), and someone must read its
 //! pipe while no supervisor is there. ARCHITECTURE.md has the weighing.
 
+mod launch;
 pub mod link;
 pub mod program;
 pub mod spool;

@@ -241,10 +241,25 @@ pub struct Ctx {
     pub jitter: f64,
 }
 
+/// What a zero `backoff.initial` backs off from after the first failure:
+/// the first restart is at once, the next ones wait 100 ms, 200 ms, 400 ms
+/// ... (doubling from this floor) up to `max`, so a crash loop still backs
+/// off. It is also the shortest run that counts as started when
+/// `initial` is zero (see [`Lifecycle::ran_long_enough`]).
+pub const ZERO_BACKOFF_FLOOR: Duration = Duration::from_millis(100);
+
 /// Capped exponential backoff: `initial * 2^(failures-1)`, capped at `max`,
 /// then jittered down by up to 20% so instances that failed together do not
 /// restart together. Never above `max`, so a crash loop settles at the cap.
+/// A zero `initial` makes the first delay zero and the later ones those of
+/// an `initial` of [`ZERO_BACKOFF_FLOOR`] one failure earlier.
 pub fn backoff_delay(initial: Duration, max: Duration, failures: u32, jitter: f64) -> Duration {
+    if initial.is_zero() {
+        return match failures {
+            0 | 1 => Duration::ZERO,
+            _ => backoff_delay(ZERO_BACKOFF_FLOOR, max, failures - 1, jitter),
+        };
+    }
     let exponent = failures.saturating_sub(1).min(32);
     let base = initial
         .checked_mul(1u32 << exponent.min(31))
@@ -495,8 +510,18 @@ impl Lifecycle {
     fn ran_long_enough(&self, running_since: Option<Instant>, ctx: Ctx) -> bool {
         running_since.is_some_and(|since| {
             self.policy.startup_allowance.is_some()
-                || ctx.now.saturating_duration_since(since) >= self.policy.backoff_initial
+                || ctx.now.saturating_duration_since(since) >= self.shortest_run()
         })
+    }
+
+    /// The shortest run that counts as started without a startup probe:
+    /// `backoff.initial`, or [`ZERO_BACKOFF_FLOOR`] when that is zero (an
+    /// exit 0 at once must not relaunch at once, for ever).
+    fn shortest_run(&self) -> Duration {
+        match self.policy.backoff_initial.is_zero() {
+            true => ZERO_BACKOFF_FLOOR,
+            false => self.policy.backoff_initial,
+        }
     }
 
     fn stopped(&mut self, then: Then, exit: ExitKind, ctx: Ctx) -> Vec<Action> {

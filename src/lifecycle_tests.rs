@@ -47,7 +47,64 @@ fn backoff_grows_exponentially_caps_and_jitters_down() {
             "failures {failures} jitter {jitter}"
         );
     }
-    assert_eq!(backoff_delay(Duration::ZERO, max, 50, 0.3), Duration::ZERO);
+}
+
+#[test]
+fn a_zero_initial_backoff_restarts_at_once_first_then_doubles_from_the_floor() {
+    let max = Duration::from_secs(300);
+    let ms = Duration::from_millis;
+    let rows: &[(u32, f64, Duration, Duration)] = &[
+        (0, 0.0, max, Duration::ZERO),
+        (1, 0.0, max, Duration::ZERO),
+        // Jitter of nothing is nothing.
+        (1, 1.0, max, Duration::ZERO),
+        (2, 0.0, max, ms(100)),
+        (3, 0.0, max, ms(200)),
+        (4, 0.0, max, ms(400)),
+        (2, 1.0, max, ms(80)),
+        (13, 0.0, max, ms(204_800)),
+        (14, 0.0, max, max),
+        (u32::MAX, 0.0, max, max),
+        // A cap below the floor still caps.
+        (5, 0.0, ms(50), ms(50)),
+    ];
+    for (failures, jitter, cap, expected) in rows {
+        assert_eq!(
+            backoff_delay(Duration::ZERO, *cap, *failures, *jitter),
+            *expected,
+            "failures {failures} jitter {jitter} max {cap:?}"
+        );
+    }
+}
+
+#[test]
+fn with_a_zero_initial_backoff_a_crash_loop_restarts_at_once_then_backs_off() {
+    let policy = Policy {
+        backoff_initial: Duration::ZERO,
+        ..policy()
+    };
+    let mut lifecycle = Lifecycle::new(policy);
+    let mut now = Instant::now();
+    let ctx = |now| Ctx { now, jitter: 0.0 };
+    lifecycle.step(Event::Start, ctx(now));
+    lifecycle.step(Event::Spawned, ctx(now));
+    let mut delays = Vec::new();
+    for _ in 0..4 {
+        now += Duration::from_secs(1);
+        let actions = lifecycle.step(Event::Exited(ExitKind::Signal(9)), ctx(now));
+        let delay = actions
+            .iter()
+            .find_map(|action| match action {
+                Action::ArmTimer(TimerKind::Backoff, delay) => Some(*delay),
+                _ => None,
+            })
+            .expect("every crash arms a backoff timer");
+        delays.push(delay);
+        lifecycle.step(Event::Timer(TimerKind::Backoff), ctx(now + delay));
+        lifecycle.step(Event::Spawned, ctx(now + delay));
+    }
+    let ms = Duration::from_millis;
+    assert_eq!(delays, [Duration::ZERO, ms(100), ms(200), ms(400)]);
 }
 
 /// (name, state, policy, event, expected state, expected actions)
@@ -72,6 +129,10 @@ fn transitions_table() {
     let standby = Policy {
         standby: true,
         ..policy()
+    };
+    let zero_no_startup = Policy {
+        backoff_initial: Duration::ZERO,
+        ..no_startup.clone()
     };
     let starting = State::Starting { since: t0 };
     let running = State::Running { since: t0 };
@@ -102,6 +163,12 @@ fn transitions_table() {
     let backoff_1s = vec![
         Action::ArmTimer(TimerKind::Backoff, SEC),
         Action::Notify(Notice::Backoff { delay: SEC }),
+    ];
+    let backoff_0 = vec![
+        Action::ArmTimer(TimerKind::Backoff, Duration::ZERO),
+        Action::Notify(Notice::Backoff {
+            delay: Duration::ZERO,
+        }),
     ];
 
     // (name, state, policy, event, expected state, expected actions)
@@ -256,6 +323,34 @@ fn transitions_table() {
             Event::Exited(ExitKind::Code(0)),
             State::Backoff { until: later + SEC },
             concat(exit_prefix(ExitKind::Code(0)), backoff_1s.clone()),
+        ),
+        (
+            "a zero initial backoff: exit 0 within the floor is a failure (restarted at once the first time)",
+            State::Running {
+                since: later - ZERO_BACKOFF_FLOOR / 2,
+            },
+            zero_no_startup.clone(),
+            Event::Exited(ExitKind::Code(0)),
+            State::Backoff { until: later },
+            concat(exit_prefix(ExitKind::Code(0)), backoff_0.clone()),
+        ),
+        (
+            "a zero initial backoff: exit 0 after the floor relaunches",
+            State::Running {
+                since: later - ZERO_BACKOFF_FLOOR,
+            },
+            zero_no_startup.clone(),
+            Event::Exited(ExitKind::Code(0)),
+            State::Starting { since: later },
+            concat(exit_prefix(ExitKind::Code(0)), vec![Action::Spawn]),
+        ),
+        (
+            "a zero initial backoff: the first crash restarts at once",
+            running,
+            zero_no_startup,
+            Event::Exited(ExitKind::Signal(9)),
+            State::Backoff { until: later },
+            concat(exit_prefix(ExitKind::Signal(9)), backoff_0),
         ),
         (
             "exit 0 during startup is a failure, not a hot loop",

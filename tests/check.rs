@@ -1002,3 +1002,35 @@ fn a_secret_ref_or_an_unreadable_token_file_is_not_checked_but_a_warning() {
         );
     }
 }
+
+#[test]
+fn a_zero_initial_backoff_passes_check_and_a_zero_cap_is_refused() {
+    let home = home();
+    let dir = home.path().join("sup");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let file = dir.join("main.yaml");
+    std::fs::write(&file, "port: 18789\nrestart:\n  backoff: { initial: 0s }\n").expect("write");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert!(
+        !run.stdout.contains("error:") && !run.stdout.contains("backoff"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    std::fs::write(
+        &file,
+        "port: 18789\nrestart:\n  backoff: { initial: 0s, max: 0s }\n",
+    )
+    .expect("write");
+    let run = check(home.path(), &[dir.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let expected = format!(
+        "error: {}:3:27: `restart.backoff.max`: a zero cap turns a crash loop into a hot loop",
+        file.display()
+    );
+    assert!(
+        run.stdout.contains(&expected),
+        "`{expected}` not in:\n{}",
+        run.stdout
+    );
+}

@@ -403,6 +403,8 @@ fn start_exits_1_when_no_declaration_can_run() {
 
 #[path = "supervise/full_disk.rs"]
 mod full_disk;
+#[path = "supervise/keepers.rs"]
+mod keepers;
 #[path = "supervise/outlive.rs"]
 mod outlive;
 #[path = "supervise/records.rs"]

@@ -379,6 +379,13 @@ fn errors_name_the_line_the_column_and_the_key() {
             "not a valid openclaw profile name",
         ),
         (
+            "restart: { backoff: { initial: 0s, max: 0s } }\n",
+            Some(1),
+            Some(36),
+            Some("restart.backoff.max"),
+            "a zero cap turns a crash loop into a hot loop",
+        ),
+        (
             "restart: { backoff: { initial: 10m, max: 1m } }\n",
             Some(1),
             Some(37),
@@ -656,6 +663,21 @@ fn the_file_a_name_runs_from_keeps_it() {
             keeper(&[a, b], *running_from),
             *expected,
             "{running_from:?}"
+        );
+    }
+}
+
+#[test]
+fn a_zero_initial_backoff_is_accepted() {
+    for text in [
+        "restart: { backoff: { initial: 0s } }\n",
+        "restart: { backoff: { initial: 0ms, max: 1s } }\n",
+    ] {
+        let loaded = parse_text("main.yaml", text).expect(text);
+        assert_eq!(
+            loaded.declaration.restart.backoff.initial,
+            HumanDuration::from_millis(0),
+            "{text}"
         );
     }
 }

@@ -196,10 +196,10 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
         ));
     }
     let backoff = decl.restart.backoff;
-    if backoff.initial.get().is_zero() {
+    if backoff.max.get().is_zero() {
         return Err(invalid(
-            "restart.backoff.initial",
-            "a zero backoff turns a crash loop into a hot loop: use e.g. `1s`",
+            "restart.backoff.max",
+            "a zero cap turns a crash loop into a hot loop: use e.g. `5m`",
         ));
     }
     if backoff.initial > backoff.max {

@@ -64,7 +64,7 @@ impl Actor {
         }
         // The file work on the blocking pool, done before the spawn as ever.
         self.refresh_skill().await;
-        self.spawned_with = Some(super::lastgood::SpawnedWith::read(&self.config.effective).await);
+        self.spawned_with = None;
         let (socket, spool) = crate::keeper::paths(
             &self.shared.state_dir,
             &self.name,
@@ -76,27 +76,20 @@ impl Actor {
             spool,
             cgroup,
         };
-        let (keeper_pid, kept) = match crate::keeper::link::spawn(
-            &self.shared.spawner,
-            &place,
-            &spec,
-        )
-        .await
-        {
-            Ok(spawned) => spawned,
+        let (kept, keeper) = match self.start_kept(place, &spec, &marker).await {
+            Ok(started) => started,
             Err(err @ LinkError::Spawn(SpawnError::ShuttingDown)) => {
                 tracing::info!(instance = %self.name, "not spawned: the supervisor is shutting down");
                 return Err(err.to_string());
             }
             Err(err) => return Err(err.to_string()),
         };
-        tracing::debug!(instance = %self.name, pid = kept.pid, keeper = keeper_pid, "spawned");
+        // The config it was spawned with, read once the gateway is under way
+        // (it reads the file itself only after its runtime started): not in
+        // the respawn's path.
+        self.spawned_with = Some(super::lastgood::SpawnedWith::read(&self.config.effective).await);
+        tracing::debug!(instance = %self.name, pid = kept.pid, keeper = keeper.pid, "spawned");
         self.log.marker(&format!("spawned pid {}", kept.pid));
-        let keeper = KeeperRecord {
-            pid: keeper_pid,
-            start_time: process::process_start_time(keeper_pid),
-            socket: place.socket,
-        };
         let digest = crate::keeper::spec_digest(&spec);
         self.hold(kept, keeper, SystemTime::now(), Some(digest), None);
         self.last_error = None;
@@ -163,7 +156,7 @@ impl Actor {
                     .get()
                     .as_millis() as u64,
             ),
-            keeper: Some(keeper),
+            keeper: Some(keeper.clone()),
             spawned_at_ms: Some(crate::supervisor::unix_ms(spawned_at)),
             spec_digest,
         };
@@ -179,6 +172,7 @@ impl Actor {
             stopping_since: None,
             stop_cause: None,
             keeper: Some(watch),
+            keeper_record: Some(keeper),
             adopted: false,
             start_time: kept.start_time,
         });
@@ -399,18 +393,28 @@ impl Actor {
         self.shared.spawner.forget(exit.pid);
         tracing::debug!(instance = %self.name, pid = exit.pid, exit = %exit.exit, "gateway exited");
         self.clean_up_leftovers().await;
-        // Nothing signals the leader's pid any more: its keeper may reap it.
-        if let Some(keeper) = self.child.as_mut().and_then(|child| child.keeper.as_mut()) {
-            keeper.ack().await;
+        // No record names a keeper once it is idle (so a later supervisor
+        // never finds an idle keeper to adopt): the record goes first.
+        remove_pid_record(&self.shared.state_dir, &self.name, exit.pid);
+        // Nothing signals the leader's pid any more: its keeper may reap it,
+        // and waits for the next gateway.
+        if let Some(child) = self.child.as_mut()
+            && let Some(watch) = child.keeper.as_mut()
+            && let Some(link) = watch.ack().await
+            && let Some(record) = child.keeper_record.take()
+        {
+            self.idle_keeper = Some(super::keep::IdleKeeper { link, record });
         }
         if let Some(dir) = self.cgroup_dir() {
-            // Empty now; made again at the next spawn.
+            // Empty now; made again at the next spawn. Not kept for it: after
+            // a `cgroup.kill` this kernel kills every child a keeper then
+            // clones into that cgroup (`keeper/launch.rs` falls back to a
+            // migration then, milliseconds), and a new cgroup is not killed.
             crate::cgroup::remove_dir(&dir);
         }
         let mut stop_cause = None;
         if let Some(child) = self.child.take() {
             stop_cause = child.stop_cause;
-            remove_pid_record(&self.shared.state_dir, &self.name, child.pid);
             // Every process of the instance is gone, so its pipes are at EOF:
             // wait for the last lines to be read, so a crash report has the
             // gateway's own last words (bounded: a pipe passed on to some

@@ -72,6 +72,7 @@ pub fn spawn_instance_adopting(
         lifecycle,
         log: log.clone(),
         child: None,
+        idle_keeper: None,
         timers: HashMap::new(),
         exits_tx,
         probe_tx,

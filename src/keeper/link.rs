@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::sync::{mpsc, oneshot};
 
-use super::wire::{Decoder, FromKeeper, ToKeeper, VERSION, WireError};
+use super::wire::{Decoder, FromKeeper, Order, ToKeeper, VERSION, WireError};
 use crate::process::{ChildExit, ExitKind, SpawnError, SpawnSpec, Spawner};
 
 /// How long a keeper has to say that its gateway started.
@@ -82,65 +82,129 @@ async fn read_some(
 
 /// Read a keeper's hello and its replayed spool.
 pub async fn handshake(stream: tokio::net::UnixStream) -> Result<Kept, LinkError> {
-    let mut decoder = Decoder::default();
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    let mut hello = None;
-    let mut spooled = Vec::new();
-    // Small: hundreds of instances shake hands at once at start, and a
-    // calloc'd block reused from the heap is written whole.
-    let mut buffer = vec![0u8; 8 * 1024];
-    loop {
-        while let Some(message) = decoder.from_keeper()? {
-            match message {
-                FromKeeper::Hello { version, .. } if version != VERSION => {
-                    return Err(LinkError::Version(version));
-                }
-                FromKeeper::Hello {
-                    pid,
-                    start_time,
-                    output,
-                    gone,
-                    marker,
-                    ..
-                } => {
-                    let pipe = match output {
-                        true if !fds.is_empty() => Some(fds.remove(0)),
-                        _ => None,
-                    };
-                    hello = Some((pid, start_time, marker, pipe, gone));
-                }
-                FromKeeper::Output { at_ms, bytes } => spooled.push((at_ms, bytes)),
-                FromKeeper::Replayed { dropped } => {
-                    let (pid, start_time, marker, pipe, gone) =
-                        hello.ok_or(LinkError::OutOfOrder("its spool"))?;
-                    let output = pipe
-                        .map(tokio::net::unix::pipe::Receiver::from_owned_fd)
-                        .transpose()?;
-                    return Ok(Kept {
-                        pid,
-                        start_time,
-                        marker,
-                        output,
-                        spooled,
-                        dropped,
-                        gone,
-                        link: Link { stream, decoder },
-                    });
-                }
-                FromKeeper::SpawnFailed(why) => return Err(LinkError::SpawnFailed(why)),
-                FromKeeper::Exited(_) => return Err(LinkError::OutOfOrder("an exit")),
-            }
+    let mut link = Link {
+        stream,
+        decoder: Decoder::default(),
+    };
+    let greeting = link.greeting().await?;
+    Ok(greeting.kept(link))
+}
+
+/// What a keeper says of the gateway it holds: its hello and spool.
+struct Greeting {
+    pid: i32,
+    start_time: u64,
+    marker: String,
+    output: Option<tokio::net::unix::pipe::Receiver>,
+    spooled: Vec<(u64, Vec<u8>)>,
+    dropped: u64,
+    gone: bool,
+}
+
+impl Greeting {
+    fn kept(self, link: Link) -> Kept {
+        Kept {
+            pid: self.pid,
+            start_time: self.start_time,
+            marker: self.marker,
+            output: self.output,
+            spooled: self.spooled,
+            dropped: self.dropped,
+            gone: self.gone,
+            link,
         }
-        let (read, passed) = read_some(&stream, &mut buffer).await?;
-        if read == 0 {
-            return Err(LinkError::Ended);
-        }
-        decoder.push(&buffer[..read]);
-        fds.extend(passed);
     }
 }
 
+/// How long an idle keeper has to answer `Start` (it forks and execs, no
+/// more) before it is given up and replaced by a new one.
+pub const ORDER_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Link {
+    /// Read a hello (on connecting, or after `Start`) and the spool after it.
+    async fn greeting(&mut self) -> Result<Greeting, LinkError> {
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        let mut hello = None;
+        let mut spooled = Vec::new();
+        // Small: hundreds of instances shake hands at once at start, and a
+        // calloc'd block reused from the heap is written whole.
+        let mut buffer = vec![0u8; 8 * 1024];
+        loop {
+            while let Some(message) = self.decoder.from_keeper()? {
+                match message {
+                    FromKeeper::Hello { version, .. } if version != VERSION => {
+                        return Err(LinkError::Version(version));
+                    }
+                    FromKeeper::Hello {
+                        pid,
+                        start_time,
+                        output,
+                        gone,
+                        marker,
+                        ..
+                    } => {
+                        let pipe = match output {
+                            true if !fds.is_empty() => Some(fds.remove(0)),
+                            _ => None,
+                        };
+                        hello = Some((pid, start_time, marker, pipe, gone));
+                    }
+                    FromKeeper::Output { at_ms, bytes } => spooled.push((at_ms, bytes)),
+                    FromKeeper::Replayed { dropped } => {
+                        let (pid, start_time, marker, pipe, gone) =
+                            hello.ok_or(LinkError::OutOfOrder("its spool"))?;
+                        let output = pipe
+                            .map(tokio::net::unix::pipe::Receiver::from_owned_fd)
+                            .transpose()?;
+                        return Ok(Greeting {
+                            pid,
+                            start_time,
+                            marker,
+                            output,
+                            spooled,
+                            dropped,
+                            gone,
+                        });
+                    }
+                    FromKeeper::SpawnFailed(why) => return Err(LinkError::SpawnFailed(why)),
+                    FromKeeper::Exited(_) => return Err(LinkError::OutOfOrder("an exit")),
+                }
+            }
+            let (read, passed) = read_some(&self.stream, &mut buffer).await?;
+            if read == 0 {
+                return Err(LinkError::Ended);
+            }
+            self.decoder.push(&buffer[..read]);
+            fds.extend(passed);
+        }
+    }
+
+    /// Order an idle keeper to start the next gateway. Its `SpawnFailed`
+    /// gives the link back (the keeper is idle still); any other failure,
+    /// or no answer within [`ORDER_TIMEOUT`], gives it up.
+    pub async fn start(mut self, order: Order) -> Result<Kept, (LinkError, Option<Link>)> {
+        if let Err(err) = self
+            .stream
+            .write_all(&ToKeeper::Start(Box::new(order)).encode())
+            .await
+        {
+            return Err((err.into(), None));
+        }
+        match tokio::time::timeout(ORDER_TIMEOUT, self.greeting()).await {
+            Ok(Ok(greeting)) => Ok(greeting.kept(self)),
+            Ok(Err(err @ LinkError::SpawnFailed(_))) => Err((err, Some(self))),
+            Ok(Err(err)) => Err((err, None)),
+            Err(_) => Err((LinkError::Timeout(ORDER_TIMEOUT), None)),
+        }
+    }
+
+    /// Tell an idle keeper to end, and wait (a little) until it has.
+    pub async fn end(mut self) {
+        if self.stream.write_all(&ToKeeper::End.encode()).await.is_ok() {
+            let _ = tokio::time::timeout(END_WAIT, self.closed()).await;
+        }
+    }
+
     /// The gateway's exit; an error when the keeper is gone without telling.
     pub async fn exited(&mut self) -> Result<ExitKind, LinkError> {
         let mut buffer = [0u8; 4096];
@@ -168,7 +232,8 @@ impl Link {
         }
     }
 
-    /// Tell the keeper its gateway's exit is heard (it reaps and ends).
+    /// Tell the keeper its gateway's exit is heard (it reaps and waits for
+    /// the next order).
     pub async fn ack(&mut self) -> io::Result<()> {
         self.stream.write_all(&ToKeeper::Ack.encode()).await
     }
@@ -279,13 +344,13 @@ pub async fn adopt(socket: &Path, keeper: Option<(i32, Option<u64>)>) -> Result<
 #[derive(Debug)]
 pub struct Watch {
     ack: Option<oneshot::Sender<()>>,
-    /// Answered once the keeper has ended after the ack (or gave no sign
-    /// within [`END_WAIT`]).
-    ended: Option<oneshot::Receiver<()>>,
+    /// Answered once the ack is sent, with the link to the keeper, idle
+    /// now (none when it is gone).
+    acked: Option<oneshot::Receiver<Option<Link>>>,
     held: Arc<AtomicBool>,
 }
 
-/// How long an acknowledged keeper gets to end.
+/// How long a keeper told to end gets to be gone.
 const END_WAIT: Duration = Duration::from_secs(2);
 
 impl Watch {
@@ -295,15 +360,16 @@ impl Watch {
         self.held.load(Ordering::SeqCst)
     }
 
-    /// The exit is handled: let the keeper reap the gateway and end, and
-    /// wait until it has (so that an instance counts as gone only when its
-    /// keeper is too).
-    pub async fn ack(&mut self) {
+    /// The exit is handled: let the keeper reap the gateway. Answers the
+    /// link to the keeper, idle now and ready for its next order (none
+    /// when the keeper is gone, or the gateway's exit was not its word).
+    pub async fn ack(&mut self) -> Option<Link> {
         if let Some(ack) = self.ack.take() {
             let _ = ack.send(());
         }
-        if let Some(ended) = self.ended.take() {
-            let _ = ended.await;
+        match self.acked.take() {
+            Some(acked) => acked.await.ok().flatten(),
+            None => None,
         }
     }
 }
@@ -342,7 +408,7 @@ pub fn watch(
         keeper,
     } = held_as;
     let (ack_tx, ack_rx) = oneshot::channel();
-    let (ended_tx, ended_rx) = oneshot::channel();
+    let (acked_tx, acked_rx) = oneshot::channel();
     // A gateway its keeper reaped already is held by nobody: its pid is
     // never signalled as its.
     let held = Arc::new(AtomicBool::new(!gone));
@@ -351,14 +417,14 @@ pub fn watch(
         match link.exited().await {
             Ok(exit) => {
                 let _ = exits.send(ChildExit { pid, exit });
+                let mut idle = None;
                 if ack_rx.await.is_ok() {
                     holding.store(false, Ordering::SeqCst);
                     if link.ack().await.is_ok() {
-                        // The keeper closes the link as it ends.
-                        let _ = tokio::time::timeout(END_WAIT, link.closed()).await;
+                        idle = Some(link);
                     }
                 }
-                let _ = ended_tx.send(());
+                let _ = acked_tx.send(idle);
             }
             Err(err) => {
                 holding.store(false, Ordering::SeqCst);
@@ -384,7 +450,7 @@ pub fn watch(
     });
     Watch {
         ack: Some(ack_tx),
-        ended: Some(ended_rx),
+        acked: Some(acked_rx),
         held,
     }
 }

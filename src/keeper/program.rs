@@ -13,25 +13,29 @@
 //! the socket. The gateway's exit is held unreaped until the supervisor
 //! acknowledges it (so its pid, the group id the supervisor signals, cannot
 //! be reused meanwhile); with no supervisor connected it is reaped at once
-//! and told to the next one. The keeper ends once a supervisor has heard the
-//! exit. It ignores SIGHUP, SIGINT and SIGTERM: it ends with its gateway.
+//! and told to the next one. Once a supervisor has heard the exit the
+//! keeper is idle: it listens to nobody else and waits on that connection
+//! for the next gateway's spawn spec (`Start`, which it starts as it
+//! started the first) or `End`; it ends when that connection closes (a
+//! supervisor that crashed or re-executed while it was idle). It ignores
+//! SIGHUP, SIGINT and SIGTERM: it ends with its supervisor's word.
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
 
+use super::launch::{Launch, start_gateway};
 use super::spool::{read_record, write_record};
-use super::wire::{Decoder, FromKeeper, ToKeeper, VERSION};
+use super::wire::{Decoder, FromKeeper, Order, ToKeeper, VERSION};
 use crate::process::ExitKind;
 
 /// The descriptor the supervisor's connection arrives on.
@@ -45,7 +49,7 @@ pub const SPOOL_LIMIT: u64 = 64 << 20;
 /// signal meant for a whole session, process group or unit (a terminal's
 /// hangup, Ctrl-C, `systemctl kill` without `--kill-whom`) must not end the
 /// keeper and leave its gateway without a parent that learns its exit.
-const IGNORED: [Signal; 6] = [
+pub(super) const IGNORED: [Signal; 6] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGTERM,
@@ -166,19 +170,19 @@ pub fn main(args: &[OsString]) -> ExitCode {
         }
     };
     let marker = std::env::var(super::MARKER_FOR_GATEWAY).unwrap_or_default();
-    let (pipe, pid) = match start_gateway(&args, &marker) {
+    let first = Launch {
+        program: &args.program,
+        args: &args.args,
+        env: None,
+        cwd: None,
+        cgroup: args.cgroup.as_deref(),
+        marker: &marker,
+    };
+    let (pipe, pid) = match start_gateway(&first) {
         Ok(started) => started,
         Err(err) => {
             let _ = std::fs::remove_file(&args.socket);
-            let program = args.program.to_string_lossy();
-            let why = match &args.cgroup {
-                Some(dir) => format!(
-                    "cannot execute {program} in cgroup {}: {err}",
-                    dir.display()
-                ),
-                None => format!("cannot execute {program}: {err}"),
-            };
-            return fail(&mut conn, why);
+            return fail(&mut conn, first.failed(&err));
         }
     };
     let mut keeper = Keeper {
@@ -196,6 +200,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
         dropped: 0,
         listener,
         conn: None,
+        idle: false,
     };
     if let Some(conn) = conn.take() {
         keeper.connect(conn);
@@ -224,11 +229,20 @@ struct Keeper {
     dropped: u64,
     listener: UnixListener,
     conn: Option<(UnixStream, Decoder)>,
+    /// Its gateway's exit was heard and it was reaped: waiting for the
+    /// supervisor's next order, hearing nobody else.
+    idle: bool,
 }
 
 impl Keeper {
     fn run(&mut self) -> ExitCode {
         loop {
+            if self.idle {
+                match self.wait_for_an_order() {
+                    true => return ExitCode::SUCCESS,
+                    false => continue,
+                }
+            }
             self.look_at_the_gateway();
             let connected = self.conn.is_some();
             let mut fds = vec![PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
@@ -274,6 +288,20 @@ impl Keeper {
         }
     }
 
+    /// Idle: block on the connection alone; true when the keeper is to end
+    /// (`End`, or the connection closed: nobody will give an order).
+    fn wait_for_an_order(&mut self) -> bool {
+        let Some((conn, _)) = &self.conn else {
+            return true;
+        };
+        let mut fds = [PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return true,
+        }
+        self.read_conn() || self.conn.is_none()
+    }
+
     /// Peek at the gateway's exit without reaping it; reap it at once when
     /// no supervisor is connected to acknowledge it.
     fn look_at_the_gateway(&mut self) {
@@ -312,7 +340,8 @@ impl Keeper {
         let Some((conn, decoder)) = self.conn.as_mut() else {
             return false;
         };
-        let mut buffer = [0u8; 256];
+        // An order (a whole environment) is a few KiB: one read, not ten.
+        let mut buffer = [0u8; 16 * 1024];
         match conn.read(&mut buffer) {
             Ok(0) | Err(_) => {
                 // The supervisor is gone: keep its output from here on.
@@ -322,15 +351,80 @@ impl Keeper {
             }
             Ok(read) => decoder.push(&buffer[..read]),
         }
-        let mut acked = false;
-        while let Ok(Some(ToKeeper::Ack)) = decoder.to_keeper() {
-            acked = true;
+        let mut orders = Vec::new();
+        while let Ok(Some(order)) = decoder.to_keeper() {
+            orders.push(order);
         }
-        if acked && self.exit.is_some() {
-            self.reap();
-            return true;
+        for order in orders {
+            match order {
+                ToKeeper::Ack if self.exit.is_some() && !self.idle => {
+                    self.reap();
+                    // Nothing of that gateway is kept: its pipe is at its
+                    // end, its pidfd spent.
+                    self.pipe = None;
+                    self.pidfd = None;
+                    self.idle = true;
+                }
+                ToKeeper::Start(order) if self.idle => self.start_next(&order),
+                ToKeeper::End => return true,
+                // Out of turn: an ack with a gateway alive, a start while
+                // one runs. Ignored.
+                _ => {}
+            }
         }
         false
+    }
+
+    /// `Start`: the next gateway, told as a connecting supervisor is told
+    /// of one (`Hello` with its pipe, `Replayed`), or why not (idle still).
+    fn start_next(&mut self, order: &Order) {
+        let launch = Launch {
+            program: &order.program,
+            args: &order.args,
+            env: Some(&order.env),
+            cwd: order.cwd.as_deref(),
+            cgroup: order.cgroup.as_deref(),
+            marker: &order.marker,
+        };
+        let (pipe, pid) = match start_gateway(&launch) {
+            Ok(started) => started,
+            Err(err) => {
+                let why = launch.failed(&err);
+                self.send(&FromKeeper::SpawnFailed(why));
+                return;
+            }
+        };
+        self.idle = false;
+        self.pid = pid;
+        self.pidfd = crate::process::pidfd_open(pid.as_raw());
+        self.exit = None;
+        self.reaped = false;
+        self.told = false;
+        self.marker.clone_from(&order.marker);
+        let hello = FromKeeper::Hello {
+            version: VERSION,
+            pid: pid.as_raw(),
+            start_time: crate::process::process_start_time(pid.as_raw()).unwrap_or(0),
+            output: true,
+            gone: false,
+            marker: order.marker.clone(),
+        };
+        if let FromKeeper::Hello { start_time, .. } = &hello {
+            self.start_time = *start_time;
+        }
+        // Hello and an empty replay in one write: nothing was spooled
+        // while this connection stood.
+        let mut bytes = hello.encode();
+        bytes.extend(FromKeeper::Replayed { dropped: 0 }.encode());
+        let sent = match &self.conn {
+            Some((conn, _)) => super::send_with_fd(conn, &bytes, Some(&pipe)).is_ok(),
+            None => false,
+        };
+        self.pipe = Some(pipe);
+        if !sent {
+            // Its supervisor is gone: keep the gateway for the next one.
+            self.conn = None;
+        }
     }
 
     /// A supervisor connected: hand over the pipe and the spool, and the
@@ -441,46 +535,6 @@ impl Keeper {
             self.dropped += read as u64;
         }
     }
-}
-
-fn start_gateway(args: &Args, marker: &str) -> io::Result<(OwnedFd, Pid)> {
-    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let mut command = Command::new(&args.program);
-    command
-        .args(&args.args)
-        .env_remove(super::MARKER_FOR_GATEWAY)
-        .env(crate::process::SPAWN_MARKER_VAR, marker)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(write_end.try_clone()?))
-        .stderr(Stdio::from(write_end))
-        .process_group(0);
-    let procs = match &args.cgroup {
-        Some(dir) => Some(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(dir.join("cgroup.procs"))?,
-        ),
-        None => None,
-    };
-    // SAFETY: the closure only calls signal(2) and write(2) on a descriptor
-    // opened before the fork (async-signal-safe) and allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            for ignored in IGNORED {
-                signal(ignored, SigHandler::SigDfl).map_err(io::Error::from)?;
-            }
-            if let Some(procs) = &procs {
-                let written = nix::unistd::write(procs, b"0").map_err(io::Error::from)?;
-                if written != 1 {
-                    return Err(io::Error::from(io::ErrorKind::WriteZero));
-                }
-            }
-            Ok(())
-        });
-    }
-    let child = command.spawn()?;
-    // Dropped without waiting: the keeper reaps by pid.
-    Ok((read_end, Pid::from_raw(child.id() as i32)))
 }
 
 fn set_cloexec(fd: i32) -> nix::Result<()> {

@@ -8,12 +8,19 @@
 //! output it spooled while no supervisor was connected (`Output` frames,
 //! `Replayed` last), then `Exited` once the gateway is gone. The
 //! supervisor answers `Exited` with `Ack`, after which the keeper reaps
-//! the gateway and ends.
+//! the gateway and waits, idle, for its next order on that connection:
+//! `Start` (the next gateway's spawn spec; answered like a connection:
+//! `Hello` with the new pipe, `Replayed`, or `SpawnFailed` and idle
+//! again) or `End`. An idle keeper whose connection closes ends.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 use crate::process::ExitKind;
 
 /// What this build speaks; a keeper and a supervisor of one binary agree.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The largest frame either side accepts (an output chunk is at most 64 KiB).
 pub const MAX_FRAME: usize = 1 << 20;
@@ -43,10 +50,29 @@ pub enum FromKeeper {
     SpawnFailed(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToKeeper {
-    /// The exit is heard: reap the gateway and end.
+    /// The exit is heard: reap the gateway and wait for the next order.
     Ack,
+    /// Start the next gateway (only to an idle keeper).
+    Start(Box<Order>),
+    /// No next gateway: end.
+    End,
+}
+
+/// What a keeper starts a gateway with: what its command line, its own
+/// environment and working directory say for its first one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Order {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    /// The gateway's whole environment (its spawn marker included).
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: Option<PathBuf>,
+    /// The cgroup directory it joins before exec.
+    pub cgroup: Option<PathBuf>,
+    /// Its spawn marker, as `Hello` names it.
+    pub marker: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +93,8 @@ const REPLAYED: u8 = 3;
 const EXITED: u8 = 4;
 const SPAWN_FAILED: u8 = 5;
 const ACK: u8 = 10;
+const START: u8 = 11;
+const END: u8 = 12;
 
 fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + payload.len());
@@ -120,7 +148,114 @@ impl ToKeeper {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             ToKeeper::Ack => frame(ACK, &[]),
+            ToKeeper::End => frame(END, &[]),
+            ToKeeper::Start(order) => frame(START, &order.payload()),
         }
+    }
+}
+
+/// `[u32 LE length][bytes]`.
+fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// An optional path: absent is a zero flag byte.
+fn put_path(out: &mut Vec<u8>, path: &Option<PathBuf>) {
+    match path {
+        Some(path) => {
+            out.push(1);
+            put(out, path.as_os_str().as_bytes());
+        }
+        None => out.push(0),
+    }
+}
+
+/// Reads the fields [`put`] wrote, or says the frame is short.
+struct Fields<'a> {
+    rest: &'a [u8],
+    kind: u8,
+}
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.rest.len() < n {
+            return Err(WireError::Short { kind: self.kind });
+        }
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(head)
+    }
+
+    fn count(&mut self) -> Result<usize, WireError> {
+        Ok(u32::from_le_bytes(array(self.take(4)?)) as usize)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], WireError> {
+        let n = self.count()?;
+        self.take(n)
+    }
+
+    fn os(&mut self) -> Result<OsString, WireError> {
+        Ok(OsStr::from_bytes(self.bytes()?).to_os_string())
+    }
+
+    fn path(&mut self) -> Result<Option<PathBuf>, WireError> {
+        match self.take(1)?[0] {
+            0 => Ok(None),
+            _ => Ok(Some(PathBuf::from(self.os()?))),
+        }
+    }
+}
+
+impl Order {
+    fn payload(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        put(&mut out, self.program.as_bytes());
+        put(&mut out, self.marker.as_bytes());
+        put_path(&mut out, &self.cwd);
+        put_path(&mut out, &self.cgroup);
+        out.extend_from_slice(&(self.args.len() as u32).to_le_bytes());
+        for arg in &self.args {
+            put(&mut out, arg.as_bytes());
+        }
+        out.extend_from_slice(&(self.env.len() as u32).to_le_bytes());
+        for (key, value) in &self.env {
+            put(&mut out, key.as_bytes());
+            put(&mut out, value.as_bytes());
+        }
+        out
+    }
+
+    fn parse(payload: &[u8]) -> Result<Order, WireError> {
+        let mut fields = Fields {
+            rest: payload,
+            kind: START,
+        };
+        let program = fields.os()?;
+        let marker = String::from_utf8_lossy(fields.bytes()?).into_owned();
+        let cwd = fields.path()?;
+        let cgroup = fields.path()?;
+        // Each field takes 4 bytes at least: a count beyond what is left
+        // is a short frame, not a huge allocation.
+        let args_count = fields.count()?;
+        let mut args = Vec::with_capacity(args_count.min(fields.rest.len() / 4));
+        for _ in 0..args_count {
+            args.push(fields.os()?);
+        }
+        let env_count = fields.count()?;
+        let mut env = Vec::with_capacity(env_count.min(fields.rest.len() / 8));
+        for _ in 0..env_count {
+            env.push((fields.os()?, fields.os()?));
+        }
+        Ok(Order {
+            program,
+            args,
+            env,
+            cwd,
+            cgroup,
+            marker,
+        })
     }
 }
 
@@ -215,6 +350,8 @@ impl Decoder {
         match self.next_frame()? {
             None => Ok(None),
             Some((ACK, _)) => Ok(Some(ToKeeper::Ack)),
+            Some((END, _)) => Ok(Some(ToKeeper::End)),
+            Some((START, payload)) => Ok(Some(ToKeeper::Start(Box::new(Order::parse(&payload)?)))),
             Some((other, _)) => Err(WireError::UnknownKind(other)),
         }
     }
@@ -287,6 +424,83 @@ mod tests {
             assert_eq!(all.from_keeper(), Ok(Some(message.clone())));
         }
         assert_eq!(all.from_keeper(), Ok(None));
+    }
+
+    fn order() -> Order {
+        Order {
+            program: "/usr/bin/openclaw".into(),
+            args: vec!["gateway".into(), "--port".into(), "18789".into()],
+            env: vec![
+                ("HOME".into(), "/home/a".into()),
+                ("OPENCLAW_SUPERVISOR_SPAWN".into(), "main:1.2:3".into()),
+                ("EMPTY".into(), "".into()),
+            ],
+            cwd: Some("/srv/main".into()),
+            cgroup: Some("/sys/fs/cgroup/x/openclaw-supervisor.1/main".into()),
+            marker: "main:1.2:3".into(),
+        }
+    }
+
+    #[test]
+    fn every_order_decodes_to_itself_whole_and_byte_by_byte() {
+        let non_utf8 = Order {
+            program: OsStr::from_bytes(b"/opt/gw\xff").to_os_string(),
+            args: vec![OsStr::from_bytes(b"--name=\xfe").to_os_string()],
+            ..Order::default()
+        };
+        let orders = [
+            ToKeeper::Ack,
+            ToKeeper::End,
+            ToKeeper::Start(Box::new(order())),
+            ToKeeper::Start(Box::default()),
+            ToKeeper::Start(Box::new(Order {
+                cwd: None,
+                ..order()
+            })),
+            ToKeeper::Start(Box::new(non_utf8)),
+        ];
+        for message in &orders {
+            let bytes = message.encode();
+            let mut bytewise = Decoder::default();
+            let (last, head) = bytes.split_last().expect("a frame has bytes");
+            for byte in head {
+                bytewise.push(&[*byte]);
+                assert_eq!(bytewise.to_keeper(), Ok(None), "{message:?}");
+            }
+            bytewise.push(&[*last]);
+            assert_eq!(bytewise.to_keeper(), Ok(Some(message.clone())));
+        }
+        let mut all = Decoder::default();
+        for message in &orders {
+            all.push(&message.encode());
+        }
+        for message in &orders {
+            assert_eq!(all.to_keeper(), Ok(Some(message.clone())));
+        }
+        assert_eq!(all.to_keeper(), Ok(None));
+    }
+
+    #[test]
+    fn a_cut_or_lying_order_is_short_not_a_panic_or_a_huge_allocation() {
+        let whole = order().payload();
+        for cut in [0, 3, 4, 10, whole.len() - 1] {
+            let mut decoder = Decoder::default();
+            decoder.push(&frame(START, &whole[..cut]));
+            assert_eq!(
+                decoder.to_keeper(),
+                Err(WireError::Short { kind: START }),
+                "cut at {cut}"
+            );
+        }
+        // An argument count of 4 billion with nothing behind it.
+        let mut lying = Vec::new();
+        put(&mut lying, b"/gw");
+        put(&mut lying, b"m");
+        lying.extend_from_slice(&[0, 0]);
+        lying.extend_from_slice(&u32::MAX.to_le_bytes());
+        let mut decoder = Decoder::default();
+        decoder.push(&frame(START, &lying));
+        assert_eq!(decoder.to_keeper(), Err(WireError::Short { kind: START }));
     }
 
     #[test]

@@ -154,7 +154,7 @@ fn a_stop_by_hand_before_the_crash_holds_and_nothing_is_adopted() {
 }
 
 /// The keeper of main (the one process of this test running `keep`).
-fn keeper(daemon: &Daemon) -> i32 {
+pub(crate) fn keeper(daemon: &Daemon) -> i32 {
     let keepers = daemon.keepers();
     assert_eq!(keepers.len(), 1, "one keeper: {keepers:?}");
     keepers[0]

@@ -1,0 +1,142 @@
+//! The instance's keeper across its gateways: after a gateway's exit is
+//! heard, its keeper stays, idle, for the next one (a restart then costs no
+//! keeper fork, exec and handshake, as runit's `runsv` outlives its
+//! service's runs); it is told to end when no next gateway is coming.
+
+use nix::sys::signal::Signal;
+
+use super::{Actor, KeeperRecord};
+use crate::keeper::link::{KeeperPlace, Kept, Link, LinkError};
+use crate::keeper::wire::Order;
+use crate::lifecycle::State;
+use crate::process::{self, SpawnSpec};
+
+/// A keeper whose gateway is gone, waiting for its next order.
+pub(super) struct IdleKeeper {
+    pub(super) link: Link,
+    pub(super) record: KeeperRecord,
+}
+
+/// The order that starts `spec` under an idle keeper: what a new keeper
+/// gets on its command line, in its environment and as its directory.
+pub(super) fn order_of(spec: &SpawnSpec, cgroup: Option<&std::path::Path>, marker: &str) -> Order {
+    Order {
+        program: spec.program.clone().into_os_string(),
+        args: spec.args.iter().map(Into::into).collect(),
+        env: spec
+            .env
+            .iter()
+            .map(|(key, value)| (key.into(), value.into()))
+            .collect(),
+        // A new keeper runs where the supervisor runs when the spec names
+        // no directory: so does a reused one's gateway.
+        cwd: spec.cwd.clone().or_else(|| std::env::current_dir().ok()),
+        cgroup: cgroup.map(std::path::Path::to_path_buf),
+        marker: marker.to_string(),
+    }
+}
+
+impl Actor {
+    /// Start `spec` under the instance's keeper: the idle one when there is
+    /// one (replaced by a new one when it does not answer), else a new one.
+    pub(super) async fn start_kept(
+        &mut self,
+        place: KeeperPlace,
+        spec: &SpawnSpec,
+        marker: &str,
+    ) -> Result<(Kept, KeeperRecord), LinkError> {
+        if let Some(idle) = self.idle_keeper.take() {
+            let order = order_of(spec, place.cgroup.as_deref(), marker);
+            match idle.link.start(order).await {
+                Ok(kept) => return Ok((kept, idle.record)),
+                Err((err @ LinkError::SpawnFailed(_), Some(link))) => {
+                    // The gateway could not start; the keeper is fine.
+                    self.idle_keeper = Some(IdleKeeper {
+                        link,
+                        record: idle.record,
+                    });
+                    return Err(err);
+                }
+                Err((err, _)) => {
+                    tracing::warn!(instance = %self.name, keeper = idle.record.pid, error = %err, "the idle keeper did not start the gateway: replacing it");
+                    self.give_up_keeper(&idle.record, marker);
+                }
+            }
+        }
+        let (keeper_pid, kept) =
+            crate::keeper::link::spawn(&self.shared.spawner, &place, spec).await?;
+        let record = KeeperRecord {
+            pid: keeper_pid,
+            start_time: process::process_start_time(keeper_pid),
+            socket: place.socket,
+        };
+        Ok((kept, record))
+    }
+
+    /// A keeper that failed an order: killed when it is provably the one
+    /// recorded (pid and start time), and whatever it may have started
+    /// for the order (its marker) with it.
+    fn give_up_keeper(&self, record: &KeeperRecord, marker: &str) {
+        if record.start_time.is_some() {
+            process::signal_if_same(record.pid, record.start_time, Signal::SIGKILL);
+        }
+        for pid in process::all_pids() {
+            if let Some((pid, start)) = process::identified(pid, |pid| {
+                process::environ_has(pid, process::SPAWN_MARKER_VAR, marker)
+            }) {
+                process::signal_if_same(pid, Some(start), Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// No gateway is coming while the instance is not backing off: its
+    /// idle keeper is told to end.
+    pub(super) async fn end_idle_keeper_unless_needed(&mut self) {
+        if matches!(self.lifecycle.state, State::Backoff { .. }) || self.child.is_some() {
+            return;
+        }
+        if let Some(idle) = self.idle_keeper.take() {
+            idle.link.end().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_carries_what_a_new_keeper_would_start_the_gateway_with() {
+        let spec = SpawnSpec {
+            program: "/usr/bin/openclaw".into(),
+            args: vec!["gateway".into(), "--port".into(), "18789".into()],
+            env: [
+                (
+                    process::SPAWN_MARKER_VAR.to_string(),
+                    "main:1:2".to_string(),
+                ),
+                ("HOME".to_string(), "/home/a".to_string()),
+            ]
+            .into(),
+            cwd: Some("/srv/a".into()),
+            capture_output: true,
+            pipe_stdin: false,
+        };
+        let order = order_of(&spec, Some(std::path::Path::new("/cg/main")), "main:1:2");
+        assert_eq!(order.program, "/usr/bin/openclaw");
+        assert_eq!(order.args, ["gateway", "--port", "18789"]);
+        assert_eq!(
+            order.env,
+            [
+                ("HOME".into(), "/home/a".into()),
+                (process::SPAWN_MARKER_VAR.into(), "main:1:2".into()),
+            ]
+        );
+        assert_eq!(order.cwd, Some("/srv/a".into()));
+        assert_eq!(order.cgroup, Some("/cg/main".into()));
+        assert_eq!(order.marker, "main:1:2");
+        let here = order_of(&SpawnSpec { cwd: None, ..spec }, None, "m");
+        assert_eq!(here.cwd, std::env::current_dir().ok());
+        assert_eq!(here.cgroup, None);
+    }
+}
