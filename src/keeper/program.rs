@@ -201,6 +201,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
         listener,
         conn: None,
         idle: false,
+        released: false,
     };
     if let Some(conn) = conn.take() {
         keeper.connect(conn);
@@ -232,6 +233,9 @@ struct Keeper {
     /// Its gateway's exit was heard and it was reaped: waiting for the
     /// supervisor's next order, hearing nobody else.
     idle: bool,
+    /// The code its start ran has been given back since its gateway
+    /// started (`crate::resident::release_own_code`).
+    released: bool,
 }
 
 impl Keeper {
@@ -245,6 +249,14 @@ impl Keeper {
             }
             self.look_at_the_gateway();
             let connected = self.conn.is_some();
+            if connected && self.exit.is_none() && !self.released {
+                // Its gateway runs and a supervisor holds it: the keeper
+                // waits from here on, running almost none of the code its
+                // start ran. Shared by few keepers, that code is most of
+                // each one's memory.
+                self.released = true;
+                let _ = crate::resident::release_own_code();
+            }
             let mut fds = vec![PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
             if let Some((conn, _)) = &self.conn {
                 fds.push(PollFd::new(conn.as_fd(), PollFlags::POLLIN));
@@ -395,6 +407,7 @@ impl Keeper {
             }
         };
         self.idle = false;
+        self.released = false;
         self.pid = pid;
         self.pidfd = crate::process::pidfd_open(pid.as_raw());
         self.exit = None;
