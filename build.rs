@@ -1,5 +1,5 @@
 //! Links the keeper binary (`openclaw-supervisor-keeper`, one process per
-//! gateway) statically, where the C toolchain has glibc's static archives.
+//! instance) statically, where the C toolchain has glibc's static archives.
 //!
 //! A dynamically linked keeper pays the loader's relocations of its own
 //! data, libc's and libgcc's in private memory, in every keeper (about 50
@@ -23,6 +23,10 @@ const KEEPER: &str = "openclaw-supervisor-keeper";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // Whatever decides the keeper's linking, before any early return: a
+    // build after one of these changed links it again.
+    println!("cargo:rerun-if-env-changed=OPENCLAW_SUPERVISOR_DYNAMIC_KEEPER");
+    println!("cargo:rerun-if-env-changed=CC");
     let linux_gnu = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux")
         && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu");
     // The archives are found through the host's C compiler: a cross build
@@ -31,7 +35,6 @@ fn main() {
     if !linux_gnu || !native || std::env::var_os("OPENCLAW_SUPERVISOR_DYNAMIC_KEEPER").is_some() {
         return;
     }
-    println!("cargo:rerun-if-env-changed=OPENCLAW_SUPERVISOR_DYNAMIC_KEEPER");
     let Some(out_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
         return;
     };

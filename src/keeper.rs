@@ -1,4 +1,4 @@
-//! Keepers: one small process per gateway that is the gateway's parent and
+//! Keepers: one small process per instance that is its gateways' parent and
 //! holds its output pipe, so that gateways outlive the supervisor (a crash,
 //! an OOM kill, `reexec`), the way runit's `runsv`, s6's `s6-supervise`
 //! and containerd's shim outlive their scanners and daemons.

@@ -21,9 +21,10 @@
 //! a private file mapping brings back the *file's* bytes, so on relocated
 //! data made read-only after start (`PT_GNU_RELRO`: `r--p`, but written by
 //! the dynamic loader) it would undo the relocations. `/proc/self/smaps`
-//! says per mapping how much is private (`Anonymous:`); only mappings with
-//! none are chosen, and only read-only ones, which nothing can write to
-//! between the reading and the advice.
+//! says per mapping how much is private: `Anonymous:` (in memory) and
+//! `Swap:` (a private page swapped out counts there only). Only mappings
+//! with neither are chosen, and only read-only ones, which nothing can
+//! write to between the reading and the advice.
 
 use std::io;
 use std::path::Path;
@@ -51,28 +52,52 @@ pub fn trim() {
 }
 
 /// The ranges (start, end) of `exe`'s mappings in a `/proc/self/smaps`
-/// text that may be dropped: not writable, and no private page in them
-/// (`Anonymous: 0 kB`). A mapping whose `Anonymous:` line is missing is
-/// not chosen.
+/// text that may be dropped: not writable, and no private page in them,
+/// in memory or swapped out (`Anonymous: 0 kB` and `Swap: 0 kB`). A
+/// mapping missing either line is not chosen.
 pub fn clean_code_ranges(smaps: &str, exe: &Path) -> Vec<(usize, usize)> {
+    /// The mapping being read: its range, whether it is a candidate, and
+    /// which of its two counts said zero so far.
+    struct Reading {
+        range: (usize, usize),
+        candidate: bool,
+        no_anonymous: bool,
+        no_swap: bool,
+    }
     let exe = exe.as_os_str().as_encoded_bytes();
     let mut chosen = Vec::new();
-    // the mapping being read: its range, and whether it is a candidate
-    let mut current: Option<((usize, usize), bool)> = None;
+    let mut current: Option<Reading> = None;
+    let mut close = |reading: Option<Reading>| {
+        if let Some(r) = reading
+            && r.candidate
+            && r.no_anonymous
+            && r.no_swap
+        {
+            chosen.push(r.range);
+        }
+    };
     for line in smaps.lines() {
-        if let Some(range) = mapping_header(line, exe) {
-            current = Some(range);
+        if let Some((range, candidate)) = mapping_header(line, exe) {
+            close(current.take());
+            current = Some(Reading {
+                range,
+                candidate,
+                no_anonymous: false,
+                no_swap: false,
+            });
             continue;
         }
-        let Some(amount) = line.strip_prefix("Anonymous:") else {
+        let Some(reading) = current.as_mut() else {
             continue;
         };
-        if let Some((range, true)) = current.take()
-            && amount.trim() == "0 kB"
-        {
-            chosen.push(range);
+        let zero = |amount: &str| amount.trim() == "0 kB";
+        if let Some(amount) = line.strip_prefix("Anonymous:") {
+            reading.no_anonymous = zero(amount);
+        } else if let Some(amount) = line.strip_prefix("Swap:") {
+            reading.no_swap = zero(amount);
         }
     }
+    close(current);
     chosen
 }
 
@@ -102,9 +127,10 @@ pub fn release_own_code() -> io::Result<usize> {
     let mut advised = 0;
     for (start, end) in clean_code_ranges(&smaps, &exe) {
         // SAFETY: the range is a whole read-only mapping of this process's
-        // executable with no private page (read from /proc/self/smaps just
-        // now; a read-only mapping cannot gain one), so every page in it
-        // equals the file's bytes and faults back from the page cache.
+        // executable with no private page in memory or in swap (read from
+        // /proc/self/smaps just now; a read-only mapping cannot gain one),
+        // so every page in it equals the file's bytes and faults back from
+        // the page cache.
         let done =
             unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
         if done != 0 {
@@ -139,18 +165,56 @@ mod tests {
 
     const EXE: &str = "/opt/bin/openclaw-supervisor";
 
-    /// A smaps text: (header, Anonymous kB) per mapping.
+    /// A smaps text: (header, Anonymous kB) per mapping, none swapped.
     fn smaps(rows: &[(&str, Option<u32>)]) -> String {
+        let rows: Vec<_> = rows.iter().map(|(h, a)| (*h, *a, Some(0))).collect();
+        smaps_swapped(&rows)
+    }
+
+    /// A smaps text: (header, Anonymous kB, Swap kB) per mapping.
+    fn smaps_swapped(rows: &[(&str, Option<u32>, Option<u32>)]) -> String {
         let mut text = String::new();
-        for (header, anonymous) in rows {
+        for (header, anonymous, swap) in rows {
             text.push_str(header);
             text.push_str("\nSize:               2048 kB\nRss:                 512 kB\n");
             if let Some(kb) = anonymous {
                 text.push_str(&format!("Anonymous:          {kb} kB\n"));
             }
+            text.push_str("AnonHugePages:         0 kB\n");
+            if let Some(kb) = swap {
+                text.push_str(&format!(
+                    "Swap:               {kb} kB\nSwapPss:            {kb} kB\n"
+                ));
+            }
             text.push_str("VmFlags: rd mr mw me dw sd\n");
         }
         text
+    }
+
+    #[test]
+    fn a_mapping_with_private_pages_in_swap_is_not_chosen() {
+        // RELRO whose relocated pages are all swapped out: Anonymous says 0
+        let text = smaps_swapped(&[
+            (
+                "55d0c0a00000-55d0c0b00000 r--p 00a00000 fd:00 123 /opt/bin/openclaw-supervisor",
+                Some(0),
+                Some(8),
+            ),
+            (
+                "55d0c0200000-55d0c0a00000 r-xp 00200000 fd:00 123 /opt/bin/openclaw-supervisor",
+                Some(0),
+                None,
+            ),
+            (
+                "55d0c0000000-55d0c0200000 r--p 00000000 fd:00 123 /opt/bin/openclaw-supervisor",
+                Some(0),
+                Some(0),
+            ),
+        ]);
+        assert_eq!(
+            clean_code_ranges(&text, Path::new(EXE)),
+            vec![(0x55d0c0000000, 0x55d0c0200000)]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ fn main() -> std::process::ExitCode {
         Some("keep") => openclaw_supervisor::keeper::program::main(&args[2..]),
         _ => {
             eprintln!(
-                "usage: openclaw-supervisor-keeper keep --socket S --spool F [--cgroup DIR] -- PROGRAM ARGS...\n(started by openclaw-supervisor, one per gateway)"
+                "usage: openclaw-supervisor-keeper keep --socket S --spool F [--cgroup DIR] -- PROGRAM ARGS...\n(started by openclaw-supervisor, one per instance)"
             );
             std::process::ExitCode::from(2)
         }

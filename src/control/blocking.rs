@@ -44,16 +44,18 @@ pub fn request_blocking(
             source,
         }),
     };
-    let stream = UnixStream::connect(path).map_err(|source| {
+    let stream = connect(path, timeout).map_err(|source| {
         let path = path.to_path_buf();
         BlockingError::Client(match source.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
                 ClientError::NotRunning { path, source }
             }
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => return BlockingError::TimedOut,
             _ => ClientError::Connect { path, source },
         })
     })?;
     stream.set_read_timeout(Some(timeout)).map_err(io_error)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io_error)?;
     let mut reader = BufReader::with_capacity(64 * 1024, &stream);
     const ID: u64 = 1;
     let line = encode_request(&RequestEnvelope::new(ID, request));
@@ -98,6 +100,34 @@ pub fn request_blocking(
     }
 }
 
+/// Connect, waiting at most `timeout` for room in the daemon's backlog
+/// (a daemon that does not accept fills it; a plain blocking connect would
+/// then wait for ever): the send timeout is set before the connect, which
+/// a Unix socket's connect obeys.
+fn connect(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, UnixAddr, connect, setsockopt, socket, sockopt,
+    };
+    use nix::sys::time::TimeVal;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // at least 1 µs: a zero send timeout means none at all
+    let micros = i64::try_from(timeout.as_micros())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    setsockopt(
+        &fd,
+        sockopt::SendTimeout,
+        &TimeVal::new(micros / 1_000_000, micros % 1_000_000),
+    )?;
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &UnixAddr::new(path)?)?;
+    Ok(UnixStream::from(fd))
+}
+
 /// One line without its newline (the unterminated rest at the end too);
 /// `None` at a clean end; `FileTooLarge` past [`MAX_RESPONSE_LINE`].
 fn read_line(reader: &mut impl BufRead) -> io::Result<Option<Vec<u8>>> {
@@ -137,6 +167,47 @@ mod tests {
             let _ = stream.write_all(&reply);
         });
         path
+    }
+
+    #[test]
+    fn a_daemon_that_accepts_nobody_is_a_timeout_not_a_hang() {
+        use nix::sys::socket::{
+            AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket,
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.sock");
+        // A listener that never accepts, its backlog as small as can be:
+        // once it is full, a blocking connect waits for room.
+        let listener = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .expect("socket");
+        bind(
+            std::os::fd::AsRawFd::as_raw_fd(&listener),
+            &UnixAddr::new(&path).expect("address"),
+        )
+        .expect("bind");
+        listen(&listener, Backlog::new(0).expect("backlog")).expect("listen");
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let asking = path.clone();
+        std::thread::spawn(move || {
+            let results: Vec<_> = (0..3)
+                .map(|_| request_blocking(&asking, Request::Version, Duration::from_millis(50)))
+                .collect();
+            let _ = done_tx.send(results);
+        });
+        // A hang is the failure this test is about: it is given far longer
+        // than three timeouts, and fails rather than waits for ever.
+        let results = done_rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the requests hung on a full backlog");
+        for result in results {
+            assert!(matches!(result, Err(BlockingError::TimedOut)), "{result:?}");
+        }
+        drop(listener);
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl Actor {
                 }
                 Err((err, _)) => {
                     tracing::warn!(instance = %self.name, keeper = idle.record.pid, error = %err, "the idle keeper did not start the gateway: replacing it");
-                    self.give_up_keeper(&idle.record, marker);
+                    give_up_keeper(&idle.record, place.cgroup.clone(), marker).await;
                 }
             }
         }
@@ -73,22 +73,6 @@ impl Actor {
         Ok((kept, record))
     }
 
-    /// A keeper that failed an order: killed when it is provably the one
-    /// recorded (pid and start time), and whatever it may have started
-    /// for the order (its marker) with it.
-    fn give_up_keeper(&self, record: &KeeperRecord, marker: &str) {
-        if record.start_time.is_some() {
-            process::signal_if_same(record.pid, record.start_time, Signal::SIGKILL);
-        }
-        for pid in process::all_pids() {
-            if let Some((pid, start)) = process::identified(pid, |pid| {
-                process::environ_has(pid, process::SPAWN_MARKER_VAR, marker)
-            }) {
-                process::signal_if_same(pid, Some(start), Signal::SIGKILL);
-            }
-        }
-    }
-
     /// No gateway is coming while the instance is not backing off: its
     /// idle keeper is told to end.
     pub(super) async fn end_idle_keeper_unless_needed(&mut self) {
@@ -99,6 +83,31 @@ impl Actor {
             idle.link.end().await;
         }
     }
+}
+
+/// A keeper that failed an order: killed when it is provably the one
+/// recorded (pid and start time), and whatever it may have started for the
+/// order with it: in cgroup mode everything in the order's cgroup (a child
+/// that has not exec'd yet too), and any process with the order's marker
+/// (the walk of `/proc` off the runtime's thread).
+async fn give_up_keeper(record: &KeeperRecord, cgroup: Option<std::path::PathBuf>, marker: &str) {
+    if record.start_time.is_some() {
+        process::signal_if_same(record.pid, record.start_time, Signal::SIGKILL);
+    }
+    let marker = marker.to_string();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(dir) = cgroup {
+            crate::cgroup::kill(&dir);
+        }
+        for pid in process::all_pids() {
+            if let Some((pid, start)) = process::identified(pid, |pid| {
+                process::environ_has(pid, process::SPAWN_MARKER_VAR, &marker)
+            }) {
+                process::signal_if_same(pid, Some(start), Signal::SIGKILL);
+            }
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::sync::{mpsc, oneshot};
 
-use super::wire::{Decoder, FromKeeper, Order, ToKeeper, VERSION, WireError};
+use super::wire::{Decoder, FromKeeper, OLDEST, Order, ToKeeper, VERSION, WireError};
 use crate::process::{ChildExit, ExitKind, SpawnError, SpawnSpec, Spawner};
 
 /// How long a keeper has to say that its gateway started.
@@ -25,7 +25,7 @@ pub enum LinkError {
     Wire(#[from] WireError),
     #[error("the keeper ended before it said which gateway it keeps")]
     Ended,
-    #[error("the keeper speaks version {0}, this supervisor {VERSION}")]
+    #[error("the keeper speaks version {0}, this supervisor {OLDEST} to {VERSION}")]
     Version(u32),
     #[error("{0}")]
     SpawnFailed(String),
@@ -62,6 +62,8 @@ pub struct Kept {
 pub struct Link {
     stream: tokio::net::UnixStream,
     decoder: Decoder,
+    /// What its last hello said it speaks.
+    version: u32,
 }
 
 async fn read_some(
@@ -85,6 +87,7 @@ pub async fn handshake(stream: tokio::net::UnixStream) -> Result<Kept, LinkError
     let mut link = Link {
         stream,
         decoder: Decoder::default(),
+        version: VERSION,
     };
     let greeting = link.greeting().await?;
     Ok(greeting.kept(link))
@@ -121,6 +124,12 @@ impl Greeting {
 pub const ORDER_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Link {
+    /// The keeper waits for a next order after `Ack` (a keeper of the build
+    /// before version 2 ends then: it is never idle).
+    pub fn takes_orders(&self) -> bool {
+        self.version >= 2
+    }
+
     /// Read a hello (on connecting, or after `Start`) and the spool after it.
     async fn greeting(&mut self) -> Result<Greeting, LinkError> {
         let mut fds: Vec<OwnedFd> = Vec::new();
@@ -132,10 +141,11 @@ impl Link {
         loop {
             while let Some(message) = self.decoder.from_keeper()? {
                 match message {
-                    FromKeeper::Hello { version, .. } if version != VERSION => {
+                    FromKeeper::Hello { version, .. } if !(OLDEST..=VERSION).contains(&version) => {
                         return Err(LinkError::Version(version));
                     }
                     FromKeeper::Hello {
+                        version,
                         pid,
                         start_time,
                         output,
@@ -147,6 +157,7 @@ impl Link {
                             true if !fds.is_empty() => Some(fds.remove(0)),
                             _ => None,
                         };
+                        self.version = version;
                         hello = Some((pid, start_time, marker, pipe, gone));
                     }
                     FromKeeper::Output { at_ms, bytes } => spooled.push((at_ms, bytes)),
@@ -420,7 +431,7 @@ pub fn watch(
                 let mut idle = None;
                 if ack_rx.await.is_ok() {
                     holding.store(false, Ordering::SeqCst);
-                    if link.ack().await.is_ok() {
+                    if link.ack().await.is_ok() && link.takes_orders() {
                         idle = Some(link);
                     }
                 }
@@ -471,6 +482,58 @@ async fn wait_for_exit(pid: i32, start_time: u64) {
         _ => {
             while same() && !crate::process::is_zombie(pid) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    fn hello(version: u32) -> Vec<u8> {
+        let mut bytes = FromKeeper::Hello {
+            version,
+            pid: 4242,
+            start_time: 77,
+            output: false,
+            gone: false,
+            marker: "main:1.2:3".into(),
+        }
+        .encode();
+        bytes.extend(FromKeeper::Replayed { dropped: 0 }.encode());
+        bytes
+    }
+
+    /// The handshake with a keeper that says `bytes`.
+    async fn greet(bytes: Vec<u8>) -> Result<Kept, LinkError> {
+        let (ours, mut theirs) = tokio::net::UnixStream::pair().expect("socket pair");
+        theirs.write_all(&bytes).await.expect("hello");
+        handshake(ours).await
+    }
+
+    #[tokio::test]
+    async fn a_keeper_of_the_build_before_is_adopted_but_never_given_orders() {
+        // (version, adopted, takes orders)
+        let rows = [
+            (VERSION, true, true),
+            (1, true, false),
+            (0, false, false),
+            (VERSION + 1, false, false),
+        ];
+        for (version, adopted, orders) in rows {
+            match greet(hello(version)).await {
+                Ok(kept) => {
+                    assert!(adopted, "version {version} adopted");
+                    assert_eq!((kept.pid, kept.start_time), (4242, 77));
+                    assert_eq!(kept.link.takes_orders(), orders, "version {version}");
+                }
+                Err(LinkError::Version(said)) => {
+                    assert!(!adopted, "version {version} refused");
+                    assert_eq!(said, version);
+                }
+                Err(other) => panic!("version {version}: {other}"),
             }
         }
     }

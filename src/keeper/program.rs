@@ -368,8 +368,8 @@ impl Keeper {
             orders.push(order);
         }
         for order in orders {
-            match order {
-                ToKeeper::Ack if self.exit.is_some() && !self.idle => {
+            match obey(&order, self.idle, self.exit.is_some()) {
+                Obey::Reap => {
                     self.reap();
                     // Nothing of that gateway is kept: its pipe is at its
                     // end, its pidfd spent.
@@ -377,11 +377,13 @@ impl Keeper {
                     self.pidfd = None;
                     self.idle = true;
                 }
-                ToKeeper::Start(order) if self.idle => self.start_next(&order),
-                ToKeeper::End => return true,
-                // Out of turn: an ack with a gateway alive, a start while
-                // one runs. Ignored.
-                _ => {}
+                Obey::Start => {
+                    if let ToKeeper::Start(order) = &order {
+                        self.start_next(order);
+                    }
+                }
+                Obey::End => return true,
+                Obey::Ignore => {}
             }
         }
         false
@@ -550,6 +552,32 @@ impl Keeper {
     }
 }
 
+/// What a keeper does with an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Obey {
+    /// Reap the exited gateway and wait, idle, for the next order.
+    Reap,
+    /// Start the next gateway.
+    Start,
+    /// End the keeper.
+    End,
+    /// Out of turn: nothing.
+    Ignore,
+}
+
+/// An order, for a keeper that is `idle` (its gateway reaped) or holds a
+/// gateway that has `exited` or not. Every order out of turn is ignored:
+/// an ack with a gateway alive, a start or an end while a gateway is held
+/// (its gateway is never orphaned or doubled by an order).
+fn obey(order: &ToKeeper, idle: bool, exited: bool) -> Obey {
+    match (order, idle) {
+        (ToKeeper::Ack, false) if exited => Obey::Reap,
+        (ToKeeper::Start(_), true) => Obey::Start,
+        (ToKeeper::End, true) => Obey::End,
+        _ => Obey::Ignore,
+    }
+}
+
 fn set_cloexec(fd: i32) -> nix::Result<()> {
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};
     // SAFETY: fd is a descriptor of ours for the whole call.
@@ -572,6 +600,30 @@ mod tests {
 
     fn os(args: &[&str]) -> Vec<OsString> {
         args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn orders_are_obeyed_only_in_turn() {
+        let start = ToKeeper::Start(Box::default());
+        // (order, idle, exited) -> what the keeper does
+        let rows = [
+            (&ToKeeper::Ack, false, true, Obey::Reap),
+            (&ToKeeper::Ack, false, false, Obey::Ignore),
+            (&ToKeeper::Ack, true, true, Obey::Ignore),
+            (&start, true, true, Obey::Start),
+            (&start, false, false, Obey::Ignore),
+            (&start, false, true, Obey::Ignore),
+            (&ToKeeper::End, true, true, Obey::End),
+            (&ToKeeper::End, false, false, Obey::Ignore),
+            (&ToKeeper::End, false, true, Obey::Ignore),
+        ];
+        for (order, idle, exited, want) in rows {
+            assert_eq!(
+                obey(order, idle, exited),
+                want,
+                "{order:?} idle {idle} exited {exited}"
+            );
+        }
     }
 
     #[test]

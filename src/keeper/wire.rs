@@ -22,6 +22,11 @@ use crate::process::ExitKind;
 /// What this build speaks; a keeper and a supervisor of one binary agree.
 pub const VERSION: u32 = 2;
 
+/// The oldest keeper this build adopts (a gateway started by the build
+/// before an upgrade runs on). Version 1 says and hears what version 2
+/// does up to `Ack`, and ends after it: it is never sent `Start` or `End`.
+pub const OLDEST: u32 = 1;
+
 /// The largest frame either side accepts (an output chunk is at most 64 KiB).
 pub const MAX_FRAME: usize = 1 << 20;
 
