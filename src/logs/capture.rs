@@ -1,9 +1,18 @@
 //! Reading a gateway's pipe into its [`InstanceLog`], line by line (held
 //! still by its [`super::CapturePause`] for a re-exec).
 
-use tokio::io::AsyncReadExt;
+use std::cell::RefCell;
 
 use super::{InstanceLog, MAX_LINE, plain_text};
+
+/// How much one read of a gateway's pipe takes at most.
+const READ_SIZE: usize = 8192;
+
+thread_local! {
+    /// The read buffer every capture on this thread shares (each read is
+    /// done and recorded before the next wait).
+    static READ_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 impl InstanceLog {
     /// Read the pipe of the gateway `pid` until EOF, recording each line.
@@ -54,21 +63,32 @@ impl InstanceLog {
         if let Some(marker) = then {
             self.marker(&marker);
         }
-        if let Some(mut pipe) = pipe {
-            let mut buffer = vec![0u8; 8192];
+        if let Some(pipe) = pipe {
             loop {
                 // Held until what is read is recorded (a pause waits).
                 let turn = self.pause.turn().await;
-                let read = tokio::select! {
+                let ready = tokio::select! {
                     () = self.pause.asked() => continue,
-                    read = pipe.read(&mut buffer) => read,
+                    ready = pipe.readable() => ready,
                 };
-                let read = match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(read) => read,
-                };
-                pending.extend_from_slice(&buffer[..read]);
-                split(&mut pending, None);
+                if ready.is_err() {
+                    break;
+                }
+                // Read into the thread's buffer, never held across a wait:
+                // a gateway at rest costs no read buffer of its own.
+                let read = READ_BUFFER.with_borrow_mut(|buffer| {
+                    buffer.resize(READ_SIZE, 0);
+                    let read = pipe.try_read(buffer)?;
+                    pending.extend_from_slice(&buffer[..read]);
+                    Ok::<_, std::io::Error>(read)
+                });
+                match read {
+                    Ok(0) => break,
+                    Ok(_) => split(&mut pending, None),
+                    // readiness that was not (it is cleared by try_read)
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => break,
+                }
                 drop(turn);
             }
         }
