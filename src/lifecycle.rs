@@ -577,6 +577,9 @@ impl Lifecycle {
 }
 
 #[cfg(test)]
+#[path = "lifecycle_backoff_tests.rs"]
+mod backoff_tests;
+#[cfg(test)]
 #[path = "lifecycle_tests.rs"]
 mod tests;
 

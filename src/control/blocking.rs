@@ -37,9 +37,16 @@ pub fn request_blocking(
     request: Request,
     timeout: Duration,
 ) -> Result<Response, BlockingError> {
-    let io_error = |source: io::Error| match source.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => BlockingError::TimedOut,
-        _ => BlockingError::Client(ClientError::Io {
+    // A socket timeout (send or receive) is `EAGAIN`.
+    let timed_out = |source: &io::Error| {
+        matches!(
+            source.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        )
+    };
+    let io_error = |source: io::Error| match timed_out(&source) {
+        true => BlockingError::TimedOut,
+        false => BlockingError::Client(ClientError::Io {
             path: path.to_path_buf(),
             source,
         }),
@@ -47,10 +54,10 @@ pub fn request_blocking(
     let stream = connect(path, timeout).map_err(|source| {
         let path = path.to_path_buf();
         BlockingError::Client(match source.kind() {
+            _ if timed_out(&source) => return BlockingError::TimedOut,
             io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
                 ClientError::NotRunning { path, source }
             }
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => return BlockingError::TimedOut,
             _ => ClientError::Connect { path, source },
         })
     })?;

@@ -377,11 +377,7 @@ impl Keeper {
                     self.pidfd = None;
                     self.idle = true;
                 }
-                Obey::Start => {
-                    if let ToKeeper::Start(order) = &order {
-                        self.start_next(order);
-                    }
-                }
+                Obey::Start(order) => self.start_next(order),
                 Obey::End => return true,
                 Obey::Ignore => {}
             }
@@ -554,11 +550,11 @@ impl Keeper {
 
 /// What a keeper does with an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Obey {
+enum Obey<'a> {
     /// Reap the exited gateway and wait, idle, for the next order.
     Reap,
     /// Start the next gateway.
-    Start,
+    Start(&'a Order),
     /// End the keeper.
     End,
     /// Out of turn: nothing.
@@ -569,10 +565,10 @@ enum Obey {
 /// gateway that has `exited` or not. Every order out of turn is ignored:
 /// an ack with a gateway alive, a start or an end while a gateway is held
 /// (its gateway is never orphaned or doubled by an order).
-fn obey(order: &ToKeeper, idle: bool, exited: bool) -> Obey {
+fn obey(order: &ToKeeper, idle: bool, exited: bool) -> Obey<'_> {
     match (order, idle) {
         (ToKeeper::Ack, false) if exited => Obey::Reap,
-        (ToKeeper::Start(_), true) => Obey::Start,
+        (ToKeeper::Start(next), true) => Obey::Start(next),
         (ToKeeper::End, true) => Obey::End,
         _ => Obey::Ignore,
     }
@@ -604,13 +600,14 @@ mod tests {
 
     #[test]
     fn orders_are_obeyed_only_in_turn() {
-        let start = ToKeeper::Start(Box::default());
+        let next = Order::default();
+        let start = ToKeeper::Start(Box::new(next.clone()));
         // (order, idle, exited) -> what the keeper does
         let rows = [
             (&ToKeeper::Ack, false, true, Obey::Reap),
             (&ToKeeper::Ack, false, false, Obey::Ignore),
             (&ToKeeper::Ack, true, true, Obey::Ignore),
-            (&start, true, true, Obey::Start),
+            (&start, true, true, Obey::Start(&next)),
             (&start, false, false, Obey::Ignore),
             (&start, false, true, Obey::Ignore),
             (&ToKeeper::End, true, true, Obey::End),
