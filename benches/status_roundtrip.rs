@@ -8,6 +8,7 @@
 //! requests on one connection and 2,000 with a connection each (what the
 //! command line does) to the fake handler, and 2,000 on one connection to the
 //! real daemon. Under `cargo test` it runs a few of each as a smoke test.
+#![allow(clippy::disallowed_methods)] // A benchmark starts the programs it measures.
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -14,6 +14,7 @@
 //!
 //! Under `cargo test` it does nothing: CI runs the quick mode itself.
 //! BENCHMARKS.md has a full run and what each figure means.
+#![allow(clippy::disallowed_methods)] // A benchmark starts the programs it measures.
 
 #[path = "supervisor/fleet.rs"]
 mod fleet;

@@ -1,44 +1,37 @@
 //! openclaw-supervisor: runs several OpenClaw gateways on one host, side by
 //! side and isolated. See ARCHITECTURE.md for the code map and invariants.
 
+// The pure core, a crate of its own (crates/core): re-exported under the
+// paths the daemon has always used.
+pub use openclaw_supervisor_core::{
+    breaker, declaration, init, isolation, lifecycle, limits, memory_guard, openclaw, protocol,
+    rescue, resolution, secrets, unit, vendor,
+};
+
 pub mod alert;
-pub mod breaker;
 pub mod cgroup;
 pub mod control;
 pub mod daemon;
-pub mod declaration;
 pub mod export;
-pub mod init;
 pub mod instance;
-pub mod isolation;
 pub mod journal;
 pub mod keeper;
 pub mod lastgood;
-pub mod lifecycle;
-pub mod limits;
 pub mod logs;
-pub mod memory_guard;
 pub mod metrics;
-pub mod openclaw;
 pub mod probe;
 pub mod prober;
 pub mod process;
-pub mod protocol;
 pub mod queue;
 pub mod reexec;
-pub mod rescue;
 pub mod resident;
-pub mod resolution;
 pub mod sdnotify;
-pub mod secrets;
 pub mod service;
 pub mod signals;
 pub mod simulator;
 pub mod skill;
 pub mod supervisor;
-pub mod unit;
 pub mod usage;
 pub mod validator;
-pub mod vendor;
 pub mod wake;
 pub mod watch;

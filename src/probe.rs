@@ -12,7 +12,7 @@
 //! in as an [`ExecRunner`], because only one place in the process may fork
 //! and reap.
 
-mod config;
+use openclaw_supervisor_core::probe as config;
 mod run;
 mod tracker;
 
@@ -26,11 +26,3 @@ pub use run::{
 };
 pub(crate) use run::{Http1, http1_connect};
 pub use tracker::{LastProbe, ProbeStatus, ProbeTracker, ProbeVerdict};
-
-/// Serializes durations as human text (`10s`) for status output.
-pub(crate) fn serialize_duration<S: serde::Serializer>(
-    duration: &std::time::Duration,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(&humantime::format_duration(*duration))
-}

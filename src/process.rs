@@ -35,15 +35,15 @@ pub use procfs::{
 };
 
 pub use escalation::{Escalation, Member, Progress};
+pub use openclaw_supervisor_core::spawn::{ExitKind, SpawnError, SpawnSpec, resolve_command};
 pub use ports::{PortTaken, check_port, port_holder, ports_in_use};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -51,116 +51,16 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 /// The environment variable that marks every process of one spawn.
 pub const SPAWN_MARKER_VAR: &str = "OPENCLAW_SUPERVISOR_SPAWN";
-
-/// How a child ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExitKind {
-    Code(i32),
-    Signal(i32),
-}
-
-impl std::fmt::Display for ExitKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ExitKind::Code(code) => write!(f, "exit code {code}"),
-            ExitKind::Signal(signal) => match Signal::try_from(*signal) {
-                Ok(sig) => write!(f, "killed by {}", sig.as_str()),
-                Err(_) => write!(f, "killed by signal {signal}"),
-            },
-        }
-    }
-}
 
 /// An exit the reaper routes to the owner of a pid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChildExit {
     pub pid: i32,
     pub exit: ExitKind,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SpawnError {
-    #[error("command `{command}` not found on PATH ({path})")]
-    NotFoundOnPath { command: String, path: String },
-    #[error("command {path} does not exist")]
-    Missing { path: PathBuf },
-    #[error("command {path} is not an executable file")]
-    NotExecutable { path: PathBuf },
-    #[error("cannot execute {path}: {source}")]
-    Exec { path: PathBuf, source: io::Error },
-    #[error("cannot set up the child's pipes: {0}")]
-    Pipe(io::Error),
-    #[error("the supervisor is shutting down: nothing more is spawned")]
-    ShuttingDown,
-    #[error("cannot open {path} to spawn into its cgroup: {source}")]
-    CgroupOpen { path: PathBuf, source: io::Error },
-    #[error("cannot execute {path} in cgroup {cgroup}: {source}")]
-    ExecInCgroup {
-        path: PathBuf,
-        cgroup: PathBuf,
-        source: io::Error,
-    },
-}
-
-/// Resolve a declared command the way a shell would, without a shell: a bare
-/// name is looked up on `path_var` at spawn time, an absolute path is used as
-/// is, and any other path is relative to the declaration's directory.
-pub fn resolve_command(
-    command: &str,
-    declaration_dir: &Path,
-    path_var: Option<&str>,
-) -> Result<PathBuf, SpawnError> {
-    if !command.contains('/') {
-        let path_var = path_var.unwrap_or("/usr/local/bin:/usr/bin:/bin");
-        for dir in path_var.split(':').filter(|d| !d.is_empty()) {
-            let candidate = Path::new(dir).join(command);
-            if is_executable_file(&candidate) {
-                return Ok(candidate);
-            }
-        }
-        return Err(SpawnError::NotFoundOnPath {
-            command: command.to_string(),
-            path: path_var.to_string(),
-        });
-    }
-    let path = if Path::new(command).is_absolute() {
-        PathBuf::from(command)
-    } else {
-        declaration_dir.join(command)
-    };
-    if !path.exists() {
-        return Err(SpawnError::Missing { path });
-    }
-    if !is_executable_file(&path) {
-        return Err(SpawnError::NotExecutable { path });
-    }
-    Ok(path)
-}
-
-fn is_executable_file(path: &Path) -> bool {
-    fs::metadata(path)
-        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
-
-/// What to run. The program is already resolved (see [`resolve_command`]).
-#[derive(Debug, Clone)]
-pub struct SpawnSpec {
-    pub program: PathBuf,
-    pub args: Vec<String>,
-    /// The complete environment: nothing is inherited implicitly.
-    pub env: BTreeMap<String, String>,
-    pub cwd: Option<PathBuf>,
-    /// Pipe stdout and stderr (else they go to /dev/null).
-    pub capture_output: bool,
-    /// Give the child a pipe for stdin (else it reads /dev/null).
-    pub pipe_stdin: bool,
 }
 
 /// A child that has been spawned and registered with the reaper.
@@ -349,6 +249,7 @@ impl Spawner {
         if registry.closed {
             return Err(SpawnError::ShuttingDown);
         }
+        #[allow(clippy::disallowed_methods)] // The one fork of the daemon.
         let mut child = command.spawn().map_err(|source| match cgroup {
             Some(dir) => SpawnError::ExecInCgroup {
                 path: spec.program.clone(),
@@ -452,6 +353,7 @@ fn reap_all(registry: &Mutex<Registry>) {
     let mut registry = lock(registry);
     let owners = &mut registry.owners;
     loop {
+        #[allow(clippy::disallowed_methods)] // The one waitpid of the daemon.
         match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) => deliver(owners, pid, ExitKind::Code(code)),
             Ok(WaitStatus::Signaled(pid, signal, _)) => {
@@ -541,45 +443,6 @@ mod tests {
     }
 
     #[test]
-    fn resolve_command_finds_bare_names_on_path_and_relative_paths() {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("bin");
-        fs::create_dir(&bin).unwrap();
-        let tool = bin.join("tool");
-        fs::write(&tool, "#!/bin/true\n").unwrap();
-        fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).unwrap();
-        let plain = bin.join("plain");
-        fs::write(&plain, "data").unwrap();
-        let path_var = format!("/nonexistent:{}", bin.display());
-
-        assert_eq!(
-            resolve_command("tool", dir.path(), Some(&path_var)).unwrap(),
-            tool
-        );
-        assert_eq!(resolve_command("bin/tool", dir.path(), None).unwrap(), tool);
-        assert_eq!(
-            resolve_command(tool.to_str().unwrap(), Path::new("/"), None).unwrap(),
-            tool
-        );
-        assert!(matches!(
-            resolve_command("nope", dir.path(), Some(&path_var)),
-            Err(SpawnError::NotFoundOnPath { .. })
-        ));
-        assert!(matches!(
-            resolve_command("plain", dir.path(), Some(&path_var)),
-            Err(SpawnError::NotFoundOnPath { .. })
-        ));
-        assert!(matches!(
-            resolve_command("bin/plain", dir.path(), None),
-            Err(SpawnError::NotExecutable { .. })
-        ));
-        assert!(matches!(
-            resolve_command("./missing", dir.path(), None),
-            Err(SpawnError::Missing { .. })
-        ));
-    }
-
-    #[test]
     fn a_fork_pause_holds_the_lock_every_spawn_takes() {
         // Not `Spawner::start`: its reaper would reap other tests' children
         // (and make this process a subreaper).
@@ -593,11 +456,5 @@ mod tests {
         ));
         drop(pause);
         assert!(spawner.registry.try_lock().is_ok());
-    }
-
-    #[test]
-    fn exit_kind_reads_like_an_operator_would_say_it() {
-        assert_eq!(ExitKind::Code(78).to_string(), "exit code 78");
-        assert_eq!(ExitKind::Signal(9).to_string(), "killed by SIGKILL");
     }
 }

@@ -350,6 +350,8 @@ fn start_grandchildren(
                     });
                 }
             }
+            #[allow(clippy::disallowed_methods)]
+            // The simulator is a program of its own, not the daemon.
             let child = command.spawn().map_err(|err| {
                 format!(
                     "sim: cannot start a grandchild from {}: {err}",

@@ -2,6 +2,7 @@
 //! cleared its environment included) live in the instance's cgroup, are
 //! stopped and killed with it, and status says the mode. Skipped, with the
 //! reason, where no writable cgroup v2 exists.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

@@ -1,6 +1,7 @@
 //! `openclaw-supervisor check`, run as the built binary on the shipped
 //! declarations and on each example set, in a controlled environment: a
 //! fresh HOME and nothing else inherited.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 #[path = "cli_support/mod.rs"]
 mod cli_support;

@@ -5,6 +5,7 @@
 //! it (`Effective::spawn_spec`), and each step checks one part of the
 //! contract. A step that fails names itself, what was expected and what was
 //! observed; a failed step ends its boot, the other boots still run.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod sim_support;
 #[path = "conformance/steps.rs"]

@@ -1,6 +1,7 @@
 //! The control socket end to end, in process, with a fake handler: limits,
 //! hostile clients, modes, peer credentials, stale and live sockets, the
 //! state dir lock and streams.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{PermissionsExt, symlink};

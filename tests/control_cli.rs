@@ -1,5 +1,6 @@
 //! The client commands end to end: the real binary against an in-process
 //! server with a fake handler. Exit codes and output are what scripts use.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! simulated gateways: many clients at once while children crash, hostile
 //! clients, the socket's modes and peer check, the operator's intent across
 //! supervisor restarts, each command end to end, and no secret in any reply.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 #[path = "control_daemon/commands.rs"]
 mod commands;

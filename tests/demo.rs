@@ -1,6 +1,7 @@
 //! `openclaw-supervisor demo` stops on Ctrl-C (SIGINT) or SIGTERM at any
 //! step, its scripted SIGKILL and wedge of main included, exits 0, and
 //! leaves no gateway behind.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 #[path = "process_support/mod.rs"]
 mod process_support;

@@ -2,6 +2,7 @@
 //! it; the gateway's own restart-loop breaker and the unclean boots the
 //! supervisor caused, as `status` and `events` show them (issue 14, items 6
 //! and 7). The real binary over simulated gateways.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

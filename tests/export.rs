@@ -8,6 +8,7 @@
 //!
 //! `OPENCLAW_SUPERVISOR_UPDATE_GOLDEN=1 cargo test --test export` rewrites
 //! the golden files in tests/golden/export/.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;

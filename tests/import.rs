@@ -3,6 +3,7 @@
 //! units `openclaw gateway install` writes (their text as openclaw
 //! 2026.9.6's `dist/systemd-unit-*.mjs` renders it), plus a system unit
 //! under a fake root. The built binary runs with a cleared environment.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 #[path = "cli_support/mod.rs"]
 mod cli_support;

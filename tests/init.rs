@@ -2,6 +2,7 @@
 //! fresh HOME and nothing else inherited: what it writes, that `check`
 //! passes on it, its refusals, the config's mode, and that no token is
 //! ever printed.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;

@@ -3,6 +3,7 @@
 //! over `<state-dir>/events.jsonl`, its backlog across a supervisor
 //! restart, each event as one sentence in the supervisor's log, and the
 //! same lines as journald fields when stderr is the journal.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

@@ -1,6 +1,7 @@
 //! The keeper's binary is linked statically where the toolchain has glibc's
 //! static archives (build.rs): no dynamic loader, so a keeper's private
 //! memory holds no relocations of shared libraries (BENCHMARKS.md "At rest").
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 use std::process::Command;
 

@@ -2,6 +2,7 @@
 //! gateways: after a supervisor restart, across rotation (`-n` and `-f`),
 //! `--since`, every instance interleaved, and the supervisor's spawn and
 //! exit markers.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

@@ -3,6 +3,7 @@
 //! restarted gracefully, once per episode, with a `memory_guard` event and
 //! the reason in status; its standby rescue is not woken; a gateway below
 //! the size, under the same guard, is left alone.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

@@ -1,6 +1,7 @@
 //! Metrics with the real binary over simulated gateways: `metrics` and the
 //! `--metrics` listener serve an exposition a real parser reads, with each
 //! instance's state and restarts, and no secret.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

@@ -1,5 +1,6 @@
 //! systemd readiness: a fake NOTIFY_SOCKET receives READY, STATUS,
 //! RELOADING, WATCHDOG and STOPPING in the right order.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

@@ -2,6 +2,7 @@
 //! stdin, with the real binary over simulated gateways. The commands here
 //! are small `/bin/sh` scripts the test writes and the supervisor executes
 //! by argv (the kernel runs the shebang; the supervisor runs no shell).
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

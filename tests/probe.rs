@@ -1,4 +1,5 @@
 //! Probe attempts against the gateway simulator, over loopback only.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod sim_support;
 

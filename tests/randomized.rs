@@ -21,6 +21,7 @@
 //! --seed 7`. `--steps N` sets the steps per seed, `--soak MINUTES` runs new
 //! seeds until the time is up. Without options it runs a fixed budget (the
 //! one `cargo test` and CI run).
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

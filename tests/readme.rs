@@ -3,6 +3,7 @@
 //! command is skipped inside itself; the demo must print its result table,
 //! the command it suggests must work when pasted, and Ctrl-C (SIGINT) must
 //! stop everything and exit 0. A README that lies fails CI.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 #[path = "process_support/mod.rs"]
 mod process_support;

@@ -2,6 +2,7 @@
 //! the supervisor re-executes itself in place, keeping its pid, its socket
 //! and each instance's state; a state the binary cannot read is refused
 //! before the exec and the old process goes on.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

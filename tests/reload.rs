@@ -3,6 +3,7 @@
 //! waits on events or state; where something must NOT have happened, it
 //! first waits for an event that has to come after it (the `reloaded`
 //! event of the rescan that would have done it), then asserts.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 mod reload_support;

@@ -5,6 +5,7 @@
 //! secrets redacted and put right by `rollback`, the broken one kept beside
 //! it; `rollback: auto` does that on its own, once; no last good, no
 //! rollback.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

@@ -1,4 +1,5 @@
 //! The gateway simulator speaks the real gateway's contract.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod sim_support;
 

@@ -1,5 +1,6 @@
 //! Supervising: spawn, stop and restart each gateway on its own, with the
 //! real binary over simulated gateways.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

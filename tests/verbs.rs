@@ -1,5 +1,6 @@
 //! Verbs on several instances, `--wait`, and systemctl's exit codes, with
 //! the real binary over simulated gateways.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

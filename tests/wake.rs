@@ -2,6 +2,7 @@
 //! simulated gateways; what the rescue's gateway received through its hooks
 //! (`<state>/hooks-received.jsonl`, written by the simulator), what status
 //! and the events say.
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

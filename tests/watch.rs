@@ -2,6 +2,7 @@
 //! simulated gateways: `status --watch` redraws on events and ends quietly
 //! on Ctrl-C, a stopped standby rescue reads `stopped`, `--color`, and a
 //! reader that closes the pipe early (`status | head -1`).
+#![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
 

@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::openclaw::EnvMap;
+pub use crate::openclaw::notify_command_warning as command_warning;
 use crate::prober::KillOnDrop;
 use crate::process::{ExitKind, SpawnSpec, Spawner};
 
@@ -47,26 +48,6 @@ pub fn notify_env(inherited: &EnvMap, notification: &str, instance: &str) -> Env
         instance.to_string(),
     );
     env
-}
-
-/// `check`'s warning about a `notify` command that could not run now (a
-/// bare name not on the supervisor's `PATH`, a path that is missing or
-/// not executable): the gateway runs all the same, but nobody would be
-/// told. Looked up as each run looks it up.
-pub fn command_warning(
-    notify: &crate::declaration::NotifySpec,
-    inherited: &EnvMap,
-) -> Option<String> {
-    let program = notify.command.first()?;
-    let err = crate::process::resolve_command(
-        program,
-        Path::new("/"),
-        inherited.get("PATH").map(String::as_str),
-    )
-    .err()?;
-    Some(format!(
-        "notify: {err}: its runs would fail (`notify_failed`) and nobody would be told; install it or fix `notify.command`"
-    ))
 }
 
 /// Run `argv` with `env`, `input` on its stdin, for at most `timeout`.

@@ -106,6 +106,7 @@ pub(super) fn start_gateway(launch: &Launch) -> io::Result<(OwnedFd, Pid)> {
             Ok(())
         });
     }
+    #[allow(clippy::disallowed_methods)] // The keeper's fork of its gateway.
     let child = command.spawn()?;
     // Dropped without waiting: the keeper reaps by pid.
     Ok((read_end, Pid::from_raw(child.id() as i32)))
@@ -241,6 +242,7 @@ fn clone_into_cgroup(launch: &Launch, dir: &Path, output: &OwnedFd) -> Option<io
     match said.as_slice() {
         [b'+'] => Some(Ok(pid)),
         [b'+', errno @ ..] if errno.len() == 4 => {
+            #[allow(clippy::disallowed_methods)] // The keeper reaps its own child.
             let _ = nix::sys::wait::waitpid(pid, None);
             let mut code = [0u8; 4];
             code.copy_from_slice(errno);
@@ -250,6 +252,7 @@ fn clone_into_cgroup(launch: &Launch, dir: &Path, output: &OwnedFd) -> Option<io
         // cgroup some kernels kill every child cloned into it). Started
         // the other way instead.
         _ => {
+            #[allow(clippy::disallowed_methods)] // The keeper reaps its own child.
             let _ = nix::sys::wait::waitpid(pid, None);
             None
         }

@@ -316,6 +316,7 @@ impl Keeper {
 
     /// Peek at the gateway's exit without reaping it; reap it at once when
     /// no supervisor is connected to acknowledge it.
+    #[allow(clippy::disallowed_methods)] // The keeper waits for its gateway.
     fn look_at_the_gateway(&mut self) {
         if self.exit.is_none() {
             let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
@@ -342,6 +343,7 @@ impl Keeper {
 
     fn reap(&mut self) {
         if !self.reaped {
+            #[allow(clippy::disallowed_methods)] // The keeper reaps its gateway.
             let _ = waitpid(self.pid, None);
             self.reaped = true;
         }

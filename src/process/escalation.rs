@@ -201,6 +201,7 @@ pub enum Progress {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // Tests start processes of their own to stop.
 mod tests {
     use super::*;
     use std::process::{Command, Stdio};

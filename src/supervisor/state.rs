@@ -534,6 +534,7 @@ mod tests {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // Tests start processes of their own to stop.
 mod record_tests {
     use super::*;
 

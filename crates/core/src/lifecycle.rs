@@ -21,7 +21,7 @@
 use std::time::{Duration, Instant};
 
 use crate::declaration::{Declaration, RestartPolicy};
-use crate::process::ExitKind;
+use crate::spawn::ExitKind;
 
 /// Exit code of the gateway for a configuration error.
 pub const EXIT_CONFIG_ERROR: i32 = 78;

@@ -578,7 +578,7 @@ impl std::fmt::Debug for Declaration {
 
 /// `args` with the value of each secret option (`--token`, `--password`,
 /// either spelling) shown as `<redacted>`.
-pub(crate) fn redacted_args(args: &[String]) -> Vec<&str> {
+pub fn redacted_args(args: &[String]) -> Vec<&str> {
     const SECRET_OPTIONS: [&str; 2] = ["--token", "--password"];
     let mut shown = Vec::with_capacity(args.len());
     let mut previous_is_option = false;

@@ -71,17 +71,17 @@ pub struct EffectiveProbe {
     /// `false`: the probe never runs (a disabled startup probe passes at spawn).
     pub enabled: bool,
     /// Pause between the end of one attempt and the start of the next.
-    #[serde(serialize_with = "super::serialize_duration")]
+    #[serde(serialize_with = "serialize_duration")]
     pub every: Duration,
     /// How long one attempt may take before it counts as a failure.
-    #[serde(serialize_with = "super::serialize_duration")]
+    #[serde(serialize_with = "serialize_duration")]
     pub timeout: Duration,
     /// Consecutive failures that count. 0 means failures never count on their
     /// own: the startup probe is judged by its `allowance` instead.
     pub failures: u32,
     /// Wait before the first attempt (after spawn for startup; after startup
     /// passed for liveness and readiness).
-    #[serde(serialize_with = "super::serialize_duration")]
+    #[serde(serialize_with = "serialize_duration")]
     pub initial_delay: Duration,
     /// Startup only: the whole time from spawn to the first pass.
     #[serde(
@@ -96,7 +96,7 @@ fn serialize_allowance<S: serde::Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     match allowance {
-        Some(duration) => super::serialize_duration(duration, serializer),
+        Some(duration) => serialize_duration(duration, serializer),
         None => serializer.serialize_none(),
     }
 }
@@ -297,6 +297,14 @@ fn one(
             .map_or(Duration::ZERO, |delay| delay.get()),
         allowance: None,
     })
+}
+
+/// Serializes durations as human text (`10s`) for status output.
+pub fn serialize_duration<S: serde::Serializer>(
+    duration: &std::time::Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&humantime::format_duration(*duration))
 }
 
 #[cfg(test)]

@@ -25,8 +25,8 @@ mod secrets;
 
 #[cfg(test)]
 mod fix_tests;
-#[cfg(test)]
-pub(crate) mod fixtures;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fixtures;
 #[cfg(test)]
 mod route_tests;
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use super::{Effective, EnvMap, PORT_BLOCK_SPAN};
-use crate::process::{SpawnError, SpawnSpec, resolve_command};
+use crate::spawn::{SpawnError, SpawnSpec, resolve_command};
 
 /// Inherited variables that would make the gateway believe a service
 /// manager runs it, or keep it from asking to be relaunched

@@ -586,7 +586,7 @@ fn streaming_requests_are_events_and_followed_logs() {
 
 #[test]
 fn every_example_in_protocol_md_decodes() {
-    let document = include_str!("../../PROTOCOL.md");
+    let document = include_str!("../../../../PROTOCOL.md");
     let mut requests = std::collections::BTreeSet::new();
     let mut responses = 0;
     for line in document.lines() {

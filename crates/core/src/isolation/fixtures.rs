@@ -7,7 +7,7 @@ use crate::openclaw::{Effective, ExplicitPort, PortSource, Workspace};
 
 /// An instance with a state dir, config, workspace, log and TMPDIR of its
 /// own, on `port` (declared).
-pub(crate) fn instance(name: &str, port: u16) -> Effective {
+pub fn instance(name: &str, port: u16) -> Effective {
     let state_dir = PathBuf::from(format!("/h/.openclaw-{name}"));
     Effective {
         name: name.to_string(),
@@ -40,12 +40,12 @@ pub(crate) fn instance(name: &str, port: u16) -> Effective {
     }
 }
 
-pub(crate) fn with(mut instance: Effective, change: impl FnOnce(&mut Effective)) -> Effective {
+pub fn with(mut instance: Effective, change: impl FnOnce(&mut Effective)) -> Effective {
     change(&mut instance);
     instance
 }
 
-pub(crate) fn state(instance: &mut Effective, dir: &str) {
+pub fn state(instance: &mut Effective, dir: &str) {
     let dir = Path::new(dir);
     instance.state_dir = dir.to_path_buf();
     instance.config_path = dir.join("openclaw.json");
@@ -53,7 +53,7 @@ pub(crate) fn state(instance: &mut Effective, dir: &str) {
     instance.tmpdir = dir.join("tmp");
 }
 
-pub(crate) fn explicit(key: &str, port: u16) -> ExplicitPort {
+pub fn explicit(key: &str, port: u16) -> ExplicitPort {
     ExplicitPort {
         key: key.to_string(),
         port,

@@ -389,13 +389,13 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
     } else {
         written_command.to_string()
     };
-    let command = match crate::process::resolve_command(
+    let command = match crate::spawn::resolve_command(
         &command,
         &declaration_dir,
         env.get("PATH").map(String::as_str),
     ) {
         Ok(_) => command,
-        Err(err @ crate::process::SpawnError::NotFoundOnPath { .. }) => {
+        Err(err @ crate::spawn::SpawnError::NotFoundOnPath { .. }) => {
             warnings.push(format!(
                 "{err}: the gateway cannot start until it is installed there; set `command:` to its path"
             ));
@@ -416,7 +416,7 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
     if let Some(warning) = declaration
         .notify
         .as_ref()
-        .and_then(|notify| crate::alert::command_warning(notify, inherited))
+        .and_then(|notify| notify_command_warning(notify, inherited))
     {
         warnings.push(warning);
     }
@@ -693,4 +693,24 @@ fn read_config(
         },
     })?;
     Ok((true, view))
+}
+
+/// `check`'s warning about a `notify` command that could not run now (a
+/// bare name not on the supervisor's `PATH`, a path that is missing or
+/// not executable): the gateway runs all the same, but nobody would be
+/// told. Looked up as each run looks it up.
+pub fn notify_command_warning(
+    notify: &crate::declaration::NotifySpec,
+    inherited: &EnvMap,
+) -> Option<String> {
+    let program = notify.command.first()?;
+    let err = crate::spawn::resolve_command(
+        program,
+        std::path::Path::new("/"),
+        inherited.get("PATH").map(String::as_str),
+    )
+    .err()?;
+    Some(format!(
+        "notify: {err}: its runs would fail (`notify_failed`) and nobody would be told; install it or fix `notify.command`"
+    ))
 }

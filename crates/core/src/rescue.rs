@@ -85,7 +85,7 @@ mod tests {
 
     use super::*;
     use crate::lifecycle::FailReason;
-    use crate::process::ExitKind;
+    use crate::spawn::ExitKind;
 
     fn view(name: &'static str, state: &'static str, changed: bool) -> RescueView<'static> {
         RescueView {
