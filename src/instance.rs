@@ -539,7 +539,13 @@ impl Actor {
                             queue.push_back(Event::Start);
                         }
                     }
-                    Action::Forget => forget = true,
+                    Action::Forget => {
+                        // The writer closes the instance's log files, after
+                        // its last lines (read before its exit was handled)
+                        // and before anyone hears it was forgotten.
+                        self.log.forget();
+                        forget = true;
+                    }
                 }
             }
         }

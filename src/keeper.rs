@@ -5,7 +5,8 @@
 //!
 //! - `wire.rs`: the frames between a keeper and the supervisor (pure).
 //! - `program.rs`: the keeper process (`openclaw-supervisor keep ...`),
-//!   blocking IO around `poll(2)`, no runtime.
+//!   blocking IO around `poll(2)`, no runtime (`program/`: its arguments,
+//!   what it does with an order, its spool).
 //! - `link.rs`: the supervisor's side: spawn a gateway through a keeper,
 //!   adopt a kept gateway over the keeper's socket, hear its exit.
 //!

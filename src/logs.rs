@@ -14,6 +14,10 @@
 //! a [`Cut`] taken on that thread is the exact boundary between what a
 //! reader finds in the files and what it will be sent: nothing is lost or
 //! sent twice, whatever rotates meanwhile.
+//!
+//! The writer keeps at most 64 files open (`rotating.rs`); a removed
+//! instance's are closed and forgotten at once ([`InstanceLog::forget`],
+//! from its actor as it ends).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
@@ -64,6 +68,9 @@ struct WriteRequest {
 enum Job {
     Write(WriteRequest),
     Cut(CutRequest),
+    /// The instance writing to this path was removed: close its files and
+    /// forget them.
+    Forget(Arc<PathBuf>),
 }
 
 struct CutRequest {
@@ -149,6 +156,12 @@ impl LogSink {
                             let reply = open_cut(&cut.path).map(|files| Cut { files, follow });
                             // The reader may have left.
                             let _ = cut.reply.send(reply);
+                            continue;
+                        }
+                        Job::Forget(path) => {
+                            // Dropped, its file is closed; a later line
+                            // (none is expected) opens it again.
+                            files.remove(&path);
                             continue;
                         }
                     };
@@ -322,7 +335,15 @@ impl InstanceLog {
             .map_err(|_| io::Error::other("the log writer has stopped"))?
     }
 
-    /// Lines that could not be written to the file.
+    /// The instance is removed: its files are closed and forgotten by the
+    /// writer, after every line recorded so far (not when the least
+    /// recently written are closed, which an idle fleet may never need).
+    /// Never waits, and never dropped as a line may be.
+    pub fn forget(&self) {
+        // Fails only when the writer has stopped: nothing is open then.
+        let _ = self.sink.queue.send(Job::Forget(self.path.clone()));
+    }
+
     /// Hold the capture of this log's gateways still (a re-exec): returns
     /// once every line read so far is recorded; the rest stays in the pipe.
     pub async fn pause_capture(&self) {
@@ -334,6 +355,7 @@ impl InstanceLog {
         self.pause.resume();
     }
 
+    /// Lines that could not be written to the file.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -494,6 +516,42 @@ mod tests {
         }
         // A marker belongs to no gateway's crash report.
         assert!(log.tail_of(0, 50).len() == 1 && log.tail_of(1, 50).len() == 20);
+    }
+
+    /// Whether a descriptor of this process is open on `path`.
+    fn held_open(path: &Path) -> bool {
+        fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|entry| fs::read_link(entry.ok()?.path()).ok())
+            .any(|target| target == path)
+    }
+
+    /// A removed instance's log holds no descriptor once the writer has
+    /// its `forget`; a line after it opens the file again, appending.
+    #[test]
+    fn a_forgotten_log_holds_no_file_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = fs::canonicalize(dir.path()).unwrap().join("gone.log");
+        let sink = LogSink::start().unwrap();
+        let log = sink.instance_log(path.clone(), LogSpec::default());
+        // A cut is answered once the writer has done what came before it;
+        // its own read-only files are closed as it is dropped.
+        let written = |log: &InstanceLog| drop(log.cut(false).unwrap());
+        log.line(1, "before");
+        written(&log);
+        assert!(held_open(&path), "the writer holds the log it writes");
+        log.forget();
+        written(&log);
+        assert!(!held_open(&path), "the writer still holds a forgotten log");
+        log.line(1, "after");
+        written(&log);
+        assert!(held_open(&path));
+        let texts: Vec<String> = fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|line| read::split_stamp(line).1.to_string())
+            .collect();
+        assert_eq!(texts, ["before", "after"]);
     }
 
     #[test]

@@ -1,24 +1,29 @@
 //! The control socket end to end, in process, with a fake handler: limits,
 //! hostile clients, modes, peer credentials, stale and live sockets, the
 //! state dir lock and streams.
+//!
+//! Here: limits and hostile clients. `control/files.rs`: the socket file's
+//! modes, stale and live sockets, the state dir lock; `control/peer.rs`:
+//! peer credentials; `control/streams.rs`: events and followed logs.
 #![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::{PermissionsExt, symlink};
+mod common;
+#[path = "control/files.rs"]
+mod files;
+#[path = "control/peer.rs"]
+mod peer;
+#[path = "control/streams.rs"]
+mod streams;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use openclaw_supervisor::control::{
-    self, BindError, Client, ClientError, ControlSocket, LockError, ServerOptions, SocketOptions,
-    StateDirLock,
-};
+use openclaw_supervisor::control::{self, Client, ServerOptions};
 use openclaw_supervisor::protocol::{
-    EndReason, ErrorKind, Request, Response, ResponseEnvelope, decode_response,
+    ErrorKind, Request, Response, ResponseEnvelope, decode_response,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-
-mod common;
 
 use common::{DEADLINE, TestServer, event};
 
@@ -349,301 +354,6 @@ async fn a_panicking_handler_gets_internal_and_the_connection_goes_on() {
     assert!(matches!(reply, Response::Status { ref instances, .. } if instances.len() == 1));
     server.stop().await;
 }
-
-#[tokio::test]
-async fn events_arrive_in_order_and_end_on_shutdown() {
-    let mut server = TestServer::start(ServerOptions::default());
-    let path = server.path.clone();
-    let mut stream = control::request_stream(&path, Request::live_events())
-        .await
-        .expect("events");
-    for index in 0..5 {
-        let next = tokio::time::timeout(DEADLINE, stream.next())
-            .await
-            .expect("an event within the deadline")
-            .expect("read");
-        assert_eq!(next, Some(Response::Event(event(index))));
-    }
-    server.stop().await;
-    let end = tokio::time::timeout(DEADLINE, stream.next())
-        .await
-        .expect("the end within the deadline")
-        .expect("read");
-    assert_eq!(
-        end,
-        Some(Response::End {
-            reason: EndReason::Shutdown
-        })
-    );
-    assert_eq!(stream.next().await.expect("read"), None);
-    assert!(!path.exists(), "the socket file is removed at shutdown");
-    let err = control::request(&path, Request::Version)
-        .await
-        .expect_err("nobody listens now");
-    assert!(err.is_not_running(), "{err}");
-}
-
-#[tokio::test]
-async fn followed_logs_end_with_finished_when_the_source_ends() {
-    let mut server = TestServer::start(ServerOptions::default());
-    let request = Request::Logs {
-        name: Some(String::from("main")),
-        lines: Some(10),
-        follow: true,
-        since_ms: None,
-    };
-    let mut stream = control::request_stream(&server.path, request)
-        .await
-        .expect("logs");
-    let mut texts = Vec::new();
-    let end = loop {
-        let next = tokio::time::timeout(DEADLINE, stream.next())
-            .await
-            .expect("a line within the deadline")
-            .expect("read");
-        match next {
-            Some(Response::LogLine(line)) => texts.push(line.text),
-            other => break other,
-        }
-    };
-    assert_eq!(texts, ["one", "two", "three"]);
-    assert_eq!(
-        end,
-        Some(Response::End {
-            reason: EndReason::Finished
-        })
-    );
-    server.stop().await;
-}
-
-#[test]
-fn socket_is_0600_in_a_0700_directory_or_0660_0710_with_a_group() {
-    let gid = nix::unistd::getegid().as_raw();
-    // (group option, socket mode, directory mode)
-    let rows = vec![(None, 0o600, 0o700), (Some(gid), 0o660, 0o710)];
-    for (group, socket_mode, dir_mode) in rows {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("a").join("b").join("supervisor.sock");
-        let socket = ControlSocket::bind(&path, SocketOptions { group }).expect("bind");
-        let mode = |path: &Path| {
-            std::fs::metadata(path)
-                .expect("metadata")
-                .permissions()
-                .mode()
-                & 0o7777
-        };
-        assert_eq!(mode(&path), socket_mode, "socket with {group:?}");
-        assert_eq!(
-            mode(path.parent().expect("parent")),
-            dir_mode,
-            "dir with {group:?}"
-        );
-        drop(socket);
-        assert!(!path.exists(), "dropping the socket removes its file");
-    }
-}
-
-#[test]
-fn stale_socket_is_replaced_and_live_one_refuses_a_second_supervisor() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("supervisor.sock");
-    // A dead supervisor's socket: the file stays, nobody listens.
-    drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
-    assert!(path.exists());
-    let live = ControlSocket::bind(&path, SocketOptions::default()).expect("stale socket replaced");
-    match ControlSocket::bind(&path, SocketOptions::default()) {
-        Err(BindError::AlreadyRunning { path: said }) => assert_eq!(said, path),
-        other => panic!("expected AlreadyRunning, got {other:?}"),
-    }
-    assert!(path.exists(), "the live socket is left alone");
-    drop(live);
-}
-
-#[test]
-fn a_path_that_is_not_a_socket_is_never_removed() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("supervisor.sock");
-    std::fs::write(&file, "precious").expect("write");
-    let link = dir.path().join("link.sock");
-    symlink(&file, &link).expect("symlink");
-    for path in [&file, &link] {
-        let err = ControlSocket::bind(path, SocketOptions::default()).expect_err("refused");
-        assert!(matches!(err, BindError::NotASocket { .. }), "{err}");
-    }
-    assert_eq!(std::fs::read_to_string(&file).expect("read"), "precious");
-}
-
-#[tokio::test]
-async fn client_says_not_running_with_the_path_it_tried() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let missing = dir.path().join("missing.sock");
-    let stale = dir.path().join("stale.sock");
-    drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
-    for path in [missing, stale] {
-        let err = control::request(&path, Request::Version)
-            .await
-            .expect_err("not running");
-        assert!(err.is_not_running(), "{err}");
-        assert!(matches!(err, ClientError::NotRunning { .. }));
-        assert!(
-            err.to_string().contains(&path.display().to_string()),
-            "{err}"
-        );
-    }
-}
-
-#[test]
-fn state_dir_lock_refuses_a_second_holder_until_released() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state_dir = dir.path().join("state");
-    let first = StateDirLock::acquire(&state_dir).expect("first holder");
-    let mode = std::fs::metadata(&state_dir)
-        .expect("metadata")
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(mode, 0o700);
-    match StateDirLock::acquire(&state_dir) {
-        Err(LockError::Held { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
-        other => panic!("expected Held, got {other:?}"),
-    }
-    drop(first);
-    let again = StateDirLock::acquire(&state_dir).expect("free again after drop");
-    assert_eq!(again.path(), state_dir.join(control::LOCK_FILE));
-}
-
-// Peer credentials. The child is this test binary itself, run as `nobody`
-// with only the test below selected; it connects, asks for status and
-// prints what happened.
-
-const CHILD_SOCKET_ENV: &str = "CONTROL_TEST_CHILD_SOCKET";
-
-#[test]
-#[ignore = "run only as the child of peer_under_another_uid_is_refused"]
-fn peer_child_client() {
-    let Some(path) = std::env::var_os(CHILD_SOCKET_ENV) else {
-        return;
-    };
-    let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
-        Ok(stream) => stream,
-        Err(err) => {
-            println!("\nCONNECT_ERROR {:?}", err.kind());
-            return;
-        }
-    };
-    stream
-        .set_read_timeout(Some(DEADLINE))
-        .expect("set timeout");
-    let _ = stream.write_all(b"{\"v\":1,\"id\":1,\"request\":{\"type\":\"status\"}}\n");
-    let mut line = String::new();
-    let _ = BufReader::new(stream).read_line(&mut line);
-    println!("\nREPLY {}", line.trim_end());
-}
-
-/// Kills the child if the test fails before it exits.
-struct ChildGuard(std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `peer_child_client` as uid/gid 65534 against `socket`; its report line.
-fn run_child_as_nobody(exe_dir: &Path, socket: &Path) -> String {
-    use std::os::unix::process::CommandExt;
-    let exe = exe_dir.join("control-test-child");
-    if !exe.exists() {
-        let current = std::env::current_exe().expect("current exe");
-        if std::fs::hard_link(&current, &exe).is_err() {
-            std::fs::copy(&current, &exe).expect("copy the test binary");
-        }
-        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-    let child = std::process::Command::new(&exe)
-        .args([
-            "--exact",
-            "peer_child_client",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_SOCKET_ENV, socket)
-        .uid(65534)
-        .gid(65534)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn the child client");
-    let mut guard = ChildGuard(child);
-    let deadline = Instant::now() + DEADLINE;
-    while guard.0.try_wait().expect("try_wait").is_none() {
-        assert!(Instant::now() < deadline, "the child client did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut output = String::new();
-    if let Some(mut stdout) = guard.0.stdout.take() {
-        std::io::Read::read_to_string(&mut stdout, &mut output).expect("read child output");
-    }
-    output
-        .lines()
-        .find(|line| line.starts_with("REPLY ") || line.starts_with("CONNECT_ERROR "))
-        .unwrap_or_else(|| panic!("the child printed no report: {output}"))
-        .to_string()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn peer_under_another_uid_is_refused() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("note: skipped, switching to another uid needs root");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let path = dir.path().join("run").join("supervisor.sock");
-    let socket = ControlSocket::bind(&path, SocketOptions::default()).expect("bind");
-    let mut server = TestServer::serve(
-        tempfile::tempdir().expect("temp dir"),
-        path.clone(),
-        socket,
-        ServerOptions::default(),
-    );
-    let exe_dir = dir.path().to_path_buf();
-
-    // With the modes the daemon sets, the filesystem already keeps it out.
-    let (exe, socket_path) = (exe_dir.clone(), path.clone());
-    let report = tokio::task::spawn_blocking(move || run_child_as_nobody(&exe, &socket_path))
-        .await
-        .expect("child runner");
-    assert_eq!(report, "CONNECT_ERROR PermissionDenied");
-
-    // Loosen the modes as a careless admin might: SO_PEERCRED still refuses.
-    for (target, mode) in [
-        (path.parent().expect("parent"), 0o755),
-        (path.as_path(), 0o666),
-    ] {
-        std::fs::set_permissions(target, std::fs::Permissions::from_mode(mode)).expect("chmod");
-    }
-    let (exe, socket_path) = (exe_dir.clone(), path.clone());
-    let report = tokio::task::spawn_blocking(move || run_child_as_nobody(&exe, &socket_path))
-        .await
-        .expect("child runner");
-    let reply = report
-        .strip_prefix("REPLY ")
-        .unwrap_or_else(|| panic!("{report}"));
-    let reply = decode_response(reply.as_bytes()).expect("a well-formed reply");
-    assert_eq!(error_kind(&reply.response), ErrorKind::Refused);
-    assert!(
-        format!("{:?}", reply.response).contains("uid 65534"),
-        "{reply:?}"
-    );
-
-    // The supervisor's own uid is still served.
-    assert_eq!(status(&path).await, ["main", "rescue"]);
-    server.stop().await;
-}
-
 #[tokio::test]
 async fn requests_sent_before_a_half_close_are_all_answered() {
     let mut server = TestServer::start(ServerOptions::default());

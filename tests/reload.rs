@@ -95,10 +95,33 @@ fn a_removed_file_stops_its_instance_gracefully_and_forgets_it() {
     let alpha = pid_of(&daemon.wait_state("alpha", "running")) as i32;
     let bravo = pid_of(&daemon.wait_state("bravo", "running"));
     let mut events = Events::follow(&daemon);
+    let alpha_log = fs::canonicalize(&daemon.state_dir)
+        .expect("the state dir")
+        .join("logs/alpha.log");
+    // Whether the supervisor holds a descriptor on alpha's log. `logs`
+    // reads the files from a cut taken on the log writer's thread, so it
+    // answers once the writer has done everything queued before it.
+    let held = |barrier: &str| {
+        assert!(
+            daemon
+                .client(&["logs", barrier, "-n", "1"])
+                .status
+                .success()
+        );
+        fs::read_dir(format!("/proc/{}/fd", daemon.pid()))
+            .expect("the supervisor's descriptors")
+            .filter_map(|entry| fs::read_link(entry.ok()?.path()).ok())
+            .any(|target| target == alpha_log)
+    };
+    assert!(
+        held("alpha"),
+        "the writer holds the log of a running instance"
+    );
 
     fs::remove_file(daemon.dir.join("alpha.yaml")).expect("remove alpha.yaml");
     events.reloaded("removed: alpha");
     events.wait("alpha to be forgotten", is("alpha", "forgotten"));
+    assert!(!held("bravo"), "the log of a removed instance is closed");
     assert!(daemon.instance("alpha").is_none(), "gone from status");
     assert!(!alive(alpha), "its gateway is gone");
     // Gracefully: the gateway saw SIGTERM and shut down on its own, which

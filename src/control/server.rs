@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::io;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use tokio::task::JoinSet;
 
 use super::gate::Gate;
 use super::lines::{Line, LineReader};
-use super::peer::{PeerCredentials, PeerPolicy, process_groups};
+use super::peer::{PeerCredentials, PeerPolicy, peer_groups};
 use super::socket::ControlSocket;
 use crate::protocol::{
     EndReason, ErrorKind, MAX_LINE, MAX_RESPONSE_LINE, Request, Response, ResponseEnvelope,
@@ -215,7 +216,7 @@ fn admit(stream: UnixStream, policy: &PeerPolicy, slots: &Arc<Semaphore>) -> Opt
             return None;
         }
     };
-    if let Err(reason) = policy.check(&peer, || process_groups(peer.pid)) {
+    if let Err(reason) = policy.check(&peer, || peer_groups(stream.as_fd())) {
         tracing::warn!("control socket: {reason} ({peer})");
         refuse(&stream, ErrorKind::Refused, &reason);
         return None;

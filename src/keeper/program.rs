@@ -22,7 +22,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -34,9 +34,15 @@ use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
 
 use super::launch::{Launch, start_gateway};
-use super::spool::{read_record, write_record};
-use super::wire::{Decoder, FromKeeper, Order, ToKeeper, VERSION};
+use super::wire::{Decoder, FromKeeper, Order, VERSION};
 use crate::process::ExitKind;
+
+mod args;
+mod orders;
+mod spooling;
+
+pub use args::{Args, parse};
+use orders::{Obey, obey};
 
 /// The descriptor the supervisor's connection arrives on.
 pub const CONN_FD: i32 = 3;
@@ -57,59 +63,6 @@ pub(super) const IGNORED: [Signal; 6] = [
     Signal::SIGUSR1,
     Signal::SIGUSR2,
 ];
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Args {
-    /// The wire version the supervisor speaks (`--wire N`).
-    pub wire: Option<u32>,
-    pub socket: PathBuf,
-    pub spool: PathBuf,
-    pub cgroup: Option<PathBuf>,
-    pub program: OsString,
-    pub args: Vec<OsString>,
-}
-
-/// The keeper's arguments (after `keep`), as the spawner writes them.
-pub fn parse(args: &[OsString]) -> Result<Args, String> {
-    let mut wire = None;
-    let mut socket = None;
-    let mut spool = None;
-    let mut cgroup = None;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let mut value = |name: &str| {
-            rest.next()
-                .map(PathBuf::from)
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.to_str() {
-            Some("--socket") => socket = Some(value("--socket")?),
-            Some("--spool") => spool = Some(value("--spool")?),
-            Some("--cgroup") => cgroup = Some(value("--cgroup")?),
-            Some("--wire") => {
-                let text = value("--wire")?;
-                wire = Some(
-                    text.to_str()
-                        .and_then(|text| text.parse().ok())
-                        .ok_or("--wire needs a number")?,
-                );
-            }
-            Some("--") => {
-                let program = rest.next().ok_or("no program after --")?.clone();
-                return Ok(Args {
-                    wire,
-                    socket: socket.ok_or("--socket is missing")?,
-                    spool: spool.ok_or("--spool is missing")?,
-                    cgroup,
-                    program,
-                    args: rest.cloned().collect(),
-                });
-            }
-            _ => return Err(format!("unexpected argument {}", arg.to_string_lossy())),
-        }
-    }
-    Err("no -- PROGRAM".into())
-}
 
 /// `openclaw-supervisor keep ...` (`args` after `keep`).
 pub fn main(args: &[OsString]) -> ExitCode {
@@ -472,30 +425,6 @@ impl Keeper {
         }
     }
 
-    fn replay(&mut self, conn: &mut UnixStream) -> io::Result<()> {
-        match File::open(&self.spool) {
-            Ok(file) => {
-                let mut reader = BufReader::new(file);
-                while let Some((at_ms, bytes)) = read_record(&mut reader)? {
-                    conn.write_all(&FromKeeper::Output { at_ms, bytes }.encode())?;
-                }
-            }
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err),
-        }
-        conn.write_all(
-            &FromKeeper::Replayed {
-                dropped: self.dropped,
-            }
-            .encode(),
-        )?;
-        // Handed over whole: start a new spool next time.
-        let _ = std::fs::remove_file(&self.spool);
-        self.spooled = 0;
-        self.dropped = 0;
-        Ok(())
-    }
-
     fn send(&mut self, message: &FromKeeper) {
         let failed = match self.conn.as_mut() {
             Some((conn, _)) => conn.write_all(&message.encode()).is_err(),
@@ -506,74 +435,6 @@ impl Keeper {
             self.told = false;
         }
     }
-
-    /// Read a chunk of the gateway's output into the spool.
-    fn spool_some(&mut self) {
-        let Some(pipe) = self.pipe.as_ref() else {
-            return;
-        };
-        let mut buffer = vec![0u8; 64 * 1024];
-        let read = match nix::unistd::read(pipe, &mut buffer) {
-            Ok(0) => {
-                self.pipe = None;
-                return;
-            }
-            Ok(read) => read,
-            // The supervisor may have left the shared description
-            // non-blocking: a spurious wake-up.
-            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => return,
-            Err(_) => {
-                self.pipe = None;
-                return;
-            }
-        };
-        if self.spooled + read as u64 > SPOOL_LIMIT {
-            self.dropped += read as u64;
-            return;
-        }
-        if self.spooling.is_none() {
-            self.spooling = open_spool(&self.spool).ok();
-        }
-        let at_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.as_millis() as u64)
-            .unwrap_or(0);
-        let written = match self.spooling.as_mut() {
-            Some(file) => write_record(file, at_ms, &buffer[..read]).is_ok(),
-            None => false,
-        };
-        if written {
-            self.spooled += read as u64;
-        } else {
-            self.dropped += read as u64;
-        }
-    }
-}
-
-/// What a keeper does with an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Obey<'a> {
-    /// Reap the exited gateway and wait, idle, for the next order.
-    Reap,
-    /// Start the next gateway.
-    Start(&'a Order),
-    /// End the keeper.
-    End,
-    /// Out of turn: nothing.
-    Ignore,
-}
-
-/// An order, for a keeper that is `idle` (its gateway reaped) or holds a
-/// gateway that has `exited` or not. Every order out of turn is ignored:
-/// an ack with a gateway alive, a start or an end while a gateway is held
-/// (its gateway is never orphaned or doubled by an order).
-fn obey(order: &ToKeeper, idle: bool, exited: bool) -> Obey<'_> {
-    match (order, idle) {
-        (ToKeeper::Ack, false) if exited => Obey::Reap,
-        (ToKeeper::Start(next), true) => Obey::Start(next),
-        (ToKeeper::End, true) => Obey::End,
-        _ => Obey::Ignore,
-    }
 }
 
 fn set_cloexec(fd: i32) -> nix::Result<()> {
@@ -581,88 +442,4 @@ fn set_cloexec(fd: i32) -> nix::Result<()> {
     // SAFETY: fd is a descriptor of ours for the whole call.
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map(|_| ())
-}
-
-fn open_spool(path: &std::path::Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn os(args: &[&str]) -> Vec<OsString> {
-        args.iter().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn orders_are_obeyed_only_in_turn() {
-        let next = Order::default();
-        let start = ToKeeper::Start(Box::new(next.clone()));
-        // (order, idle, exited) -> what the keeper does
-        let rows = [
-            (&ToKeeper::Ack, false, true, Obey::Reap),
-            (&ToKeeper::Ack, false, false, Obey::Ignore),
-            (&ToKeeper::Ack, true, true, Obey::Ignore),
-            (&start, true, true, Obey::Start(&next)),
-            (&start, false, false, Obey::Ignore),
-            (&start, false, true, Obey::Ignore),
-            (&ToKeeper::End, true, true, Obey::End),
-            (&ToKeeper::End, false, false, Obey::Ignore),
-            (&ToKeeper::End, false, true, Obey::Ignore),
-        ];
-        for (order, idle, exited, want) in rows {
-            assert_eq!(
-                obey(order, idle, exited),
-                want,
-                "{order:?} idle {idle} exited {exited}"
-            );
-        }
-    }
-
-    #[test]
-    fn arguments_parse_or_say_what_is_wrong() {
-        let parsed = parse(&os(&[
-            "--socket", "/s", "--spool", "/p", "--cgroup", "/c", "--", "/bin/gw", "--port", "1",
-        ]));
-        assert_eq!(
-            parsed,
-            Ok(Args {
-                wire: None,
-                socket: "/s".into(),
-                spool: "/p".into(),
-                cgroup: Some("/c".into()),
-                program: "/bin/gw".into(),
-                args: os(&["--port", "1"]),
-            })
-        );
-        let with_wire = parse(&os(&[
-            "--wire", "1", "--socket", "/s", "--spool", "/p", "--", "/gw",
-        ]));
-        assert_eq!(with_wire.map(|args| args.wire), Ok(Some(1)));
-        let rows: [(&[&str], &str); 6] = [
-            (
-                &[
-                    "--wire", "x", "--socket", "/s", "--spool", "/p", "--", "/gw",
-                ],
-                "--wire needs a number",
-            ),
-            (&["--socket", "/s", "--", "/bin/gw"], "--spool is missing"),
-            (&["--spool", "/p", "--", "/bin/gw"], "--socket is missing"),
-            (&["--socket", "/s", "--spool", "/p"], "no -- PROGRAM"),
-            (
-                &["--socket", "/s", "--spool", "/p", "--"],
-                "no program after --",
-            ),
-            (&["--bogus"], "unexpected argument --bogus"),
-        ];
-        for (args, why) in rows {
-            assert_eq!(parse(&os(args)), Err(why.to_string()), "{args:?}");
-        }
-    }
 }

@@ -1,7 +1,10 @@
-//! Rendering tables: durations, sizes, health, colours and the status table.
+//! Rendering: health, the status and live-view tables and their notes, one
+//! instance in detail, event lines.
 
 use super::*;
-use openclaw_supervisor::protocol::{Breaker, ErrorSource, EventKind, LastExit, Probes, Role};
+use openclaw_supervisor::protocol::{
+    Breaker, ErrorSource, EventKind, LastExit, Probes, RejectedFile, Role,
+};
 
 fn instance(name: &str) -> InstanceStatus {
     super::super::fixture::instance(name)
@@ -16,36 +19,6 @@ fn probe(ok: bool, failing: &[&str]) -> Option<ProbeStatus> {
         failing: failing.iter().map(|name| name.to_string()).collect(),
         detail: None,
     })
-}
-
-#[test]
-fn uptimes_and_sizes_are_short() {
-    let uptimes = vec![
-        (0, "0s"),
-        (59, "59s"),
-        (60, "1m00s"),
-        (192, "3m12s"),
-        (3_599, "59m59s"),
-        (3_600, "1h00m"),
-        (3_700, "1h01m"),
-        (86_400 + 7_200, "1d02h"),
-    ];
-    for (seconds, expected) in uptimes {
-        assert_eq!(uptime(seconds), expected, "{seconds}");
-    }
-    let sizes = vec![
-        (0, "0B"),
-        (1023, "1023B"),
-        (1024, "1.0KiB"),
-        (1536, "1.5KiB"),
-        (10 * 1024, "10KiB"),
-        (150 * 1024 * 1024, "150MiB"),
-        (1_100 * 1024 * 1024, "1.1GiB"),
-        (3 * 1024 * 1024 * 1024, "3.0GiB"),
-    ];
-    for (bytes, expected) in sizes {
-        assert_eq!(memory(bytes), expected, "{bytes}");
-    }
 }
 
 #[test]
@@ -119,50 +92,6 @@ fn health_sums_up_the_probes() {
     ];
     for (status, expected) in rows {
         assert_eq!(health(&status).0, expected, "{:?}", status.probes);
-    }
-}
-
-#[test]
-fn colour_follows_the_flag_the_terminal_and_no_color() {
-    use ColorWhen::{Always, Auto, Never};
-    // --color, stdout a terminal, NO_COLOR -> coloured
-    let rows = vec![
-        (Auto, true, None, true),
-        (Auto, true, Some(""), true),
-        (Auto, true, Some("1"), false),
-        (Auto, false, None, false),
-        (Auto, false, Some("1"), false),
-        (Always, false, None, true),
-        // `always` wins over NO_COLOR, as cargo and clap have it.
-        (Always, true, Some("1"), true),
-        (Never, true, None, false),
-        (Never, false, Some(""), false),
-    ];
-    for (when, terminal, no_color, enabled) in rows {
-        let decided = colour_enabled(when, terminal, no_color.map(std::ffi::OsStr::new));
-        assert_eq!(decided, enabled, "{when:?} {terminal} {no_color:?}");
-        let painted = Paint { enabled }.paint("running", Some(Colour::Green));
-        assert_eq!(painted.contains('\x1b'), enabled);
-    }
-}
-
-#[test]
-fn the_width_is_columns_else_the_terminal_else_80() {
-    let rows = vec![
-        (Some("100"), Some(120), 100),
-        (Some(" 72 "), None, 72),
-        (Some("wide"), Some(120), 120),
-        (Some("0"), None, 80),
-        (None, Some(132), 132),
-        (None, Some(0), 80),
-        (None, None, 80),
-    ];
-    for (columns, terminal, expected) in rows {
-        assert_eq!(
-            width_from(columns, terminal),
-            expected,
-            "{columns:?} {terminal:?}"
-        );
     }
 }
 
