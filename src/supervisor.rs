@@ -26,6 +26,7 @@ mod adopt;
 mod handle;
 mod reexec;
 mod reload;
+mod reload_plan;
 mod report;
 mod startup;
 mod state;

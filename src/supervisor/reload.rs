@@ -1,9 +1,9 @@
 //! Reload: rescan the declarations and apply the new set as a diff.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::reload_plan::{Context, Current, ReloadPlan, plan_reload};
 use super::{Rejected, ReloadOutcome, Supervisor, fingerprint};
 use crate::instance::Command;
 use crate::openclaw::Effective;
@@ -34,7 +34,8 @@ impl Supervisor {
 
     /// Rescan the declarations and apply the difference. A file that does
     /// not parse, or a change that would conflict, is rejected: its instance
-    /// keeps running on its last good declaration.
+    /// keeps running on its last good declaration. The files are read here;
+    /// what to do is [`plan_reload`]'s to decide; this only applies it.
     pub(super) fn reload(&mut self) -> ReloadOutcome {
         let running: BTreeMap<String, Effective> = self
             .instances
@@ -46,29 +47,44 @@ impl Supervisor {
             .map(|(name, effective)| (name.clone(), effective.file.clone()))
             .collect();
         let scan = resolution::scan_keeping(&self.options.dir, &self.options.inherited_env, &files);
-        let plan = resolution::plan(scan, &running);
-        let mut outcome = ReloadOutcome::default();
-        let mut rejected: Vec<Rejected> = plan.rejected;
-        // The running set itself conflicts (an OpenClaw config file changed
-        // under a running instance): report, change nothing.
-        for conflict in plan.standing {
-            tracing::error!(conflict = %conflict.message, "running instances now conflict");
-            rejected.push(Rejected {
-                file: PathBuf::new(),
-                name: conflict.instances.first().cloned(),
-                reason: conflict.message,
-            });
-        }
-        let wanted = plan.wanted;
-        outcome.rejected = self.record_rejected(rejected);
-
-        let removed: Vec<String> = self
-            .instances
-            .keys()
-            .filter(|name| !wanted.contains_key(*name))
-            .cloned()
+        let resolved = resolution::plan(scan, &running);
+        // An OpenClaw config file that changed (even where the footprint
+        // did not) retries an instance that failed on its configuration;
+        // the gateway reloads its own config otherwise.
+        let fingerprints: BTreeMap<String, Option<u64>> = resolved
+            .wanted
+            .iter()
+            .filter(|(name, _)| self.instances.contains_key(*name))
+            .map(|(name, effective)| (name.clone(), fingerprint(&effective.config_path)))
             .collect();
-        for name in removed {
+        let current: BTreeMap<String, Current> = self
+            .instances
+            .iter()
+            .map(|(name, entry)| {
+                let current = Current {
+                    config: &entry.config,
+                    fingerprint: entry.config_fingerprint,
+                };
+                (name.clone(), current)
+            })
+            .collect();
+        let context = Context {
+            socket_path: &self.options.socket_path,
+            inherited_env: &self.options.inherited_env,
+        };
+        let plan = plan_reload(&current, resolved, &fingerprints, &context);
+        self.apply(plan)
+    }
+
+    /// Apply a reload's plan: announce the refusals, remove, add,
+    /// reconfigure, tell the changed config files, then the `reloaded`
+    /// event.
+    fn apply(&mut self, plan: ReloadPlan) -> ReloadOutcome {
+        let mut outcome = ReloadOutcome {
+            rejected: self.record_rejected(plan.rejected),
+            ..ReloadOutcome::default()
+        };
+        for name in plan.remove {
             if let Some(entry) = self.instances.remove(&name) {
                 entry.handle.send(Command::Remove);
                 self.leaving.push(entry.handle);
@@ -76,40 +92,28 @@ impl Supervisor {
                 outcome.removed.push(name);
             }
         }
-        for (name, effective) in wanted {
-            match self.instances.get(&name) {
-                None => {
-                    self.add(effective);
-                    outcome.added.push(name);
-                }
-                Some(entry) if entry.config.effective != effective => {
-                    let config = self.config_for(effective);
-                    let restart = entry
-                        .config
-                        .spawn_differs(&config, &self.options.inherited_env);
-                    entry.handle.send(Command::Reconfigure {
-                        config: Box::new(config.clone()),
-                        restart,
-                    });
-                    if let Some(entry) = self.instances.get_mut(&name) {
-                        entry.config = Arc::new(config);
-                    }
-                    if restart {
-                        outcome.restarted.push(name);
-                    } else {
-                        outcome.updated.push(name);
-                    }
-                }
-                Some(_) => {}
+        for effective in plan.add {
+            outcome.added.push(effective.name.clone());
+            self.add(effective);
+        }
+        for change in plan.reconfigure {
+            let Some(entry) = self.instances.get_mut(&change.name) else {
+                continue;
+            };
+            entry.handle.send(Command::Reconfigure {
+                config: Box::new(change.config.clone()),
+                restart: change.restart,
+            });
+            entry.config = Arc::new(change.config);
+            if change.restart {
+                outcome.restarted.push(change.name);
+            } else {
+                outcome.updated.push(change.name);
             }
         }
-        // An OpenClaw config file that changed (even where the footprint
-        // did not) retries an instance that failed on its configuration;
-        // the gateway reloads its own config otherwise.
-        for entry in self.instances.values_mut() {
-            let now = fingerprint(&entry.config.effective.config_path);
-            if now != entry.config_fingerprint {
-                entry.config_fingerprint = now;
+        for changed in plan.changed {
+            if let Some(entry) = self.instances.get_mut(&changed.name) {
+                entry.config_fingerprint = changed.fingerprint;
                 entry.handle.send(Command::Changed);
             }
         }
