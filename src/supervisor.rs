@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::instance::{self, Command, InstanceConfig, InstanceHandle, InstanceNotice, Shared};
-use crate::lifecycle::Notice;
+use crate::lifecycle::{Notice, StateName};
 use crate::openclaw::EnvMap;
 use crate::rescue::{self, RescueView};
 use crate::resolution::FileError;
@@ -253,7 +253,7 @@ impl Supervisor {
             let mut snapshot = entry.handle.snapshot.clone();
             waits.push(async move {
                 let _ = snapshot
-                    .wait_for(|s| s.state != "stopped" || s.pid.is_some())
+                    .wait_for(|s| s.state != StateName::Stopped || s.pid.is_some())
                     .await;
             });
         }
@@ -266,7 +266,7 @@ impl Supervisor {
             let states: Vec<&'static str> = self
                 .instances
                 .values()
-                .map(|e| e.handle.snapshot.borrow().state)
+                .map(|e| e.handle.snapshot.borrow().state.as_str())
                 .collect();
             notifier.status(&status_line(
                 &crate::sdnotify::summarize(states.into_iter()),
@@ -325,7 +325,7 @@ impl Supervisor {
                 if let Some(entry) = self.instances.get(&name) {
                     let untouched = {
                         let snapshot = entry.handle.snapshot.borrow();
-                        snapshot.state == "stopped" && snapshot.last_exit.is_none()
+                        snapshot.state == StateName::Stopped && snapshot.last_exit.is_none()
                     };
                     if untouched && !self.intent.stopped.contains(&name) {
                         entry.handle.send(Command::Start);

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use super::{Message, Supervisor};
 use crate::declaration::WakeEndpoint;
 use crate::instance::InstanceNotice;
-use crate::lifecycle::Notice;
+use crate::lifecycle::{Notice, StateName};
 use crate::openclaw::hooks;
 use crate::wake::send::Sent;
 use crate::wake::{self, Answer, EventLine, Kind, Planner, Step};
@@ -115,7 +115,7 @@ impl Supervisor {
     fn is_ready(&self, name: &str) -> bool {
         self.instances
             .get(name)
-            .is_some_and(|entry| entry.handle.snapshot.borrow().state == "running")
+            .is_some_and(|entry| entry.handle.snapshot.borrow().state == StateName::Running)
     }
 
     /// Episodes, `recovered` and wakes for one notice (after its event).
@@ -318,7 +318,7 @@ impl Supervisor {
                     let declared = entry.config.effective.declaration.env.values().cloned();
                     (
                         snapshot.restarts,
-                        snapshot.state,
+                        snapshot.state.as_str(),
                         lines,
                         Some(entry.config.effective.config_path.clone()),
                         entry.config.child_env(&self.options.inherited_env),
