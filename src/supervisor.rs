@@ -14,8 +14,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::instance::{self, Command, InstanceConfig, InstanceHandle, InstanceNotice, Shared};
+use crate::journal::Subject;
 use crate::lifecycle::{Notice, StateName};
 use crate::openclaw::EnvMap;
+use crate::protocol::EventKind;
 use crate::rescue::{self, RescueView};
 use crate::resolution::FileError;
 use crate::sdnotify::Notifier;
@@ -169,12 +171,12 @@ impl Supervisor {
 
     /// Send, journal and log one event (`crate::journal::EventBus::emit`),
     /// with the pid of the instance's gateway when it has one.
-    fn emit(&self, instance: &str, kind: &str, detail: String) {
-        let pid = self
-            .instances
-            .get(instance)
+    fn emit(&self, subject: Subject, kind: EventKind, detail: String) {
+        let pid = subject
+            .instance()
+            .and_then(|name| self.instances.get(name))
             .and_then(|entry| entry.handle.snapshot.borrow().pid);
-        self.events.emit(instance, kind, detail, pid);
+        self.events.emit(subject, kind, detail, pid);
     }
 
     async fn run(
@@ -419,14 +421,18 @@ impl Supervisor {
             Some(why) => format!("{what} by operator; {why}"),
             None => format!("{what} by operator"),
         };
-        self.emit(name, "command", detail);
+        self.emit(Subject::Instance(name), EventKind::Command, detail);
         Ok(unsaved)
     }
 
     fn notice(&mut self, notice: InstanceNotice) {
         let kind = notice_kind(&notice.notice);
-        self.events
-            .emit(&notice.name, kind, notice.detail.clone(), notice.pid);
+        self.events.emit(
+            Subject::Instance(&notice.name),
+            kind,
+            notice.detail.clone(),
+            notice.pid,
+        );
         self.wake_notice(&notice);
         if notice.notice.is_failure() {
             // Bump the generation: a standby check armed during the last
@@ -451,7 +457,11 @@ impl Supervisor {
                 if let Some(entry) = self.instances.get(&trigger.rescue) {
                     entry.handle.send(Command::RescueNeeded);
                 }
-                self.emit(&trigger.rescue, "rescue_triggered", trigger.reason);
+                self.emit(
+                    Subject::Instance(&trigger.rescue),
+                    EventKind::RescueTriggered,
+                    trigger.reason,
+                );
                 self.rescue_episodes
                     .entry(notice.name.clone())
                     .or_default()
@@ -504,15 +514,19 @@ impl Supervisor {
                 () = &mut all_closed => break,
                 Some(notice) = notices.recv() => {
                     let kind = notice_kind(&notice.notice);
-                    self.events.emit(&notice.name, kind, notice.detail, notice.pid);
+                    self.events.emit(Subject::Instance(&notice.name), kind, notice.detail, notice.pid);
                 }
             }
         }
         // Notices sent just before an actor ended (its `forgotten`).
         while let Ok(notice) = notices.try_recv() {
             let kind = notice_kind(&notice.notice);
-            self.events
-                .emit(&notice.name, kind, notice.detail, notice.pid);
+            self.events.emit(
+                Subject::Instance(&notice.name),
+                kind,
+                notice.detail,
+                notice.pid,
+            );
         }
         tracing::info!("every instance stopped");
         if let crate::cgroup::Mode::Cgroup(subtree) = &self.shared.cgroups {

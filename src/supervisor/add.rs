@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::reload_plan::instance_config;
 use super::{Entry, Message, Supervisor, fingerprint};
 use crate::instance::{self, Command, InstanceHandle};
+use crate::journal::Subject;
 use crate::openclaw::Effective;
+use crate::protocol::EventKind;
 use crate::resolution;
 
 impl Supervisor {
@@ -42,12 +44,12 @@ impl Supervisor {
             handle.send(Command::Stop);
         }
         if blockers.is_empty() {
-            self.emit(&name, "added", String::new());
+            self.emit(Subject::Instance(&name), EventKind::Added, String::new());
         } else {
             let names: Vec<&str> = blockers.iter().map(|h| h.name.as_str()).collect();
             self.emit(
-                &name,
-                "added",
+                Subject::Instance(&name),
+                EventKind::Added,
                 format!("starting once {} has stopped", names.join(", ")),
             );
             let messages = self.messages_tx.clone();

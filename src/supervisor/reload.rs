@@ -6,7 +6,9 @@ use std::sync::Arc;
 use super::reload_plan::{Context, Current, ReloadPlan, plan_reload};
 use super::{Rejected, ReloadOutcome, Supervisor, fingerprint};
 use crate::instance::Command;
+use crate::journal::Subject;
 use crate::openclaw::Effective;
+use crate::protocol::EventKind;
 use crate::resolution;
 
 impl Supervisor {
@@ -23,8 +25,8 @@ impl Supervisor {
                 names.push(label);
             }
             self.emit(
-                item.name.as_deref().unwrap_or("-"),
-                "rejected",
+                Subject::from(item.name.as_deref()),
+                EventKind::Rejected,
                 item.located(),
             );
         }
@@ -88,7 +90,7 @@ impl Supervisor {
             if let Some(entry) = self.instances.remove(&name) {
                 entry.handle.send(Command::Remove);
                 self.leaving.push(entry.handle);
-                self.emit(&name, "removed", String::new());
+                self.emit(Subject::Instance(&name), EventKind::Removed, String::new());
                 outcome.removed.push(name);
             }
         }
@@ -129,7 +131,7 @@ impl Supervisor {
         );
         // Every rescan is an event, even one that changed nothing, so a
         // follower can tell that a change was (or was not) acted on.
-        self.emit("-", "reloaded", outcome.summary());
+        self.emit(Subject::Supervisor, EventKind::Reloaded, outcome.summary());
         outcome
     }
 }

@@ -12,8 +12,10 @@ use std::time::SystemTime;
 use super::{Message, Supervisor};
 use crate::declaration::WakeEndpoint;
 use crate::instance::InstanceNotice;
+use crate::journal::Subject;
 use crate::lifecycle::{Notice, StateName};
 use crate::openclaw::hooks;
+use crate::protocol::EventKind;
 use crate::wake::send::Sent;
 use crate::wake::{self, Answer, EventLine, Kind, Planner, Step};
 
@@ -165,8 +167,8 @@ impl Supervisor {
             let down = notice.at.duration_since(episode.since).unwrap_or_default();
             let down = humantime::format_duration(std::time::Duration::from_secs(down.as_secs()));
             self.emit(
-                name,
-                "recovered",
+                Subject::Instance(name),
+                EventKind::Recovered,
                 format!(
                     "running again after {down}; it had {} at {}",
                     episode.how,
@@ -426,7 +428,7 @@ impl Supervisor {
             outcome,
             tries: try_number,
         });
-        self.emit(rescue, "wake", detail);
+        self.emit(Subject::Instance(rescue), EventKind::Wake, detail);
         step
     }
 
