@@ -29,6 +29,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::declaration::NotifySpec;
+use crate::protocol::EventKind;
 
 mod limiter;
 mod run;
@@ -72,18 +73,28 @@ pub type Targets = BTreeMap<String, Target>;
 /// Event kinds that are a failure of their instance, besides an `exited`
 /// other than exit code 0: the events of `Notice::is_failure`, the rule
 /// the rescue follows too.
-const FAILURE_KINDS: &[&str] = &["failed", "backoff", "startup_timed_out", "unhealthy"];
+const FAILURE_KINDS: &[EventKind] = &[
+    EventKind::Failed,
+    EventKind::Backoff,
+    EventKind::StartupTimedOut,
+    EventKind::Unhealthy,
+];
 
 /// Whether an event is a failure of its instance. An `exited` event's
 /// detail is the exit as `ExitKind` says it; only `exit code 0` (a
 /// relaunch the gateway asked for) is none.
-fn is_failure(kind: &str, detail: &str) -> bool {
+fn is_failure(kind: EventKind, detail: &str) -> bool {
     FAILURE_KINDS.contains(&kind)
-        || (kind == "exited" && detail != crate::process::ExitKind::Code(0).to_string())
+        || (kind == EventKind::Exited && detail != crate::process::ExitKind::Code(0).to_string())
 }
 
 /// Event kinds that end a failure episode without a recovery.
-const QUIET_ENDS: &[&str] = &["stopped", "standby", "removed", "forgotten"];
+const QUIET_ENDS: &[EventKind] = &[
+    EventKind::Stopped,
+    EventKind::Standby,
+    EventKind::Removed,
+    EventKind::Forgotten,
+];
 
 /// The failure episodes under way, by instance.
 #[derive(Debug, Default)]
@@ -98,7 +109,7 @@ impl Router {
     pub fn route(
         &mut self,
         instance: &str,
-        kind: &str,
+        kind: EventKind,
         detail: &str,
         targets: &Targets,
     ) -> Vec<(String, Trigger)> {
@@ -107,21 +118,21 @@ impl Router {
             if self.failing.insert(instance.to_string()) {
                 fired.push((instance.to_string(), Trigger::Failed));
             }
-        } else if kind == "recovered" {
+        } else if kind == EventKind::Recovered {
             // The supervisor's one rule says when an episode ends (its
             // `recovered` event, which also wakes a rescue): not this.
             self.failing.remove(instance);
             fired.push((instance.to_string(), Trigger::Recovered));
         } else if QUIET_ENDS.contains(&kind) {
             self.failing.remove(instance);
-        } else if kind == "rescue_triggered" {
+        } else if kind == EventKind::RescueTriggered {
             fired.push((instance.to_string(), Trigger::RescueStarted));
             if let Some(main) = targets.get(instance).and_then(|t| t.rescue_of.as_ref())
                 && main != instance
             {
                 fired.push((main.clone(), Trigger::RescueStarted));
             }
-        } else if kind == "rolled_back" {
+        } else if kind == EventKind::RolledBack {
             fired.push((instance.to_string(), Trigger::RolledBack));
         }
         fired.retain(|(owner, trigger)| {

@@ -15,7 +15,8 @@ use tokio::task::JoinHandle;
 
 use crate::breaker::BreakerLine;
 use crate::lifecycle::{
-    Action, Ctx, Event, FailReason, Lifecycle, Notice, Policy, ProbePhase, State, TimerKind,
+    Action, Ctx, Event, FailReason, Lifecycle, Notice, Policy, ProbePhase, State, StateName,
+    TimerKind,
 };
 use crate::logs::{InstanceLog, LogSink};
 use crate::memory_guard::Guard as MemoryGuard;
@@ -136,7 +137,7 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub name: String,
-    pub state: &'static str,
+    pub state: StateName,
     pub pid: Option<i32>,
     /// When the current process was spawned.
     pub spawned_at: Option<SystemTime>,
@@ -501,7 +502,7 @@ impl Actor {
                 jitter: fastrand::f64(),
             };
             let actions = self.lifecycle.step(event, ctx);
-            tracing::debug!(instance = %self.name, ?event, state = self.lifecycle.state.name(), ?actions, "step");
+            tracing::debug!(instance = %self.name, ?event, state = %self.lifecycle.state.name(), ?actions, "step");
             for action in actions {
                 match action {
                     Action::Spawn => {

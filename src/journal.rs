@@ -38,6 +38,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast;
 
+use crate::protocol::EventKind;
 use crate::supervisor::EventRecord;
 
 mod select;
@@ -328,6 +329,31 @@ impl Writer {
     }
 }
 
+/// Whom an event is about: the supervisor itself, or one instance. The
+/// wire and the journal's file say the supervisor as a null instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject<'a> {
+    Supervisor,
+    Instance(&'a str),
+}
+
+impl<'a> Subject<'a> {
+    /// The instance's name; none for the supervisor.
+    pub fn instance(self) -> Option<&'a str> {
+        match self {
+            Subject::Supervisor => None,
+            Subject::Instance(name) => Some(name),
+        }
+    }
+}
+
+/// An instance when there is one's name, else the supervisor.
+impl<'a> From<Option<&'a str>> for Subject<'a> {
+    fn from(name: Option<&'a str>) -> Self {
+        name.map_or(Subject::Supervisor, Subject::Instance)
+    }
+}
+
 /// Where every event goes: numbered, journaled, sent to live followers and
 /// logged, in that order, by [`EventBus::emit`].
 #[derive(Clone)]
@@ -368,10 +394,10 @@ impl EventBus {
         })
     }
 
-    /// Emit one event: `instance` (`-` for the supervisor), its `kind`
-    /// (a wire event kind), `detail` (its reason in words) and the gateway's
-    /// `pid` when one is known.
-    pub fn emit(&self, instance: &str, kind: &str, detail: String, pid: Option<i32>) {
+    /// Emit one event: whom it is about, its `kind`, `detail` (its reason
+    /// in words) and the gateway's `pid` when one is known.
+    pub fn emit(&self, subject: Subject, kind: EventKind, detail: String, pid: Option<i32>) {
+        let instance = subject.instance();
         let words = sentence(instance, kind, &detail);
         let mut last = self
             .inner
@@ -381,8 +407,8 @@ impl EventBus {
         *last += 1;
         let record = EventRecord {
             at: SystemTime::now(),
-            instance: instance.to_string(),
-            kind: kind.to_string(),
+            instance: instance.map(str::to_string),
+            kind,
             detail,
             seq: *last,
             pid,
@@ -390,7 +416,7 @@ impl EventBus {
         self.inner
             .journal
             .append(&crate::service::wire_event(&record));
-        if instance != "-" {
+        if let Some(instance) = instance {
             let mut last = self.inner.last.lock().unwrap_or_else(|p| p.into_inner());
             let recent = last.entry(instance.to_string()).or_default();
             if recent.len() == RECENT_PER_INSTANCE {
@@ -412,8 +438,8 @@ impl EventBus {
         &self.inner.journal
     }
 
-    /// The last event about `instance` since the supervisor started; none
-    /// for the supervisor's own (`-`).
+    /// The last event about `instance` since the supervisor started (the
+    /// supervisor's own are kept for none).
     pub fn last_event(&self, instance: &str) -> Option<EventRecord> {
         self.inner
             .last
@@ -442,12 +468,13 @@ pub const RECENT_PER_INSTANCE: usize = 8;
 
 /// The supervisor's log line of one event: at info (a rejected declaration
 /// at error), with the fields `instance`, `event` and `pid`.
-fn log(instance: &str, kind: &str, words: &str, pid: Option<i32>) {
-    let instance = (instance != "-").then_some(tracing::field::display(instance));
-    if kind == "rejected" {
-        tracing::error!(instance, event = %kind, pid, "{words}");
+fn log(instance: Option<&str>, kind: EventKind, words: &str, pid: Option<i32>) {
+    let instance = instance.map(tracing::field::display);
+    let event = kind.as_str();
+    if kind == EventKind::Rejected {
+        tracing::error!(instance, event = %event, pid, "{words}");
     } else {
-        tracing::info!(instance, event = %kind, pid, "{words}");
+        tracing::info!(instance, event = %event, pid, "{words}");
     }
 }
 

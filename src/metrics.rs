@@ -16,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use crate::instance::Snapshot;
+use crate::lifecycle::StateName;
 use crate::probe::ProbeTracker;
 
 pub mod listener;
@@ -150,8 +151,12 @@ impl InstanceFigures {
 /// Ready: running (its startup passed), and its readiness probe passed
 /// last time, or it has none. A readiness probe that has not answered yet
 /// is not ready.
-pub fn is_ready(state: &str, readiness_enabled: bool, readiness_last_ok: Option<bool>) -> bool {
-    state == "running" && (!readiness_enabled || readiness_last_ok == Some(true))
+pub fn is_ready(
+    state: StateName,
+    readiness_enabled: bool,
+    readiness_last_ok: Option<bool>,
+) -> bool {
+    state == StateName::Running && (!readiness_enabled || readiness_last_ok == Some(true))
 }
 
 fn probe_figures(probe: &'static str, tracker: &ProbeTracker) -> Option<ProbeFigures> {

@@ -13,8 +13,8 @@ use crate::openclaw::EnvMap;
 use crate::openclaw::validate::Verdict;
 use crate::probe::ProbeTracker;
 use crate::protocol::{
-    self, ErrorKind, ErrorSource, Event, EventKind, ExplicitPort, InstanceStatus, LastExit, Paths,
-    Ports, Probes, RejectedFile, Request, Response,
+    self, ErrorKind, ErrorSource, Event, ExplicitPort, InstanceStatus, LastExit, Paths, Ports,
+    Probes, RejectedFile, Request, Response,
 };
 use crate::supervisor::{ControlCommand, EventRecord, SupervisorError, SupervisorHandle, unix_ms};
 use crate::usage::Usage;
@@ -365,19 +365,15 @@ impl ControlCommand {
     }
 }
 
+/// An event on the wire (and in the journal's file): the supervisor's own
+/// with a null instance, the kind by its wire name.
 pub fn wire_event(record: &EventRecord) -> Event {
-    let kind = serde_json::from_value(serde_json::Value::String(record.kind.clone()))
-        .unwrap_or(EventKind::Other);
     Event {
         at: unix_ms(record.at),
         seq: Some(record.seq),
-        instance: Some(record.instance.clone()).filter(|i| i != "-"),
-        kind,
-        detail: if kind == EventKind::Other {
-            format!("{}: {}", record.kind, record.detail)
-        } else {
-            record.detail.clone()
-        },
+        instance: record.instance.clone(),
+        kind: record.kind,
+        detail: record.detail.clone(),
     }
 }
 

@@ -14,8 +14,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::instance::{self, Command, InstanceConfig, InstanceHandle, InstanceNotice, Shared};
-use crate::lifecycle::Notice;
+use crate::journal::Subject;
+use crate::lifecycle::{Notice, StateName};
 use crate::openclaw::EnvMap;
+use crate::protocol::EventKind;
 use crate::rescue::{self, RescueView};
 use crate::resolution::FileError;
 use crate::sdnotify::Notifier;
@@ -26,6 +28,7 @@ mod adopt;
 mod handle;
 mod reexec;
 mod reload;
+mod reload_plan;
 mod report;
 mod startup;
 mod state;
@@ -168,12 +171,12 @@ impl Supervisor {
 
     /// Send, journal and log one event (`crate::journal::EventBus::emit`),
     /// with the pid of the instance's gateway when it has one.
-    fn emit(&self, instance: &str, kind: &str, detail: String) {
-        let pid = self
-            .instances
-            .get(instance)
+    fn emit(&self, subject: Subject, kind: EventKind, detail: String) {
+        let pid = subject
+            .instance()
+            .and_then(|name| self.instances.get(name))
             .and_then(|entry| entry.handle.snapshot.borrow().pid);
-        self.events.emit(instance, kind, detail, pid);
+        self.events.emit(subject, kind, detail, pid);
     }
 
     async fn run(
@@ -252,7 +255,7 @@ impl Supervisor {
             let mut snapshot = entry.handle.snapshot.clone();
             waits.push(async move {
                 let _ = snapshot
-                    .wait_for(|s| s.state != "stopped" || s.pid.is_some())
+                    .wait_for(|s| s.state != StateName::Stopped || s.pid.is_some())
                     .await;
             });
         }
@@ -265,7 +268,7 @@ impl Supervisor {
             let states: Vec<&'static str> = self
                 .instances
                 .values()
-                .map(|e| e.handle.snapshot.borrow().state)
+                .map(|e| e.handle.snapshot.borrow().state.as_str())
                 .collect();
             notifier.status(&status_line(
                 &crate::sdnotify::summarize(states.into_iter()),
@@ -324,7 +327,7 @@ impl Supervisor {
                 if let Some(entry) = self.instances.get(&name) {
                     let untouched = {
                         let snapshot = entry.handle.snapshot.borrow();
-                        snapshot.state == "stopped" && snapshot.last_exit.is_none()
+                        snapshot.state == StateName::Stopped && snapshot.last_exit.is_none()
                     };
                     if untouched && !self.intent.stopped.contains(&name) {
                         entry.handle.send(Command::Start);
@@ -418,14 +421,18 @@ impl Supervisor {
             Some(why) => format!("{what} by operator; {why}"),
             None => format!("{what} by operator"),
         };
-        self.emit(name, "command", detail);
+        self.emit(Subject::Instance(name), EventKind::Command, detail);
         Ok(unsaved)
     }
 
     fn notice(&mut self, notice: InstanceNotice) {
         let kind = notice_kind(&notice.notice);
-        self.events
-            .emit(&notice.name, kind, notice.detail.clone(), notice.pid);
+        self.events.emit(
+            Subject::Instance(&notice.name),
+            kind,
+            notice.detail.clone(),
+            notice.pid,
+        );
         self.wake_notice(&notice);
         if notice.notice.is_failure() {
             // Bump the generation: a standby check armed during the last
@@ -450,7 +457,11 @@ impl Supervisor {
                 if let Some(entry) = self.instances.get(&trigger.rescue) {
                     entry.handle.send(Command::RescueNeeded);
                 }
-                self.emit(&trigger.rescue, "rescue_triggered", trigger.reason);
+                self.emit(
+                    Subject::Instance(&trigger.rescue),
+                    EventKind::RescueTriggered,
+                    trigger.reason,
+                );
                 self.rescue_episodes
                     .entry(notice.name.clone())
                     .or_default()
@@ -503,15 +514,19 @@ impl Supervisor {
                 () = &mut all_closed => break,
                 Some(notice) = notices.recv() => {
                     let kind = notice_kind(&notice.notice);
-                    self.events.emit(&notice.name, kind, notice.detail, notice.pid);
+                    self.events.emit(Subject::Instance(&notice.name), kind, notice.detail, notice.pid);
                 }
             }
         }
         // Notices sent just before an actor ended (its `forgotten`).
         while let Ok(notice) = notices.try_recv() {
             let kind = notice_kind(&notice.notice);
-            self.events
-                .emit(&notice.name, kind, notice.detail, notice.pid);
+            self.events.emit(
+                Subject::Instance(&notice.name),
+                kind,
+                notice.detail,
+                notice.pid,
+            );
         }
         tracing::info!("every instance stopped");
         if let crate::cgroup::Mode::Cgroup(subtree) = &self.shared.cgroups {

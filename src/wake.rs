@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use crate::declaration::WakeEndpoint;
 use crate::openclaw::hooks::HookToken;
+use crate::protocol::EventKind;
 
 pub mod plan;
 pub mod send;
@@ -35,7 +36,7 @@ pub const REDACTED: &str = "<redacted>";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventLine {
     pub at: SystemTime,
-    pub kind: String,
+    pub kind: EventKind,
     pub detail: String,
 }
 
@@ -105,7 +106,7 @@ pub fn failure_message(facts: &FailureFacts) -> String {
         text.push_str(&format!("\nLast events of {main}:\n"));
         for event in events {
             let detail = clean_line(&event.detail, facts.secrets);
-            let line = format!("{} {} {}", utc(event.at), event.kind, cut(&detail));
+            let line = format!("{} {} {}", utc(event.at), event.kind.as_str(), cut(&detail));
             text.push_str(&format!("  {}\n", line.trim_end()));
         }
     }

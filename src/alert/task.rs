@@ -11,10 +11,10 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::run::{self, Outcome};
 use super::{Limiter, Router, Run, Targets};
-use crate::journal::EventBus;
+use crate::journal::{EventBus, Subject};
 use crate::openclaw::EnvMap;
 use crate::process::Spawner;
-use crate::protocol::{LastNotify, NotifyMessage};
+use crate::protocol::{EventKind, LastNotify, NotifyMessage};
 use crate::supervisor::{EventRecord, unix_ms};
 
 /// The notifier's handle: the declared `notify` settings go in, each
@@ -134,9 +134,13 @@ impl Notifier {
         let targets = self.targets.borrow().clone();
         // Instances no longer declared keep no limiter.
         self.limiters.retain(|owner, _| targets.contains_key(owner));
-        for (owner, trigger) in
-            self.router
-                .route(&record.instance, &record.kind, &record.detail, &targets)
+        // The supervisor's own events fire no notification.
+        let Some(instance) = record.instance.as_deref() else {
+            return;
+        };
+        for (owner, trigger) in self
+            .router
+            .route(instance, record.kind, &record.detail, &targets)
         {
             let Some(notify) = targets.get(&owner).and_then(|t| t.notify.as_ref()) else {
                 continue;
@@ -176,10 +180,11 @@ impl Notifier {
         };
         let mut input = serde_json::to_vec(&message).unwrap_or_default();
         input.push(b'\n');
-        let env = run::notify_env(&self.inherited, run.trigger.as_str(), &run.payload.instance);
+        // Only an instance's events are routed (see `event`).
+        let about = run.payload.instance.clone().unwrap_or_default();
+        let env = run::notify_env(&self.inherited, run.trigger.as_str(), &about);
         let spawner = self.spawner.clone();
         let done_tx = done_tx.clone();
-        let about = run.payload.instance.clone();
         let trigger = run.trigger;
         let suppressed = run.suppressed;
         tokio::spawn(async move {
@@ -219,8 +224,8 @@ impl Notifier {
         if let Some(error) = &done.last.error {
             // An event (and so one log line); `notify_failed` fires nothing.
             self.events.emit(
-                &done.owner,
-                "notify_failed",
+                Subject::Instance(&done.owner),
+                EventKind::NotifyFailed,
                 format!(
                     "the `{}` notification about {}: {error}",
                     done.last.notify, done.last.instance

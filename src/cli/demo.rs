@@ -18,6 +18,7 @@ use super::human::duration as human;
 use openclaw_supervisor::daemon::{self, SocketSettings};
 use openclaw_supervisor::declaration::HumanDuration;
 use openclaw_supervisor::instance::Snapshot;
+use openclaw_supervisor::lifecycle::StateName;
 use openclaw_supervisor::supervisor::{Options, SupervisorHandle};
 use openclaw_supervisor::watch::WatchMode;
 
@@ -187,7 +188,7 @@ async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<
     let started = wait_until(limit, || async {
         snapshot(handle, "main")
             .await
-            .is_ok_and(|s| s.state == "running")
+            .is_ok_and(|s| s.state == StateName::Running)
     })
     .await
     .context("main did not start")?;
@@ -223,7 +224,7 @@ async fn scenario(handle: &SupervisorHandle, layout: &Layout) -> anyhow::Result<
     let main_ready = wait_until(limit, || async {
         snapshot(handle, "main")
             .await
-            .is_ok_and(|s| s.state == "running")
+            .is_ok_and(|s| s.state == StateName::Running)
     })
     .await?;
     let wedged_pid = snapshot(handle, "main")

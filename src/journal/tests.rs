@@ -24,7 +24,12 @@ fn rotation_keeps_the_journal_within_two_files_of_the_bound() {
     let bound = 2_000;
     let bus = bus(dir.path(), bound);
     for index in 0..300 {
-        bus.emit("main", "spawned", format!("pid {index}"), Some(index));
+        bus.emit(
+            Subject::Instance("main"),
+            EventKind::Spawned,
+            format!("pid {index}"),
+            Some(index),
+        );
     }
     assert!(
         bus.journal().flush(Duration::from_secs(30)),
@@ -57,13 +62,28 @@ fn the_numbers_and_the_backlog_go_on_across_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
         let first = bus(dir.path(), MAX_BYTES);
-        first.emit("main", "spawned", "pid 1".into(), Some(1));
-        first.emit("main", "exited", "exit code 1".into(), Some(1));
+        first.emit(
+            Subject::Instance("main"),
+            EventKind::Spawned,
+            "pid 1".into(),
+            Some(1),
+        );
+        first.emit(
+            Subject::Instance("main"),
+            EventKind::Exited,
+            "exit code 1".into(),
+            Some(1),
+        );
         assert!(first.journal().flush(Duration::from_secs(30)));
     }
     let second = bus(dir.path(), MAX_BYTES);
     let mut live = second.subscribe();
-    second.emit("main", "spawned", "pid 2".into(), Some(2));
+    second.emit(
+        Subject::Instance("main"),
+        EventKind::Spawned,
+        "pid 2".into(),
+        Some(2),
+    );
     assert_eq!(live.try_recv().expect("sent live").seq, 3);
     assert_eq!(backlog(&second, &Filter::default()), vec![1, 2, 3]);
     let lines = Filter {
@@ -80,7 +100,12 @@ fn a_torn_last_line_is_sealed_and_skipped() {
     let torn = r#"{"at":2,"instance":"main","kind":"exi"#;
     fs::write(dir.path().join(FILE_NAME), format!("{whole}\n{torn}")).expect("write");
     let bus = bus(dir.path(), MAX_BYTES);
-    bus.emit("main", "spawned", "pid 8".into(), Some(8));
+    bus.emit(
+        Subject::Instance("main"),
+        EventKind::Spawned,
+        "pid 8".into(),
+        Some(8),
+    );
     assert_eq!(backlog(&bus, &Filter::default()), vec![1, 2]);
     let text = fs::read_to_string(dir.path().join(FILE_NAME)).expect("read");
     let lines: Vec<&str> = text.lines().collect();
@@ -97,7 +122,12 @@ fn an_unwritable_state_dir_drops_journal_lines_but_not_events() {
     let bus = bus(&blocked, MAX_BYTES);
     let mut live = bus.subscribe();
     for _ in 0..3 {
-        bus.emit("main", "stopped", String::new(), None);
+        bus.emit(
+            Subject::Instance("main"),
+            EventKind::Stopped,
+            String::new(),
+            None,
+        );
     }
     assert!(bus.journal().flush(Duration::from_secs(30)));
     assert_eq!(bus.journal().dropped(), 3);
@@ -121,14 +151,24 @@ async fn follow_after_the_backlog_has_no_gap_and_no_duplicate() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bus = bus(dir.path(), MAX_BYTES);
     for _ in 0..50 {
-        bus.emit("main", "probe_changed", String::new(), None);
+        bus.emit(
+            Subject::Instance("main"),
+            EventKind::ProbeChanged,
+            String::new(),
+            None,
+        );
     }
     // Events keep coming while the follower subscribes and reads.
     let emitter = {
         let bus = bus.clone();
         std::thread::spawn(move || {
             for _ in 0..500 {
-                bus.emit("main", "probe_changed", String::new(), None);
+                bus.emit(
+                    Subject::Instance("main"),
+                    EventKind::ProbeChanged,
+                    String::new(),
+                    None,
+                );
             }
         })
     };
@@ -150,9 +190,24 @@ async fn follow_after_the_backlog_has_no_gap_and_no_duplicate() {
 async fn a_backlog_without_follow_ends_and_filters_the_live_part_too() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bus = bus(dir.path(), MAX_BYTES);
-    bus.emit("main", "spawned", "pid 1".into(), Some(1));
-    bus.emit("rescue", "spawned", "pid 2".into(), Some(2));
-    bus.emit("-", "reloaded", "nothing changed".into(), None);
+    bus.emit(
+        Subject::Instance("main"),
+        EventKind::Spawned,
+        "pid 1".into(),
+        Some(1),
+    );
+    bus.emit(
+        Subject::Instance("rescue"),
+        EventKind::Spawned,
+        "pid 2".into(),
+        Some(2),
+    );
+    bus.emit(
+        Subject::Supervisor,
+        EventKind::Reloaded,
+        "nothing changed".into(),
+        None,
+    );
     let main_only = Filter {
         name: Some("main".into()),
         ..Filter::default()
@@ -167,8 +222,18 @@ async fn a_backlog_without_follow_ends_and_filters_the_live_part_too() {
         panic!("a stream");
     };
     assert_eq!(next_event(&mut stream).await.and_then(|e| e.seq), Some(1));
-    bus.emit("rescue", "stopped", String::new(), None);
-    bus.emit("main", "stopped", String::new(), None);
+    bus.emit(
+        Subject::Instance("rescue"),
+        EventKind::Stopped,
+        String::new(),
+        None,
+    );
+    bus.emit(
+        Subject::Instance("main"),
+        EventKind::Stopped,
+        String::new(),
+        None,
+    );
     let live = next_event(&mut stream).await.expect("a live event");
     assert_eq!(
         (live.instance.as_deref(), live.seq),
@@ -180,13 +245,23 @@ async fn a_backlog_without_follow_ends_and_filters_the_live_part_too() {
 async fn bare_events_is_the_live_stream_alone() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bus = bus(dir.path(), MAX_BYTES);
-    bus.emit("main", "spawned", "pid 1".into(), Some(1));
+    bus.emit(
+        Subject::Instance("main"),
+        EventKind::Spawned,
+        "pid 1".into(),
+        Some(1),
+    );
     let Reply::Stream(mut stream) =
         events_reply(bus.clone(), Filter::default(), false, false).await
     else {
         panic!("a stream");
     };
-    bus.emit("main", "stopped", String::new(), None);
+    bus.emit(
+        Subject::Instance("main"),
+        EventKind::Stopped,
+        String::new(),
+        None,
+    );
     assert_eq!(next_event(&mut stream).await.and_then(|e| e.seq), Some(2));
 }
 
@@ -197,8 +272,18 @@ fn a_full_disk_drops_journal_lines_and_a_device_is_not_read() {
     std::os::unix::fs::symlink("/dev/full", dir.path().join(FILE_NAME)).expect("symlink");
     let bus = bus(dir.path(), MAX_BYTES);
     let mut live = bus.subscribe();
-    bus.emit("main", "stopped", String::new(), None);
-    bus.emit("main", "stopped", String::new(), None);
+    bus.emit(
+        Subject::Instance("main"),
+        EventKind::Stopped,
+        String::new(),
+        None,
+    );
+    bus.emit(
+        Subject::Instance("main"),
+        EventKind::Stopped,
+        String::new(),
+        None,
+    );
     assert!(bus.journal().flush(Duration::from_secs(30)));
     assert_eq!(bus.journal().dropped(), 2);
     assert_eq!(live.try_recv().expect("sent live").seq, 1);
@@ -214,21 +299,61 @@ fn each_instance_keeps_its_last_event_and_supervisor_events_none() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bus = bus(dir.path(), 1 << 20);
     let mut follower = bus.subscribe();
-    for (instance, kind) in [
-        ("main", "spawned"),
-        ("rescue", "standby"),
-        ("main", "stopped"),
-        ("-", "reloaded"),
+    for (subject, kind) in [
+        (Subject::Instance("main"), EventKind::Spawned),
+        (Subject::Instance("rescue"), EventKind::Standby),
+        (Subject::Instance("main"), EventKind::Stopped),
+        (Subject::Supervisor, EventKind::Reloaded),
     ] {
-        bus.emit(instance, kind, String::new(), None);
+        bus.emit(subject, kind, String::new(), None);
     }
     let kind = |name: &str| bus.last_event(name).map(|record| record.kind);
-    assert_eq!(kind("main"), Some("stopped".into()));
-    assert_eq!(kind("rescue"), Some("standby".into()));
+    assert_eq!(kind("main"), Some(EventKind::Stopped));
+    assert_eq!(kind("rescue"), Some(EventKind::Standby));
     assert_eq!(kind("-"), None);
+    assert_eq!(kind(""), None);
     assert_eq!(kind("other"), None);
     assert_eq!(
         follower.try_recv().map(|record| record.kind),
-        Ok("spawned".into())
+        Ok(EventKind::Spawned)
+    );
+}
+
+#[test]
+fn a_journal_line_names_the_supervisor_as_null_and_the_kind_by_its_wire_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bus = bus(dir.path(), MAX_BYTES);
+    bus.emit(
+        Subject::Supervisor,
+        EventKind::Reloaded,
+        "added: b".into(),
+        None,
+    );
+    bus.emit(
+        Subject::Instance("b"),
+        EventKind::RescueTriggered,
+        "main exited (exit code 1); started from standby".into(),
+        Some(7),
+    );
+    assert!(bus.journal().flush(Duration::from_secs(30)));
+    let text = fs::read_to_string(dir.path().join(FILE_NAME)).expect("the journal");
+    // Each line as written, but for its time.
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let (at, rest) = line
+                .strip_prefix(r#"{"at":"#)
+                .and_then(|rest| rest.split_once(','))
+                .expect("a line begins with its time");
+            assert!(at.parse::<u64>().is_ok(), "{line}");
+            rest.to_string()
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            r#""instance":null,"kind":"reloaded","detail":"added: b","seq":1}"#,
+            r#""instance":"b","kind":"rescue_triggered","detail":"main exited (exit code 1); started from standby","seq":2}"#,
+        ]
     );
 }

@@ -282,19 +282,20 @@ fn label_values_and_help_are_escaped() {
 
 #[test]
 fn ready_means_running_and_readiness_passed_or_off() {
-    let rows: &[(&str, bool, Option<bool>, bool)] = &[
-        ("running", true, Some(true), true),
-        ("running", true, Some(false), false),
-        ("running", true, None, false),
-        ("running", false, None, true),
-        ("starting", false, None, false),
-        ("starting", true, Some(true), false),
-        ("stopped", false, None, false),
-        ("stopping", true, Some(true), false),
+    use crate::lifecycle::StateName::{Running, Starting, Stopped, Stopping};
+    let rows: &[(StateName, bool, Option<bool>, bool)] = &[
+        (Running, true, Some(true), true),
+        (Running, true, Some(false), false),
+        (Running, true, None, false),
+        (Running, false, None, true),
+        (Starting, false, None, false),
+        (Starting, true, Some(true), false),
+        (Stopped, false, None, false),
+        (Stopping, true, Some(true), false),
     ];
     for (state, enabled, last, expected) in rows {
         assert_eq!(
-            is_ready(state, *enabled, *last),
+            is_ready(*state, *enabled, *last),
             *expected,
             "{state}, readiness on: {enabled}, last: {last:?}"
         );

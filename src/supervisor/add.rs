@@ -4,29 +4,15 @@
 
 use std::sync::Arc;
 
+use super::reload_plan::instance_config;
 use super::{Entry, Message, Supervisor, fingerprint};
-use crate::declaration::Role;
-use crate::instance::{self, Command, InstanceConfig, InstanceHandle};
-use crate::openclaw::{Effective, EnvMap};
+use crate::instance::{self, Command, InstanceHandle};
+use crate::journal::Subject;
+use crate::openclaw::Effective;
+use crate::protocol::EventKind;
 use crate::resolution;
 
 impl Supervisor {
-    pub(super) fn config_for(&self, effective: Effective) -> InstanceConfig {
-        let mut extra_env = EnvMap::new();
-        if effective.declaration.role == Role::Rescue {
-            extra_env.insert(
-                "OPENCLAW_SUPERVISOR_SOCKET".to_string(),
-                self.options.socket_path.display().to_string(),
-            );
-        }
-        let probes = crate::prober::probes_for(&effective.declaration);
-        InstanceConfig {
-            effective,
-            probes,
-            extra_env,
-        }
-    }
-
     pub(super) fn add(&mut self, effective: Effective) {
         let name = effective.name.clone();
         let stopped_by_hand = self.intent.stopped.contains(&name);
@@ -39,7 +25,7 @@ impl Supervisor {
         } else {
             Vec::new()
         };
-        let config = self.config_for(effective);
+        let config = instance_config(effective, &self.options.socket_path);
         let (adopted, adoption) = match self.adoptions.remove(&name) {
             Some((adopted, adoption)) => (adopted, Some(adoption)),
             None => (None, None),
@@ -58,12 +44,12 @@ impl Supervisor {
             handle.send(Command::Stop);
         }
         if blockers.is_empty() {
-            self.emit(&name, "added", String::new());
+            self.emit(Subject::Instance(&name), EventKind::Added, String::new());
         } else {
             let names: Vec<&str> = blockers.iter().map(|h| h.name.as_str()).collect();
             self.emit(
-                &name,
-                "added",
+                Subject::Instance(&name),
+                EventKind::Added,
                 format!("starting once {} has stopped", names.join(", ")),
             );
             let messages = self.messages_tx.clone();

@@ -10,15 +10,18 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::SupervisorError;
 use crate::instance::{InstanceConfig, InstanceHandle, Snapshot};
+use crate::journal::Subject;
 use crate::openclaw::EnvMap;
 use crate::openclaw::validate::Verdict;
+use crate::protocol::EventKind;
 
 /// A state change anyone may follow (`events`).
 #[derive(Debug, Clone, Serialize)]
 pub struct EventRecord {
     pub at: SystemTime,
-    pub instance: String,
-    pub kind: String,
+    /// The instance it is about; none for the supervisor's own.
+    pub instance: Option<String>,
+    pub kind: EventKind,
     pub detail: String,
     /// Its number: one more than the last event's, across restarts.
     pub seq: u64,
@@ -206,8 +209,8 @@ impl SupervisorHandle {
         .await;
         if let Verdict::Invalid { reasons } = &verdict {
             self.events.emit(
-                &input.handle.name,
-                "command",
+                Subject::Instance(&input.handle.name),
+                EventKind::Command,
                 format!(
                     "restart refused: openclaw refuses the config: {}",
                     reasons.join("; ")

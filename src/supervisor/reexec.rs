@@ -19,8 +19,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Supervisor, write_atomically_private};
 use crate::instance::{Command, InstanceNotice};
+use crate::journal::Subject;
 use crate::openclaw::EnvMap;
 use crate::process::{ExitKind, SpawnSpec, Spawner};
+use crate::protocol::EventKind;
 use crate::reexec::{self, SavedState};
 
 // The loop pings systemd's watchdog (`WatchdogSec=30`) and is busy here:
@@ -76,8 +78,8 @@ impl Supervisor {
             .collect();
         self.restored = saved.instances.into_iter().collect();
         self.emit(
-            "-",
-            "reexecuted",
+            Subject::Supervisor,
+            EventKind::Reexecuted,
             format!("{} -> {}", saved.version, env!("CARGO_PKG_VERSION")),
         );
     }
@@ -137,8 +139,12 @@ impl Supervisor {
         // Notices sent before the freeze are events of this process.
         while let Ok(notice) = notices.try_recv() {
             let kind = super::notice_kind(&notice.notice);
-            self.events
-                .emit(&notice.name, kind, notice.detail, notice.pid);
+            self.events.emit(
+                Subject::Instance(&notice.name),
+                kind,
+                notice.detail,
+                notice.pid,
+            );
         }
         self.flush_for_exec().await;
         // The new process pings from its own loop, once it runs.

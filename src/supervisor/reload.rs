@@ -1,12 +1,14 @@
 //! Reload: rescan the declarations and apply the new set as a diff.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::reload_plan::{Context, Current, ReloadPlan, plan_reload};
 use super::{Rejected, ReloadOutcome, Supervisor, fingerprint};
 use crate::instance::Command;
+use crate::journal::Subject;
 use crate::openclaw::Effective;
+use crate::protocol::EventKind;
 use crate::resolution;
 
 impl Supervisor {
@@ -23,8 +25,8 @@ impl Supervisor {
                 names.push(label);
             }
             self.emit(
-                item.name.as_deref().unwrap_or("-"),
-                "rejected",
+                Subject::from(item.name.as_deref()),
+                EventKind::Rejected,
                 item.located(),
             );
         }
@@ -34,7 +36,8 @@ impl Supervisor {
 
     /// Rescan the declarations and apply the difference. A file that does
     /// not parse, or a change that would conflict, is rejected: its instance
-    /// keeps running on its last good declaration.
+    /// keeps running on its last good declaration. The files are read here;
+    /// what to do is [`plan_reload`]'s to decide; this only applies it.
     pub(super) fn reload(&mut self) -> ReloadOutcome {
         let running: BTreeMap<String, Effective> = self
             .instances
@@ -46,70 +49,73 @@ impl Supervisor {
             .map(|(name, effective)| (name.clone(), effective.file.clone()))
             .collect();
         let scan = resolution::scan_keeping(&self.options.dir, &self.options.inherited_env, &files);
-        let plan = resolution::plan(scan, &running);
-        let mut outcome = ReloadOutcome::default();
-        let mut rejected: Vec<Rejected> = plan.rejected;
-        // The running set itself conflicts (an OpenClaw config file changed
-        // under a running instance): report, change nothing.
-        for conflict in plan.standing {
-            tracing::error!(conflict = %conflict.message, "running instances now conflict");
-            rejected.push(Rejected {
-                file: PathBuf::new(),
-                name: conflict.instances.first().cloned(),
-                reason: conflict.message,
-            });
-        }
-        let wanted = plan.wanted;
-        outcome.rejected = self.record_rejected(rejected);
-
-        let removed: Vec<String> = self
-            .instances
-            .keys()
-            .filter(|name| !wanted.contains_key(*name))
-            .cloned()
-            .collect();
-        for name in removed {
-            if let Some(entry) = self.instances.remove(&name) {
-                entry.handle.send(Command::Remove);
-                self.leaving.push(entry.handle);
-                self.emit(&name, "removed", String::new());
-                outcome.removed.push(name);
-            }
-        }
-        for (name, effective) in wanted {
-            match self.instances.get(&name) {
-                None => {
-                    self.add(effective);
-                    outcome.added.push(name);
-                }
-                Some(entry) if entry.config.effective != effective => {
-                    let config = self.config_for(effective);
-                    let restart = entry
-                        .config
-                        .spawn_differs(&config, &self.options.inherited_env);
-                    entry.handle.send(Command::Reconfigure {
-                        config: Box::new(config.clone()),
-                        restart,
-                    });
-                    if let Some(entry) = self.instances.get_mut(&name) {
-                        entry.config = Arc::new(config);
-                    }
-                    if restart {
-                        outcome.restarted.push(name);
-                    } else {
-                        outcome.updated.push(name);
-                    }
-                }
-                Some(_) => {}
-            }
-        }
+        let resolved = resolution::plan(scan, &running);
         // An OpenClaw config file that changed (even where the footprint
         // did not) retries an instance that failed on its configuration;
         // the gateway reloads its own config otherwise.
-        for entry in self.instances.values_mut() {
-            let now = fingerprint(&entry.config.effective.config_path);
-            if now != entry.config_fingerprint {
-                entry.config_fingerprint = now;
+        let fingerprints: BTreeMap<String, Option<u64>> = resolved
+            .wanted
+            .iter()
+            .filter(|(name, _)| self.instances.contains_key(*name))
+            .map(|(name, effective)| (name.clone(), fingerprint(&effective.config_path)))
+            .collect();
+        let current: BTreeMap<String, Current> = self
+            .instances
+            .iter()
+            .map(|(name, entry)| {
+                let current = Current {
+                    config: &entry.config,
+                    fingerprint: entry.config_fingerprint,
+                };
+                (name.clone(), current)
+            })
+            .collect();
+        let context = Context {
+            socket_path: &self.options.socket_path,
+            inherited_env: &self.options.inherited_env,
+        };
+        let plan = plan_reload(&current, resolved, &fingerprints, &context);
+        self.apply(plan)
+    }
+
+    /// Apply a reload's plan: announce the refusals, remove, add,
+    /// reconfigure, tell the changed config files, then the `reloaded`
+    /// event.
+    fn apply(&mut self, plan: ReloadPlan) -> ReloadOutcome {
+        let mut outcome = ReloadOutcome {
+            rejected: self.record_rejected(plan.rejected),
+            ..ReloadOutcome::default()
+        };
+        for name in plan.remove {
+            if let Some(entry) = self.instances.remove(&name) {
+                entry.handle.send(Command::Remove);
+                self.leaving.push(entry.handle);
+                self.emit(Subject::Instance(&name), EventKind::Removed, String::new());
+                outcome.removed.push(name);
+            }
+        }
+        for effective in plan.add {
+            outcome.added.push(effective.name.clone());
+            self.add(effective);
+        }
+        for change in plan.reconfigure {
+            let Some(entry) = self.instances.get_mut(&change.name) else {
+                continue;
+            };
+            entry.handle.send(Command::Reconfigure {
+                config: Box::new(change.config.clone()),
+                restart: change.restart,
+            });
+            entry.config = Arc::new(change.config);
+            if change.restart {
+                outcome.restarted.push(change.name);
+            } else {
+                outcome.updated.push(change.name);
+            }
+        }
+        for changed in plan.changed {
+            if let Some(entry) = self.instances.get_mut(&changed.name) {
+                entry.config_fingerprint = changed.fingerprint;
                 entry.handle.send(Command::Changed);
             }
         }
@@ -125,7 +131,7 @@ impl Supervisor {
         );
         // Every rescan is an event, even one that changed nothing, so a
         // follower can tell that a change was (or was not) acted on.
-        self.emit("-", "reloaded", outcome.summary());
+        self.emit(Subject::Supervisor, EventKind::Reloaded, outcome.summary());
         outcome
     }
 }

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use super::Rejected;
 use crate::lifecycle::Notice;
+use crate::protocol::EventKind;
 
 /// The systemd STATUS line: the instances' states, then the refused files.
 pub fn status_line(states: &str, rejected: &[Rejected]) -> String {
@@ -21,24 +22,25 @@ pub fn status_line(states: &str, rejected: &[Rejected]) -> String {
     }
 }
 
-pub fn notice_kind(notice: &Notice) -> &'static str {
+/// The event a notice is.
+pub fn notice_kind(notice: &Notice) -> EventKind {
     match notice {
-        Notice::Spawned => "spawned",
-        Notice::Adopted => "adopted",
-        Notice::Started => "started",
-        Notice::Exited(_) => "exited",
-        Notice::StartupTimedOut => "startup_timed_out",
-        Notice::Unhealthy => "unhealthy",
-        Notice::Backoff { .. } => "backoff",
-        Notice::Failed(_) => "failed",
-        Notice::Stopped => "stopped",
-        Notice::Standby => "standby",
-        Notice::Forgotten => "forgotten",
-        Notice::ProbeChanged => "probe_changed",
-        Notice::Killed => "killed",
-        Notice::Breaker => "breaker",
-        Notice::MemoryGuard => "memory_guard",
-        Notice::RolledBack => "rolled_back",
+        Notice::Spawned => EventKind::Spawned,
+        Notice::Adopted => EventKind::Adopted,
+        Notice::Started => EventKind::Started,
+        Notice::Exited(_) => EventKind::Exited,
+        Notice::StartupTimedOut => EventKind::StartupTimedOut,
+        Notice::Unhealthy => EventKind::Unhealthy,
+        Notice::Backoff { .. } => EventKind::Backoff,
+        Notice::Failed(_) => EventKind::Failed,
+        Notice::Stopped => EventKind::Stopped,
+        Notice::Standby => EventKind::Standby,
+        Notice::Forgotten => EventKind::Forgotten,
+        Notice::ProbeChanged => EventKind::ProbeChanged,
+        Notice::Killed => EventKind::Killed,
+        Notice::Breaker => EventKind::Breaker,
+        Notice::MemoryGuard => EventKind::MemoryGuard,
+        Notice::RolledBack => EventKind::RolledBack,
     }
 }
 

@@ -12,8 +12,10 @@ use std::time::SystemTime;
 use super::{Message, Supervisor};
 use crate::declaration::WakeEndpoint;
 use crate::instance::InstanceNotice;
-use crate::lifecycle::Notice;
+use crate::journal::Subject;
+use crate::lifecycle::{Notice, StateName};
 use crate::openclaw::hooks;
+use crate::protocol::EventKind;
 use crate::wake::send::Sent;
 use crate::wake::{self, Answer, EventLine, Kind, Planner, Step};
 
@@ -115,7 +117,7 @@ impl Supervisor {
     fn is_ready(&self, name: &str) -> bool {
         self.instances
             .get(name)
-            .is_some_and(|entry| entry.handle.snapshot.borrow().state == "running")
+            .is_some_and(|entry| entry.handle.snapshot.borrow().state == StateName::Running)
     }
 
     /// Episodes, `recovered` and wakes for one notice (after its event).
@@ -165,8 +167,8 @@ impl Supervisor {
             let down = notice.at.duration_since(episode.since).unwrap_or_default();
             let down = humantime::format_duration(std::time::Duration::from_secs(down.as_secs()));
             self.emit(
-                name,
-                "recovered",
+                Subject::Instance(name),
+                EventKind::Recovered,
                 format!(
                     "running again after {down}; it had {} at {}",
                     episode.how,
@@ -318,7 +320,7 @@ impl Supervisor {
                     let declared = entry.config.effective.declaration.env.values().cloned();
                     (
                         snapshot.restarts,
-                        snapshot.state,
+                        snapshot.state.as_str(),
                         lines,
                         Some(entry.config.effective.config_path.clone()),
                         entry.config.child_env(&self.options.inherited_env),
@@ -426,7 +428,7 @@ impl Supervisor {
             outcome,
             tries: try_number,
         });
-        self.emit(rescue, "wake", detail);
+        self.emit(Subject::Instance(rescue), EventKind::Wake, detail);
         step
     }
 

@@ -101,17 +101,17 @@ fn the_failure_message_says_what_when_how_and_what_to_run() {
     let events = vec![
         EventLine {
             at: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-            kind: "exited".to_string(),
+            kind: EventKind::Exited,
             detail: "exit code 78".to_string(),
         },
         EventLine {
             at: UNIX_EPOCH + Duration::from_secs(1_800_000_001),
-            kind: "rolled_back".to_string(),
+            kind: EventKind::RolledBack,
             detail: "config put back".to_string(),
         },
         EventLine {
             at: UNIX_EPOCH + Duration::from_secs(1_800_000_002),
-            kind: "started".to_string(),
+            kind: EventKind::Started,
             detail: String::new(),
         },
     ];
@@ -161,7 +161,7 @@ fn the_failure_message_stays_small_with_any_amount_of_output() {
     let events: Vec<EventLine> = (0..100)
         .map(|n| EventLine {
             at: UNIX_EPOCH,
-            kind: "exited".to_string(),
+            kind: EventKind::Exited,
             detail: format!("event {n}"),
         })
         .collect();

@@ -93,16 +93,68 @@ pub enum State {
     Failed { reason: FailReason },
 }
 
-impl State {
-    pub fn name(&self) -> &'static str {
+/// Which state, without its data: what a snapshot, the rescue rule and
+/// the loop compare. Words only at the edges ([`StateName::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StateName {
+    Stopped,
+    Standby,
+    Starting,
+    Running,
+    Stopping,
+    Backoff,
+    Failed,
+}
+
+impl StateName {
+    pub const ALL: [StateName; 7] = [
+        StateName::Stopped,
+        StateName::Standby,
+        StateName::Starting,
+        StateName::Running,
+        StateName::Stopping,
+        StateName::Backoff,
+        StateName::Failed,
+    ];
+
+    /// The state's name on the wire and in words.
+    pub fn as_str(self) -> &'static str {
         match self {
-            State::Stopped => "stopped",
-            State::Standby => "standby",
-            State::Starting { .. } => "starting",
-            State::Running { .. } => "running",
-            State::Stopping { .. } => "stopping",
-            State::Backoff { .. } => "backoff",
-            State::Failed { .. } => "failed",
+            StateName::Stopped => "stopped",
+            StateName::Standby => "standby",
+            StateName::Starting => "starting",
+            StateName::Running => "running",
+            StateName::Stopping => "stopping",
+            StateName::Backoff => "backoff",
+            StateName::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for StateName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The transition tables name the expected states in words.
+#[cfg(test)]
+impl PartialEq<&str> for StateName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl State {
+    pub fn name(&self) -> StateName {
+        match self {
+            State::Stopped => StateName::Stopped,
+            State::Standby => StateName::Standby,
+            State::Starting { .. } => StateName::Starting,
+            State::Running { .. } => StateName::Running,
+            State::Stopping { .. } => StateName::Stopping,
+            State::Backoff { .. } => StateName::Backoff,
+            State::Failed { .. } => StateName::Failed,
         }
     }
 

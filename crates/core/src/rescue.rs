@@ -11,14 +11,14 @@
 //! again (it is running, or retrying on its own). So each real change is
 //! one `rescue_triggered` event, with its reason.
 
-use crate::lifecycle::Notice;
+use crate::lifecycle::{Notice, StateName};
 
 /// What the supervisor knows of one rescue when its main fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RescueView<'a> {
     pub name: &'a str,
-    /// The rescue's state, as its snapshot names it (`standby`, `backoff`, ...).
-    pub state: &'a str,
+    /// The rescue's state, as its snapshot has it.
+    pub state: StateName,
     /// Whether this failure episode of main has already changed it.
     pub changed_this_episode: bool,
 }
@@ -66,9 +66,15 @@ pub fn plan(main: &str, notice: &Notice, detail: &str, rescues: &[RescueView]) -
         .filter(|rescue| !rescue.changed_this_episode)
         .filter_map(|rescue| {
             let (change, what) = match rescue.state {
-                "standby" => (Change::StartFromStandby, "started from standby"),
-                "backoff" => (Change::RetryNow, "retried now instead of after its backoff"),
-                _ => return None,
+                StateName::Standby => (Change::StartFromStandby, "started from standby"),
+                StateName::Backoff => {
+                    (Change::RetryNow, "retried now instead of after its backoff")
+                }
+                StateName::Stopped
+                | StateName::Starting
+                | StateName::Running
+                | StateName::Stopping
+                | StateName::Failed => return None,
             };
             Some(Trigger {
                 rescue: rescue.name.to_string(),
@@ -85,9 +91,12 @@ mod tests {
 
     use super::*;
     use crate::lifecycle::FailReason;
+    use crate::lifecycle::StateName::{
+        Backoff, Failed, Running, Standby, Starting, Stopped, Stopping,
+    };
     use crate::spawn::ExitKind;
 
-    fn view(name: &'static str, state: &'static str, changed: bool) -> RescueView<'static> {
+    fn view(name: &'static str, state: StateName, changed: bool) -> RescueView<'static> {
         RescueView {
             name,
             state,
@@ -113,7 +122,7 @@ mod tests {
                 "a standby rescue is started",
                 exit1,
                 "exit code 1",
-                vec![view("rescue", "standby", false)],
+                vec![view("rescue", Standby, false)],
                 vec![(
                     "rescue",
                     Change::StartFromStandby,
@@ -124,7 +133,7 @@ mod tests {
                 "a rescue in backoff is retried now",
                 Notice::Unhealthy,
                 "",
-                vec![view("rescue", "backoff", false)],
+                vec![view("rescue", Backoff, false)],
                 vec![(
                     "rescue",
                     Change::RetryNow,
@@ -136,11 +145,11 @@ mod tests {
                 exit1,
                 "exit code 1",
                 vec![
-                    view("a", "running", false),
-                    view("b", "starting", false),
-                    view("c", "stopping", false),
-                    view("d", "stopped", false),
-                    view("e", "failed", false),
+                    view("a", Running, false),
+                    view("b", Starting, false),
+                    view("c", Stopping, false),
+                    view("d", Stopped, false),
+                    view("e", Failed, false),
                 ],
                 vec![],
             ),
@@ -151,8 +160,8 @@ mod tests {
                 },
                 "restarting in 100ms",
                 vec![
-                    view("started", "standby", true),
-                    view("retrying", "backoff", true),
+                    view("started", Standby, true),
+                    view("retrying", Backoff, true),
                 ],
                 vec![],
             ),
@@ -160,24 +169,21 @@ mod tests {
                 "main's relaunch it asked for (exit 0) is no failure",
                 Notice::Exited(ExitKind::Code(0)),
                 "exit code 0",
-                vec![view("rescue", "standby", false)],
+                vec![view("rescue", Standby, false)],
                 vec![],
             ),
             (
                 "the memory guard's restart wakes no rescue",
                 Notice::MemoryGuard,
                 "memory 1.6 GiB above 1.5 GiB for 5m",
-                vec![
-                    view("rescue", "standby", false),
-                    view("b", "backoff", false),
-                ],
+                vec![view("rescue", Standby, false), view("b", Backoff, false)],
                 vec![],
             ),
             (
                 "a final failure names its detail",
                 Notice::Failed(FailReason::ConfigError),
                 "exit 78: configuration error",
-                vec![view("rescue", "standby", false)],
+                vec![view("rescue", Standby, false)],
                 vec![(
                     "rescue",
                     Change::StartFromStandby,
@@ -188,7 +194,7 @@ mod tests {
                 "a startup deadline",
                 Notice::StartupTimedOut,
                 "",
-                vec![view("one", "standby", false), view("two", "running", false)],
+                vec![view("one", Standby, false), view("two", Running, false)],
                 vec![(
                     "one",
                     Change::StartFromStandby,
@@ -206,6 +212,71 @@ mod tests {
                 })
                 .collect();
             assert_eq!(plan("main", &notice, detail, &rescues), expected, "{what}");
+        }
+    }
+
+    /// A failure of main against one rescue in each state, changed this
+    /// episode or not: (the rescue's state, changed, the change or none).
+    #[test]
+    fn each_state_of_a_rescue_against_a_failure_of_its_main() {
+        let rows: &[(StateName, bool, Option<Change>)] = &[
+            (Stopped, false, None),
+            (Stopped, true, None),
+            (Standby, false, Some(Change::StartFromStandby)),
+            (Standby, true, None),
+            (Starting, false, None),
+            (Starting, true, None),
+            (Running, false, None),
+            (Running, true, None),
+            (Stopping, false, None),
+            (Stopping, true, None),
+            (Backoff, false, Some(Change::RetryNow)),
+            (Backoff, true, None),
+            (Failed, false, None),
+            (Failed, true, None),
+        ];
+        assert_eq!(
+            rows.iter().filter(|(_, changed, _)| !changed).count(),
+            StateName::ALL.len(),
+            "a row for each state"
+        );
+        let failures = [
+            (Notice::Exited(ExitKind::Code(1)), "exit code 1"),
+            (Notice::Exited(ExitKind::Signal(9)), "signal 9 (SIGKILL)"),
+            (Notice::StartupTimedOut, ""),
+            (Notice::Unhealthy, ""),
+            (
+                Notice::Backoff {
+                    delay: Duration::from_secs(1),
+                },
+                "restarting in 1s",
+            ),
+            (Notice::Failed(FailReason::ConfigError), "exit 78"),
+        ];
+        for (notice, detail) in &failures {
+            for (state, changed, expected) in rows {
+                let got = plan("main", notice, detail, &[view("rescue", *state, *changed)]);
+                let got: Vec<Change> = got.iter().map(|trigger| trigger.change).collect();
+                assert_eq!(
+                    got,
+                    expected.iter().copied().collect::<Vec<_>>(),
+                    "{notice:?}: a rescue {state}, changed this episode: {changed}"
+                );
+            }
+        }
+        // No failure: no rescue changes, whatever its state.
+        let calm = [
+            Notice::Exited(ExitKind::Code(0)),
+            Notice::Started,
+            Notice::Stopped,
+            Notice::MemoryGuard,
+        ];
+        for notice in &calm {
+            let rescues: Vec<RescueView> = StateName::ALL
+                .iter()
+                .map(|state| view("rescue", *state, false))
+                .collect();
+            assert_eq!(plan("main", notice, "", &rescues), Vec::new(), "{notice:?}");
         }
     }
 }
