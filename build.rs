@@ -54,6 +54,7 @@ fn main() {
 }
 
 /// The linker scripts, or `None` when an archive is missing.
+#[allow(clippy::disallowed_methods)] // A build script asks the C compiler; no daemon here.
 fn write_shims(dir: &Path) -> Option<()> {
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let archive = |name: &str| -> Option<PathBuf> {
