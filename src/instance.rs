@@ -315,6 +315,9 @@ struct Actor {
     /// Frozen for a re-exec: only commands are heard, and kept for the thaw.
     frozen: bool,
     deferred: Vec<Command>,
+    /// While the instance is exiting (`State::Exiting`): the leader's exit and
+    /// when to look at its leftovers again.
+    leftovers: Option<child::Leftovers>,
     /// What became of its record when this supervisor started.
     adoption: Option<Adoption>,
 }
@@ -343,6 +346,7 @@ impl Actor {
                 }
             }
         }
+        let mut emptied: Option<crate::cgroup::EventsWatch> = None;
         loop {
             self.publish();
             if self.frozen {
@@ -373,7 +377,34 @@ impl Actor {
                     None => std::future::pending().await,
                 }
             };
+            // An exiting instance's next look at its leftovers: when its
+            // cgroup empties, or at the escalation's next step. Its watch
+            // lives here, across the loop's turns, while it is exiting.
+            match self.leftovers.as_mut() {
+                Some(leftovers) => {
+                    if let Some(watch) = leftovers.watch.take() {
+                        emptied = Some(watch);
+                    }
+                }
+                None => emptied = None,
+            }
+            let next_look = self.leftovers.as_ref().map(|leftovers| leftovers.next_look);
+            let look = async {
+                match (next_look, emptied.as_mut()) {
+                    (Some(at), Some(watch)) => tokio::select! {
+                        () = watch.changed() => {}
+                        () = tokio::time::sleep_until(at) => {}
+                    },
+                    (Some(at), None) => tokio::time::sleep_until(at).await,
+                    (None, _) => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                () = look => {
+                    if self.look_at_leftovers().await {
+                        break;
+                    }
+                }
                 command = commands.recv() => {
                     match command {
                         Some(command) => {

@@ -33,7 +33,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The lifecycle states, each a series of `instance_state` (1 for the
 /// current one), so a state that is not current reads 0 rather than absent.
 pub const STATES: &[&str] = &[
-    "starting", "running", "backoff", "failed", "stopping", "stopped", "standby",
+    "starting", "running", "backoff", "failed", "stopping", "stopped", "standby", "exiting",
 ];
 
 /// Everything one exposition shows.

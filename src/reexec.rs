@@ -161,7 +161,8 @@ fn ms_to_instant(ms: u64, now: Instant, wall: SystemTime) -> Instant {
 }
 
 impl SavedLifecycle {
-    /// The state in wall-clock time; a stopping instance cannot be saved.
+    /// The state in wall-clock time; a stopping or draining instance cannot
+    /// be saved.
     pub fn from_state(state: State, now: Instant, wall: SystemTime) -> Result<Self, Busy> {
         Ok(match state {
             State::Stopped => SavedLifecycle::Stopped,
@@ -181,7 +182,7 @@ impl SavedLifecycle {
                     FailReason::Exited(exit) => SavedFail::Exited { exit: exit.into() },
                 },
             },
-            State::Stopping { .. } => return Err(Busy),
+            State::Stopping { .. } | State::Exiting { .. } => return Err(Busy),
         })
     }
 

@@ -402,6 +402,8 @@ fn start_exits_1_when_no_declaration_can_run() {
     assert!(tagged(&daemon.tag).is_empty(), "nothing was spawned");
 }
 
+#[path = "supervise/exiting.rs"]
+mod exiting;
 #[path = "supervise/full_disk.rs"]
 mod full_disk;
 #[path = "supervise/keepers.rs"]

@@ -1,6 +1,7 @@
 //! The child-process side of the actor: spawning the gateway, signalling
-//! its group and escaped descendants, and waiting until every process of
-//! the instance is gone after its leader exits.
+//! its group and escaped descendants, and ending what its leader left
+//! behind (one look at a time, from the actor's loop) until every process
+//! of the instance is gone.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -13,10 +14,10 @@ use super::{
     Actor, ERROR_LINES, InstanceNotice, KeeperRecord, PidRecord, RunningChild, SPAWN_COUNTER,
 };
 use crate::keeper::link::{KeeperPlace, Kept, LinkError};
-use crate::lifecycle::{Event, Notice, State};
+use crate::lifecycle::{Event, Notice, State, Was};
 use crate::prober::ProbesReport;
 use crate::process::Member;
-use crate::process::{self, ChildExit, Escalation, ExitKind, SpawnError};
+use crate::process::{self, ChildExit, Escalation, ExitKind, Progress, SpawnError};
 
 impl Actor {
     pub(super) async fn spawn(&mut self) -> Event {
@@ -380,8 +381,11 @@ impl Actor {
             .collect()
     }
 
-    /// The leader was reaped: make sure nothing of the instance is left,
-    /// then tell the machine. True when the instance is to be forgotten.
+    /// The leader was reaped. With nothing of the instance left, the exit
+    /// is heard now; else the instance is exiting (`State::Exiting`): the
+    /// leftovers get the stop (the one under way, or one begun now) and the
+    /// loop looks at them again, answering commands meanwhile, until the
+    /// group is empty. True when the instance is to be forgotten.
     pub(super) async fn leader_exited(&mut self, exit: ChildExit) -> bool {
         let Some(child) = self.child.as_mut() else {
             return false;
@@ -392,7 +396,68 @@ impl Actor {
         child.leader_exit = Some(exit.exit);
         self.shared.spawner.forget(exit.pid);
         tracing::debug!(instance = %self.name, pid = exit.pid, exit = %exit.exit, "gateway exited");
-        self.clean_up_leftovers().await;
+        // Watched before the first look, so an emptying in between is not
+        // missed.
+        let watch = self
+            .cgroup_dir()
+            .and_then(|dir| crate::cgroup::EventsWatch::new(&dir, &self.name));
+        let left = match self.child.as_ref() {
+            Some(child) => self.members(child),
+            None => Vec::new(),
+        };
+        if left.is_empty() {
+            return self.group_gone(exit, Event::Exited(exit.exit)).await;
+        }
+        tracing::debug!(instance = %self.name, "the gateway left processes behind: stopping them");
+        self.leftovers = Some(Leftovers {
+            exit,
+            next_look: tokio::time::Instant::now(),
+            watched: watch.is_some(),
+            watch,
+        });
+        self.handle(Event::LeaderExited(exit.exit)).await
+    }
+
+    /// One look at an exiting instance's leftovers (woken by its cgroup
+    /// emptying, or at the escalation's next step): the stop signal to any
+    /// process seen for the first time, SIGKILL once it is due, and the
+    /// exit heard once none is left. True when the instance is to be
+    /// forgotten.
+    pub(super) async fn look_at_leftovers(&mut self) -> bool {
+        let Some(exit) = self.leftovers.as_ref().map(|leftovers| leftovers.exit) else {
+            return false;
+        };
+        let left = match self.child.as_ref() {
+            Some(child) => self.members(child),
+            None => Vec::new(),
+        };
+        let progress = match self.escalation() {
+            Some(escalation) => (escalation.advance(&left), escalation.next_deadline()),
+            None => (Progress::Gone, tokio::time::Instant::now()),
+        };
+        match progress {
+            (Progress::LookAgainAt(at), deadline) => {
+                if let Some(leftovers) = self.leftovers.as_mut() {
+                    // With its cgroup watched, the next look is when it
+                    // empties or the escalation moves on: no polling.
+                    leftovers.next_look = match leftovers.watched {
+                        true => deadline,
+                        false => at,
+                    };
+                }
+                false
+            }
+            (Progress::Gone | Progress::GaveUp, _) => {
+                self.leftovers = None;
+                self.group_gone(exit, Event::GroupEmpty).await
+            }
+        }
+    }
+
+    /// Every process of the instance is gone: its record, its keeper's
+    /// acknowledgement, its cgroup, its last lines; then `event` (the exit,
+    /// or the end of the leftovers) to the machine.
+    async fn group_gone(&mut self, exit: ChildExit, event: Event) -> bool {
         // No record names a keeper once it is idle (so a later supervisor
         // never finds an idle keeper to adopt): the record goes first.
         remove_pid_record(&self.shared.state_dir, &self.name, exit.pid);
@@ -428,7 +493,14 @@ impl Actor {
         }
         self.last_exit_at = Some(SystemTime::now());
         self.spawned_at = None;
-        let expected = matches!(self.lifecycle.state, State::Stopping { .. });
+        let expected = matches!(
+            self.lifecycle.state,
+            State::Stopping { .. }
+                | State::Exiting {
+                    was: Was::Stopping { .. },
+                    ..
+                }
+        );
         if !expected || exit.exit != ExitKind::Code(0) {
             self.error_lines = self.log.tail_of(exit.pid, ERROR_LINES);
             self.error_from = Some((exit.pid, exit.exit));
@@ -436,34 +508,21 @@ impl Actor {
         let why = exit_reason(self.lifecycle.state, stop_cause);
         self.log
             .marker(&crate::logs::exit_marker(exit.pid, exit.exit, why));
-        self.handle(Event::Exited(exit.exit)).await
+        self.handle(event).await
     }
+}
 
-    /// Stop what the leader left behind (workers, grandchildren, escaped
-    /// descendants) and wait until every one of them is gone. During a stop
-    /// this goes on with the stop's own escalation (no second stop signal,
-    /// SIGKILL at the stop's deadline); after a crash it begins one now.
-    pub(super) async fn clean_up_leftovers(&mut self) {
-        let Some(child) = self.child.as_ref() else {
-            return;
-        };
-        if self.members(child).is_empty() {
-            return;
-        }
-        let mut escalation = match self.child.as_mut().and_then(|c| c.stop.take()) {
-            Some(escalation) => escalation,
-            None => Escalation::begin(
-                &self.name,
-                self.stop_signal(),
-                self.config.effective.declaration.stop.timeout.get(),
-            )
-            .with_cgroup(self.cgroup_dir()),
-        };
-        if let Some(child) = self.child.as_ref() {
-            tracing::debug!(instance = %self.name, "the gateway left processes behind: stopping them");
-            let _ = escalation.until_gone(|| self.members(child)).await;
-        }
-    }
+/// An exiting instance (`State::Exiting`): the leader's exit, heard once
+/// the group is empty, and when to look at the leftovers again.
+pub(super) struct Leftovers {
+    exit: ChildExit,
+    pub(super) next_look: tokio::time::Instant,
+    /// Its cgroup's `cgroup.events`, in cgroup mode: woken when it empties
+    /// (taken by the loop, which keeps it while the instance is exiting).
+    pub(super) watch: Option<crate::cgroup::EventsWatch>,
+    /// Whether it has that watch: then the next look is the escalation's
+    /// next step, not a look every 20 ms.
+    watched: bool,
 }
 
 /// Why a gateway exited, for its exit marker: what the stop under way was
@@ -471,16 +530,21 @@ impl Actor {
 /// nobody asked it to exit.
 pub(super) fn exit_reason(state: State, cause: Option<&'static str>) -> Option<&'static str> {
     use crate::lifecycle::Then;
-    match state {
-        State::Stopping { then, .. } => Some(match then {
-            Then::Stop => "stop requested",
-            Then::Restart => cause.unwrap_or("restart requested"),
-            Then::Standby => "back to standby",
-            Then::Relaunch => cause.unwrap_or("a probe failed"),
-            Then::Forget => "declaration removed",
-        }),
-        _ => None,
-    }
+    let then = match state {
+        State::Stopping { then, .. }
+        | State::Exiting {
+            was: Was::Stopping { then, .. },
+            ..
+        } => then,
+        _ => return None,
+    };
+    Some(match then {
+        Then::Stop => "stop requested",
+        Then::Restart => cause.unwrap_or("restart requested"),
+        Then::Standby => "back to standby",
+        Then::Relaunch => cause.unwrap_or("a probe failed"),
+        Then::Forget => "declaration removed",
+    })
 }
 
 /// `dir` and its parents, created 0700 where missing.

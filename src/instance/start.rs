@@ -103,6 +103,7 @@ pub fn spawn_instance_adopting(
         adoption,
         frozen: false,
         deferred: Vec::new(),
+        leftovers: None,
     };
     // After a re-exec: the counters, and the state of an instance without
     // a gateway, before anything else.

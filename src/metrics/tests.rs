@@ -340,3 +340,14 @@ fn a_metrics_address_is_a_port_on_loopback_or_an_address_with_a_port() {
     let err = parse_listen_addr("nope").expect_err("refused");
     assert!(err.to_string().contains("`nope`"), "{err}");
 }
+
+#[test]
+fn every_lifecycle_state_has_its_series() {
+    for state in crate::lifecycle::StateName::ALL {
+        assert!(
+            STATES.contains(&state.as_str()),
+            "{state} has no instance_state series"
+        );
+    }
+    assert_eq!(STATES.len(), crate::lifecycle::StateName::ALL.len());
+}

@@ -149,41 +149,8 @@ impl Escalation {
         })
     }
 
-    /// Look at `find` (the living processes of the set) until it comes back
-    /// empty (see [`Escalation::advance`]). The survivors when given up on.
-    pub async fn until_gone(
-        &mut self,
-        mut find: impl FnMut() -> Vec<Member>,
-    ) -> Result<(), Vec<Member>> {
-        // Watched before the first look, so an emptying in between is not
-        // missed.
-        let mut emptied = self
-            .cgroup
-            .as_deref()
-            .and_then(|dir| crate::cgroup::EventsWatch::new(dir, &self.label));
-        loop {
-            let left = find();
-            match self.advance(&left) {
-                Progress::Gone => return Ok(()),
-                Progress::GaveUp => return Err(left),
-                Progress::LookAgainAt(at) => match emptied.as_mut() {
-                    // Woken when `cgroup.events` changes (populated 0), else
-                    // at the next step of the escalation: no polling.
-                    Some(watch) => {
-                        let deadline = self.next_deadline();
-                        tokio::select! {
-                            () = watch.changed() => {}
-                            () = tokio::time::sleep_until(deadline) => {}
-                        }
-                    }
-                    None => tokio::time::sleep_until(at).await,
-                },
-            }
-        }
-    }
-
     /// When the escalation moves on by itself: SIGKILL, then giving up.
-    fn next_deadline(&self) -> Instant {
+    pub fn next_deadline(&self) -> Instant {
         if Instant::now() < self.kill_at {
             self.kill_at
         } else {
@@ -220,6 +187,22 @@ mod tests {
             .unwrap()
     }
 
+    /// Look at `find` until it comes back empty, as the actor's loop does
+    /// one look at a time (woken at each step of the escalation).
+    async fn until_gone(
+        escalation: &mut Escalation,
+        mut find: impl FnMut() -> Vec<Member>,
+    ) -> Result<(), Vec<Member>> {
+        loop {
+            let left = find();
+            match escalation.advance(&left) {
+                Progress::Gone => return Ok(()),
+                Progress::GaveUp => return Err(left),
+                Progress::LookAgainAt(at) => tokio::time::sleep_until(at).await,
+            }
+        }
+    }
+
     #[tokio::test]
     async fn one_stop_signal_then_sigkill_and_the_set_is_gone() {
         let dir = tempfile::tempdir().unwrap();
@@ -234,17 +217,16 @@ mod tests {
         .unwrap();
         let pid = child.id() as i32;
         let mut escalation = Escalation::begin("test", Signal::SIGTERM, Duration::from_millis(300));
-        let result = escalation
-            .until_gone(|| {
-                // The test reaps its own child: a zombie is gone.
-                match child.try_wait() {
-                    Ok(None) => crate::process::identified(pid, |_| true)
-                        .into_iter()
-                        .collect(),
-                    _ => Vec::new(),
-                }
-            })
-            .await;
+        let result = until_gone(&mut escalation, || {
+            // The test reaps its own child: a zombie is gone.
+            match child.try_wait() {
+                Ok(None) => crate::process::identified(pid, |_| true)
+                    .into_iter()
+                    .collect(),
+                _ => Vec::new(),
+            }
+        })
+        .await;
         assert_eq!(result, Ok(()));
         let status = child.wait().unwrap();
         assert_eq!(

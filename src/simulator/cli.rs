@@ -131,7 +131,7 @@ pub struct SimBehaviour {
     #[arg(long, env = "OPENCLAW_SIM_CHILD_CLEAN_ENV", value_parser = FalseyValueParser::new())]
     pub sim_child_clean_env: bool,
 
-    /// That grandchild ignores SIGTERM: it outlives the gateway's stop until SIGKILL.
+    /// Its grandchildren ignore SIGTERM: they outlive the gateway's stop until SIGKILL.
     #[arg(long, env = "OPENCLAW_SIM_CHILD_IGNORE_SIGTERM", value_parser = FalseyValueParser::new())]
     pub sim_child_ignore_sigterm: bool,
 

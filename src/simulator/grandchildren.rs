@@ -41,9 +41,9 @@ pub(super) fn start_grandchildren(
                 .stdin(Stdio::null());
             if clean_env {
                 command.env_clear();
-                if behaviour.sim_child_ignore_sigterm {
-                    command.arg("--sim-grandchild-ignore-sigterm");
-                }
+            }
+            if behaviour.sim_child_ignore_sigterm {
+                command.arg("--sim-grandchild-ignore-sigterm");
             }
             if escape {
                 // SAFETY: setsid is async-signal-safe and touches no memory of

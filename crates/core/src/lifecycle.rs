@@ -86,11 +86,60 @@ pub enum Then {
 pub enum State {
     Stopped,
     Standby,
+    Starting {
+        since: Instant,
+    },
+    Running {
+        since: Instant,
+    },
+    Stopping {
+        since: Instant,
+        then: Then,
+    },
+    Backoff {
+        until: Instant,
+    },
+    Failed {
+        reason: FailReason,
+    },
+    /// The gateway (its group's leader) exited and left processes behind:
+    /// they are being stopped (the declared signal once, SIGKILL at the
+    /// stop timeout), and the exit takes effect once the group is empty.
+    /// Commands are still taken: a stop or restart now changes what the
+    /// exit leads to.
+    Exiting {
+        since: Instant,
+        exit: ExitKind,
+        was: Was,
+    },
+}
+
+/// Where the machine was when the leader exited: where its exit takes it
+/// once every process of the instance is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Was {
     Starting { since: Instant },
     Running { since: Instant },
     Stopping { since: Instant, then: Then },
-    Backoff { until: Instant },
-    Failed { reason: FailReason },
+}
+
+impl Was {
+    fn of(state: State) -> Option<Was> {
+        match state {
+            State::Starting { since } => Some(Was::Starting { since }),
+            State::Running { since } => Some(Was::Running { since }),
+            State::Stopping { since, then } => Some(Was::Stopping { since, then }),
+            _ => None,
+        }
+    }
+
+    fn state(self) -> State {
+        match self {
+            Was::Starting { since } => State::Starting { since },
+            Was::Running { since } => State::Running { since },
+            Was::Stopping { since, then } => State::Stopping { since, then },
+        }
+    }
 }
 
 /// Which state, without its data: what a snapshot, the rescue rule and
@@ -104,10 +153,11 @@ pub enum StateName {
     Stopping,
     Backoff,
     Failed,
+    Exiting,
 }
 
 impl StateName {
-    pub const ALL: [StateName; 7] = [
+    pub const ALL: [StateName; 8] = [
         StateName::Stopped,
         StateName::Standby,
         StateName::Starting,
@@ -115,6 +165,7 @@ impl StateName {
         StateName::Stopping,
         StateName::Backoff,
         StateName::Failed,
+        StateName::Exiting,
     ];
 
     /// The state's name on the wire and in words.
@@ -127,6 +178,7 @@ impl StateName {
             StateName::Stopping => "stopping",
             StateName::Backoff => "backoff",
             StateName::Failed => "failed",
+            StateName::Exiting => "exiting",
         }
     }
 }
@@ -155,6 +207,7 @@ impl State {
             State::Stopping { .. } => StateName::Stopping,
             State::Backoff { .. } => StateName::Backoff,
             State::Failed { .. } => StateName::Failed,
+            State::Exiting { .. } => StateName::Exiting,
         }
     }
 
@@ -162,7 +215,10 @@ impl State {
     pub fn has_process(&self) -> bool {
         matches!(
             self,
-            State::Starting { .. } | State::Running { .. } | State::Stopping { .. }
+            State::Starting { .. }
+                | State::Running { .. }
+                | State::Stopping { .. }
+                | State::Exiting { .. }
         )
     }
 }
@@ -196,6 +252,10 @@ pub enum Event {
     SpawnFailed,
     /// The leader exited and every process of the instance is gone.
     Exited(ExitKind),
+    /// The leader exited and left processes behind (see [`State::Exiting`]).
+    LeaderExited(ExitKind),
+    /// The last process of an exiting instance is gone.
+    GroupEmpty,
     StartupPassed,
     /// Liveness failed `failures` times in a row.
     LivenessFailed,
@@ -299,6 +359,16 @@ pub struct Ctx {
 /// off. It is also the shortest run that counts as started when
 /// `initial` is zero (see [`Lifecycle::ran_long_enough`]).
 pub const ZERO_BACKOFF_FLOOR: Duration = Duration::from_millis(100);
+
+/// A second stop asked while one is under way: forget wins over
+/// everything; an explicit stop wins over a restart.
+fn combined(then: Then, wanted: Then) -> Then {
+    match (then, wanted) {
+        (Then::Forget, _) => Then::Forget,
+        (Then::Stop, Then::Restart) => Then::Stop,
+        (_, wanted) => wanted,
+    }
+}
 
 /// Capped exponential backoff: `initial * 2^(failures-1)`, capped at `max`,
 /// then jittered down by up to 20% so instances that failed together do not
@@ -469,21 +539,96 @@ impl Lifecycle {
                     E::Restart => Then::Restart,
                     _ => Then::Forget,
                 };
-                // Forget wins over everything; an explicit stop wins over a restart.
-                let then = match (then, wanted) {
-                    (Then::Forget, _) => Then::Forget,
-                    (Then::Stop, Then::Restart) => Then::Stop,
-                    (_, wanted) => wanted,
+                self.state = S::Stopping {
+                    since,
+                    then: combined(then, wanted),
                 };
-                self.state = S::Stopping { since, then };
                 Vec::new()
             }
             (S::Stopping { then, .. }, E::Exited(exit)) => self.stopped(then, exit, ctx),
+
+            // The leader is gone, not yet what it left: stop that (once), and
+            // hear the exit when the group is empty. A stop under way keeps
+            // its signal and its deadline.
+            (
+                S::Starting { .. } | S::Running { .. } | S::Stopping { .. },
+                E::LeaderExited(exit),
+            ) => self.exit_with_leftovers(exit, ctx),
+            (S::Exiting { .. }, E::Timer(TimerKind::StopTimeout)) => vec![Action::Kill],
+            (S::Exiting { exit, was, .. }, E::GroupEmpty | E::Exited(_)) => {
+                self.state = was.state();
+                let mut actions = match was {
+                    Was::Stopping { .. } => Vec::new(),
+                    _ => vec![Action::CancelTimer(TimerKind::StopTimeout)],
+                };
+                actions.extend(self.step(E::Exited(exit), ctx));
+                actions
+            }
+            // What the exit leads to, asked for while exiting: as if the
+            // stop had been asked before the exit.
+            (S::Exiting { since, exit, was }, E::Stop | E::Restart | E::Remove) => {
+                let wanted = match event {
+                    E::Stop => Then::Stop,
+                    E::Restart => Then::Restart,
+                    _ => Then::Forget,
+                };
+                let was = match was {
+                    Was::Stopping { since, then } => Was::Stopping {
+                        since,
+                        then: combined(then, wanted),
+                    },
+                    Was::Starting { .. } | Was::Running { .. } => Was::Stopping {
+                        since: ctx.now,
+                        then: wanted,
+                    },
+                };
+                self.state = S::Exiting { since, exit, was };
+                Vec::new()
+            }
+            (S::Exiting { since, exit, was }, E::ReturnToStandby) if self.policy.standby => {
+                if let Was::Starting { .. } | Was::Running { .. } = was {
+                    self.state = S::Exiting {
+                        since,
+                        exit,
+                        was: Was::Stopping {
+                            since: ctx.now,
+                            then: Then::Standby,
+                        },
+                    };
+                }
+                Vec::new()
+            }
 
             // Everything else changes nothing: a start of a running
             // instance, a stale timer, a late probe result.
             _ => Vec::new(),
         }
+    }
+
+    /// The leader exited with processes left: stop them (see
+    /// [`State::Exiting`]). A stop under way has signalled them and armed
+    /// its deadline already; anything else does both now.
+    fn exit_with_leftovers(&mut self, exit: ExitKind, ctx: Ctx) -> Vec<Action> {
+        let Some(was) = Was::of(self.state) else {
+            return Vec::new();
+        };
+        self.state = State::Exiting {
+            since: ctx.now,
+            exit,
+            was,
+        };
+        let mut actions = vec![
+            Action::Probes(ProbePhase::Off),
+            Action::CancelTimer(TimerKind::StartupDeadline),
+        ];
+        if !matches!(was, Was::Stopping { .. }) {
+            actions.push(Action::SignalStop);
+            actions.push(Action::ArmTimer(
+                TimerKind::StopTimeout,
+                self.policy.stop_timeout,
+            ));
+        }
+        actions
     }
 
     fn spawn_now(&mut self, ctx: Ctx, is_restart: bool) -> Vec<Action> {
@@ -638,3 +783,7 @@ mod tests;
 #[cfg(test)]
 #[path = "lifecycle_adoption_tests.rs"]
 mod adoption_tests;
+
+#[cfg(test)]
+#[path = "lifecycle_exiting_tests.rs"]
+mod exiting_tests;

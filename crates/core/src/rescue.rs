@@ -5,7 +5,7 @@
 //! deadline, a failed liveness probe, a backoff, a final failure) makes its
 //! rescues available at once: a rescue waiting in standby is started, one
 //! waiting out its own backoff is retried now. A rescue already starting,
-//! running or stopping, stopped by the operator, or failed is left alone.
+//! running, stopping or exiting (its gateway gone, its leftovers not yet), stopped by the operator, or failed is left alone.
 //! A main failing again before it has started (each retry of a backoff
 //! loop) is the same episode: a rescue it already changed is not changed
 //! again (it is running, or retrying on its own). So each real change is
@@ -74,6 +74,7 @@ pub fn plan(main: &str, notice: &Notice, detail: &str, rescues: &[RescueView]) -
                 | StateName::Starting
                 | StateName::Running
                 | StateName::Stopping
+                | StateName::Exiting
                 | StateName::Failed => return None,
             };
             Some(Trigger {
@@ -92,7 +93,7 @@ mod tests {
     use super::*;
     use crate::lifecycle::FailReason;
     use crate::lifecycle::StateName::{
-        Backoff, Failed, Running, Standby, Starting, Stopped, Stopping,
+        Backoff, Exiting, Failed, Running, Standby, Starting, Stopped, Stopping,
     };
     use crate::spawn::ExitKind;
 
@@ -234,6 +235,8 @@ mod tests {
             (Backoff, true, None),
             (Failed, false, None),
             (Failed, true, None),
+            (Exiting, false, None),
+            (Exiting, true, None),
         ];
         assert_eq!(
             rows.iter().filter(|(_, changed, _)| !changed).count(),

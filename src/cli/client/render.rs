@@ -37,7 +37,7 @@ use units::uptime;
 fn state_colour(state: &str) -> Option<Colour> {
     match state {
         "running" | "ready" => Some(Colour::Green),
-        "starting" | "backoff" | "stopping" | "restarting" => Some(Colour::Yellow),
+        "starting" | "backoff" | "stopping" | "exiting" | "restarting" => Some(Colour::Yellow),
         "failed" | "crashed" => Some(Colour::Red),
         "stopped" | "standby" => Some(Colour::Dim),
         _ => None,

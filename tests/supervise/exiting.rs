@@ -1,0 +1,91 @@
+//! Exiting: a gateway that exits leaving a process behind. The instance is
+//! `exiting` until its last process is gone, answers commands meanwhile,
+//! and its exit then leads where the last word says (a stop asked while
+//! exiting ends stopped, not in backoff); a leftover that ignores the stop
+//! signal gets SIGKILL at the stop timeout.
+
+use std::fs;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::daemon_support::*;
+
+/// `main`, whose simulator starts one grandchild that escapes its group
+/// with `setsid` and ignores SIGTERM; running, with that grandchild's pid.
+fn main_with_a_stubborn_grandchild(stop: &str) -> (Daemon, u16, i32) {
+    let port = free_base_port();
+    let daemon = Daemon::with(|root| {
+        let pidfile = root.join("pids");
+        vec![(
+            "main.yaml",
+            sim_declaration(
+                root,
+                "main",
+                port,
+                &format!(
+                    "env: {{ OPENCLAW_SIM_SETSID_GRANDCHILDREN: \"1\", OPENCLAW_SIM_CHILD_IGNORE_SIGTERM: \"1\", OPENCLAW_SIM_PIDFILE: \"{}\" }}\nstop: {{ timeout: {stop} }}\nrestart: {{ backoff: {{ initial: 50ms }} }}",
+                    pidfile.display()
+                ),
+            ),
+        )]
+    });
+    daemon.wait_state("main", "running");
+    let pidfile = daemon.path().join("pids");
+    let grandchild = wait_for("the pid file with the gateway and its grandchild", || {
+        let pids: Vec<i32> = fs::read_to_string(&pidfile)
+            .ok()?
+            .lines()
+            .filter_map(|line| line.trim().parse().ok())
+            .collect();
+        pids.get(1).copied()
+    });
+    assert!(alive(grandchild));
+    (daemon, port, grandchild)
+}
+
+#[test]
+fn a_crash_leaving_a_process_is_exiting_and_a_stop_asked_meanwhile_ends_stopped() {
+    let (daemon, port, grandchild) = main_with_a_stubborn_grandchild("5m");
+    let gateway = daemon.instance_pid("main").expect("a pid");
+    crash(port, 1);
+    // The leftover ignores the stop signal and its SIGKILL is 5 minutes
+    // away: the instance stays exiting until the test ends it.
+    daemon.wait_state("main", "exiting");
+    assert!(!alive(gateway));
+    assert!(alive(grandchild));
+    // Commands are answered while it is exiting, and change where it goes.
+    let output = daemon.client(&["stop", "main"]);
+    assert!(output.status.success(), "{output:?}");
+    let status = daemon.instance("main").expect("main");
+    assert_eq!(status["state"], "exiting", "{status}");
+    kill(Pid::from_raw(grandchild), Signal::SIGKILL).expect("kill the leftover");
+    let stopped = daemon.wait_state("main", "stopped");
+    assert_eq!(stopped["restarts"], 0, "never started again: {stopped}");
+    let kinds: Vec<String> = daemon
+        .journal(&["main"])
+        .iter()
+        .filter_map(|event| event["kind"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !kinds.iter().any(|kind| kind == "backoff"),
+        "the stop decided, not the crash: {kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|kind| *kind == "spawned").count(),
+        1,
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn a_leftover_ignoring_the_stop_signal_is_killed_at_the_stop_timeout_and_the_crash_restarts() {
+    let (daemon, port, grandchild) = main_with_a_stubborn_grandchild("1s");
+    let gateway = daemon.instance_pid("main").expect("a pid");
+    crash(port, 1);
+    let next = daemon.wait_new_pid("main", Some(gateway));
+    assert_ne!(next, gateway);
+    assert!(!alive(grandchild), "SIGKILLed at the stop timeout");
+    let running = daemon.wait_state("main", "running");
+    assert_eq!(running["restarts"], 1, "{running}");
+}
