@@ -34,11 +34,13 @@ mod record;
 mod resources;
 mod skill;
 mod start;
+mod ticket;
 
 pub use freeze::FreezeReply;
 pub use lastgood::{RollbackRecord, RollbackReply, declaration_text};
 pub use record::{Adopted, Adoption, KeeperRecord, PidRecord, pid_record_path};
 pub use start::{spawn_instance, spawn_instance_adopting};
+pub use ticket::{Awaited, Outcome, Refusal, Ticket};
 
 /// Lines of output kept as the reason when an instance fails.
 const ERROR_LINES: usize = 20;
@@ -131,6 +133,9 @@ pub enum Command {
     Freeze(FreezeReply),
     /// The re-exec did not happen: act again.
     Thaw,
+    /// A command whose caller awaits its outcome ([`InstanceHandle::command`]
+    /// and its [`Ticket`]).
+    Awaited(Awaited),
 }
 
 /// What status shows about an instance.
@@ -185,7 +190,9 @@ pub struct InstanceHandle {
 }
 
 impl InstanceHandle {
-    /// Send a command; false when the actor is gone.
+    /// Send a command without waiting for its outcome (the supervisor
+    /// loop's own: reload's, rescue's, a re-exec's); false when the actor
+    /// is gone. [`InstanceHandle::command`] gives a ticket to await.
     pub fn send(&self, command: Command) -> bool {
         self.commands.send(command).is_ok()
     }
@@ -492,11 +499,11 @@ impl Actor {
                 false
             }
             Command::Signal(signal) => {
-                if let Some(child) = self.child.as_ref().filter(|c| c.leader_exit.is_none()) {
-                    process::signal_group(child.pid, signal);
-                }
+                self.signal_gateway(signal);
                 false
             }
+            // Boxed: an awaited command is carried out through this function.
+            Command::Awaited(awaited) => Box::pin(self.awaited(awaited)).await,
             Command::Reconfigure { config, restart } => {
                 if config.probes != self.config.probes {
                     // New thresholds need new trackers: a tracker keeps the

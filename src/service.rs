@@ -7,20 +7,25 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::control::{Handler, Reply, RequestContext};
-use crate::instance::Snapshot;
+use crate::instance::{Outcome, Refusal, Snapshot};
+use crate::lifecycle::StateName;
 use crate::metrics;
 use crate::openclaw::EnvMap;
 use crate::openclaw::validate::Verdict;
 use crate::probe::ProbeTracker;
 use crate::protocol::{
-    self, ErrorKind, ErrorSource, Event, ExplicitPort, InstanceStatus, LastExit, Paths, Ports,
-    Probes, RejectedFile, Request, Response,
+    self, CommandOutcome, ErrorKind, ErrorSource, Event, ExplicitPort, InstanceStatus, LastExit,
+    Paths, Ports, Probes, RejectedFile, Request, Response,
 };
-use crate::supervisor::{ControlCommand, EventRecord, SupervisorError, SupervisorHandle, unix_ms};
+use crate::supervisor::{
+    ControlCommand, Controlled, EventRecord, SupervisorError, SupervisorHandle, unix_ms,
+};
 use crate::usage::Usage;
 
 mod logs;
 mod rollback;
+#[cfg(test)]
+mod tests;
 
 /// Lines `logs` returns when the request does not say.
 pub const DEFAULT_LOG_LINES: usize = 50;
@@ -82,11 +87,13 @@ impl Handler for ControlHandler {
                 "control request"
             );
         }
+        // The reply waits for the instance to act on the command, so it
+        // says what was done.
         let control = |name: String, command: ControlCommand| async move {
             match self.supervisor.control(&name, command).await {
-                Ok(None) => Response::ok_with(command.done(&name)),
-                Ok(Some(unsaved)) => {
-                    Response::ok_with(format!("{}; {unsaved}", command.done(&name)))
+                Ok(Controlled { ticket, unsaved }) => {
+                    let outcome = tokio::time::timeout(ANSWER_WITHIN, ticket).await.ok();
+                    command_reply(&name, command, outcome, unsaved)
                 }
                 Err(err) => self.error_response(err).await,
             }
@@ -126,10 +133,13 @@ impl Handler for ControlHandler {
             Request::Rollback { name } => match self.supervisor.instance(&name).await {
                 Ok(handle) => match rollback::roll_back(&handle).await {
                     Ok(detail) => match control(name, ControlCommand::Restart).await {
-                        Response::Ok { message } => Response::ok_with(format!(
-                            "rolled back: {detail}; {}",
-                            message.unwrap_or_default()
-                        )),
+                        Response::Ok { message, outcome } => Response::Ok {
+                            message: Some(format!(
+                                "rolled back: {detail}; {}",
+                                message.unwrap_or_default()
+                            )),
+                            outcome,
+                        },
                         other => other,
                     },
                     Err(refused) => Response::error(ErrorKind::Refused, refused),
@@ -154,10 +164,13 @@ impl Handler for ControlHandler {
                     Some(Verdict::Unavailable { why }) => {
                         tracing::warn!(instance = %name, %why, "restart: the config could not be validated");
                         match control(name, ControlCommand::Restart).await {
-                            Response::Ok { message } => Response::ok_with(format!(
-                                "{} (its config was not validated: {why})",
-                                message.unwrap_or_default()
-                            )),
+                            Response::Ok { message, outcome } => Response::Ok {
+                                message: Some(format!(
+                                    "{} (its config was not validated: {why})",
+                                    message.unwrap_or_default()
+                                )),
+                                outcome,
+                            },
                             other => other,
                         }
                     }
@@ -168,24 +181,9 @@ impl Handler for ControlHandler {
                 let Ok(signal) = nix::sys::signal::Signal::try_from(signal.number()) else {
                     return Reply::One(Response::error(ErrorKind::BadRequest, "unknown signal"));
                 };
-                // A signal for no process would be dropped without a word:
-                // say so instead of "sent".
-                let state = match self.supervisor.instance(&name).await {
-                    Ok(handle) => {
-                        let snapshot = handle.snapshot.borrow();
-                        snapshot.pid.is_none().then(|| snapshot.state.to_string())
-                    }
-                    Err(err) => return Reply::One(self.error_response(err).await),
-                };
-                match state {
-                    Some(state) => Response::error(
-                        ErrorKind::Refused,
-                        format!(
-                            "{name} has no running gateway to signal (it is {state}); start it with `start {name}`"
-                        ),
-                    ),
-                    None => control(name, ControlCommand::Signal(signal)).await,
-                }
+                // The actor says whether a gateway took it (a signal for no
+                // process is refused, not "sent").
+                control(name, ControlCommand::Signal(signal)).await
             }
             Request::Logs {
                 name,
@@ -353,14 +351,115 @@ fn refused_restart(name: &str, reasons: &[String]) -> String {
     message
 }
 
+/// How long a command's reply waits for its instance to act: an actor
+/// busy for longer (waiting for a gone gateway's leftovers) gets the
+/// command when it is done, and the reply says it is accepted. Within the
+/// client's 60 s, with a restart's `config validate` (up to 30 s) first.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The reply to an instance's command, once its instance acted on it
+/// (`outcome`; `None` when it had not within [`ANSWER_WITHIN`]): `ok`
+/// with what was done, or with `acted: false` when the instance already
+/// was where the command leads; a `refused` error when it could not be
+/// done. `unsaved` (the changed intent not saved yet) ends the message.
+fn command_reply(
+    name: &str,
+    command: ControlCommand,
+    outcome: Option<Outcome>,
+    unsaved: Option<String>,
+) -> Response {
+    let with_unsaved = |message: String| match &unsaved {
+        Some(why) => format!("{message}; {why}"),
+        None => message,
+    };
+    let ok = |message: String, state: StateName, acted: bool| Response::Ok {
+        message: Some(with_unsaved(message)),
+        outcome: Some(CommandOutcome {
+            state: state.as_str().to_string(),
+            acted,
+        }),
+    };
+    let refused = |message: String| Response::error(ErrorKind::Refused, with_unsaved(message));
+    let outcome = match outcome {
+        Some(outcome) => outcome,
+        None => {
+            return Response::ok_with(with_unsaved(format!(
+                "{name}: {} accepted, not carried out yet: the instance is busy; `status {name}` shows when it is",
+                command.word()
+            )));
+        }
+    };
+    let reason = match outcome {
+        Outcome::Done { state } => return ok(done_words(name, command, state), state, true),
+        Outcome::Refused { reason } => reason,
+    };
+    match reason {
+        Refusal::Already(state) => ok(format!("{name}: already {state}"), state, false),
+        Refusal::AlreadyRestarting => ok(
+            format!("{name}: already restarting"),
+            StateName::Stopping,
+            false,
+        ),
+        Refusal::Stopping => refused(format!(
+            "{name}: not {}: it is stopping; `{} {name}` again once it has stopped",
+            command.done(),
+            command.word()
+        )),
+        Refusal::NoGateway(state) => refused(format!(
+            "{name} has no running gateway to signal (it is {state}); start it with `start {name}`"
+        )),
+        Refusal::Ignored(state) => refused(format!(
+            "{name}: not {}: nothing to do while it is {state}",
+            command.done()
+        )),
+        Refusal::Removed => refused(format!(
+            "{name}: not {}: the instance was removed",
+            command.done()
+        )),
+    }
+}
+
+/// What an instance did with a command it took, in words: its state
+/// right after (after a start, the spawn was attempted).
+fn done_words(name: &str, command: ControlCommand, state: StateName) -> String {
+    match (command, state) {
+        (ControlCommand::Signal(signal), _) => format!("{name}: sent {}", signal.as_str()),
+        (ControlCommand::Restart, StateName::Stopping) => {
+            format!("{name}: stopping, then starting again")
+        }
+        // Its gateway is gone, processes it left are being stopped.
+        (ControlCommand::Stop, StateName::Exiting) => {
+            format!("{name}: exiting: stopped once the processes its gateway left are gone")
+        }
+        (ControlCommand::Restart, StateName::Exiting) => {
+            format!("{name}: exiting: starting again once the processes its gateway left are gone")
+        }
+        (
+            ControlCommand::Start | ControlCommand::Restart,
+            StateName::Backoff | StateName::Failed,
+        ) => format!("{name}: {state}: its gateway could not be spawned; `status {name}` says why"),
+        (_, state) => format!("{name}: {state}"),
+    }
+}
+
 impl ControlCommand {
-    /// What the `ok` reply says was done to `name`.
-    fn done(&self, name: &str) -> String {
+    /// The command as the client's verb.
+    fn word(self) -> &'static str {
         match self {
-            ControlCommand::Start => format!("starting {name}"),
-            ControlCommand::Stop => format!("stopping {name}"),
-            ControlCommand::Restart => format!("restarting {name}"),
-            ControlCommand::Signal(signal) => format!("sending {} to {name}", signal.as_str()),
+            ControlCommand::Start => "start",
+            ControlCommand::Stop => "stop",
+            ControlCommand::Restart => "restart",
+            ControlCommand::Signal(_) => "signal",
+        }
+    }
+
+    /// "not ..." when it was not done.
+    fn done(self) -> &'static str {
+        match self {
+            ControlCommand::Start => "started",
+            ControlCommand::Stop => "stopped",
+            ControlCommand::Restart => "restarted",
+            ControlCommand::Signal(_) => "signalled",
         }
     }
 }

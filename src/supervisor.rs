@@ -36,8 +36,8 @@ mod wake;
 
 use handle::Message;
 pub use handle::{
-    ControlCommand, EventRecord, Rejected, ReloadOutcome, StatusReport, SupervisorHandle,
-    ValidationInput,
+    ControlCommand, Controlled, EventRecord, Rejected, ReloadOutcome, StatusReport,
+    SupervisorHandle, ValidationInput,
 };
 /// Events an `events` follower may fall behind before it is told it missed
 /// some (a `dropped` event). Allocated whole up front.
@@ -380,13 +380,15 @@ impl Supervisor {
         })
     }
 
-    /// Apply an operator's command. `Ok(Some(why))` when it was applied
-    /// but the changed intent could not be saved yet (it is retried).
+    /// Send an operator's command to its instance, with the ticket its
+    /// caller awaits (never here: the loop does not wait for an actor),
+    /// and why the changed intent could not be saved yet, if it could not
+    /// (it is retried).
     fn control(
         &mut self,
         name: &str,
         command: ControlCommand,
-    ) -> Result<Option<String>, SupervisorError> {
+    ) -> Result<Controlled, SupervisorError> {
         let entry = self
             .instances
             .get(name)
@@ -396,7 +398,7 @@ impl Supervisor {
             ControlCommand::Stop => self.intent.stopped.insert(name.to_string()),
             ControlCommand::Signal(_) => false,
         };
-        entry.handle.send(match command {
+        let ticket = entry.handle.command(match command {
             ControlCommand::Start => Command::Start,
             ControlCommand::Stop => Command::Stop,
             ControlCommand::Restart => Command::Restart,
@@ -422,7 +424,7 @@ impl Supervisor {
             None => format!("{what} by operator"),
         };
         self.emit(Subject::Instance(name), EventKind::Command, detail);
-        Ok(unsaved)
+        Ok(Controlled { ticket, unsaved })
     }
 
     fn notice(&mut self, notice: InstanceNotice) {

@@ -277,7 +277,7 @@ fn stop_keeps_an_instance_stopped_across_supervisor_restarts_until_start() {
     let (mut daemon, _) = Daemon::gateways(&[("main", ""), ("other", "")]);
     daemon.wait_state("main", "running");
     daemon.wait_state("other", "running");
-    assert_eq!(ok(&daemon, &["stop", "main"]), "stopping main\n");
+    assert_eq!(ok(&daemon, &["stop", "main"]), "main: stopping\n");
     daemon.wait_state("main", "stopped");
     assert_eq!(intent(&daemon)["stopped"], serde_json::json!(["main"]));
 
@@ -296,7 +296,7 @@ fn stop_keeps_an_instance_stopped_across_supervisor_restarts_until_start() {
     expected.sort();
     assert_eq!(processes, expected);
 
-    assert_eq!(ok(&daemon, &["start", "main"]), "starting main\n");
+    assert_eq!(ok(&daemon, &["start", "main"]), "main: starting\n");
     daemon.wait_state("main", "running");
     assert_eq!(intent(&daemon)["stopped"], serde_json::json!([]));
 

@@ -133,32 +133,11 @@ fn a_child_ignoring_sigterm_is_killed_after_the_stop_timeout() {
 
 #[test]
 fn grandchildren_and_escaped_descendants_are_gone_after_stop() {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        let pidfile = root.join("pids");
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                &format!(
-                    "env: {{ OPENCLAW_SIM_GRANDCHILDREN: \"2\", OPENCLAW_SIM_SETSID_GRANDCHILDREN: \"2\", OPENCLAW_SIM_PIDFILE: \"{}\" }}\nstop: {{ timeout: 2s }}",
-                    pidfile.display()
-                ),
-            ),
-        )]
-    });
-    daemon.wait_state("main", "running");
-    let pidfile = daemon.path().join("pids");
-    let pids: Vec<i32> = wait_for("the pidfile with 5 pids", || {
-        let pids: Vec<i32> = fs::read_to_string(&pidfile)
-            .ok()?
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
-        (pids.len() >= 5).then_some(pids)
-    });
+    let (daemon, _, pids) = main_with_pidfile(
+        ", OPENCLAW_SIM_GRANDCHILDREN: \"2\", OPENCLAW_SIM_SETSID_GRANDCHILDREN: \"2\"",
+        "stop: { timeout: 2s }",
+        5,
+    );
     assert!(
         pids.iter().all(|pid| alive(*pid)),
         "all running before the stop"

@@ -5,8 +5,10 @@
 mod daemon_support;
 
 use std::process::Output;
+use std::time::Duration;
 
 use daemon_support::*;
+use openclaw_supervisor::protocol::{Request, Response};
 
 /// Probes fast enough for tests: startup every 100 ms, readiness every 200 ms.
 const FAST: &str = "probes:\n  \
@@ -44,7 +46,7 @@ fn verbs_take_several_names_and_all() {
     let output = daemon.client(&["stop", "all", "--wait", "--timeout", "30s"]);
     let (out, err) = expect_code(&output, 0);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[..2], ["stopping main", "stopping other"], "{out}");
+    assert_eq!(lines[..2], ["main: stopping", "other: stopping"], "{out}");
     assert!(lines[2].starts_with("rescue: left in standby"), "{out}");
     assert!(err.contains("main: stopped after"), "{err}");
     assert!(err.contains("other: stopped after"), "{err}");
@@ -68,7 +70,7 @@ fn verbs_take_several_names_and_all() {
         "30s",
     ]);
     let (out, err) = expect_code(&output, 1);
-    assert_eq!(out, "starting other\nstarting main\n");
+    assert_eq!(out, "other: starting\nmain: starting\n");
     assert!(err.contains("no instance named `nope`"), "{err}");
     assert!(err.contains("main: ready after"), "{err}");
     assert!(err.contains("other: ready after"), "{err}");
@@ -83,7 +85,9 @@ fn verbs_take_several_names_and_all() {
     let output = daemon.client(&["restart", "--force", "all", "--wait", "--timeout", "30s"]);
     let (out, _) = expect_code(&output, 0);
     assert!(
-        out.starts_with("restarting main\nrestarting other\n"),
+        out.starts_with(
+            "main: stopping, then starting again\nother: stopping, then starting again\n"
+        ),
         "{out}"
     );
     let new = (pid(&daemon, "main"), pid(&daemon, "other"));
@@ -108,7 +112,7 @@ fn a_wait_times_out_on_a_gateway_that_never_gets_ready() {
 
     let output = daemon.client(&["start", "main", "--wait", "--timeout", "2s"]);
     let (out, err) = expect_code(&output, 1);
-    assert_eq!(out, "starting main\n");
+    assert_eq!(out, "main: starting\n");
     assert!(err.contains("main: timed out after 2.0 s; now "), "{err}");
     assert!(!err.contains("ready after"), "{err}");
     // It runs (not ready), so that is what the timeout said it was doing.
@@ -124,7 +128,7 @@ fn a_wait_fails_early_when_the_gateway_exits_78() {
     // A long timeout: only the failure can end this wait in time.
     let output = daemon.client(&["start", "main", "--wait", "--timeout", "10m"]);
     let (out, err) = expect_code(&output, 1);
-    assert_eq!(out, "starting main\n");
+    assert_eq!(out, "main: starting\n");
     assert!(err.contains("main: failed"), "{err}");
     assert!(err.contains("exit 78"), "{err}");
     assert!(!err.contains("timed out"), "{err}");
@@ -141,7 +145,7 @@ fn a_wait_fails_early_when_the_gateway_crashes_into_backoff() {
     daemon.wait_state("main", "backoff");
     let output = daemon.client(&["start", "main", "--wait", "--timeout", "10m"]);
     let (out, err) = expect_code(&output, 1);
-    assert_eq!(out, "starting main\n");
+    assert_eq!(out, "main: starting\n");
     // (Its `starting` may come and go between two readings: no line then.)
     assert!(
         err.contains("main: went into backoff after a crash"),
@@ -207,7 +211,7 @@ fn a_wait_without_a_readiness_probe_ends_when_startup_passed() {
     assert!(running["spawned_at"].as_u64().is_some(), "{running}");
     let output = daemon.client(&["restart", "main", "--wait", "--timeout", "30s"]);
     let (out, err) = expect_code(&output, 0);
-    assert_eq!(out, "restarting main\n");
+    assert_eq!(out, "main: stopping, then starting again\n");
     assert!(err.contains("main: running after"), "{err}");
     assert!(err.contains("startup passed (no readiness probe)"), "{err}");
     let main = daemon.instance("main").expect("main");
@@ -257,4 +261,115 @@ fn a_wait_ends_when_the_supervisor_shuts_down() {
         "the reason: {rest}"
     );
     assert!(!rest.contains("timed out"), "{rest}");
+}
+
+/// One request over the socket, its reply.
+fn ask(daemon: &Daemon, request: openclaw_supervisor::protocol::Request) -> Response {
+    openclaw_supervisor::control::request_blocking(&daemon.socket, request, Duration::from_secs(60))
+        .expect("a reply")
+}
+
+/// `name`'s state in a `status` asked over the socket.
+fn state_now(daemon: &Daemon, name: &str) -> String {
+    match ask(
+        daemon,
+        Request::Status {
+            name: Some(name.to_string()),
+        },
+    ) {
+        Response::Status { instances, .. } => instances[0].state.clone(),
+        other => panic!("a status reply: {other:?}"),
+    }
+}
+
+/// An `ok` reply's message and outcome (state, acted).
+fn answered(response: Response) -> (String, String, bool) {
+    match response {
+        Response::Ok {
+            message: Some(message),
+            outcome: Some(outcome),
+        } => (message, outcome.state, outcome.acted),
+        other => panic!("an ok reply with its outcome: {other:?}"),
+    }
+}
+
+#[test]
+fn a_reply_comes_once_the_instance_has_acted() {
+    let (daemon, _) = Daemon::gateways(&[("main", FAST)]);
+    daemon.wait_state("main", "running");
+    let name = || String::from("main");
+    // Each reply is true when it arrives: the status asked right after it
+    // shows what the reply said the instance did, never the state before.
+    for _ in 0..5 {
+        let (message, state, acted) = answered(ask(&daemon, Request::Stop { name: name() }));
+        assert_eq!((message.as_str(), acted), ("main: stopping", true));
+        assert_eq!(state, "stopping");
+        let now = state_now(&daemon, "main");
+        assert!(
+            now == "stopping" || now == "stopped",
+            "after the stop: {now}"
+        );
+        daemon.wait_state("main", "stopped");
+
+        let (message, state, acted) = answered(ask(&daemon, Request::Start { name: name() }));
+        assert_eq!((message.as_str(), acted), ("main: starting", true));
+        assert_eq!(state, "starting");
+        let now = state_now(&daemon, "main");
+        assert!(
+            now == "starting" || now == "running",
+            "after the start: {now}"
+        );
+        daemon.wait_state("main", "running");
+    }
+}
+
+#[test]
+fn a_command_with_nothing_to_do_says_so() {
+    // A gateway that drains for 10 min once told to stop: it is `stopping`
+    // for the whole test, until the test kills it.
+    let slow = format!("env: {{ OPENCLAW_SIM_STOP_DELAY: 10m }}\n{FAST}");
+    let (daemon, _) = Daemon::gateways(&[("main", &slow)]);
+    daemon.wait_state("main", "running");
+
+    // Already where the command leads: said, and exit 0 (as systemctl's
+    // start of an active unit).
+    let (out, err) = expect_code(&daemon.client(&["start", "main"]), 0);
+    assert_eq!(
+        (out.as_str(), err.as_str()),
+        ("main: already running\n", "")
+    );
+    let (message, state, acted) = answered(ask(
+        &daemon,
+        Request::Start {
+            name: String::from("main"),
+        },
+    ));
+    assert_eq!(
+        (message.as_str(), state.as_str(), acted),
+        ("main: already running", "running", false)
+    );
+
+    let (out, _) = expect_code(&daemon.client(&["stop", "main"]), 0);
+    assert_eq!(out, "main: stopping\n");
+    assert_eq!(state_now(&daemon, "main"), "stopping");
+    let (out, _) = expect_code(&daemon.client(&["stop", "main"]), 0);
+    assert_eq!(out, "main: already stopping\n");
+
+    // Not done, and not where it is heading: refused, exit 1.
+    let (out, err) = expect_code(&daemon.client(&["start", "main"]), 1);
+    assert_eq!(out, "");
+    assert!(
+        err.contains("main: not started: it is stopping; `start main` again once it has stopped"),
+        "{err}"
+    );
+    let (_, err) = expect_code(&daemon.client(&["restart", "--force", "main"]), 1);
+    assert!(err.contains("main: not restarted: it is stopping"), "{err}");
+    assert_eq!(state_now(&daemon, "main"), "stopping");
+
+    // The signal reply says it was sent: the drain ends with the gateway.
+    let (out, _) = expect_code(&daemon.client(&["signal", "main", "KILL"]), 0);
+    assert_eq!(out, "main: sent SIGKILL\n");
+    daemon.wait_state("main", "stopped");
+    let (out, _) = expect_code(&daemon.client(&["stop", "main"]), 0);
+    assert_eq!(out, "main: already stopped\n");
 }

@@ -294,7 +294,7 @@ async fn action(path: &std::path::Path, request: Request) -> anyhow::Result<u8> 
         _ => None,
     };
     match call(path, request).await {
-        Ok(Response::Ok { message }) => {
+        Ok(Response::Ok { message, .. }) => {
             let message = message.unwrap_or_else(|| match target {
                 Some(name) => format!("{verb} {name}: ok"),
                 None => format!("{verb}: ok"),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::SupervisorError;
-use crate::instance::{InstanceConfig, InstanceHandle, Snapshot};
+use crate::instance::{InstanceConfig, InstanceHandle, Snapshot, Ticket};
 use crate::journal::Subject;
 use crate::openclaw::EnvMap;
 use crate::openclaw::validate::Verdict;
@@ -84,7 +84,7 @@ pub(super) enum Message {
     Control {
         name: String,
         command: ControlCommand,
-        reply: oneshot::Sender<Result<Option<String>, SupervisorError>>,
+        reply: oneshot::Sender<Result<Controlled, SupervisorError>>,
     },
     Handle {
         name: String,
@@ -121,6 +121,15 @@ pub enum ControlCommand {
     Stop,
     Restart,
     Signal(Signal),
+}
+
+/// An operator's command, sent to its instance: the ticket to await its
+/// outcome (outside the loop), and why the changed intent could not be
+/// saved yet, if it could not (it is retried).
+#[derive(Debug)]
+pub struct Controlled {
+    pub ticket: Ticket,
+    pub unsaved: Option<String>,
 }
 
 /// An instance's handle and what its gateway is spawned with.
@@ -165,13 +174,15 @@ impl SupervisorHandle {
         self.ask(|reply| Message::Status { name, reply }).await?
     }
 
-    /// Apply an operator's command; `Ok(Some(why))` when it was applied but
-    /// could not be saved for the next supervisor yet (it is retried).
+    /// Send an operator's command to its instance: the ticket to await
+    /// (the loop goes on meanwhile), and why the changed intent could not
+    /// be saved for the next supervisor yet, when it could not (it is
+    /// retried).
     pub async fn control(
         &self,
         name: &str,
         command: ControlCommand,
-    ) -> Result<Option<String>, SupervisorError> {
+    ) -> Result<Controlled, SupervisorError> {
         let name = name.to_string();
         self.ask(|reply| Message::Control {
             name,

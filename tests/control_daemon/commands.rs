@@ -92,7 +92,7 @@ fn stop_start_restart_and_signal_act_on_the_named_instance_only() {
     let first = pid_of(&daemon.wait_state("main", "running")) as i32;
     let other = pid_of(&daemon.wait_state("other", "running"));
 
-    assert_eq!(ok(&daemon, &["stop", "main"]), "stopping main\n");
+    assert_eq!(ok(&daemon, &["stop", "main"]), "main: stopping\n");
     let stopped = daemon.wait_state("main", "stopped");
     assert!(stopped["pid"].is_null() && !alive(first), "{stopped}");
     let nothing = run(&daemon, &["signal", "main", "HUP"]);
@@ -105,11 +105,14 @@ fn stop_start_restart_and_signal_act_on_the_named_instance_only() {
         nothing.err
     );
 
-    assert_eq!(ok(&daemon, &["start", "main"]), "starting main\n");
+    assert_eq!(ok(&daemon, &["start", "main"]), "main: starting\n");
     let second = daemon.wait_new_pid("main", None);
     daemon.wait_state("main", "running");
 
-    assert_eq!(ok(&daemon, &["restart", "main"]), "restarting main\n");
+    assert_eq!(
+        ok(&daemon, &["restart", "main"]),
+        "main: stopping, then starting again\n"
+    );
     let third = daemon.wait_new_pid("main", Some(second));
     assert!(!alive(second));
     daemon.wait_state("main", "running");
@@ -117,7 +120,7 @@ fn stop_start_restart_and_signal_act_on_the_named_instance_only() {
     // The simulator stops cleanly on SIGTERM; policy `always` brings it back.
     assert_eq!(
         ok(&daemon, &["signal", "main", "TERM"]),
-        "sending SIGTERM to main\n"
+        "main: sent SIGTERM\n"
     );
     daemon.wait_new_pid("main", Some(third));
     let main = daemon.wait_state("main", "running");
@@ -406,7 +409,7 @@ fn restart_refuses_a_config_openclaw_refuses_and_keeps_the_running_gateway() {
     // and it stopped the healthy gateway.
     assert_eq!(
         ok(&daemon, &["restart", "--force", "main"]),
-        "restarting main\n"
+        "main: stopping, then starting again\n"
     );
     let failed = daemon.wait_state("main", "failed");
     assert_eq!(failed["last_exit"]["code"], 78, "{failed}");
@@ -431,10 +434,19 @@ fn restart_refuses_a_config_openclaw_refuses_and_keeps_the_running_gateway() {
     // Fixed: a restart validates it (nothing runs, so nothing to keep) and
     // starts it.
     fs::write(&config, sound).expect("fix the config");
-    assert_eq!(ok(&daemon, &["restart", "main"]), "restarting main\n");
+    // Started from failed, or (the config watcher saw the fix first and
+    // started it) stopped to start again: the reply says which.
+    let restarted = ok(&daemon, &["restart", "main"]);
+    assert!(
+        ["main: starting\n", "main: stopping, then starting again\n"].contains(&restarted.as_str()),
+        "{restarted}"
+    );
     let running = pid_of(&daemon.wait_state("main", "running")) as i32;
     // A running gateway with a sound config restarts after validation.
-    assert_eq!(ok(&daemon, &["restart", "main"]), "restarting main\n");
+    assert_eq!(
+        ok(&daemon, &["restart", "main"]),
+        "main: stopping, then starting again\n"
+    );
     daemon.wait_new_pid("main", Some(running));
 }
 
@@ -446,7 +458,7 @@ fn restart_goes_on_with_a_note_when_the_command_gives_no_verdict() {
     let pid = pid_of(&daemon.wait_state("main", "running")) as i32;
     assert_eq!(
         ok(&daemon, &["restart", "main"]),
-        "restarting main (its config was not validated: `config validate --json` exited 1 without a JSON verdict: error: unknown command 'config')\n"
+        "main: stopping, then starting again (its config was not validated: `config validate --json` exited 1 without a JSON verdict: error: unknown command 'config')\n"
     );
     daemon.wait_new_pid("main", Some(pid));
 }

@@ -65,6 +65,40 @@ pub fn crash(port: u16, code: i32) {
     sim_post(port, &format!("/__sim/crash?code={code}"));
 }
 
+/// `main` over the simulator, which writes its pid, then each
+/// grandchild's, to `<dir>/pids`; `env` are more entries of its `env:`
+/// map (`, KEY: "value"`), `extra` more lines of its declaration. Running,
+/// with its port and the pid file's first `count` pids.
+pub fn main_with_pidfile(env: &str, extra: &str, count: usize) -> (Daemon, u16, Vec<i32>) {
+    let port = free_base_port();
+    let daemon = Daemon::with(|root| {
+        let pidfile = root.join("pids");
+        vec![(
+            "main.yaml",
+            sim_declaration(
+                root,
+                "main",
+                port,
+                &format!(
+                    "env: {{ OPENCLAW_SIM_PIDFILE: \"{}\"{env} }}\n{extra}",
+                    pidfile.display()
+                ),
+            ),
+        )]
+    });
+    daemon.wait_state("main", "running");
+    let pidfile = daemon.path().join("pids");
+    let pids = wait_for(&format!("the pid file with {count} pids"), || {
+        let pids: Vec<i32> = std::fs::read_to_string(&pidfile)
+            .ok()?
+            .lines()
+            .filter_map(|line| line.trim().parse().ok())
+            .collect();
+        (pids.len() >= count).then(|| pids[..count].to_vec())
+    });
+    (daemon, port, pids)
+}
+
 /// Whether a pid is alive (not gone, not a zombie).
 pub fn alive(pid: i32) -> bool {
     process_support::alive(pid)

@@ -4,8 +4,6 @@
 //! exiting ends stopped, not in backoff); a leftover that ignores the stop
 //! signal gets SIGKILL at the stop timeout.
 
-use std::fs;
-
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -14,34 +12,13 @@ use crate::daemon_support::*;
 /// `main`, whose simulator starts one grandchild that escapes its group
 /// with `setsid` and ignores SIGTERM; running, with that grandchild's pid.
 fn main_with_a_stubborn_grandchild(stop: &str) -> (Daemon, u16, i32) {
-    let port = free_base_port();
-    let daemon = Daemon::with(|root| {
-        let pidfile = root.join("pids");
-        vec![(
-            "main.yaml",
-            sim_declaration(
-                root,
-                "main",
-                port,
-                &format!(
-                    "env: {{ OPENCLAW_SIM_SETSID_GRANDCHILDREN: \"1\", OPENCLAW_SIM_CHILD_IGNORE_SIGTERM: \"1\", OPENCLAW_SIM_PIDFILE: \"{}\" }}\nstop: {{ timeout: {stop} }}\nrestart: {{ backoff: {{ initial: 50ms }} }}",
-                    pidfile.display()
-                ),
-            ),
-        )]
-    });
-    daemon.wait_state("main", "running");
-    let pidfile = daemon.path().join("pids");
-    let grandchild = wait_for("the pid file with the gateway and its grandchild", || {
-        let pids: Vec<i32> = fs::read_to_string(&pidfile)
-            .ok()?
-            .lines()
-            .filter_map(|line| line.trim().parse().ok())
-            .collect();
-        pids.get(1).copied()
-    });
-    assert!(alive(grandchild));
-    (daemon, port, grandchild)
+    let (daemon, port, pids) = main_with_pidfile(
+        ", OPENCLAW_SIM_SETSID_GRANDCHILDREN: \"1\", OPENCLAW_SIM_CHILD_IGNORE_SIGTERM: \"1\"",
+        &format!("stop: {{ timeout: {stop} }}\nrestart: {{ backoff: {{ initial: 50ms }} }}"),
+        2,
+    );
+    assert!(alive(pids[1]));
+    (daemon, port, pids[1])
 }
 
 #[test]
@@ -57,6 +34,17 @@ fn a_crash_leaving_a_process_is_exiting_and_a_stop_asked_meanwhile_ends_stopped(
     // Commands are answered while it is exiting, and change where it goes.
     let output = daemon.client(&["stop", "main"]);
     assert!(output.status.success(), "{output:?}");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("main: exiting: stopped once the processes its gateway left are gone"),
+        "{said}"
+    );
+    let again = daemon.client(&["start", "main"]);
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
     let status = daemon.instance("main").expect("main");
     assert_eq!(status["state"], "exiting", "{status}");
     kill(Pid::from_raw(grandchild), Signal::SIGKILL).expect("kill the leftover");

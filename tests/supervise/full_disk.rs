@@ -88,7 +88,7 @@ fn a_full_state_dir_is_said_in_replies_saved_later_and_counted_in_status() {
     let said = String::from_utf8_lossy(&stop.stdout).into_owned();
     assert!(stop.status.success(), "q was stopped: {said}");
     assert!(
-        said.contains("stopping q; the stop could not be saved (No space left on device"),
+        said.contains("q: stopping; the stop could not be saved (No space left on device"),
         "{said}"
     );
     daemon.wait_state("q", "stopped");
@@ -105,7 +105,7 @@ fn a_full_state_dir_is_said_in_replies_saved_later_and_counted_in_status() {
     let said = String::from_utf8_lossy(&start.stdout).into_owned();
     assert!(start.status.success(), "q was started: {said}");
     assert!(
-        said.contains("starting q; the start could not be saved (No space left on device"),
+        said.contains("q: starting; the start could not be saved (No space left on device"),
         "{said}"
     );
     daemon.wait_state("q", "running");

@@ -244,10 +244,18 @@ impl ResponseEnvelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Response {
-    /// The action was accepted (start, stop, restart, signal, reload, shutdown).
+    /// The action was accepted (start, stop, restart, signal, reload,
+    /// shutdown); for an instance's command, carried out.
     Ok {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+        /// What became of a `start`, `stop`, `restart`, `rollback` or
+        /// `signal`, once the instance acted on it. Absent on the wire
+        /// when null: for other requests, from a daemon older than the
+        /// field, and when the instance had not acted within the daemon's
+        /// wait (the message says so).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<CommandOutcome>,
     },
     Error {
         kind: ErrorKind,
@@ -300,14 +308,31 @@ impl Response {
     }
 
     pub fn ok() -> Self {
-        Response::Ok { message: None }
+        Response::Ok {
+            message: None,
+            outcome: None,
+        }
     }
 
     pub fn ok_with(message: impl Into<String>) -> Self {
         Response::Ok {
             message: Some(message.into()),
+            outcome: None,
         }
     }
+}
+
+/// An `ok` reply's `outcome`: what an instance did with a command, told
+/// once it had done it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    /// The instance's state right after it acted (a state name as in
+    /// `status`; a newer daemon may add one).
+    pub state: String,
+    /// False when nothing was done because the instance already was where
+    /// the command leads, or on its way there (a start of a running
+    /// instance, a stop of a stopped one).
+    pub acted: bool,
 }
 
 /// Why a stream ended.

@@ -346,7 +346,7 @@ pub async fn run(path: &Path, verb: Verb, names: &[String], wait: &WaitArgs) -> 
             Target::Act(name) => name,
         };
         match call(path, verb.request(&name)).await {
-            Called::Reply(Response::Ok { message }) => {
+            Called::Reply(Response::Ok { message, .. }) => {
                 say(message.unwrap_or_else(|| format!("{} {name}: ok", verb.word())));
                 acted.push(name);
             }

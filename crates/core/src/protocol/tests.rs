@@ -222,6 +222,16 @@ fn every_response_round_trips_and_has_its_documented_shape() {
             r#"{"type":"ok","message":"stopping main"}"#,
         ),
         (
+            Response::Ok {
+                message: Some(String::from("main: stopping")),
+                outcome: Some(CommandOutcome {
+                    state: String::from("stopping"),
+                    acted: true,
+                }),
+            },
+            r#"{"type":"ok","message":"main: stopping","outcome":{"state":"stopping","acted":true}}"#,
+        ),
+        (
             Response::error(ErrorKind::UnknownInstance, "no instance named `x`"),
             r#"{"type":"error","kind":"unknown_instance","message":"no instance named `x`"}"#,
         ),
@@ -316,6 +326,38 @@ fn every_response_round_trips_and_has_its_documented_shape() {
         );
         assert_eq!(decode_response(&line), Ok(envelope));
     }
+}
+
+/// `ok`'s `outcome` is an addition: a client that predates it reads the
+/// message alone, and a reply of a daemon that predates it has none.
+#[test]
+fn an_ok_outcome_is_optional_both_ways() {
+    /// `ok` as clients before the field decoded it.
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum OlderResponse {
+        Ok {
+            #[serde(default)]
+            message: Option<String>,
+        },
+    }
+    #[derive(Debug, serde::Deserialize)]
+    struct OlderEnvelope {
+        response: OlderResponse,
+    }
+    let new = r#"{"v":1,"id":3,"response":{"type":"ok","message":"main: already running","outcome":{"state":"running","acted":false}}}"#;
+    let older: OlderEnvelope = serde_json::from_str(new).expect("an older client decodes it");
+    assert_eq!(
+        older.response,
+        OlderResponse::Ok {
+            message: Some(String::from("main: already running"))
+        }
+    );
+    let old = r#"{"v":1,"id":3,"response":{"type":"ok","message":"starting main"}}"#;
+    assert_eq!(
+        decode_response(old.as_bytes()).map(|envelope| envelope.response),
+        Ok(Response::ok_with("starting main"))
+    );
 }
 
 #[test]
