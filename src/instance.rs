@@ -207,6 +207,8 @@ pub fn log_path(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join("logs").join(format!("{name}.log"))
 }
 
+pub use crate::prober::{ProbeMessage, ProbeSender};
+
 static SPAWN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn policy_of(config: &InstanceConfig) -> Policy {
@@ -214,33 +216,6 @@ fn policy_of(config: &InstanceConfig) -> Policy {
         &config.effective.declaration,
         crate::prober::startup_allowance(&config.probes),
     )
-}
-
-/// What probes report back to the actor.
-#[derive(Debug)]
-pub enum ProbeMessage {
-    StartupPassed,
-    LivenessFailed,
-    Status(Box<ProbesReport>),
-}
-
-/// The sending end a probe task gets: every message is tagged with the
-/// probe phase it belongs to, so a result still in the channel when the
-/// phase changed (a restart, a stop) is recognised as stale and dropped,
-/// never taken as news about the next process.
-#[derive(Debug, Clone)]
-pub struct ProbeSender {
-    generation: u64,
-    tx: mpsc::UnboundedSender<(u64, ProbeMessage)>,
-}
-
-impl ProbeSender {
-    /// False when the actor is gone.
-    pub fn send(&self, message: ProbeMessage) -> Result<(), ProbeMessage> {
-        self.tx
-            .send((self.generation, message))
-            .map_err(|err| err.0.1)
-    }
 }
 
 struct RunningChild {

@@ -309,7 +309,7 @@ pub fn rollback(
     };
     // Through a symlink to its target: a dotfiles setup keeps its link.
     let target = write_target(config_path);
-    crate::supervisor::write_atomically_with_mode(&target, &good.config, mode)
+    crate::files::write_atomically_with_mode(&target, &good.config, mode)
         .map_err(io("cannot write", &target))?;
     Ok(RolledBack { rejected, good_at })
 }

@@ -13,6 +13,7 @@ pub mod cgroup;
 pub mod control;
 pub mod daemon;
 pub mod export;
+pub mod files;
 pub mod instance;
 pub mod journal;
 pub mod keeper;

@@ -14,7 +14,6 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::declaration::Declaration;
-use crate::instance::{ProbeMessage, ProbeSender};
 use crate::lifecycle::ProbePhase;
 use crate::openclaw::Effective;
 pub use crate::probe::EffectiveProbes;
@@ -22,6 +21,38 @@ use crate::probe::{
     EffectiveProbe, ExecRunner, ProbeTarget, ProbeTracker, ProbeVerdict, effective_probes,
     run_once_with,
 };
+
+/// What probes report back to the actor.
+#[derive(Debug)]
+pub enum ProbeMessage {
+    StartupPassed,
+    LivenessFailed,
+    Status(Box<ProbesReport>),
+}
+
+/// The sending end a probe task gets: every message is tagged with the
+/// probe phase it belongs to, so a result still in the channel when the
+/// phase changed (a restart, a stop) is recognised as stale and dropped,
+/// never taken as news about the next process.
+#[derive(Debug, Clone)]
+pub struct ProbeSender {
+    generation: u64,
+    tx: mpsc::UnboundedSender<(u64, ProbeMessage)>,
+}
+
+impl ProbeSender {
+    /// A sender for the probe phase tagged `generation`.
+    pub fn new(generation: u64, tx: mpsc::UnboundedSender<(u64, ProbeMessage)>) -> ProbeSender {
+        ProbeSender { generation, tx }
+    }
+
+    /// False when the actor is gone.
+    pub fn send(&self, message: ProbeMessage) -> Result<(), ProbeMessage> {
+        self.tx
+            .send((self.generation, message))
+            .map_err(|err| err.0.1)
+    }
+}
 
 /// The probe results of one instance, for status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -129,7 +129,12 @@ pub enum ReadError {
     Unparsable(String),
 }
 
-pub use crate::supervisor::unix_ms;
+/// Milliseconds since the Unix epoch (0 before it).
+pub fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
 
 /// The wall-clock time of Unix milliseconds.
 pub fn from_unix_ms(ms: u64) -> SystemTime {

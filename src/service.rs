@@ -27,8 +27,8 @@ mod rollback;
 #[cfg(test)]
 mod tests;
 mod wire;
-pub use wire::{wire_event, wire_status};
 use wire::wire_wake;
+pub use wire::{wire_event, wire_status};
 
 /// Lines `logs` returns when the request does not say.
 pub const DEFAULT_LOG_LINES: usize = 50;

@@ -155,7 +155,7 @@ pub fn install(workspace: &Path, wanted: &str) -> std::io::Result<Action> {
                 .mode(0o700)
                 .create(dir)?;
         }
-        crate::supervisor::write_atomically_private(&path, wanted.as_bytes())?;
+        crate::files::write_atomically_private(&path, wanted.as_bytes())?;
     }
     Ok(action)
 }

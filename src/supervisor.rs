@@ -43,13 +43,11 @@ pub use handle::{
 /// some (a `dropped` event). Allocated whole up front.
 const EVENTS_BUFFER: usize = 512;
 
+pub use crate::reexec::unix_ms;
 pub use reexec::{Accepted, Exec, ReexecSetup};
-pub use report::{notice_kind, status_line, unix_ms};
+pub use report::{notice_kind, status_line};
 pub use startup::{start, start_verdict};
-pub use state::{
-    INTENT_RETRY, Intent, IntentSaver, write_atomically, write_atomically_private,
-    write_atomically_unsynced, write_atomically_with_mode,
-};
+pub use state::{INTENT_RETRY, Intent, IntentSaver};
 pub use wake::WakeReport;
 
 #[derive(Debug, thiserror::Error)]

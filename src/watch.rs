@@ -16,8 +16,6 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode};
 use tokio::sync::mpsc;
 
-use crate::supervisor::SupervisorHandle;
-
 /// Quiet time that ends a burst.
 pub const QUIET: Duration = Duration::from_millis(150);
 /// A burst never delays the rescan longer than this.
@@ -75,7 +73,7 @@ impl DirWatcher {
     pub fn start(
         dir: &Path,
         mode: WatchMode,
-        supervisor: SupervisorHandle,
+        reload: impl Fn() + Send + 'static,
     ) -> Result<Option<DirWatcher>, WatchError> {
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let configs: Arc<Mutex<BTreeSet<PathBuf>>> = Arc::default();
@@ -129,7 +127,7 @@ impl DirWatcher {
                 path: dir.clone(),
                 source,
             })?;
-        tokio::spawn(debounce(events_rx, supervisor));
+        tokio::spawn(debounce(events_rx, reload));
         Ok(Some(DirWatcher {
             watcher,
             configs,
@@ -173,7 +171,9 @@ impl DirWatcher {
     }
 }
 
-async fn debounce(mut events: mpsc::UnboundedReceiver<()>, supervisor: SupervisorHandle) {
+/// Calls `reload` once per burst of events: after a quiet spell, or at the
+/// latest `MAX_DELAY` after the burst began.
+async fn debounce(mut events: mpsc::UnboundedReceiver<()>, reload: impl Fn()) {
     while events.recv().await.is_some() {
         let burst_end = tokio::time::Instant::now() + MAX_DELAY;
         loop {
@@ -184,7 +184,7 @@ async fn debounce(mut events: mpsc::UnboundedReceiver<()>, supervisor: Superviso
                 _ => break,
             }
         }
-        supervisor.request_reload();
+        reload();
     }
 }
 

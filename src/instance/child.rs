@@ -158,7 +158,7 @@ impl Actor {
                     .as_millis() as u64,
             ),
             keeper: Some(keeper.clone()),
-            spawned_at_ms: Some(crate::supervisor::unix_ms(spawned_at)),
+            spawned_at_ms: Some(crate::reexec::unix_ms(spawned_at)),
             spec_digest,
         };
         if let Err(err) = write_pid_record(&self.shared.state_dir, &self.name, &record) {

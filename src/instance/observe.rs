@@ -41,10 +41,7 @@ impl Actor {
             target,
             phase,
             self.probe_status.clone(),
-            ProbeSender {
-                generation: self.probe_generation,
-                tx: self.probe_tx.clone(),
-            },
+            ProbeSender::new(self.probe_generation, self.probe_tx.clone()),
             exec,
         )));
     }

@@ -80,7 +80,7 @@ pub(super) fn write_pid_record(
     // Not fsynced: a record only has to outlive the supervisor process, not
     // the host (after a reboot no process it names is left), and it is
     // written on every spawn, where two fsyncs would cost milliseconds.
-    crate::supervisor::write_atomically_unsynced(&path, &text)
+    crate::files::write_atomically_unsynced(&path, &text)
 }
 
 pub(super) fn remove_pid_record(state_dir: &Path, name: &str, pid: i32) {

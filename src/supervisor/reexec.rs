@@ -17,7 +17,8 @@ use std::time::{Duration, SystemTime};
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Supervisor, write_atomically_private};
+use super::Supervisor;
+use crate::files::write_atomically_private;
 use crate::instance::{Command, InstanceNotice};
 use crate::journal::Subject;
 use crate::openclaw::EnvMap;

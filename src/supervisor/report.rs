@@ -1,8 +1,6 @@
 //! What the supervisor says about itself in words: the systemd STATUS
 //! line, the names of notices as events, times as the wire carries them.
 
-use std::time::SystemTime;
-
 use super::Rejected;
 use crate::lifecycle::Notice;
 use crate::protocol::EventKind;
@@ -42,12 +40,6 @@ pub fn notice_kind(notice: &Notice) -> EventKind {
         Notice::MemoryGuard => EventKind::MemoryGuard,
         Notice::RolledBack => EventKind::RolledBack,
     }
-}
-
-pub fn unix_ms(at: SystemTime) -> u64 {
-    at.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

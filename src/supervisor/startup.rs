@@ -153,10 +153,11 @@ pub async fn start(
     for effective in plan.wanted.into_values() {
         supervisor.add(effective);
     }
+    let reloads = handle.clone();
     match DirWatcher::start(
         &supervisor.options.dir,
         supervisor.options.watch,
-        handle.clone(),
+        move || reloads.request_reload(),
     ) {
         Ok(watcher) => supervisor.watcher = watcher,
         Err(err) => {

@@ -161,5 +161,5 @@ fn keep(path: &Path, text: &str) -> std::io::Result<()> {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
         }
     }
-    crate::supervisor::write_atomically_private(path, text.as_bytes())
+    crate::files::write_atomically_private(path, text.as_bytes())
 }
