@@ -135,6 +135,8 @@ pub struct Supervisor {
     /// The instances' states from before a re-exec, each taken by its `add`.
     restored: HashMap<String, crate::reexec::SavedInstance>,
     restored_idle: BTreeSet<String>,
+    /// The reload under way and those asked meanwhile.
+    reloads: reload::Reloads,
 }
 
 impl Supervisor {
@@ -307,19 +309,8 @@ impl Supervisor {
                     .ok_or(SupervisorError::UnknownInstance(name));
                 let _ = reply.send(result);
             }
-            Message::Reload { reply } => {
-                if let Some(notifier) = &self.notifier {
-                    notifier.reloading();
-                }
-                let outcome = self.reload();
-                if let Some(notifier) = &self.notifier {
-                    notifier.ready();
-                }
-                self.publish_status();
-                if let Some(reply) = reply {
-                    let _ = reply.send(outcome);
-                }
-            }
+            Message::Reload { reply } => self.reload_asked(reply),
+            Message::Scanned { scanned, replies } => self.scanned(scanned, replies),
             Message::StartAfterLeavers { name } => {
                 // Unless the operator stopped it (or started it) meanwhile.
                 if let Some(entry) = self.instances.get(&name) {

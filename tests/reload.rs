@@ -6,6 +6,8 @@
 #![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 mod daemon_support;
+#[path = "reload/reading.rs"]
+mod reading;
 mod reload_support;
 
 use std::fs;

@@ -98,6 +98,11 @@ pub(super) enum Message {
     Reload {
         reply: Option<oneshot::Sender<ReloadOutcome>>,
     },
+    /// A reload's reading of the files is back (`None`: it failed).
+    Scanned {
+        scanned: Option<Box<super::reload::Scanned>>,
+        replies: Vec<Option<oneshot::Sender<ReloadOutcome>>>,
+    },
     Shutdown,
     /// The removed instances an added one was waiting for are gone.
     StartAfterLeavers {

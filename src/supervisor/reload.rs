@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::reload_plan::{Context, Current, ReloadPlan, plan_reload};
+use tokio::sync::oneshot;
+
+use super::handle::Message;
 use super::{Rejected, ReloadOutcome, Supervisor, fingerprint};
 use crate::instance::Command;
 use crate::journal::Subject;
@@ -34,31 +37,83 @@ impl Supervisor {
         names
     }
 
-    /// Rescan the declarations and apply the difference. A file that does
-    /// not parse, or a change that would conflict, is rejected: its instance
-    /// keeps running on its last good declaration. The files are read here;
-    /// what to do is [`plan_reload`]'s to decide; this only applies it.
-    pub(super) fn reload(&mut self) -> ReloadOutcome {
+    /// A reload asked for (`reply`, when someone waits for its outcome).
+    /// The files are read off the loop ([`Supervisor::scan`]): the loop
+    /// goes on answering, and pinging systemd's watchdog, while a slow disk
+    /// or a huge directory is read. One scan at a time: a reload asked
+    /// meanwhile waits for the next, which sees its change.
+    pub(super) fn reload_asked(&mut self, reply: Option<oneshot::Sender<ReloadOutcome>>) {
+        self.reloads.waiting.push(reply);
+        if !self.reloads.scanning {
+            self.scan();
+        }
+    }
+
+    /// Read the declarations and the OpenClaw config files on the blocking
+    /// pool; the result comes back to the loop as [`Message::Scanned`].
+    fn scan(&mut self) {
+        if let Some(notifier) = &self.notifier {
+            notifier.reloading();
+        }
+        self.reloads.scanning = true;
+        let replies = std::mem::take(&mut self.reloads.waiting);
         let running: BTreeMap<String, Effective> = self
             .instances
             .iter()
             .map(|(name, entry)| (name.clone(), entry.config.effective.clone()))
             .collect();
-        let files = running
-            .iter()
-            .map(|(name, effective)| (name.clone(), effective.file.clone()))
-            .collect();
-        let scan = resolution::scan_keeping(&self.options.dir, &self.options.inherited_env, &files);
-        let resolved = resolution::plan(scan, &running);
-        // An OpenClaw config file that changed (even where the footprint
-        // did not) retries an instance that failed on its configuration;
-        // the gateway reloads its own config otherwise.
-        let fingerprints: BTreeMap<String, Option<u64>> = resolved
-            .wanted
-            .iter()
-            .filter(|(name, _)| self.instances.contains_key(*name))
-            .map(|(name, effective)| (name.clone(), fingerprint(&effective.config_path)))
-            .collect();
+        let dir = self.options.dir.clone();
+        let inherited = self.options.inherited_env.clone();
+        let messages = self.messages_tx.clone();
+        tokio::spawn(async move {
+            let read = tokio::task::spawn_blocking(move || read_set(&dir, &inherited, &running));
+            let scanned = match read.await {
+                Ok(scanned) => Some(scanned),
+                Err(err) => {
+                    tracing::error!(error = %err, "the rescan of the declarations failed");
+                    None
+                }
+            };
+            let _ = messages.send(Message::Scanned {
+                scanned: scanned.map(Box::new),
+                replies,
+            });
+        });
+    }
+
+    /// A scan is back: plan with [`plan_reload`], apply, answer, and scan
+    /// again if a reload was asked meanwhile.
+    pub(super) fn scanned(
+        &mut self,
+        scanned: Option<Box<Scanned>>,
+        replies: Vec<Option<oneshot::Sender<ReloadOutcome>>>,
+    ) {
+        let outcome = match scanned {
+            Some(scanned) => self.reload(*scanned),
+            None => ReloadOutcome::default(),
+        };
+        if let Some(notifier) = &self.notifier {
+            notifier.ready();
+        }
+        self.publish_status();
+        for reply in replies.into_iter().flatten() {
+            let _ = reply.send(outcome.clone());
+        }
+        self.reloads.scanning = false;
+        if !self.reloads.waiting.is_empty() {
+            self.scan();
+        }
+    }
+
+    /// Apply the difference of a scan. A file that does not parse, or a
+    /// change that would conflict, is rejected: its instance keeps running
+    /// on its last good declaration. What to do is [`plan_reload`]'s to
+    /// decide; this only applies it.
+    fn reload(&mut self, scanned: Scanned) -> ReloadOutcome {
+        let Scanned {
+            resolved,
+            fingerprints,
+        } = scanned;
         let current: BTreeMap<String, Current> = self
             .instances
             .iter()
@@ -133,5 +188,45 @@ impl Supervisor {
         // follower can tell that a change was (or was not) acted on.
         self.emit(Subject::Supervisor, EventKind::Reloaded, outcome.summary());
         outcome
+    }
+}
+
+/// What a reload reads: the declarations resolved and planned against the
+/// running set (only reloads change that set, and one runs at a time), and
+/// the fingerprint of each running instance's OpenClaw config file (an
+/// instance that failed on its configuration is retried when it changed).
+pub(super) struct Scanned {
+    resolved: resolution::Plan,
+    fingerprints: BTreeMap<String, Option<u64>>,
+}
+
+/// The reloads asked for: a scan under way, and who waits for the next.
+#[derive(Default)]
+pub(super) struct Reloads {
+    scanning: bool,
+    waiting: Vec<Option<oneshot::Sender<ReloadOutcome>>>,
+}
+
+/// The file IO of a reload, on the blocking pool.
+fn read_set(
+    dir: &std::path::Path,
+    inherited: &crate::openclaw::EnvMap,
+    running: &BTreeMap<String, Effective>,
+) -> Scanned {
+    let files = running
+        .iter()
+        .map(|(name, effective)| (name.clone(), effective.file.clone()))
+        .collect();
+    let scan = resolution::scan_keeping(dir, inherited, &files);
+    let resolved = resolution::plan(scan, running);
+    let fingerprints = resolved
+        .wanted
+        .iter()
+        .filter(|(name, _)| running.contains_key(*name))
+        .map(|(name, effective)| (name.clone(), fingerprint(&effective.config_path)))
+        .collect();
+    Scanned {
+        resolved,
+        fingerprints,
     }
 }

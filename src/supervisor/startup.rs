@@ -143,6 +143,7 @@ pub async fn start(
         shutdown_asked: handle.shutdown_asked.clone(),
         restored: HashMap::new(),
         restored_idle: Default::default(),
+        reloads: Default::default(),
     };
     supervisor.resume(reexec.saved);
     match Notifier::from_env(&supervisor.options.inherited_env) {

@@ -109,7 +109,6 @@ pub fn tagged(tag: &str) -> Vec<i32> {
     process_support::tagged("OPENCLAW_TEST_TAG", tag)
 }
 
-/// A simulated gateway's declaration: `extra` is more YAML (keys at top level).
 /// Write `name`'s OpenClaw config under `root`: local mode on `port`, its
 /// own log file, and `gateway_extra` (more keys of `gateway`, e.g. an
 /// `auth` token). Returns its path.
@@ -139,6 +138,7 @@ pub fn write_sim_config_with(
     config
 }
 
+/// A simulated gateway's declaration: `extra` is more YAML (keys at top level).
 pub fn sim_declaration(root: &Path, name: &str, port: u16, extra: &str) -> String {
     let home = root.join("instances").join(name);
     let config = home.join("openclaw.json");
