@@ -329,6 +329,7 @@ impl Actor {
             }
         }
         let mut emptied: Option<crate::cgroup::EventsWatch> = None;
+        let mut commands_closed = false;
         loop {
             self.publish();
             if self.frozen {
@@ -387,7 +388,7 @@ impl Actor {
                         break;
                     }
                 }
-                command = commands.recv() => {
+                command = commands.recv(), if !commands_closed => {
                     match command {
                         Some(command) => {
                             if self.command(command).await {
@@ -395,8 +396,10 @@ impl Actor {
                             }
                         }
                         // Every handle dropped: nobody can stop us any more,
-                        // so stop the child and end.
+                        // so stop the child and end (once: a closed channel
+                        // is ready at every turn).
                         None => {
+                            commands_closed = true;
                             if self.command(Command::Remove).await {
                                 break;
                             }

@@ -234,7 +234,7 @@ impl Actor {
 
     /// Whether the leader's pid is surely still the leader's: a child of
     /// ours not reaped yet, or a gateway its keeper holds unreaped.
-    fn leader_unreaped(&self, child: &RunningChild) -> bool {
+    pub(super) fn leader_unreaped(&self, child: &RunningChild) -> bool {
         child.leader_exit.is_none()
             && (self.shared.spawner.is_registered(child.pid)
                 || child.keeper.as_ref().is_some_and(|keeper| keeper.holds())
@@ -405,12 +405,19 @@ impl Actor {
             Some(child) => self.members(child),
             None => Vec::new(),
         };
+        // Why it exited, as the machine stands now (a stop asked while it
+        // is exiting does not make a crash a requested stop).
+        let why = exit_reason(
+            self.lifecycle.state,
+            self.child.as_ref().and_then(|child| child.stop_cause),
+        );
         if left.is_empty() {
-            return self.group_gone(exit, Event::Exited(exit.exit)).await;
+            return self.group_gone(exit, why, Event::Exited(exit.exit)).await;
         }
         tracing::debug!(instance = %self.name, "the gateway left processes behind: stopping them");
         self.leftovers = Some(Leftovers {
             exit,
+            why,
             next_look: tokio::time::Instant::now(),
             watched: watch.is_some(),
             watch,
@@ -424,7 +431,11 @@ impl Actor {
     /// exit heard once none is left. True when the instance is to be
     /// forgotten.
     pub(super) async fn look_at_leftovers(&mut self) -> bool {
-        let Some(exit) = self.leftovers.as_ref().map(|leftovers| leftovers.exit) else {
+        let Some((exit, why)) = self
+            .leftovers
+            .as_ref()
+            .map(|leftovers| (leftovers.exit, leftovers.why))
+        else {
             return false;
         };
         let left = match self.child.as_ref() {
@@ -449,7 +460,7 @@ impl Actor {
             }
             (Progress::Gone | Progress::GaveUp, _) => {
                 self.leftovers = None;
-                self.group_gone(exit, Event::GroupEmpty).await
+                self.group_gone(exit, why, Event::GroupEmpty).await
             }
         }
     }
@@ -457,7 +468,12 @@ impl Actor {
     /// Every process of the instance is gone: its record, its keeper's
     /// acknowledgement, its cgroup, its last lines; then `event` (the exit,
     /// or the end of the leftovers) to the machine.
-    async fn group_gone(&mut self, exit: ChildExit, event: Event) -> bool {
+    async fn group_gone(
+        &mut self,
+        exit: ChildExit,
+        why: Option<&'static str>,
+        event: Event,
+    ) -> bool {
         // No record names a keeper once it is idle (so a later supervisor
         // never finds an idle keeper to adopt): the record goes first.
         remove_pid_record(&self.shared.state_dir, &self.name, exit.pid);
@@ -477,9 +493,7 @@ impl Actor {
             // migration then, milliseconds), and a new cgroup is not killed.
             crate::cgroup::remove_dir(&dir);
         }
-        let mut stop_cause = None;
         if let Some(child) = self.child.take() {
-            stop_cause = child.stop_cause;
             // Every process of the instance is gone, so its pipes are at EOF:
             // wait for the last lines to be read, so a crash report has the
             // gateway's own last words (bounded: a pipe passed on to some
@@ -505,7 +519,6 @@ impl Actor {
             self.error_lines = self.log.tail_of(exit.pid, ERROR_LINES);
             self.error_from = Some((exit.pid, exit.exit));
         }
-        let why = exit_reason(self.lifecycle.state, stop_cause);
         self.log
             .marker(&crate::logs::exit_marker(exit.pid, exit.exit, why));
         self.handle(event).await
@@ -516,6 +529,8 @@ impl Actor {
 /// the group is empty, and when to look at the leftovers again.
 pub(super) struct Leftovers {
     exit: ChildExit,
+    /// Why it exited, for its exit marker, as the machine stood then.
+    why: Option<&'static str>,
     pub(super) next_look: tokio::time::Instant,
     /// Its cgroup's `cgroup.events`, in cgroup mode: woken when it empties
     /// (taken by the loop, which keeps it while the instance is exiting).

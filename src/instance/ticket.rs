@@ -202,7 +202,9 @@ impl Actor {
     /// Send `signal` to the gateway's group, while it lives; false when
     /// there is none to take it.
     pub(super) fn signal_gateway(&self, signal: Signal) -> bool {
-        match self.child.as_ref().filter(|c| c.leader_exit.is_none()) {
+        // Only a leader provably ours: unreaped, registered or held by its
+        // keeper, and the process that started then.
+        match self.child.as_ref().filter(|c| self.leader_unreaped(c)) {
             Some(child) => process::signal_group(child.pid, signal),
             None => false,
         }

@@ -59,6 +59,11 @@ fn a_crash_leaving_a_process_is_exiting_and_a_stop_asked_meanwhile_ends_stopped(
         !kinds.iter().any(|kind| kind == "backoff"),
         "the stop decided, not the crash: {kinds:?}"
     );
+    // The crash itself was told when the gateway went, and kept its words.
+    assert!(
+        kinds.iter().any(|kind| kind == "exited"),
+        "the crash is an event: {kinds:?}"
+    );
     assert_eq!(
         kinds.iter().filter(|kind| *kind == "spawned").count(),
         1,
@@ -68,9 +73,12 @@ fn a_crash_leaving_a_process_is_exiting_and_a_stop_asked_meanwhile_ends_stopped(
 
 #[test]
 fn a_leftover_ignoring_the_stop_signal_is_killed_at_the_stop_timeout_and_the_crash_restarts() {
-    let (daemon, port, grandchild) = main_with_a_stubborn_grandchild("1s");
+    let (daemon, port, grandchild) = main_with_a_stubborn_grandchild("3s");
     let gateway = daemon.instance_pid("main").expect("a pid");
     crash(port, 1);
+    // No new gateway beside what the old one left: exiting first.
+    daemon.wait_state("main", "exiting");
+    assert!(alive(grandchild), "SIGTERM is ignored: alive until SIGKILL");
     let next = daemon.wait_new_pid("main", Some(gateway));
     assert_ne!(next, gateway);
     assert!(!alive(grandchild), "SIGKILLed at the stop timeout");

@@ -267,12 +267,19 @@ impl Lifecycle {
             (S::Exiting { .. }, E::Timer(TimerKind::StopTimeout)) => vec![Action::Kill],
             (S::Exiting { exit, was, .. }, E::GroupEmpty | E::Exited(_)) => {
                 self.state = was.state();
-                let mut actions = match was {
-                    Was::Stopping { .. } => Vec::new(),
-                    _ => vec![Action::CancelTimer(TimerKind::StopTimeout)],
-                };
-                actions.extend(self.step(E::Exited(exit), ctx));
-                actions
+                match was {
+                    Was::Stopping { then, .. } => self.stopped(then, exit, ctx),
+                    // Its exit was told when the leader went.
+                    Was::Starting { .. } | Was::Running { .. } => {
+                        let mut actions = vec![Action::CancelTimer(TimerKind::StopTimeout)];
+                        actions.extend(
+                            self.unexpected_exit(exit, ctx)
+                                .into_iter()
+                                .filter(|action| *action != Action::Notify(Notice::Exited(exit))),
+                        );
+                        actions
+                    }
+                }
             }
             // What the exit leads to, asked for while exiting: as if the
             // stop had been asked before the exit.
@@ -332,6 +339,12 @@ impl Lifecycle {
             Action::CancelTimer(TimerKind::StartupDeadline),
         ];
         if !matches!(was, Was::Stopping { .. }) {
+            // An exit nobody asked for is told now, not once its leftovers
+            // are gone (up to the stop timeout later): its rescues are
+            // woken, `notify` runs, and a stop asked meanwhile cannot hide
+            // it.
+            self.last_exit = Some(exit);
+            actions.push(Action::Notify(Notice::Exited(exit)));
             actions.push(Action::SignalStop);
             actions.push(Action::ArmTimer(
                 TimerKind::StopTimeout,

@@ -30,13 +30,14 @@ fn exiting_table() {
     let was_stopping_now = |then| Was::Stopping { since: later, then };
     let rows: Vec<Row> = vec![
         (
-            "a crash with leftovers: they get the stop signal once and a deadline",
+            "a crash with leftovers: told at once; they get the stop signal once and a deadline",
             running,
             Event::LeaderExited(crash),
             exiting(crash, was_running),
             vec![
                 Action::Probes(ProbePhase::Off),
                 Action::CancelTimer(TimerKind::StartupDeadline),
+                Action::Notify(Notice::Exited(crash)),
                 Action::SignalStop,
                 Action::ArmTimer(TimerKind::StopTimeout, stop_timeout),
             ],
@@ -49,6 +50,7 @@ fn exiting_table() {
             vec![
                 Action::Probes(ProbePhase::Off),
                 Action::CancelTimer(TimerKind::StartupDeadline),
+                Action::Notify(Notice::Exited(crash)),
                 Action::SignalStop,
                 Action::ArmTimer(TimerKind::StopTimeout, stop_timeout),
             ],
@@ -71,7 +73,7 @@ fn exiting_table() {
             vec![Action::Kill],
         ),
         (
-            "the group empty after a crash: the exit as if nothing was left (backoff)",
+            "the group empty after a crash: where the exit leads (backoff), not told twice",
             exiting(crash, was_running),
             Event::GroupEmpty,
             State::Backoff {
@@ -81,7 +83,6 @@ fn exiting_table() {
                 Action::CancelTimer(TimerKind::StopTimeout),
                 Action::Probes(ProbePhase::Off),
                 Action::CancelTimer(TimerKind::StartupDeadline),
-                Action::Notify(Notice::Exited(crash)),
                 Action::ArmTimer(TimerKind::Backoff, Duration::from_secs(1)),
                 Action::Notify(Notice::Backoff {
                     delay: Duration::from_secs(1),
@@ -160,7 +161,15 @@ fn exiting_table() {
 fn a_stop_asked_while_exiting_ends_stopped_not_in_backoff() {
     let t0 = Instant::now();
     let mut lifecycle = machine(State::Running { since: t0 }, policy());
-    lifecycle.step(Event::LeaderExited(ExitKind::Code(1)), ctx(t0));
+    let told = lifecycle.step(Event::LeaderExited(ExitKind::Code(1)), ctx(t0));
+    assert!(
+        told.contains(&Action::Notify(Notice::Exited(ExitKind::Code(1)))),
+        "the crash is told before the stop: {told:?}"
+    );
+    assert!(
+        told.iter()
+            .any(|action| matches!(action, Action::Notify(notice) if notice.is_failure()))
+    );
     assert_eq!(lifecycle.state.name(), StateName::Exiting);
     assert!(lifecycle.state.has_process());
     lifecycle.step(Event::Stop, ctx(t0));
