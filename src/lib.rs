@@ -7,6 +7,9 @@ pub use openclaw_supervisor_core::{
     breaker, declaration, init, isolation, lifecycle, limits, memory_guard, openclaw, protocol,
     rescue, resolution, secrets, unit, vendor,
 };
+// The gateway simulator, a crate of its own too (crates/simulator); the
+// binaries run it with `process::sim_port_holder` to name a taken port's holder.
+pub use openclaw_gateway_sim as simulator;
 
 pub mod alert;
 pub mod cgroup;
@@ -29,7 +32,6 @@ pub mod resident;
 pub mod sdnotify;
 pub mod service;
 pub mod signals;
-pub mod simulator;
 pub mod skill;
 pub mod supervisor;
 pub mod usage;

@@ -3,7 +3,8 @@ use std::path::Path;
 
 mod cli;
 
-use openclaw_supervisor::reexec;
+use openclaw_supervisor::simulator::Embedding;
+use openclaw_supervisor::{process, reexec};
 
 fn main() -> std::process::ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -14,9 +15,12 @@ fn main() -> std::process::ExitCode {
         .first()
         .and_then(|arg0| Path::new(arg0).file_name())
         .map(|name| name.to_os_string());
-    let reexec = vec![OsString::from("simulate-gateway")];
+    let embedding = Embedding {
+        reexec_prefix: vec![OsString::from("simulate-gateway")],
+        port_holder: process::sim_port_holder,
+    };
     if called_as.as_deref() == Some("openclaw-gateway-sim".as_ref()) {
-        return openclaw_supervisor::simulator::main_with(args, reexec);
+        return openclaw_supervisor::simulator::main_with(args, embedding);
     }
     // A gateway's keeper (`src/keeper/program.rs`): no runtime, no clap,
     // nothing of the daemon; the spawner starts it with its connection as
@@ -27,7 +31,7 @@ fn main() -> std::process::ExitCode {
     if args.get(1).map(OsString::as_os_str) == Some("simulate-gateway".as_ref()) {
         let mut sim_args = vec![OsString::from("openclaw-gateway-sim")];
         sim_args.extend(args.into_iter().skip(2));
-        return openclaw_supervisor::simulator::main_with(sim_args, reexec);
+        return openclaw_supervisor::simulator::main_with(sim_args, embedding);
     }
     if args.get(1).map(OsString::as_os_str) == Some(reexec::CHECK_SUBCOMMAND.as_ref()) {
         return reexec_check(args.get(2));

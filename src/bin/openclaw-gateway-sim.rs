@@ -1,6 +1,13 @@
 //! A gateway simulator that speaks the real openclaw gateway contract.
-//! See `openclaw_supervisor::simulator` and the README's "Gateway simulator".
+//! See the `openclaw-gateway-sim` crate (crates/simulator) and the README's
+//! "Gateway simulator"; this binary lends it the daemon's port scan.
+
+use openclaw_supervisor::process;
+use openclaw_supervisor::simulator::{self, Embedding};
 
 fn main() -> std::process::ExitCode {
-    openclaw_supervisor::simulator::main()
+    simulator::main(Embedding {
+        reexec_prefix: Vec::new(),
+        port_holder: process::sim_port_holder,
+    })
 }

@@ -159,6 +159,17 @@ pub fn port_holder(port: u16) -> Option<Holder> {
     holder_of(&sockets_on(port))
 }
 
+/// [`port_holder`] as the gateway simulator takes it
+/// (`openclaw_gateway_sim::Embedding::port_holder`): the simulator is a crate
+/// of its own, without the daemon's process scan.
+pub fn sim_port_holder(port: u16) -> Option<openclaw_gateway_sim::PortHolder> {
+    port_holder(port).map(|holder| openclaw_gateway_sim::PortHolder {
+        pid: holder.pid,
+        program: holder.program,
+        address: holder.address,
+    })
+}
+
 fn holder_of(sockets: &[PortSocket]) -> Option<Holder> {
     let owned = |listening: bool| -> Vec<(String, IpAddr)> {
         sockets

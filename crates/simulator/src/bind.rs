@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use super::PortHolder;
 use super::output::log;
 use super::server::{self, SimState};
 
@@ -15,7 +16,6 @@ use super::server::{self, SimState};
 const BIND_ATTEMPTS: u32 = 5;
 const BIND_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// Entry point of the `openclaw-gateway-sim` binary.
 /// Binds the port as openclaw 2026.9.6 does with `--bind loopback`
 /// (`resolveGatewayListenHosts`, `dist/net-*.mjs`; the listen loop in
 /// `dist/server-start-*.mjs`): 127.0.0.1, then ::1 when the host can bind
@@ -23,9 +23,11 @@ const BIND_RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// 500 ms apart; here `BIND_ATTEMPTS`, `BIND_RETRY_PAUSE` apart). When
 /// 127.0.0.1 stays taken the gateway fails to start (exit 1, its lines
 /// below); when only ::1 does, it warns and serves on 127.0.0.1 alone. Then
-/// serves for ever. A bind failure is reported on `failed`.
+/// serves for ever. A bind failure is reported on `failed`, naming the
+/// port's holder as `port_holder` finds it.
 pub(super) async fn bind_and_serve(
     port: u16,
+    port_holder: fn(u16) -> Option<PortHolder>,
     log_file: PathBuf,
     bind_delay: Duration,
     started_at: Instant,
@@ -42,7 +44,7 @@ pub(super) async fn bind_and_serve(
     let v4 = match bind_retrying(IpAddr::V4(Ipv4Addr::LOCALHOST), port).await {
         Ok(listener) => listener,
         Err(err) => {
-            let _ = failed.send(bind_failure(port, &err)).await;
+            let _ = failed.send(bind_failure(port, &err, port_holder)).await;
             return;
         }
     };
@@ -106,7 +108,11 @@ fn lock_error(host: IpAddr, port: u16, err: &std::io::Error) -> String {
 
 /// The real gateway's lines when 127.0.0.1 cannot be bound (before its exit
 /// 1): the error, the hint, and the port's holder (`formatPortDiagnostics`).
-fn bind_failure(port: u16, err: &std::io::Error) -> String {
+fn bind_failure(
+    port: u16,
+    err: &std::io::Error,
+    port_holder: fn(u16) -> Option<PortHolder>,
+) -> String {
     let mut lines = vec![
         format!(
             "Gateway failed to start: {}",
@@ -116,7 +122,7 @@ fn bind_failure(port: u16, err: &std::io::Error) -> String {
     ];
     if err.kind() == std::io::ErrorKind::AddrInUse {
         lines.push(format!("Port {port} is already in use."));
-        if let Some(holder) = crate::process::port_holder(port) {
+        if let Some(holder) = port_holder(port) {
             let address = std::net::SocketAddr::new(holder.address, port);
             lines.push(format!(
                 "- pid {}: {} ({address})",

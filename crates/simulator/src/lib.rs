@@ -17,6 +17,11 @@
 //! They re-execute this program in a hidden `--sim-grandchild` mode that only
 //! waits to be killed; the simulator never kills them itself, so a test can
 //! check that the supervisor does.
+//!
+//! A crate of its own (`openclaw-gateway-sim`): it depends on the pure core,
+//! never on the daemon. What it needs of the program it runs in comes
+//! through an [`Embedding`]: the arguments that re-execute it, and who holds
+//! a port it cannot bind (the daemon's `/proc` scan).
 
 mod bind;
 mod boots;
@@ -37,6 +42,7 @@ mod validate;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
@@ -76,16 +82,45 @@ fn is_truthy(value: &str) -> bool {
     )
 }
 
-pub fn main() -> ExitCode {
-    main_with(std::env::args_os().collect(), Vec::new())
+/// The process holding a local TCP port, as the real gateway names it when
+/// the port is taken (`formatPortDiagnostics`): `- pid PID: PROGRAM (ADDRESS:PORT)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortHolder {
+    pub pid: i32,
+    /// The process's name (`comm`).
+    pub program: String,
+    /// The address of its socket on the port.
+    pub address: IpAddr,
+}
+
+/// What the simulator takes from the program it runs in.
+#[derive(Debug, Clone)]
+pub struct Embedding {
+    /// Put between this executable and `--sim-grandchild` when grandchildren
+    /// are started, so a host binary can embed the simulator under a
+    /// subcommand (e.g. `["simulate-gateway"]`); a standalone binary has none.
+    pub reexec_prefix: Vec<OsString>,
+    /// Who holds a port the simulator cannot bind, if anyone can tell.
+    pub port_holder: fn(u16) -> Option<PortHolder>,
+}
+
+impl Default for Embedding {
+    /// No prefix; a taken port's holder is not named.
+    fn default() -> Self {
+        Self {
+            reexec_prefix: Vec::new(),
+            port_holder: |_| None,
+        }
+    }
+}
+
+/// Runs the simulator with the process's own arguments.
+pub fn main(embedding: Embedding) -> ExitCode {
+    main_with(std::env::args_os().collect(), embedding)
 }
 
 /// Runs the simulator with `args` (argv, program name first).
-///
-/// `reexec_prefix` is put between this executable and `--sim-grandchild` when
-/// grandchildren are started, so a host binary can embed the simulator under a
-/// subcommand (e.g. `["simulate-gateway"]`); the standalone binary passes none.
-pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode {
+pub fn main_with(args: Vec<OsString>, embedding: Embedding) -> ExitCode {
     let process_start = Instant::now();
     let cli = match SimCli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -218,7 +253,7 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
         log_err(&boots::tripped_line(unclean));
     }
 
-    let children = match start_grandchildren(&behaviour, &reexec_prefix, pid) {
+    let children = match start_grandchildren(&behaviour, &embedding.reexec_prefix, pid) {
         Ok(children) => children,
         Err(message) => {
             log_err(&message);
@@ -254,6 +289,7 @@ pub fn main_with(args: Vec<OsString>, reexec_prefix: Vec<OsString>) -> ExitCode 
         process_start,
         log_file,
         port: resolved.port,
+        port_holder: embedding.port_holder,
         hooks: resolved.hooks.clone().map(|config| {
             hooks::Hooks::new(config, &resolved.state_dir, behaviour.sim_hooks_unavailable)
         }),

@@ -14,7 +14,7 @@ use super::drain::drain;
 use super::output::{log, log_err};
 use super::server::{ServerEvent, SimState};
 use super::signals::Signals;
-use super::{SimBehaviour, boots, hooks, unix_ms_now};
+use super::{PortHolder, SimBehaviour, boots, hooks, unix_ms_now};
 
 /// What ends the simulated gateway.
 pub(super) enum Ending {
@@ -31,6 +31,8 @@ pub(super) struct Run {
     pub(super) process_start: Instant,
     pub(super) log_file: PathBuf,
     pub(super) port: u16,
+    /// Who holds the port when it cannot be bound (`Embedding::port_holder`).
+    pub(super) port_holder: fn(u16) -> Option<PortHolder>,
     /// Its hooks, when the config enables them with a token.
     pub(super) hooks: Option<hooks::Hooks>,
     pub(super) behaviour: SimBehaviour,
@@ -107,6 +109,7 @@ impl Run {
         let (bind_tx, mut bind_rx) = mpsc::channel::<String>(1);
         tokio::spawn(bind_and_serve(
             self.port,
+            self.port_holder,
             self.log_file.clone(),
             self.behaviour.sim_bind_delay.unwrap_or_default(),
             self.process_start + start_delay,
@@ -163,7 +166,7 @@ impl Run {
                 _ = sleep_until_or_never(recover_at) => {
                     // The real gateway rechecks once the whole window has
                     // drained without new unclean boots, then resumes.
-                    log(crate::breaker::RECOVERED);
+                    log(openclaw_supervisor_core::breaker::RECOVERED);
                     recover_at = None;
                 }
                 Some(event) = events_rx.recv() => match event {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
-use crate::openclaw::{DEFAULT_LOG_DIR, log_profile_segment};
+use openclaw_supervisor_core::openclaw::{DEFAULT_LOG_DIR, log_profile_segment};
 
 static FILE: OnceLock<Mutex<fs::File>> = OnceLock::new();
 

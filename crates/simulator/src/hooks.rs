@@ -48,8 +48,8 @@ impl HooksConfig {
         // `${VAR}` is substituted from the gateway's environment, as
         // openclaw does when it loads its config (left as is when unset).
         let written = hooks.get("token")?.as_str()?;
-        let env: crate::openclaw::EnvMap = std::env::vars().collect();
-        let token = crate::openclaw::channels::substitute_env(written, &env)
+        let env: openclaw_supervisor_core::openclaw::EnvMap = std::env::vars().collect();
+        let token = openclaw_supervisor_core::openclaw::channels::substitute_env(written, &env)
             .unwrap_or_else(|_| written.to_string())
             .trim()
             .to_string();

@@ -171,8 +171,8 @@ mod tests {
         let (tripped, _) = begin(&file, 6, now + 30 + WINDOW_MS);
         assert_eq!(tripped, None, "the window drained");
         assert!(matches!(
-            crate::breaker::parse(&tripped_line(3)),
-            Some(crate::breaker::BreakerLine::Tripped {
+            openclaw_supervisor_core::breaker::parse(&tripped_line(3)),
+            Some(openclaw_supervisor_core::breaker::BreakerLine::Tripped {
                 unclean_boots: Some(3),
                 ..
             })
