@@ -178,9 +178,7 @@ impl Handler for ControlHandler {
                 }
             }
             Request::Signal { name, signal } => {
-                let Ok(signal) = nix::sys::signal::Signal::try_from(signal.number()) else {
-                    return Reply::One(Response::error(ErrorKind::BadRequest, "unknown signal"));
-                };
+                let signal = crate::process::to_signal(signal);
                 // The actor says whether a gateway took it (a signal for no
                 // process is refused, not "sent").
                 control(name, ControlCommand::Signal(signal)).await
@@ -524,7 +522,7 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
             .and_then(|at| SystemTime::now().duration_since(at).ok())
             .map(|d| d.as_secs()),
         spawned_at: snapshot.spawned_at.map(unix_ms),
-        probes_off: probes_off(&snapshot.config.probes),
+        probes_off: probes_off(&snapshot.config.effective.probes),
         restarts: snapshot.restarts,
         last_exit: snapshot.last_exit.map(|(exit, at)| LastExit {
             code: match exit {
