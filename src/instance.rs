@@ -21,7 +21,7 @@ use crate::lifecycle::{
 use crate::logs::{InstanceLog, LogSink};
 use crate::memory_guard::Guard as MemoryGuard;
 use crate::openclaw::{Effective, EnvMap};
-use crate::prober::{EffectiveProbes, ProbesReport};
+use crate::prober::ProbesReport;
 use crate::process::{self, ChildExit, ExitKind, Spawner};
 
 mod child;
@@ -48,8 +48,9 @@ const ERROR_LINES: usize = 20;
 /// What an instance runs with; replaced as a whole when its declaration changes.
 #[derive(Debug, Clone)]
 pub struct InstanceConfig {
+    /// Its probes are `effective.probes`, worked out once when the
+    /// declaration was loaded.
     pub effective: Effective,
-    pub probes: EffectiveProbes,
     /// Added to the child's environment by the supervisor (the control
     /// socket path for rescues).
     pub extra_env: EnvMap,
@@ -214,7 +215,7 @@ static SPAWN_COUNTER: AtomicU64 = AtomicU64::new(0);
 fn policy_of(config: &InstanceConfig) -> Policy {
     Policy::from_declaration(
         &config.effective.declaration,
-        crate::prober::startup_allowance(&config.probes),
+        crate::prober::startup_allowance(&config.effective.probes),
     )
 }
 
@@ -483,10 +484,10 @@ impl Actor {
             // Boxed: an awaited command is carried out through this function.
             Command::Awaited(awaited) => Box::pin(self.awaited(awaited)).await,
             Command::Reconfigure { config, restart } => {
-                if config.probes != self.config.probes {
+                if config.effective.probes != self.config.effective.probes {
                     // New thresholds need new trackers: a tracker keeps the
                     // `failures` it was made with.
-                    self.probe_status = ProbesReport::new(&config.probes);
+                    self.probe_status = ProbesReport::new(&config.effective.probes);
                 }
                 let limits_before = self.config.effective.declaration.limits;
                 self.config = Arc::new(*config);
@@ -577,7 +578,6 @@ impl Actor {
     }
 
     fn stop_signal(&self) -> Signal {
-        process::parse_signal(&self.config.effective.declaration.stop.signal)
-            .unwrap_or(Signal::SIGTERM)
+        process::to_signal(self.config.effective.declaration.stop.signal.name())
     }
 }

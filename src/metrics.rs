@@ -108,7 +108,7 @@ impl InstanceFigures {
     ) -> Self {
         let ready = is_ready(
             snapshot.state,
-            snapshot.config.probes.readiness.enabled,
+            snapshot.config.effective.probes.readiness.enabled,
             snapshot.probes.readiness.last().map(|last| last.ok),
         );
         let probes = [

@@ -2,7 +2,9 @@
 //!
 //! Theory of operation: [`effective_probes`] turns the declaration's
 //! `probes:` block into three [`EffectiveProbe`]s, filling in defaults chosen
-//! for the real gateway (its own `/startupz`, `/healthz` and `/readyz`).
+//! for the real gateway (its own `/startupz`, `/healthz` and `/readyz`); it
+//! runs once, when the declaration is validated, and the instance runs the
+//! result its `Effective` carries.
 //! The instance actor schedules attempts; each attempt is one [`run_once`]
 //! (HTTP through hyper, or a TCP connect, always to loopback), and each
 //! [`ProbeOutcome`] goes into a pure [`ProbeTracker`] that counts consecutive

@@ -13,13 +13,11 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::declaration::Declaration;
 use crate::lifecycle::ProbePhase;
 use crate::openclaw::Effective;
 pub use crate::probe::EffectiveProbes;
 use crate::probe::{
-    EffectiveProbe, ExecRunner, ProbeTarget, ProbeTracker, ProbeVerdict, effective_probes,
-    run_once_with,
+    EffectiveProbe, ExecRunner, ProbeTarget, ProbeTracker, ProbeVerdict, run_once_with,
 };
 
 /// What probes report back to the actor.
@@ -70,17 +68,6 @@ impl ProbesReport {
             readiness: ProbeTracker::new(probes.readiness.failures),
         }
     }
-}
-
-/// The effective probes of a declaration. A `probes:` block that cannot run
-/// makes its file invalid when it is loaded (declaration validation applies
-/// the same rules), so by the time an instance exists its block is valid;
-/// the defaults are a safe fallback.
-pub fn probes_for(declaration: &Declaration) -> EffectiveProbes {
-    effective_probes(&declaration.probes).unwrap_or_else(|err| {
-        tracing::error!(error = %err, "invalid probes block: using the defaults");
-        effective_probes(&Default::default()).expect("the default probes are valid")
-    })
 }
 
 /// The startup allowance, when a startup probe runs at all.

@@ -51,6 +51,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
+use openclaw_supervisor_core::protocol::SignalName;
 use tokio::sync::mpsc;
 
 /// The environment variable that marks every process of one spawn.
@@ -407,18 +408,23 @@ pub fn identified(pid: i32, is_ours: impl FnOnce(i32) -> bool) -> Option<(i32, u
     (process_start_time(pid)? == before).then_some((pid, before))
 }
 
-/// Parse a signal name (`SIGTERM`, `TERM`, `term`) or number.
-pub fn parse_signal(name: &str) -> Option<Signal> {
-    if let Ok(number) = name.parse::<i32>() {
-        return Signal::try_from(number).ok();
+/// The signal `name` names: the one conversion of the core's signal names
+/// (the wire's, and a declaration's `stop.signal`) into what `kill(2)`
+/// takes. Every name is a signal, so it cannot fail.
+pub fn to_signal(name: SignalName) -> Signal {
+    match name {
+        SignalName::Hup => Signal::SIGHUP,
+        SignalName::Int => Signal::SIGINT,
+        SignalName::Quit => Signal::SIGQUIT,
+        SignalName::Kill => Signal::SIGKILL,
+        SignalName::Usr1 => Signal::SIGUSR1,
+        SignalName::Usr2 => Signal::SIGUSR2,
+        SignalName::Term => Signal::SIGTERM,
+        SignalName::Cont => Signal::SIGCONT,
+        SignalName::Stop => Signal::SIGSTOP,
+        SignalName::Tstp => Signal::SIGTSTP,
+        SignalName::Winch => Signal::SIGWINCH,
     }
-    let upper = name.trim().to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    full.parse::<Signal>().ok()
 }
 
 #[cfg(test)]
@@ -426,19 +432,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parse_signal_accepts_names_and_numbers() {
-        let rows: &[(&str, Option<Signal>)] = &[
-            ("SIGTERM", Some(Signal::SIGTERM)),
-            ("term", Some(Signal::SIGTERM)),
-            ("INT", Some(Signal::SIGINT)),
-            ("15", Some(Signal::SIGTERM)),
-            ("SIGUSR2", Some(Signal::SIGUSR2)),
-            ("SIGNOPE", None),
-            ("", None),
-            ("999", None),
-        ];
-        for (input, expected) in rows {
-            assert_eq!(parse_signal(input), *expected, "input {input:?}");
+    fn every_signal_name_is_its_own_signal() {
+        for name in SignalName::ALL {
+            let signal = to_signal(name);
+            assert_eq!(signal as i32, name.number(), "{name}");
+            assert_eq!(signal.as_str(), name.as_str(), "{name}");
         }
     }
 

@@ -181,9 +181,7 @@ impl Handler for ControlHandler {
                 }
             }
             Request::Signal { name, signal } => {
-                let Ok(signal) = nix::sys::signal::Signal::try_from(signal.number()) else {
-                    return Reply::One(Response::error(ErrorKind::BadRequest, "unknown signal"));
-                };
+                let signal = crate::process::to_signal(signal);
                 // The actor says whether a gateway took it (a signal for no
                 // process is refused, not "sent").
                 control(name, ControlCommand::Signal(signal)).await

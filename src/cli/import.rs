@@ -167,6 +167,8 @@ pub fn run(global: &Global, args: ImportArgs) -> anyhow::Result<u8> {
             name: name.clone(),
             file: file.clone(),
             declaration: declaration.clone(),
+            // No `probes:` block: the default probes.
+            probes: Default::default(),
         };
         let effective = openclaw::resolve(&loaded, &env)?;
         declaration.port = Some(effective.port);

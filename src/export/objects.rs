@@ -188,22 +188,13 @@ pub fn build(effective: &Effective, config: Option<&Sanitized>, options: &Option
     let config_keys = config.map(|config| config.keys.clone()).unwrap_or_default();
     let environment = pod::environment(effective, &config_keys, &secret, &extra, memory);
     let mut gateway = pod::gateway_container(effective, &options.image, environment.vars);
-    match crate::probe::effective_probes(&effective.declaration.probes) {
-        Ok(declared) => {
-            let translated = probes::translate_all(&declared, effective.port);
-            gateway.startup_probe = translated.startup;
-            gateway.liveness_probe = translated.liveness;
-            gateway.readiness_probe = translated.readiness;
-        }
-        // Unreachable for a loaded declaration (the same rules refused it).
-        Err(err) => notes.push(format!(
-            "instance `{}`: probes left out: {err}",
-            effective.name
-        )),
-    }
+    let translated = probes::translate_all(&effective.probes, effective.port);
+    gateway.startup_probe = translated.startup;
+    gateway.liveness_probe = translated.liveness;
+    gateway.readiness_probe = translated.readiness;
 
     let stop = &effective.declaration.stop;
-    if stop.signal != "SIGTERM" {
+    if stop.signal != crate::declaration::StopSignal::TERM {
         notes.push(format!(
             "instance `{}`: `stop.signal: {}`: Kubernetes stops a container with SIGTERM",
             effective.name, stop.signal

@@ -96,7 +96,7 @@ impl Actor {
         self.last_error = None;
         // A new process starts with a clean slate: without a startup probe
         // nothing else would clear the last process's liveness failures.
-        self.probe_status = ProbesReport::new(&self.config.probes);
+        self.probe_status = ProbesReport::new(&self.config.effective.probes);
         Ok(())
     }
 
@@ -147,7 +147,7 @@ impl Actor {
             pid,
             start_time: Some(kept.start_time),
             marker: kept.marker.clone(),
-            stop_signal: Some(self.stop_signal().as_str().to_string()),
+            stop_signal: Some(self.config.effective.declaration.stop.signal),
             stop_timeout_ms: Some(
                 self.config
                     .effective

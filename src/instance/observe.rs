@@ -37,7 +37,7 @@ impl Actor {
             cwd: Some(self.config.effective.state_dir.clone()),
         });
         self.probe_task = Some(tokio::spawn(crate::prober::run_phase(
-            self.config.probes.clone(),
+            self.config.effective.probes.clone(),
             target,
             phase,
             self.probe_status.clone(),
@@ -200,7 +200,7 @@ impl Actor {
             Notice::Failed(FailReason::Exited(exit)) => format!("{exit}; restart policy says not to restart"),
             Notice::Unhealthy => format!(
                 "liveness failed {} times in a row",
-                self.config.probes.liveness.failures
+                self.config.effective.probes.liveness.failures
             ),
             Notice::MemoryGuard => self.memory_guard_detail.take().unwrap_or_default(),
             Notice::Spawned | Notice::Adopted => self

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::declaration::StopSignal;
 
 /// A record of a running child, so a later supervisor can find a gateway
 /// left behind by this one.
@@ -18,9 +20,15 @@ pub struct PidRecord {
     pub start_time: Option<u64>,
     pub marker: String,
     /// How the gateway is to be stopped, for a record whose declaration is
-    /// gone by the time a new supervisor reads it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_signal: Option<String>,
+    /// gone by the time a new supervisor reads it. Read leniently: a name
+    /// that is not a stop signal reads as none (the default, SIGTERM), so
+    /// the rest of the record is still acted on.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_stop_signal"
+    )]
+    pub stop_signal: Option<StopSignal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout_ms: Option<u64>,
     /// The keeper that holds the gateway, through which a later supervisor
@@ -35,6 +43,15 @@ pub struct PidRecord {
     /// restarted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_digest: Option<String>,
+}
+
+/// A recorded stop signal, or none when the record names none this
+/// supervisor can send as one.
+fn lenient_stop_signal<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<StopSignal>, D::Error> {
+    let written = Option::<String>::deserialize(deserializer)?;
+    Ok(written.and_then(|written| written.parse().ok()))
 }
 
 /// A kept gateway of an earlier supervisor, connected to and checked
@@ -92,5 +109,40 @@ pub(super) fn remove_pid_record(state_dir: &Path, name: &str, pid: i32) {
         .is_some_and(|record| record.pid == pid);
     if ours {
         let _ = std::fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_records_stop_signal_is_read_leniently() {
+        let rows: &[(&str, Option<StopSignal>)] = &[
+            (r#""stop_signal":"SIGINT","#, Some(StopSignal::INT)),
+            (r#""stop_signal":"hup","#, Some(StopSignal::HUP)),
+            (r#""stop_signal":"SIGKILL","#, None),
+            (r#""stop_signal":"15","#, None),
+            (r#""stop_signal":null,"#, None),
+            ("", None),
+        ];
+        for (field, expected) in rows {
+            let text = format!(r#"{{"pid":7,"start_time":1,{field}"marker":"m"}}"#);
+            let record: PidRecord = serde_json::from_str(&text).expect("a record");
+            assert_eq!(record.stop_signal, *expected, "{text}");
+            assert_eq!(record.pid, 7);
+        }
+        let written = PidRecord {
+            pid: 7,
+            start_time: Some(1),
+            marker: "m".to_string(),
+            stop_signal: Some(StopSignal::QUIT),
+            stop_timeout_ms: None,
+            keeper: None,
+            spawned_at_ms: None,
+            spec_digest: None,
+        };
+        let text = serde_json::to_string(&written).expect("JSON");
+        assert!(text.contains(r#""stop_signal":"SIGQUIT""#), "{text}");
     }
 }

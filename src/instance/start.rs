@@ -29,7 +29,7 @@ pub fn spawn_instance_adopting(
         config.effective.declaration.logs,
     );
     let config = Arc::new(config);
-    let probes_report = ProbesReport::new(&config.probes);
+    let probes_report = ProbesReport::new(&config.effective.probes);
     let limits = resources::limits_of(&config, &shared.cgroups);
     let tracking = crate::cgroup::Tracking::of(&shared.cgroups, &name);
     resources::warn_not_applied(&name, &limits);

@@ -62,7 +62,7 @@ pub fn wire_status(snapshot: &Snapshot, usage: Option<(f32, u64)>) -> InstanceSt
             .and_then(|at| SystemTime::now().duration_since(at).ok())
             .map(|d| d.as_secs()),
         spawned_at: snapshot.spawned_at.map(unix_ms),
-        probes_off: probes_off(&snapshot.config.probes),
+        probes_off: probes_off(&snapshot.config.effective.probes),
         restarts: snapshot.restarts,
         last_exit: snapshot.last_exit.map(|(exit, at)| LastExit {
             code: match exit {

@@ -63,8 +63,9 @@ pub struct ReloadPlan {
     pub changed: Vec<ConfigChanged>,
 }
 
-/// The config an instance runs with: its effective settings, its probes,
-/// and for a rescue the control socket in its environment.
+/// The config an instance runs with: its effective settings (its probes
+/// among them, as validation worked them out) and for a rescue the control
+/// socket in its environment.
 pub fn instance_config(effective: Effective, socket_path: &Path) -> InstanceConfig {
     let mut extra_env = EnvMap::new();
     if effective.declaration.role == Role::Rescue {
@@ -73,10 +74,8 @@ pub fn instance_config(effective: Effective, socket_path: &Path) -> InstanceConf
             socket_path.display().to_string(),
         );
     }
-    let probes = crate::prober::probes_for(&effective.declaration);
     InstanceConfig {
         effective,
-        probes,
         extra_env,
     }
 }
@@ -330,7 +329,7 @@ mod tests {
                 current: vec![(a(), Some(1)), (b(), Some(2))],
                 scanned: vec![
                     with(a(), |a| {
-                        a.declaration.stop.signal = "SIGINT".to_string();
+                        a.declaration.stop.signal = crate::declaration::StopSignal::INT;
                     }),
                     instance("c", 20789),
                 ],

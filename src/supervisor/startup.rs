@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 
 use super::{
@@ -91,8 +90,7 @@ pub async fn start(
     let declared: HashMap<String, state::StopSettings> = scanned
         .iter()
         .map(|effective| {
-            let signal = process::parse_signal(&effective.declaration.stop.signal)
-                .unwrap_or(Signal::SIGTERM);
+            let signal = process::to_signal(effective.declaration.stop.signal.name());
             let timeout = effective.declaration.stop.timeout.get();
             (effective.name.clone(), (signal, timeout))
         })

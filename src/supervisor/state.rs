@@ -331,11 +331,7 @@ fn leftover(path: &Path, name: &str, declared: Option<StopSettings>) -> Option<L
     // `verify` checked the start time is there, Gone or not.
     let started = record.start_time.unwrap_or(u64::MAX);
     let (signal, timeout) = declared.unwrap_or_else(|| {
-        let signal = record
-            .stop_signal
-            .as_deref()
-            .and_then(process::parse_signal)
-            .unwrap_or(Signal::SIGTERM);
+        let signal = process::to_signal(record.stop_signal.unwrap_or_default().name());
         let timeout = record
             .stop_timeout_ms
             .map(Duration::from_millis)

@@ -22,6 +22,7 @@ mod keys;
 mod load;
 mod messages;
 mod rescue;
+mod stop;
 mod validate;
 mod write;
 
@@ -35,7 +36,8 @@ pub use load::{
     keeper, load_dir, load_dir_keeping, parse,
 };
 pub use rescue::{NOTIFY_EVENTS, NotifySpec, RollbackMode, WakeEndpoint};
-pub use validate::{STOP_SIGNALS, is_valid_name};
+pub use stop::{NotAStopSignal, StopSignal};
+pub use validate::is_valid_name;
 pub use write::to_yaml;
 
 /// A human duration (`10s`, `5m`, `1h 30m`, `250ms`), parsed with `humantime`.
@@ -275,7 +277,8 @@ impl Default for RestartSpec {
 #[serde(default, deny_unknown_fields)]
 pub struct StopSpec {
     /// The first signal sent to the process group (`SIGTERM`, `SIGINT`, ...).
-    pub signal: String,
+    #[schemars(with = "String")]
+    pub signal: StopSignal,
     /// How long to wait after `signal` before SIGKILL of the group.
     pub timeout: HumanDuration,
 }
@@ -290,7 +293,7 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(330);
 impl Default for StopSpec {
     fn default() -> Self {
         StopSpec {
-            signal: "SIGTERM".to_string(),
+            signal: StopSignal::TERM,
             timeout: HumanDuration(DEFAULT_STOP_TIMEOUT),
         }
     }

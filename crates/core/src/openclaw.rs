@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::declaration::{Declaration, LoadedDeclaration, is_valid_name};
+use crate::probe::EffectiveProbes;
 
 pub mod channels;
 mod child;
@@ -102,6 +103,10 @@ pub struct Effective {
     pub command: String,
     #[serde(skip)]
     pub declaration: Declaration,
+    /// The declaration's probes as they will run: validated and worked out
+    /// once, when the declaration was loaded; the daemon runs these.
+    #[serde(skip)]
+    pub probes: EffectiveProbes,
     /// The effective `OPENCLAW_PROFILE` (None = default profile; a profile
     /// written `default` is the default profile too).
     pub profile: Option<String>,

@@ -185,38 +185,82 @@ fn http(path: &str, json: &[(&str, &str)]) -> ProbeKind {
     }
 }
 
-/// Builds the effective probes of an instance from its `probes:` block.
-pub fn effective_probes(spec: &ProbesSpec) -> Result<EffectiveProbes, ProbeConfigError> {
-    let startup_defaults = Defaults {
-        kind: http("/startupz", &[("status", "started")]),
-        every: DEFAULT_STARTUP_EVERY,
-        timeout: DEFAULT_STARTUP_ALLOWANCE,
-        failures: 0,
-    };
-    let liveness_defaults = Defaults {
-        kind: http("/healthz", &[]),
-        every: DEFAULT_LIVENESS_EVERY,
-        timeout: DEFAULT_ATTEMPT_TIMEOUT,
-        failures: DEFAULT_LIVENESS_FAILURES,
-    };
-    let readiness_defaults = Defaults {
-        kind: http("/readyz", &[]),
-        every: DEFAULT_READINESS_EVERY,
-        timeout: DEFAULT_ATTEMPT_TIMEOUT,
-        failures: DEFAULT_READINESS_FAILURES,
-    };
-    if spec.startup.failures.is_some() {
-        return Err(ProbeConfigError::StartupFailures);
+impl Defaults {
+    fn startup() -> Self {
+        Defaults {
+            kind: http("/startupz", &[("status", "started")]),
+            every: DEFAULT_STARTUP_EVERY,
+            timeout: DEFAULT_STARTUP_ALLOWANCE,
+            failures: 0,
+        }
     }
-    let mut startup = one(ProbeRole::Startup, &spec.startup, startup_defaults)?;
-    // The startup `timeout` read above is the allowance; an attempt gets 2 s at most.
+
+    fn liveness() -> Self {
+        Defaults {
+            kind: http("/healthz", &[]),
+            every: DEFAULT_LIVENESS_EVERY,
+            timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            failures: DEFAULT_LIVENESS_FAILURES,
+        }
+    }
+
+    fn readiness() -> Self {
+        Defaults {
+            kind: http("/readyz", &[]),
+            every: DEFAULT_READINESS_EVERY,
+            timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            failures: DEFAULT_READINESS_FAILURES,
+        }
+    }
+
+    /// The probe when its block sets nothing.
+    fn probe(self) -> EffectiveProbe {
+        EffectiveProbe {
+            kind: self.kind,
+            enabled: true,
+            every: self.every,
+            timeout: self.timeout,
+            failures: self.failures,
+            initial_delay: Duration::ZERO,
+            allowance: None,
+        }
+    }
+}
+
+/// The startup probe's `timeout` is its allowance; an attempt gets 2 s at most.
+fn with_allowance(mut startup: EffectiveProbe) -> EffectiveProbe {
     let allowance = startup.timeout;
     startup.allowance = Some(allowance);
     startup.timeout = allowance.min(DEFAULT_ATTEMPT_TIMEOUT);
+    startup
+}
+
+impl Default for EffectiveProbes {
+    /// The probes of a declaration without a `probes:` block (what
+    /// [`effective_probes`] gives for an empty one).
+    fn default() -> Self {
+        EffectiveProbes {
+            startup: with_allowance(Defaults::startup().probe()),
+            liveness: Defaults::liveness().probe(),
+            readiness: Defaults::readiness().probe(),
+        }
+    }
+}
+
+/// Builds the effective probes of an instance from its `probes:` block.
+/// Declaration validation is its one caller on the way in: a loaded
+/// declaration carries the result
+/// ([`crate::declaration::LoadedDeclaration::probes`]), and so does the
+/// instance resolved from it ([`crate::openclaw::Effective::probes`]).
+pub fn effective_probes(spec: &ProbesSpec) -> Result<EffectiveProbes, ProbeConfigError> {
+    if spec.startup.failures.is_some() {
+        return Err(ProbeConfigError::StartupFailures);
+    }
+    let startup = one(ProbeRole::Startup, &spec.startup, Defaults::startup())?;
     Ok(EffectiveProbes {
-        startup,
-        liveness: one(ProbeRole::Liveness, &spec.liveness, liveness_defaults)?,
-        readiness: one(ProbeRole::Readiness, &spec.readiness, readiness_defaults)?,
+        startup: with_allowance(startup),
+        liveness: one(ProbeRole::Liveness, &spec.liveness, Defaults::liveness())?,
+        readiness: one(ProbeRole::Readiness, &spec.readiness, Defaults::readiness())?,
     })
 }
 
@@ -342,6 +386,15 @@ mod tests {
         let mut spec = ProbesSpec::default();
         edit(&mut spec);
         spec
+    }
+
+    #[test]
+    fn the_default_probes_are_an_empty_blocks() {
+        assert_eq!(EffectiveProbes::default(), defaults());
+        assert_eq!(
+            effective_probes(&ProbesSpec::default()),
+            Ok(EffectiveProbes::default())
+        );
     }
 
     #[test]

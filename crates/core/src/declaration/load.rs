@@ -9,6 +9,7 @@ use super::Declaration;
 use super::keys::KeyIndex;
 use super::messages::{self, quoted};
 use super::validate::{self, Invalid, is_valid_name};
+use crate::probe::EffectiveProbes;
 
 /// The largest declaration file accepted. Real ones are a few hundred bytes;
 /// the cap keeps a stray huge file from being read into memory at all.
@@ -22,6 +23,9 @@ pub struct LoadedDeclaration {
     /// The file it was read from, as given (joined to the directory by `load_dir`).
     pub file: PathBuf,
     pub declaration: Declaration,
+    /// Its probes as they will run, worked out once by validation (the
+    /// defaults for a declaration without a `probes:` block).
+    pub probes: EffectiveProbes,
 }
 
 /// Everything a declarations directory holds: the good declarations and, kept
@@ -179,12 +183,13 @@ pub fn parse(file: &Path, text: &str) -> Result<LoadedDeclaration, DeclarationEr
     let mut declaration: Declaration = serde_saphyr::from_str_with_options(text, yaml_options())
         .map_err(|err| yaml_error(file, text, &err))?;
     let name = instance_name(file, &declaration).map_err(|invalid| locate(file, text, invalid))?;
-    validate::declaration(&mut declaration, &name)
+    let probes = validate::declaration(&mut declaration, &name)
         .map_err(|invalid| locate(file, text, invalid))?;
     Ok(LoadedDeclaration {
         name,
         file: file.to_path_buf(),
         declaration,
+        probes,
     })
 }
 

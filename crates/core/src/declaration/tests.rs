@@ -48,7 +48,7 @@ logs: { max_size: 20MiB, keep: 3 }
     assert_eq!(decl.restart.backoff.initial, HumanDuration::from_secs(2));
     assert_eq!(decl.restart.reset_after, HumanDuration::from_secs(600));
     // The stop signal is brought to its canonical spelling.
-    assert_eq!(decl.stop.signal, "SIGTERM");
+    assert_eq!(decl.stop.signal.as_str(), "SIGTERM");
     assert_eq!(decl.stop.timeout, HumanDuration::from_secs(90));
     assert_eq!(decl.probes.liveness.failures, Some(3));
     assert_eq!(decl.logs.max_size, bytesize::ByteSize::mib(20));
@@ -63,8 +63,10 @@ fn an_empty_file_is_a_declaration_with_every_default() {
     let loaded = parse_text("main.yaml", "# nothing set\n").expect("empty is valid");
     assert_eq!(loaded.name, "main");
     assert_eq!(loaded.declaration, Declaration::default());
-    assert_eq!(loaded.declaration.stop.signal, "SIGTERM");
+    assert_eq!(loaded.declaration.stop.signal.as_str(), "SIGTERM");
     assert_eq!(loaded.declaration.restart.policy, RestartPolicy::Always);
+    // The probes come worked out with the declaration: the defaults here.
+    assert_eq!(loaded.probes, crate::probe::EffectiveProbes::default());
 }
 
 #[test]
@@ -284,14 +286,14 @@ fn errors_name_the_line_the_column_and_the_key() {
         (
             "stop:\n  signal: SIGKILL\n",
             Some(2),
-            Some(3),
+            Some(11),
             Some("stop.signal"),
             "unclean boot",
         ),
         (
             "stop: { signal: SIGWHAT }\n",
             Some(1),
-            Some(9),
+            Some(17),
             Some("stop.signal"),
             "use one of SIGTERM",
         ),
@@ -520,8 +522,10 @@ fn stop_signals_are_accepted_in_any_spelling_and_stored_canonically() {
         let text = format!("stop: {{ signal: '{written}' }}\n");
         let result = parse_text("main.yaml", &text);
         assert_eq!(
-            result.ok().map(|loaded| loaded.declaration.stop.signal),
-            expected.map(str::to_string),
+            result
+                .ok()
+                .map(|loaded| loaded.declaration.stop.signal.as_str()),
+            *expected,
             "{written}"
         );
     }
@@ -540,4 +544,18 @@ fn a_zero_initial_backoff_is_accepted() {
             "{text}"
         );
     }
+}
+
+#[test]
+fn a_loaded_declaration_carries_its_probes_worked_out() {
+    let text = "probes:\n  liveness: { failures: 5, every: 3s }\n  readiness: { enabled: false }\n";
+    let loaded = parse_text("main.yaml", text).expect("valid");
+    let expected = crate::probe::effective_probes(&loaded.declaration.probes).expect("valid");
+    assert_eq!(loaded.probes, expected);
+    assert_eq!(loaded.probes.liveness.failures, 5);
+    assert_eq!(
+        loaded.probes.liveness.every,
+        std::time::Duration::from_secs(3)
+    );
+    assert!(!loaded.probes.readiness.enabled);
 }

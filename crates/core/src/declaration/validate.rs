@@ -3,6 +3,7 @@
 
 use super::messages::quoted;
 use super::{Declaration, Role};
+use crate::probe::EffectiveProbes;
 
 /// A rule broken by a declaration: the key (dotted path) and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,9 +30,6 @@ pub fn is_valid_name(name: &str) -> bool {
             .iter()
             .all(|byte| byte.is_ascii_alphanumeric() || *byte == b'_' || *byte == b'-')
 }
-
-/// The signals a graceful stop may start with, in their canonical spelling.
-pub const STOP_SIGNALS: &[&str] = &["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP"];
 
 /// Gateway flags the supervisor passes itself, and the key that sets each.
 const RESERVED_ARGS: &[(&str, &str)] = &[
@@ -76,9 +74,11 @@ const RESERVED_ENV: &[(&str, &str)] = &[
     ),
 ];
 
-/// Check `decl` (named `name`) and bring the few values that have several
-/// spellings to their canonical one (`stop.signal: term` -> `SIGTERM`).
-pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Invalid> {
+/// Check `decl` (named `name`), bring the few values that have several
+/// spellings to their canonical one (`notify.on: [Failed]` -> `failed`;
+/// `stop.signal` is typed and canonical from the parse on), and give its
+/// probes as they will run: the one place they are worked out.
+pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<EffectiveProbes, Invalid> {
     if let Some(profile) = &decl.profile
         && !is_valid_name(profile)
     {
@@ -262,7 +262,6 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
             ),
         ));
     }
-    decl.stop.signal = stop_signal(&decl.stop.signal)?;
     if decl.stop.timeout.get().is_zero() {
         return Err(invalid(
             "stop.timeout",
@@ -270,8 +269,10 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
         ));
     }
     // The probe rules live with the probes; this is their one caller on the
-    // way in, so every path that loads a declaration applies them.
-    crate::probe::effective_probes(&decl.probes).map_err(|err| invalid(err.key(), err.advice()))?;
+    // way in, so every path that loads a declaration applies them, and the
+    // result travels with the declaration from here on.
+    let probes = crate::probe::effective_probes(&decl.probes)
+        .map_err(|err| invalid(err.key(), err.advice()))?;
     if let Some(notify) = &mut decl.notify {
         notify_spec(notify)?;
     }
@@ -281,7 +282,7 @@ pub(super) fn declaration(decl: &mut Declaration, name: &str) -> Result<(), Inva
             "a zero size would rotate on every line: use e.g. `10MiB`",
         ));
     }
-    Ok(())
+    Ok(probes)
 }
 
 /// `notify`: a non-empty argv whose program is an absolute path or a bare
@@ -351,32 +352,4 @@ fn notify_spec(notify: &mut super::NotifySpec) -> Result<(), Invalid> {
         }
     }
     Ok(())
-}
-
-/// The canonical name of a stop signal (`term`, `TERM`, `SIGTERM` -> `SIGTERM`).
-fn stop_signal(written: &str) -> Result<String, Invalid> {
-    let upper = written.trim().to_ascii_uppercase();
-    let canonical = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    if STOP_SIGNALS.contains(&canonical.as_str()) {
-        return Ok(canonical);
-    }
-    let why = match canonical.as_str() {
-        "SIGKILL" => {
-            "SIGKILL cannot be caught, and the gateway counts it as an unclean boot (the supervisor sends it only after `stop.timeout`)"
-        }
-        "SIGUSR1" => "SIGUSR1 starts Node's inspector; it does not stop the gateway",
-        "SIGUSR2" => "SIGUSR2 asks the gateway to restart; it does not stop it",
-        _ => "it is not a signal that stops the gateway gracefully",
-    };
-    Err(invalid(
-        "stop.signal",
-        format!(
-            "`{written}` cannot be the stop signal: {why}; use one of {}",
-            STOP_SIGNALS.join(", ")
-        ),
-    ))
 }

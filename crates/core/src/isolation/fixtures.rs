@@ -14,6 +14,7 @@ pub fn instance(name: &str, port: u16) -> Effective {
         file: PathBuf::from(format!("/sup/{name}.yaml")),
         command: "openclaw".to_string(),
         declaration: Declaration::default(),
+        probes: Default::default(),
         profile: Some(name.to_string()),
         home: PathBuf::from("/h"),
         config_path: state_dir.join("openclaw.json"),

@@ -295,6 +295,7 @@ pub fn resolve(decl: &LoadedDeclaration, env: &EnvMap) -> Result<Effective, Reso
         file,
         command,
         declaration: declaration.clone(),
+        probes: decl.probes.clone(),
         profile,
         home,
         state_dir,

@@ -556,3 +556,23 @@ fn a_mixed_case_profile_logs_where_openclaw_writes() {
     )];
     run_rows(&rows, |effective| show(&effective.log_file));
 }
+
+#[test]
+fn the_effective_settings_carry_the_probes_validation_worked_out() {
+    let world = World::new(&[]);
+    let effective = world
+        .resolve(
+            "probes: { startup: { timeout: 30s }, liveness: { tcp: true } }\nstop: { signal: quit }\n",
+            &[],
+        )
+        .expect("resolves");
+    assert_eq!(
+        effective.probes.startup.allowance,
+        Some(std::time::Duration::from_secs(30))
+    );
+    assert_eq!(effective.probes.liveness.kind, crate::probe::ProbeKind::Tcp);
+    assert_eq!(
+        effective.declaration.stop.signal,
+        crate::declaration::StopSignal::QUIT
+    );
+}
