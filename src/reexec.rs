@@ -112,8 +112,9 @@ impl From<SavedExit> for ExitKind {
     }
 }
 
-/// An instance that cannot be saved now: it is stopping (its stop timer,
-/// escalation and `then` live in the old process only).
+/// An instance that cannot be saved now: it is stopping, or exiting (its
+/// gateway gone, what it left being stopped): its stop timer, escalation
+/// and `then` live in the old process only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("is stopping; try again when it has stopped")]
 pub struct Busy;

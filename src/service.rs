@@ -353,7 +353,8 @@ fn refused_restart(name: &str, reasons: &[String]) -> String {
 }
 
 /// How long a command's reply waits for its instance to act: an actor
-/// busy for longer (waiting for a gone gateway's leftovers) gets the
+/// busy for longer (a keeper that does not answer its order, a spawn
+/// that hangs) gets the
 /// command when it is done, and the reply says it is accepted. Within the
 /// client's 60 s, with a restart's `config validate` (up to 30 s) first.
 const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
@@ -405,6 +406,9 @@ fn command_reply(
             "{name}: not {}: it is stopping; `{} {name}` again once it has stopped",
             command.done(),
             command.word()
+        )),
+        Refusal::NoGateway(StateName::Exiting) => refused(format!(
+            "{name} has no running gateway to signal: it has exited, and what it left behind is being stopped"
         )),
         Refusal::NoGateway(state) => refused(format!(
             "{name} has no running gateway to signal (it is {state}); start it with `start {name}`"

@@ -6,9 +6,12 @@
 //!
 //! This crate has no async runtime, no nix, no HTTP client or server and no
 //! process table: its dependencies are declared in its own manifest, so a
-//! `tokio::spawn` or a `kill(2)` here does not compile. The IO it does is
-//! reading the files it is given (declarations, OpenClaw configs, token
-//! files) and looking a command up on `PATH`.
+//! `tokio::spawn`, a `nix::sys::signal::kill` or an HTTP request here does
+//! not compile. It has `libc` for the signal numbers alone (clippy's
+//! `disallowed-methods` keeps `libc::waitpid` out; a raw `libc::kill` is
+//! review's to catch). The IO it does is reading the files it is given
+//! (declarations, OpenClaw configs, token files) and looking a command up on
+//! `PATH`.
 
 pub mod breaker;
 pub mod declaration;

@@ -16,6 +16,9 @@
 //! Stop / Restart / liveness: Stopping ── exit ──▶ Stopped | Standby | Starting | Backoff
 //! Backoff ──ReturnToStandby (standby rescue)──▶ Standby
 //! exit 78: Failed (no retry until Changed, Start or Restart)
+//! Starting | Running | Stopping ── LeaderExited (processes left) ──▶ Exiting
+//! Exiting ── GroupEmpty ──▶ as the exit from where it was (Stop / Restart /
+//!            Remove while exiting change that; the stop timeout is Kill)
 //! ```
 
 use std::time::{Duration, Instant};
