@@ -28,32 +28,29 @@ fn exiting_table() {
     let was_starting = Was::Starting { since: t0 };
     let was_stopping = |then| Was::Stopping { since: t0, then };
     let was_stopping_now = |then| Was::Stopping { since: later, then };
+    // A crash with leftovers: told at once, the leftovers signalled once
+    // and given the stop timeout.
+    let crash_told = vec![
+        Action::Probes(ProbePhase::Off),
+        Action::CancelTimer(TimerKind::StartupDeadline),
+        Action::Notify(Notice::Exited(crash)),
+        Action::SignalStop,
+        Action::ArmTimer(TimerKind::StopTimeout, stop_timeout),
+    ];
     let rows: Vec<Row> = vec![
         (
             "a crash with leftovers: told at once; they get the stop signal once and a deadline",
             running,
             Event::LeaderExited(crash),
             exiting(crash, was_running),
-            vec![
-                Action::Probes(ProbePhase::Off),
-                Action::CancelTimer(TimerKind::StartupDeadline),
-                Action::Notify(Notice::Exited(crash)),
-                Action::SignalStop,
-                Action::ArmTimer(TimerKind::StopTimeout, stop_timeout),
-            ],
+            crash_told.clone(),
         ),
         (
             "a crash while starting exits the same way",
             starting,
             Event::LeaderExited(crash),
             exiting(crash, was_starting),
-            vec![
-                Action::Probes(ProbePhase::Off),
-                Action::CancelTimer(TimerKind::StartupDeadline),
-                Action::Notify(Notice::Exited(crash)),
-                Action::SignalStop,
-                Action::ArmTimer(TimerKind::StopTimeout, stop_timeout),
-            ],
+            crash_told.clone(),
         ),
         (
             "a stop under way keeps its signal and its deadline: nothing is sent twice",
