@@ -27,6 +27,7 @@ pub mod probe;
 pub mod prober;
 pub mod process;
 pub mod queue;
+pub mod records;
 pub mod reexec;
 pub mod resident;
 pub mod sdnotify;

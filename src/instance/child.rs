@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
 
-use super::record::{remove_pid_record, write_pid_record};
 use super::{
     Actor, ERROR_LINES, InstanceNotice, KeeperRecord, PidRecord, RunningChild, SPAWN_COUNTER,
 };
@@ -18,6 +17,7 @@ use crate::lifecycle::{Event, Notice, State, Was};
 use crate::prober::ProbesReport;
 use crate::process::Member;
 use crate::process::{self, ChildExit, Escalation, ExitKind, Progress, SpawnError};
+use crate::records::{remove_pid_record, write_pid_record};
 
 impl Actor {
     pub(super) async fn spawn(&mut self) -> Event {

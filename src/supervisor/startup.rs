@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{
     EVENTS_BUFFER, INTENT_RETRY, Intent, IntentSaver, Options, Supervisor, SupervisorError,
-    SupervisorHandle, adopt, state, unix_ms,
+    SupervisorHandle, adopt, unix_ms,
 };
 use crate::instance::Shared;
 use crate::logs::LogSink;
@@ -87,7 +87,7 @@ pub async fn start(
     };
     // Leftovers of an earlier supervisor go first, all in parallel: every
     // record, declared or not.
-    let declared: HashMap<String, state::StopSettings> = scanned
+    let declared: HashMap<String, crate::records::StopSettings> = scanned
         .iter()
         .map(|effective| {
             let signal = process::to_signal(effective.declaration.stop.signal.name());
@@ -111,7 +111,7 @@ pub async fn start(
         .filter(|(_, (adopted, _))| adopted.is_some())
         .map(|(name, _)| name.clone())
         .collect();
-    state::stop_leftovers(&options.state_dir, &declared, &adopted).await;
+    crate::records::stop_leftovers(&options.state_dir, &declared, &adopted).await;
     let adopted_sockets = adoptions
         .values()
         .filter_map(|(adopted, _)| adopted.as_ref())
