@@ -14,6 +14,13 @@ use crate::resolution;
 
 impl Supervisor {
     pub(super) fn add(&mut self, effective: Effective) {
+        let config_fingerprint = fingerprint(&effective.config_path);
+        self.add_read(effective, config_fingerprint);
+    }
+
+    /// [`Supervisor::add`] with its OpenClaw config's fingerprint read
+    /// already (a reload reads it off the loop).
+    pub(super) fn add_read(&mut self, effective: Effective, config_fingerprint: Option<u64>) {
         let name = effective.name.clone();
         let stopped_by_hand = self.intent.stopped.contains(&name);
         let start = !effective.declaration.standby && !stopped_by_hand;
@@ -61,7 +68,6 @@ impl Supervisor {
                 let _ = messages.send(Message::StartAfterLeavers { name });
             });
         }
-        let config_fingerprint = fingerprint(&config.effective.config_path);
         self.instances.insert(
             name,
             Entry {

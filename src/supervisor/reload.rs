@@ -130,13 +130,17 @@ impl Supervisor {
             inherited_env: &self.options.inherited_env,
         };
         let plan = plan_reload(&current, resolved, &fingerprints, &context);
-        self.apply(plan)
+        self.apply(plan, &fingerprints)
     }
 
     /// Apply a reload's plan: announce the refusals, remove, add,
     /// reconfigure, tell the changed config files, then the `reloaded`
     /// event.
-    fn apply(&mut self, plan: ReloadPlan) -> ReloadOutcome {
+    fn apply(
+        &mut self,
+        plan: ReloadPlan,
+        fingerprints: &BTreeMap<String, Option<u64>>,
+    ) -> ReloadOutcome {
         let mut outcome = ReloadOutcome {
             rejected: self.record_rejected(plan.rejected),
             ..ReloadOutcome::default()
@@ -151,7 +155,8 @@ impl Supervisor {
         }
         for effective in plan.add {
             outcome.added.push(effective.name.clone());
-            self.add(effective);
+            let read = fingerprints.get(&effective.name).copied().flatten();
+            self.add_read(effective, read);
         }
         for change in plan.reconfigure {
             let Some(entry) = self.instances.get_mut(&change.name) else {
@@ -193,8 +198,9 @@ impl Supervisor {
 
 /// What a reload reads: the declarations resolved and planned against the
 /// running set (only reloads change that set, and one runs at a time), and
-/// the fingerprint of each running instance's OpenClaw config file (an
-/// instance that failed on its configuration is retried when it changed).
+/// the fingerprint of each wanted instance's OpenClaw config file (a
+/// running instance that failed on its configuration is retried when it
+/// changed; a new one starts from it).
 pub(super) struct Scanned {
     resolved: resolution::Plan,
     fingerprints: BTreeMap<String, Option<u64>>,
@@ -219,10 +225,11 @@ fn read_set(
         .collect();
     let scan = resolution::scan_keeping(dir, inherited, &files);
     let resolved = resolution::plan(scan, running);
+    // Every instance of the new set: a running one's config may have
+    // changed, a new one's is its first reading.
     let fingerprints = resolved
         .wanted
         .iter()
-        .filter(|(name, _)| running.contains_key(*name))
         .map(|(name, effective)| (name.clone(), fingerprint(&effective.config_path)))
         .collect();
     Scanned {
