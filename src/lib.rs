@@ -8,7 +8,7 @@ pub use openclaw_supervisor_core::{
     rescue, resolution, secrets, unit, vendor,
 };
 // The gateway simulator, a crate of its own too (crates/simulator); the
-// binaries run it with `process::sim_port_holder` to name a taken port's holder.
+// binaries run it with `process::port_holder` to name a taken port's holder.
 pub use openclaw_gateway_sim as simulator;
 
 pub mod alert;

@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
         .map(|name| name.to_os_string());
     let embedding = Embedding {
         reexec_prefix: vec![OsString::from("simulate-gateway")],
-        port_holder: process::sim_port_holder,
+        port_holder: process::port_holder,
     };
     if called_as.as_deref() == Some("openclaw-gateway-sim".as_ref()) {
         return openclaw_supervisor::simulator::main_with(args, embedding);

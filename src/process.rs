@@ -36,7 +36,7 @@ pub use procfs::{
 
 pub use escalation::{Escalation, Member, Progress};
 pub use openclaw_supervisor_core::spawn::{ExitKind, SpawnError, SpawnSpec, resolve_command};
-pub use ports::{PortTaken, check_port, port_holder, ports_in_use, sim_port_holder};
+pub use ports::{Holder, PortTaken, check_port, port_holder, ports_in_use};
 
 use std::collections::HashMap;
 use std::fs;

@@ -8,6 +8,6 @@ use openclaw_supervisor::simulator::{self, Embedding};
 fn main() -> std::process::ExitCode {
     simulator::main(Embedding {
         reexec_prefix: Vec::new(),
-        port_holder: process::sim_port_holder,
+        port_holder: process::port_holder,
     })
 }

@@ -13,7 +13,7 @@ use super::{
     Actor, ERROR_LINES, InstanceNotice, KeeperRecord, PidRecord, RunningChild, SPAWN_COUNTER,
 };
 use crate::keeper::link::{KeeperPlace, Kept, LinkError};
-use crate::lifecycle::{Event, Notice, State, Was};
+use crate::lifecycle::{Event, Notice, State};
 use crate::prober::ProbesReport;
 use crate::process::Member;
 use crate::process::{self, ChildExit, Escalation, ExitKind, Progress, SpawnError};
@@ -507,14 +507,7 @@ impl Actor {
         }
         self.last_exit_at = Some(SystemTime::now());
         self.spawned_at = None;
-        let expected = matches!(
-            self.lifecycle.state,
-            State::Stopping { .. }
-                | State::Exiting {
-                    was: Was::Stopping { .. },
-                    ..
-                }
-        );
+        let expected = self.lifecycle.state.stop_then().is_some();
         if !expected || exit.exit != ExitKind::Code(0) {
             self.error_lines = self.log.tail_of(exit.pid, ERROR_LINES);
             self.error_from = Some((exit.pid, exit.exit));
@@ -545,14 +538,7 @@ pub(super) struct Leftovers {
 /// nobody asked it to exit.
 pub(super) fn exit_reason(state: State, cause: Option<&'static str>) -> Option<&'static str> {
     use crate::lifecycle::Then;
-    let then = match state {
-        State::Stopping { then, .. }
-        | State::Exiting {
-            was: Was::Stopping { then, .. },
-            ..
-        } => then,
-        _ => return None,
-    };
+    let then = state.stop_then()?;
     Some(match then {
         Then::Stop => "stop requested",
         Then::Restart => cause.unwrap_or("restart requested"),

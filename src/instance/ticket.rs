@@ -17,7 +17,7 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::lifecycle::{Then, Was};
+use crate::lifecycle::Then;
 
 /// What became of a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,46 +122,18 @@ pub fn verdict(lifecycle: &Lifecycle, event: Event, now: Instant) -> Result<(), 
 
 /// Why `event`, ignored in `state`, is refused.
 fn refusal(event: Event, state: State) -> Refusal {
-    match (event, state) {
-        (Event::Start, State::Starting { .. } | State::Running { .. }) => {
+    // A stop under way (stopping, or exiting with a stop asked) refuses as
+    // one, named as status names its state.
+    match (event, state, state.stop_then()) {
+        (Event::Start, State::Starting { .. } | State::Running { .. }, _) => {
             Refusal::Already(state.name())
         }
-        (Event::Stop, State::Stopped | State::Stopping { .. }) => Refusal::Already(state.name()),
-        (
-            Event::Start | Event::Restart,
-            State::Stopping {
-                then: Then::Restart,
-                ..
-            },
-        ) => Refusal::AlreadyRestarting,
-        (Event::Start | Event::Restart, State::Stopping { .. }) => Refusal::Stopping,
-        // Exiting on its way to a stop: as that stop.
-        (
-            Event::Stop,
-            State::Exiting {
-                was: Was::Stopping { .. },
-                ..
-            },
-        ) => Refusal::Already(StateName::Stopping),
-        (
-            Event::Start | Event::Restart,
-            State::Exiting {
-                was:
-                    Was::Stopping {
-                        then: Then::Restart,
-                        ..
-                    },
-                ..
-            },
-        ) => Refusal::AlreadyRestarting,
-        (
-            Event::Start | Event::Restart,
-            State::Exiting {
-                was: Was::Stopping { .. },
-                ..
-            },
-        ) => Refusal::Stopping,
-        (_, state) => Refusal::Ignored(state.name()),
+        (Event::Stop, State::Stopped, _) | (Event::Stop, _, Some(_)) => {
+            Refusal::Already(state.name())
+        }
+        (Event::Start | Event::Restart, _, Some(Then::Restart)) => Refusal::AlreadyRestarting,
+        (Event::Start | Event::Restart, _, Some(_)) => Refusal::Stopping,
+        (_, state, _) => Refusal::Ignored(state.name()),
     }
 }
 
@@ -217,6 +189,7 @@ mod tests {
 
     use super::*;
     use crate::declaration::RestartPolicy;
+    use crate::lifecycle::Was;
 
     fn policy(standby: bool) -> Policy {
         Policy {
@@ -342,7 +315,7 @@ mod tests {
             (
                 "exiting to stop",
                 Err(Stopping),
-                Err(Already(StateName::Stopping)),
+                Err(Already(StateName::Exiting)),
                 Err(Stopping),
             ),
             (

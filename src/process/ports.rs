@@ -35,14 +35,9 @@ pub enum PortTaken {
     Unknown { port: u16, host: IpAddr },
 }
 
-/// The process holding a port, and the local address of its socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
-    pub pid: i32,
-    /// The process's name (`comm`), `?` when it could not be read.
-    pub program: String,
-    pub address: IpAddr,
-}
+/// The process holding a port, and the local address of its socket (the
+/// simulator names it with the same type).
+pub use openclaw_supervisor_core::holder::PortHolder as Holder;
 
 /// Whether the gateway could bind `port` right now, as it binds it:
 /// 127.0.0.1 and ::1 (each with SO_REUSEADDR, as Node does; std sets it
@@ -157,17 +152,6 @@ fn all_sockets() -> Vec<(u16, PortSocket)> {
 /// so the scan's cost does not matter.
 pub fn port_holder(port: u16) -> Option<Holder> {
     holder_of(&sockets_on(port))
-}
-
-/// [`port_holder`] as the gateway simulator takes it
-/// (`openclaw_gateway_sim::Embedding::port_holder`): the simulator is a crate
-/// of its own, without the daemon's process scan.
-pub fn sim_port_holder(port: u16) -> Option<openclaw_gateway_sim::PortHolder> {
-    port_holder(port).map(|holder| openclaw_gateway_sim::PortHolder {
-        pid: holder.pid,
-        program: holder.program,
-        address: holder.address,
-    })
 }
 
 fn holder_of(sockets: &[PortSocket]) -> Option<Holder> {

@@ -45,6 +45,13 @@ fn a_crash_leaving_a_process_is_exiting_and_a_stop_asked_meanwhile_ends_stopped(
     );
     let again = daemon.client(&["start", "main"]);
     assert_eq!(again.status.code(), Some(1), "{again:?}");
+    let twice = daemon.client(&["stop", "main"]);
+    assert!(twice.status.success(), "{twice:?}");
+    assert!(
+        String::from_utf8_lossy(&twice.stdout).contains("main: already exiting")
+            || String::from_utf8_lossy(&twice.stderr).contains("main: already exiting"),
+        "{twice:?}"
+    );
     let status = daemon.instance("main").expect("main");
     assert_eq!(status["state"], "exiting", "{status}");
     kill(Pid::from_raw(grandchild), Signal::SIGKILL).expect("kill the leftover");

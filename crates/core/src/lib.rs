@@ -15,6 +15,7 @@
 
 pub mod breaker;
 pub mod declaration;
+pub mod holder;
 pub mod init;
 pub mod isolation;
 pub mod lifecycle;

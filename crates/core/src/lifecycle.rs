@@ -73,6 +73,16 @@ impl Policy {
 /// `initial` is zero (see [`Lifecycle::ran_long_enough`]).
 pub const ZERO_BACKOFF_FLOOR: Duration = Duration::from_millis(100);
 
+/// Where a stop, restart or removal asked while the gateway runs, stops or
+/// exits leads.
+fn asked_stop(event: Event) -> Then {
+    match event {
+        Event::Stop => Then::Stop,
+        Event::Restart => Then::Restart,
+        _ => Then::Forget,
+    }
+}
+
 /// A second stop asked while one is under way: forget wins over
 /// everything; an explicit stop wins over a restart.
 fn combined(then: Then, wanted: Then) -> Then {
@@ -232,7 +242,7 @@ impl Lifecycle {
                 actions
             }
             (S::Starting { .. } | S::Running { .. }, E::Exited(exit)) => {
-                self.unexpected_exit(exit, ctx)
+                self.unexpected_exit(exit, ctx, true)
             }
             (S::Starting { .. } | S::Running { .. }, E::Stop) => self.begin_stop(ctx, Then::Stop),
             (S::Starting { .. } | S::Running { .. }, E::Restart) => {
@@ -247,11 +257,7 @@ impl Lifecycle {
 
             (S::Stopping { .. }, E::Timer(TimerKind::StopTimeout)) => vec![Action::Kill],
             (S::Stopping { since, then }, E::Stop | E::Restart | E::Remove) => {
-                let wanted = match event {
-                    E::Stop => Then::Stop,
-                    E::Restart => Then::Restart,
-                    _ => Then::Forget,
-                };
+                let wanted = asked_stop(event);
                 self.state = S::Stopping {
                     since,
                     then: combined(then, wanted),
@@ -275,11 +281,7 @@ impl Lifecycle {
                     // Its exit was told when the leader went.
                     Was::Starting { .. } | Was::Running { .. } => {
                         let mut actions = vec![Action::CancelTimer(TimerKind::StopTimeout)];
-                        actions.extend(
-                            self.unexpected_exit(exit, ctx)
-                                .into_iter()
-                                .filter(|action| *action != Action::Notify(Notice::Exited(exit))),
-                        );
+                        actions.extend(self.unexpected_exit(exit, ctx, false));
                         actions
                     }
                 }
@@ -287,11 +289,7 @@ impl Lifecycle {
             // What the exit leads to, asked for while exiting: as if the
             // stop had been asked before the exit.
             (S::Exiting { since, exit, was }, E::Stop | E::Restart | E::Remove) => {
-                let wanted = match event {
-                    E::Stop => Then::Stop,
-                    E::Restart => Then::Restart,
-                    _ => Then::Forget,
-                };
+                let wanted = asked_stop(event);
                 let was = match was {
                     Was::Stopping { since, then } => Was::Stopping {
                         since,
@@ -392,7 +390,9 @@ impl Lifecycle {
         ]
     }
 
-    fn unexpected_exit(&mut self, exit: ExitKind, ctx: Ctx) -> Vec<Action> {
+    /// An exit nobody asked for: where it leads. `tell`: say `Exited` too
+    /// (not when it was told as the leader went, see [`State::Exiting`]).
+    fn unexpected_exit(&mut self, exit: ExitKind, ctx: Ctx, tell: bool) -> Vec<Action> {
         let running_since = match self.state {
             State::Running { since } => Some(since),
             _ => None,
@@ -401,8 +401,10 @@ impl Lifecycle {
         let mut actions = vec![
             Action::Probes(ProbePhase::Off),
             Action::CancelTimer(TimerKind::StartupDeadline),
-            Action::Notify(Notice::Exited(exit)),
         ];
+        if tell {
+            actions.push(Action::Notify(Notice::Exited(exit)));
+        }
         if running_since.is_some_and(|since| {
             ctx.now.saturating_duration_since(since) >= self.policy.reset_after
         }) {

@@ -42,7 +42,6 @@ mod validate;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
@@ -82,16 +81,7 @@ fn is_truthy(value: &str) -> bool {
     )
 }
 
-/// The process holding a local TCP port, as the real gateway names it when
-/// the port is taken (`formatPortDiagnostics`): `- pid PID: PROGRAM (ADDRESS:PORT)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortHolder {
-    pub pid: i32,
-    /// The process's name (`comm`).
-    pub program: String,
-    /// The address of its socket on the port.
-    pub address: IpAddr,
-}
+pub use openclaw_supervisor_core::holder::PortHolder;
 
 /// What the simulator takes from the program it runs in.
 #[derive(Debug, Clone)]

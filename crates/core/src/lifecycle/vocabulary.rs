@@ -155,6 +155,19 @@ impl State {
         }
     }
 
+    /// Where a stop under way leads: stopping, or exiting with a stop
+    /// asked (before the leader went or since). `None` when no stop is.
+    pub fn stop_then(&self) -> Option<Then> {
+        match self {
+            State::Stopping { then, .. }
+            | State::Exiting {
+                was: Was::Stopping { then, .. },
+                ..
+            } => Some(*then),
+            _ => None,
+        }
+    }
+
     /// Whether a process of this instance may be alive.
     pub fn has_process(&self) -> bool {
         matches!(
