@@ -22,14 +22,17 @@ use crate::logs::{InstanceLog, LogSink};
 use crate::memory_guard::Guard as MemoryGuard;
 use crate::openclaw::{Effective, EnvMap};
 use crate::prober::ProbesReport;
-use crate::process::{self, ChildExit, ExitKind, Spawner};
+use crate::process::{ExitKind, Spawner};
 
 mod child;
 pub(crate) use child::create_private_dir;
+mod children;
+use children::{Children, Heard};
 mod freeze;
 mod keep;
 mod lastgood;
 mod observe;
+mod processes;
 mod record;
 mod resources;
 mod skill;
@@ -221,27 +224,27 @@ fn policy_of(config: &InstanceConfig) -> Policy {
 
 struct RunningChild {
     pid: i32,
+    /// Unique to its spawn: its exec probes carry it too.
     marker: String,
-    /// The tasks reading its stdout and stderr (they end at EOF).
-    captures: Vec<JoinHandle<()>>,
     /// Exit of the leader, once reaped; the instance is gone when the
     /// leftovers are gone too.
     leader_exit: Option<ExitKind>,
-    /// The stop under way, once the stop signal went out.
-    stop: Option<process::Escalation>,
     /// When the stop signal went out.
     stopping_since: Option<SystemTime>,
     /// What forced a stop (a failing probe), for the exit marker.
     stop_cause: Option<&'static str>,
-    /// The keeper's hold on the gateway (none for a child of our own).
-    keeper: Option<crate::keeper::link::Watch>,
-    /// That keeper, as recorded: kept for the next gateway once it is idle.
-    keeper_record: Option<KeeperRecord>,
-    /// Taken over from an earlier supervisor (its orphaned descendants are
-    /// init's children, not ours).
-    adopted: bool,
-    /// The gateway's start time (clock ticks since boot).
-    start_time: u64,
+}
+
+impl RunningChild {
+    fn new(pid: i32, marker: String) -> RunningChild {
+        RunningChild {
+            pid,
+            marker,
+            leader_exit: None,
+            stopping_since: None,
+            stop_cause: None,
+        }
+    }
 }
 
 struct Actor {
@@ -250,11 +253,11 @@ struct Actor {
     shared: Shared,
     lifecycle: Lifecycle,
     log: InstanceLog,
+    /// The gateway as the actor knows it, while it lives.
     child: Option<RunningChild>,
-    /// The keeper of the last gateway, idle, while the next one is coming.
-    idle_keeper: Option<keep::IdleKeeper>,
+    /// Its processes: spawned, signalled and watched through this seam.
+    children: Box<dyn Children>,
     timers: HashMap<TimerKind, Instant>,
-    exits_tx: mpsc::UnboundedSender<ChildExit>,
     probe_tx: mpsc::UnboundedSender<(u64, ProbeMessage)>,
     /// The current probe phase's tag (see [`ProbeSender`]).
     probe_generation: u64,
@@ -266,8 +269,6 @@ struct Actor {
     error_lines: Vec<String>,
     error_from: Option<(i32, ExitKind)>,
     probe_status: ProbesReport,
-    /// Breaker lines from the gateway's output, with the pid that wrote them.
-    notes_tx: mpsc::UnboundedSender<(i32, BreakerLine)>,
     breaker: Option<crate::breaker::Tripped>,
     /// The supervisor's SIGKILLs of this instance's gateway (last 5 min).
     kills: Vec<SystemTime>,
@@ -298,8 +299,8 @@ struct Actor {
     /// Frozen for a re-exec: only commands are heard, and kept for the thaw.
     frozen: bool,
     deferred: Vec<Command>,
-    /// While the instance is exiting (`State::Exiting`): the leader's exit and
-    /// when to look at its leftovers again.
+    /// While the instance is exiting (`State::Exiting`): the leader's exit,
+    /// heard once its leftovers are gone.
     leftovers: Option<child::Leftovers>,
     /// What became of its record when this supervisor started.
     adoption: Option<Adoption>,
@@ -309,7 +310,6 @@ impl Actor {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        mut exits: mpsc::UnboundedReceiver<ChildExit>,
         mut probes: mpsc::UnboundedReceiver<(u64, ProbeMessage)>,
         mut notes: mpsc::UnboundedReceiver<(i32, BreakerLine)>,
         first: Option<Event>,
@@ -329,7 +329,6 @@ impl Actor {
                 }
             }
         }
-        let mut emptied: Option<crate::cgroup::EventsWatch> = None;
         let mut commands_closed = false;
         loop {
             self.publish();
@@ -361,31 +360,13 @@ impl Actor {
                     None => std::future::pending().await,
                 }
             };
-            // An exiting instance's next look at its leftovers: when its
-            // cgroup empties, or at the escalation's next step. Its watch
-            // lives here, across the loop's turns, while it is exiting.
-            match self.leftovers.as_mut() {
-                Some(leftovers) => {
-                    if let Some(watch) = leftovers.watch.take() {
-                        emptied = Some(watch);
-                    }
-                }
-                None => emptied = None,
-            }
-            let next_look = self.leftovers.as_ref().map(|leftovers| leftovers.next_look);
-            let look = async {
-                match (next_look, emptied.as_mut()) {
-                    (Some(at), Some(watch)) => tokio::select! {
-                        () = watch.changed() => {}
-                        () = tokio::time::sleep_until(at) => {}
-                    },
-                    (Some(at), None) => tokio::time::sleep_until(at).await,
-                    (None, _) => std::future::pending().await,
-                }
-            };
             tokio::select! {
-                () = look => {
-                    if self.look_at_leftovers().await {
+                heard = self.children.heard() => {
+                    let end = match heard {
+                        Heard::Exit(exit) => self.leader_exited(exit).await,
+                        Heard::Look => self.look_at_leftovers().await,
+                    };
+                    if end {
                         break;
                     }
                 }
@@ -405,11 +386,6 @@ impl Actor {
                                 break;
                             }
                         }
-                    }
-                }
-                Some(exit) = exits.recv() => {
-                    if self.leader_exited(exit).await {
-                        break;
                     }
                 }
                 Some((generation, message)) = probes.recv() => {
@@ -575,9 +551,5 @@ impl Actor {
     /// The environment of the gateway (and of its exec probes).
     fn child_env(&self) -> EnvMap {
         self.config.child_env(&self.shared.inherited_env)
-    }
-
-    fn stop_signal(&self) -> Signal {
-        process::to_signal(self.config.effective.declaration.stop.signal.name())
     }
 }

@@ -5,10 +5,9 @@
 
 use nix::sys::signal::Signal;
 
-use super::{Actor, KeeperRecord};
-use crate::keeper::link::{KeeperPlace, Kept, Link, LinkError};
+use super::KeeperRecord;
+use crate::keeper::link::Link;
 use crate::keeper::wire::Order;
-use crate::lifecycle::State;
 use crate::process::{self, SpawnSpec};
 
 /// A keeper whose gateway is gone, waiting for its next order.
@@ -36,61 +35,16 @@ pub(super) fn order_of(spec: &SpawnSpec, cgroup: Option<&std::path::Path>, marke
     }
 }
 
-impl Actor {
-    /// Start `spec` under the instance's keeper: the idle one when there is
-    /// one (replaced by a new one when it does not answer), else a new one.
-    pub(super) async fn start_kept(
-        &mut self,
-        place: KeeperPlace,
-        spec: &SpawnSpec,
-        marker: &str,
-    ) -> Result<(Kept, KeeperRecord), LinkError> {
-        if let Some(idle) = self.idle_keeper.take() {
-            let order = order_of(spec, place.cgroup.as_deref(), marker);
-            match idle.link.start(order).await {
-                Ok(kept) => return Ok((kept, idle.record)),
-                Err((err @ LinkError::SpawnFailed(_), Some(link))) => {
-                    // The gateway could not start; the keeper is fine.
-                    self.idle_keeper = Some(IdleKeeper {
-                        link,
-                        record: idle.record,
-                    });
-                    return Err(err);
-                }
-                Err((err, _)) => {
-                    tracing::warn!(instance = %self.name, keeper = idle.record.pid, error = %err, "the idle keeper did not start the gateway: replacing it");
-                    give_up_keeper(&idle.record, place.cgroup.clone(), marker).await;
-                }
-            }
-        }
-        let (keeper_pid, kept) =
-            crate::keeper::link::spawn(&self.shared.spawner, &place, spec).await?;
-        let record = KeeperRecord {
-            pid: keeper_pid,
-            start_time: process::process_start_time(keeper_pid),
-            socket: place.socket,
-        };
-        Ok((kept, record))
-    }
-
-    /// No gateway is coming while the instance is not backing off: its
-    /// idle keeper is told to end.
-    pub(super) async fn end_idle_keeper_unless_needed(&mut self) {
-        if matches!(self.lifecycle.state, State::Backoff { .. }) || self.child.is_some() {
-            return;
-        }
-        if let Some(idle) = self.idle_keeper.take() {
-            idle.link.end().await;
-        }
-    }
-}
-
 /// A keeper that failed an order: killed when it is provably the one
 /// recorded (pid and start time), and whatever it may have started for the
 /// order with it: in cgroup mode everything in the order's cgroup (a child
 /// that has not exec'd yet too), and any process with the order's marker
 /// (the walk of `/proc` off the runtime's thread).
-async fn give_up_keeper(record: &KeeperRecord, cgroup: Option<std::path::PathBuf>, marker: &str) {
+pub(super) async fn give_up_keeper(
+    record: &KeeperRecord,
+    cgroup: Option<std::path::PathBuf>,
+    marker: &str,
+) {
     if record.start_time.is_some() {
         process::signal_if_same(record.pid, record.start_time, Signal::SIGKILL);
     }

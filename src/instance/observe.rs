@@ -30,12 +30,10 @@ impl Actor {
             .map(|child| child.marker.clone())
             .unwrap_or_else(|| format!("{}:{}:probe", self.name, self.shared.supervisor_id));
         let mut env = self.child_env();
-        env.insert(process::SPAWN_MARKER_VAR.to_string(), marker);
-        let exec = Arc::new(crate::prober::SpawnerExec {
-            spawner: self.shared.spawner.clone(),
-            env,
-            cwd: Some(self.config.effective.state_dir.clone()),
-        });
+        env.insert(crate::process::SPAWN_MARKER_VAR.to_string(), marker);
+        let exec = self
+            .children
+            .exec_runner(env, Some(self.config.effective.state_dir.clone()));
         self.probe_task = Some(tokio::spawn(crate::prober::run_phase(
             self.config.effective.probes.clone(),
             target,

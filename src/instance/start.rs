@@ -28,6 +28,49 @@ pub fn spawn_instance_adopting(
         log_path(&shared.state_dir, &name),
         config.effective.declaration.logs,
     );
+    let (notes_tx, notes_rx) = mpsc::unbounded_channel();
+    let children = Box::new(processes::Processes::new(processes::Place {
+        name: name.clone(),
+        spawner: shared.spawner.clone(),
+        state_dir: shared.state_dir.clone(),
+        keeper_exe: shared.keeper_exe.clone(),
+        cgroups: shared.cgroups.clone(),
+        log: log.clone(),
+        notes: notes_tx,
+    }));
+    let begin = Begin {
+        start,
+        adopted,
+        adoption,
+        saved,
+    };
+    spawn_actor(config, shared, log, children, notes_rx, begin)
+}
+
+/// What an actor begins with (see [`spawn_instance_adopting`]).
+pub(super) struct Begin {
+    pub(super) start: bool,
+    pub(super) adopted: Option<Adopted>,
+    pub(super) adoption: Option<Adoption>,
+    pub(super) saved: Option<crate::reexec::SavedInstance>,
+}
+
+/// Start the actor of one instance over `children`.
+pub(super) fn spawn_actor(
+    config: InstanceConfig,
+    shared: Shared,
+    log: InstanceLog,
+    children: Box<dyn Children>,
+    notes: mpsc::UnboundedReceiver<(i32, BreakerLine)>,
+    begin: Begin,
+) -> InstanceHandle {
+    let Begin {
+        start,
+        adopted,
+        adoption,
+        saved,
+    } = begin;
+    let name = config.effective.name.clone();
     let config = Arc::new(config);
     let probes_report = ProbesReport::new(&config.effective.probes);
     let limits = resources::limits_of(&config, &shared.cgroups);
@@ -36,9 +79,7 @@ pub fn spawn_instance_adopting(
     let policy = policy_of(&config);
     let lifecycle = Lifecycle::new(policy);
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
-    let (exits_tx, exits_rx) = mpsc::unbounded_channel();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
-    let (notes_tx, notes_rx) = mpsc::unbounded_channel();
     let snapshot = Snapshot {
         name: name.clone(),
         state: lifecycle.state.name(),
@@ -72,9 +113,8 @@ pub fn spawn_instance_adopting(
         lifecycle,
         log: log.clone(),
         child: None,
-        idle_keeper: None,
+        children,
         timers: HashMap::new(),
-        exits_tx,
         probe_tx,
         probe_generation: 0,
         probe_task: None,
@@ -85,7 +125,6 @@ pub fn spawn_instance_adopting(
         error_lines: Vec::new(),
         error_from: None,
         probe_status: probes_report,
-        notes_tx,
         breaker: None,
         kills: Vec::new(),
         kills_total: 0,
@@ -111,7 +150,7 @@ pub fn spawn_instance_adopting(
         Some(saved) => actor.restore(saved, adopted.is_some()),
         None => start.then_some(Event::Start),
     };
-    tokio::spawn(actor.run(commands_rx, exits_rx, probe_rx, notes_rx, first, adopted));
+    tokio::spawn(actor.run(commands_rx, probe_rx, notes, first, adopted));
     InstanceHandle {
         name,
         commands: commands_tx,

@@ -173,13 +173,9 @@ impl Actor {
 
     /// Send `signal` to the gateway's group, while it lives; false when
     /// there is none to take it.
-    pub(super) fn signal_gateway(&self, signal: Signal) -> bool {
-        // Only a leader provably ours: unreaped, registered or held by its
-        // keeper, and the process that started then.
-        match self.child.as_ref().filter(|c| self.leader_unreaped(c)) {
-            Some(child) => process::signal_group(child.pid, signal),
-            None => false,
-        }
+    pub(super) fn signal_gateway(&mut self, signal: Signal) -> bool {
+        // Only a leader provably ours (the children know which is).
+        self.child.is_some() && self.children.signal(signal)
     }
 }
 
