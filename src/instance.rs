@@ -24,6 +24,8 @@ use crate::openclaw::{Effective, EnvMap};
 use crate::prober::ProbesReport;
 use crate::process::{ExitKind, Spawner};
 
+#[cfg(test)]
+mod actor_tests;
 mod child;
 pub(crate) use child::create_private_dir;
 mod children;
