@@ -23,7 +23,10 @@ mod server;
 mod socket;
 
 pub use blocking::{BlockingError, request_blocking};
-pub use client::{Client, ClientError, ResponseStream, request, request_stream};
+pub use client::{
+    Client, ClientError, ResponseStream, SUBSCRIBED_WAIT, StreamReply, live_events, request,
+    request_stream,
+};
 pub use gate::Gate;
 pub use lock::{LOCK_FILE, LockError, StateDirLock};
 pub use peer::{PeerCredentials, PeerPolicy};

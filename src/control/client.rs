@@ -210,6 +210,52 @@ pub async fn request_stream(path: &Path, request: Request) -> Result<ResponseStr
     Client::connect(path).await?.stream(request).await
 }
 
+/// How long [`live_events`] waits for the daemon's `subscribed` event
+/// before it takes the daemon for one older than the acknowledgement and
+/// goes on (as clients did before it).
+pub const SUBSCRIBED_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One reply of a stream, as its reader task hands it on.
+pub type StreamReply = Result<Option<Response>, ClientError>;
+
+/// Subscribes to the live events and returns once the daemon said the
+/// subscription is live (its `subscribed` event, not handed on): nothing
+/// that happens after this returns is missed. The stream is read by a task
+/// of its own (a read cut short by `select!` could lose a line); its
+/// replies arrive on the channel, the last one an `end`, an error or
+/// `Ok(None)`.
+pub async fn live_events(
+    path: &Path,
+) -> Result<tokio::sync::mpsc::Receiver<StreamReply>, ClientError> {
+    let mut stream = request_stream(path, Request::live_events()).await?;
+    let (replies_tx, replies) = tokio::sync::mpsc::channel(256);
+    let (live_tx, live) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut live_tx = Some(live_tx);
+        loop {
+            let reply = stream.next().await;
+            if let Ok(Some(Response::Event(event))) = &reply
+                && event.kind == crate::protocol::EventKind::Subscribed
+            {
+                if let Some(live) = live_tx.take() {
+                    let _ = live.send(());
+                }
+                continue;
+            }
+            // Anything else first: a daemon that sends no acknowledgement.
+            if let Some(live) = live_tx.take() {
+                let _ = live.send(());
+            }
+            let last = !matches!(reply, Ok(Some(Response::Event(_))));
+            if replies_tx.send(reply).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    let _ = tokio::time::timeout(SUBSCRIBED_WAIT, live).await;
+    Ok(replies)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

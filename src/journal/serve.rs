@@ -51,6 +51,18 @@ pub async fn events_reply(bus: EventBus, filter: Filter, backlog: bool, follow: 
                 return;
             }
         }
+        // The subscription was made before the backlog was read: from here
+        // on nothing is missed, and the client may act on that.
+        let subscribed = Event {
+            at: unix_ms(std::time::SystemTime::now()),
+            instance: None,
+            kind: EventKind::Subscribed,
+            detail: "live events follow".to_string(),
+            seq: None,
+        };
+        if tx.send(Response::Event(subscribed)).await.is_err() {
+            return;
+        }
         loop {
             let response = match live.recv().await {
                 Ok(record) => {

@@ -71,3 +71,21 @@ async fn followed_logs_end_with_finished_when_the_source_ends() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_daemon_without_the_acknowledgement_loses_no_event_to_the_wait_for_it() {
+    // The test server streams events with no `subscribed` first, as a
+    // daemon before the acknowledgement did: its first event ends the wait
+    // and is handed on, with every one after it.
+    let mut server = TestServer::start(ServerOptions::default());
+    let mut replies = control::live_events(&server.path).await.expect("events");
+    for index in 0..3 {
+        let next = tokio::time::timeout(DEADLINE, replies.recv())
+            .await
+            .expect("an event within the deadline")
+            .expect("the reader lives")
+            .expect("read");
+        assert_eq!(next, Some(Response::Event(event(index))));
+    }
+    server.stop().await;
+}

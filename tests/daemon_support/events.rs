@@ -79,35 +79,26 @@ pub struct Events {
 
 impl Events {
     /// Follow the daemon's events, and return once the subscription is
-    /// live: a `reload` (harmless while no file changed) has had its
-    /// `reloaded` event come through. Recording starts after that event.
+    /// live: the daemon's `subscribed` event has come through (the first
+    /// line of a live stream). Recording starts after it.
     pub fn follow(daemon: &Daemon) -> Events {
         let mut stream = Follower::spawn(daemon, &["events", "--json"]);
-        // The reply to `reload` comes after its event was published, so once
-        // a `reloaded` event arrives here the subscription predates it. Until
-        // then, ask again: the first ones may have raced the subscription.
-        let start = Instant::now();
-        loop {
-            let _ = daemon.client(&["reload"]);
-            let asked = Instant::now();
-            while asked.elapsed() < Duration::from_millis(500) {
-                match stream.receive(Duration::from_millis(50)) {
-                    Ok(line) if parse(&line)["kind"] == "reloaded" => {
-                        stream.seen().clear();
-                        return Events {
-                            stream,
-                            seen: Vec::new(),
-                            read: 0,
-                        };
-                    }
-                    Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => panic!("events ended"),
-                }
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "the events stream never showed a reload"
-            );
+        let first = match stream.receive(DEADLINE) {
+            Ok(line) => parse(&line),
+            Err(RecvTimeoutError::Timeout) => panic!("no `subscribed` event within the deadline"),
+            Err(RecvTimeoutError::Disconnected) => panic!("events ended"),
+        };
+        assert_eq!(
+            first["kind"], "subscribed",
+            "a live stream's first line: {first}"
+        );
+        assert_eq!(first["instance"], Value::Null, "{first}");
+        assert!(first.get("seq").is_none(), "never journaled: {first}");
+        stream.seen().clear();
+        Events {
+            stream,
+            seen: Vec::new(),
+            read: 0,
         }
     }
 

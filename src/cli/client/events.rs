@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use clap::Args;
-use openclaw_supervisor::protocol::{Request, Response};
+use openclaw_supervisor::protocol::{EventKind, Request, Response};
 
 use super::render::{Paint, event_line};
 use super::since::{Since, parse_since};
@@ -68,6 +68,9 @@ pub async fn run(path: &Path, args: EventsArgs, color: super::ColorWhen) -> anyh
                 serde_json::to_string(event).map_err(std::io::Error::other)?
             )
         }
+        // The start of the live part: for scripts (`--json`), not for a
+        // reader.
+        Response::Event(event) if event.kind == EventKind::Subscribed => Ok(()),
         Response::Event(event) => writeln!(out, "{}", event_line(event, paint)),
         _ => Ok(()),
     })

@@ -390,21 +390,20 @@ pub async fn run(path: &Path, verb: Verb, names: &[String], wait: &WaitArgs) -> 
     }
 }
 
-/// The events stream, read by a task of its own (a stream read is not
-/// cancel-safe, a channel is): `None` on the channel when it ended.
+/// The live events, once the daemon said the subscription is live: `None`
+/// on the channel when the stream ended.
 async fn subscribe(path: &Path) -> Result<mpsc::Receiver<Option<Event>>, u8> {
-    let mut stream = match control::request_stream(path, Request::live_events()).await {
-        Ok(stream) => stream,
+    let mut replies = match control::live_events(path).await {
+        Ok(replies) => replies,
         Err(err) => return Err(client_error(&err)),
     };
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
         loop {
-            let event = match stream.next().await {
-                Ok(Some(Response::Event(event))) => Some(event),
-                Ok(Some(Response::End { .. } | Response::Error { .. }) | None) => None,
-                Ok(Some(_)) => continue,
-                Err(_) => None,
+            let event = match replies.recv().await {
+                Some(Ok(Some(Response::Event(event)))) => Some(event),
+                Some(Ok(Some(_))) => continue,
+                Some(Ok(None) | Err(_)) | None => None,
             };
             let end = event.is_none();
             if tx.send(event).await.is_err() || end {

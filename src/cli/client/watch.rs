@@ -15,7 +15,6 @@ use openclaw_supervisor::protocol::{
     EndReason, ErrorKind, InstanceStatus, RejectedFile, Request, Response,
 };
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
 
 use super::exit;
 use super::render::{self, ColorWhen, Paint, View};
@@ -139,23 +138,11 @@ pub(super) async fn run(
     let mut terminate = signal(SignalKind::terminate())?;
     // A resized terminal is redrawn at once, in the layout that fits.
     let mut resized = signal(SignalKind::window_change())?;
-    // Subscribe before the first frame, so no event after it is missed.
-    let mut stream = match control::request_stream(path, Request::live_events()).await {
-        Ok(stream) => stream,
+    // Subscribed before the first frame, so no event after it is missed.
+    let mut replies = match control::live_events(path).await {
+        Ok(replies) => replies,
         Err(err) => return Ok(client_error(&err)),
     };
-    // The stream is read by its own task: a read cut short by `select!`
-    // could lose a line.
-    let (replies_tx, mut replies) = mpsc::channel(64);
-    let reader = tokio::spawn(async move {
-        loop {
-            let reply = stream.next().await;
-            let last = !matches!(reply, Ok(Some(Response::Event(_))));
-            if replies_tx.send(reply).await.is_err() || last {
-                return;
-            }
-        }
-    });
     let paint = Paint::for_stdout(color);
     let mut screen = Screen::new(std::io::stdout().is_terminal())?;
     let mut tick = tokio::time::interval(every);
@@ -173,7 +160,6 @@ pub(super) async fn run(
                     if reason == EndReason::Shutdown {
                         eprintln!("openclaw-supervisor: the supervisor is shutting down");
                     }
-                    reader.abort();
                     return Ok(exit::OK);
                 }
                 Some(Ok(Some(Response::Error { message, .. }))) => break fail(&message),
@@ -203,7 +189,6 @@ pub(super) async fn run(
             Err(code) => break code,
         }
     };
-    reader.abort();
     drop(screen);
     Ok(code)
 }

@@ -383,6 +383,11 @@ pub enum EventKind {
     Reloaded,
     /// Events were dropped because this client read too slowly.
     Dropped,
+    /// The stream's live part begins: every event after it happened after
+    /// the subscription. Sent once to a stream that follows (after its
+    /// backlog), never journaled: a client that waits for it before it acts
+    /// misses nothing its action causes.
+    Subscribed,
     Added,
     Removed,
     StartupTimedOut,
@@ -431,6 +436,7 @@ impl EventKind {
             EventKind::Rejected => "rejected",
             EventKind::Reloaded => "reloaded",
             EventKind::Dropped => "dropped",
+            EventKind::Subscribed => "subscribed",
             EventKind::Added => "added",
             EventKind::Removed => "removed",
             EventKind::StartupTimedOut => "startup_timed_out",

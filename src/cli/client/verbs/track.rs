@@ -109,7 +109,7 @@ impl Tracker {
     /// An event about this instance (the caller filters by name).
     pub fn event(&mut self, event: &Event) {
         match event.kind {
-            EventKind::Command | EventKind::Dropped => {}
+            EventKind::Command | EventKind::Dropped | EventKind::Subscribed => {}
             // A rollback comes before the restart it asks for: until that
             // restart spawns, what fails is the config it replaced.
             EventKind::RolledBack => {
