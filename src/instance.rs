@@ -249,10 +249,32 @@ impl RunningChild {
     }
 }
 
+/// What the actor takes of [`Shared`]: no spawner, no keeper binary, so
+/// it cannot start a process but through its [`Children`].
+struct Surroundings {
+    state_dir: PathBuf,
+    inherited_env: Arc<EnvMap>,
+    notices: mpsc::UnboundedSender<InstanceNotice>,
+    supervisor_id: String,
+    cgroups: crate::cgroup::Mode,
+}
+
+impl Surroundings {
+    fn of(shared: Shared) -> Surroundings {
+        Surroundings {
+            state_dir: shared.state_dir,
+            inherited_env: shared.inherited_env,
+            notices: shared.notices,
+            supervisor_id: shared.supervisor_id,
+            cgroups: shared.cgroups,
+        }
+    }
+}
+
 struct Actor {
     name: String,
     config: Arc<InstanceConfig>,
-    shared: Shared,
+    shared: Surroundings,
     lifecycle: Lifecycle,
     log: InstanceLog,
     /// The gateway as the actor knows it, while it lives.

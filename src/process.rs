@@ -118,15 +118,6 @@ impl Spawner {
         Ok(Spawner { registry })
     }
 
-    /// A spawner whose reaper never runs: for the tests of what must not
-    /// fork (the actor over a fake), so no test becomes a subreaper.
-    #[cfg(test)]
-    pub(crate) fn unstarted() -> Spawner {
-        Spawner {
-            registry: Arc::default(),
-        }
-    }
-
     /// End spawning for good (shutdown has begun): every later
     /// [`Spawner::spawn`] answers [`SpawnError::ShuttingDown`]. Reaping goes
     /// on. Logged under the fork lock, with the number of processes spawned

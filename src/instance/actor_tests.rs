@@ -185,16 +185,14 @@ fn scene(change: impl FnOnce(&mut Effective)) -> Scene {
     effective.declaration.restart.backoff.initial = HumanDuration(Duration::ZERO);
     change(&mut effective);
     let (notices_tx, notices) = mpsc::unbounded_channel();
-    let shared = Shared {
-        spawner: Spawner::unstarted(),
-        log_sink: crate::logs::LogSink::start().expect("log writer"),
+    let shared = Surroundings {
         state_dir: dir.path().join("supervisor"),
         inherited_env: Arc::new(EnvMap::new()),
         notices: notices_tx,
         supervisor_id: "test".to_string(),
         cgroups: crate::cgroup::Mode::Marker("a test".to_string()),
-        keeper_exe: PathBuf::from("/nonexistent/keeper"),
     };
+    let log_sink = crate::logs::LogSink::start().expect("log writer");
     let (calls_tx, calls) = mpsc::unbounded_channel();
     let (heard, heard_rx) = mpsc::unbounded_channel();
     let script = Arc::new(Mutex::new(Script {
@@ -214,7 +212,7 @@ fn scene(change: impl FnOnce(&mut Effective)) -> Scene {
         effective,
         extra_env: EnvMap::new(),
     };
-    let log = shared.log_sink.instance_log(
+    let log = log_sink.instance_log(
         log_path(&shared.state_dir, "main"),
         config.effective.declaration.logs,
     );

@@ -44,7 +44,14 @@ pub fn spawn_instance_adopting(
         adoption,
         saved,
     };
-    spawn_actor(config, shared, log, children, notes_rx, begin)
+    spawn_actor(
+        config,
+        Surroundings::of(shared),
+        log,
+        children,
+        notes_rx,
+        begin,
+    )
 }
 
 /// What an actor begins with (see [`spawn_instance_adopting`]).
@@ -58,7 +65,7 @@ pub(super) struct Begin {
 /// Start the actor of one instance over `children`.
 pub(super) fn spawn_actor(
     config: InstanceConfig,
-    shared: Shared,
+    shared: Surroundings,
     log: InstanceLog,
     children: Box<dyn Children>,
     notes: mpsc::UnboundedReceiver<(i32, BreakerLine)>,
