@@ -251,6 +251,12 @@ impl Scene {
         calls
     }
 
+    /// Start the instance; the pid of the gateway spawned.
+    async fn started(&mut self) -> i32 {
+        self.command(Command::Start).await;
+        self.spawned().await
+    }
+
     async fn spawned(&mut self) -> i32 {
         match self.call().await {
             Call::Spawn { pid, .. } => pid,
@@ -302,6 +308,10 @@ fn done(state: StateName) -> Outcome {
     Outcome::Done { state }
 }
 
+fn refused(reason: Refusal) -> Outcome {
+    Outcome::Refused { reason }
+}
+
 #[tokio::test]
 async fn a_start_spawns_once_with_a_marker_of_its_own_and_the_declared_port() {
     let mut scene = scene(|_| {});
@@ -319,9 +329,7 @@ async fn a_start_spawns_once_with_a_marker_of_its_own_and_the_declared_port() {
     assert_eq!(scene.notices(), [Notice::Spawned, Notice::Started]);
     assert_eq!(
         scene.command(Command::Start).await,
-        Outcome::Refused {
-            reason: Refusal::Already(StateName::Running)
-        }
+        refused(Refusal::Already(StateName::Running))
     );
     assert_eq!(scene.calls_so_far(), []);
 }
@@ -329,8 +337,7 @@ async fn a_start_spawns_once_with_a_marker_of_its_own_and_the_declared_port() {
 #[tokio::test]
 async fn a_crash_is_heard_once_the_group_is_gone_and_restarted() {
     let mut scene = scene(|_| {});
-    scene.command(Command::Start).await;
-    let first = scene.spawned().await;
+    let first = scene.started().await;
     scene.notices();
     scene.exit(first, ExitKind::Code(1));
     assert_eq!(scene.call().await, Call::Release);
@@ -359,15 +366,12 @@ async fn a_crash_is_heard_once_the_group_is_gone_and_restarted() {
 #[tokio::test]
 async fn an_exit_of_a_process_that_is_not_the_gateway_changes_nothing() {
     let mut scene = scene(|_| {});
-    scene.command(Command::Start).await;
-    let pid = scene.spawned().await;
+    let pid = scene.started().await;
     scene.exit(pid + 7, ExitKind::Code(1));
     // A command after it is answered after it was heard.
     assert_eq!(
         scene.command(Command::Start).await,
-        Outcome::Refused {
-            reason: Refusal::Already(StateName::Running)
-        }
+        refused(Refusal::Already(StateName::Running))
     );
     assert_eq!(scene.calls_so_far(), []);
 }
@@ -378,8 +382,7 @@ async fn a_stop_signals_once_and_kills_at_the_timeout() {
         effective.declaration.stop.signal = StopSignal::INT;
         effective.declaration.stop.timeout = HumanDuration(Duration::from_millis(1));
     });
-    scene.command(Command::Start).await;
-    let pid = scene.spawned().await;
+    let pid = scene.started().await;
     scene.notices();
     assert_eq!(
         scene.command(Command::Stop).await,
@@ -399,8 +402,7 @@ async fn a_stop_signals_once_and_kills_at_the_timeout() {
 #[tokio::test]
 async fn a_gateway_that_exits_at_the_stop_signal_is_not_killed() {
     let mut scene = scene(|_| {});
-    scene.command(Command::Start).await;
-    let pid = scene.spawned().await;
+    let pid = scene.started().await;
     scene.command(Command::Stop).await;
     assert_eq!(scene.call().await, Call::SignalStop(StopSignal::TERM));
     scene.exit(pid, ExitKind::Code(0));
@@ -414,8 +416,7 @@ async fn a_gateway_that_exits_at_the_stop_signal_is_not_killed() {
 async fn while_leftovers_are_stopped_the_actor_answers_and_then_hears_the_exit() {
     let mut scene = scene(|_| {});
     scene.script(|script| script.left = Left::Some);
-    scene.command(Command::Start).await;
-    let pid = scene.spawned().await;
+    let pid = scene.started().await;
     scene.notices();
     scene.exit(pid, ExitKind::Code(1));
     let exiting = scene.state(StateName::Exiting).await;
@@ -461,13 +462,10 @@ async fn a_signal_reaches_the_gateway_only_while_there_is_one() {
     let mut scene = scene(|_| {});
     assert_eq!(
         scene.command(Command::Signal(Signal::SIGHUP)).await,
-        Outcome::Refused {
-            reason: Refusal::NoGateway(StateName::Stopped)
-        }
+        refused(Refusal::NoGateway(StateName::Stopped))
     );
     assert_eq!(scene.calls_so_far(), []);
-    scene.command(Command::Start).await;
-    scene.spawned().await;
+    scene.started().await;
     assert_eq!(
         scene.command(Command::Signal(Signal::SIGHUP)).await,
         done(StateName::Running)
@@ -509,8 +507,7 @@ async fn exec_probes_run_through_the_children() {
 #[tokio::test]
 async fn a_removal_stops_the_gateway_and_ends_the_actor() {
     let mut scene = scene(|_| {});
-    scene.command(Command::Start).await;
-    let pid = scene.spawned().await;
+    let pid = scene.started().await;
     scene.notices();
     assert_eq!(
         scene.command(Command::Remove).await,
