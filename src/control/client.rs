@@ -220,7 +220,10 @@ pub type StreamReply = Result<Option<Response>, ClientError>;
 
 /// Subscribes to the live events and returns once the daemon said the
 /// subscription is live (its `subscribed` event, not handed on): nothing
-/// that happens after this returns is missed. The stream is read by a task
+/// that happens after this returns is missed. A daemon older than that
+/// event sends none: then this returns at its first reply, or after
+/// [`SUBSCRIBED_WAIT`], and an event may have gone out before the
+/// subscription took hold (so `--wait` also re-reads status now and then). The stream is read by a task
 /// of its own (a read cut short by `select!` could lose a line); its
 /// replies arrive on the channel, the last one an `end`, an error or
 /// `Ok(None)`.

@@ -19,7 +19,9 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Call {
-    Spawn { pid: i32, port: u16, marker: String },
+    Prepare { port: u16 },
+    Spawn { pid: i32, marker: String },
+    LeaderExited(i32),
     SignalStop(StopSignal),
     Kill,
     Signal(Signal),
@@ -45,6 +47,8 @@ struct Fake {
     heard: mpsc::UnboundedReceiver<Heard>,
     script: Arc<Mutex<Script>>,
     gateway: Option<i32>,
+    /// Whether the gateway's leader exited (its leftovers may live on).
+    leader_exited: bool,
     next_pid: i32,
 }
 
@@ -56,9 +60,18 @@ impl Fake {
     fn script(&self) -> std::sync::MutexGuard<'_, Script> {
         self.script.lock().expect("script")
     }
+
+    fn leader_alive(&self) -> bool {
+        self.gateway.is_some() && !self.leader_exited
+    }
 }
 
 impl Children for Fake {
+    fn prepare(&mut self, _: &[PathBuf], port: u16) -> Result<(), String> {
+        self.call(Call::Prepare { port });
+        Ok(())
+    }
+
     fn spawn(&mut self, start: Start) -> BoxFuture<'_, Result<Spawned, String>> {
         Box::pin(async move {
             if let Some(error) = self.script().spawn_error.take() {
@@ -67,12 +80,15 @@ impl Children for Fake {
             let pid = self.next_pid;
             self.next_pid += 1;
             self.gateway = Some(pid);
+            self.leader_exited = false;
             self.call(Call::Spawn {
                 pid,
-                port: start.port,
                 marker: start.marker,
             });
-            Ok(Spawned { pid })
+            Ok(Spawned {
+                pid,
+                at: std::time::SystemTime::now(),
+            })
         })
     }
 
@@ -86,12 +102,12 @@ impl Children for Fake {
 
     fn kill(&mut self, _: StopSpec) -> bool {
         self.call(Call::Kill);
-        self.gateway.is_some()
+        self.leader_alive()
     }
 
     fn signal(&mut self, signal: Signal) -> bool {
         self.call(Call::Signal(signal));
-        self.gateway.is_some()
+        self.leader_alive()
     }
 
     fn heard(&mut self) -> BoxFuture<'_, Heard> {
@@ -104,7 +120,12 @@ impl Children for Fake {
     }
 
     fn leader_exited(&mut self, exit: ChildExit, _: StopSpec) -> Option<Left> {
-        (self.gateway == Some(exit.pid)).then(|| self.script().left)
+        self.call(Call::LeaderExited(exit.pid));
+        if self.gateway != Some(exit.pid) {
+            return None;
+        }
+        self.leader_exited = true;
+        Some(self.script().left)
     }
 
     fn look(&mut self) -> bool {
@@ -206,6 +227,7 @@ fn scene(change: impl FnOnce(&mut Effective)) -> Scene {
         heard: heard_rx,
         script: script.clone(),
         gateway: None,
+        leader_exited: false,
         next_pid: 1000,
     };
     let config = InstanceConfig {
@@ -257,11 +279,19 @@ impl Scene {
         self.spawned().await
     }
 
+    /// The next spawn's pid, after its preparation for the declared port.
     async fn spawned(&mut self) -> i32 {
+        assert_eq!(self.call().await, Call::Prepare { port: PORT });
         match self.call().await {
             Call::Spawn { pid, .. } => pid,
             other => panic!("expected a spawn, got {other:?}"),
         }
+    }
+
+    /// `exit` of the gateway `pid`, and the actor asking its children about it.
+    async fn exits(&mut self, pid: i32, exit: ExitKind) {
+        self.exit(pid, exit);
+        assert_eq!(self.call().await, Call::LeaderExited(pid));
     }
 
     async fn command(&self, command: Command) -> Outcome {
@@ -292,9 +322,14 @@ impl Scene {
 
     /// The notices so far, without their details.
     fn notices(&mut self) -> Vec<Notice> {
+        self.told().into_iter().map(|(notice, _)| notice).collect()
+    }
+
+    /// The notices so far, with their details.
+    fn told(&mut self) -> Vec<(Notice, String)> {
         let mut notices = Vec::new();
         while let Ok(notice) = self.notices.try_recv() {
-            notices.push(notice.notice);
+            notices.push((notice.notice, notice.detail));
         }
         notices
     }
@@ -319,10 +354,10 @@ async fn a_start_spawns_once_with_a_marker_of_its_own_and_the_declared_port() {
         scene.command(Command::Start).await,
         done(StateName::Running)
     );
-    let Call::Spawn { port, marker, .. } = scene.call().await else {
+    assert_eq!(scene.call().await, Call::Prepare { port: PORT });
+    let Call::Spawn { marker, .. } = scene.call().await else {
         panic!("expected a spawn");
     };
-    assert_eq!(port, PORT);
     assert!(marker.starts_with("main:test:"), "{marker}");
     let snapshot = scene.state(StateName::Running).await;
     assert_eq!(snapshot.pid, Some(1000));
@@ -339,7 +374,7 @@ async fn a_crash_is_heard_once_the_group_is_gone_and_restarted() {
     let mut scene = scene(|_| {});
     let first = scene.started().await;
     scene.notices();
-    scene.exit(first, ExitKind::Code(1));
+    scene.exits(first, ExitKind::Code(1)).await;
     assert_eq!(scene.call().await, Call::Release);
     let second = scene.spawned().await;
     assert_ne!(first, second);
@@ -367,7 +402,7 @@ async fn a_crash_is_heard_once_the_group_is_gone_and_restarted() {
 async fn an_exit_of_a_process_that_is_not_the_gateway_changes_nothing() {
     let mut scene = scene(|_| {});
     let pid = scene.started().await;
-    scene.exit(pid + 7, ExitKind::Code(1));
+    scene.exits(pid + 7, ExitKind::Code(1)).await;
     // A command after it is answered after it was heard.
     assert_eq!(
         scene.command(Command::Start).await,
@@ -390,7 +425,7 @@ async fn a_stop_signals_once_and_kills_at_the_timeout() {
     );
     assert_eq!(scene.call().await, Call::SignalStop(StopSignal::INT));
     assert_eq!(scene.call().await, Call::Kill);
-    scene.exit(pid, ExitKind::Signal(9));
+    scene.exits(pid, ExitKind::Signal(9)).await;
     assert_eq!(scene.call().await, Call::Release);
     let snapshot = scene.state(StateName::Stopped).await;
     assert_eq!(snapshot.pid, None);
@@ -405,7 +440,7 @@ async fn a_gateway_that_exits_at_the_stop_signal_is_not_killed() {
     let pid = scene.started().await;
     scene.command(Command::Stop).await;
     assert_eq!(scene.call().await, Call::SignalStop(StopSignal::TERM));
-    scene.exit(pid, ExitKind::Code(0));
+    scene.exits(pid, ExitKind::Code(0)).await;
     assert_eq!(scene.call().await, Call::Release);
     scene.state(StateName::Stopped).await;
     assert_eq!(scene.call().await, Call::NoneComing);
@@ -418,12 +453,12 @@ async fn while_leftovers_are_stopped_the_actor_answers_and_then_hears_the_exit()
     scene.script(|script| script.left = Left::Some);
     let pid = scene.started().await;
     scene.notices();
-    scene.exit(pid, ExitKind::Code(1));
+    scene.exits(pid, ExitKind::Code(1)).await;
     let exiting = scene.state(StateName::Exiting).await;
     assert_eq!(exiting.pid, None, "the leader is gone");
-    // The crash is told at once; nothing is released or restarted while
-    // the group lives; a look that finds processes left changes nothing; a stop is
-    // taken (the leftovers get the stop signal) and answered.
+    // The crash is told at once and its leftovers get the stop signal;
+    // nothing is released or restarted while the group lives; a look that
+    // finds processes left changes nothing; a stop is answered.
     scene.heard.send(Heard::Look).expect("the actor hears");
     assert_eq!(scene.command(Command::Stop).await, done(StateName::Exiting));
     assert_eq!(scene.calls_so_far(), [Call::SignalStop(StopSignal::TERM)]);
@@ -442,18 +477,23 @@ async fn a_spawn_that_fails_backs_off_with_its_reason_and_is_tried_again() {
     let mut scene = scene(|_| {});
     scene.script(|script| script.spawn_error = Some("port 18789 is taken".to_string()));
     scene.command(Command::Start).await;
-    // The retry, at once after a first failure, succeeds.
+    // The first spawn fails after its preparation; the retry, at once after
+    // a first failure, succeeds.
+    assert_eq!(scene.call().await, Call::Prepare { port: PORT });
     let pid = scene.spawned().await;
     let snapshot = scene.state(StateName::Running).await;
     assert_eq!(snapshot.pid, Some(pid));
     assert_eq!(snapshot.restarts, 1);
-    let notices = scene.notices();
+    let told = scene.told();
     assert_eq!(
-        notices[0],
-        Notice::Backoff {
-            delay: Duration::ZERO
-        },
-        "{notices:?}"
+        told[0],
+        (
+            Notice::Backoff {
+                delay: Duration::ZERO
+            },
+            "restarting in 0s: port 18789 is taken".to_string()
+        ),
+        "{told:?}"
     );
 }
 
@@ -514,7 +554,7 @@ async fn a_removal_stops_the_gateway_and_ends_the_actor() {
         done(StateName::Stopping)
     );
     assert_eq!(scene.call().await, Call::SignalStop(StopSignal::TERM));
-    scene.exit(pid, ExitKind::Code(0));
+    scene.exits(pid, ExitKind::Code(0)).await;
     assert_eq!(scene.call().await, Call::Release);
     tokio::time::timeout(PATIENCE, scene.handle.closed())
         .await

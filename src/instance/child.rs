@@ -29,6 +29,8 @@ impl Actor {
 
     pub(super) async fn try_spawn(&mut self) -> Result<(), String> {
         let effective = &self.config.effective;
+        let dirs = [effective.state_dir.clone(), effective.tmpdir.clone()];
+        self.children.prepare(&dirs, effective.port)?;
         let marker = format!(
             "{}:{}:{}",
             self.name,
@@ -40,8 +42,6 @@ impl Actor {
         let spec = effective
             .spawn_spec(&self.shared.inherited_env, extra)
             .map_err(|err| err.to_string())?;
-        let dirs = vec![effective.state_dir.clone(), effective.tmpdir.clone()];
-        let port = effective.port;
         let cgroup = match &self.shared.cgroups {
             crate::cgroup::Mode::Cgroup(subtree) => {
                 Some(subtree.create_instance(&self.name).map_err(|err| {
@@ -63,8 +63,6 @@ impl Actor {
             spec,
             marker: marker.clone(),
             cgroup,
-            port,
-            dirs,
             stop: self.stop_spec(),
         };
         let spawned = self.children.spawn(start).await?;
@@ -72,9 +70,8 @@ impl Actor {
         // (it reads the file itself only after its runtime started): not in
         // the respawn's path.
         self.spawned_with = Some(super::lastgood::SpawnedWith::read(&self.config.effective).await);
-        self.log.marker(&format!("spawned pid {}", spawned.pid));
         self.child = Some(RunningChild::new(spawned.pid, marker));
-        self.spawned_at = Some(SystemTime::now());
+        self.spawned_at = Some(spawned.at);
         self.last_error = None;
         // A new process starts with a clean slate: without a startup probe
         // nothing else would clear the last process's liveness failures.
@@ -115,7 +112,7 @@ impl Actor {
             return false;
         };
         self.child = Some(RunningChild::new(spawned.pid, marker));
-        self.spawned_at = Some(spawned_at);
+        self.spawned_at = Some(spawned.at);
         self.adoption = Some(super::Adoption::Adopted {
             at: SystemTime::now(),
             pid,

@@ -36,10 +36,6 @@ pub(crate) struct Start {
     pub(crate) marker: String,
     /// The instance's cgroup, made and limited, in cgroup mode.
     pub(crate) cgroup: Option<PathBuf>,
-    /// The gateway's port, which must be free.
-    pub(crate) port: u16,
-    /// Directories the gateway needs, made private where missing.
-    pub(crate) dirs: Vec<PathBuf>,
     /// Recorded with the gateway, for a later supervisor that stops it.
     pub(crate) stop: StopSpec,
 }
@@ -48,6 +44,8 @@ pub(crate) struct Start {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Spawned {
     pub(crate) pid: i32,
+    /// When it was spawned (as its pid record says).
+    pub(crate) at: SystemTime,
 }
 
 /// How an adopted gateway is held: since when it runs, what it was spawned
@@ -81,7 +79,13 @@ pub(crate) enum Left {
 
 /// The processes of one instance, as the actor sees them.
 pub(crate) trait Children: Send {
-    /// Start a gateway; the error in words.
+    /// Before anything is made for a spawn: the directories the gateway
+    /// needs (made private where missing) and its port, which must be
+    /// free; the error in words.
+    fn prepare(&mut self, dirs: &[PathBuf], port: u16) -> Result<(), String>;
+
+    /// Start a gateway (its log's `spawned pid` marker first); the error in
+    /// words.
     fn spawn(&mut self, start: Start) -> BoxFuture<'_, Result<Spawned, String>>;
 
     /// Hold a gateway kept while no supervisor ran; none when its record

@@ -106,11 +106,6 @@ impl Processes {
     }
 
     async fn try_spawn(&mut self, start: Start) -> Result<Spawned, String> {
-        for dir in &start.dirs {
-            super::create_private_dir(dir)
-                .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-        }
-        process::check_port(start.port).map_err(|taken| taken.to_string())?;
         let (socket, spool) =
             crate::keeper::paths(&self.state_dir, &self.name, &start.marker.replace(':', "."));
         let place = KeeperPlace {
@@ -130,15 +125,11 @@ impl Processes {
         tracing::debug!(instance = %self.name, pid = kept.pid, keeper = keeper.pid, "spawned");
         let digest = crate::keeper::spec_digest(&start.spec);
         let pid = kept.pid;
-        self.hold(
-            kept,
-            keeper,
-            SystemTime::now(),
-            Some(digest),
-            None,
-            start.stop,
-        );
-        Ok(Spawned { pid })
+        let at = SystemTime::now();
+        // Before its output is read: the marker comes first in its log.
+        self.log.marker(&format!("spawned pid {pid}"));
+        self.hold(kept, keeper, at, Some(digest), None, start.stop);
+        Ok(Spawned { pid, at })
     }
 
     /// Start `spec` under the instance's keeper: the idle one when there is
@@ -340,6 +331,14 @@ impl Processes {
 }
 
 impl Children for Processes {
+    fn prepare(&mut self, dirs: &[PathBuf], port: u16) -> Result<(), String> {
+        for dir in dirs {
+            super::create_private_dir(dir)
+                .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+        }
+        process::check_port(port).map_err(|taken| taken.to_string())
+    }
+
     fn spawn(&mut self, start: Start) -> BoxFuture<'_, Result<Spawned, String>> {
         Box::pin(self.try_spawn(start))
     }
@@ -348,6 +347,7 @@ impl Children for Processes {
         let Adopted { kept, record } = adopted;
         let keeper = record.keeper?;
         let pid = kept.pid;
+        let at = how.spawned_at;
         self.hold(
             kept,
             keeper,
@@ -359,7 +359,7 @@ impl Children for Processes {
         if let Some(held) = self.held.as_mut() {
             held.adopted = true;
         }
-        Some(Spawned { pid })
+        Some(Spawned { pid, at })
     }
 
     fn signal_stop(&mut self, stop: StopSpec) {
@@ -440,7 +440,8 @@ impl Children for Processes {
             return Some(Left::Nothing);
         }
         tracing::debug!(instance = %self.name, "the gateway left processes behind: stopping them");
-        // The stop under way goes on; else one begins (at the first look).
+        // The stop under way goes on; else one begins now (its signal goes
+        // out at the first look, at once).
         let _ = self.escalation(stop);
         self.looking = Some(Looking {
             next_look: tokio::time::Instant::now(),
@@ -452,8 +453,12 @@ impl Children for Processes {
     fn look(&mut self) -> bool {
         let left = self.members();
         let Some(escalation) = self.held.as_mut().and_then(|held| held.stop.as_mut()) else {
-            self.looking = None;
-            return true;
+            // None begun (`leader_exited` begins one): gone once none is left.
+            let gone = left.is_empty();
+            if gone {
+                self.looking = None;
+            }
+            return gone;
         };
         match escalation.advance(&left) {
             Progress::LookAgainAt(at) => {

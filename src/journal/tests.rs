@@ -178,12 +178,19 @@ async fn follow_after_the_backlog_has_no_gap_and_no_duplicate() {
     };
     emitter.join().expect("the emitter ends");
     let mut seqs = Vec::new();
-    while seqs.last() != Some(&550) {
+    let mut subscribed = 0;
+    // The subscription's line comes after the backlog: after event 550 too
+    // when all of them were journaled before the backlog was read.
+    while seqs.last() != Some(&550) || subscribed == 0 {
         let event = next_event(&mut stream).await.expect("the stream goes on");
-        seqs.push(event.seq.expect("numbered"));
+        match event.kind {
+            EventKind::Subscribed => subscribed += 1,
+            _ => seqs.push(event.seq.expect("numbered")),
+        }
     }
     let expected: Vec<u64> = (1..=550).collect();
     assert_eq!(seqs, expected);
+    assert_eq!(subscribed, 1, "the live part begins once");
 }
 
 #[tokio::test]
@@ -222,6 +229,7 @@ async fn a_backlog_without_follow_ends_and_filters_the_live_part_too() {
         panic!("a stream");
     };
     assert_eq!(next_event(&mut stream).await.and_then(|e| e.seq), Some(1));
+    assert_subscribed(next_event(&mut stream).await);
     bus.emit(
         Subject::Instance("rescue"),
         EventKind::Stopped,
@@ -262,7 +270,17 @@ async fn bare_events_is_the_live_stream_alone() {
         String::new(),
         None,
     );
+    assert_subscribed(next_event(&mut stream).await);
     assert_eq!(next_event(&mut stream).await.and_then(|e| e.seq), Some(2));
+}
+
+/// The stream's own first live line: no instance, no number.
+fn assert_subscribed(event: Option<Event>) {
+    let event = event.expect("the subscription's line");
+    assert_eq!(
+        (event.kind, event.instance, event.seq, event.detail.as_str()),
+        (EventKind::Subscribed, None, None, "live events follow")
+    );
 }
 
 #[test]
