@@ -11,7 +11,6 @@
 #![allow(clippy::disallowed_methods)] // A test starts the programs it tests.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -425,8 +424,7 @@ fn port_spacing_is_a_note_not_a_refusal() {
 /// A one-request HTTP server on loopback answering `status` and `body`.
 fn serve_once(status: &str, content_type: &str, body: &str) -> (u16, std::thread::JoinHandle<()>) {
     // A port of this test's alone, below the ephemeral range.
-    let port = sim_support::claim_ports(1);
-    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
+    let (listener, port) = sim_support::loopback_listener();
     let reply = format!(
         "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()

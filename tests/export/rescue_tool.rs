@@ -5,7 +5,6 @@
 //! which copies only what is missing.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
@@ -26,8 +25,7 @@ struct Seen {
 /// Serves one request with `status` and `body`; the request comes back
 /// through the handle.
 fn api_once(status: &str, body: &str) -> (u16, std::thread::JoinHandle<Seen>) {
-    let port = sim_support::claim_ports(1);
-    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
+    let (listener, port) = sim_support::loopback_listener();
     let reply = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()

@@ -23,6 +23,21 @@ pub fn free_port() -> u16 {
     claim_ports(1)
 }
 
+/// A loopback listener on a port of this test's own, and its port. The
+/// claim checks the port is free, but a program outside the claims may
+/// take it before the bind: then another port is claimed.
+pub fn loopback_listener() -> (std::net::TcpListener, u16) {
+    let mut last = None;
+    for _ in 0..10 {
+        let port = claim_ports(1);
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(listener) => return (listener, port),
+            Err(err) => last = Some((port, err)),
+        }
+    }
+    panic!("no claimed port could be bound on loopback: {last:?}")
+}
+
 /// Test ports lie in `FIRST_TEST_PORT..LAST_TEST_PORT`, below the kernel's
 /// ephemeral range (where any outgoing connection may take a port as its
 /// local one; `claim_ports` checks the range), handed out in slots of
