@@ -8,6 +8,11 @@ fn bus(dir: &Path, max_bytes: u64) -> EventBus {
     EventBus::start_with(dir, 4096, max_bytes).expect("the journal starts")
 }
 
+/// An event about `name` with no detail and no pid.
+fn note(bus: &EventBus, name: &str, kind: EventKind) {
+    bus.emit(Subject::Instance(name), kind, String::new(), None);
+}
+
 fn backlog(bus: &EventBus, filter: &Filter) -> Vec<u64> {
     bus.journal()
         .backlog(filter)
@@ -122,12 +127,7 @@ fn an_unwritable_state_dir_drops_journal_lines_but_not_events() {
     let bus = bus(&blocked, MAX_BYTES);
     let mut live = bus.subscribe();
     for _ in 0..3 {
-        bus.emit(
-            Subject::Instance("main"),
-            EventKind::Stopped,
-            String::new(),
-            None,
-        );
+        note(&bus, "main", EventKind::Stopped);
     }
     assert!(bus.journal().flush(Duration::from_secs(30)));
     assert_eq!(bus.journal().dropped(), 3);
@@ -151,24 +151,14 @@ async fn follow_after_the_backlog_has_no_gap_and_no_duplicate() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bus = bus(dir.path(), MAX_BYTES);
     for _ in 0..50 {
-        bus.emit(
-            Subject::Instance("main"),
-            EventKind::ProbeChanged,
-            String::new(),
-            None,
-        );
+        note(&bus, "main", EventKind::ProbeChanged);
     }
     // Events keep coming while the follower subscribes and reads.
     let emitter = {
         let bus = bus.clone();
         std::thread::spawn(move || {
             for _ in 0..500 {
-                bus.emit(
-                    Subject::Instance("main"),
-                    EventKind::ProbeChanged,
-                    String::new(),
-                    None,
-                );
+                note(&bus, "main", EventKind::ProbeChanged);
             }
         })
     };
@@ -230,18 +220,8 @@ async fn a_backlog_without_follow_ends_and_filters_the_live_part_too() {
     };
     assert_eq!(next_event(&mut stream).await.and_then(|e| e.seq), Some(1));
     assert_subscribed(next_event(&mut stream).await);
-    bus.emit(
-        Subject::Instance("rescue"),
-        EventKind::Stopped,
-        String::new(),
-        None,
-    );
-    bus.emit(
-        Subject::Instance("main"),
-        EventKind::Stopped,
-        String::new(),
-        None,
-    );
+    note(&bus, "rescue", EventKind::Stopped);
+    note(&bus, "main", EventKind::Stopped);
     let live = next_event(&mut stream).await.expect("a live event");
     assert_eq!(
         (live.instance.as_deref(), live.seq),
@@ -264,12 +244,7 @@ async fn bare_events_is_the_live_stream_alone() {
     else {
         panic!("a stream");
     };
-    bus.emit(
-        Subject::Instance("main"),
-        EventKind::Stopped,
-        String::new(),
-        None,
-    );
+    note(&bus, "main", EventKind::Stopped);
     assert_subscribed(next_event(&mut stream).await);
     assert_eq!(next_event(&mut stream).await.and_then(|e| e.seq), Some(2));
 }
@@ -290,18 +265,8 @@ fn a_full_disk_drops_journal_lines_and_a_device_is_not_read() {
     std::os::unix::fs::symlink("/dev/full", dir.path().join(FILE_NAME)).expect("symlink");
     let bus = bus(dir.path(), MAX_BYTES);
     let mut live = bus.subscribe();
-    bus.emit(
-        Subject::Instance("main"),
-        EventKind::Stopped,
-        String::new(),
-        None,
-    );
-    bus.emit(
-        Subject::Instance("main"),
-        EventKind::Stopped,
-        String::new(),
-        None,
-    );
+    note(&bus, "main", EventKind::Stopped);
+    note(&bus, "main", EventKind::Stopped);
     assert!(bus.journal().flush(Duration::from_secs(30)));
     assert_eq!(bus.journal().dropped(), 2);
     assert_eq!(live.try_recv().expect("sent live").seq, 1);

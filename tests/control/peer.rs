@@ -123,51 +123,67 @@ fn reply_of(report: &str) -> Response {
         .response
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn peer_under_another_uid_is_refused() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("note: skipped, switching to another uid needs root");
-        return;
-    }
+/// A server on a socket in a 0755 temp dir (`run/supervisor.sock`, the
+/// modes the daemon sets), limited to `group` when there is one; the dir
+/// also holds the child's copy of this binary.
+fn served(group: Option<u32>) -> (tempfile::TempDir, std::path::PathBuf, TestServer) {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let path = dir.path().join("run").join("supervisor.sock");
-    let socket = ControlSocket::bind(&path, SocketOptions::default()).expect("bind");
-    let mut server = TestServer::serve(
+    let socket = ControlSocket::bind(&path, SocketOptions { group }).expect("bind");
+    let options = ServerOptions {
+        allowed_group: group,
+        ..ServerOptions::default()
+    };
+    let server = TestServer::serve(
         tempfile::tempdir().expect("temp dir"),
         path.clone(),
         socket,
-        ServerOptions::default(),
+        options,
     );
-    let exe_dir = dir.path().to_path_buf();
+    (dir, path, server)
+}
 
-    // With the modes the daemon sets, the filesystem already keeps it out.
-    let (exe, socket_path) = (exe_dir.clone(), path.clone());
-    let report = tokio::task::spawn_blocking(move || run_child_as_nobody(&exe, &socket_path, &[]))
-        .await
-        .expect("child runner");
-    assert_eq!(report, "CONNECT_ERROR PermissionDenied");
-
-    // Loosen the modes as a careless admin might: SO_PEERCRED still refuses.
-    for (target, mode) in [
-        (path.parent().expect("parent"), 0o755),
-        (path.as_path(), 0o666),
-    ] {
+/// Loosen the modes as a careless admin might: only the credentials decide.
+fn loosen(path: &Path) {
+    for (target, mode) in [(path.parent().expect("parent"), 0o755), (path, 0o666)] {
         std::fs::set_permissions(target, std::fs::Permissions::from_mode(mode)).expect("chmod");
     }
-    let (exe, socket_path) = (exe_dir.clone(), path.clone());
-    let report = tokio::task::spawn_blocking(move || run_child_as_nobody(&exe, &socket_path, &[]))
+}
+
+/// [`run_child_as_nobody`] off the runtime's threads.
+async fn as_nobody(dir: &Path, socket: &Path, groups: &'static [u32]) -> String {
+    let (exe, socket) = (dir.to_path_buf(), socket.to_path_buf());
+    tokio::task::spawn_blocking(move || run_child_as_nobody(&exe, &socket, groups))
         .await
-        .expect("child runner");
-    let reply = report
-        .strip_prefix("REPLY ")
-        .unwrap_or_else(|| panic!("{report}"));
-    let reply = decode_response(reply.as_bytes()).expect("a well-formed reply");
-    assert_eq!(error_kind(&reply.response), ErrorKind::Refused);
-    assert!(
-        format!("{:?}", reply.response).contains("uid 65534"),
-        "{reply:?}"
-    );
+        .expect("child runner")
+}
+
+fn skipped_without_root() -> bool {
+    let skip = !nix::unistd::geteuid().is_root();
+    if skip {
+        println!("note: skipped, switching to another uid needs root");
+    }
+    skip
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_under_another_uid_is_refused() {
+    if skipped_without_root() {
+        return;
+    }
+    let (dir, path, mut server) = served(None);
+
+    // With the modes the daemon sets, the filesystem already keeps it out.
+    let report = as_nobody(dir.path(), &path, &[]).await;
+    assert_eq!(report, "CONNECT_ERROR PermissionDenied");
+
+    // With the modes loosened, SO_PEERCRED still refuses.
+    loosen(&path);
+    let report = as_nobody(dir.path(), &path, &[]).await;
+    let reply = reply_of(&report);
+    assert_eq!(error_kind(&reply), ErrorKind::Refused);
+    assert!(format!("{reply:?}").contains("uid 65534"), "{reply:?}");
 
     // The supervisor's own uid is still served.
     assert_eq!(status(&path).await, ["main", "rescue"]);
@@ -180,53 +196,26 @@ async fn peer_under_another_uid_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_in_the_socket_group_as_a_supplementary_group_is_served() {
     const GROUP: u32 = 4242;
-    if !nix::unistd::geteuid().is_root() {
-        println!("note: skipped, switching to another uid needs root");
+    if skipped_without_root() {
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let path = dir.path().join("run").join("supervisor.sock");
-    let socket = ControlSocket::bind(&path, SocketOptions { group: Some(GROUP) }).expect("bind");
-    let options = ServerOptions {
-        allowed_group: Some(GROUP),
-        ..ServerOptions::default()
-    };
-    let mut server = TestServer::serve(
-        tempfile::tempdir().expect("temp dir"),
-        path.clone(),
-        socket,
-        options,
-    );
-    let run = |groups: &'static [u32]| {
-        let (exe, socket_path) = (dir.path().to_path_buf(), path.clone());
-        tokio::task::spawn_blocking(move || run_child_as_nobody(&exe, &socket_path, groups))
-    };
+    let (dir, path, mut server) = served(Some(GROUP));
 
-    let report = run(&[GROUP]).await.expect("child runner");
+    let report = as_nobody(dir.path(), &path, &[GROUP]).await;
     assert!(
         matches!(reply_of(&report), Response::Status { ref instances, .. } if instances.len() == 2),
         "{report}"
     );
 
     // Loosen the modes: only the group decides now.
-    for (target, mode) in [
-        (path.parent().expect("parent"), 0o755),
-        (path.as_path(), 0o666),
-    ] {
-        std::fs::set_permissions(target, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    loosen(&path);
+    for groups in [&[][..], &[GROUP + 1][..]] {
+        let report = as_nobody(dir.path(), &path, groups).await;
+        assert_eq!(
+            error_kind(&reply_of(&report)),
+            ErrorKind::Refused,
+            "{report}"
+        );
     }
-    let report = run(&[]).await.expect("child runner");
-    assert_eq!(
-        error_kind(&reply_of(&report)),
-        ErrorKind::Refused,
-        "{report}"
-    );
-    let report = run(&[GROUP + 1]).await.expect("child runner");
-    assert_eq!(
-        error_kind(&reply_of(&report)),
-        ErrorKind::Refused,
-        "{report}"
-    );
     server.stop().await;
 }
